@@ -1,0 +1,92 @@
+//! `steerlab bench sim`: camera frames per second with 1, 4 and 16 cars in one world, where
+//! each rendered tick spends its time, and the simulation step without rendering.
+
+use crate::sim::{Expert, ExpertConfig, Scenario};
+use crate::world::{Env, EnvOptions, FrameTiming};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct SimBenchArgs {
+    /// Scenario to drive (default: the built-in oval).
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Measured ticks per configuration (after 20 untimed ones).
+    #[arg(long, default_value_t = 300)]
+    pub ticks: u32,
+    /// Car counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    pub agents: Vec<usize>,
+    /// Camera size.
+    #[arg(long, default_value_t = 200)]
+    pub width: u32,
+    #[arg(long, default_value_t = 66)]
+    pub height: u32,
+}
+
+fn drive(env: &mut Env, ticks: u32, timings: &mut Vec<FrameTiming>) -> Result<f64> {
+    let n = env.agent_count();
+    let scenario = env.scenario().clone();
+    let expert = Expert::new(ExpertConfig::default(), 0.0, 0);
+    let mut obs = env.reset(scenario.seed)?;
+    let started = Instant::now();
+    for _ in 0..ticks {
+        let actions: Vec<_> =
+            (0..n).map(|i| expert.label(env.track(), &obs[i].state.vehicle, scenario.vehicle.speed_m_s)).collect();
+        obs = env.step_all(&actions)?;
+        if let Some(t) = env.last_frame_timing() {
+            timings.push(t);
+        }
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
+    let mut scenario = match &args.scenario {
+        Some(path) => Scenario::load(path)?,
+        None => crate::sim::scenario::builtin()?.remove(0),
+    };
+    scenario.camera.width_px = args.width;
+    scenario.camera.height_px = args.height;
+    scenario.episode_steps = u32::MAX;
+    println!("scenario {} at {}x{}, {} measured ticks per row", scenario.name, args.width, args.height, args.ticks);
+    println!("| cars | ticks/s | camera frames/s | ms per tick | update ms | render graph ms | GPU wait + copy ms | other ms |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for &agents in &args.agents {
+        let mut env = Env::new(scenario.clone(), EnvOptions { agents, render: true })
+            .with_context(|| format!("building a world with {agents} cars"))?;
+        drive(&mut env, 20, &mut Vec::new())?;
+        let mut timings = Vec::new();
+        let elapsed = drive(&mut env, args.ticks, &mut timings)?;
+        let mean = |f: fn(&FrameTiming) -> f64| 1e3 * timings.iter().map(f).sum::<f64>() / timings.len().max(1) as f64;
+        let (update, graph, wait) = (mean(|t| t.update_s), mean(|t| t.graph_s), mean(|t| t.gpu_wait_s));
+        let tick_ms = 1e3 * elapsed / args.ticks as f64;
+        println!(
+            "| {agents} | {:.1} | {:.1} | {tick_ms:.2} | {update:.2} | {graph:.2} | {wait:.2} | {:.2} |",
+            args.ticks as f64 / elapsed,
+            (agents as u64 * args.ticks as u64) as f64 / elapsed,
+            update - graph - wait,
+        );
+    }
+    println!();
+    println!("| cars | ticks/s without rendering | µs per tick | µs per car-step |");
+    println!("|---|---|---|---|");
+    for &agents in &args.agents {
+        let mut env = Env::new(scenario.clone(), EnvOptions { agents, render: false })?;
+        let ticks = args.ticks.max(2000);
+        let elapsed = drive(&mut env, ticks, &mut Vec::new())?;
+        println!(
+            "| {agents} | {:.0} | {:.1} | {:.2} |",
+            ticks as f64 / elapsed,
+            1e6 * elapsed / ticks as f64,
+            1e6 * elapsed / (ticks as f64 * agents as f64)
+        );
+    }
+    println!();
+    println!("update = one Bevy App::update (main schedule, extraction, render schedule, readback);");
+    println!("render graph = recording and submitting the passes; GPU wait = lavapipe rasterising plus the copy;");
+    println!("other = main-world schedule, extraction and preparation; ms per tick adds the simulation and the expert.");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,67 @@
+//! Command-line interface: argument parsing and dispatch.
+
+mod bench;
+mod demo;
+mod scenario_cmd;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// steerlab: an end-to-end vision-to-control driving simulator.
+#[derive(Parser, Debug)]
+#[command(name = "steerlab", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Work with scenario files.
+    Scenario {
+        #[command(subcommand)]
+        command: ScenarioCommand,
+    },
+    /// The main job: drive the expert through scenarios headlessly, write frames and a summary.
+    Demo(demo::DemoArgs),
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScenarioCommand {
+    /// Validate scenario files and print a one-line summary of each.
+    Check {
+        /// Scenario files (RON).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Camera frames per second for 1, 4 and 16 cars, and step time without rendering.
+    Sim(bench::SimBenchArgs),
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> Result<std::process::ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Scenario { command: ScenarioCommand::Check { files } } => scenario_cmd::check(&files),
+        Command::Demo(args) => demo::run(&args),
+        Command::Bench { command: BenchCommand::Sim(args) } => bench::sim(&args),
+    }
+}
+
+/// The scenarios named on the command line, or the built-in ones.
+pub(crate) fn load_scenarios(files: &[PathBuf]) -> Result<Vec<crate::sim::Scenario>> {
+    if files.is_empty() {
+        return Ok(crate::sim::scenario::builtin()?);
+    }
+    files.iter().map(|f| Ok(crate::sim::Scenario::load(f)?)).collect()
+}

@@ -1,0 +1,47 @@
+//! The crate's error type: every variant names the file, field or fix concerned.
+
+use std::path::PathBuf;
+
+/// Errors returned by the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A scenario file could not be read from disk.
+    #[error("{path}: cannot read scenario: {source}")]
+    ScenarioIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A scenario file is not valid RON for the scenario schema.
+    #[error("{file}:{line}:{column}: {field}{message}")]
+    ScenarioSyntax {
+        file: String,
+        line: usize,
+        column: usize,
+        /// Field path such as `props[2].kind`, with a trailing ": ", or empty.
+        field: String,
+        message: String,
+    },
+    /// A scenario parsed but its values are inconsistent; every problem is listed.
+    #[error("{file}: invalid scenario:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    ScenarioInvalid { file: String, problems: Vec<String> },
+    /// No GPU or software Vulkan driver could be opened.
+    #[error(
+        "no Vulkan adapter found ({detail}). Install a Vulkan driver: on Debian/Ubuntu run \
+         `apt-get install libvulkan1 mesa-vulkan-drivers` (Mesa's lavapipe renders on the CPU), \
+         or run `make setup`"
+    )]
+    NoVulkanAdapter { detail: String },
+    /// The renderer failed while producing a frame.
+    #[error("renderer: {0}")]
+    Render(String),
+    /// The caller passed arguments the environment cannot honour.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// Writing an output file failed.
+    #[error("{path}: {message}")]
+    Output { path: PathBuf, message: String },
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

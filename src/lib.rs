@@ -1,0 +1,12 @@
+//! steerlab: an end-to-end, vision-to-control autonomous-navigation simulator.
+//!
+//! Layers (see `DESIGN.md` of the project): [`sim`] is the pure-Rust simulation core
+//! (scenarios, track geometry, vehicle, expert); [`world`] is the Bevy renderer and the
+//! headless [`world::Env`] that every other part drives the world through.
+
+pub mod cli;
+pub mod error;
+pub mod sim;
+pub mod world;
+
+pub use error::{Error, Result};

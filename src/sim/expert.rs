@@ -1,0 +1,90 @@
+//! The privileged expert: pure pursuit on the track centreline, with optional seeded
+//! Gaussian action noise (DART, Laskey et al. 2017) so recordings show how to recover.
+
+use crate::sim::track::Track;
+use crate::sim::vehicle::{Action, VehicleState};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+/// Pure-pursuit tuning.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExpertConfig {
+    /// Look-ahead distance at standstill, metres. Shorter tracks the line tighter but
+    /// oscillates at speed.
+    pub lookahead_min_m: f64,
+    /// Extra look-ahead per m/s of speed, seconds.
+    pub lookahead_gain_s: f64,
+    /// Largest lateral acceleration the expert plans for, m/s²; it slows for curves so that
+    /// v² κ stays below this.
+    pub max_lateral_accel_m_s2: f64,
+    /// How far ahead the expert looks for curves when choosing its speed, seconds of travel.
+    pub speed_preview_s: f64,
+}
+
+impl Default for ExpertConfig {
+    fn default() -> Self {
+        Self { lookahead_min_m: 3.0, lookahead_gain_s: 0.3, max_lateral_accel_m_s2: 4.0, speed_preview_s: 2.0 }
+    }
+}
+
+/// What the expert decided for one tick.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExpertAction {
+    /// The clean pure-pursuit action: the training label.
+    pub label: Action,
+    /// The action to execute: the label plus DART noise when noise is on.
+    pub applied: Action,
+}
+
+/// Pure pursuit toward the centreline point one look-ahead distance ahead.
+#[derive(Debug)]
+pub struct Expert {
+    pub config: ExpertConfig,
+    /// Standard deviation of the curvature noise, 1/m (0 disables noise).
+    pub noise_std_per_m: f64,
+    rng: StdRng,
+}
+
+impl Expert {
+    pub fn new(config: ExpertConfig, noise_std_per_m: f64, seed: u64) -> Self {
+        Self { config, noise_std_per_m, rng: StdRng::seed_from_u64(seed ^ 0xDA27_0000_0000_0001) }
+    }
+
+    /// The clean action for a car at `state` on `track` cruising at `cruise_speed_m_s`.
+    pub fn label(&self, track: &Track, state: &VehicleState, cruise_speed_m_s: f64) -> Action {
+        let c = &self.config;
+        let projection = track.project(state.position);
+        let lookahead = c.lookahead_min_m + c.lookahead_gain_s * state.speed_m_s;
+        let target = track.at(projection.s_m + lookahead).position;
+        let to_target = target - state.position;
+        let alpha = to_target.heading() - state.heading;
+        let distance = to_target.length().max(1e-3);
+        let curvature = 2.0 * alpha.sin() / distance;
+        // Slow down for the sharpest curve within the preview horizon.
+        let preview = (cruise_speed_m_s * c.speed_preview_s).max(1.0);
+        let mut max_k: f64 = 0.0;
+        let mut d = 0.0;
+        while d <= preview {
+            max_k = max_k.max(track.at(projection.s_m + d).curvature_per_m.abs());
+            d += 1.0;
+        }
+        let curve_speed = if max_k > 1e-6 { (c.max_lateral_accel_m_s2 / max_k).sqrt() } else { f64::INFINITY };
+        Action::new(curvature, cruise_speed_m_s.min(curve_speed))
+    }
+
+    /// The label and the action to apply (label plus seeded DART noise).
+    pub fn act(&mut self, track: &Track, state: &VehicleState, cruise_speed_m_s: f64) -> ExpertAction {
+        let label = self.label(track, state, cruise_speed_m_s);
+        let mut applied = label;
+        if self.noise_std_per_m > 0.0 {
+            applied.curvature_per_m += self.noise_std_per_m * standard_normal(&mut self.rng);
+        }
+        ExpertAction { label, applied }
+    }
+}
+
+/// A standard normal sample (Box-Muller), from our own seeded generator.
+pub fn standard_normal(rng: &mut StdRng) -> f64 {
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random_range(0.0..1.0);
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}

@@ -1,0 +1,73 @@
+//! Camera frames: RGB8 images tagged with the tick they show.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// One camera image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Simulation tick shown (equal to the `tick` of the state it belongs to).
+    pub tick: u64,
+    /// Agent whose camera took it.
+    pub agent: usize,
+    pub width: u32,
+    pub height: u32,
+    /// RGB8, row-major, sRGB-encoded, `width * height * 3` bytes.
+    pub rgb: Vec<u8>,
+}
+
+impl Frame {
+    /// The pixel at column `x`, row `y`.
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let i = ((y * self.width + x) * 3) as usize;
+        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+
+    /// Mean colour of the rectangle `[x0, x1) × [y0, y1)`.
+    pub fn mean_rgb(&self, x0: u32, x1: u32, y0: u32, y1: u32) -> [f64; 3] {
+        let mut sum = [0.0; 3];
+        let mut n = 0.0;
+        for y in y0..y1.min(self.height) {
+            for x in x0..x1.min(self.width) {
+                let p = self.pixel(x, y);
+                for c in 0..3 {
+                    sum[c] += p[c] as f64;
+                }
+                n += 1.0;
+            }
+        }
+        sum.map(|s| if n > 0.0 { s / n } else { 0.0 })
+    }
+
+    /// FNV-1a hash of the pixels, for cheap equality checks across runs.
+    pub fn content_hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in &self.rgb {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    }
+
+    /// Encodes the frame as PNG.
+    pub fn to_png(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        {
+            let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
+            encoder.set_color(png::ColorType::Rgb);
+            encoder.set_depth(png::BitDepth::Eight);
+            let mut writer = encoder.write_header().map_err(|e| Error::Render(format!("PNG header: {e}")))?;
+            writer.write_image_data(&self.rgb).map_err(|e| Error::Render(format!("PNG data: {e}")))?;
+        }
+        Ok(out)
+    }
+
+    /// Writes the frame as a PNG file (through a temporary name, so a crash leaves no half file).
+    pub fn save_png(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_png()?;
+        let tmp = path.with_extension("png.part");
+        std::fs::write(&tmp, &bytes)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| Error::Output { path: path.to_path_buf(), message: e.to_string() })
+    }
+}

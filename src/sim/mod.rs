@@ -1,0 +1,25 @@
+//! The simulation core: plain Rust with an explicit tick, no engine types.
+//!
+//! Coordinates: the sim works in the ground plane with `x` east and `y` north (metres);
+//! headings are radians counter-clockwise from `+x`, and positive curvature turns left.
+//! The Bevy world is Y-up with the ground on XZ; a sim point `(x, y)` is the Bevy point
+//! `(x, 0, -y)` (see [`Vec2::to_world`]).
+
+pub mod camera;
+pub mod episode;
+pub mod expert;
+pub mod frame;
+pub mod math;
+pub mod scenario;
+pub mod simulation;
+pub mod track;
+pub mod vehicle;
+
+pub use episode::EpisodeStats;
+pub use expert::{Expert, ExpertConfig};
+pub use frame::Frame;
+pub use math::Vec2;
+pub use scenario::Scenario;
+pub use simulation::{AgentState, Simulation};
+pub use track::{Track, TrackProjection};
+pub use vehicle::{Action, Vehicle, VehicleState};

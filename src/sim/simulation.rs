@@ -1,0 +1,161 @@
+//! N independent cars on one track, stepped at the scenario's fixed tick. No rendering:
+//! `world::Env` adds cameras on top of this.
+
+use crate::error::{Error, Result};
+use crate::sim::episode::EpisodeStats;
+use crate::sim::math::Vec2;
+use crate::sim::scenario::Scenario;
+use crate::sim::track::Track;
+use crate::sim::vehicle::{Action, Vehicle, VehicleState};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+
+/// Everything known about one car after a tick.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentState {
+    /// Ticks since reset; the frame rendered for this state carries the same id.
+    pub tick: u64,
+    pub vehicle: VehicleState,
+    /// Arc length of the closest centreline point, metres.
+    pub s_m: f64,
+    /// Signed distance from the centreline, metres (positive: left).
+    pub lateral_offset_m: f64,
+    /// Car heading minus track heading, radians (positive: pointing left).
+    pub heading_error_rad: f64,
+    /// Curvature of the track at `s_m`, 1/m.
+    pub track_curvature_per_m: f64,
+    pub stats: EpisodeStats,
+    /// The episode is over: step limit reached or the car left the world.
+    pub done: bool,
+}
+
+/// Cars on a track, stepped together.
+#[derive(Clone, Debug)]
+pub struct Simulation {
+    pub scenario: Scenario,
+    pub track: Track,
+    vehicles: Vec<Vehicle>,
+    states: Vec<AgentState>,
+    tick: u64,
+}
+
+/// A car further than this many road widths from the centreline has left the world.
+const LOST_ROAD_WIDTHS: f64 = 3.0;
+
+impl Simulation {
+    /// A simulation of `agents` cars; call [`Simulation::reset`] before stepping.
+    pub fn new(scenario: Scenario, agents: usize) -> Result<Simulation> {
+        if agents == 0 {
+            return Err(Error::InvalidArgument("a simulation needs at least one car".into()));
+        }
+        let track = scenario.build_track()?;
+        let mut sim = Simulation { scenario, track, vehicles: Vec::new(), states: Vec::new(), tick: 0 };
+        sim.vehicles = vec![Vehicle::new(sim.scenario.vehicle.clone(), VehicleState::default()); agents];
+        sim.states = vec![AgentState::default(); agents];
+        let seed = sim.scenario.seed;
+        sim.reset(seed);
+        Ok(sim)
+    }
+
+    pub fn agent_count(&self) -> usize {
+        self.vehicles.len()
+    }
+
+    pub fn tick(&self) -> u64 {
+        self.tick
+    }
+
+    pub fn states(&self) -> &[AgentState] {
+        &self.states
+    }
+
+    /// Starts a new episode. Car `i` starts at an evenly spaced place along the track, shifted
+    /// by a seeded random phase, with a small seeded lateral and heading perturbation.
+    pub fn reset(&mut self, seed: u64) -> &[AgentState] {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n = self.vehicles.len();
+        let len = self.track.length_m();
+        let phase: f64 = rng.random_range(0.0..1.0);
+        let half = self.scenario.road.width_m / 2.0;
+        for i in 0..n {
+            let s = self.track.wrap_s((phase + i as f64 / n as f64) * len);
+            let offset = rng.random_range(-0.15..0.15) * half;
+            let heading_noise = rng.random_range(-3.0f64..3.0).to_radians();
+            let tp = self.track.at(s);
+            let state = VehicleState {
+                position: self.track.offset_point(s, offset),
+                heading: tp.heading + heading_noise,
+                speed_m_s: self.scenario.vehicle.speed_m_s,
+                steer_rad: 0.0,
+            };
+            self.vehicles[i] = Vehicle::new(self.scenario.vehicle.clone(), state);
+            self.states[i] = self.observe(i, EpisodeStats::default(), 0);
+        }
+        self.tick = 0;
+        &self.states
+    }
+
+    /// Advances every car by one tick with its action (one action per car).
+    pub fn step(&mut self, actions: &[Action]) -> Result<&[AgentState]> {
+        if actions.len() != self.vehicles.len() {
+            return Err(Error::InvalidArgument(format!(
+                "step got {} actions for {} cars",
+                actions.len(),
+                self.vehicles.len()
+            )));
+        }
+        self.tick += 1;
+        let half = self.scenario.road.width_m / 2.0;
+        for (i, action) in actions.iter().enumerate() {
+            if self.states[i].done {
+                // A finished car stays where it is until reset.
+                self.states[i].tick = self.tick;
+                continue;
+            }
+            let before = self.vehicles[i].state.position;
+            self.vehicles[i].step(*action, self.scenario.dt_s);
+            let moved = before.distance(self.vehicles[i].state.position);
+            let mut stats = self.states[i].stats.clone();
+            let projection = self.track.project(self.vehicles[i].state.position);
+            stats.record(moved, projection.lateral_offset_m, half);
+            self.states[i] = self.observe(i, stats, self.tick);
+        }
+        Ok(&self.states)
+    }
+
+    fn observe(&self, i: usize, stats: EpisodeStats, tick: u64) -> AgentState {
+        let vehicle = self.vehicles[i].state;
+        let projection = self.track.project(vehicle.position);
+        let lost = projection.lateral_offset_m.abs() > LOST_ROAD_WIDTHS * self.scenario.road.width_m;
+        AgentState {
+            tick,
+            vehicle,
+            s_m: projection.s_m,
+            lateral_offset_m: projection.lateral_offset_m,
+            heading_error_rad: self.track.heading_error(&projection, vehicle.heading),
+            track_curvature_per_m: self.track.at(projection.s_m).curvature_per_m,
+            stats,
+            done: lost || tick >= self.scenario.episode_steps as u64,
+        }
+    }
+
+    /// Puts car `i` back on the centreline at its current place, aligned with the track
+    /// (used by evaluation after an intervention). The episode's counters continue.
+    pub fn recentre(&mut self, i: usize) -> Result<&AgentState> {
+        let Some(vehicle) = self.vehicles.get_mut(i) else {
+            return Err(Error::InvalidArgument(format!("no car {i}")));
+        };
+        let tp = self.track.at(self.states[i].s_m);
+        vehicle.state.position = tp.position;
+        vehicle.state.heading = tp.heading;
+        vehicle.state.steer_rad = 0.0;
+        let stats = self.states[i].stats.clone();
+        self.states[i] = self.observe(i, stats, self.tick);
+        Ok(&self.states[i])
+    }
+
+    /// Ground position of car `i`'s rear axle.
+    pub fn position(&self, i: usize) -> Option<Vec2> {
+        self.vehicles.get(i).map(|v| v.state.position)
+    }
+}

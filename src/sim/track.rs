@@ -1,0 +1,356 @@
+//! Track geometry: a closed centreline sampled densely and parameterised by arc length.
+//!
+//! Control points are joined by a centripetal Catmull-Rom spline (no cusps or loops between
+//! points), sampled about every [`SAMPLE_SPACING_M`]; queries interpolate the samples.
+
+use crate::sim::math::{Vec2, point_segment, segment_distance, segments_intersect, wrap_angle};
+use crate::sim::scenario::TrackSpec;
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+/// Target distance between centreline samples, metres.
+pub const SAMPLE_SPACING_M: f64 = 0.5;
+
+/// A closed centreline with arc-length parameterisation.
+#[derive(Clone, Debug)]
+pub struct Track {
+    /// Samples; segment `i` joins `points[i]` to `points[(i + 1) % n]`.
+    points: Vec<Vec2>,
+    /// Arc length at each sample, plus the total length at the end (`n + 1` values).
+    s: Vec<f64>,
+    /// Signed curvature at each sample, 1/m (positive: the track turns left).
+    curvature: Vec<f64>,
+}
+
+/// A point of the centreline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrackPoint {
+    pub position: Vec2,
+    /// Direction of travel, radians.
+    pub heading: f64,
+    pub curvature_per_m: f64,
+}
+
+/// Where a ground point lies relative to the centreline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrackProjection {
+    /// Arc length of the closest centreline point, metres in [0, length).
+    pub s_m: f64,
+    /// Signed distance from the centreline, metres (positive: left of the direction of travel).
+    pub lateral_offset_m: f64,
+    /// The closest centreline point.
+    pub closest: Vec2,
+    /// Direction of travel at the closest point, radians.
+    pub heading: f64,
+}
+
+impl Track {
+    /// Builds the track of a scenario's spec; `road_width_m` guides the procedural generator.
+    pub fn from_spec(spec: &TrackSpec, road_width_m: f64) -> Result<Track, String> {
+        match spec {
+            TrackSpec::ControlPoints { points } => {
+                let mut pts: Vec<Vec2> = points.iter().map(|&(x, y)| Vec2::new(x, y)).collect();
+                if pts.len() > 1 && pts[0].distance(pts[pts.len() - 1]) < 1e-6 {
+                    pts.pop();
+                }
+                Track::from_control_points(&pts)
+            }
+            TrackSpec::Procedural { seed, length_m, curviness } => {
+                Track::procedural(*seed, *length_m, *curviness, road_width_m)
+            }
+        }
+    }
+
+    /// A closed spline through `control` (the first point is not repeated).
+    pub fn from_control_points(control: &[Vec2]) -> Result<Track, String> {
+        if control.len() < 4 {
+            return Err(format!("need at least 4 distinct control points, got {}", control.len()));
+        }
+        let n = control.len();
+        let mut points = Vec::new();
+        for i in 0..n {
+            let p0 = control[(i + n - 1) % n];
+            let p1 = control[i];
+            let p2 = control[(i + 1) % n];
+            let p3 = control[(i + 2) % n];
+            if p1.distance(p2) < 1e-6 {
+                return Err(format!("control points {i} and {} coincide", (i + 1) % n));
+            }
+            let pieces = ((p1.distance(p2) / SAMPLE_SPACING_M).ceil() as usize).max(2);
+            for k in 0..pieces {
+                points.push(centripetal_catmull_rom(p0, p1, p2, p3, k as f64 / pieces as f64));
+            }
+        }
+        Track::from_samples(points)
+    }
+
+    /// A closed polyline resampled at [`SAMPLE_SPACING_M`].
+    pub fn from_samples(raw: Vec<Vec2>) -> Result<Track, String> {
+        if raw.iter().any(|p| !p.is_finite()) {
+            return Err("centreline has non-finite points".into());
+        }
+        let raw_track = Track::with_arc_length(raw)?;
+        let len = raw_track.length_m();
+        let n = ((len / SAMPLE_SPACING_M).round() as usize).max(8);
+        let resampled = (0..n).map(|i| raw_track.interpolate(len * i as f64 / n as f64).0).collect();
+        Track::with_arc_length(resampled)
+    }
+
+    fn with_arc_length(points: Vec<Vec2>) -> Result<Track, String> {
+        let n = points.len();
+        if n < 3 {
+            return Err("centreline has fewer than 3 samples".into());
+        }
+        let mut s = Vec::with_capacity(n + 1);
+        s.push(0.0);
+        for i in 0..n {
+            let d = points[i].distance(points[(i + 1) % n]);
+            s.push(s[i] + d);
+        }
+        if !(s[n] > 1.0) {
+            return Err(format!("centreline is only {:.3} m long", s[n]));
+        }
+        // Discrete curvature: turning angle over the mean length of the two segments.
+        let curvature = (0..n)
+            .map(|i| {
+                let a = points[(i + n - 1) % n];
+                let b = points[i];
+                let c = points[(i + 1) % n];
+                let turn = wrap_angle((c - b).heading() - (b - a).heading());
+                let ds = 0.5 * (a.distance(b) + b.distance(c));
+                if ds > 0.0 { turn / ds } else { 0.0 }
+            })
+            .collect();
+        Ok(Track { points, s, curvature })
+    }
+
+    /// A star-shaped loop of `length_m` whose radius varies with harmonics 2..=5 scaled by
+    /// `curviness`. Candidates that would fold the road onto itself are damped and retried.
+    pub fn procedural(seed: u64, length_m: f64, curviness: f64, road_width_m: f64) -> Result<Track, String> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let harmonics: Vec<(f64, f64, f64)> = (2..=5)
+            .map(|k| (k as f64, rng.random_range(-1.0..1.0), rng.random_range(0.0..std::f64::consts::TAU)))
+            .collect();
+        let mut amplitude = curviness.clamp(0.0, 1.0);
+        for _ in 0..12 {
+            let control: Vec<Vec2> = (0..36)
+                .map(|i| {
+                    let phi = std::f64::consts::TAU * i as f64 / 36.0;
+                    let wobble: f64 = harmonics.iter().map(|&(k, a, ph)| 0.45 * amplitude * a / k.sqrt() * (k * phi + ph).cos()).sum();
+                    Vec2::from_heading(phi) * (1.0 + wobble).max(0.2)
+                })
+                .collect();
+            let unit = Track::from_control_points(&control)?;
+            let scale = length_m / unit.length_m();
+            let scaled: Vec<Vec2> = control.iter().map(|&p| p * scale).collect();
+            let track = Track::from_control_points(&scaled)?;
+            if track.problems(road_width_m).is_empty() {
+                return Ok(track);
+            }
+            amplitude *= 0.7;
+        }
+        Err(format!(
+            "procedural generator found no track of {length_m} m with road width {road_width_m} m; lower curviness or widen length_m"
+        ))
+    }
+
+    pub fn length_m(&self) -> f64 {
+        self.s[self.points.len()]
+    }
+
+    /// The centreline samples (closed: the last joins the first).
+    pub fn samples(&self) -> &[Vec2] {
+        &self.points
+    }
+
+    /// Arc length of each sample.
+    pub fn sample_s(&self) -> &[f64] {
+        &self.s[..self.points.len()]
+    }
+
+    /// Wraps an arc length to [0, length).
+    pub fn wrap_s(&self, s: f64) -> f64 {
+        let r = s.rem_euclid(self.length_m());
+        if r >= self.length_m() { 0.0 } else { r }
+    }
+
+    fn segment_at(&self, s: f64) -> (usize, f64) {
+        let s = self.wrap_s(s);
+        let i = match self.s.binary_search_by(|v| v.total_cmp(&s)) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        }
+        .min(self.points.len() - 1);
+        let seg = self.s[i + 1] - self.s[i];
+        (i, if seg > 0.0 { (s - self.s[i]) / seg } else { 0.0 })
+    }
+
+    fn interpolate(&self, s: f64) -> (Vec2, f64) {
+        let (i, t) = self.segment_at(s);
+        let a = self.points[i];
+        let b = self.points[(i + 1) % self.points.len()];
+        (a.lerp(b, t), (b - a).heading())
+    }
+
+    /// The centreline point at arc length `s` (wrapped).
+    pub fn at(&self, s: f64) -> TrackPoint {
+        let (i, t) = self.segment_at(s);
+        let n = self.points.len();
+        let (position, heading) = self.interpolate(s);
+        let curvature_per_m = self.curvature[i] * (1.0 - t) + self.curvature[(i + 1) % n] * t;
+        TrackPoint { position, heading, curvature_per_m }
+    }
+
+    /// The ground point `offset_m` to the left of the centreline at `s`.
+    pub fn offset_point(&self, s: f64, offset_m: f64) -> Vec2 {
+        let tp = self.at(s);
+        tp.position + Vec2::from_heading(tp.heading).perp() * offset_m
+    }
+
+    /// Closest centreline point to `p` (exhaustive; a few microseconds per call).
+    pub fn project(&self, p: Vec2) -> TrackProjection {
+        let n = self.points.len();
+        let mut best = (f64::INFINITY, 0usize, 0.0f64);
+        for i in 0..n {
+            let a = self.points[i];
+            let b = self.points[(i + 1) % n];
+            let (d, t) = point_segment(p, a, b);
+            if d < best.0 {
+                best = (d, i, t);
+            }
+        }
+        let (_, i, t) = best;
+        let a = self.points[i];
+        let b = self.points[(i + 1) % n];
+        let dir = (b - a).normalized();
+        let closest = a.lerp(b, t);
+        let side = dir.cross(p - closest);
+        let lateral = if side >= 0.0 { p.distance(closest) } else { -p.distance(closest) };
+        TrackProjection {
+            s_m: self.wrap_s(self.s[i] + t * (self.s[i + 1] - self.s[i])),
+            lateral_offset_m: lateral,
+            closest,
+            heading: dir.heading(),
+        }
+    }
+
+    /// Heading error of a vehicle heading relative to the track at a projection, radians
+    /// (positive: the car points left of the direction of travel).
+    pub fn heading_error(&self, projection: &TrackProjection, heading: f64) -> f64 {
+        wrap_angle(heading - projection.heading)
+    }
+
+    /// Geometric problems for a road of `road_width_m`: self-crossing, parts of the road
+    /// overlapping each other, curves tighter than the half width. Empty when sound.
+    pub fn problems(&self, road_width_m: f64) -> Vec<String> {
+        let mut problems = Vec::new();
+        let n = self.points.len();
+        let len = self.length_m();
+        let half = road_width_m / 2.0;
+        if let Some((i, k)) = self.curvature.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())) {
+            if k.abs() * half > 1.0 {
+                problems.push(format!(
+                    "track: curve at s = {:.0} m has radius {:.1} m, tighter than half the road width ({half:.1} m): the road would fold",
+                    self.s[i],
+                    1.0 / k.abs()
+                ));
+            }
+        }
+        // Parts of the centreline closer than the road width, further apart along the track
+        // than any single curve can bring them, overlap. Reported once per pair of places.
+        let min_arc = (2.0 * road_width_m).max(4.0);
+        let mut reported: Vec<(f64, f64)> = Vec::new();
+        for i in 0..n {
+            let (a0, a1) = (self.points[i], self.points[(i + 1) % n]);
+            for j in (i + 1)..n {
+                let arc = (self.s[j] - self.s[i]).min(len - (self.s[j] - self.s[i]));
+                if arc < min_arc {
+                    continue;
+                }
+                let (b0, b1) = (self.points[j], self.points[(j + 1) % n]);
+                if (a0 - b0).length() > road_width_m + 2.0 * SAMPLE_SPACING_M + 1.0 {
+                    continue;
+                }
+                let crosses = segments_intersect(a0, a1, b0, b1);
+                let d = segment_distance(a0, a1, b0, b1);
+                if crosses || d < road_width_m {
+                    let (si, sj) = (self.s[i], self.s[j]);
+                    if reported.iter().any(|&(ri, rj)| (ri - si).abs() < 20.0 && (rj - sj).abs() < 20.0) {
+                        continue;
+                    }
+                    reported.push((si, sj));
+                    problems.push(if crosses {
+                        format!("track: centreline crosses itself at s = {si:.0} m and s = {sj:.0} m")
+                    } else {
+                        format!(
+                            "track: road overlaps itself: s = {si:.0} m and s = {sj:.0} m are {d:.1} m apart, less than the road width {road_width_m:.1} m"
+                        )
+                    });
+                    if reported.len() >= 8 {
+                        return problems;
+                    }
+                }
+            }
+        }
+        problems
+    }
+}
+
+/// Centripetal (alpha = 0.5) Catmull-Rom point between `p1` and `p2` at `u` in [0, 1].
+fn centripetal_catmull_rom(p0: Vec2, p1: Vec2, p2: Vec2, p3: Vec2, u: f64) -> Vec2 {
+    let knot = |a: Vec2, b: Vec2| a.distance(b).sqrt().max(1e-9);
+    let t0 = 0.0;
+    let t1 = t0 + knot(p0, p1);
+    let t2 = t1 + knot(p1, p2);
+    let t3 = t2 + knot(p2, p3);
+    let t = t1 + u * (t2 - t1);
+    let mix = |a: Vec2, b: Vec2, ta: f64, tb: f64| a * ((tb - t) / (tb - ta)) + b * ((t - ta) / (tb - ta));
+    let a1 = mix(p0, p1, t0, t1);
+    let a2 = mix(p1, p2, t1, t2);
+    let a3 = mix(p2, p3, t2, t3);
+    let b1 = mix(a1, a2, t0, t2);
+    let b2 = mix(a2, a3, t1, t3);
+    mix(b1, b2, t1, t2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn circle(radius: f64, n: usize) -> Vec<Vec2> {
+        (0..n).map(|i| Vec2::from_heading(std::f64::consts::TAU * i as f64 / n as f64) * radius).collect()
+    }
+
+    #[test]
+    fn circle_has_length_and_curvature_of_a_circle() {
+        // Expected values from the circle's formulas: 2πr and 1/r.
+        let t = Track::from_control_points(&circle(50.0, 24)).unwrap();
+        assert!((t.length_m() - std::f64::consts::TAU * 50.0).abs() < 0.5, "{}", t.length_m());
+        for s in [0.0, 40.0, 100.0, 250.0] {
+            assert!((t.at(s).curvature_per_m - 0.02).abs() < 0.001, "{}", t.at(s).curvature_per_m);
+        }
+    }
+
+    #[test]
+    fn projection_gives_signed_offset() {
+        let t = Track::from_control_points(&circle(50.0, 24)).unwrap();
+        // Counter-clockwise circle: the centre is on the left.
+        let inside = t.project(Vec2::new(48.0, 0.0));
+        assert!((inside.lateral_offset_m - 2.0).abs() < 0.05, "{inside:?}");
+        let outside = t.project(Vec2::new(0.0, 53.0));
+        assert!((outside.lateral_offset_m + 3.0).abs() < 0.05, "{outside:?}");
+        assert!((outside.s_m - t.length_m() / 4.0).abs() < 0.5);
+    }
+
+    #[test]
+    fn figure_eight_is_reported_as_crossing() {
+        let pts: Vec<Vec2> = (0..40)
+            .map(|i| {
+                let a = std::f64::consts::TAU * i as f64 / 40.0;
+                Vec2::new(80.0 * a.sin(), 40.0 * (2.0 * a).sin())
+            })
+            .collect();
+        let t = Track::from_control_points(&pts).unwrap();
+        let p = t.problems(6.0);
+        assert!(p.iter().any(|m| m.contains("crosses itself")), "{p:?}");
+    }
+}

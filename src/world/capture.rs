@@ -1,0 +1,180 @@
+//! Synchronous camera capture: every camera renders into its own image, and right after
+//! the frame's render graph has been submitted a render-world system copies each image into
+//! a staging buffer, waits for the GPU and sends the RGB pixels to the main world tagged with
+//! the tick they show. When `App::update` returns, the frames of that tick are in the channel.
+
+use bevy::prelude::*;
+use bevy::render::extract_resource::{ExtractResource, ExtractResourcePlugin};
+use bevy::render::render_asset::RenderAssets;
+use bevy::render::render_resource::{
+    Buffer, BufferDescriptor, BufferUsages, CommandEncoderDescriptor, MapMode, PipelineCache, PollType,
+    TexelCopyBufferInfo, TexelCopyBufferLayout,
+};
+use bevy::render::renderer::{RenderDevice, RenderQueue};
+use bevy::render::texture::GpuImage;
+use bevy::render::{Render, RenderApp, RenderSystems};
+use crossbeam_channel::{Receiver, Sender};
+use std::time::{Duration, Instant};
+
+/// What the render world should capture this frame. Changing it (a new tick) is what makes
+/// Bevy extract it again.
+#[derive(Resource, Clone, Default, ExtractResource)]
+pub struct CaptureRequest {
+    /// Id stamped on the frames rendered this update (the simulation tick they show).
+    pub tick: u64,
+    /// Render-target image of each agent camera, by agent index.
+    pub targets: Vec<Handle<Image>>,
+}
+
+/// One captured camera image.
+#[derive(Clone, Debug)]
+pub struct CapturedFrame {
+    pub agent: usize,
+    pub tick: u64,
+    pub width: u32,
+    pub height: u32,
+    /// RGB8, row-major, sRGB-encoded.
+    pub rgb: Vec<u8>,
+    /// Some render pipelines were still compiling: the image may miss objects.
+    pub pipelines_pending: bool,
+    pub timings: RenderTimings,
+}
+
+/// Where the render world spent this frame's time (shared by all cameras of the frame).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RenderTimings {
+    /// Running Bevy's render graph: recording and submitting the passes, seconds.
+    pub graph_s: f64,
+    /// Waiting for the GPU (lavapipe rasterises here) and the copy to finish, seconds.
+    pub gpu_wait_s: f64,
+}
+
+/// When the render graph of this frame started.
+#[derive(Resource, Default)]
+struct RenderStart(Option<Instant>);
+
+fn mark_render_start(mut start: ResMut<RenderStart>) {
+    start.0 = Some(Instant::now());
+}
+
+/// Main-world end of the frame channel.
+#[derive(Resource)]
+pub struct CaptureReceiver(pub Receiver<std::result::Result<CapturedFrame, String>>);
+
+#[derive(Resource)]
+struct CaptureSender(Sender<std::result::Result<CapturedFrame, String>>);
+
+/// Adds the capture system; add after `DefaultPlugins`.
+pub struct CapturePlugin;
+
+impl Plugin for CapturePlugin {
+    fn build(&self, app: &mut App) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        app.insert_resource(CaptureReceiver(rx))
+            .init_resource::<CaptureRequest>()
+            .add_plugins(ExtractResourcePlugin::<CaptureRequest>::default());
+        let Some(render_app) = app.get_sub_app_mut(RenderApp) else {
+            return;
+        };
+        render_app
+            .insert_resource(CaptureSender(tx))
+            .init_resource::<RenderStart>()
+            .add_systems(Render, mark_render_start.after(RenderSystems::Prepare).before(RenderSystems::Render))
+            .add_systems(Render, capture_frames.after(RenderSystems::Render).before(RenderSystems::Cleanup));
+    }
+}
+
+/// Staging buffer per camera, reused while the image size stays the same.
+#[derive(Default)]
+struct Staging {
+    buffers: Vec<Option<(Buffer, u64)>>,
+}
+
+fn capture_frames(
+    request: Option<Res<CaptureRequest>>,
+    gpu_images: Res<RenderAssets<GpuImage>>,
+    device: Res<RenderDevice>,
+    queue: Res<RenderQueue>,
+    pipeline_cache: Res<PipelineCache>,
+    sender: Res<CaptureSender>,
+    render_start: Res<RenderStart>,
+    mut staging: Local<Staging>,
+) {
+    let graph_done = Instant::now();
+    let Some(request) = request else { return };
+    if request.targets.is_empty() {
+        return;
+    }
+    staging.buffers.resize_with(request.targets.len(), || None);
+    let mut encoder = device.create_command_encoder(&CommandEncoderDescriptor { label: Some("steerlab capture") });
+    // (agent, width, height, padded row bytes)
+    let mut copies = Vec::with_capacity(request.targets.len());
+    for (agent, handle) in request.targets.iter().enumerate() {
+        // The image is uploaded in the first frame(s); until then there is nothing to read.
+        let Some(gpu) = gpu_images.get(handle) else { continue };
+        let size = gpu.texture_descriptor.size;
+        let padded = RenderDevice::align_copy_bytes_per_row(size.width as usize * 4);
+        let bytes = (padded * size.height as usize) as u64;
+        if staging.buffers[agent].as_ref().map(|b| b.1) != Some(bytes) {
+            let buffer = device.create_buffer(&BufferDescriptor {
+                label: Some("steerlab capture staging"),
+                size: bytes,
+                usage: BufferUsages::MAP_READ | BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            staging.buffers[agent] = Some((buffer, bytes));
+        }
+        let Some((buffer, _)) = staging.buffers[agent].as_ref() else { continue };
+        encoder.copy_texture_to_buffer(
+            gpu.texture.as_image_copy(),
+            TexelCopyBufferInfo {
+                buffer,
+                layout: TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(padded as u32), rows_per_image: None },
+            },
+            size,
+        );
+        copies.push((agent, size.width, size.height, padded));
+    }
+    if copies.is_empty() {
+        return;
+    }
+    let submission = queue.submit([encoder.finish()]);
+    let (map_tx, map_rx) = crossbeam_channel::bounded(copies.len());
+    for &(agent, ..) in &copies {
+        if let Some((buffer, _)) = &staging.buffers[agent] {
+            let tx = map_tx.clone();
+            buffer.slice(..).map_async(MapMode::Read, move |r| {
+                let _ = tx.send((agent, r.is_ok()));
+            });
+        }
+    }
+    let poll = device.poll(PollType::Wait { submission_index: Some(submission), timeout: Some(Duration::from_secs(60)) });
+    if let Err(e) = poll {
+        let _ = sender.0.send(Err(format!("waiting for the GPU copy failed: {e}")));
+        return;
+    }
+    let timings = RenderTimings {
+        graph_s: render_start.0.map_or(0.0, |t| graph_done.duration_since(t).as_secs_f64()),
+        gpu_wait_s: graph_done.elapsed().as_secs_f64(),
+    };
+    let mapped: Vec<(usize, bool)> = map_rx.try_iter().collect();
+    let pipelines_pending = pipeline_cache.waiting_pipelines().next().is_some();
+    for (agent, width, height, padded) in copies {
+        let Some((buffer, _)) = &staging.buffers[agent] else { continue };
+        if !mapped.iter().any(|&(a, ok)| a == agent && ok) {
+            let _ = sender.0.send(Err(format!("mapping the capture buffer of camera {agent} failed")));
+            continue;
+        }
+        let mut rgb = Vec::with_capacity(width as usize * height as usize * 3);
+        {
+            let view = buffer.slice(..).get_mapped_range();
+            for row in view.chunks_exact(padded) {
+                for px in row[..width as usize * 4].chunks_exact(4) {
+                    rgb.extend_from_slice(&px[..3]);
+                }
+            }
+        }
+        buffer.unmap();
+        let _ = sender.0.send(Ok(CapturedFrame { agent, tick: request.tick, width, height, rgb, pipelines_pending, timings }));
+    }
+}

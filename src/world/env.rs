@@ -1,0 +1,333 @@
+//! The headless environment: the one way the rest of the project drives the world.
+//!
+//! `Env` owns a [`Simulation`] (pure Rust) and, when rendering, a Bevy `App` with one hood
+//! camera per car. `step` advances the simulation by one tick, moves the cars, runs one Bevy
+//! update and returns the frames of that very tick: pipelined rendering is off and frames
+//! are read back synchronously, so there is no frame of lag; each frame carries the tick it
+//! shows and `Env` refuses any other.
+
+use crate::error::{Error, Result};
+use crate::sim::expert::Expert;
+use crate::sim::scenario::Scenario;
+use crate::sim::simulation::{AgentState, Simulation};
+use crate::sim::track::Track;
+use crate::sim::vehicle::Action;
+use crate::sim::{ExpertConfig, Frame};
+use crate::world::capture::{CapturePlugin, CaptureReceiver, CaptureRequest, CapturedFrame};
+use std::time::Instant;
+use crate::world::scene::{AgentEntities, place_agent, spawn_agent, spawn_static_world};
+use bevy::app::{PluginsState, TerminalCtrlCHandlerPlugin};
+use bevy::log::{Level, LogPlugin};
+use bevy::prelude::*;
+use bevy::render::RenderPlugin;
+use bevy::render::pipelined_rendering::PipelinedRenderingPlugin;
+use bevy::render::renderer::{RenderAdapter, RenderAdapterInfo, RenderDevice, RenderInstance, RenderQueue, WgpuWrapper};
+use bevy::render::settings::RenderCreation;
+use bevy::window::ExitCondition;
+use bevy::winit::WinitPlugin;
+use std::sync::{Arc, Once};
+
+/// How an [`Env`] is built.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvOptions {
+    /// Independent cars in the world, each with its own camera.
+    pub agents: usize,
+    /// Render camera frames; without it `step` returns states only (no Bevy at all).
+    pub render: bool,
+}
+
+impl Default for EnvOptions {
+    fn default() -> Self {
+        Self { agents: 1, render: true }
+    }
+}
+
+/// Extra facts about a step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepInfo {
+    /// The privileged expert's clean action for the state reached (the imitation label).
+    pub expert_action: Action,
+    /// The car is off the road (|lateral offset| > half the road width).
+    pub off_road: bool,
+}
+
+/// What one car sees and is after a tick.
+#[derive(Clone, Debug)]
+pub struct Observation {
+    /// The hood camera's frame of this tick (`None` when rendering is off).
+    pub frame: Option<Frame>,
+    pub state: AgentState,
+    pub done: bool,
+    pub info: StepInfo,
+}
+
+struct Renderer {
+    app: App,
+    agents: Vec<AgentEntities>,
+    last_timing: FrameTiming,
+}
+
+/// Where the last rendered tick spent its time, seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FrameTiming {
+    /// The whole Bevy update: main schedule, extraction, render schedule and readback.
+    pub update_s: f64,
+    /// Bevy's render graph (recording and submitting passes).
+    pub graph_s: f64,
+    /// Waiting for the GPU (lavapipe's rasterisation) and the copy to host memory.
+    pub gpu_wait_s: f64,
+}
+
+/// A driving world with N cars.
+pub struct Env {
+    sim: Simulation,
+    expert: Expert,
+    renderer: Option<Renderer>,
+}
+
+/// Updates allowed before the first complete frame; shaders load asynchronously.
+const MAX_WARMUP_UPDATES: usize = 400;
+
+impl Env {
+    /// Builds the world of `scenario`. Fails with [`Error::NoVulkanAdapter`] when rendering is
+    /// requested and no Vulkan driver is installed.
+    pub fn new(scenario: Scenario, options: EnvOptions) -> Result<Env> {
+        let problems = scenario.validate();
+        if !problems.is_empty() {
+            return Err(Error::ScenarioInvalid { file: scenario.name.clone(), problems });
+        }
+        let sim = Simulation::new(scenario, options.agents)?;
+        let expert = Expert::new(ExpertConfig::default(), 0.0, sim.scenario.seed);
+        let renderer = if options.render { Some(Renderer::new(&sim)?) } else { None };
+        let mut env = Env { sim, expert, renderer };
+        if let Some(r) = env.renderer.as_mut() {
+            r.warm_up(&env.sim)?;
+        }
+        Ok(env)
+    }
+
+    pub fn scenario(&self) -> &Scenario {
+        &self.sim.scenario
+    }
+
+    pub fn track(&self) -> &Track {
+        &self.sim.track
+    }
+
+    pub fn agent_count(&self) -> usize {
+        self.sim.agent_count()
+    }
+
+    pub fn simulation(&self) -> &Simulation {
+        &self.sim
+    }
+
+    /// Timing of the last rendered tick (`None` when rendering is off).
+    pub fn last_frame_timing(&self) -> Option<FrameTiming> {
+        self.renderer.as_ref().map(|r| r.last_timing)
+    }
+
+    /// Starts a new episode for every car and returns what they see at tick 0.
+    pub fn reset(&mut self, seed: u64) -> Result<Vec<Observation>> {
+        self.sim.reset(seed);
+        self.observe()
+    }
+
+    /// One tick of a single-car environment.
+    pub fn step(&mut self, action: Action) -> Result<Observation> {
+        if self.agent_count() != 1 {
+            return Err(Error::InvalidArgument(format!(
+                "step takes one action but this world has {} cars; use step_all",
+                self.agent_count()
+            )));
+        }
+        let mut obs = self.step_all(&[action])?;
+        Ok(obs.remove(0))
+    }
+
+    /// One tick for every car (one action each, in agent order).
+    pub fn step_all(&mut self, actions: &[Action]) -> Result<Vec<Observation>> {
+        self.sim.step(actions)?;
+        self.observe()
+    }
+
+    /// Puts car `agent` back on the centreline (an intervention) and re-renders its view.
+    pub fn recentre(&mut self, agent: usize) -> Result<Vec<Observation>> {
+        self.sim.recentre(agent)?;
+        self.observe()
+    }
+
+    fn observe(&mut self) -> Result<Vec<Observation>> {
+        let states = self.sim.states().to_vec();
+        let mut frames = match self.renderer.as_mut() {
+            Some(r) => r.render(&self.sim)?.into_iter().map(Some).collect(),
+            None => vec![None; states.len()],
+        };
+        let cruise = self.sim.scenario.vehicle.speed_m_s;
+        let half_width = self.sim.scenario.road.width_m / 2.0;
+        Ok(states
+            .into_iter()
+            .zip(frames.drain(..))
+            .map(|(state, frame)| Observation {
+                frame,
+                done: state.done,
+                info: StepInfo {
+                    expert_action: self.expert.label(&self.sim.track, &state.vehicle, cruise),
+                    off_road: state.lateral_offset_m.abs() > half_width,
+                },
+                state,
+            })
+            .collect())
+    }
+}
+
+/// Creates the Vulkan device ourselves so that a missing driver is an error, not a panic.
+fn create_render_device() -> Result<RenderCreation> {
+    bevy::tasks::block_on(async {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::VULKAN,
+            ..wgpu::InstanceDescriptor::new_without_display_handle_from_env()
+        });
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+            })
+            .await
+            .map_err(|e| Error::NoVulkanAdapter { detail: e.to_string() })?;
+        let info = adapter.get_info();
+        let mut features = adapter.features();
+        if info.device_type == wgpu::DeviceType::DiscreteGpu {
+            // Mappable primary buffers are slow on discrete GPUs (Bevy drops them too).
+            features.remove(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS);
+        }
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("steerlab"),
+                required_features: features,
+                required_limits: adapter.limits(),
+                // SAFETY: the same request Bevy's own renderer initialisation makes.
+                experimental_features: unsafe { wgpu::ExperimentalFeatures::enabled() },
+                memory_hints: wgpu::MemoryHints::default(),
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::Render(format!("the Vulkan adapter {} refused a device: {e}", info.name)))?;
+        Ok(RenderCreation::manual(
+            RenderDevice::from(device),
+            RenderQueue(Arc::new(WgpuWrapper::new(queue))),
+            RenderAdapterInfo(WgpuWrapper::new(info)),
+            RenderAdapter(Arc::new(WgpuWrapper::new(adapter))),
+            RenderInstance(Arc::new(WgpuWrapper::new(instance))),
+        ))
+    })
+}
+
+static LOG_ONCE: Once = Once::new();
+
+/// Bevy plugins for a windowless app whose `update` renders and finishes one frame.
+pub fn headless_plugins(render_creation: RenderCreation) -> bevy::app::PluginGroupBuilder {
+    let mut first = false;
+    LOG_ONCE.call_once(|| first = true);
+    let plugins = DefaultPlugins
+        .build()
+        .disable::<WinitPlugin>()
+        .disable::<PipelinedRenderingPlugin>()
+        .disable::<TerminalCtrlCHandlerPlugin>()
+        .set(WindowPlugin {
+            primary_window: None,
+            primary_cursor_options: None,
+            exit_condition: ExitCondition::DontExit,
+            close_when_requested: false,
+        })
+        .set(RenderPlugin { render_creation, synchronous_pipeline_compilation: true, ..default() });
+    // Bevy's logger is global: the first app of the process installs it.
+    if first {
+        plugins.set(LogPlugin {
+            level: Level::WARN,
+            filter: "wgpu=error,naga=warn,bevy_render=warn".into(),
+            ..default()
+        })
+    } else {
+        plugins.disable::<LogPlugin>()
+    }
+}
+
+impl Renderer {
+    fn new(sim: &Simulation) -> Result<Renderer> {
+        let render_creation = create_render_device()?;
+        let mut app = App::new();
+        app.add_plugins(headless_plugins(render_creation)).add_plugins(CapturePlugin);
+        while app.plugins_state() == PluginsState::Adding {
+            bevy::tasks::tick_global_task_pools_on_main_thread();
+        }
+        app.finish();
+        app.cleanup();
+        let world = app.world_mut();
+        spawn_static_world(world, &sim.scenario, &sim.track);
+        let agents: Vec<AgentEntities> = (0..sim.agent_count()).map(|i| spawn_agent(world, &sim.scenario, i)).collect();
+        world.insert_resource(CaptureRequest { tick: 0, targets: agents.iter().map(|a| a.target.clone()).collect() });
+        Ok(Renderer { app, agents, last_timing: FrameTiming::default() })
+    }
+
+    /// Renders until every pipeline is compiled and two complete frames in a row arrived, so
+    /// that no empty or partial warm-up frame ever reaches a caller.
+    fn warm_up(&mut self, sim: &Simulation) -> Result<()> {
+        let mut complete_in_a_row = 0;
+        for _ in 0..MAX_WARMUP_UPDATES {
+            let frames = self.update(sim)?;
+            if frames.len() == self.agents.len() && frames.iter().all(|f| !f.pipelines_pending) {
+                complete_in_a_row += 1;
+                if complete_in_a_row >= 2 {
+                    return Ok(());
+                }
+            } else {
+                complete_in_a_row = 0;
+                // Shaders load on IO threads; give them a moment.
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+        Err(Error::Render(format!("no complete frame after {MAX_WARMUP_UPDATES} warm-up updates")))
+    }
+
+    /// Places the cars at the simulation's states, runs one update and collects its frames.
+    fn update(&mut self, sim: &Simulation) -> Result<Vec<CapturedFrame>> {
+        let world = self.app.world_mut();
+        for (entities, state) in self.agents.iter().zip(sim.states()) {
+            place_agent(world, &sim.scenario, entities, &state.vehicle);
+        }
+        world.resource_mut::<CaptureRequest>().tick = sim.tick();
+        let started = Instant::now();
+        self.app.update();
+        let update_s = started.elapsed().as_secs_f64();
+        if let Some(exit) = self.app.should_exit() {
+            return Err(Error::Render(format!("the renderer stopped ({exit:?}); see the log above")));
+        }
+        let receiver = &self.app.world().resource::<CaptureReceiver>().0;
+        let frames: Vec<CapturedFrame> = receiver.try_iter().map(|r| r.map_err(Error::Render)).collect::<Result<_>>()?;
+        let t = frames.first().map(|f| f.timings).unwrap_or_default();
+        self.last_timing = FrameTiming { update_s, graph_s: t.graph_s, gpu_wait_s: t.gpu_wait_s };
+        Ok(frames)
+    }
+
+    /// One frame per car, all showing the simulation's current tick.
+    fn render(&mut self, sim: &Simulation) -> Result<Vec<Frame>> {
+        let tick = sim.tick();
+        let captured = self.update(sim)?;
+        let mut frames: Vec<Option<Frame>> = vec![None; self.agents.len()];
+        for c in captured {
+            if c.tick != tick {
+                return Err(Error::Render(format!("camera {} delivered tick {} while tick {tick} was due", c.agent, c.tick)));
+            }
+            if let Some(slot) = frames.get_mut(c.agent) {
+                *slot = Some(Frame { tick: c.tick, agent: c.agent, width: c.width, height: c.height, rgb: c.rgb });
+            }
+        }
+        frames
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| f.ok_or_else(|| Error::Render(format!("camera {i} delivered no frame for tick {tick}"))))
+            .collect()
+    }
+}

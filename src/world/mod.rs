@@ -1,0 +1,8 @@
+//! The Bevy layer: meshes of the driving world, camera capture, and the headless [`Env`].
+
+pub mod capture;
+pub mod env;
+pub mod meshes;
+pub mod scene;
+
+pub use env::{Env, EnvOptions, FrameTiming, Observation, StepInfo};

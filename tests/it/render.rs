@@ -1,0 +1,186 @@
+//! Rendering on the real Bevy renderer (lavapipe in CI): the frame shows the world where the
+//! camera maths says it is, of the tick it claims, identically for a seed.
+
+use steerlab::sim::scenario::{Placement, PropKind, builtin};
+use steerlab::sim::{Action, Expert, ExpertConfig, Frame, Scenario};
+use steerlab::world::{Env, EnvOptions, Observation};
+
+fn scenario(name: &str) -> Scenario {
+    builtin().unwrap().into_iter().find(|s| s.name == name).unwrap()
+}
+
+fn frame(obs: &Observation) -> &Frame {
+    obs.frame.as_ref().expect("rendering is on")
+}
+
+/// Asphalt is dark, unsaturated grey; paint is bright and the ground is green.
+fn is_road(p: [u8; 3]) -> bool {
+    let (max, min) = (p.iter().max().copied().unwrap(), p.iter().min().copied().unwrap());
+    max - min < 18 && max > 15 && max < 150
+}
+
+/// Mean column of the road pixels in `row`, or `None` when the row shows little road.
+fn road_centre_column(f: &Frame, row: u32) -> Option<f64> {
+    let cols: Vec<u32> = (0..f.width).filter(|&x| is_road(f.pixel(x, row))).collect();
+    (cols.len() >= 6).then(|| cols.iter().map(|&x| x as f64 + 0.5).sum::<f64>() / cols.len() as f64)
+}
+
+/// Where the centreline point `ahead_m` in front of the car should appear: (column, row).
+fn predicted_centre(env: &Env, obs: &Observation, ahead_m: f64) -> (f64, f64) {
+    let rig = &env.scenario().camera;
+    let pose = rig.pose(&obs.state.vehicle);
+    let p = env.track().at(obs.state.s_m + ahead_m).position;
+    rig.project(&pose, p, 0.0).expect("ahead of the camera")
+}
+
+#[test]
+fn road_is_at_the_bottom_and_sky_at_the_top() {
+    let s = scenario("oval");
+    let sky = s.lighting.sky_colour.map(|c| c * 255.0);
+    let mut env = Env::new(s, EnvOptions::default()).unwrap();
+    let obs = env.reset(3).unwrap().remove(0);
+    let f = frame(&obs);
+    assert_eq!((f.width, f.height, f.rgb.len()), (200, 66, 200 * 66 * 3));
+    assert_eq!(f.tick, 0);
+    let mut road = 0;
+    for y in f.height - 8..f.height {
+        for x in 90..110 {
+            road += is_road(f.pixel(x, y)) as u32;
+        }
+    }
+    assert!(road >= 110, "only {road} of 160 bottom-centre pixels look like asphalt");
+    let top = f.mean_rgb(0, f.width, 0, 4);
+    for c in 0..3 {
+        // The clear colour is written as is (no tonemapping, no dithering).
+        assert!((top[c] - sky[c]).abs() < 4.0, "top {top:?} vs sky {sky:?}");
+    }
+}
+
+#[test]
+fn frame_shows_the_state_of_its_own_tick() {
+    let mut env = Env::new(scenario("oval"), EnvOptions::default()).unwrap();
+    let mut obs = env.reset(5).unwrap().remove(0);
+    let (mut err_now, mut err_prev, mut measured_ticks) = (0.0, 0.0, 0);
+    let mut prev_prediction = predicted_centre(&env, &obs, 12.0);
+    let mut columns = Vec::new();
+    for t in 1..=30u64 {
+        // Steer left: the road drifts to the right of the image, ~2 px per tick.
+        let next = env.step(Action::new(0.05, 8.0)).unwrap();
+        let f = frame(&next);
+        assert_eq!((f.tick, next.state.tick), (t, t));
+        assert_ne!(f.rgb, frame(&obs).rgb, "tick {t} shows the same image as tick {}", t - 1);
+        let (u, v) = predicted_centre(&env, &next, 12.0);
+        if let Some(measured) = road_centre_column(f, v.round() as u32) {
+            err_now += (measured - u).abs();
+            err_prev += (measured - prev_prediction.0).abs();
+            measured_ticks += 1;
+            columns.push(measured);
+        }
+        prev_prediction = (u, v);
+        obs = next;
+    }
+    assert!(measured_ticks >= 25, "road found on {measured_ticks} ticks");
+    let (now, prev) = (err_now / measured_ticks as f64, err_prev / measured_ticks as f64);
+    assert!(now < 2.0, "road centre is {now:.2} px from where this tick's pose puts it");
+    assert!(now < prev, "frames match the previous tick ({prev:.2} px) better than their own ({now:.2} px)");
+    assert!(columns.last().unwrap() - columns.first().unwrap() > 20.0, "the road moved right: {columns:?}");
+
+    // An intervention puts the car back on the centreline: the very next frame shows it.
+    let before = road_centre_column(frame(&obs), predicted_centre(&env, &obs, 12.0).1.round() as u32).unwrap();
+    let after = env.recentre(0).unwrap().remove(0);
+    let (u, v) = predicted_centre(&env, &after, 12.0);
+    let centred = road_centre_column(frame(&after), v.round() as u32).unwrap();
+    assert!((u - 100.0).abs() < 3.0 && (centred - u).abs() < 2.0, "after recentring: {centred} vs {u}");
+    assert!((before - 100.0).abs() > 20.0, "before recentring the road was at {before}");
+}
+
+#[test]
+fn same_seed_gives_identical_frames_and_states() {
+    let run = |seed: u64| {
+        let s = scenario("props");
+        let cruise = s.vehicle.speed_m_s;
+        let mut env = Env::new(s, EnvOptions::default()).unwrap();
+        let expert = Expert::new(ExpertConfig::default(), 0.0, 0);
+        let mut obs = env.reset(seed).unwrap().remove(0);
+        let mut trace = vec![(obs.state.clone(), frame(&obs).clone())];
+        for _ in 0..40 {
+            obs = env.step(expert.label(env.track(), &obs.state.vehicle, cruise)).unwrap();
+            trace.push((obs.state.clone(), frame(&obs).clone()));
+        }
+        // A later episode in the same world gives another drive.
+        let other = env.reset(seed + 1).unwrap().remove(0);
+        (trace, other)
+    };
+    let (a, a_other) = run(11);
+    let (b, _) = run(11);
+    for (t, ((sa, fa), (sb, fb))) in a.iter().zip(&b).enumerate() {
+        assert_eq!(sa, sb, "state differs at tick {t}");
+        assert!(fa.rgb == fb.rgb, "frame differs at tick {t}");
+    }
+    assert_ne!(frame(&a_other).rgb, a[0].1.rgb);
+}
+
+#[test]
+fn cars_in_one_world_are_independent_episodes() {
+    let s = scenario("props");
+    let mut single = Env::new(s.clone(), EnvOptions::default()).unwrap();
+    let mut multi = Env::new(s, EnvOptions { agents: 3, render: true }).unwrap();
+    let one = single.reset(2).unwrap();
+    let three = multi.reset(2).unwrap();
+    assert_eq!(three.len(), 3);
+    // Car 0 starts at the same place in both worlds; the other cars are invisible to it.
+    assert_eq!(one[0].state, three[0].state);
+    assert!(frame(&one[0]).rgb == frame(&three[0]).rgb);
+    let actions = [Action::new(0.02, 9.0), Action::new(-0.02, 7.0), Action::new(0.0, 5.0)];
+    let mut last = Vec::new();
+    for t in 1..=10 {
+        last = multi.step_all(&actions).unwrap();
+        single.step(actions[0]).unwrap();
+        for (i, o) in last.iter().enumerate() {
+            assert_eq!((frame(o).tick, frame(o).agent, o.state.tick), (t, i, t));
+        }
+    }
+    assert_ne!(frame(&last[0]).rgb, frame(&last[1]).rgb);
+    assert_ne!(frame(&last[1]).rgb, frame(&last[2]).rgb);
+    assert!(multi.step(Action::default()).is_err(), "step needs one action per car");
+    assert!(multi.step_all(&actions[..2]).is_err());
+}
+
+#[test]
+fn props_appear_where_the_camera_maths_puts_them() {
+    let s = scenario("props");
+    let cruise = s.vehicle.speed_m_s;
+    let cones: Vec<(f64, f64)> = s
+        .props
+        .iter()
+        .filter(|p| p.kind == PropKind::Cone)
+        .flat_map(|p| {
+            let Placement::Track { s_m, offset_m } = p.at else { unreachable!() };
+            let r = p.repeat.clone().unwrap();
+            (0..r.count).map(move |k| (s_m + k as f64 * r.spacing_m, offset_m))
+        })
+        .collect();
+    let mut env = Env::new(s, EnvOptions::default()).unwrap();
+    let expert = Expert::new(ExpertConfig::default(), 0.0, 0);
+    let mut obs = env.reset(1).unwrap().remove(0);
+    let mut checked = 0;
+    for _ in 0..1500 {
+        let rig = env.scenario().camera.clone();
+        let pose = rig.pose(&obs.state.vehicle);
+        for &(cs, off) in &cones {
+            let p = env.track().offset_point(cs, off);
+            let d = p.distance(pose.ground);
+            let Some((u, v)) = rig.project(&pose, p, 0.2) else { continue };
+            if (5.0..12.0).contains(&d) && u > 2.0 && u < 198.0 && v > 2.0 && v < 64.0 {
+                let px = frame(&obs).pixel(u as u32, v as u32);
+                assert!(px[0] > 150 && px[1] > 40 && px[1] < 150 && px[2] < 70, "cone at {d:.1} m, pixel ({u:.0}, {v:.0}) is {px:?}");
+                checked += 1;
+            }
+        }
+        if checked >= 5 {
+            return;
+        }
+        obs = env.step(expert.label(env.track(), &obs.state.vehicle, cruise)).unwrap();
+    }
+    panic!("saw only {checked} cones in range");
+}
