@@ -1,9 +1,35 @@
 fn main() -> std::process::ExitCode {
+    quiet_vulkan_loader();
     match steerlab::cli::main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+/// Mesa's window-system code complains on every device creation when `XDG_RUNTIME_DIR` is
+/// unset (typical on servers and in containers); point it at a private directory.
+fn quiet_vulkan_loader() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    let dir = std::env::temp_dir().join(format!("steerlab-runtime-{user}"));
+    #[cfg(unix)]
+    let created = {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&dir)
+            .is_ok()
+    };
+    #[cfg(not(unix))]
+    let created = std::fs::create_dir_all(&dir).is_ok();
+    if created {
+        // SAFETY: called first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
     }
 }

@@ -33,8 +33,15 @@ fn drive(env: &mut Env, ticks: u32, timings: &mut Vec<FrameTiming>) -> Result<f6
     let mut obs = env.reset(scenario.seed)?;
     let started = Instant::now();
     for _ in 0..ticks {
-        let actions: Vec<_> =
-            (0..n).map(|i| expert.label(env.track(), &obs[i].state.vehicle, scenario.vehicle.speed_m_s)).collect();
+        let actions: Vec<_> = (0..n)
+            .map(|i| {
+                expert.label(
+                    env.track(),
+                    &obs[i].state.vehicle,
+                    scenario.vehicle.speed_m_s,
+                )
+            })
+            .collect();
         obs = env.step_all(&actions)?;
         if let Some(t) = env.last_frame_timing() {
             timings.push(t);
@@ -51,17 +58,34 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
     scenario.camera.width_px = args.width;
     scenario.camera.height_px = args.height;
     scenario.episode_steps = u32::MAX;
-    println!("scenario {} at {}x{}, {} measured ticks per row", scenario.name, args.width, args.height, args.ticks);
-    println!("| cars | ticks/s | camera frames/s | ms per tick | update ms | render graph ms | GPU wait + copy ms | other ms |");
+    println!(
+        "scenario {} at {}x{}, {} measured ticks per row",
+        scenario.name, args.width, args.height, args.ticks
+    );
+    println!(
+        "| cars | ticks/s | camera frames/s | ms per tick | update ms | render graph ms | GPU wait + copy ms | other ms |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for &agents in &args.agents {
-        let mut env = Env::new(scenario.clone(), EnvOptions { agents, render: true })
-            .with_context(|| format!("building a world with {agents} cars"))?;
+        let mut env = Env::new(
+            scenario.clone(),
+            EnvOptions {
+                agents,
+                render: true,
+            },
+        )
+        .with_context(|| format!("building a world with {agents} cars"))?;
         drive(&mut env, 20, &mut Vec::new())?;
         let mut timings = Vec::new();
         let elapsed = drive(&mut env, args.ticks, &mut timings)?;
-        let mean = |f: fn(&FrameTiming) -> f64| 1e3 * timings.iter().map(f).sum::<f64>() / timings.len().max(1) as f64;
-        let (update, graph, wait) = (mean(|t| t.update_s), mean(|t| t.graph_s), mean(|t| t.gpu_wait_s));
+        let mean = |f: fn(&FrameTiming) -> f64| {
+            1e3 * timings.iter().map(f).sum::<f64>() / timings.len().max(1) as f64
+        };
+        let (update, graph, wait) = (
+            mean(|t| t.update_s),
+            mean(|t| t.graph_s),
+            mean(|t| t.gpu_wait_s),
+        );
         let tick_ms = 1e3 * elapsed / args.ticks as f64;
         println!(
             "| {agents} | {:.1} | {:.1} | {tick_ms:.2} | {update:.2} | {graph:.2} | {wait:.2} | {:.2} |",
@@ -74,7 +98,13 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
     println!("| cars | ticks/s without rendering | µs per tick | µs per car-step |");
     println!("|---|---|---|---|");
     for &agents in &args.agents {
-        let mut env = Env::new(scenario.clone(), EnvOptions { agents, render: false })?;
+        let mut env = Env::new(
+            scenario.clone(),
+            EnvOptions {
+                agents,
+                render: false,
+            },
+        )?;
         let ticks = args.ticks.max(2000);
         let elapsed = drive(&mut env, ticks, &mut Vec::new())?;
         println!(
@@ -85,8 +115,14 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
         );
     }
     println!();
-    println!("update = one Bevy App::update (main schedule, extraction, render schedule, readback);");
-    println!("render graph = recording and submitting the passes; GPU wait = lavapipe rasterising plus the copy;");
-    println!("other = main-world schedule, extraction and preparation; ms per tick adds the simulation and the expert.");
+    println!(
+        "update = one Bevy App::update (main schedule, extraction, render schedule, readback);"
+    );
+    println!(
+        "render graph = recording and submitting the passes; GPU wait = lavapipe rasterising plus the copy;"
+    );
+    println!(
+        "other = main-world schedule, extraction and preparation; ms per tick adds the simulation and the expert."
+    );
     Ok(ExitCode::SUCCESS)
 }

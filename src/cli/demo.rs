@@ -44,7 +44,8 @@ pub struct ScenarioSummary {
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let scenarios = super::load_scenarios(&args.scenarios)?;
     let frames_dir = args.out.join("frames");
-    std::fs::create_dir_all(&frames_dir).with_context(|| format!("creating {}", frames_dir.display()))?;
+    std::fs::create_dir_all(&frames_dir)
+        .with_context(|| format!("creating {}", frames_dir.display()))?;
     let mut summaries = Vec::new();
     for scenario in scenarios {
         let name = scenario.name.clone();
@@ -52,7 +53,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         let seed = scenario.seed;
         let cruise = scenario.vehicle.speed_m_s;
         eprintln!("[{name}] building the world ...");
-        let mut env = Env::new(scenario, EnvOptions::default()).with_context(|| format!("scenario {name}"))?;
+        let mut env = Env::new(scenario, EnvOptions::default())
+            .with_context(|| format!("scenario {name}"))?;
         let mut expert = Expert::new(ExpertConfig::default(), args.noise, seed);
         let mut obs = env.reset(seed)?.remove(0);
         let save_every = (steps / args.frames.max(1) as u64).max(1);
@@ -60,12 +62,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         let started = Instant::now();
         let mut ticks = 0;
         while ticks < steps && !obs.done {
-            if ticks % save_every == 0 && (saved.len() as u32) < args.frames {
-                if let Some(frame) = &obs.frame {
-                    let path = frames_dir.join(format!("{name}_{ticks:05}.png"));
-                    frame.save_png(&path)?;
-                    saved.push(path.display().to_string());
-                }
+            if ticks % save_every == 0
+                && (saved.len() as u32) < args.frames
+                && let Some(frame) = &obs.frame
+            {
+                let path = frames_dir.join(format!("{name}_{ticks:05}.png"));
+                frame.save_png(&path)?;
+                saved.push(path.display().to_string());
             }
             let action = expert.act(env.track(), &obs.state.vehicle, cruise).applied;
             obs = env.step(action)?;
@@ -97,12 +100,22 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     for s in &summaries {
         table.push_str(&format!(
             "| {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.1} |\n",
-            s.scenario, s.ticks, s.distance_m, s.off_road_events, s.mean_abs_lateral_offset_m, s.max_abs_lateral_offset_m, s.frames_per_second
+            s.scenario,
+            s.ticks,
+            s.distance_m,
+            s.off_road_events,
+            s.mean_abs_lateral_offset_m,
+            s.max_abs_lateral_offset_m,
+            s.frames_per_second
         ));
     }
     let json = serde_json::to_string_pretty(&summaries)?;
     std::fs::write(args.out.join("summary.json"), json).context("writing summary.json")?;
-    std::fs::write(args.out.join("summary.md"), format!("# Expert drive\n\n{table}")).context("writing summary.md")?;
+    std::fs::write(
+        args.out.join("summary.md"),
+        format!("# Expert drive\n\n{table}"),
+    )
+    .context("writing summary.md")?;
     println!("{table}");
     println!("frames and summary written to {}", args.out.display());
     Ok(ExitCode::SUCCESS)

@@ -52,9 +52,13 @@ pub enum BenchCommand {
 pub fn main() -> Result<std::process::ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Scenario { command: ScenarioCommand::Check { files } } => scenario_cmd::check(&files),
+        Command::Scenario {
+            command: ScenarioCommand::Check { files },
+        } => scenario_cmd::check(&files),
         Command::Demo(args) => demo::run(&args),
-        Command::Bench { command: BenchCommand::Sim(args) } => bench::sim(&args),
+        Command::Bench {
+            command: BenchCommand::Sim(args),
+        } => bench::sim(&args),
     }
 }
 
@@ -63,5 +67,8 @@ pub(crate) fn load_scenarios(files: &[PathBuf]) -> Result<Vec<crate::sim::Scenar
     if files.is_empty() {
         return Ok(crate::sim::scenario::builtin()?);
     }
-    files.iter().map(|f| Ok(crate::sim::Scenario::load(f)?)).collect()
+    files
+        .iter()
+        .map(|f| Ok(crate::sim::Scenario::load(f)?))
+        .collect()
 }

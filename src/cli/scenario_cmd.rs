@@ -10,7 +10,9 @@ pub fn check(files: &[PathBuf]) -> Result<ExitCode> {
     let mut failed = 0;
     for file in files {
         match Scenario::load(file).and_then(|s| s.build_track().map(|t| (s, t))) {
-            Ok((scenario, track)) => println!("ok      {}: {}", file.display(), scenario.summary(&track)),
+            Ok((scenario, track)) => {
+                println!("ok      {}: {}", file.display(), scenario.summary(&track))
+            }
             Err(e) => {
                 failed += 1;
                 println!("invalid {e}");

@@ -38,7 +38,11 @@ impl CameraRig {
     pub fn project(&self, pose: &CameraPose, point: Vec2, height_m: f64) -> Option<(f64, f64)> {
         let (sy, cy) = pose.yaw.sin_cos();
         let (sp, cp) = pose.pitch.sin_cos();
-        let rel = [point.x - pose.ground.x, point.y - pose.ground.y, height_m - pose.height_m];
+        let rel = [
+            point.x - pose.ground.x,
+            point.y - pose.ground.y,
+            height_m - pose.height_m,
+        ];
         let forward = [cp * cy, cp * sy, sp];
         let right = [sy, -cy, 0.0];
         let up = [-sp * cy, -sp * sy, cp];
@@ -62,9 +66,14 @@ mod tests {
 
     #[test]
     fn straight_ahead_is_the_centre_column_and_horizon_follows_pitch() {
-        let rig = CameraRig { pitch_deg: 0.0, ..CameraRig::default() };
+        let rig = CameraRig {
+            pitch_deg: 0.0,
+            ..CameraRig::default()
+        };
         let pose = rig.pose(&VehicleState::default());
-        let (x, y) = rig.project(&pose, Vec2::new(1000.0, 0.0), rig.mount_height_m).unwrap();
+        let (x, y) = rig
+            .project(&pose, Vec2::new(1000.0, 0.0), rig.mount_height_m)
+            .unwrap();
         assert!((x - 100.0).abs() < 1e-9 && (y - 33.0).abs() < 1e-9);
         // A point on the left appears left of centre; the ground appears below the horizon.
         let (xl, yl) = rig.project(&pose, Vec2::new(20.0, 5.0), 0.0).unwrap();

@@ -37,7 +37,11 @@ impl EpisodeStats {
     }
 
     pub fn mean_abs_lateral_offset_m(&self) -> f64 {
-        if self.steps == 0 { 0.0 } else { self.sum_abs_lateral_offset_m / self.steps as f64 }
+        if self.steps == 0 {
+            0.0
+        } else {
+            self.sum_abs_lateral_offset_m / self.steps as f64
+        }
     }
 }
 

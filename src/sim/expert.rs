@@ -22,7 +22,12 @@ pub struct ExpertConfig {
 
 impl Default for ExpertConfig {
     fn default() -> Self {
-        Self { lookahead_min_m: 3.0, lookahead_gain_s: 0.3, max_lateral_accel_m_s2: 4.0, speed_preview_s: 2.0 }
+        Self {
+            lookahead_min_m: 3.0,
+            lookahead_gain_s: 0.3,
+            max_lateral_accel_m_s2: 4.0,
+            speed_preview_s: 2.0,
+        }
     }
 }
 
@@ -46,7 +51,11 @@ pub struct Expert {
 
 impl Expert {
     pub fn new(config: ExpertConfig, noise_std_per_m: f64, seed: u64) -> Self {
-        Self { config, noise_std_per_m, rng: StdRng::seed_from_u64(seed ^ 0xDA27_0000_0000_0001) }
+        Self {
+            config,
+            noise_std_per_m,
+            rng: StdRng::seed_from_u64(seed ^ 0xDA27_0000_0000_0001),
+        }
     }
 
     /// The clean action for a car at `state` on `track` cruising at `cruise_speed_m_s`.
@@ -67,12 +76,21 @@ impl Expert {
             max_k = max_k.max(track.at(projection.s_m + d).curvature_per_m.abs());
             d += 1.0;
         }
-        let curve_speed = if max_k > 1e-6 { (c.max_lateral_accel_m_s2 / max_k).sqrt() } else { f64::INFINITY };
+        let curve_speed = if max_k > 1e-6 {
+            (c.max_lateral_accel_m_s2 / max_k).sqrt()
+        } else {
+            f64::INFINITY
+        };
         Action::new(curvature, cruise_speed_m_s.min(curve_speed))
     }
 
     /// The label and the action to apply (label plus seeded DART noise).
-    pub fn act(&mut self, track: &Track, state: &VehicleState, cruise_speed_m_s: f64) -> ExpertAction {
+    pub fn act(
+        &mut self,
+        track: &Track,
+        state: &VehicleState,
+        cruise_speed_m_s: f64,
+    ) -> ExpertAction {
         let label = self.label(track, state, cruise_speed_m_s);
         let mut applied = label;
         if self.noise_std_per_m > 0.0 {

@@ -56,8 +56,12 @@ impl Frame {
             let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
             encoder.set_color(png::ColorType::Rgb);
             encoder.set_depth(png::BitDepth::Eight);
-            let mut writer = encoder.write_header().map_err(|e| Error::Render(format!("PNG header: {e}")))?;
-            writer.write_image_data(&self.rgb).map_err(|e| Error::Render(format!("PNG data: {e}")))?;
+            let mut writer = encoder
+                .write_header()
+                .map_err(|e| Error::Render(format!("PNG header: {e}")))?;
+            writer
+                .write_image_data(&self.rgb)
+                .map_err(|e| Error::Render(format!("PNG data: {e}")))?;
         }
         Ok(out)
     }
@@ -68,6 +72,9 @@ impl Frame {
         let tmp = path.with_extension("png.part");
         std::fs::write(&tmp, &bytes)
             .and_then(|_| std::fs::rename(&tmp, path))
-            .map_err(|e| Error::Output { path: path.to_path_buf(), message: e.to_string() })
+            .map_err(|e| Error::Output {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
     }
 }

@@ -51,7 +51,11 @@ impl Vec2 {
 
     pub fn normalized(self) -> Vec2 {
         let l = self.length();
-        if l > 0.0 { self * (1.0 / l) } else { Vec2::ZERO }
+        if l > 0.0 {
+            self * (1.0 / l)
+        } else {
+            Vec2::ZERO
+        }
     }
 
     pub fn lerp(self, o: Vec2, t: f64) -> Vec2 {
@@ -121,7 +125,11 @@ pub fn segments_intersect(a0: Vec2, a1: Vec2, b0: Vec2, b1: Vec2) -> bool {
 pub fn point_segment(p: Vec2, a: Vec2, b: Vec2) -> (f64, f64) {
     let ab = b - a;
     let len2 = ab.dot(ab);
-    let t = if len2 > 0.0 { ((p - a).dot(ab) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    let t = if len2 > 0.0 {
+        ((p - a).dot(ab) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     ((a + ab * t).distance(p), t)
 }
 
@@ -147,15 +155,37 @@ mod tests {
             let a = k as f64 * 0.7;
             let w = wrap_angle(a);
             assert!(w > -std::f64::consts::PI - 1e-12 && w <= std::f64::consts::PI + 1e-12);
-            assert!(((a - w) / std::f64::consts::TAU).fract().abs() < 1e-9 || ((a - w) / std::f64::consts::TAU).fract().abs() > 1.0 - 1e-9);
+            assert!(
+                ((a - w) / std::f64::consts::TAU).fract().abs() < 1e-9
+                    || ((a - w) / std::f64::consts::TAU).fract().abs() > 1.0 - 1e-9
+            );
         }
     }
 
     #[test]
     fn crossing_segments_detected() {
         let o = Vec2::ZERO;
-        assert!(segments_intersect(o, Vec2::new(1.0, 1.0), Vec2::new(0.0, 1.0), Vec2::new(1.0, 0.0)));
-        assert!(!segments_intersect(o, Vec2::new(1.0, 0.0), Vec2::new(0.0, 1.0), Vec2::new(1.0, 1.0)));
-        assert!((segment_distance(o, Vec2::new(1.0, 0.0), Vec2::new(0.0, 1.0), Vec2::new(1.0, 1.0)) - 1.0).abs() < 1e-12);
+        assert!(segments_intersect(
+            o,
+            Vec2::new(1.0, 1.0),
+            Vec2::new(0.0, 1.0),
+            Vec2::new(1.0, 0.0)
+        ));
+        assert!(!segments_intersect(
+            o,
+            Vec2::new(1.0, 0.0),
+            Vec2::new(0.0, 1.0),
+            Vec2::new(1.0, 1.0)
+        ));
+        assert!(
+            (segment_distance(
+                o,
+                Vec2::new(1.0, 0.0),
+                Vec2::new(0.0, 1.0),
+                Vec2::new(1.0, 1.0)
+            ) - 1.0)
+                .abs()
+                < 1e-12
+        );
     }
 }

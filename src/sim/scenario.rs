@@ -75,7 +75,10 @@ pub struct Road {
 
 impl Default for Road {
     fn default() -> Self {
-        Self { width_m: 7.0, lane_markings: LaneMarkings::default() }
+        Self {
+            width_m: 7.0,
+            lane_markings: LaneMarkings::default(),
+        }
     }
 }
 
@@ -95,7 +98,13 @@ pub struct LaneMarkings {
 
 impl Default for LaneMarkings {
     fn default() -> Self {
-        Self { centre: CentreLine::Dashed, edges: true, line_width_m: 0.15, dash_m: 3.0, gap_m: 6.0 }
+        Self {
+            centre: CentreLine::Dashed,
+            edges: true,
+            line_width_m: 0.15,
+            dash_m: 3.0,
+            gap_m: 6.0,
+        }
     }
 }
 
@@ -283,8 +292,10 @@ impl Default for VehicleSpec {
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::ScenarioIo { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ScenarioIo {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_ron(&text, &path.display().to_string())
     }
 
@@ -295,19 +306,23 @@ impl Scenario {
         if problems.is_empty() {
             Ok(scenario)
         } else {
-            Err(Error::ScenarioInvalid { file: file.to_string(), problems })
+            Err(Error::ScenarioInvalid {
+                file: file.to_string(),
+                problems,
+            })
         }
     }
 
     /// Parses without semantic checks.
     pub fn parse(text: &str, file: &str) -> Result<Scenario> {
-        let syntax = |span: ron::error::Span, field: String, message: String| Error::ScenarioSyntax {
-            file: file.to_string(),
-            line: span.start.line,
-            column: span.start.col,
-            field,
-            message,
-        };
+        let syntax =
+            |span: ron::error::Span, field: String, message: String| Error::ScenarioSyntax {
+                file: file.to_string(),
+                line: span.start.line,
+                column: span.start.col,
+                field,
+                message,
+            };
         let mut de = ron::Deserializer::from_str(text)
             .map_err(|e| syntax(e.span, String::new(), e.code.to_string()))?;
         let parsed: std::result::Result<Scenario, _> = serde_path_to_error::deserialize(&mut de);
@@ -321,7 +336,11 @@ impl Scenario {
             }
             Err(e) => {
                 let path = e.path().to_string();
-                let field = if path == "." { String::new() } else { format!("{path}: ") };
+                let field = if path == "." {
+                    String::new()
+                } else {
+                    format!("{path}: ")
+                };
                 let spanned = de.span_error(e.into_inner());
                 Err(syntax(spanned.span, field, spanned.code.to_string()))
             }
@@ -336,12 +355,18 @@ impl Scenario {
                 p.push(msg);
             }
         };
-        check(!self.name.trim().is_empty(), "name: must not be empty".into());
+        check(
+            !self.name.trim().is_empty(),
+            "name: must not be empty".into(),
+        );
         check(
             self.dt_s.is_finite() && self.dt_s > 0.0 && self.dt_s <= 0.5,
             format!("dt_s: {} must be in (0, 0.5] seconds", self.dt_s),
         );
-        check(self.episode_steps > 0, "episode_steps: must be positive".into());
+        check(
+            self.episode_steps > 0,
+            "episode_steps: must be positive".into(),
+        );
         let road = &self.road;
         check(
             road.width_m.is_finite() && road.width_m > 0.0 && road.width_m <= 60.0,
@@ -349,7 +374,9 @@ impl Scenario {
         );
         let lm = &road.lane_markings;
         check(
-            lm.line_width_m.is_finite() && lm.line_width_m > 0.0 && lm.line_width_m < road.width_m / 4.0,
+            lm.line_width_m.is_finite()
+                && lm.line_width_m > 0.0
+                && lm.line_width_m < road.width_m / 4.0,
             format!(
                 "road.lane_markings.line_width_m: {} must be positive and under a quarter of the road width",
                 lm.line_width_m
@@ -362,9 +389,15 @@ impl Scenario {
         let l = &self.lighting;
         check(
             (0.0..=90.0).contains(&l.sun_elevation_deg),
-            format!("lighting.sun_elevation_deg: {} must be in [0, 90]", l.sun_elevation_deg),
+            format!(
+                "lighting.sun_elevation_deg: {} must be in [0, 90]",
+                l.sun_elevation_deg
+            ),
         );
-        check(l.sun_azimuth_deg.is_finite(), "lighting.sun_azimuth_deg: must be finite".into());
+        check(
+            l.sun_azimuth_deg.is_finite(),
+            "lighting.sun_azimuth_deg: must be finite".into(),
+        );
         check(
             l.sun_illuminance_lux.is_finite() && l.sun_illuminance_lux >= 0.0,
             "lighting.sun_illuminance_lux: must be non-negative".into(),
@@ -373,7 +406,10 @@ impl Scenario {
             l.ambient_brightness.is_finite() && l.ambient_brightness >= 0.0,
             "lighting.ambient_brightness: must be non-negative".into(),
         );
-        for (name, c) in [("sky_colour", l.sky_colour), ("ground_colour", l.ground_colour)] {
+        for (name, c) in [
+            ("sky_colour", l.sky_colour),
+            ("ground_colour", l.ground_colour),
+        ] {
             check(
                 c.iter().all(|v| (0.0..=1.0).contains(v)),
                 format!("lighting.{name}: components must be in [0, 1]"),
@@ -385,7 +421,10 @@ impl Scenario {
                 "lighting.fog.colour: components must be in [0, 1]".into(),
             );
             check(
-                fog.start_m.is_finite() && fog.start_m >= 0.0 && fog.end_m.is_finite() && fog.end_m > fog.start_m,
+                fog.start_m.is_finite()
+                    && fog.start_m >= 0.0
+                    && fog.end_m.is_finite()
+                    && fog.end_m > fog.start_m,
                 format!(
                     "lighting.fog: need 0 <= start_m < end_m, got start_m {} and end_m {}",
                     fog.start_m, fog.end_m
@@ -396,49 +435,90 @@ impl Scenario {
         let in_range = |v: f64, (lo, hi): (f64, f64)| v.is_finite() && v >= lo && v <= hi;
         check(
             (CameraRig::WIDTH_RANGE.0..=CameraRig::WIDTH_RANGE.1).contains(&c.width_px),
-            format!("camera.width_px: {} must be in {:?}", c.width_px, CameraRig::WIDTH_RANGE),
+            format!(
+                "camera.width_px: {} must be in {:?}",
+                c.width_px,
+                CameraRig::WIDTH_RANGE
+            ),
         );
         check(
             (CameraRig::HEIGHT_RANGE.0..=CameraRig::HEIGHT_RANGE.1).contains(&c.height_px),
-            format!("camera.height_px: {} must be in {:?}", c.height_px, CameraRig::HEIGHT_RANGE),
+            format!(
+                "camera.height_px: {} must be in {:?}",
+                c.height_px,
+                CameraRig::HEIGHT_RANGE
+            ),
         );
         check(
             in_range(c.horizontal_fov_deg, CameraRig::FOV_RANGE_DEG),
-            format!("camera.horizontal_fov_deg: {} must be in {:?}", c.horizontal_fov_deg, CameraRig::FOV_RANGE_DEG),
+            format!(
+                "camera.horizontal_fov_deg: {} must be in {:?}",
+                c.horizontal_fov_deg,
+                CameraRig::FOV_RANGE_DEG
+            ),
         );
         check(
             in_range(c.mount_height_m, CameraRig::HEIGHT_M_RANGE),
-            format!("camera.mount_height_m: {} must be in {:?}", c.mount_height_m, CameraRig::HEIGHT_M_RANGE),
+            format!(
+                "camera.mount_height_m: {} must be in {:?}",
+                c.mount_height_m,
+                CameraRig::HEIGHT_M_RANGE
+            ),
         );
         check(
             in_range(c.pitch_deg, CameraRig::PITCH_RANGE_DEG),
-            format!("camera.pitch_deg: {} must be in {:?}", c.pitch_deg, CameraRig::PITCH_RANGE_DEG),
+            format!(
+                "camera.pitch_deg: {} must be in {:?}",
+                c.pitch_deg,
+                CameraRig::PITCH_RANGE_DEG
+            ),
         );
         check(
             c.mount_forward_m.is_finite() && c.mount_forward_m.abs() <= 10.0,
-            format!("camera.mount_forward_m: {} must be within ±10 m", c.mount_forward_m),
+            format!(
+                "camera.mount_forward_m: {} must be within ±10 m",
+                c.mount_forward_m
+            ),
         );
         let v = &self.vehicle;
         let positive = |x: f64| x.is_finite() && x > 0.0;
-        check(positive(v.wheelbase_m), format!("vehicle.wheelbase_m: {} must be positive", v.wheelbase_m));
+        check(
+            positive(v.wheelbase_m),
+            format!("vehicle.wheelbase_m: {} must be positive", v.wheelbase_m),
+        );
         check(
             v.max_steer_deg > 0.0 && v.max_steer_deg < 80.0,
-            format!("vehicle.max_steer_deg: {} must be in (0, 80)", v.max_steer_deg),
+            format!(
+                "vehicle.max_steer_deg: {} must be in (0, 80)",
+                v.max_steer_deg
+            ),
         );
-        check(positive(v.max_steer_rate_deg_s), "vehicle.max_steer_rate_deg_s: must be positive".into());
+        check(
+            positive(v.max_steer_rate_deg_s),
+            "vehicle.max_steer_rate_deg_s: must be positive".into(),
+        );
         check(
             positive(v.speed_m_s) && v.speed_m_s <= 60.0,
             format!("vehicle.speed_m_s: {} must be in (0, 60]", v.speed_m_s),
         );
-        check(positive(v.max_accel_m_s2), "vehicle.max_accel_m_s2: must be positive".into());
-        check(positive(v.length_m) && positive(v.width_m), "vehicle.length_m and width_m: must be positive".into());
+        check(
+            positive(v.max_accel_m_s2),
+            "vehicle.max_accel_m_s2: must be positive".into(),
+        );
+        check(
+            positive(v.length_m) && positive(v.width_m),
+            "vehicle.length_m and width_m: must be positive".into(),
+        );
         for (i, prop) in self.props.iter().enumerate() {
             let finite = match prop.at {
                 Placement::Track { s_m, offset_m } => s_m.is_finite() && offset_m.is_finite(),
                 Placement::Absolute { x, y } => x.is_finite() && y.is_finite(),
             };
             check(finite, format!("props[{i}].at: coordinates must be finite"));
-            check(prop.yaw_deg.is_finite(), format!("props[{i}].yaw_deg: must be finite"));
+            check(
+                prop.yaw_deg.is_finite(),
+                format!("props[{i}].yaw_deg: must be finite"),
+            );
             if let Some(r) = &prop.repeat {
                 check(
                     r.count >= 1 && r.count <= 10_000 && r.spacing_m.is_finite(),
@@ -477,24 +557,35 @@ impl Scenario {
                         last.0, last.1, first.0, first.1
                     ));
                 } else if points.len() < 5 {
-                    p.push("track.points: a closed centreline needs at least 4 distinct points".into());
+                    p.push(
+                        "track.points: a closed centreline needs at least 4 distinct points".into(),
+                    );
                 }
                 for (i, w) in points.windows(2).enumerate() {
                     if (w[0].0 - w[1].0).hypot(w[0].1 - w[1].1) < 0.1 {
-                        p.push(format!("track.points[{}]: repeats the previous point", i + 1));
+                        p.push(format!(
+                            "track.points[{}]: repeats the previous point",
+                            i + 1
+                        ));
                     }
                 }
             }
-            TrackSpec::Procedural { length_m, curviness, .. } => {
+            TrackSpec::Procedural {
+                length_m,
+                curviness,
+                ..
+            } => {
                 if !(length_m.is_finite() && (100.0..=20_000.0).contains(length_m)) {
-                    p.push(format!("track.length_m: {length_m} must be in [100, 20000] metres"));
+                    p.push(format!(
+                        "track.length_m: {length_m} must be in [100, 20000] metres"
+                    ));
                 }
                 if !(curviness.is_finite() && (0.0..=1.0).contains(curviness)) {
                     p.push(format!("track.curviness: {curviness} must be in [0, 1]"));
                 }
             }
         }
-        if !p.is_empty() || !(self.road.width_m > 0.0) {
+        if !p.is_empty() || self.road.width_m.is_nan() || self.road.width_m <= 0.0 {
             return p;
         }
         match Track::from_spec(&self.track, self.road.width_m) {
@@ -506,15 +597,19 @@ impl Scenario {
 
     /// Builds the track this scenario describes.
     pub fn build_track(&self) -> Result<Track> {
-        Track::from_spec(&self.track, self.road.width_m)
-            .map_err(|e| Error::ScenarioInvalid { file: self.name.clone(), problems: vec![format!("track: {e}")] })
+        Track::from_spec(&self.track, self.road.width_m).map_err(|e| Error::ScenarioInvalid {
+            file: self.name.clone(),
+            problems: vec![format!("track: {e}")],
+        })
     }
 
     /// One-line human summary.
     pub fn summary(&self, track: &Track) -> String {
         let kind = match &self.track {
             TrackSpec::ControlPoints { points } => format!("{} control points", points.len() - 1),
-            TrackSpec::Procedural { seed, curviness, .. } => format!("procedural seed {seed} curviness {curviness}"),
+            TrackSpec::Procedural {
+                seed, curviness, ..
+            } => format!("procedural seed {seed} curviness {curviness}"),
         };
         format!(
             "{}: {:.0} m track ({kind}), road {:.1} m, {} props, camera {}x{} @ {:.0}° fov, {:.1} m/s, dt {:.3} s, {} steps{}",
@@ -528,13 +623,20 @@ impl Scenario {
             self.vehicle.speed_m_s,
             self.dt_s,
             self.episode_steps,
-            if self.lighting.fog.is_some() { ", fog" } else { "" }
+            if self.lighting.fog.is_some() {
+                ", fog"
+            } else {
+                ""
+            }
         )
     }
 
     /// Number of props after expanding repeats.
     pub fn expanded_prop_count(&self) -> usize {
-        self.props.iter().map(|p| p.repeat.as_ref().map_or(1, |r| r.count as usize)).sum()
+        self.props
+            .iter()
+            .map(|p| p.repeat.as_ref().map_or(1, |r| r.count as usize))
+            .sum()
     }
 }
 
@@ -544,10 +646,16 @@ pub const BUILTIN: [(&str, &str); 5] = [
     ("winding.ron", include_str!("../../scenarios/winding.ron")),
     ("props.ron", include_str!("../../scenarios/props.ron")),
     ("dusk_fog.ron", include_str!("../../scenarios/dusk_fog.ron")),
-    ("procedural.ron", include_str!("../../scenarios/procedural.ron")),
+    (
+        "procedural.ron",
+        include_str!("../../scenarios/procedural.ron"),
+    ),
 ];
 
 /// Parses the built-in scenarios.
 pub fn builtin() -> Result<Vec<Scenario>> {
-    BUILTIN.iter().map(|(file, text)| Scenario::from_ron(text, &format!("scenarios/{file}"))).collect()
+    BUILTIN
+        .iter()
+        .map(|(file, text)| Scenario::from_ron(text, &format!("scenarios/{file}")))
+        .collect()
 }

@@ -46,11 +46,20 @@ impl Simulation {
     /// A simulation of `agents` cars; call [`Simulation::reset`] before stepping.
     pub fn new(scenario: Scenario, agents: usize) -> Result<Simulation> {
         if agents == 0 {
-            return Err(Error::InvalidArgument("a simulation needs at least one car".into()));
+            return Err(Error::InvalidArgument(
+                "a simulation needs at least one car".into(),
+            ));
         }
         let track = scenario.build_track()?;
-        let mut sim = Simulation { scenario, track, vehicles: Vec::new(), states: Vec::new(), tick: 0 };
-        sim.vehicles = vec![Vehicle::new(sim.scenario.vehicle.clone(), VehicleState::default()); agents];
+        let mut sim = Simulation {
+            scenario,
+            track,
+            vehicles: Vec::new(),
+            states: Vec::new(),
+            tick: 0,
+        };
+        sim.vehicles =
+            vec![Vehicle::new(sim.scenario.vehicle.clone(), VehicleState::default()); agents];
         sim.states = vec![AgentState::default(); agents];
         let seed = sim.scenario.seed;
         sim.reset(seed);
@@ -126,7 +135,8 @@ impl Simulation {
     fn observe(&self, i: usize, stats: EpisodeStats, tick: u64) -> AgentState {
         let vehicle = self.vehicles[i].state;
         let projection = self.track.project(vehicle.position);
-        let lost = projection.lateral_offset_m.abs() > LOST_ROAD_WIDTHS * self.scenario.road.width_m;
+        let lost =
+            projection.lateral_offset_m.abs() > LOST_ROAD_WIDTHS * self.scenario.road.width_m;
         AgentState {
             tick,
             vehicle,

@@ -10,6 +10,9 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 /// Target distance between centreline samples, metres.
 pub const SAMPLE_SPACING_M: f64 = 0.5;
 
+/// Segments on each side of a sample over which its curvature is measured (about 1.5 m).
+const CURVATURE_WINDOW: usize = 3;
+
 /// A closed centreline with arc-length parameterisation.
 #[derive(Clone, Debug)]
 pub struct Track {
@@ -54,16 +57,21 @@ impl Track {
                 }
                 Track::from_control_points(&pts)
             }
-            TrackSpec::Procedural { seed, length_m, curviness } => {
-                Track::procedural(*seed, *length_m, *curviness, road_width_m)
-            }
+            TrackSpec::Procedural {
+                seed,
+                length_m,
+                curviness,
+            } => Track::procedural(*seed, *length_m, *curviness, road_width_m),
         }
     }
 
     /// A closed spline through `control` (the first point is not repeated).
     pub fn from_control_points(control: &[Vec2]) -> Result<Track, String> {
         if control.len() < 4 {
-            return Err(format!("need at least 4 distinct control points, got {}", control.len()));
+            return Err(format!(
+                "need at least 4 distinct control points, got {}",
+                control.len()
+            ));
         }
         let n = control.len();
         let mut points = Vec::new();
@@ -77,7 +85,13 @@ impl Track {
             }
             let pieces = ((p1.distance(p2) / SAMPLE_SPACING_M).ceil() as usize).max(2);
             for k in 0..pieces {
-                points.push(centripetal_catmull_rom(p0, p1, p2, p3, k as f64 / pieces as f64));
+                points.push(centripetal_catmull_rom(
+                    p0,
+                    p1,
+                    p2,
+                    p3,
+                    k as f64 / pieces as f64,
+                ));
             }
         }
         Track::from_samples(points)
@@ -91,7 +105,9 @@ impl Track {
         let raw_track = Track::with_arc_length(raw)?;
         let len = raw_track.length_m();
         let n = ((len / SAMPLE_SPACING_M).round() as usize).max(8);
-        let resampled = (0..n).map(|i| raw_track.interpolate(len * i as f64 / n as f64).0).collect();
+        let resampled = (0..n)
+            .map(|i| raw_track.interpolate(len * i as f64 / n as f64).0)
+            .collect();
         Track::with_arc_length(resampled)
     }
 
@@ -106,42 +122,72 @@ impl Track {
             let d = points[i].distance(points[(i + 1) % n]);
             s.push(s[i] + d);
         }
-        if !(s[n] > 1.0) {
+        if s[n].is_nan() || s[n] <= 1.0 {
             return Err(format!("centreline is only {:.3} m long", s[n]));
         }
-        // Discrete curvature: turning angle over the mean length of the two segments.
+        // Curvature: change of heading across a window of CURVATURE_WINDOW segments on each
+        // side, over the arc length between the midpoints of the two end segments. A window
+        // smooths the kinks that resampling a polyline leaves at single samples.
+        let seg_heading: Vec<f64> = (0..n)
+            .map(|i| (points[(i + 1) % n] - points[i]).heading())
+            .collect();
+        let seg_mid: Vec<f64> = (0..n).map(|i| 0.5 * (s[i] + s[i + 1])).collect();
+        let total = s[n];
+        let k = CURVATURE_WINDOW.min(n / 4);
         let curvature = (0..n)
             .map(|i| {
-                let a = points[(i + n - 1) % n];
-                let b = points[i];
-                let c = points[(i + 1) % n];
-                let turn = wrap_angle((c - b).heading() - (b - a).heading());
-                let ds = 0.5 * (a.distance(b) + b.distance(c));
+                let (a, b) = ((i + n - k - 1) % n, (i + k) % n);
+                let turn = wrap_angle(seg_heading[b] - seg_heading[a]);
+                let ds = (seg_mid[b] - seg_mid[a]).rem_euclid(total);
                 if ds > 0.0 { turn / ds } else { 0.0 }
             })
             .collect();
-        Ok(Track { points, s, curvature })
+        Ok(Track {
+            points,
+            s,
+            curvature,
+        })
     }
 
     /// A star-shaped loop of `length_m` whose radius varies with harmonics 2..=5 scaled by
     /// `curviness`. Candidates that would fold the road onto itself are damped and retried.
-    pub fn procedural(seed: u64, length_m: f64, curviness: f64, road_width_m: f64) -> Result<Track, String> {
+    pub fn procedural(
+        seed: u64,
+        length_m: f64,
+        curviness: f64,
+        road_width_m: f64,
+    ) -> Result<Track, String> {
         let mut rng = StdRng::seed_from_u64(seed);
         let harmonics: Vec<(f64, f64, f64)> = (2..=5)
-            .map(|k| (k as f64, rng.random_range(-1.0..1.0), rng.random_range(0.0..std::f64::consts::TAU)))
+            .map(|k| {
+                (
+                    k as f64,
+                    rng.random_range(-1.0..1.0),
+                    rng.random_range(0.0..std::f64::consts::TAU),
+                )
+            })
             .collect();
         let mut amplitude = curviness.clamp(0.0, 1.0);
         for _ in 0..12 {
             let control: Vec<Vec2> = (0..36)
                 .map(|i| {
                     let phi = std::f64::consts::TAU * i as f64 / 36.0;
-                    let wobble: f64 = harmonics.iter().map(|&(k, a, ph)| 0.45 * amplitude * a / k.sqrt() * (k * phi + ph).cos()).sum();
+                    let wobble: f64 = harmonics
+                        .iter()
+                        .map(|&(k, a, ph)| 0.45 * amplitude * a / k.sqrt() * (k * phi + ph).cos())
+                        .sum();
                     Vec2::from_heading(phi) * (1.0 + wobble).max(0.2)
                 })
                 .collect();
-            let unit = Track::from_control_points(&control)?;
-            let scale = length_m / unit.length_m();
-            let scaled: Vec<Vec2> = control.iter().map(|&p| p * scale).collect();
+            // Scale to the target length; a second pass removes the sampling error of the first.
+            let mut scaled: Vec<Vec2> = control
+                .iter()
+                .map(|&p| p * (length_m / std::f64::consts::TAU))
+                .collect();
+            let first = Track::from_control_points(&scaled)?;
+            scaled
+                .iter_mut()
+                .for_each(|p| *p = *p * (length_m / first.length_m()));
             let track = Track::from_control_points(&scaled)?;
             if track.problems(road_width_m).is_empty() {
                 return Ok(track);
@@ -181,7 +227,14 @@ impl Track {
         }
         .min(self.points.len() - 1);
         let seg = self.s[i + 1] - self.s[i];
-        (i, if seg > 0.0 { (s - self.s[i]) / seg } else { 0.0 })
+        (
+            i,
+            if seg > 0.0 {
+                (s - self.s[i]) / seg
+            } else {
+                0.0
+            },
+        )
     }
 
     fn interpolate(&self, s: f64) -> (Vec2, f64) {
@@ -197,7 +250,11 @@ impl Track {
         let n = self.points.len();
         let (position, heading) = self.interpolate(s);
         let curvature_per_m = self.curvature[i] * (1.0 - t) + self.curvature[(i + 1) % n] * t;
-        TrackPoint { position, heading, curvature_per_m }
+        TrackPoint {
+            position,
+            heading,
+            curvature_per_m,
+        }
     }
 
     /// The ground point `offset_m` to the left of the centreline at `s`.
@@ -224,7 +281,11 @@ impl Track {
         let dir = (b - a).normalized();
         let closest = a.lerp(b, t);
         let side = dir.cross(p - closest);
-        let lateral = if side >= 0.0 { p.distance(closest) } else { -p.distance(closest) };
+        let lateral = if side >= 0.0 {
+            p.distance(closest)
+        } else {
+            -p.distance(closest)
+        };
         TrackProjection {
             s_m: self.wrap_s(self.s[i] + t * (self.s[i + 1] - self.s[i])),
             lateral_offset_m: lateral,
@@ -246,19 +307,24 @@ impl Track {
         let n = self.points.len();
         let len = self.length_m();
         let half = road_width_m / 2.0;
-        if let Some((i, k)) = self.curvature.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())) {
-            if k.abs() * half > 1.0 {
-                problems.push(format!(
-                    "track: curve at s = {:.0} m has radius {:.1} m, tighter than half the road width ({half:.1} m): the road would fold",
-                    self.s[i],
-                    1.0 / k.abs()
-                ));
-            }
+        if let Some((i, k)) = self
+            .curvature
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+            && k.abs() * half > 1.0
+        {
+            problems.push(format!(
+                "track: curve at s = {:.0} m has radius {:.1} m, tighter than half the road width ({half:.1} m): the road would fold",
+                self.s[i],
+                1.0 / k.abs()
+            ));
         }
         // Parts of the centreline closer than the road width, further apart along the track
         // than any single curve can bring them, overlap. Reported once per pair of places.
         let min_arc = (2.0 * road_width_m).max(4.0);
-        let mut reported: Vec<(f64, f64)> = Vec::new();
+        // (distance, crosses, s_i, s_j) of every offending pair of segments.
+        let mut offending: Vec<(f64, bool, f64, f64)> = Vec::new();
         for i in 0..n {
             let (a0, a1) = (self.points[i], self.points[(i + 1) % n]);
             for j in (i + 1)..n {
@@ -273,22 +339,30 @@ impl Track {
                 let crosses = segments_intersect(a0, a1, b0, b1);
                 let d = segment_distance(a0, a1, b0, b1);
                 if crosses || d < road_width_m {
-                    let (si, sj) = (self.s[i], self.s[j]);
-                    if reported.iter().any(|&(ri, rj)| (ri - si).abs() < 20.0 && (rj - sj).abs() < 20.0) {
-                        continue;
-                    }
-                    reported.push((si, sj));
-                    problems.push(if crosses {
-                        format!("track: centreline crosses itself at s = {si:.0} m and s = {sj:.0} m")
-                    } else {
-                        format!(
-                            "track: road overlaps itself: s = {si:.0} m and s = {sj:.0} m are {d:.1} m apart, less than the road width {road_width_m:.1} m"
-                        )
-                    });
-                    if reported.len() >= 8 {
-                        return problems;
-                    }
+                    offending.push((d, crosses, self.s[i], self.s[j]));
                 }
+            }
+        }
+        // Report the worst pair of each place: crossings first, then the closest.
+        offending.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.total_cmp(&b.0)));
+        let mut reported: Vec<(f64, f64)> = Vec::new();
+        for (d, crosses, si, sj) in offending {
+            if reported
+                .iter()
+                .any(|&(ri, rj)| (ri - si).abs() < 20.0 && (rj - sj).abs() < 20.0)
+            {
+                continue;
+            }
+            reported.push((si, sj));
+            problems.push(if crosses {
+                format!("track: centreline crosses itself at s = {si:.0} m and s = {sj:.0} m")
+            } else {
+                format!(
+                    "track: road overlaps itself: s = {si:.0} m and s = {sj:.0} m are {d:.1} m apart, less than the road width {road_width_m:.1} m"
+                )
+            });
+            if reported.len() >= 8 {
+                break;
             }
         }
         problems
@@ -303,7 +377,9 @@ fn centripetal_catmull_rom(p0: Vec2, p1: Vec2, p2: Vec2, p3: Vec2, u: f64) -> Ve
     let t2 = t1 + knot(p1, p2);
     let t3 = t2 + knot(p2, p3);
     let t = t1 + u * (t2 - t1);
-    let mix = |a: Vec2, b: Vec2, ta: f64, tb: f64| a * ((tb - t) / (tb - ta)) + b * ((t - ta) / (tb - ta));
+    let mix = |a: Vec2, b: Vec2, ta: f64, tb: f64| {
+        a * ((tb - t) / (tb - ta)) + b * ((t - ta) / (tb - ta))
+    };
     let a1 = mix(p0, p1, t0, t1);
     let a2 = mix(p1, p2, t1, t2);
     let a3 = mix(p2, p3, t2, t3);
@@ -317,16 +393,26 @@ mod tests {
     use super::*;
 
     fn circle(radius: f64, n: usize) -> Vec<Vec2> {
-        (0..n).map(|i| Vec2::from_heading(std::f64::consts::TAU * i as f64 / n as f64) * radius).collect()
+        (0..n)
+            .map(|i| Vec2::from_heading(std::f64::consts::TAU * i as f64 / n as f64) * radius)
+            .collect()
     }
 
     #[test]
     fn circle_has_length_and_curvature_of_a_circle() {
         // Expected values from the circle's formulas: 2πr and 1/r.
         let t = Track::from_control_points(&circle(50.0, 24)).unwrap();
-        assert!((t.length_m() - std::f64::consts::TAU * 50.0).abs() < 0.5, "{}", t.length_m());
+        assert!(
+            (t.length_m() - std::f64::consts::TAU * 50.0).abs() < 0.5,
+            "{}",
+            t.length_m()
+        );
         for s in [0.0, 40.0, 100.0, 250.0] {
-            assert!((t.at(s).curvature_per_m - 0.02).abs() < 0.001, "{}", t.at(s).curvature_per_m);
+            assert!(
+                (t.at(s).curvature_per_m - 0.02).abs() < 0.001,
+                "{}",
+                t.at(s).curvature_per_m
+            );
         }
     }
 

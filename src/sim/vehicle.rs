@@ -20,7 +20,10 @@ pub struct Action {
 
 impl Action {
     pub fn new(curvature_per_m: f64, speed_m_s: f64) -> Self {
-        Self { curvature_per_m, speed_m_s }
+        Self {
+            curvature_per_m,
+            speed_m_s,
+        }
     }
 }
 
@@ -64,10 +67,20 @@ impl Vehicle {
     /// driver cannot poison the state with NaN.
     pub fn step(&mut self, action: Action, dt_s: f64) {
         let spec = &self.spec;
-        let kappa = if action.curvature_per_m.is_finite() { action.curvature_per_m } else { 0.0 };
-        let target_speed = if action.speed_m_s.is_finite() { action.speed_m_s.max(0.0) } else { 0.0 };
+        let kappa = if action.curvature_per_m.is_finite() {
+            action.curvature_per_m
+        } else {
+            0.0
+        };
+        let target_speed = if action.speed_m_s.is_finite() {
+            action.speed_m_s.max(0.0)
+        } else {
+            0.0
+        };
         let max_steer = spec.max_steer_deg.to_radians();
-        let target_steer = (kappa * spec.wheelbase_m).atan().clamp(-max_steer, max_steer);
+        let target_steer = (kappa * spec.wheelbase_m)
+            .atan()
+            .clamp(-max_steer, max_steer);
         let max_delta = spec.max_steer_rate_deg_s.to_radians() * dt_s;
         let s = &mut self.state;
         s.steer_rad += (target_steer - s.steer_rad).clamp(-max_delta, max_delta);
@@ -81,7 +94,10 @@ impl Vehicle {
         let delta = if turn.abs() < 1e-9 {
             Vec2::from_heading(h) * distance
         } else {
-            Vec2::new(((h + turn).sin() - h.sin()) / k, (h.cos() - (h + turn).cos()) / k)
+            Vec2::new(
+                ((h + turn).sin() - h.sin()) / k,
+                (h.cos() - (h + turn).cos()) / k,
+            )
         };
         s.position = s.position + delta;
         s.heading = wrap_angle(h + turn);
@@ -97,7 +113,11 @@ mod tests {
         // A car holding κ = 0.05 1/m drives a circle of radius 20 m: after 2πr metres it is
         // back where it started.
         let mut car = Vehicle::new(
-            VehicleSpec { max_steer_rate_deg_s: 1e6, max_accel_m_s2: 1e6, ..VehicleSpec::default() },
+            VehicleSpec {
+                max_steer_rate_deg_s: 1e6,
+                max_accel_m_s2: 1e6,
+                ..VehicleSpec::default()
+            },
             VehicleState::default(),
         );
         let dt = 0.01;
@@ -111,14 +131,22 @@ mod tests {
 
     #[test]
     fn steering_limits_hold() {
-        let mut car = Vehicle::new(VehicleSpec::default(), VehicleState { speed_m_s: 5.0, ..Default::default() });
+        let mut car = Vehicle::new(
+            VehicleSpec::default(),
+            VehicleState {
+                speed_m_s: 5.0,
+                ..Default::default()
+            },
+        );
         car.step(Action::new(10.0, 5.0), 0.05);
         let rate = VehicleSpec::default().max_steer_rate_deg_s.to_radians() * 0.05;
         assert!((car.state.steer_rad - rate).abs() < 1e-12);
         for _ in 0..100 {
             car.step(Action::new(10.0, 5.0), 0.05);
         }
-        assert!((car.state.steer_rad - VehicleSpec::default().max_steer_deg.to_radians()).abs() < 1e-12);
+        assert!(
+            (car.state.steer_rad - VehicleSpec::default().max_steer_deg.to_radians()).abs() < 1e-12
+        );
         car.step(Action::new(f64::NAN, f64::INFINITY), 0.05);
         assert!(car.state.position.is_finite() && car.state.speed_m_s.is_finite());
     }

@@ -7,8 +7,8 @@ use bevy::prelude::*;
 use bevy::render::extract_resource::{ExtractResource, ExtractResourcePlugin};
 use bevy::render::render_asset::RenderAssets;
 use bevy::render::render_resource::{
-    Buffer, BufferDescriptor, BufferUsages, CommandEncoderDescriptor, MapMode, PipelineCache, PollType,
-    TexelCopyBufferInfo, TexelCopyBufferLayout,
+    Buffer, BufferDescriptor, BufferUsages, CommandEncoderDescriptor, MapMode, PipelineCache,
+    PollType, TexelCopyBufferInfo, TexelCopyBufferLayout,
 };
 use bevy::render::renderer::{RenderDevice, RenderQueue};
 use bevy::render::texture::GpuImage;
@@ -79,8 +79,18 @@ impl Plugin for CapturePlugin {
         render_app
             .insert_resource(CaptureSender(tx))
             .init_resource::<RenderStart>()
-            .add_systems(Render, mark_render_start.after(RenderSystems::Prepare).before(RenderSystems::Render))
-            .add_systems(Render, capture_frames.after(RenderSystems::Render).before(RenderSystems::Cleanup));
+            .add_systems(
+                Render,
+                mark_render_start
+                    .after(RenderSystems::Prepare)
+                    .before(RenderSystems::Render),
+            )
+            .add_systems(
+                Render,
+                capture_frames
+                    .after(RenderSystems::Render)
+                    .before(RenderSystems::Cleanup),
+            );
     }
 }
 
@@ -90,6 +100,7 @@ struct Staging {
     buffers: Vec<Option<(Buffer, u64)>>,
 }
 
+#[allow(clippy::too_many_arguments)] // a Bevy system: one parameter per resource it reads
 fn capture_frames(
     request: Option<Res<CaptureRequest>>,
     gpu_images: Res<RenderAssets<GpuImage>>,
@@ -106,12 +117,16 @@ fn capture_frames(
         return;
     }
     staging.buffers.resize_with(request.targets.len(), || None);
-    let mut encoder = device.create_command_encoder(&CommandEncoderDescriptor { label: Some("steerlab capture") });
+    let mut encoder = device.create_command_encoder(&CommandEncoderDescriptor {
+        label: Some("steerlab capture"),
+    });
     // (agent, width, height, padded row bytes)
     let mut copies = Vec::with_capacity(request.targets.len());
     for (agent, handle) in request.targets.iter().enumerate() {
         // The image is uploaded in the first frame(s); until then there is nothing to read.
-        let Some(gpu) = gpu_images.get(handle) else { continue };
+        let Some(gpu) = gpu_images.get(handle) else {
+            continue;
+        };
         let size = gpu.texture_descriptor.size;
         let padded = RenderDevice::align_copy_bytes_per_row(size.width as usize * 4);
         let bytes = (padded * size.height as usize) as u64;
@@ -124,12 +139,18 @@ fn capture_frames(
             });
             staging.buffers[agent] = Some((buffer, bytes));
         }
-        let Some((buffer, _)) = staging.buffers[agent].as_ref() else { continue };
+        let Some((buffer, _)) = staging.buffers[agent].as_ref() else {
+            continue;
+        };
         encoder.copy_texture_to_buffer(
             gpu.texture.as_image_copy(),
             TexelCopyBufferInfo {
                 buffer,
-                layout: TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(padded as u32), rows_per_image: None },
+                layout: TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(padded as u32),
+                    rows_per_image: None,
+                },
             },
             size,
         );
@@ -148,21 +169,32 @@ fn capture_frames(
             });
         }
     }
-    let poll = device.poll(PollType::Wait { submission_index: Some(submission), timeout: Some(Duration::from_secs(60)) });
+    let poll = device.poll(PollType::Wait {
+        submission_index: Some(submission),
+        timeout: Some(Duration::from_secs(60)),
+    });
     if let Err(e) = poll {
-        let _ = sender.0.send(Err(format!("waiting for the GPU copy failed: {e}")));
+        let _ = sender
+            .0
+            .send(Err(format!("waiting for the GPU copy failed: {e}")));
         return;
     }
     let timings = RenderTimings {
-        graph_s: render_start.0.map_or(0.0, |t| graph_done.duration_since(t).as_secs_f64()),
+        graph_s: render_start
+            .0
+            .map_or(0.0, |t| graph_done.duration_since(t).as_secs_f64()),
         gpu_wait_s: graph_done.elapsed().as_secs_f64(),
     };
     let mapped: Vec<(usize, bool)> = map_rx.try_iter().collect();
     let pipelines_pending = pipeline_cache.waiting_pipelines().next().is_some();
     for (agent, width, height, padded) in copies {
-        let Some((buffer, _)) = &staging.buffers[agent] else { continue };
+        let Some((buffer, _)) = &staging.buffers[agent] else {
+            continue;
+        };
         if !mapped.iter().any(|&(a, ok)| a == agent && ok) {
-            let _ = sender.0.send(Err(format!("mapping the capture buffer of camera {agent} failed")));
+            let _ = sender.0.send(Err(format!(
+                "mapping the capture buffer of camera {agent} failed"
+            )));
             continue;
         }
         let mut rgb = Vec::with_capacity(width as usize * height as usize * 3);
@@ -175,6 +207,14 @@ fn capture_frames(
             }
         }
         buffer.unmap();
-        let _ = sender.0.send(Ok(CapturedFrame { agent, tick: request.tick, width, height, rgb, pipelines_pending, timings }));
+        let _ = sender.0.send(Ok(CapturedFrame {
+            agent,
+            tick: request.tick,
+            width,
+            height,
+            rgb,
+            pipelines_pending,
+            timings,
+        }));
     }
 }

@@ -14,18 +14,20 @@ use crate::sim::track::Track;
 use crate::sim::vehicle::Action;
 use crate::sim::{ExpertConfig, Frame};
 use crate::world::capture::{CapturePlugin, CaptureReceiver, CaptureRequest, CapturedFrame};
-use std::time::Instant;
 use crate::world::scene::{AgentEntities, place_agent, spawn_agent, spawn_static_world};
 use bevy::app::{PluginsState, TerminalCtrlCHandlerPlugin};
 use bevy::log::{Level, LogPlugin};
 use bevy::prelude::*;
 use bevy::render::RenderPlugin;
 use bevy::render::pipelined_rendering::PipelinedRenderingPlugin;
-use bevy::render::renderer::{RenderAdapter, RenderAdapterInfo, RenderDevice, RenderInstance, RenderQueue, WgpuWrapper};
+use bevy::render::renderer::{
+    RenderAdapter, RenderAdapterInfo, RenderDevice, RenderInstance, RenderQueue, WgpuWrapper,
+};
 use bevy::render::settings::RenderCreation;
 use bevy::window::ExitCondition;
 use bevy::winit::WinitPlugin;
 use std::sync::{Arc, Once};
+use std::time::Instant;
 
 /// How an [`Env`] is built.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,7 +40,10 @@ pub struct EnvOptions {
 
 impl Default for EnvOptions {
     fn default() -> Self {
-        Self { agents: 1, render: true }
+        Self {
+            agents: 1,
+            render: true,
+        }
     }
 }
 
@@ -94,12 +99,23 @@ impl Env {
     pub fn new(scenario: Scenario, options: EnvOptions) -> Result<Env> {
         let problems = scenario.validate();
         if !problems.is_empty() {
-            return Err(Error::ScenarioInvalid { file: scenario.name.clone(), problems });
+            return Err(Error::ScenarioInvalid {
+                file: scenario.name.clone(),
+                problems,
+            });
         }
         let sim = Simulation::new(scenario, options.agents)?;
         let expert = Expert::new(ExpertConfig::default(), 0.0, sim.scenario.seed);
-        let renderer = if options.render { Some(Renderer::new(&sim)?) } else { None };
-        let mut env = Env { sim, expert, renderer };
+        let renderer = if options.render {
+            Some(Renderer::new(&sim)?)
+        } else {
+            None
+        };
+        let mut env = Env {
+            sim,
+            expert,
+            renderer,
+        };
         if let Some(r) = env.renderer.as_mut() {
             r.warm_up(&env.sim)?;
         }
@@ -195,7 +211,9 @@ fn create_render_device() -> Result<RenderCreation> {
                 compatible_surface: None,
             })
             .await
-            .map_err(|e| Error::NoVulkanAdapter { detail: e.to_string() })?;
+            .map_err(|e| Error::NoVulkanAdapter {
+                detail: e.to_string(),
+            })?;
         let info = adapter.get_info();
         let mut features = adapter.features();
         if info.device_type == wgpu::DeviceType::DiscreteGpu {
@@ -213,7 +231,12 @@ fn create_render_device() -> Result<RenderCreation> {
                 trace: wgpu::Trace::Off,
             })
             .await
-            .map_err(|e| Error::Render(format!("the Vulkan adapter {} refused a device: {e}", info.name)))?;
+            .map_err(|e| {
+                Error::Render(format!(
+                    "the Vulkan adapter {} refused a device: {e}",
+                    info.name
+                ))
+            })?;
         Ok(RenderCreation::manual(
             RenderDevice::from(device),
             RenderQueue(Arc::new(WgpuWrapper::new(queue))),
@@ -241,7 +264,11 @@ pub fn headless_plugins(render_creation: RenderCreation) -> bevy::app::PluginGro
             exit_condition: ExitCondition::DontExit,
             close_when_requested: false,
         })
-        .set(RenderPlugin { render_creation, synchronous_pipeline_compilation: true, ..default() });
+        .set(RenderPlugin {
+            render_creation,
+            synchronous_pipeline_compilation: true,
+            ..default()
+        });
     // Bevy's logger is global: the first app of the process installs it.
     if first {
         plugins.set(LogPlugin {
@@ -258,7 +285,8 @@ impl Renderer {
     fn new(sim: &Simulation) -> Result<Renderer> {
         let render_creation = create_render_device()?;
         let mut app = App::new();
-        app.add_plugins(headless_plugins(render_creation)).add_plugins(CapturePlugin);
+        app.add_plugins(headless_plugins(render_creation))
+            .add_plugins(CapturePlugin);
         while app.plugins_state() == PluginsState::Adding {
             bevy::tasks::tick_global_task_pools_on_main_thread();
         }
@@ -266,9 +294,18 @@ impl Renderer {
         app.cleanup();
         let world = app.world_mut();
         spawn_static_world(world, &sim.scenario, &sim.track);
-        let agents: Vec<AgentEntities> = (0..sim.agent_count()).map(|i| spawn_agent(world, &sim.scenario, i)).collect();
-        world.insert_resource(CaptureRequest { tick: 0, targets: agents.iter().map(|a| a.target.clone()).collect() });
-        Ok(Renderer { app, agents, last_timing: FrameTiming::default() })
+        let agents: Vec<AgentEntities> = (0..sim.agent_count())
+            .map(|i| spawn_agent(world, &sim.scenario, i))
+            .collect();
+        world.insert_resource(CaptureRequest {
+            tick: 0,
+            targets: agents.iter().map(|a| a.target.clone()).collect(),
+        });
+        Ok(Renderer {
+            app,
+            agents,
+            last_timing: FrameTiming::default(),
+        })
     }
 
     /// Renders until every pipeline is compiled and two complete frames in a row arrived, so
@@ -288,7 +325,9 @@ impl Renderer {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
         }
-        Err(Error::Render(format!("no complete frame after {MAX_WARMUP_UPDATES} warm-up updates")))
+        Err(Error::Render(format!(
+            "no complete frame after {MAX_WARMUP_UPDATES} warm-up updates"
+        )))
     }
 
     /// Places the cars at the simulation's states, runs one update and collects its frames.
@@ -302,12 +341,21 @@ impl Renderer {
         self.app.update();
         let update_s = started.elapsed().as_secs_f64();
         if let Some(exit) = self.app.should_exit() {
-            return Err(Error::Render(format!("the renderer stopped ({exit:?}); see the log above")));
+            return Err(Error::Render(format!(
+                "the renderer stopped ({exit:?}); see the log above"
+            )));
         }
         let receiver = &self.app.world().resource::<CaptureReceiver>().0;
-        let frames: Vec<CapturedFrame> = receiver.try_iter().map(|r| r.map_err(Error::Render)).collect::<Result<_>>()?;
+        let frames: Vec<CapturedFrame> = receiver
+            .try_iter()
+            .map(|r| r.map_err(Error::Render))
+            .collect::<Result<_>>()?;
         let t = frames.first().map(|f| f.timings).unwrap_or_default();
-        self.last_timing = FrameTiming { update_s, graph_s: t.graph_s, gpu_wait_s: t.gpu_wait_s };
+        self.last_timing = FrameTiming {
+            update_s,
+            graph_s: t.graph_s,
+            gpu_wait_s: t.gpu_wait_s,
+        };
         Ok(frames)
     }
 
@@ -318,16 +366,29 @@ impl Renderer {
         let mut frames: Vec<Option<Frame>> = vec![None; self.agents.len()];
         for c in captured {
             if c.tick != tick {
-                return Err(Error::Render(format!("camera {} delivered tick {} while tick {tick} was due", c.agent, c.tick)));
+                return Err(Error::Render(format!(
+                    "camera {} delivered tick {} while tick {tick} was due",
+                    c.agent, c.tick
+                )));
             }
             if let Some(slot) = frames.get_mut(c.agent) {
-                *slot = Some(Frame { tick: c.tick, agent: c.agent, width: c.width, height: c.height, rgb: c.rgb });
+                *slot = Some(Frame {
+                    tick: c.tick,
+                    agent: c.agent,
+                    width: c.width,
+                    height: c.height,
+                    rgb: c.rgb,
+                });
             }
         }
         frames
             .into_iter()
             .enumerate()
-            .map(|(i, f)| f.ok_or_else(|| Error::Render(format!("camera {i} delivered no frame for tick {tick}"))))
+            .map(|(i, f)| {
+                f.ok_or_else(|| {
+                    Error::Render(format!("camera {i} delivered no frame for tick {tick}"))
+                })
+            })
             .collect()
     }
 }

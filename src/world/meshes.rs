@@ -6,8 +6,8 @@ use crate::sim::track::Track;
 use bevy::asset::RenderAssetUsages;
 use bevy::math::primitives::{Cuboid, Sphere};
 use bevy::mesh::{
-    Capsule3dMeshBuilder, ConeMeshBuilder, CylinderMeshBuilder, Indices, Mesh, MeshBuilder, Meshable,
-    PrimitiveTopology,
+    Capsule3dMeshBuilder, ConeMeshBuilder, CylinderMeshBuilder, Indices, Mesh, MeshBuilder,
+    Meshable, PrimitiveTopology,
 };
 use bevy::prelude::{Transform, Vec3};
 
@@ -30,7 +30,12 @@ impl FlatMesh {
             self.positions.push(*r);
         }
         for k in 0..left.len().saturating_sub(1) as u32 {
-            let (l0, r0, l1, r1) = (base + 2 * k, base + 2 * k + 1, base + 2 * k + 2, base + 2 * k + 3);
+            let (l0, r0, l1, r1) = (
+                base + 2 * k,
+                base + 2 * k + 1,
+                base + 2 * k + 2,
+                base + 2 * k + 3,
+            );
             // Counter-clockwise seen from above (+Y) so the faces point up.
             self.indices.extend_from_slice(&[l0, r0, r1, l0, r1, l1]);
         }
@@ -38,21 +43,43 @@ impl FlatMesh {
 
     fn build(self) -> Mesh {
         let normals = vec![[0.0f32, 1.0, 0.0]; self.positions.len()];
-        Mesh::new(PrimitiveTopology::TriangleList, RenderAssetUsages::default())
-            .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, self.positions)
-            .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, normals)
-            .with_inserted_indices(Indices::U32(self.indices))
+        Mesh::new(
+            PrimitiveTopology::TriangleList,
+            RenderAssetUsages::default(),
+        )
+        .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, self.positions)
+        .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, normals)
+        .with_inserted_indices(Indices::U32(self.indices))
     }
 }
 
 /// Closed band between lateral offsets `from_m` and `to_m` (left positive) at `height_m`,
 /// over the arc-length interval `[s0, s1]`, sampled at the track's own samples.
-fn band(track: &Track, s0: f64, s1: f64, from_m: f64, to_m: f64, height_m: f64) -> (Vec<[f32; 3]>, Vec<[f32; 3]>) {
+fn band(
+    track: &Track,
+    s0: f64,
+    s1: f64,
+    from_m: f64,
+    to_m: f64,
+    height_m: f64,
+) -> (Vec<[f32; 3]>, Vec<[f32; 3]>) {
     let mut ss = vec![s0];
-    ss.extend(track.sample_s().iter().copied().filter(|&s| s > s0 && s < s1));
+    ss.extend(
+        track
+            .sample_s()
+            .iter()
+            .copied()
+            .filter(|&s| s > s0 && s < s1),
+    );
     ss.push(s1);
-    let left = ss.iter().map(|&s| track.offset_point(s, to_m.max(from_m)).to_world(height_m)).collect();
-    let right = ss.iter().map(|&s| track.offset_point(s, to_m.min(from_m)).to_world(height_m)).collect();
+    let left = ss
+        .iter()
+        .map(|&s| track.offset_point(s, to_m.max(from_m)).to_world(height_m))
+        .collect();
+    let right = ss
+        .iter()
+        .map(|&s| track.offset_point(s, to_m.min(from_m)).to_world(height_m))
+        .collect();
     (left, right)
 }
 
@@ -107,9 +134,17 @@ pub fn ground_mesh(track: &Track, margin_m: f64) -> Mesh {
     }
     let y = -0.03;
     let corner = |x: f64, z: f64| [x as f32, y, -z as f32];
-    let (x0, x1, y0, y1) = (lo[0] - margin_m, hi[0] + margin_m, lo[1] - margin_m, hi[1] + margin_m);
+    let (x0, x1, y0, y1) = (
+        lo[0] - margin_m,
+        hi[0] + margin_m,
+        lo[1] - margin_m,
+        hi[1] + margin_m,
+    );
     let mut m = FlatMesh::default();
-    m.strip(&[corner(x0, y1), corner(x1, y1)], &[corner(x0, y0), corner(x1, y0)]);
+    m.strip(
+        &[corner(x0, y1), corner(x1, y1)],
+        &[corner(x0, y0), corner(x1, y0)],
+    );
     m.build()
 }
 
@@ -136,16 +171,40 @@ pub fn prop_parts(kind: PropKind) -> Vec<PropPart> {
             transform: at(0.0, 0.45, 0.0),
         }],
         PropKind::ParkedCar => vec![
-            PropPart { mesh: Cuboid::new(4.3, 0.8, 1.8).mesh().build(), colour: [0.12, 0.25, 0.75], transform: at(0.0, 0.6, 0.0) },
-            PropPart { mesh: Cuboid::new(2.2, 0.6, 1.6).mesh().build(), colour: [0.10, 0.20, 0.60], transform: at(-0.3, 1.3, 0.0) },
+            PropPart {
+                mesh: Cuboid::new(4.3, 0.8, 1.8).mesh().build(),
+                colour: [0.12, 0.25, 0.75],
+                transform: at(0.0, 0.6, 0.0),
+            },
+            PropPart {
+                mesh: Cuboid::new(2.2, 0.6, 1.6).mesh().build(),
+                colour: [0.10, 0.20, 0.60],
+                transform: at(-0.3, 1.3, 0.0),
+            },
         ],
         PropKind::Tree => vec![
-            PropPart { mesh: CylinderMeshBuilder::new(0.18, 2.0, 6).build(), colour: [0.40, 0.26, 0.13], transform: at(0.0, 1.0, 0.0) },
-            PropPart { mesh: Sphere::new(1.5).mesh().uv(8, 6), colour: [0.08, 0.38, 0.10], transform: at(0.0, 3.0, 0.0) },
+            PropPart {
+                mesh: CylinderMeshBuilder::new(0.18, 2.0, 6).build(),
+                colour: [0.40, 0.26, 0.13],
+                transform: at(0.0, 1.0, 0.0),
+            },
+            PropPart {
+                mesh: Sphere::new(1.5).mesh().uv(8, 6),
+                colour: [0.08, 0.38, 0.10],
+                transform: at(0.0, 3.0, 0.0),
+            },
         ],
         PropKind::Sign => vec![
-            PropPart { mesh: CylinderMeshBuilder::new(0.05, 2.2, 6).build(), colour: [0.55, 0.55, 0.55], transform: at(0.0, 1.1, 0.0) },
-            PropPart { mesh: Cuboid::new(0.08, 0.8, 0.8).mesh().build(), colour: [0.95, 0.82, 0.05], transform: at(0.0, 2.2, 0.0) },
+            PropPart {
+                mesh: CylinderMeshBuilder::new(0.05, 2.2, 6).build(),
+                colour: [0.55, 0.55, 0.55],
+                transform: at(0.0, 1.1, 0.0),
+            },
+            PropPart {
+                mesh: Cuboid::new(0.08, 0.8, 0.8).mesh().build(),
+                colour: [0.95, 0.82, 0.05],
+                transform: at(0.0, 2.2, 0.0),
+            },
         ],
         PropKind::Pedestrian => vec![PropPart {
             mesh: Capsule3dMeshBuilder::new(0.25, 1.2, 8, 4).build(),
@@ -159,7 +218,15 @@ pub fn prop_parts(kind: PropKind) -> Vec<PropPart> {
 pub fn car_parts(length_m: f64, width_m: f64) -> Vec<PropPart> {
     let (l, w) = (length_m as f32, width_m as f32);
     vec![
-        PropPart { mesh: Cuboid::new(l, 0.7, w).mesh().build(), colour: [0.92, 0.92, 0.92], transform: Transform::from_translation(Vec3::new(0.0, 0.55, 0.0)) },
-        PropPart { mesh: Cuboid::new(l * 0.5, 0.55, w * 0.9).mesh().build(), colour: [0.2, 0.2, 0.25], transform: Transform::from_translation(Vec3::new(-0.1 * l, 1.15, 0.0)) },
+        PropPart {
+            mesh: Cuboid::new(l, 0.7, w).mesh().build(),
+            colour: [0.92, 0.92, 0.92],
+            transform: Transform::from_translation(Vec3::new(0.0, 0.55, 0.0)),
+        },
+        PropPart {
+            mesh: Cuboid::new(l * 0.5, 0.55, w * 0.9).mesh().build(),
+            colour: [0.2, 0.2, 0.25],
+            transform: Transform::from_translation(Vec3::new(-0.1 * l, 1.15, 0.0)),
+        },
     ]
 }

@@ -33,13 +33,15 @@ fn srgb(c: [f64; 3]) -> Color {
 }
 
 fn matte(world: &mut World, colour: Color) -> Handle<StandardMaterial> {
-    world.resource_mut::<Assets<StandardMaterial>>().add(StandardMaterial {
-        base_color: colour,
-        perceptual_roughness: 0.95,
-        metallic: 0.0,
-        reflectance: 0.2,
-        ..default()
-    })
+    world
+        .resource_mut::<Assets<StandardMaterial>>()
+        .add(StandardMaterial {
+            base_color: colour,
+            perceptual_roughness: 0.95,
+            metallic: 0.0,
+            reflectance: 0.2,
+            ..default()
+        })
 }
 
 fn add_mesh(world: &mut World, mesh: Mesh) -> Handle<Mesh> {
@@ -47,12 +49,27 @@ fn add_mesh(world: &mut World, mesh: Mesh) -> Handle<Mesh> {
 }
 
 /// Spawns the parts of an object at `root`, each on `layers`.
-fn spawn_parts(world: &mut World, parts: Vec<PropPart>, root: Transform, layers: &RenderLayers, parent: Option<Entity>) {
+fn spawn_parts(
+    world: &mut World,
+    parts: Vec<PropPart>,
+    root: Transform,
+    layers: &RenderLayers,
+    parent: Option<Entity>,
+) {
     for part in parts {
         let mesh = add_mesh(world, part.mesh);
         let material = matte(world, srgb(part.colour.map(f64::from)));
-        let transform = if parent.is_some() { part.transform } else { root.mul_transform(part.transform) };
-        let mut e = world.spawn((Mesh3d(mesh), MeshMaterial3d(material), transform, layers.clone()));
+        let transform = if parent.is_some() {
+            part.transform
+        } else {
+            root.mul_transform(part.transform)
+        };
+        let mut e = world.spawn((
+            Mesh3d(mesh),
+            MeshMaterial3d(material),
+            transform,
+            layers.clone(),
+        ));
         if let Some(p) = parent {
             e.insert(ChildOf(p));
         }
@@ -95,14 +112,29 @@ pub fn spawn_static_world(world: &mut World, scenario: &Scenario, track: &Track)
 
     let ground = add_mesh(world, ground_mesh(track, 400.0));
     let ground_material = matte(world, srgb(lighting.ground_colour));
-    world.spawn((Mesh3d(ground), MeshMaterial3d(ground_material), Transform::IDENTITY, layers.clone()));
+    world.spawn((
+        Mesh3d(ground),
+        MeshMaterial3d(ground_material),
+        Transform::IDENTITY,
+        layers.clone(),
+    ));
     let road = add_mesh(world, road_mesh(track, &scenario.road));
     let asphalt = matte(world, Color::srgb(0.24, 0.24, 0.26));
-    world.spawn((Mesh3d(road), MeshMaterial3d(asphalt), Transform::IDENTITY, layers.clone()));
+    world.spawn((
+        Mesh3d(road),
+        MeshMaterial3d(asphalt),
+        Transform::IDENTITY,
+        layers.clone(),
+    ));
     if let Some(paint) = marking_mesh(track, &scenario.road) {
         let paint = add_mesh(world, paint);
         let white = matte(world, Color::srgb(0.95, 0.95, 0.92));
-        world.spawn((Mesh3d(paint), MeshMaterial3d(white), Transform::IDENTITY, layers.clone()));
+        world.spawn((
+            Mesh3d(paint),
+            MeshMaterial3d(white),
+            Transform::IDENTITY,
+            layers.clone(),
+        ));
     }
 
     for prop in &scenario.props {
@@ -133,18 +165,34 @@ pub struct AgentEntities {
 /// Spawns agent `index`'s car and its hood camera rendering into a new image.
 pub fn spawn_agent(world: &mut World, scenario: &Scenario, index: usize) -> AgentEntities {
     let rig = &scenario.camera;
-    let mut image = Image::new_target_texture(rig.width_px, rig.height_px, TextureFormat::Rgba8UnormSrgb, None);
+    let mut image = Image::new_target_texture(
+        rig.width_px,
+        rig.height_px,
+        TextureFormat::Rgba8UnormSrgb,
+        None,
+    );
     image.texture_descriptor.usage |= TextureUsages::COPY_SRC;
     let target = world.resource_mut::<Assets<Image>>().add(image);
 
-    let car = world.spawn((AgentCar(index), Transform::IDENTITY, Visibility::default())).id();
+    let car = world
+        .spawn((AgentCar(index), Transform::IDENTITY, Visibility::default()))
+        .id();
     let v = &scenario.vehicle;
-    spawn_parts(world, car_parts(v.length_m, v.width_m), Transform::IDENTITY, &RenderLayers::layer(CAR_LAYER), Some(car));
+    spawn_parts(
+        world,
+        car_parts(v.length_m, v.width_m),
+        Transform::IDENTITY,
+        &RenderLayers::layer(CAR_LAYER),
+        Some(car),
+    );
 
     let mut camera = world.spawn((
         AgentCamera(index),
         Camera3d::default(),
-        Camera { order: index as isize, ..default() },
+        Camera {
+            order: index as isize,
+            ..default()
+        },
         RenderTarget::Image(target.clone().into()),
         Projection::Perspective(PerspectiveProjection {
             fov: rig.vertical_fov_rad() as f32,
@@ -162,12 +210,19 @@ pub fn spawn_agent(world: &mut World, scenario: &Scenario, index: usize) -> Agen
     if let Some(fog) = &scenario.lighting.fog {
         camera.insert(DistanceFog {
             color: srgb(fog.colour),
-            falloff: FogFalloff::Linear { start: fog.start_m as f32, end: fog.end_m as f32 },
+            falloff: FogFalloff::Linear {
+                start: fog.start_m as f32,
+                end: fog.end_m as f32,
+            },
             ..default()
         });
     }
     let camera = camera.id();
-    AgentEntities { car, camera, target }
+    AgentEntities {
+        car,
+        camera,
+        target,
+    }
 }
 
 /// Bevy transform of a camera pose.
@@ -175,12 +230,19 @@ pub fn camera_transform(pose: &CameraPose) -> Transform {
     let (sp, cp) = pose.pitch.sin_cos();
     let (sy, cy) = pose.yaw.sin_cos();
     let forward = Vec3::new((cp * cy) as f32, sp as f32, -(cp * sy) as f32);
-    Transform::from_translation(Vec3::from_array(pose.ground.to_world(pose.height_m))).looking_to(forward, Vec3::Y)
+    Transform::from_translation(Vec3::from_array(pose.ground.to_world(pose.height_m)))
+        .looking_to(forward, Vec3::Y)
 }
 
 /// Moves agent `entities` to `vehicle`'s pose.
-pub fn place_agent(world: &mut World, scenario: &Scenario, entities: &AgentEntities, vehicle: &VehicleState) {
-    let centre = vehicle.position + crate::sim::Vec2::from_heading(vehicle.heading) * (scenario.vehicle.wheelbase_m / 2.0);
+pub fn place_agent(
+    world: &mut World,
+    scenario: &Scenario,
+    entities: &AgentEntities,
+    vehicle: &VehicleState,
+) {
+    let centre = vehicle.position
+        + crate::sim::Vec2::from_heading(vehicle.heading) * (scenario.vehicle.wheelbase_m / 2.0);
     if let Some(mut t) = world.get_mut::<Transform>(entities.car) {
         *t = ground_transform(centre, 0.0, vehicle.heading);
     }

@@ -8,22 +8,50 @@ fn steerlab() -> Command {
 
 #[test]
 fn scenario_check_summarises_good_files_and_lists_problems_of_bad_ones() {
-    let out = steerlab().arg("scenario").arg("check").args(crate::scenario_files()).output().unwrap();
+    let out = steerlab()
+        .arg("scenario")
+        .arg("check")
+        .args(crate::scenario_files())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok")).count(), crate::scenario_files().len(), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok")).count(),
+        crate::scenario_files().len(),
+        "{stdout}"
+    );
 
     let dir = std::env::temp_dir().join(format!("steerlab-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.ron");
     std::fs::write(&bad, "Scenario(name: \"x\", seed: 1, track: Procedural(seed: 1, length_m: 5.0, curviness: 3.0), road: (width_m: 0.0))").unwrap();
-    let out = steerlab().arg("scenario").arg("check").arg(&bad).output().unwrap();
+    let out = steerlab()
+        .arg("scenario")
+        .arg("check")
+        .arg(&bad)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    for needle in ["bad.ron", "track.length_m", "track.curviness", "road.width_m"] {
+    for needle in [
+        "bad.ron",
+        "track.length_m",
+        "track.curviness",
+        "road.width_m",
+    ] {
         assert!(stdout.contains(needle), "missing {needle}: {stdout}");
     }
-    let out = steerlab().arg("scenario").arg("check").arg(dir.join("missing.ron")).output().unwrap();
+    let out = steerlab()
+        .arg("scenario")
+        .arg("check")
+        .arg(dir.join("missing.ron"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("missing.ron"));
     std::fs::remove_dir_all(&dir).ok();

@@ -47,7 +47,8 @@ proptest! {
 
 #[test]
 fn expert_stays_on_the_road_for_two_km_on_every_shipped_scenario() {
-    for scenario in builtin().unwrap() {
+    for mut scenario in builtin().unwrap() {
+        scenario.episode_steps = u32::MAX;
         let name = scenario.name.clone();
         let half_width = scenario.road.width_m / 2.0;
         let cruise = scenario.vehicle.speed_m_s;
@@ -64,7 +65,10 @@ fn expert_stays_on_the_road_for_two_km_on_every_shipped_scenario() {
         let stats = &sim.states()[0].stats;
         assert_eq!(stats.off_road_events, 0, "{name}: {stats:?}");
         // The expert keeps well inside the lane, not just on the asphalt.
-        assert!(stats.max_abs_lateral_offset_m < 0.5 * half_width, "{name}: {stats:?}");
+        assert!(
+            stats.max_abs_lateral_offset_m < 0.5 * half_width,
+            "{name}: {stats:?}"
+        );
     }
 }
 
@@ -102,7 +106,11 @@ fn simulation_is_bit_identical_for_a_seed() {
         sim.reset(seed);
         let expert = Expert::new(ExpertConfig::default(), 0.0, 0);
         for _ in 0..500 {
-            let actions: Vec<Action> = sim.states().iter().map(|s| expert.label(&sim.track, &s.vehicle, cruise)).collect();
+            let actions: Vec<Action> = sim
+                .states()
+                .iter()
+                .map(|s| expert.label(&sim.track, &s.vehicle, cruise))
+                .collect();
             sim.step(&actions).unwrap();
         }
         sim.states().to_vec()
@@ -110,5 +118,10 @@ fn simulation_is_bit_identical_for_a_seed() {
     let (a, b) = (run(9), run(9));
     assert_eq!(a, b);
     assert_ne!(a, run(10));
-    assert!(Simulation::new(scenario.clone(), 2).unwrap().step(&[Action::default()]).is_err());
+    assert!(
+        Simulation::new(scenario.clone(), 2)
+            .unwrap()
+            .step(&[Action::default()])
+            .is_err()
+    );
 }

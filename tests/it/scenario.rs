@@ -21,12 +21,24 @@ fn shipped_scenarios_are_valid_and_cover_the_required_kinds() {
     }
     // The built-in copies are exactly the files on disk.
     for (name, text) in BUILTIN {
-        let on_disk = std::fs::read_to_string(crate::scenario_files().iter().find(|p| p.ends_with(name)).unwrap()).unwrap();
+        let on_disk = std::fs::read_to_string(
+            crate::scenario_files()
+                .iter()
+                .find(|p| p.ends_with(name))
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(on_disk, text, "{name}");
     }
     let all = builtin().unwrap();
-    assert!(all.iter().any(|s| matches!(s.track, TrackSpec::Procedural { .. })));
-    assert!(all.iter().any(|s| s.lighting.fog.is_some() && s.lighting.sun_elevation_deg < 15.0));
+    assert!(
+        all.iter()
+            .any(|s| matches!(s.track, TrackSpec::Procedural { .. }))
+    );
+    assert!(
+        all.iter()
+            .any(|s| s.lighting.fog.is_some() && s.lighting.sun_elevation_deg < 15.0)
+    );
     assert!(all.iter().any(|s| s.props.len() >= 5));
 }
 
@@ -39,7 +51,13 @@ fn minimal_scenario_gets_defaults() {
 
 fn syntax_error(text: &str) -> (usize, usize, String, String) {
     match Scenario::from_ron(text, "bad.ron") {
-        Err(Error::ScenarioSyntax { file, line, column, field, message }) => {
+        Err(Error::ScenarioSyntax {
+            file,
+            line,
+            column,
+            field,
+            message,
+        }) => {
             assert_eq!(file, "bad.ron");
             (line, column, field, message)
         }
@@ -49,19 +67,27 @@ fn syntax_error(text: &str) -> (usize, usize, String, String) {
 
 #[test]
 fn unknown_field_names_line_column_and_path() {
-    let text = MINIMAL.replace("seed: 1,", "seed: 1,\n    road: (width_m: 7.0, widht_m: 3.0),");
+    let text = MINIMAL.replace(
+        "seed: 1,",
+        "seed: 1,\n    road: (width_m: 7.0, widht_m: 3.0),",
+    );
     let (line, column, field, message) = syntax_error(&text);
     assert_eq!(line, 4, "{message}");
     assert!(column > 1);
-    assert_eq!(field, "road: ");
+    assert_eq!(field, "road.widht_m: ");
     assert!(message.contains("widht_m"), "{message}");
-    let err = Scenario::from_ron(&text, "bad.ron").unwrap_err().to_string();
+    let err = Scenario::from_ron(&text, "bad.ron")
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("bad.ron:4:"), "{err}");
 }
 
 #[test]
 fn wrong_type_names_the_nested_field() {
-    let text = MINIMAL.replace("seed: 1,", "seed: 1,\n    props: [(kind: Cone, at: Track(s_m: \"far\", offset_m: 1.0))],");
+    let text = MINIMAL.replace(
+        "seed: 1,",
+        "seed: 1,\n    props: [(kind: Cone, at: Track(s_m: \"far\", offset_m: 1.0))],",
+    );
     let (line, _, field, _) = syntax_error(&text);
     assert_eq!(line, 4);
     assert!(field.contains("props[0].at"), "{field}");
@@ -69,7 +95,10 @@ fn wrong_type_names_the_nested_field() {
 
 #[test]
 fn unknown_enum_variant_and_truncation_are_errors_not_panics() {
-    let text = MINIMAL.replace("seed: 1,", "seed: 1,\n    props: [(kind: Spaceship, at: Absolute(x: 1.0, y: 2.0))],");
+    let text = MINIMAL.replace(
+        "seed: 1,",
+        "seed: 1,\n    props: [(kind: Spaceship, at: Absolute(x: 1.0, y: 2.0))],",
+    );
     let (_, _, field, message) = syntax_error(&text);
     assert!(field.contains("props[0].kind"), "{field} {message}");
     for cut in [0, 10, 40, MINIMAL.len() / 2, MINIMAL.len() - 1] {
@@ -83,12 +112,23 @@ fn semantic_problems_are_all_reported_at_once() {
     let text = MINIMAL
         .replace("seed: 1,", "seed: 1,\n    dt_s: -1.0,\n    road: (width_m: -2.0),\n    camera: (width_px: 5, horizontal_fov_deg: 179.0, pitch_deg: -80.0),")
         .replace(", (0.0, 0.0)])", "])");
-    let Err(Error::ScenarioInvalid { file, problems }) = Scenario::from_ron(&text, "sem.ron") else {
+    let Err(Error::ScenarioInvalid { file, problems }) = Scenario::from_ron(&text, "sem.ron")
+    else {
         panic!("expected semantic errors");
     };
     assert_eq!(file, "sem.ron");
-    for needle in ["dt_s", "road.width_m", "camera.width_px", "camera.horizontal_fov_deg", "camera.pitch_deg", "not closed"] {
-        assert!(problems.iter().any(|p| p.contains(needle)), "missing {needle} in {problems:#?}");
+    for needle in [
+        "dt_s",
+        "road.width_m",
+        "camera.width_px",
+        "camera.horizontal_fov_deg",
+        "camera.pitch_deg",
+        "not closed",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(needle)),
+            "missing {needle} in {problems:#?}"
+        );
     }
 }
 
@@ -106,14 +146,27 @@ fn self_intersecting_and_overlapping_tracks_are_rejected() {
         "[(0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (0.0, 100.0), (0.0, 0.0)]",
         "[(0.0, 0.0), (200.0, 0.0), (200.0, 60.0), (20.0, 60.0), (20.0, 4.0), (0.0, 30.0), (0.0, 0.0)]",
     );
-    let err = Scenario::from_ron(&hairpin, "hairpin.ron").unwrap_err().to_string();
-    assert!(err.contains("overlaps itself") || err.contains("tighter than half the road width"), "{err}");
+    let err = Scenario::from_ron(&hairpin, "hairpin.ron")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("overlaps itself") || err.contains("tighter than half the road width"),
+        "{err}"
+    );
 }
 
 #[test]
 fn procedural_tracks_are_reproducible_and_valid() {
     let make = |seed: u64, curviness: f64| {
-        steerlab::sim::Track::from_spec(&TrackSpec::Procedural { seed, length_m: 800.0, curviness }, 7.0).unwrap()
+        steerlab::sim::Track::from_spec(
+            &TrackSpec::Procedural {
+                seed,
+                length_m: 800.0,
+                curviness,
+            },
+            7.0,
+        )
+        .unwrap()
     };
     let (a, b) = (make(3, 0.8), make(3, 0.8));
     assert_eq!(a.samples(), b.samples());
