@@ -179,17 +179,16 @@ pub struct Lighting {
     pub sun_elevation_deg: f64,
     /// Compass direction the sunlight comes from, degrees counter-clockwise from east.
     pub sun_azimuth_deg: f64,
-    /// Direct sunlight, lux (Bevy's physical units; full daylight is about 10 000 here).
-    pub sun_illuminance_lux: f64,
-    /// Uniform ambient light, in Bevy's ambient brightness units.
-    pub ambient_brightness: f64,
+    /// Strength of direct sunlight: a white surface facing the sun shows
+    /// `sun_intensity + ambient_intensity` of full white (0..=4).
+    pub sun_intensity: f64,
+    /// Strength of the uniform sky light on every surface (0..=4).
+    pub ambient_intensity: f64,
     /// Sky colour, sRGB in [0, 1].
     pub sky_colour: [f64; 3],
     /// Colour of the ground beside the road, sRGB in [0, 1].
     pub ground_colour: [f64; 3],
     pub fog: Option<Fog>,
-    /// Cast shadows from the sun (costs most of the frame rate on a CPU renderer).
-    pub shadows: bool,
 }
 
 impl Default for Lighting {
@@ -197,12 +196,11 @@ impl Default for Lighting {
         Self {
             sun_elevation_deg: 50.0,
             sun_azimuth_deg: 30.0,
-            sun_illuminance_lux: 8000.0,
-            ambient_brightness: 600.0,
+            sun_intensity: 0.75,
+            ambient_intensity: 0.35,
             sky_colour: [0.53, 0.72, 0.92],
             ground_colour: [0.33, 0.52, 0.25],
             fog: None,
-            shadows: false,
         }
     }
 }
@@ -399,12 +397,18 @@ impl Scenario {
             "lighting.sun_azimuth_deg: must be finite".into(),
         );
         check(
-            l.sun_illuminance_lux.is_finite() && l.sun_illuminance_lux >= 0.0,
-            "lighting.sun_illuminance_lux: must be non-negative".into(),
+            (0.0..=4.0).contains(&l.sun_intensity),
+            format!(
+                "lighting.sun_intensity: {} must be in [0, 4]",
+                l.sun_intensity
+            ),
         );
         check(
-            l.ambient_brightness.is_finite() && l.ambient_brightness >= 0.0,
-            "lighting.ambient_brightness: must be non-negative".into(),
+            (0.0..=4.0).contains(&l.ambient_intensity),
+            format!(
+                "lighting.ambient_intensity: {} must be in [0, 4]",
+                l.ambient_intensity
+            ),
         );
         for (name, c) in [
             ("sky_colour", l.sky_colour),

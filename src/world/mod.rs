@@ -2,6 +2,7 @@
 
 pub mod capture;
 pub mod env;
+pub mod material;
 pub mod meshes;
 pub mod scene;
 

@@ -1,15 +1,15 @@
-//! Spawns a scenario's static world (road, paint, ground, props, sun, sky) and the agents'
+//! Spawns a scenario's static world (road, paint, ground, props, sky) and the agents'
 //! cars and hood cameras into a Bevy `World`.
 
 use crate::sim::camera::CameraPose;
-use crate::sim::scenario::{Placement, Scenario};
+use crate::sim::scenario::{Lighting, Placement, Scenario};
 use crate::sim::track::Track;
 use crate::sim::vehicle::VehicleState;
+use crate::world::material::SimMaterial;
 use crate::world::meshes::{PropPart, car_parts, ground_mesh, marking_mesh, prop_parts, road_mesh};
 use bevy::camera::RenderTarget;
 use bevy::camera::visibility::RenderLayers;
 use bevy::core_pipeline::tonemapping::{DebandDither, Tonemapping};
-use bevy::light::GlobalAmbientLight;
 use bevy::prelude::*;
 use bevy::render::render_resource::{TextureFormat, TextureUsages};
 use bevy::render::view::NoIndirectDrawing;
@@ -19,6 +19,10 @@ pub const WORLD_LAYER: usize = 0;
 /// Render layer of the driven cars: hood cameras do not see it, so cars sharing a world
 /// stay independent episodes (a chase camera adds this layer to see them).
 pub const CAR_LAYER: usize = 1;
+
+/// sRGB colour of the asphalt and of the lane paint.
+const ASPHALT: [f64; 3] = [0.24, 0.24, 0.26];
+const PAINT: [f64; 3] = [0.95, 0.95, 0.92];
 
 /// Marks the root entity of agent `0`'s car.
 #[derive(Component, Clone, Copy, Debug)]
@@ -32,33 +36,30 @@ fn srgb(c: [f64; 3]) -> Color {
     Color::srgb(c[0] as f32, c[1] as f32, c[2] as f32)
 }
 
-fn matte(world: &mut World, colour: Color) -> Handle<StandardMaterial> {
+/// Adds the material of sRGB colour `colour` under the scenario's lighting.
+fn material(world: &mut World, colour: [f64; 3], lighting: &Lighting) -> Handle<SimMaterial> {
     world
-        .resource_mut::<Assets<StandardMaterial>>()
-        .add(StandardMaterial {
-            base_color: colour,
-            perceptual_roughness: 0.95,
-            metallic: 0.0,
-            reflectance: 0.2,
-            ..default()
-        })
+        .resource_mut::<Assets<SimMaterial>>()
+        .add(SimMaterial::lit(colour, lighting))
 }
 
 fn add_mesh(world: &mut World, mesh: Mesh) -> Handle<Mesh> {
     world.resource_mut::<Assets<Mesh>>().add(mesh)
 }
 
-/// Spawns the parts of an object at `root`, each on `layers`.
+/// Spawns the parts of an object at `root`, each on `layers`; parts of a `parent` entity are
+/// placed relative to it instead.
 fn spawn_parts(
     world: &mut World,
     parts: Vec<PropPart>,
     root: Transform,
+    lighting: &Lighting,
     layers: &RenderLayers,
     parent: Option<Entity>,
 ) {
     for part in parts {
         let mesh = add_mesh(world, part.mesh);
-        let material = matte(world, srgb(part.colour.map(f64::from)));
+        let material = material(world, part.colour.map(f64::from), lighting);
         let transform = if parent.is_some() {
             part.transform
         } else {
@@ -87,51 +88,17 @@ pub fn spawn_static_world(world: &mut World, scenario: &Scenario, track: &Track)
     let layers = RenderLayers::layer(WORLD_LAYER);
     let lighting = &scenario.lighting;
     world.insert_resource(ClearColor(srgb(lighting.sky_colour)));
-    world.insert_resource(GlobalAmbientLight {
-        color: Color::WHITE,
-        brightness: lighting.ambient_brightness as f32,
-        affects_lightmapped_meshes: true,
-    });
-    let elevation = lighting.sun_elevation_deg.clamp(0.5, 89.5).to_radians();
-    let azimuth = lighting.sun_azimuth_deg.to_radians();
-    let towards_sun = Vec3::new(
-        (elevation.cos() * azimuth.cos()) as f32,
-        elevation.sin() as f32,
-        -(elevation.cos() * azimuth.sin()) as f32,
-    );
-    world.spawn((
-        DirectionalLight {
-            color: Color::WHITE,
-            illuminance: lighting.sun_illuminance_lux as f32,
-            shadow_maps_enabled: lighting.shadows,
-            ..default()
-        },
-        Transform::from_translation(towards_sun * 100.0).looking_at(Vec3::ZERO, Vec3::Y),
-        RenderLayers::from_layers(&[WORLD_LAYER, CAR_LAYER]),
-    ));
-
-    let ground = add_mesh(world, ground_mesh(track, 400.0));
-    let ground_material = matte(world, srgb(lighting.ground_colour));
-    world.spawn((
-        Mesh3d(ground),
-        MeshMaterial3d(ground_material),
-        Transform::IDENTITY,
-        layers.clone(),
-    ));
-    let road = add_mesh(world, road_mesh(track, &scenario.road));
-    let asphalt = matte(world, Color::srgb(0.24, 0.24, 0.26));
-    world.spawn((
-        Mesh3d(road),
-        MeshMaterial3d(asphalt),
-        Transform::IDENTITY,
-        layers.clone(),
-    ));
-    if let Some(paint) = marking_mesh(track, &scenario.road) {
-        let paint = add_mesh(world, paint);
-        let white = matte(world, Color::srgb(0.95, 0.95, 0.92));
+    let surfaces = [
+        (ground_mesh(track, 400.0), lighting.ground_colour),
+        (road_mesh(track, &scenario.road), ASPHALT),
+    ];
+    let paint = marking_mesh(track, &scenario.road).map(|m| (m, PAINT));
+    for (mesh, colour) in surfaces.into_iter().chain(paint) {
+        let mesh = add_mesh(world, mesh);
+        let material = material(world, colour, lighting);
         world.spawn((
-            Mesh3d(paint),
-            MeshMaterial3d(white),
+            Mesh3d(mesh),
+            MeshMaterial3d(material),
             Transform::IDENTITY,
             layers.clone(),
         ));
@@ -149,7 +116,7 @@ pub fn spawn_static_world(world: &mut World, scenario: &Scenario, track: &Track)
                 Placement::Absolute { x, y } => (crate::sim::Vec2::new(x, y), 0.0),
             };
             let root = ground_transform(position, 0.0, heading + prop.yaw_deg.to_radians());
-            spawn_parts(world, prop_parts(prop.kind), root, &layers, None);
+            spawn_parts(world, prop_parts(prop.kind), root, lighting, &layers, None);
         }
     }
 }
@@ -182,42 +149,34 @@ pub fn spawn_agent(world: &mut World, scenario: &Scenario, index: usize) -> Agen
         world,
         car_parts(v.length_m, v.width_m),
         Transform::IDENTITY,
+        &scenario.lighting,
         &RenderLayers::layer(CAR_LAYER),
         Some(car),
     );
 
-    let mut camera = world.spawn((
-        AgentCamera(index),
-        Camera3d::default(),
-        Camera {
-            order: index as isize,
-            ..default()
-        },
-        RenderTarget::Image(target.clone().into()),
-        Projection::Perspective(PerspectiveProjection {
-            fov: rig.vertical_fov_rad() as f32,
-            near: 0.1,
-            far: 1000.0,
-            ..default()
-        }),
-        Tonemapping::None,
-        DebandDither::Disabled,
-        Msaa::Off,
-        NoIndirectDrawing,
-        RenderLayers::layer(WORLD_LAYER),
-        Transform::IDENTITY,
-    ));
-    if let Some(fog) = &scenario.lighting.fog {
-        camera.insert(DistanceFog {
-            color: srgb(fog.colour),
-            falloff: FogFalloff::Linear {
-                start: fog.start_m as f32,
-                end: fog.end_m as f32,
+    let camera = world
+        .spawn((
+            AgentCamera(index),
+            Camera3d::default(),
+            Camera {
+                order: index as isize,
+                ..default()
             },
-            ..default()
-        });
-    }
-    let camera = camera.id();
+            RenderTarget::Image(target.clone().into()),
+            Projection::Perspective(PerspectiveProjection {
+                fov: rig.vertical_fov_rad() as f32,
+                near: 0.1,
+                far: 1000.0,
+                ..default()
+            }),
+            Tonemapping::None,
+            DebandDither::Disabled,
+            Msaa::Off,
+            NoIndirectDrawing,
+            RenderLayers::layer(WORLD_LAYER),
+            Transform::IDENTITY,
+        ))
+        .id();
     AgentEntities {
         car,
         camera,
