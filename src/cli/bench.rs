@@ -34,13 +34,7 @@ fn drive(env: &mut Env, ticks: u32, timings: &mut Vec<FrameTiming>) -> Result<f6
     let started = Instant::now();
     for _ in 0..ticks {
         let actions: Vec<_> = (0..n)
-            .map(|i| {
-                expert.label(
-                    env.track(),
-                    &obs[i].state.vehicle,
-                    scenario.vehicle.speed_m_s,
-                )
-            })
+            .map(|i| expert.label(env.track(), &obs[i].state, scenario.vehicle.speed_m_s))
             .collect();
         obs = env.step_all(&actions)?;
         if let Some(t) = env.last_frame_timing() {

@@ -70,7 +70,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
                 frame.save_png(&path)?;
                 saved.push(path.display().to_string());
             }
-            let action = expert.act(env.track(), &obs.state.vehicle, cruise).applied;
+            let action = expert.act(env.track(), &obs.state, cruise).applied;
             obs = env.step(action)?;
             ticks += 1;
             if ticks % 200 == 0 {

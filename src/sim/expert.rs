@@ -1,8 +1,9 @@
 //! The privileged expert: pure pursuit on the track centreline, with optional seeded
 //! Gaussian action noise (DART, Laskey et al. 2017) so recordings show how to recover.
 
+use crate::sim::simulation::AgentState;
 use crate::sim::track::Track;
-use crate::sim::vehicle::{Action, VehicleState};
+use crate::sim::vehicle::Action;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 /// Pure-pursuit tuning.
@@ -58,12 +59,13 @@ impl Expert {
         }
     }
 
-    /// The clean action for a car at `state` on `track` cruising at `cruise_speed_m_s`.
-    pub fn label(&self, track: &Track, state: &VehicleState, cruise_speed_m_s: f64) -> Action {
+    /// The clean action for a car in `agent` state on `track` cruising at `cruise_speed_m_s`.
+    /// The expert is privileged: it reads the car's place on the track (`s_m`) from the state.
+    pub fn label(&self, track: &Track, agent: &AgentState, cruise_speed_m_s: f64) -> Action {
         let c = &self.config;
-        let projection = track.project(state.position);
+        let state = &agent.vehicle;
         let lookahead = c.lookahead_min_m + c.lookahead_gain_s * state.speed_m_s;
-        let target = track.at(projection.s_m + lookahead).position;
+        let target = track.at(agent.s_m + lookahead).position;
         let to_target = target - state.position;
         let alpha = to_target.heading() - state.heading;
         let distance = to_target.length().max(1e-3);
@@ -73,7 +75,7 @@ impl Expert {
         let mut max_k: f64 = 0.0;
         let mut d = 0.0;
         while d <= preview {
-            max_k = max_k.max(track.at(projection.s_m + d).curvature_per_m.abs());
+            max_k = max_k.max(track.at(agent.s_m + d).curvature_per_m.abs());
             d += 1.0;
         }
         let curve_speed = if max_k > 1e-6 {
@@ -88,10 +90,10 @@ impl Expert {
     pub fn act(
         &mut self,
         track: &Track,
-        state: &VehicleState,
+        agent: &AgentState,
         cruise_speed_m_s: f64,
     ) -> ExpertAction {
-        let label = self.label(track, state, cruise_speed_m_s);
+        let label = self.label(track, agent, cruise_speed_m_s);
         let mut applied = label;
         if self.noise_std_per_m > 0.0 {
             applied.curvature_per_m += self.noise_std_per_m * standard_normal(&mut self.rng);

@@ -38,6 +38,9 @@ pub struct Scenario {
     pub vehicle: VehicleSpec,
 }
 
+/// Longest centreline accepted, metres.
+pub const MAX_TRACK_LENGTH_M: f64 = 20_000.0;
+
 fn default_dt_s() -> f64 {
     0.05
 }
@@ -57,7 +60,7 @@ pub enum TrackSpec {
     Procedural {
         /// Seed of the generator (independent of the episode seed).
         seed: u64,
-        /// Length of the centreline, metres (100..=20000).
+        /// Length of the centreline, metres (100..=[`MAX_TRACK_LENGTH_M`]).
         length_m: f64,
         /// 0 gives a circle; 1 gives strongly winding tracks (0..=1).
         curviness: f64,
@@ -564,6 +567,16 @@ impl Scenario {
                     p.push(
                         "track.points: a closed centreline needs at least 4 distinct points".into(),
                     );
+                }
+                let perimeter: f64 = points
+                    .windows(2)
+                    .map(|w| (w[0].0 - w[1].0).hypot(w[0].1 - w[1].1))
+                    .sum();
+                if perimeter > MAX_TRACK_LENGTH_M {
+                    p.push(format!(
+                        "track.points: the centreline is {perimeter:.0} m long; the limit is {MAX_TRACK_LENGTH_M} m"
+                    ));
+                    return p;
                 }
                 for (i, w) in points.windows(2).enumerate() {
                     if (w[0].0 - w[1].0).hypot(w[0].1 - w[1].1) < 0.1 {

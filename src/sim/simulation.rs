@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::sim::episode::EpisodeStats;
 use crate::sim::math::Vec2;
 use crate::sim::scenario::Scenario;
-use crate::sim::track::Track;
+use crate::sim::track::{Track, TrackProjection};
 use crate::sim::vehicle::{Action, Vehicle, VehicleState};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
@@ -98,7 +98,8 @@ impl Simulation {
                 steer_rad: 0.0,
             };
             self.vehicles[i] = Vehicle::new(self.scenario.vehicle.clone(), state);
-            self.states[i] = self.observe(i, EpisodeStats::default(), 0);
+            let projection = self.track.project(state.position);
+            self.states[i] = self.observe(i, &projection, EpisodeStats::default(), 0);
         }
         self.tick = 0;
         &self.states
@@ -123,18 +124,25 @@ impl Simulation {
             }
             let before = self.vehicles[i].state.position;
             self.vehicles[i].step(*action, self.scenario.dt_s);
-            let moved = before.distance(self.vehicles[i].state.position);
+            let after = self.vehicles[i].state.position;
+            let projection =
+                self.track
+                    .project_near(after, self.states[i].s_m, self.scenario.road.width_m);
             let mut stats = self.states[i].stats.clone();
-            let projection = self.track.project(self.vehicles[i].state.position);
-            stats.record(moved, projection.lateral_offset_m, half);
-            self.states[i] = self.observe(i, stats, self.tick);
+            stats.record(before.distance(after), projection.lateral_offset_m, half);
+            self.states[i] = self.observe(i, &projection, stats, self.tick);
         }
         Ok(&self.states)
     }
 
-    fn observe(&self, i: usize, stats: EpisodeStats, tick: u64) -> AgentState {
+    fn observe(
+        &self,
+        i: usize,
+        projection: &TrackProjection,
+        stats: EpisodeStats,
+        tick: u64,
+    ) -> AgentState {
         let vehicle = self.vehicles[i].state;
-        let projection = self.track.project(vehicle.position);
         let lost =
             projection.lateral_offset_m.abs() > LOST_ROAD_WIDTHS * self.scenario.road.width_m;
         AgentState {
@@ -142,7 +150,7 @@ impl Simulation {
             vehicle,
             s_m: projection.s_m,
             lateral_offset_m: projection.lateral_offset_m,
-            heading_error_rad: self.track.heading_error(&projection, vehicle.heading),
+            heading_error_rad: self.track.heading_error(projection, vehicle.heading),
             track_curvature_per_m: self.track.at(projection.s_m).curvature_per_m,
             stats,
             done: lost || tick >= self.scenario.episode_steps as u64,
@@ -159,8 +167,9 @@ impl Simulation {
         vehicle.state.position = tp.position;
         vehicle.state.heading = tp.heading;
         vehicle.state.steer_rad = 0.0;
+        let projection = self.track.project(tp.position);
         let stats = self.states[i].stats.clone();
-        self.states[i] = self.observe(i, stats, self.tick);
+        self.states[i] = self.observe(i, &projection, stats, self.tick);
         Ok(&self.states[i])
     }
 

@@ -263,28 +263,53 @@ impl Track {
         tp.position + Vec2::from_heading(tp.heading).perp() * offset_m
     }
 
-    /// Closest centreline point to `p` (exhaustive; a few microseconds per call).
+    /// Closest centreline point to `p`, searching the whole track.
     pub fn project(&self, p: Vec2) -> TrackProjection {
+        self.projection_on(p, self.closest_segment(p, 0..self.points.len()))
+    }
+
+    /// Closest centreline point to `p` for a point known to have been near arc length
+    /// `s_hint` (a car one tick later). Only the track within a few road widths of the hint is
+    /// searched; the answer is the global one whenever `p` is within half the road width of
+    /// that stretch, because a valid track keeps its non-neighbouring parts at least a road
+    /// width apart (see [`Track::problems`]). Otherwise it falls back to the full search.
+    pub fn project_near(&self, p: Vec2, s_hint: f64, road_width_m: f64) -> TrackProjection {
+        let n = self.points.len();
+        let window_m = (2.5 * road_width_m).max(20.0);
+        let half_window = ((window_m / (self.length_m() / n as f64)).ceil() as usize).min(n / 2);
+        let (centre, _) = self.segment_at(s_hint);
+        let segments = (0..=2 * half_window).map(|k| (centre + n + k - half_window) % n);
+        let (d, i, t) = self.closest_segment(p, segments);
+        if d < road_width_m / 2.0 {
+            self.projection_on(p, (d, i, t))
+        } else {
+            self.project(p)
+        }
+    }
+
+    /// (distance, segment, parameter) of the closest point of the given segments.
+    fn closest_segment(&self, p: Vec2, segments: impl Iterator<Item = usize>) -> (f64, usize, f64) {
         let n = self.points.len();
         let mut best = (f64::INFINITY, 0usize, 0.0f64);
-        for i in 0..n {
-            let a = self.points[i];
-            let b = self.points[(i + 1) % n];
-            let (d, t) = point_segment(p, a, b);
+        for i in segments {
+            let (d, t) = point_segment(p, self.points[i], self.points[(i + 1) % n]);
             if d < best.0 {
                 best = (d, i, t);
             }
         }
-        let (_, i, t) = best;
+        best
+    }
+
+    fn projection_on(&self, p: Vec2, (_, i, t): (f64, usize, f64)) -> TrackProjection {
         let a = self.points[i];
-        let b = self.points[(i + 1) % n];
+        let b = self.points[(i + 1) % self.points.len()];
         let dir = (b - a).normalized();
         let closest = a.lerp(b, t);
-        let side = dir.cross(p - closest);
-        let lateral = if side >= 0.0 {
-            p.distance(closest)
+        let distance = p.distance(closest);
+        let lateral = if dir.cross(p - closest) >= 0.0 {
+            distance
         } else {
-            -p.distance(closest)
+            -distance
         };
         TrackProjection {
             s_m: self.wrap_s(self.s[i] + t * (self.s[i + 1] - self.s[i])),
@@ -325,21 +350,35 @@ impl Track {
         let min_arc = (2.0 * road_width_m).max(4.0);
         // (distance, crosses, s_i, s_j) of every offending pair of segments.
         let mut offending: Vec<(f64, bool, f64, f64)> = Vec::new();
+        // Segment starts bucketed in a grid whose cell is the largest start-to-start distance
+        // of a pair that can be closer than the road width: only neighbouring cells are checked.
+        let reach = road_width_m + 2.0 * SAMPLE_SPACING_M + 1.0;
+        let cell = |p: Vec2| ((p.x / reach).floor() as i64, (p.y / reach).floor() as i64);
+        let mut grid: std::collections::HashMap<(i64, i64), Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, &p) in self.points.iter().enumerate() {
+            grid.entry(cell(p)).or_default().push(i);
+        }
         for i in 0..n {
             let (a0, a1) = (self.points[i], self.points[(i + 1) % n]);
-            for j in (i + 1)..n {
-                let arc = (self.s[j] - self.s[i]).min(len - (self.s[j] - self.s[i]));
-                if arc < min_arc {
-                    continue;
-                }
-                let (b0, b1) = (self.points[j], self.points[(j + 1) % n]);
-                if (a0 - b0).length() > road_width_m + 2.0 * SAMPLE_SPACING_M + 1.0 {
-                    continue;
-                }
-                let crosses = segments_intersect(a0, a1, b0, b1);
-                let d = segment_distance(a0, a1, b0, b1);
-                if crosses || d < road_width_m {
-                    offending.push((d, crosses, self.s[i], self.s[j]));
+            let (cx, cy) = cell(a0);
+            for dx in -1..=1 {
+                for dy in -1..=1 {
+                    let Some(bucket) = grid.get(&(cx + dx, cy + dy)) else {
+                        continue;
+                    };
+                    for &j in bucket.iter().filter(|&&j| j > i) {
+                        let arc = (self.s[j] - self.s[i]).min(len - (self.s[j] - self.s[i]));
+                        let (b0, b1) = (self.points[j], self.points[(j + 1) % n]);
+                        if arc < min_arc || (a0 - b0).length() > reach {
+                            continue;
+                        }
+                        let crosses = segments_intersect(a0, a1, b0, b1);
+                        let d = segment_distance(a0, a1, b0, b1);
+                        if crosses || d < road_width_m {
+                            offending.push((d, crosses, self.s[i], self.s[j]));
+                        }
+                    }
                 }
             }
         }

@@ -189,7 +189,7 @@ impl Env {
                 frame,
                 done: state.done,
                 info: StepInfo {
-                    expert_action: self.expert.label(&self.sim.track, &state.vehicle, cruise),
+                    expert_action: self.expert.label(&self.sim.track, &state, cruise),
                     off_road: state.lateral_offset_m.abs() > half_width,
                 },
                 state,

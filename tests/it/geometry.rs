@@ -30,6 +30,9 @@ proptest! {
         let ds = (proj.s_m - s).abs().min(track.length_m() - (proj.s_m - s).abs());
         prop_assert!(ds < 0.3, "s {} vs {}", proj.s_m, s);
         prop_assert!(track.at(s).curvature_per_m.is_finite());
+        // The local search from last tick's place agrees with the exhaustive one.
+        let near = track.project_near(p, s - 1.5, 7.0);
+        prop_assert_eq!(near, proj);
     }
 
     #[test]
@@ -57,7 +60,7 @@ fn expert_stays_on_the_road_for_two_km_on_every_shipped_scenario() {
         sim.reset(7);
         let mut ticks = 0;
         while sim.states()[0].stats.distance_m < 2000.0 {
-            let action = expert.label(&sim.track, &sim.states()[0].vehicle, cruise);
+            let action = expert.label(&sim.track, &sim.states()[0], cruise);
             sim.step(&[action]).unwrap();
             ticks += 1;
             assert!(ticks < 100_000, "{name}: the expert does not make progress");
@@ -82,7 +85,7 @@ fn dart_noise_is_seeded_and_recoverable() {
         let mut expert = Expert::new(ExpertConfig::default(), 0.03, seed);
         let mut labels_differ = false;
         for _ in 0..1500 {
-            let a = expert.act(&sim.track, &sim.states()[0].vehicle, cruise);
+            let a = expert.act(&sim.track, &sim.states()[0], cruise);
             labels_differ |= a.label != a.applied;
             sim.step(&[a.applied]).unwrap();
         }
@@ -109,7 +112,7 @@ fn simulation_is_bit_identical_for_a_seed() {
             let actions: Vec<Action> = sim
                 .states()
                 .iter()
-                .map(|s| expert.label(&sim.track, &s.vehicle, cruise))
+                .map(|s| expert.label(&sim.track, s, cruise))
                 .collect();
             sim.step(&actions).unwrap();
         }

@@ -145,7 +145,7 @@ fn same_seed_gives_identical_frames_and_states() {
         let mut trace = vec![(obs.state.clone(), frame(&obs).clone())];
         for _ in 0..40 {
             obs = env
-                .step(expert.label(env.track(), &obs.state.vehicle, cruise))
+                .step(expert.label(env.track(), &obs.state, cruise))
                 .unwrap();
             trace.push((obs.state.clone(), frame(&obs).clone()));
         }
@@ -245,7 +245,7 @@ fn props_appear_where_the_camera_maths_puts_them() {
             return;
         }
         obs = env
-            .step(expert.label(env.track(), &obs.state.vehicle, cruise))
+            .step(expert.label(env.track(), &obs.state, cruise))
             .unwrap();
     }
     panic!("saw only {checked} cones in range");

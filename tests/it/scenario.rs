@@ -177,3 +177,18 @@ fn procedural_tracks_are_reproducible_and_valid() {
         assert!(t.problems(7.0).is_empty());
     }
 }
+
+#[test]
+fn huge_tracks_are_refused_or_handled_without_blowing_up() {
+    let far = MINIMAL.replace("(100.0, 100.0)", "(1.0e9, 1.0e9)");
+    let err = Scenario::from_ron(&far, "far.ron").unwrap_err().to_string();
+    assert!(err.contains("limit"), "{err}");
+    // The longest procedural track allowed is generated and validated.
+    let long = TrackSpec::Procedural {
+        seed: 1,
+        length_m: 20_000.0,
+        curviness: 1.0,
+    };
+    let t = steerlab::sim::Track::from_spec(&long, 7.0).unwrap();
+    assert!((t.length_m() - 20_000.0).abs() < 20.0);
+}
