@@ -1,5 +1,6 @@
 fn main() -> std::process::ExitCode {
     quiet_vulkan_loader();
+    cheap_library_backtraces();
     match steerlab::cli::main() {
         Ok(code) => code,
         Err(e) => {
@@ -31,5 +32,16 @@ fn quiet_vulkan_loader() {
     if created {
         // SAFETY: called first thing in `main`, before any other thread exists.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+    }
+}
+
+/// Bevy builds an error value, with a captured backtrace, on paths it then ignores every
+/// frame; with `RUST_BACKTRACE=1` that cost about 1 ms per frame (`bench sim`). Library
+/// backtraces are turned off unless asked for with `RUST_LIB_BACKTRACE`; panics still print
+/// theirs as `RUST_BACKTRACE` says.
+fn cheap_library_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: called first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
 }
