@@ -38,6 +38,9 @@ pub enum Error {
     /// The caller passed arguments the environment cannot honour.
     #[error("{0}")]
     InvalidArgument(String),
+    /// An episode file cannot be used.
+    #[error("{path}: {message}")]
+    Episode { path: PathBuf, message: String },
     /// Writing an output file failed.
     #[error("{path}: {message}")]
     Output { path: PathBuf, message: String },

@@ -120,3 +120,65 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(clap::Args, Debug)]
+pub struct RecordBenchArgs {
+    /// Ticks recorded (and driven without recording for comparison).
+    #[arg(long, default_value_t = 10_000)]
+    pub ticks: u32,
+    /// Folder for the episode file.
+    #[arg(long, default_value = "runs/bench")]
+    pub out: PathBuf,
+}
+
+/// Drives the oval for `ticks` with the bare `Env`, then records the same drive, then reads it.
+pub fn record(args: &RecordBenchArgs) -> Result<ExitCode> {
+    let mut scenario = crate::sim::scenario::builtin()?.remove(0);
+    scenario.episode_steps = args.ticks;
+    std::fs::create_dir_all(&args.out)?;
+    let mut env = Env::new(scenario.clone(), EnvOptions::default())?;
+    drive(&mut env, 20, &mut Vec::new())?;
+    let bare_s = drive(&mut env, args.ticks, &mut Vec::new())?;
+    let bare_fps = args.ticks as f64 / bare_s;
+
+    let path = args.out.join("bench_record.mcap");
+    let hidden = indicatif::ProgressBar::hidden();
+    let started = Instant::now();
+    let (frames, _, _) =
+        super::record::record_episode(&mut env, &path, scenario.seed, 0, 0.0, &hidden)?;
+    let record_s = started.elapsed().as_secs_f64();
+    let record_fps = frames as f64 / record_s;
+    let bytes = std::fs::metadata(&path)?.len();
+
+    let episode = crate::record::EpisodeReader::open(&path)?;
+    let started = Instant::now();
+    let decoded = episode.steps(true)?.filter(|s| s.frame.is_some()).count();
+    let read_decode_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let raw = episode.steps(false)?.count();
+    let read_raw_s = started.elapsed().as_secs_f64();
+    let per_10k = |s: f64, n: usize| s * 10_000.0 / n.max(1) as f64;
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| bare Env, expert driving | {bare_fps:.1} frames/s |");
+    println!("| recording (PNG + MCAP on the writer thread) | {record_fps:.1} frames/s |");
+    println!(
+        "| recording cost | {:.1} % |",
+        100.0 * (1.0 - record_fps / bare_fps)
+    );
+    println!(
+        "| file | {} frames, {:.1} MB, {:.0} bytes per frame |",
+        frames,
+        bytes as f64 / 1e6,
+        bytes as f64 / frames as f64
+    );
+    println!(
+        "| read {decoded} ticks, PNG frames decoded | {read_decode_s:.2} s ({:.2} s per 10,000 frames) |",
+        per_10k(read_decode_s, decoded)
+    );
+    println!(
+        "| read {raw} ticks, frames left encoded | {read_raw_s:.2} s ({:.2} s per 10,000 frames) |",
+        per_10k(read_raw_s, raw)
+    );
+    Ok(ExitCode::SUCCESS)
+}

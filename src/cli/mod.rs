@@ -2,6 +2,9 @@
 
 mod bench;
 mod demo;
+mod episode_cmd;
+pub mod record;
+pub mod replay;
 mod scenario_cmd;
 
 use anyhow::Result;
@@ -25,6 +28,15 @@ pub enum Command {
     },
     /// The main job: drive the expert through scenarios headlessly, write frames and a summary.
     Demo(demo::DemoArgs),
+    /// Drive the expert through scenarios and write one MCAP episode file per run.
+    Record(record::RecordArgs),
+    /// Play an episode back: to PNGs or a GIF, or re-simulated with a frame check.
+    Replay(replay::ReplayArgs),
+    /// Work with episode files.
+    Episode {
+        #[command(subcommand)]
+        command: EpisodeCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -43,9 +55,20 @@ pub enum ScenarioCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum EpisodeCommand {
+    /// Read episode files through; report frames recovered and anything cut.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Camera frames per second for 1, 4 and 16 cars, and step time without rendering.
     Sim(bench::SimBenchArgs),
+    /// Recording cost against the bare world, bytes per frame, and reading speed.
+    Record(bench::RecordBenchArgs),
 }
 
 /// Parses the command line and runs it.
@@ -56,9 +79,17 @@ pub fn main() -> Result<std::process::ExitCode> {
             command: ScenarioCommand::Check { files },
         } => scenario_cmd::check(&files),
         Command::Demo(args) => demo::run(&args),
+        Command::Record(args) => record::run(&args),
+        Command::Replay(args) => replay::run(&args),
+        Command::Episode {
+            command: EpisodeCommand::Check { files },
+        } => episode_cmd::check(&files),
         Command::Bench {
             command: BenchCommand::Sim(args),
         } => bench::sim(&args),
+        Command::Bench {
+            command: BenchCommand::Record(args),
+        } => bench::record(&args),
     }
 }
 

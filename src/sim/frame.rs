@@ -66,6 +66,42 @@ impl Frame {
         Ok(out)
     }
 
+    /// Decodes an 8-bit RGB PNG.
+    pub fn from_png(png: &[u8], tick: u64, agent: usize) -> Result<Frame> {
+        let bad = |e: String| Error::Render(format!("PNG frame: {e}"));
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .map_err(|e| bad(e.to_string()))?;
+        let info = reader.info();
+        if info.color_type != png::ColorType::Rgb || info.bit_depth != png::BitDepth::Eight {
+            return Err(bad(format!(
+                "expected 8-bit RGB, got {:?} {:?}",
+                info.color_type, info.bit_depth
+            )));
+        }
+        let (width, height) = (info.width, info.height);
+        if (width as u64) * (height as u64) > 64 << 20 {
+            return Err(bad(format!("{width}x{height} is too large")));
+        }
+        let mut rgb = vec![
+            0;
+            reader
+                .output_buffer_size()
+                .ok_or_else(|| bad("size overflow".into()))?
+        ];
+        let out = reader
+            .next_frame(&mut rgb)
+            .map_err(|e| bad(e.to_string()))?;
+        rgb.truncate(out.buffer_size());
+        Ok(Frame {
+            tick,
+            agent,
+            width,
+            height,
+            rgb,
+        })
+    }
+
     /// Writes the frame as a PNG file (through a temporary name, so a crash leaves no half file).
     pub fn save_png(&self, path: &Path) -> Result<()> {
         let bytes = self.to_png()?;

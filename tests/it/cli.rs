@@ -72,3 +72,75 @@ fn missing_vulkan_driver_is_a_clear_error() {
     assert!(stderr.contains("mesa-vulkan-drivers"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn killed_recorder_leaves_a_readable_file_that_replays() {
+    let dir = std::env::temp_dir().join(format!("steerlab-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let scenario = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/oval.ron");
+    let mut child = steerlab()
+        .args(["record", "--steps", "5000", "--out"])
+        .arg(&dir)
+        .arg("--scenario")
+        .arg(&scenario)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let file = dir.join("oval_000.mcap");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) < 1_500_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the recorder wrote too little"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the recorder ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let out = steerlab()
+        .args(["episode", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("damaged") && stdout.contains("frames recovered"),
+        "{stdout}"
+    );
+    let report = steerlab::record::check(&file).unwrap();
+    assert!(
+        report.outcome.frames >= 50 && report.contiguous,
+        "{report:?}"
+    );
+
+    let gif = dir.join("drive.gif");
+    let frames = dir.join("frames");
+    let out = steerlab()
+        .arg("replay")
+        .arg(&file)
+        .arg("--export")
+        .arg(&gif)
+        .arg("--frames")
+        .arg(&frames)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning"));
+    assert!(std::fs::metadata(&gif).unwrap().len() > 10_000);
+    assert_eq!(
+        std::fs::read_dir(&frames).unwrap().count() as u64,
+        report.outcome.frames
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

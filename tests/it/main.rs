@@ -2,6 +2,7 @@
 
 mod cli;
 mod geometry;
+mod record;
 mod render;
 mod scenario;
 

@@ -1,0 +1,260 @@
+//! `steerlab replay`: an episode's camera stream to PNGs or a GIF with the action drawn over
+//! it, or re-simulated and re-rendered from its actions with a frame-by-frame hash check.
+
+use crate::record::{EpisodeReader, Step};
+use crate::sim::Frame;
+use crate::sim::vehicle::Action;
+use crate::world::{Env, EnvOptions};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// Episode file (.mcap).
+    pub file: PathBuf,
+    /// Write the frames as an animated GIF.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+    /// Write the frames as PNG files into this folder.
+    #[arg(long)]
+    pub frames: Option<PathBuf>,
+    /// Rebuild the world from the stored scenario and seed, re-apply the recorded actions and
+    /// re-render; report how many frames match their recorded hashes.
+    #[arg(long)]
+    pub resimulate: bool,
+    /// With --resimulate: render with another camera size (counterfactual views of the drive).
+    #[arg(long, requires = "resimulate")]
+    pub camera_width: Option<u32>,
+    #[arg(long, requires = "resimulate")]
+    pub camera_height: Option<u32>,
+}
+
+/// Result of a re-simulation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resimulation {
+    pub frames: u64,
+    /// Frames whose hash equals the recorded one (only counted when the camera is unchanged).
+    pub matching: u64,
+    pub compared: u64,
+    /// Largest distance between a recorded and a re-simulated position, metres.
+    pub max_position_error_m: f64,
+}
+
+pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
+    let episode = EpisodeReader::open(&args.file)?;
+    let mut sink = FrameSink::new(
+        args.export.as_deref(),
+        args.frames.as_deref(),
+        episode.scenario.dt_s,
+    )?;
+    if args.export.is_none() && args.frames.is_none() && !args.resimulate {
+        bail!("nothing to do: give --export FILE.gif, --frames DIR or --resimulate");
+    }
+    if args.resimulate {
+        let r = resimulate(
+            &episode,
+            args.camera_width,
+            args.camera_height,
+            &mut |frame, step| sink.push(frame, step),
+        )?;
+        if r.compared > 0 {
+            println!(
+                "{} of {} re-rendered frames match their recorded hashes; max position error {:.2e} m",
+                r.matching, r.compared, r.max_position_error_m
+            );
+        } else {
+            println!(
+                "re-rendered {} frames with the new camera; max position error {:.2e} m",
+                r.frames, r.max_position_error_m
+            );
+        }
+        sink.finish()?;
+        return Ok(if r.compared > 0 && r.matching != r.compared {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    let mut steps = episode.steps(true)?;
+    for step in steps.by_ref() {
+        if let Some(frame) = &step.frame {
+            sink.push(frame, &step)?;
+        }
+    }
+    sink.finish()?;
+    if let Some(cut) = &steps.outcome().cut {
+        eprintln!("warning: {}: {cut}", args.file.display());
+    }
+    println!("replayed {} frames", steps.outcome().frames);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Re-runs an episode's recorded actions in a fresh world and hands every re-rendered frame
+/// with its recorded step to `each`.
+pub fn resimulate(
+    episode: &EpisodeReader,
+    camera_width: Option<u32>,
+    camera_height: Option<u32>,
+    each: &mut dyn FnMut(&Frame, &Step) -> Result<()>,
+) -> Result<Resimulation> {
+    let mut scenario = episode.scenario.clone();
+    let same_camera = camera_width.is_none_or(|w| w == scenario.camera.width_px)
+        && camera_height.is_none_or(|h| h == scenario.camera.height_px);
+    scenario.camera.width_px = camera_width.unwrap_or(scenario.camera.width_px);
+    scenario.camera.height_px = camera_height.unwrap_or(scenario.camera.height_px);
+    let mut env = Env::new(scenario, EnvOptions::default())?;
+    let mut obs = env.reset(episode.meta.seed)?.remove(0);
+    let mut r = Resimulation {
+        frames: 0,
+        matching: 0,
+        compared: 0,
+        max_position_error_m: 0.0,
+    };
+    let mut steps = episode.steps(false)?;
+    let mut pending_action: Option<Action> = None;
+    for step in steps.by_ref() {
+        if let Some(action) = pending_action.take() {
+            obs = env.step(action)?;
+        }
+        if obs.state.tick != step.tick {
+            bail!(
+                "recorded tick {} but the re-simulation is at tick {}",
+                step.tick,
+                obs.state.tick
+            );
+        }
+        let dx = obs.state.vehicle.position.x - step.state.x_m;
+        let dy = obs.state.vehicle.position.y - step.state.y_m;
+        r.max_position_error_m = r.max_position_error_m.max(dx.hypot(dy));
+        if let Some(frame) = &obs.frame {
+            r.frames += 1;
+            if same_camera && let Some(info) = &step.frame_info {
+                r.compared += 1;
+                r.matching += (frame.content_hash() == info.content_hash) as u64;
+            }
+            each(frame, &step)?;
+        }
+        pending_action = step.action;
+    }
+    if let Some(cut) = &steps.outcome().cut {
+        eprintln!("warning: {}: {cut}", episode.path.display());
+    }
+    Ok(r)
+}
+
+/// Where replayed frames go: PNG files and/or a GIF, each with the overlay drawn.
+struct FrameSink {
+    dir: Option<PathBuf>,
+    gif: Option<gif::Encoder<std::fs::File>>,
+    gif_path: Option<PathBuf>,
+    delay_cs: u16,
+    size: Option<(u32, u32)>,
+}
+
+impl FrameSink {
+    fn new(gif_path: Option<&Path>, dir: Option<&Path>, dt_s: f64) -> Result<Self> {
+        if let Some(d) = dir {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        Ok(Self {
+            dir: dir.map(Path::to_path_buf),
+            gif: None,
+            gif_path: gif_path.map(Path::to_path_buf),
+            delay_cs: (dt_s * 100.0).round().max(1.0) as u16,
+            size: None,
+        })
+    }
+
+    fn push(&mut self, frame: &Frame, step: &Step) -> Result<()> {
+        let mut shown = frame.clone();
+        draw_overlay(&mut shown, step);
+        if let Some(dir) = &self.dir {
+            shown.save_png(&dir.join(format!("{:06}.png", step.tick)))?;
+        }
+        if let Some(path) = &self.gif_path {
+            if self.gif.is_none() {
+                let file = std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                let mut encoder =
+                    gif::Encoder::new(file, shown.width as u16, shown.height as u16, &[])?;
+                encoder.set_repeat(gif::Repeat::Infinite)?;
+                self.gif = Some(encoder);
+                self.size = Some((shown.width, shown.height));
+            }
+            if self.size != Some((shown.width, shown.height)) {
+                bail!("frame size changed within the episode");
+            }
+            let mut g =
+                gif::Frame::from_rgb_speed(shown.width as u16, shown.height as u16, &shown.rgb, 10);
+            g.delay = self.delay_cs;
+            self.gif.as_mut().expect("created above").write_frame(&g)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        drop(self.gif);
+        if let Some(p) = &self.gif_path {
+            println!("wrote {}", p.display());
+        }
+        Ok(())
+    }
+}
+
+/// Draws, along the bottom of the frame, the curvature axis (±0.2 1/m), the steering
+/// distribution when the step has one, the expert's action (green) and the applied one (white).
+pub fn draw_overlay(frame: &mut Frame, step: &Step) {
+    const RANGE: f64 = 0.2;
+    let (w, h) = (frame.width as i64, frame.height as i64);
+    let band = (h / 5).max(6);
+    let top = h - band;
+    let mut put = |x: i64, y: i64, c: [u8; 3]| {
+        if x >= 0 && x < w && y >= 0 && y < h {
+            let i = ((y * w + x) * 3) as usize;
+            frame.rgb[i..i + 3].copy_from_slice(&c);
+        }
+    };
+    for y in top..h {
+        for x in 0..w {
+            put(x, y, [20, 20, 20]);
+        }
+    }
+    let column = |k: f64| ((k / RANGE).clamp(-1.0, 1.0) * 0.5 + 0.5) * (w - 1) as f64;
+    let centre = column(0.0).round() as i64;
+    for y in top..h {
+        put(centre, y, [90, 90, 90]);
+    }
+    if let Some(d) = &step.distribution {
+        let pdf = |k: f64| -> f64 {
+            d.weights
+                .iter()
+                .zip(&d.means)
+                .zip(&d.std_devs)
+                .map(|((w, m), s)| {
+                    w * (-(k - m).powi(2) / (2.0 * s * s)).exp()
+                        / (s * (2.0 * std::f64::consts::PI).sqrt())
+                })
+                .sum()
+        };
+        let values: Vec<f64> = (0..w)
+            .map(|x| pdf((x as f64 / (w - 1) as f64 * 2.0 - 1.0) * RANGE))
+            .collect();
+        let peak = values.iter().cloned().fold(1e-12, f64::max);
+        for (x, v) in values.iter().enumerate() {
+            let y = h - 1 - ((v / peak) * (band - 2) as f64).round() as i64;
+            put(x as i64, y, [80, 160, 255]);
+        }
+    }
+    let mut marker = |k: f64, c: [u8; 3]| {
+        let x = column(k).round() as i64;
+        for y in top..h {
+            put(x, y, c);
+            put(x + 1, y, c);
+        }
+    };
+    marker(step.expert_action.curvature_per_m, [40, 220, 60]);
+    if let Some(a) = step.action {
+        marker(a.curvature_per_m, [255, 255, 255]);
+    }
+}

@@ -1,0 +1,560 @@
+//! Reading episodes: a streaming iterator over recorded ticks whose memory is bounded by one
+//! chunk, and which never panics on a damaged file. A truncated or corrupted file yields every
+//! tick of its intact chunks (each chunk's CRC is checked before any of its messages is used)
+//! and then stops; [`StepIter::outcome`] says what was cut.
+
+use crate::error::{Error, Result};
+use crate::record::schema::*;
+use crate::record::writer::EpisodeMeta;
+use crate::sim::vehicle::Action;
+use crate::sim::{Frame, Scenario};
+use mcap::records::Record;
+use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Largest record accepted, bytes: a corrupted length field cannot make the reader allocate more.
+const RECORD_LIMIT: usize = 256 << 20;
+
+/// One recorded tick.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub tick: u64,
+    /// The decoded camera frame (when frames were recorded and decoding was asked for).
+    pub frame: Option<Frame>,
+    /// The recorded content hash of the frame.
+    pub frame_info: Option<FrameInfoMsg>,
+    /// The action applied from this tick to the next (absent at the last tick).
+    pub action: Option<Action>,
+    pub expert_action: Action,
+    pub state: StateMsg,
+    pub driver: String,
+    pub distribution: Option<DistributionMsg>,
+}
+
+/// How reading ended.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadOutcome {
+    /// The file ended with its summary and footer (the writer finished).
+    pub complete: bool,
+    /// Why reading stopped early, with the byte offset reached.
+    pub cut: Option<String>,
+    /// Ticks begun but missing their closing state message (dropped).
+    pub incomplete_ticks: u64,
+    pub steps: u64,
+    pub frames: u64,
+}
+
+/// An episode file.
+#[derive(Clone, Debug)]
+pub struct EpisodeReader {
+    pub path: PathBuf,
+    pub meta: EpisodeMeta,
+    pub scenario: Scenario,
+}
+
+fn read_err(path: &Path, message: impl std::fmt::Display) -> Error {
+    Error::Episode {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+impl EpisodeReader {
+    /// Opens `path` and reads its metadata (the first records of the file).
+    pub fn open(path: &Path) -> Result<EpisodeReader> {
+        let mut iter = StepIter::open(path, false)?;
+        while iter.meta.is_none() && !iter.finished {
+            iter.advance_record();
+        }
+        let Some(map) = iter.meta.take() else {
+            let why = iter
+                .outcome()
+                .cut
+                .clone()
+                .unwrap_or_else(|| "no episode metadata".into());
+            return Err(read_err(path, format!("not a steerlab episode: {why}")));
+        };
+        let get = |k: &str| {
+            map.get(k)
+                .cloned()
+                .ok_or_else(|| read_err(path, format!("metadata lacks `{k}`")))
+        };
+        let version = get("schema_version")?;
+        if version.split('.').next() != SCHEMA_VERSION.split('.').next() {
+            return Err(read_err(
+                path,
+                format!("schema version {version}; this build reads {SCHEMA_VERSION}"),
+            ));
+        }
+        let scenario_ron = get("scenario")?;
+        let scenario = Scenario::from_ron(
+            &scenario_ron,
+            &format!("{} (embedded scenario)", path.display()),
+        )?;
+        let parse = |k: &str| -> Result<f64> {
+            get(k)?
+                .parse()
+                .map_err(|e| read_err(path, format!("metadata `{k}`: {e}")))
+        };
+        let meta = EpisodeMeta {
+            scenario_ron,
+            seed: get("seed")?
+                .parse()
+                .map_err(|e| read_err(path, format!("metadata `seed`: {e}")))?,
+            episode: parse("episode")? as u32,
+            noise_std_per_m: parse("noise_std_per_m")?,
+        };
+        Ok(EpisodeReader {
+            path: path.to_path_buf(),
+            meta,
+            scenario,
+        })
+    }
+
+    /// Streams the ticks from the start; frames are decoded when `decode_frames` is set.
+    pub fn steps(&self, decode_frames: bool) -> Result<StepIter> {
+        StepIter::open(&self.path, decode_frames)
+    }
+}
+
+#[derive(Default)]
+struct Partial {
+    tick: u64,
+    frame: Option<Frame>,
+    frame_info: Option<FrameInfoMsg>,
+    action: Option<Action>,
+    expert_action: Option<Action>,
+    driver: Option<String>,
+    distribution: Option<DistributionMsg>,
+    started: bool,
+}
+
+/// Gathers the messages of a tick into a [`Step`]; the state message closes a tick.
+struct Assembler {
+    decode_frames: bool,
+    partial: Partial,
+    ready: Option<Step>,
+    outcome: ReadOutcome,
+}
+
+/// Streaming iterator over the ticks of an episode file.
+pub struct StepIter {
+    file: BufReader<File>,
+    reader: LinearReader,
+    topics: HashMap<u16, String>,
+    assembler: Assembler,
+    meta: Option<std::collections::BTreeMap<String, String>>,
+    bytes: u64,
+    finished: bool,
+}
+
+impl StepIter {
+    fn open(path: &Path, decode_frames: bool) -> Result<StepIter> {
+        let file = File::open(path).map_err(|e| read_err(path, e))?;
+        let options = LinearReaderOptions::default()
+            .with_prevalidate_chunk_crcs(true)
+            .with_record_length_limit(RECORD_LIMIT);
+        Ok(StepIter {
+            file: BufReader::with_capacity(1 << 20, file),
+            reader: LinearReader::new_with_options(options),
+            topics: HashMap::new(),
+            assembler: Assembler::new(decode_frames),
+            meta: None,
+            bytes: 0,
+            finished: false,
+        })
+    }
+
+    /// How reading went so far (final once the iterator returned `None`).
+    pub fn outcome(&self) -> &ReadOutcome {
+        &self.assembler.outcome
+    }
+
+    fn stop(&mut self, why: Option<String>) {
+        self.finished = true;
+        self.assembler.drop_partial();
+        if let Some(why) = why {
+            self.assembler.outcome.cut = Some(format!("{why} (after {} bytes)", self.bytes));
+        }
+    }
+
+    /// Processes one event of the underlying reader.
+    fn advance_record(&mut self) {
+        let event = match self.reader.next_event() {
+            None => {
+                let why = (!self.assembler.outcome.complete)
+                    .then(|| "the file ends without its footer".to_string());
+                return self.stop(why);
+            }
+            Some(Err(e)) => return self.stop(Some(e.to_string())),
+            Some(Ok(LinearReadEvent::ReadRequest(n))) => Err(n),
+            Some(Ok(LinearReadEvent::Record { data, opcode })) => {
+                Ok(match mcap::parse_record(opcode, data) {
+                    Ok(record) => Some(into_owned(record)),
+                    Err(e) => return self.stop(Some(format!("bad record: {e}"))),
+                })
+            }
+        };
+        match event {
+            Err(n) => {
+                let buf = self.reader.insert(n);
+                match self.file.read(buf) {
+                    Ok(read) => {
+                        self.bytes += read as u64;
+                        self.reader.notify_read(read);
+                    }
+                    Err(e) => {
+                        self.reader.notify_read(0);
+                        self.stop(Some(format!("read error: {e}")));
+                    }
+                }
+            }
+            Ok(Some(record)) => self.handle(record),
+            Ok(None) => {}
+        }
+    }
+
+    fn handle(&mut self, record: Owned) {
+        match record {
+            Owned::Channel { id, topic } => {
+                self.topics.insert(id, topic);
+            }
+            Owned::Metadata { name, map } if name == METADATA_NAME => self.meta = Some(map),
+            Owned::Footer => self.assembler.outcome.complete = true,
+            Owned::Message { channel, data } => {
+                let Some(topic) = self.topics.get(&channel).cloned() else {
+                    return self.stop(Some(format!("message on unknown channel {channel}")));
+                };
+                if let Err(why) = self.assembler.message(&topic, &data) {
+                    self.stop(Some(format!("{topic}: {why}")));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Assembler {
+    fn new(decode_frames: bool) -> Self {
+        Self {
+            decode_frames,
+            partial: Partial::default(),
+            ready: None,
+            outcome: ReadOutcome::default(),
+        }
+    }
+
+    fn drop_partial(&mut self) {
+        if self.partial.started {
+            self.outcome.incomplete_ticks += 1;
+            self.partial = Partial::default();
+        }
+    }
+
+    fn begin(&mut self, tick: u64) {
+        if self.partial.started && self.partial.tick != tick {
+            self.outcome.incomplete_ticks += 1;
+            self.partial = Partial::default();
+        }
+        self.partial.started = true;
+        self.partial.tick = tick;
+    }
+
+    fn message(&mut self, topic: &str, data: &[u8]) -> std::result::Result<(), String> {
+        fn json<T: serde::de::DeserializeOwned>(data: &[u8]) -> std::result::Result<T, String> {
+            serde_json::from_slice(data).map_err(|e| e.to_string())
+        }
+        match topic {
+            TOPIC_IMAGE => {
+                let (png, format) =
+                    decode_compressed_image(data).ok_or("malformed CompressedImage")?;
+                if format != "png" {
+                    return Err(format!("unsupported image format {format}"));
+                }
+                if self.decode_frames {
+                    // The tick is known from the info message that follows; stamp it then.
+                    self.partial.frame =
+                        Some(Frame::from_png(png, 0, 0).map_err(|e| e.to_string())?);
+                }
+            }
+            TOPIC_FRAME_INFO => {
+                let info: FrameInfoMsg = json(data)?;
+                self.begin(info.tick);
+                if let Some(f) = self.partial.frame.as_mut() {
+                    f.tick = info.tick;
+                    if f.content_hash() != info.content_hash {
+                        return Err(format!(
+                            "frame of tick {} does not match its recorded hash",
+                            info.tick
+                        ));
+                    }
+                }
+                self.partial.frame_info = Some(info);
+            }
+            TOPIC_ACTION => {
+                let a: ActionMsg = json(data)?;
+                self.begin(a.tick);
+                self.partial.action = Some(a.action());
+            }
+            TOPIC_EXPERT_ACTION => {
+                let a: ActionMsg = json(data)?;
+                self.begin(a.tick);
+                self.partial.expert_action = Some(a.action());
+            }
+            TOPIC_DRIVER => {
+                let d: DriverMsg = json(data)?;
+                self.begin(d.tick);
+                self.partial.driver = Some(d.driver);
+            }
+            TOPIC_DISTRIBUTION => {
+                let d: DistributionMsg = json(data)?;
+                self.begin(d.tick);
+                self.partial.distribution = Some(d);
+            }
+            TOPIC_STATE => {
+                let state: StateMsg = json(data)?;
+                self.begin(state.tick);
+                let p = std::mem::take(&mut self.partial);
+                let (Some(expert_action), Some(driver)) = (p.expert_action, p.driver) else {
+                    self.outcome.incomplete_ticks += 1;
+                    return Ok(());
+                };
+                if p.frame_info.is_some() {
+                    self.outcome.frames += 1;
+                }
+                self.outcome.steps += 1;
+                self.ready = Some(Step {
+                    tick: state.tick,
+                    frame: p.frame,
+                    frame_info: p.frame_info,
+                    action: p.action,
+                    expert_action,
+                    state,
+                    driver,
+                    distribution: p.distribution,
+                });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for StepIter {
+    type Item = Step;
+
+    fn next(&mut self) -> Option<Step> {
+        while self.assembler.ready.is_none() && !self.finished {
+            self.advance_record();
+        }
+        self.assembler.ready.take()
+    }
+}
+
+/// The records the reader uses, detached from the reader's buffer.
+enum Owned {
+    Channel {
+        id: u16,
+        topic: String,
+    },
+    Metadata {
+        name: String,
+        map: std::collections::BTreeMap<String, String>,
+    },
+    Message {
+        channel: u16,
+        data: Vec<u8>,
+    },
+    Footer,
+    Other,
+}
+
+fn into_owned(record: Record<'_>) -> Owned {
+    match record {
+        Record::Channel(c) => Owned::Channel {
+            id: c.id,
+            topic: c.topic,
+        },
+        Record::Metadata(m) => Owned::Metadata {
+            name: m.name,
+            map: m.metadata,
+        },
+        Record::Message { header, data } => Owned::Message {
+            channel: header.channel_id,
+            data: data.into_owned(),
+        },
+        Record::Footer(_) => Owned::Footer,
+        _ => Owned::Other,
+    }
+}
+
+/// Where the ticks of a complete episode are, from the file's summary section.
+#[derive(Clone, Debug)]
+pub struct EpisodeIndex {
+    chunks: Vec<mcap::records::ChunkIndex>,
+    topics: HashMap<u16, String>,
+    dt_ns: u64,
+    /// Ticks in the file (one more than the last tick).
+    pub ticks: u64,
+}
+
+impl EpisodeReader {
+    /// Reads the summary section of a complete file (the writer finished it).
+    pub fn index(&self) -> Result<EpisodeIndex> {
+        let path = &self.path;
+        let mut file = File::open(path).map_err(|e| read_err(path, e))?;
+        let len = file.metadata().map_err(|e| read_err(path, e))?.len();
+        // Footer record (opcode, length, 20-byte body) and the closing magic.
+        const FOOTER: u64 = 1 + 8 + 20 + 8;
+        if len < FOOTER + 8 {
+            return Err(read_err(
+                path,
+                "too short to hold an index; the file is incomplete",
+            ));
+        }
+        let tail =
+            read_at(&mut file, len - FOOTER, FOOTER as usize).map_err(|e| read_err(path, e))?;
+        let footer = match mcap::parse_record(tail[0], &tail[9..29]) {
+            Ok(Record::Footer(f)) if tail[29..] == *b"\x89MCAP0\r\n" => f,
+            _ => {
+                return Err(read_err(
+                    path,
+                    "no footer: the file is incomplete; stream it with steps() instead",
+                ));
+            }
+        };
+        if footer.summary_start == 0 || footer.summary_start >= len - FOOTER {
+            return Err(read_err(path, "the file has no summary section"));
+        }
+        let summary_len = (len - FOOTER - footer.summary_start) as usize;
+        if summary_len > RECORD_LIMIT {
+            return Err(read_err(path, "summary section too large"));
+        }
+        let summary =
+            read_at(&mut file, footer.summary_start, summary_len).map_err(|e| read_err(path, e))?;
+        let (mut chunks, mut topics) = (Vec::new(), HashMap::new());
+        let mut pos = 0usize;
+        while pos + 9 <= summary.len() {
+            let opcode = summary[pos];
+            let n =
+                u64::from_le_bytes(summary[pos + 1..pos + 9].try_into().expect("8 bytes")) as usize;
+            let body = summary
+                .get(pos + 9..(pos + 9).saturating_add(n))
+                .ok_or_else(|| read_err(path, "summary record runs past the end"))?;
+            match mcap::parse_record(opcode, body) {
+                Ok(Record::ChunkIndex(c)) => chunks.push(c),
+                Ok(Record::Channel(c)) => {
+                    topics.insert(c.id, c.topic);
+                }
+                Ok(_) => {}
+                Err(e) => return Err(read_err(path, format!("summary record: {e}"))),
+            }
+            pos += 9 + n;
+        }
+        let dt_ns = (self.scenario.dt_s * 1e9).round() as u64;
+        let ticks = chunks
+            .iter()
+            .map(|c| c.message_end_time / dt_ns.max(1) + 1)
+            .max()
+            .unwrap_or(0);
+        Ok(EpisodeIndex {
+            chunks,
+            topics,
+            dt_ns,
+            ticks,
+        })
+    }
+
+    /// Tick `tick`, read through the index: only the chunks holding it are read.
+    pub fn step_at(
+        &self,
+        index: &EpisodeIndex,
+        tick: u64,
+        decode_frames: bool,
+    ) -> Result<Option<Step>> {
+        let path = &self.path;
+        let time = tick * index.dt_ns;
+        let mut file = File::open(path).map_err(|e| read_err(path, e))?;
+        let mut assembler = Assembler::new(decode_frames);
+        for chunk in index
+            .chunks
+            .iter()
+            .filter(|c| c.message_start_time <= time && time <= c.message_end_time)
+        {
+            if chunk.chunk_length as usize > RECORD_LIMIT || chunk.chunk_length < 9 {
+                return Err(read_err(path, "chunk length out of range"));
+            }
+            let bytes = read_at(
+                &mut file,
+                chunk.chunk_start_offset,
+                chunk.chunk_length as usize,
+            )
+            .map_err(|e| read_err(path, e))?;
+            let (header, data) = match mcap::parse_record(bytes[0], &bytes[9..]) {
+                Ok(Record::Chunk { header, data }) => (header, data),
+                _ => {
+                    return Err(read_err(
+                        path,
+                        format!("no chunk at offset {}", chunk.chunk_start_offset),
+                    ));
+                }
+            };
+            let records =
+                mcap::read::ChunkReader::new(header, &data).map_err(|e| read_err(path, e))?;
+            for record in records {
+                match record.map_err(|e| read_err(path, e))? {
+                    Record::Message { header, data } if header.log_time == time => {
+                        let topic = index
+                            .topics
+                            .get(&header.channel_id)
+                            .ok_or_else(|| read_err(path, "message on unknown channel"))?;
+                        assembler
+                            .message(topic, &data)
+                            .map_err(|e| read_err(path, format!("{topic}: {e}")))?;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(assembler.ready.take())
+    }
+}
+
+fn read_at(file: &mut File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::{Seek, SeekFrom};
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = vec![0; len];
+    file.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// What `steerlab episode check` reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckReport {
+    pub outcome: ReadOutcome,
+    pub scenario: String,
+    pub seed: u64,
+    /// Ticks are consecutive from 0.
+    pub contiguous: bool,
+}
+
+/// Reads a whole episode, decoding and verifying every frame.
+pub fn check(path: &Path) -> Result<CheckReport> {
+    let episode = EpisodeReader::open(path)?;
+    let mut steps = episode.steps(true)?;
+    let mut expected = 0;
+    let mut contiguous = true;
+    for step in steps.by_ref() {
+        contiguous &= step.tick == expected;
+        expected = step.tick + 1;
+    }
+    Ok(CheckReport {
+        outcome: steps.outcome().clone(),
+        scenario: episode.scenario.name.clone(),
+        seed: episode.meta.seed,
+        contiguous,
+    })
+}

@@ -1,0 +1,213 @@
+//! Topics, message types and schemas of an episode file.
+//!
+//! Camera frames are `sensor_msgs/msg/CompressedImage` (ROS 2 message, CDR encoding, PNG
+//! payload) so Foxglove and the `mcap` CLI show them as images; every other topic is JSON
+//! with a JSON Schema, so its fields can be plotted directly.
+
+use crate::sim::AgentState;
+use crate::sim::vehicle::Action;
+use serde::{Deserialize, Serialize};
+
+/// Version of the layout below; readers refuse files of a newer major version.
+pub const SCHEMA_VERSION: &str = "1";
+
+pub const TOPIC_IMAGE: &str = "/camera/image";
+pub const TOPIC_FRAME_INFO: &str = "/camera/info";
+pub const TOPIC_ACTION: &str = "/action";
+pub const TOPIC_EXPERT_ACTION: &str = "/expert_action";
+pub const TOPIC_STATE: &str = "/state";
+pub const TOPIC_DRIVER: &str = "/driver";
+pub const TOPIC_DISTRIBUTION: &str = "/policy/distribution";
+
+/// Name of the metadata record that describes the episode.
+pub const METADATA_NAME: &str = "steerlab.episode";
+
+/// An action with the tick it was applied at (the transition from `tick` to `tick + 1`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionMsg {
+    pub tick: u64,
+    pub curvature_per_m: f64,
+    pub speed_m_s: f64,
+}
+
+impl ActionMsg {
+    pub fn new(tick: u64, a: Action) -> Self {
+        Self {
+            tick,
+            curvature_per_m: a.curvature_per_m,
+            speed_m_s: a.speed_m_s,
+        }
+    }
+
+    pub fn action(&self) -> Action {
+        Action::new(self.curvature_per_m, self.speed_m_s)
+    }
+}
+
+/// Vehicle and track state at a tick.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateMsg {
+    pub tick: u64,
+    pub x_m: f64,
+    pub y_m: f64,
+    pub heading_rad: f64,
+    pub speed_m_s: f64,
+    pub steer_rad: f64,
+    pub s_m: f64,
+    pub lateral_offset_m: f64,
+    pub heading_error_rad: f64,
+    pub distance_m: f64,
+    pub off_road: bool,
+}
+
+impl From<&AgentState> for StateMsg {
+    fn from(s: &AgentState) -> Self {
+        Self {
+            tick: s.tick,
+            x_m: s.vehicle.position.x,
+            y_m: s.vehicle.position.y,
+            heading_rad: s.vehicle.heading,
+            speed_m_s: s.vehicle.speed_m_s,
+            steer_rad: s.vehicle.steer_rad,
+            s_m: s.s_m,
+            lateral_offset_m: s.lateral_offset_m,
+            heading_error_rad: s.heading_error_rad,
+            distance_m: s.stats.distance_m,
+            off_road: s.stats.off_road,
+        }
+    }
+}
+
+/// Which driver chose the action of a tick.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverMsg {
+    pub tick: u64,
+    /// `expert`, `policy`, `keyboard` or `replay`.
+    pub driver: String,
+}
+
+/// A policy's Gaussian mixture over curvature at a tick.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DistributionMsg {
+    pub tick: u64,
+    pub weights: Vec<f64>,
+    pub means: Vec<f64>,
+    pub std_devs: Vec<f64>,
+}
+
+/// Size and content hash of the frame of a tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameInfoMsg {
+    pub tick: u64,
+    pub width: u32,
+    pub height: u32,
+    /// FNV-1a of the RGB pixels (`Frame::content_hash`).
+    pub content_hash: u64,
+}
+
+/// JSON Schema of each JSON topic.
+pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
+    const ACTION: &str = r#"{"type":"object","title":"steerlab.Action","properties":{"tick":{"type":"integer"},"curvature_per_m":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["tick","curvature_per_m","speed_m_s"]}"#;
+    const STATE: &str = r#"{"type":"object","title":"steerlab.State","properties":{"tick":{"type":"integer"},"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"speed_m_s":{"type":"number"},"steer_rad":{"type":"number"},"s_m":{"type":"number"},"lateral_offset_m":{"type":"number"},"heading_error_rad":{"type":"number"},"distance_m":{"type":"number"},"off_road":{"type":"boolean"}},"required":["tick","x_m","y_m","heading_rad","speed_m_s","steer_rad","s_m","lateral_offset_m","heading_error_rad","distance_m","off_road"]}"#;
+    const DRIVER: &str = r#"{"type":"object","title":"steerlab.Driver","properties":{"tick":{"type":"integer"},"driver":{"type":"string","enum":["expert","policy","keyboard","replay"]}},"required":["tick","driver"]}"#;
+    const DISTRIBUTION: &str = r#"{"type":"object","title":"steerlab.SteeringDistribution","properties":{"tick":{"type":"integer"},"weights":{"type":"array","items":{"type":"number"}},"means":{"type":"array","items":{"type":"number"}},"std_devs":{"type":"array","items":{"type":"number"}}},"required":["tick","weights","means","std_devs"]}"#;
+    const FRAME_INFO: &str = r#"{"type":"object","title":"steerlab.FrameInfo","properties":{"tick":{"type":"integer"},"width":{"type":"integer"},"height":{"type":"integer"},"content_hash":{"type":"integer"}},"required":["tick","width","height","content_hash"]}"#;
+    match topic {
+        TOPIC_ACTION | TOPIC_EXPERT_ACTION => Some(("steerlab.Action", ACTION)),
+        TOPIC_STATE => Some(("steerlab.State", STATE)),
+        TOPIC_DRIVER => Some(("steerlab.Driver", DRIVER)),
+        TOPIC_DISTRIBUTION => Some(("steerlab.SteeringDistribution", DISTRIBUTION)),
+        TOPIC_FRAME_INFO => Some(("steerlab.FrameInfo", FRAME_INFO)),
+        _ => None,
+    }
+}
+
+/// ROS 2 definition of `sensor_msgs/msg/CompressedImage` with its dependencies.
+pub const COMPRESSED_IMAGE_NAME: &str = "sensor_msgs/msg/CompressedImage";
+pub const COMPRESSED_IMAGE_DEFINITION: &str = "std_msgs/Header header\nstring format\nuint8[] data\n\
+================================================================================\n\
+MSG: std_msgs/Header\nbuiltin_interfaces/Time stamp\nstring frame_id\n\
+================================================================================\n\
+MSG: builtin_interfaces/Time\nint32 sec\nuint32 nanosec\n";
+
+/// Little-endian CDR writer (XCDR1, as ROS 2 uses), alignment relative to the body.
+struct Cdr(Vec<u8>);
+
+impl Cdr {
+    fn new() -> Self {
+        Cdr(vec![0x00, 0x01, 0x00, 0x00])
+    }
+    fn align(&mut self, n: usize) {
+        while !(self.0.len() - 4).is_multiple_of(n) {
+            self.0.push(0);
+        }
+    }
+    fn u32(&mut self, v: u32) {
+        self.align(4);
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn string(&mut self, s: &str) {
+        self.u32(s.len() as u32 + 1);
+        self.0.extend_from_slice(s.as_bytes());
+        self.0.push(0);
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u32(b.len() as u32);
+        self.0.extend_from_slice(b);
+    }
+}
+
+/// Encodes a `CompressedImage` holding `png` at time `time_ns`.
+pub fn encode_compressed_image(time_ns: u64, png: &[u8]) -> Vec<u8> {
+    let mut c = Cdr::new();
+    c.u32((time_ns / 1_000_000_000) as u32);
+    c.u32((time_ns % 1_000_000_000) as u32);
+    c.string("camera");
+    c.string("png");
+    c.bytes(png);
+    c.0
+}
+
+/// The image bytes and format of a CDR `CompressedImage`, or `None` if malformed.
+pub fn decode_compressed_image(cdr: &[u8]) -> Option<(&[u8], &str)> {
+    if cdr.len() < 4 || cdr[1] != 0x01 {
+        return None;
+    }
+    let body = &cdr[4..];
+    let mut pos = 0usize;
+    let u32_at = |pos: &mut usize| -> Option<u32> {
+        *pos = (*pos).div_ceil(4) * 4;
+        let v = u32::from_le_bytes(body.get(*pos..*pos + 4)?.try_into().ok()?);
+        *pos += 4;
+        Some(v)
+    };
+    u32_at(&mut pos)?;
+    u32_at(&mut pos)?;
+    let frame_id_len = u32_at(&mut pos)? as usize;
+    pos = pos.checked_add(frame_id_len)?;
+    let format_len = u32_at(&mut pos)? as usize;
+    let format_bytes = body.get(pos..pos.checked_add(format_len)?.checked_sub(1)?)?;
+    let format = std::str::from_utf8(format_bytes).ok()?;
+    pos += format_len;
+    let data_len = u32_at(&mut pos)? as usize;
+    let data = body.get(pos..pos.checked_add(data_len)?)?;
+    Some((data, format))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressed_image_round_trips() {
+        let png = [137u8, 80, 78, 71, 1, 2, 3];
+        let cdr = encode_compressed_image(3_500_000_000, &png);
+        assert_eq!(decode_compressed_image(&cdr), Some((&png[..], "png")));
+        for cut in 0..cdr.len() {
+            assert_ne!(
+                decode_compressed_image(&cdr[..cut]),
+                Some((&png[..], "png"))
+            );
+        }
+    }
+}
