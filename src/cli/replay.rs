@@ -28,6 +28,18 @@ pub struct ReplayArgs {
     pub camera_width: Option<u32>,
     #[arg(long, requires = "resimulate")]
     pub camera_height: Option<u32>,
+    /// With --resimulate: render under the lighting (sun, sky, fog) of this scenario file.
+    #[arg(long, requires = "resimulate")]
+    pub lighting_from: Option<PathBuf>,
+}
+
+/// What a re-simulation changes about the recorded view (nothing by default).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Counterfactual {
+    pub camera_width: Option<u32>,
+    pub camera_height: Option<u32>,
+    /// Lighting (sun, sky, fog) to render the drive under instead of the recorded one.
+    pub lighting: Option<crate::sim::scenario::Lighting>,
 }
 
 /// Result of a re-simulation.
@@ -52,12 +64,16 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         bail!("nothing to do: give --export FILE.gif, --frames DIR or --resimulate");
     }
     if args.resimulate {
-        let r = resimulate(
-            &episode,
-            args.camera_width,
-            args.camera_height,
-            &mut |frame, step| sink.push(frame, step),
-        )?;
+        let lighting = match &args.lighting_from {
+            Some(path) => Some(crate::sim::Scenario::load(path)?.lighting),
+            None => None,
+        };
+        let view = Counterfactual {
+            camera_width: args.camera_width,
+            camera_height: args.camera_height,
+            lighting,
+        };
+        let r = resimulate(&episode, &view, &mut |frame, step| sink.push(frame, step))?;
         if r.compared > 0 {
             println!(
                 "{} of {} re-rendered frames match their recorded hashes; max position error {:.2e} m",
@@ -94,15 +110,22 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
 /// with its recorded step to `each`.
 pub fn resimulate(
     episode: &EpisodeReader,
-    camera_width: Option<u32>,
-    camera_height: Option<u32>,
+    view: &Counterfactual,
     each: &mut dyn FnMut(&Frame, &Step) -> Result<()>,
 ) -> Result<Resimulation> {
     let mut scenario = episode.scenario.clone();
-    let same_camera = camera_width.is_none_or(|w| w == scenario.camera.width_px)
-        && camera_height.is_none_or(|h| h == scenario.camera.height_px);
-    scenario.camera.width_px = camera_width.unwrap_or(scenario.camera.width_px);
-    scenario.camera.height_px = camera_height.unwrap_or(scenario.camera.height_px);
+    let recorded = scenario.clone();
+    if let Some(w) = view.camera_width {
+        scenario.camera.width_px = w;
+    }
+    if let Some(h) = view.camera_height {
+        scenario.camera.height_px = h;
+    }
+    if let Some(lighting) = &view.lighting {
+        scenario.lighting = lighting.clone();
+    }
+    // Hashes are comparable only when the picture should be the recorded one.
+    let same_camera = scenario == recorded;
     let mut env = Env::new(scenario, EnvOptions::default())?;
     let mut obs = env.reset(episode.meta.seed)?.remove(0);
     let mut r = Resimulation {

@@ -4,7 +4,7 @@
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use std::path::{Path, PathBuf};
 use steerlab::cli::record::{RecordArgs, record};
-use steerlab::cli::replay::resimulate;
+use steerlab::cli::replay::{Counterfactual, resimulate};
 use steerlab::record::schema::{ActionMsg, DistributionMsg, DriverMsg, StateMsg};
 use steerlab::record::{EpisodeMeta, EpisodeReader, EpisodeWriter, Step, StepRecord, check};
 use steerlab::sim::scenario::builtin;
@@ -305,17 +305,57 @@ fn recorded_drive_reads_back_and_resimulates_bit_for_bit() {
     );
     assert_ne!(a.meta.seed, b.meta.seed, "episodes get derived seeds");
 
-    let r = resimulate(&a, None, None, &mut |_, _| Ok(())).unwrap();
+    let r = resimulate(&a, &Counterfactual::default(), &mut |_, _| Ok(())).unwrap();
     assert_eq!((r.frames, r.compared, r.matching), (41, 41, 41));
     assert_eq!(r.max_position_error_m, 0.0);
     // The same drive seen through another camera.
     let mut sizes = Vec::new();
-    let r = resimulate(&a, Some(100), Some(40), &mut |f, _| {
+    let wide = Counterfactual {
+        camera_width: Some(100),
+        camera_height: Some(40),
+        lighting: None,
+    };
+    let r = resimulate(&a, &wide, &mut |f, _| {
         sizes.push((f.width, f.height));
         Ok(())
     })
     .unwrap();
     assert_eq!((r.frames, r.compared), (41, 0));
     assert!(sizes.iter().all(|&s| s == (100, 40)));
+    // The same drive at dusk in fog: the same poses under other light.
+    let dusk = builtin()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "dusk_fog")
+        .unwrap()
+        .lighting;
+    let mut brightness = Vec::new();
+    let r = resimulate(
+        &a,
+        &Counterfactual {
+            lighting: Some(dusk),
+            ..Counterfactual::default()
+        },
+        &mut |f, step| {
+            brightness.push((f.mean_rgb(0, f.width, f.height / 2, f.height), step.tick));
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!((r.frames, r.compared, r.max_position_error_m), (41, 0, 0.0));
+    let mut day = Vec::new();
+    resimulate(&a, &Counterfactual::default(), &mut |f, _| {
+        day.push(f.mean_rgb(0, f.width, f.height / 2, f.height));
+        Ok(())
+    })
+    .unwrap();
+    let luma = |c: [f64; 3]| c.iter().sum::<f64>();
+    assert!(
+        brightness
+            .iter()
+            .zip(&day)
+            .all(|((d, _), n)| luma(*d) != luma(*n)),
+        "lighting changed nothing"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
