@@ -81,7 +81,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             );
         } else {
             println!(
-                "re-rendered {} frames with the new camera; max position error {:.2e} m",
+                "re-rendered {} frames with the changed camera or lighting; max position error {:.2e} m",
                 r.frames, r.max_position_error_m
             );
         }
