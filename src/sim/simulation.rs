@@ -3,7 +3,6 @@
 
 use crate::error::{Error, Result};
 use crate::sim::episode::EpisodeStats;
-use crate::sim::math::Vec2;
 use crate::sim::scenario::Scenario;
 use crate::sim::track::{Track, TrackProjection};
 use crate::sim::vehicle::{Action, Vehicle, VehicleState};
@@ -171,10 +170,5 @@ impl Simulation {
         let stats = self.states[i].stats.clone();
         self.states[i] = self.observe(i, &projection, stats, self.tick);
         Ok(&self.states[i])
-    }
-
-    /// Ground position of car `i`'s rear axle.
-    pub fn position(&self, i: usize) -> Option<Vec2> {
-        self.vehicles.get(i).map(|v| v.state.position)
     }
 }
