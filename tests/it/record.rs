@@ -308,6 +308,18 @@ fn recorded_drive_reads_back_and_resimulates_bit_for_bit() {
     let r = resimulate(&a, &Counterfactual::default(), &mut |_, _| Ok(())).unwrap();
     assert_eq!((r.frames, r.compared, r.matching), (41, 41, 41));
     assert_eq!(r.max_position_error_m, 0.0);
+    // Another process re-renders the drive to the same bytes.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_steerlab"))
+        .arg("replay")
+        .arg(&summary.files[1])
+        .arg("--resimulate")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("41 of 41 re-rendered frames match"),
+        "{stdout}"
+    );
     // The same drive seen through another camera.
     let mut sizes = Vec::new();
     let wide = Counterfactual {
