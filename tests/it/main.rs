@@ -1,6 +1,7 @@
 //! The integration tests: one binary, so Bevy is linked once.
 
 mod cli;
+mod distribution;
 mod geometry;
 mod record;
 mod render;
