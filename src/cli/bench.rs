@@ -1,7 +1,7 @@
 //! `steerlab bench sim`: camera frames per second with 1, 4 and 16 cars in one world, where
 //! each rendered tick spends its time, and the simulation step without rendering.
 
-use crate::sim::{Expert, ExpertConfig, Scenario};
+use crate::sim::Scenario;
 use crate::world::{Env, EnvOptions, FrameTiming};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -27,15 +27,12 @@ pub struct SimBenchArgs {
 }
 
 fn drive(env: &mut Env, ticks: u32, timings: &mut Vec<FrameTiming>) -> Result<f64> {
-    let n = env.agent_count();
-    let scenario = env.scenario().clone();
-    let expert = Expert::new(ExpertConfig::default(), 0.0, 0);
-    let mut obs = env.reset(scenario.seed)?;
+    let seed = env.scenario().seed;
+    let mut obs = env.reset(seed)?;
     let started = Instant::now();
     for _ in 0..ticks {
-        let actions: Vec<_> = (0..n)
-            .map(|i| expert.label(env.track(), &obs[i].state, scenario.vehicle.speed_m_s))
-            .collect();
+        // The expert's label arrives with every observation.
+        let actions: Vec<_> = obs.iter().map(|o| o.info.expert_action).collect();
         obs = env.step_all(&actions)?;
         if let Some(t) = env.last_frame_timing() {
             timings.push(t);

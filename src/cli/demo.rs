@@ -51,7 +51,6 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         let name = scenario.name.clone();
         let steps = args.steps.unwrap_or(scenario.episode_steps) as u64;
         let seed = scenario.seed;
-        let cruise = scenario.vehicle.speed_m_s;
         eprintln!("[{name}] building the world ...");
         let mut env = Env::new(scenario, EnvOptions::default())
             .with_context(|| format!("scenario {name}"))?;
@@ -70,7 +69,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
                 frame.save_png(&path)?;
                 saved.push(path.display().to_string());
             }
-            let action = expert.act(env.track(), &obs.state, cruise).applied;
+            let action = expert.perturb(obs.info.expert_action).applied;
             obs = env.step(action)?;
             ticks += 1;
             if ticks % 200 == 0 {

@@ -45,17 +45,11 @@ pub struct RecordSummary {
 
 /// The seed of episode `episode` of `scenario` in a run with base seed `base` (FNV-1a).
 pub fn episode_seed(base: u64, scenario: &str, episode: u32) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in base
-        .to_le_bytes()
-        .iter()
-        .chain(scenario.as_bytes())
-        .chain(&episode.to_le_bytes())
-    {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    crate::sim::math::fnv1a(&[
+        &base.to_le_bytes(),
+        scenario.as_bytes(),
+        &episode.to_le_bytes(),
+    ])
 }
 
 /// Records one expert episode into `path`; returns (frames, distance, off-road events).
@@ -71,11 +65,10 @@ pub fn record_episode(
     let meta = EpisodeMeta::new(&scenario, seed, episode, noise)?;
     let mut recorder = Recorder::start(path, &scenario, &meta)?;
     let mut expert = Expert::new(ExpertConfig::default(), noise, seed);
-    let cruise = scenario.vehicle.speed_m_s;
     let mut obs = env.reset(seed)?.remove(0);
     loop {
         let tick = obs.state.tick;
-        let decision = (!obs.done).then(|| expert.act(env.track(), &obs.state, cruise));
+        let decision = (!obs.done).then(|| expert.perturb(obs.info.expert_action));
         recorder.record(StepRecord {
             tick,
             frame: obs.frame.take(),

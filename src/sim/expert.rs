@@ -94,6 +94,12 @@ impl Expert {
         cruise_speed_m_s: f64,
     ) -> ExpertAction {
         let label = self.label(track, agent, cruise_speed_m_s);
+        self.perturb(label)
+    }
+
+    /// The action to apply for a `label` already computed (e.g. `Observation::info`):
+    /// the label plus seeded DART noise.
+    pub fn perturb(&mut self, label: Action) -> ExpertAction {
         let mut applied = label;
         if self.noise_std_per_m > 0.0 {
             applied.curvature_per_m += self.noise_std_per_m * standard_normal(&mut self.rng);

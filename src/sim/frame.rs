@@ -41,12 +41,7 @@ impl Frame {
 
     /// FNV-1a hash of the pixels, for cheap equality checks across runs.
     pub fn content_hash(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in &self.rgb {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h
+        crate::sim::math::fnv1a(&[&self.rgb])
     }
 
     /// Encodes the frame as PNG.

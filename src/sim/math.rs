@@ -100,6 +100,16 @@ impl Neg for Vec2 {
     }
 }
 
+/// 64-bit FNV-1a over the concatenation of `parts`: a cheap, stable content hash.
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in parts.iter().flat_map(|p| p.iter()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 /// Wraps an angle to (-π, π].
 pub fn wrap_angle(a: f64) -> f64 {
     let two_pi = std::f64::consts::TAU;
