@@ -44,6 +44,18 @@ pub enum Error {
     /// Writing an output file failed.
     #[error("{path}: {message}")]
     Output { path: PathBuf, message: String },
+    /// A model checkpoint cannot be used (missing file, config and weights that disagree).
+    #[error("{path}: {message}")]
+    Model { path: PathBuf, message: String },
+    /// A tensor computation failed.
+    #[error("tensor computation: {0}")]
+    Tensor(String),
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Tensor(e.to_string())
+    }
 }
 
 /// The crate's result type.

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod files;
 pub mod nn;
 pub mod record;
 pub mod sim;

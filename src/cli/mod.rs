@@ -1,11 +1,14 @@
 //! Command-line interface: argument parsing and dispatch.
 
 mod bench;
+mod bench_train;
 mod demo;
 mod episode_cmd;
+pub mod predict;
 pub mod record;
 pub mod replay;
 mod scenario_cmd;
+pub mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -32,6 +35,10 @@ pub enum Command {
     Record(record::RecordArgs),
     /// Play an episode back: to PNGs or a GIF, or re-simulated with a frame check.
     Replay(replay::ReplayArgs),
+    /// Train a steering model on recorded episodes (the expert's actions are the labels).
+    Train(train::TrainArgs),
+    /// Print and plot a model's steering distribution for an image or an episode.
+    Predict(predict::PredictArgs),
     /// Work with episode files.
     Episode {
         #[command(subcommand)]
@@ -69,6 +76,9 @@ pub enum BenchCommand {
     Sim(bench::SimBenchArgs),
     /// Recording cost against the bare world, bytes per frame, and reading speed.
     Record(bench::RecordBenchArgs),
+    /// Inference latency and training throughput of the steering networks (optionally against
+    /// PyTorch).
+    Train(bench_train::TrainBenchArgs),
 }
 
 /// Parses the command line and runs it.
@@ -81,6 +91,8 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::Demo(args) => demo::run(&args),
         Command::Record(args) => record::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Predict(args) => predict::run(&args),
         Command::Episode {
             command: EpisodeCommand::Check { files },
         } => episode_cmd::check(&files),
@@ -90,6 +102,9 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::Bench {
             command: BenchCommand::Record(args),
         } => bench::record(&args),
+        Command::Bench {
+            command: BenchCommand::Train(args),
+        } => bench_train::run(&args),
     }
 }
 

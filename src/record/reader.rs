@@ -24,6 +24,8 @@ pub struct Step {
     pub tick: u64,
     /// The decoded camera frame (when frames were recorded and decoding was asked for).
     pub frame: Option<Frame>,
+    /// The frame as recorded, PNG-encoded (when frames were recorded).
+    pub png: Option<Vec<u8>>,
     /// The recorded content hash of the frame.
     pub frame_info: Option<FrameInfoMsg>,
     /// The action applied from this tick to the next (absent at the last tick).
@@ -124,6 +126,7 @@ impl EpisodeReader {
 struct Partial {
     tick: u64,
     frame: Option<Frame>,
+    png: Option<Vec<u8>>,
     frame_info: Option<FrameInfoMsg>,
     action: Option<Action>,
     expert_action: Option<Action>,
@@ -274,6 +277,7 @@ impl Assembler {
                 if format != "png" {
                     return Err(format!("unsupported image format {format}"));
                 }
+                self.partial.png = Some(png.to_vec());
                 if self.decode_frames {
                     // The tick is known from the info message that follows; stamp it then.
                     self.partial.frame =
@@ -329,6 +333,7 @@ impl Assembler {
                 self.ready = Some(Step {
                     tick: state.tick,
                     frame: p.frame,
+                    png: p.png,
                     frame_info: p.frame_info,
                     action: p.action,
                     expert_action,

@@ -99,13 +99,6 @@ impl Frame {
 
     /// Writes the frame as a PNG file (through a temporary name, so a crash leaves no half file).
     pub fn save_png(&self, path: &Path) -> Result<()> {
-        let bytes = self.to_png()?;
-        let tmp = path.with_extension("png.part");
-        std::fs::write(&tmp, &bytes)
-            .and_then(|_| std::fs::rename(&tmp, path))
-            .map_err(|e| Error::Output {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })
+        crate::files::write_atomic(path, &self.to_png()?)
     }
 }

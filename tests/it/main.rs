@@ -3,6 +3,7 @@
 mod cli;
 mod distribution;
 mod geometry;
+mod nn;
 mod record;
 mod render;
 mod scenario;

@@ -1,0 +1,186 @@
+//! `steerlab bench train`: inference latency and training throughput of the steering networks,
+//! where the time goes layer by layer, and the same figures from the PyTorch twin
+//! (bench/pytorch/steering_bench.py) when a Python with PyTorch is given.
+
+use crate::nn::config::{LayerSpec, ModelConfig, PRESETS};
+use crate::nn::ops;
+use crate::nn::optim::{AdamW, AdamWParams};
+use crate::nn::{Model, device};
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Tensor, Var};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct TrainBenchArgs {
+    /// Presets to measure.
+    #[arg(long, value_delimiter = ',', default_value = "pilotnet,lecture")]
+    pub presets: Vec<String>,
+    /// Seconds spent on each measurement.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// A Python interpreter with PyTorch: also run the PyTorch twin and compare.
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+    /// Threads for PyTorch (steerlab uses the rayon pool: RAYON_NUM_THREADS, default all cores).
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+/// Median seconds of `f` over repeats filling about `budget` seconds.
+fn median_time(budget: f64, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let probe = Instant::now();
+    f()?;
+    let once = probe.elapsed().as_secs_f64().max(1e-6);
+    let repeats = ((budget / once) as usize).clamp(3, 1000);
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times[times.len() / 2])
+}
+
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+struct Figures {
+    #[serde(default)]
+    framework: String,
+    preset: String,
+    forward_batch1_ms: f64,
+    forward_batch64_samples_per_s: f64,
+    train_batch64_samples_per_s: f64,
+}
+
+fn measure(preset: &str, budget: f64) -> Result<Figures> {
+    let config = ModelConfig::preset(preset).context("preset")?;
+    let model = Model::new(config, 0)?;
+    let one = Tensor::rand(0f32, 1.0, (1, 3, 66, 200), &device())?;
+    let batch = Tensor::rand(0f32, 1.0, (64, 3, 66, 200), &device())?;
+    let targets = ((Tensor::rand(0f32, 1.0, 64, &device())? - 0.5)? * 0.1)?;
+    let latency = median_time(budget, || {
+        model.net.forward(&one)?.means.to_vec2::<f32>()?;
+        Ok(())
+    })?;
+    let forward = median_time(budget, || {
+        model.net.forward(&batch)?.means.to_vec2::<f32>()?;
+        Ok(())
+    })?;
+    let mut optimiser = AdamW::new(model.varmap.data().lock().expect("variables").clone(), AdamWParams::default())?;
+    let step = median_time(budget, || {
+        let loss = model.net.forward(&batch)?.nll(&targets)?;
+        let grads = loss.backward()?;
+        optimiser.update(&grads, 1e-4)?;
+        Ok(())
+    })?;
+    Ok(Figures {
+        framework: "steerlab (candle 0.11.1 + own conv/pool ops)".into(),
+        preset: preset.into(),
+        forward_batch1_ms: latency * 1e3,
+        forward_batch64_samples_per_s: 64.0 / forward,
+        train_batch64_samples_per_s: 64.0 / step,
+    })
+}
+
+/// Forward and backward time of each backbone layer at batch 64.
+fn layer_profile(preset: &str, budget: f64) -> Result<()> {
+    let config = ModelConfig::preset(preset).context("preset")?;
+    let mut shape = (config.input.channels, config.input.height, config.input.width);
+    println!("  {preset} layers at batch 64 (forward / backward, ms):");
+    for (i, layer) in config.backbone.layers.iter().enumerate() {
+        let next = layer.output(shape).map_err(anyhow::Error::msg)?;
+        let x = Var::from_tensor(&Tensor::rand(0f32, 1.0, (64, shape.0, shape.1, shape.2), &device())?)?;
+        let (fwd, bwd) = match *layer {
+            LayerSpec::Conv { out_channels, kernel, .. } => {
+                let w = Var::from_tensor(&Tensor::rand(-0.1f32, 0.1, (out_channels, shape.0, kernel, kernel), &device())?)?;
+                let b = Var::zeros(out_channels, DType::F32, &device())?;
+                let spec = layer.conv_spec().expect("conv");
+                let fwd = median_time(budget / 4.0, || {
+                    ops::conv2d(&x, &w, &b, spec)?;
+                    Ok(())
+                })?;
+                let out = ops::conv2d(&x, &w, &b, spec)?.sum_all()?;
+                (fwd, median_time(budget / 4.0, || {
+                    out.backward()?;
+                    Ok(())
+                })?)
+            }
+            LayerSpec::MaxPool { kernel, stride } => {
+                let fwd = median_time(budget / 4.0, || {
+                    ops::max_pool2d(&x, kernel, stride)?;
+                    Ok(())
+                })?;
+                let out = ops::max_pool2d(&x, kernel, stride)?.sum_all()?;
+                (fwd, median_time(budget / 4.0, || {
+                    out.backward()?;
+                    Ok(())
+                })?)
+            }
+        };
+        println!(
+            "    layer {i} {:<34} {:>7.1} / {:>7.1}",
+            format!("{layer:?}").replace("out_channels", "out").chars().take(34).collect::<String>(),
+            fwd * 1e3,
+            bwd * 1e3
+        );
+        shape = next;
+    }
+    Ok(())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn pytorch(python: &PathBuf, presets: &[String], threads: usize, seconds: f64) -> Result<Vec<Figures>> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/pytorch/steering_bench.py");
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(&script).arg("--threads").arg(threads.to_string()).arg("--seconds").arg(seconds.to_string());
+    for p in presets {
+        cmd.arg("--preset").arg(p);
+    }
+    let out = cmd.output().with_context(|| format!("running {} {}", python.display(), script.display()))?;
+    if !out.status.success() {
+        bail!("{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).with_context(|| format!("PyTorch output line {l}")))
+        .collect()
+}
+
+pub fn run(args: &TrainBenchArgs) -> Result<ExitCode> {
+    for p in &args.presets {
+        if ModelConfig::preset(p).is_none() {
+            bail!("unknown preset {p:?}; choose from {}", PRESETS.join(", "));
+        }
+    }
+    println!("load average before: {}; rayon threads: {}", load_average(), rayon::current_num_threads());
+    let mut rows = Vec::new();
+    for preset in &args.presets {
+        rows.push(measure(preset, args.seconds)?);
+        layer_profile(preset, args.seconds)?;
+    }
+    if let Some(python) = &args.python {
+        rows.extend(pytorch(python, &args.presets, args.threads, args.seconds)?);
+    }
+    println!("load average after: {}", load_average());
+    println!(
+        "\n| {:<46} | {:<8} | {:>14} | {:>18} | {:>18} |",
+        "framework", "preset", "batch 1 (ms)", "forward 64 (1/s)", "train 64 (1/s)"
+    );
+    println!("|{:-<48}|{:-<10}|{:->16}|{:->20}|{:->20}|", "", "", "", "", "");
+    for r in &rows {
+        println!(
+            "| {:<46} | {:<8} | {:>14.2} | {:>18.0} | {:>18.1} |",
+            r.framework, r.preset, r.forward_batch1_ms, r.forward_batch64_samples_per_s, r.train_batch64_samples_per_s
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

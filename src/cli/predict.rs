@@ -1,0 +1,119 @@
+//! `steerlab predict`: a model's steering distribution for an image or every frame of an episode.
+
+use crate::nn::dataset::frames_to_tensor;
+use crate::nn::{Model, SteeringDistribution, plot};
+use crate::record::EpisodeReader;
+use crate::sim::Frame;
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct PredictArgs {
+    /// Model directory (config.json + model.safetensors).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A PNG camera frame or an MCAP episode.
+    pub input: PathBuf,
+    /// Where to draw the distribution (image) or the predictions along the episode.
+    #[arg(long, default_value = "prediction.png")]
+    pub plot: PathBuf,
+    /// Frames per forward pass for episodes.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+}
+
+fn describe(d: &SteeringDistribution) -> String {
+    let parts: Vec<String> = d
+        .components()
+        .iter()
+        .map(|c| format!("w {:.3} mean {:+.4} sigma {:.4}", c.weight, c.mean, c.std_dev))
+        .collect();
+    format!("mode {:+.4} 1/m, mean {:+.4} 1/m | {}", d.mode(), d.mean(), parts.join(" | "))
+}
+
+fn check_size(model: &Model, frame: &Frame, source: &Path) -> Result<()> {
+    let i = model.config.input;
+    if (frame.width as usize, frame.height as usize) != (i.width, i.height) {
+        bail!(
+            "{}: image is {}x{} but the model reads {}x{} (record with --camera-width {} --camera-height {})",
+            source.display(),
+            frame.width,
+            frame.height,
+            i.width,
+            i.height,
+            i.width,
+            i.height
+        );
+    }
+    Ok(())
+}
+
+pub fn run(args: &PredictArgs) -> Result<ExitCode> {
+    let model = Model::load(&args.model)?;
+    let is_png = args.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if is_png {
+        let bytes = std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+        let frame = Frame::from_png(&bytes, 0, 0).with_context(|| format!("{}: not a PNG image", args.input.display()))?;
+        check_size(&model, &frame, &args.input)?;
+        let started = std::time::Instant::now();
+        let dist = model.predict(&frames_to_tensor(&[&frame])?)?.remove(0);
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        println!("{}", describe(&dist));
+        println!("entropy {:.3} nats; inference {ms:.1} ms", dist.entropy());
+        plot::distribution(&dist, None, &args.plot)?;
+        println!("plot: {}", args.plot.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let reader = EpisodeReader::open(&args.input)?;
+    let (mut ticks, mut expert, mut predicted) = (Vec::new(), Vec::new(), Vec::new());
+    let mut pending: Vec<(u64, f64, Frame)> = Vec::new();
+    let mut flush = |pending: &mut Vec<(u64, f64, Frame)>| -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let frames: Vec<&Frame> = pending.iter().map(|p| &p.2).collect();
+        let dists = model.predict(&frames_to_tensor(&frames)?)?;
+        for ((tick, e, _), d) in pending.drain(..).zip(dists) {
+            ticks.push(tick);
+            expert.push(e);
+            predicted.push(d);
+        }
+        Ok(())
+    };
+    let mut steps = reader.steps(true)?;
+    for step in steps.by_ref() {
+
+        let Some(frame) = step.frame else { continue };
+        check_size(&model, &frame, &args.input)?;
+        pending.push((step.tick, step.expert_action.curvature_per_m, frame));
+        if pending.len() >= args.batch.max(1) {
+            flush(&mut pending)?;
+        }
+    }
+    flush(&mut pending)?;
+    if let Some(cut) = &steps.outcome().cut {
+        eprintln!("warning: {}: {cut}", args.input.display());
+    }
+    if predicted.is_empty() {
+        bail!("{}: no camera frames in this episode", args.input.display());
+    }
+    println!("{:>6} {:>9} {:>9} {:>9} {:>7}", "tick", "expert", "mode", "sigma", "NLL");
+    let every = (predicted.len() / 20).max(1);
+    let mut nll = 0.0;
+    let mut mae = 0.0;
+    for (i, d) in predicted.iter().enumerate() {
+        let lp = d.log_prob(expert[i]);
+        nll -= lp;
+        mae += (d.mode() - expert[i]).abs();
+        if i % every == 0 {
+            let sigma = d.components()[d.most_likely_component()].std_dev;
+            println!("{:>6} {:>+9.4} {:>+9.4} {:>9.4} {:>7.2}", ticks[i], expert[i], d.mode(), sigma, -lp);
+        }
+    }
+    let n = predicted.len() as f64;
+    println!("{} frames: mean NLL {:.3}, mean |mode - expert| {:.4} 1/m", predicted.len(), nll / n, mae / n);
+    plot::episode_predictions(&ticks, &expert, &predicted, &args.plot)?;
+    println!("plot: {}", args.plot.display());
+    Ok(ExitCode::SUCCESS)
+}

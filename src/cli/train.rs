@@ -1,0 +1,166 @@
+//! `steerlab train`: recorded episodes in, a steering model directory out.
+
+use crate::nn::config::{ModelConfig, PRESETS};
+use crate::nn::dataset::Augment;
+use crate::nn::optim::AdamWParams;
+use crate::nn::train::{self, EpochMetrics, Stop, TrainObserver, TrainOptions, TrainReport};
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Episode files, or directories searched for *.mcap.
+    #[arg(long, required = true, num_args = 1..)]
+    pub data: Vec<PathBuf>,
+    /// Model directory to write (config.json, model.safetensors, metrics.csv, curves.png).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Network preset: pilotnet or lecture.
+    #[arg(long, default_value = "pilotnet")]
+    pub preset: String,
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Peak learning rate (after warm-up; cosine decay to 2 % of it).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    /// Seeds weights, data order, the validation split and augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Share of episodes held out for validation.
+    #[arg(long, default_value_t = 0.2)]
+    pub validation_fraction: f64,
+    /// Stop after this many epochs without a better validation NLL.
+    #[arg(long, default_value_t = 5)]
+    pub patience: usize,
+    /// Turn off photometric augmentation.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Turn off balancing of straight driving against turns.
+    #[arg(long)]
+    pub no_balance: bool,
+    /// Threads decoding frames into batches.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Continue the interrupted or finished run in --out (more --epochs extend it).
+    #[arg(long)]
+    pub resume: bool,
+    /// Start from the weights of this model directory (same preset).
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
+}
+
+struct Bar {
+    bar: Option<ProgressBar>,
+    loss: f64,
+}
+
+impl TrainObserver for Bar {
+    fn started(&mut self, r: &TrainReport) {
+        for w in &r.warnings {
+            eprintln!("warning: {w}");
+        }
+        println!(
+            "{} parameters; {} training and {} validation samples",
+            r.parameters, r.train_samples, r.validation_samples
+        );
+    }
+
+    fn epoch_started(&mut self, epoch: usize, batches: usize, done: usize) {
+        let bar = ProgressBar::new(batches as u64);
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(epoch.to_string());
+        bar.set_position(done as u64);
+        self.bar = Some(bar);
+    }
+
+    fn batch_done(&mut self, loss: f64, samples_per_s: f64) {
+        self.loss = if self.loss.is_finite() { 0.9 * self.loss + 0.1 * loss } else { loss };
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("loss {:.3} {samples_per_s:.0} samples/s", self.loss));
+            bar.inc(1);
+        }
+    }
+
+    fn epoch_done(&mut self, m: &EpochMetrics, improved: bool) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        println!(
+            "epoch {:>3}: train NLL {:>7.3}  validation NLL {:>7.3}  MAE(mode) {:.4} 1/m  {:.0} samples/s  {:.1} s{}",
+            m.epoch,
+            m.train_nll,
+            m.validation_nll,
+            m.validation_mae_mode_per_m,
+            m.train_samples_per_s,
+            m.seconds,
+            if improved { "  (best, saved)" } else { "" }
+        );
+    }
+}
+
+pub fn run(args: &TrainArgs) -> Result<ExitCode> {
+    let Some(config) = ModelConfig::preset(&args.preset) else {
+        bail!("unknown --preset {:?}; choose one of {}", args.preset, PRESETS.join(", "));
+    };
+    if !(0.0..1.0).contains(&args.validation_fraction) {
+        bail!("--validation-fraction must be in [0, 1)");
+    }
+    let mut options = TrainOptions::new(args.data.clone(), args.out.clone(), config);
+    options.epochs = args.epochs;
+    options.batch_size = args.batch;
+    options.learning_rate = args.lr;
+    options.adamw = AdamWParams { weight_decay: args.weight_decay, ..AdamWParams::default() };
+    options.seed = args.seed;
+    options.validation_fraction = args.validation_fraction;
+    options.patience = args.patience;
+    options.augment = (!args.no_augment).then(Augment::default);
+    options.balance = !args.no_balance;
+    options.workers = args.workers;
+    options.resume = args.resume;
+    options.init_from = args.init_from.clone();
+
+    let interrupt = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupt.clone();
+        // A second Ctrl-C while saving ends the process at once.
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: saving the training state (Ctrl-C again to quit without saving)");
+        });
+    }
+    let mut bar = Bar { bar: None, loss: f64::NAN };
+    let report = train::train(&options, &mut bar, &interrupt)
+        .with_context(|| format!("training into {}", args.out.display()))?;
+    let out = args.out.display();
+    match report.stop {
+        Stop::Interrupted => {
+            println!("stopped; continue with the same arguments plus --resume");
+            return Ok(ExitCode::from(130));
+        }
+        Stop::EarlyStopped => println!("early stop: {} epochs without improvement", args.patience),
+        Stop::Completed => {}
+    }
+    println!(
+        "best validation NLL {:.3} at epoch {} (initial {:.3}); model in {out}, metrics in {out}/{}, curves in {out}/{}",
+        report.best_validation_nll,
+        report.best_epoch,
+        report.history.first().map(|m| m.validation_nll).unwrap_or(f64::NAN),
+        train::METRICS_CSV,
+        train::CURVES_PNG
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,168 @@
+//! Models on disk: a directory holding `config.json` and `model.safetensors`, each written to a
+//! temporary name and renamed. Loading checks the weights against the config tensor by tensor,
+//! so a mismatch names the tensor and both shapes instead of failing deep inside a forward pass.
+
+use crate::error::{Error, Result};
+use crate::files::write_atomic;
+use crate::nn::config::ModelConfig;
+use crate::nn::device;
+use crate::nn::distribution::SteeringDistribution;
+use crate::nn::steering::SteeringNet;
+use candle_core::{DType, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+
+/// A steering model: its config, its variables and the network built on them.
+pub struct Model {
+    pub config: ModelConfig,
+    pub varmap: VarMap,
+    pub net: SteeringNet,
+}
+
+fn model_err(path: &Path, message: impl std::fmt::Display) -> Error {
+    Error::Model { path: path.to_path_buf(), message: message.to_string() }
+}
+
+/// Sets every variable from a seeded RNG, in name order: weights and biases uniform in
+/// ±1/√fan_in (PyTorch's default for convolutions and dense layers), fan_in taken from the
+/// weight a bias belongs to. The same seed gives the same model on any machine.
+pub fn initialise(varmap: &VarMap, seed: u64) -> Result<()> {
+    let vars = varmap.data().lock().map_err(|_| Error::Tensor("variable map poisoned".into()))?;
+    let sorted: BTreeMap<&String, _> = vars.iter().collect();
+    let fan_in = |name: &str| -> Option<usize> {
+        let weight = name.strip_suffix("bias").map(|p| format!("{p}weight"))?;
+        let dims = vars.get(&weight)?.dims().to_vec();
+        Some(dims[1..].iter().product())
+    };
+    let mut rng = StdRng::seed_from_u64(seed);
+    for (name, var) in sorted {
+        let dims = var.dims();
+        let fan = if dims.len() >= 2 { dims[1..].iter().product() } else { fan_in(name).unwrap_or(dims[0]) };
+        let bound = 1.0 / (fan.max(1) as f32).sqrt();
+        let values: Vec<f32> = (0..var.elem_count()).map(|_| rng.random_range(-bound..=bound)).collect();
+        var.set(&Tensor::from_vec(values, dims, &device())?)?;
+    }
+    Ok(())
+}
+
+impl Model {
+    /// A fresh model with seeded weights.
+    pub fn new(config: ModelConfig, seed: u64) -> Result<Self> {
+        let model = Self::zeroed(config, Path::new("<config>"))?;
+        initialise(&model.varmap, seed)?;
+        Ok(model)
+    }
+
+    fn zeroed(config: ModelConfig, path: &Path) -> Result<Self> {
+        config.feature_shape().map_err(|e| model_err(path, e))?;
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device());
+        let net = SteeringNet::new(&config, vb).map_err(|e| model_err(path, e))?;
+        Ok(Self { config, varmap, net })
+    }
+
+    /// Number of trainable values.
+    pub fn parameter_count(&self) -> usize {
+        self.varmap.all_vars().iter().map(|v| v.elem_count()).sum()
+    }
+
+    /// The variables by name (for saving and comparing).
+    pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {
+        let vars = self.varmap.data().lock().map_err(|_| Error::Tensor("variable map poisoned".into()))?;
+        Ok(vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect())
+    }
+
+    /// Writes `config.json` and `model.safetensors` into `dir` (created if missing).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| model_err(dir, e))?;
+        let json = serde_json::to_vec_pretty(&self.config).map_err(|e| model_err(dir, e))?;
+        write_atomic(&dir.join(CONFIG_FILE), &json)?;
+        save_tensors(&self.tensors()?, &dir.join(WEIGHTS_FILE))
+    }
+
+    /// Reads a model directory written by [`Model::save`].
+    pub fn load(dir: &Path) -> Result<Self> {
+        let config_path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&config_path)
+            .map_err(|e| model_err(&config_path, format!("{e} (is {} a model directory?)", dir.display())))?;
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        let config: ModelConfig = serde_path_to_error::deserialize(de)
+            .map_err(|e| model_err(&config_path, format!("{}: {}", e.path(), e.inner())))?;
+        let model = Self::zeroed(config, &config_path)?;
+        model.load_weights(&dir.join(WEIGHTS_FILE))?;
+        Ok(model)
+    }
+
+    /// Replaces every variable with the tensor of the same name in a safetensors file, after
+    /// checking that names, shapes and types all match the config.
+    pub fn load_weights(&self, path: &Path) -> Result<()> {
+        let loaded = load_tensors(path)?;
+        let vars = self.varmap.data().lock().map_err(|_| Error::Tensor("variable map poisoned".into()))?;
+        let mut problems = Vec::new();
+        for (name, var) in vars.iter() {
+            match loaded.get(name) {
+                None => problems.push(format!("tensor `{name}` {:?} is missing", var.dims())),
+                Some(t) if t.dims() != var.dims() => problems.push(format!(
+                    "tensor `{name}` has shape {:?}, the config needs {:?}",
+                    t.dims(),
+                    var.dims()
+                )),
+                Some(t) if t.dtype() != DType::F32 => {
+                    problems.push(format!("tensor `{name}` is {:?}, expected f32", t.dtype()))
+                }
+                Some(_) => {}
+            }
+        }
+        for name in loaded.keys().filter(|n| !vars.contains_key(*n)) {
+            problems.push(format!("tensor `{name}` is not part of the config"));
+        }
+        if !problems.is_empty() {
+            problems.sort();
+            return Err(model_err(
+                path,
+                format!("weights do not match config.json:\n  - {}", problems.join("\n  - ")),
+            ));
+        }
+        for (name, var) in vars.iter() {
+            var.set(&loaded[name]).map_err(|e| model_err(path, format!("{name}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Steering distributions for images `(B, C, H, W)`, values 0–1.
+    pub fn predict(&self, images: &Tensor) -> Result<Vec<SteeringDistribution>> {
+        Ok(self.net.forward(images)?.to_distributions()?)
+    }
+}
+
+/// Writes named tensors as safetensors through a temporary file and a rename.
+pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp: PathBuf = path.with_file_name(format!(".{name}.part"));
+    let result = candle_core::safetensors::save(tensors, &tmp)
+        .map_err(|e| model_err(path, e))
+        .and_then(|_| {
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .and_then(|_| std::fs::rename(&tmp, path))
+                .map_err(|e| model_err(path, e))
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Reads named tensors from a safetensors file.
+pub fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+    if !path.is_file() {
+        return Err(model_err(path, "file not found"));
+    }
+    candle_core::safetensors::load(path, &device())
+        .map_err(|e| model_err(path, format!("not a readable safetensors file: {e}")))
+}

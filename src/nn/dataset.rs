@@ -1,0 +1,425 @@
+//! Training data from recorded episodes: the expert's curvature at each recorded frame is the
+//! label, so nothing is labelled by hand. Frames stay PNG-compressed in memory (about 1 KB each)
+//! and are decoded, augmented and batched on worker threads behind bounded channels, in a fixed
+//! order that depends only on the seed, the epoch and the position in the epoch.
+
+use crate::error::{Error, Result};
+use crate::nn::config::InputSpec;
+use crate::nn::device;
+use crate::record::EpisodeReader;
+use crate::sim::Frame;
+use candle_core::Tensor;
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use rand::{RngExt, SeedableRng, rngs::StdRng, seq::SliceRandom};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Below this |curvature| (1/m, a 100 m radius) a sample counts as straight driving.
+pub const STRAIGHT_CURVATURE_PER_M: f64 = 0.01;
+
+/// One labelled frame.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub png: Arc<[u8]>,
+    /// The expert's curvature at this frame (1/m): the target.
+    pub curvature_per_m: f32,
+    /// Index into [`Dataset::episodes`].
+    pub episode: usize,
+    pub tick: u64,
+}
+
+/// Every labelled frame of a set of episode files.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    pub samples: Vec<Sample>,
+    pub episodes: Vec<PathBuf>,
+    /// Frame size shared by every episode: (height, width).
+    pub frame_size: Option<(usize, usize)>,
+    /// Files that ended early (truncated), with what was cut; their intact ticks are used.
+    pub warnings: Vec<String>,
+}
+
+/// The `.mcap` files under each path (a file, or a directory searched recursively), sorted.
+pub fn episode_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path.extension().is_some_and(|e| e == "mcap") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found = Vec::new();
+            walk(path, &mut found).map_err(|e| Error::Episode { path: path.clone(), message: e.to_string() })?;
+            found.sort();
+            files.extend(found);
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            return Err(Error::Episode { path: path.clone(), message: "no such file or directory".into() });
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "no episode files (*.mcap) under {}; record some with `steerlab record`",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(files)
+}
+
+impl Dataset {
+    /// Reads every step that has a frame from the episode files under `paths`.
+    pub fn load(paths: &[PathBuf]) -> Result<Self> {
+        let mut data = Dataset::default();
+        for path in episode_files(paths)? {
+            let reader = EpisodeReader::open(&path)?;
+            let episode = data.episodes.len();
+            let mut steps = reader.steps(false)?;
+            for step in steps.by_ref() {
+
+                let Some(png) = step.png else { continue };
+                if let Some(info) = &step.frame_info {
+                    let size = (info.height as usize, info.width as usize);
+                    match data.frame_size {
+                        None => data.frame_size = Some(size),
+                        Some(s) if s != size => {
+                            return Err(Error::Episode {
+                                path,
+                                message: format!(
+                                    "frames are {}x{} but earlier episodes have {}x{}; record all \
+                                     training episodes with the same --camera-width/--camera-height",
+                                    size.1, size.0, s.1, s.0
+                                ),
+                            });
+                        }
+                        Some(_) => {}
+                    }
+                }
+                data.samples.push(Sample {
+                    png: png.into(),
+                    curvature_per_m: step.expert_action.curvature_per_m as f32,
+                    episode,
+                    tick: step.tick,
+                });
+            }
+            if let Some(cut) = &steps.outcome().cut {
+                data.warnings.push(format!("{}: {cut}; using its intact ticks", path.display()));
+            }
+            data.episodes.push(path);
+        }
+        if data.samples.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the episodes hold no camera frames (were they recorded with --no-frames?)".into(),
+            ));
+        }
+        Ok(data)
+    }
+
+    /// Checks that frames have the size a model reads.
+    pub fn check_input(&self, input: &InputSpec) -> Result<()> {
+        match self.frame_size {
+            Some((h, w)) if (h, w) != (input.height, input.width) => Err(Error::InvalidArgument(format!(
+                "episodes hold {w}x{h} frames but the model reads {}x{}; record with \
+                 --camera-width {} --camera-height {} or pick a matching preset",
+                input.width, input.height, input.width, input.height
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Splits by episode: about `fraction` of the episodes (at least one when there are two or
+    /// more) go to validation, chosen by `seed`. A single episode is split in time instead, its
+    /// last `fraction` of ticks held out, so neighbouring frames do not straddle the split.
+    pub fn split(&self, fraction: f64, seed: u64) -> Split {
+        let n = self.episodes.len();
+        let mut split = Split::default();
+        if n == 1 {
+            let cut = ((self.samples.len() as f64) * (1.0 - fraction)).round() as usize;
+            split.train = (0..cut).collect();
+            split.validation = (cut..self.samples.len()).collect();
+            return split;
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5eed_5911));
+        let held = ((n as f64 * fraction).round() as usize).clamp(usize::from(fraction > 0.0), n - 1);
+        let mut validation_episode = vec![false; n];
+        for &e in &order[..held] {
+            validation_episode[e] = true;
+        }
+        for (i, s) in self.samples.iter().enumerate() {
+            if validation_episode[s.episode] {
+                split.validation.push(i);
+            } else {
+                split.train.push(i);
+            }
+        }
+        split.validation_episodes = (0..n).filter(|&e| validation_episode[e]).collect();
+        split
+    }
+
+    /// The sample order of one epoch: a seeded shuffle of `indices`; with `balance`, half the
+    /// epoch is drawn (with replacement) from straight driving and half from turns.
+    pub fn epoch_order(&self, indices: &[usize], balance: bool, seed: u64, epoch: usize) -> Vec<usize> {
+        let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64);
+        let (straight, turns): (Vec<usize>, Vec<usize>) = indices
+            .iter()
+            .partition(|&&i| (self.samples[i].curvature_per_m.abs() as f64) < STRAIGHT_CURVATURE_PER_M);
+        let mut order = if balance && !straight.is_empty() && !turns.is_empty() {
+            let n = indices.len();
+            let mut drawn: Vec<usize> = (0..n / 2).map(|_| straight[rng.random_range(0..straight.len())]).collect();
+            drawn.extend((n / 2..n).map(|_| turns[rng.random_range(0..turns.len())]));
+            drawn
+        } else {
+            indices.to_vec()
+        };
+        order.shuffle(&mut rng);
+        order
+    }
+}
+
+/// Sample indices of the training and validation sets.
+#[derive(Clone, Debug, Default)]
+pub struct Split {
+    pub train: Vec<usize>,
+    pub validation: Vec<usize>,
+    pub validation_episodes: Vec<usize>,
+}
+
+/// Photometric augmentation: it changes how the world looks, never where the road is, so the
+/// expert's label stays true.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Augment {
+    /// Largest brightness shift, in units of full scale (0.15 = ±15 %).
+    pub brightness: f32,
+    /// Largest relative contrast change (0.25 = ×0.75–×1.25 around the image mean).
+    pub contrast: f32,
+    /// Largest relative per-channel gain change (colour jitter).
+    pub colour: f32,
+}
+
+impl Default for Augment {
+    fn default() -> Self {
+        Self { brightness: 0.15, contrast: 0.25, colour: 0.08 }
+    }
+}
+
+impl Augment {
+    fn apply(&self, chw: &mut [f32], rng: &mut StdRng) {
+        let plane = chw.len() / 3;
+        let shift = rng.random_range(-self.brightness..=self.brightness);
+        let contrast = 1.0 + rng.random_range(-self.contrast..=self.contrast);
+        let gains: [f32; 3] = std::array::from_fn(|_| 1.0 + rng.random_range(-self.colour..=self.colour));
+        let mean = chw.iter().sum::<f32>() / chw.len().max(1) as f32;
+        for (c, values) in chw.chunks_mut(plane).enumerate() {
+            for v in values {
+                *v = (((*v - mean) * contrast + mean + shift) * gains[c]).clamp(0.0, 1.0);
+            }
+        }
+    }
+}
+
+/// Decodes a PNG frame into CHW floats 0–1.
+pub fn frame_to_chw(frame: &Frame, out: &mut Vec<f32>) {
+    let plane = (frame.width * frame.height) as usize;
+    out.clear();
+    out.resize(3 * plane, 0.0);
+    for (i, px) in frame.rgb.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            out[c * plane + i] = px[c] as f32 / 255.0;
+        }
+    }
+}
+
+/// Frames `(N, 3, H, W)`, values 0–1, as the network reads them.
+pub fn frames_to_tensor(frames: &[&Frame]) -> Result<Tensor> {
+    let Some(first) = frames.first() else {
+        return Err(Error::InvalidArgument("no frames".into()));
+    };
+    let (h, w) = (first.height as usize, first.width as usize);
+    let mut all = Vec::with_capacity(frames.len() * 3 * h * w);
+    let mut one = Vec::new();
+    for f in frames {
+        if (f.height as usize, f.width as usize) != (h, w) {
+            return Err(Error::InvalidArgument("frames of different sizes in one batch".into()));
+        }
+        frame_to_chw(f, &mut one);
+        all.extend_from_slice(&one);
+    }
+    Ok(Tensor::from_vec(all, (frames.len(), 3, h, w), &device())?)
+}
+
+/// A mini-batch: images `(B, 3, H, W)` and targets `(B,)` (1/m).
+pub struct Batch {
+    pub images: Tensor,
+    pub targets: Tensor,
+    pub size: usize,
+}
+
+/// How to stream one pass over a list of samples.
+#[derive(Clone, Debug)]
+pub struct StreamSpec {
+    pub order: Vec<usize>,
+    pub batch_size: usize,
+    /// Batches to skip at the start (resuming mid-epoch).
+    pub skip_batches: usize,
+    pub augment: Option<Augment>,
+    /// Seeds the augmentation of each sample together with `epoch` and its position.
+    pub seed: u64,
+    pub epoch: usize,
+    pub workers: usize,
+}
+
+/// Batches in order, prepared by worker threads; at most `2 × workers` batches are in flight.
+pub struct BatchStream {
+    jobs: Sender<(usize, Vec<usize>)>,
+    results: Receiver<(usize, Result<Batch>)>,
+    pending: BTreeMap<usize, Result<Batch>>,
+    plan: std::vec::IntoIter<(usize, Vec<usize>)>,
+    next: usize,
+    end: usize,
+    /// Time the consumer spent waiting for a batch that was not ready.
+    pub waited: Duration,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl BatchStream {
+    pub fn new(data: Arc<Dataset>, spec: StreamSpec) -> Self {
+        let batches: Vec<(usize, Vec<usize>)> = spec
+            .order
+            .chunks(spec.batch_size.max(1))
+            .enumerate()
+            .skip(spec.skip_batches)
+            .map(|(i, c)| (i, c.to_vec()))
+            .collect();
+        let (first, end) = (spec.skip_batches, spec.skip_batches + batches.len());
+        let (jobs, job_rx) = unbounded::<(usize, Vec<usize>)>();
+        let workers = spec.workers.max(1);
+        let (result_tx, results) = bounded(2 * workers);
+        let handles = (0..workers)
+            .map(|_| {
+                let (job_rx, result_tx, data, spec) = (job_rx.clone(), result_tx.clone(), data.clone(), spec.clone());
+                std::thread::spawn(move || {
+                    for (number, indices) in job_rx {
+                        let batch = make_batch(&data, &indices, &spec, number);
+                        if result_tx.send((number, batch)).is_err() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut stream = Self {
+            jobs,
+            results,
+            pending: BTreeMap::new(),
+            plan: batches.into_iter(),
+            next: first,
+            end,
+            waited: Duration::ZERO,
+            workers: handles,
+        };
+        for _ in 0..2 * workers {
+            stream.issue();
+        }
+        stream
+    }
+
+    fn issue(&mut self) {
+        if let Some(job) = self.plan.next() {
+            let _ = self.jobs.send(job);
+        }
+    }
+
+    /// Number of batches still to come.
+    pub fn remaining(&self) -> usize {
+        self.end - self.next
+    }
+}
+
+impl Iterator for BatchStream {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        if self.next >= self.end {
+            return None;
+        }
+        let started = Instant::now();
+        let mut blocked = false;
+        let batch = loop {
+            if let Some(b) = self.pending.remove(&self.next) {
+                break b;
+            }
+            blocked = true;
+            match self.results.recv() {
+                Ok((n, b)) => {
+                    self.pending.insert(n, b);
+                }
+                Err(_) => break Err(Error::Tensor("batch workers stopped".into())),
+            }
+        };
+        if blocked {
+            self.waited += started.elapsed();
+        }
+        self.next += 1;
+        self.issue();
+        Some(batch)
+    }
+}
+
+impl Drop for BatchStream {
+    fn drop(&mut self) {
+        // Close the job queue and drain results so blocked workers can exit.
+        let (closed, _) = unbounded();
+        self.jobs = closed;
+        for handle in self.workers.drain(..) {
+            while !handle.is_finished() {
+                while self.results.try_recv().is_ok() {}
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _ = handle.join();
+        }
+    }
+}
+
+fn make_batch(data: &Dataset, indices: &[usize], spec: &StreamSpec, number: usize) -> Result<Batch> {
+    let (h, w) = data.frame_size.unwrap_or((0, 0));
+    let mut images = Vec::with_capacity(indices.len() * 3 * h * w);
+    let mut targets = Vec::with_capacity(indices.len());
+    let mut chw = Vec::new();
+    for (k, &i) in indices.iter().enumerate() {
+        let sample = &data.samples[i];
+        let frame = Frame::from_png(&sample.png, sample.tick, 0).map_err(|e| Error::Episode {
+            path: data.episodes[sample.episode].clone(),
+            message: format!("tick {}: {e}", sample.tick),
+        })?;
+        if (frame.height as usize, frame.width as usize) != (h, w) {
+            return Err(Error::Episode {
+                path: data.episodes[sample.episode].clone(),
+                message: format!("tick {}: frame is {}x{}, expected {w}x{h}", sample.tick, frame.width, frame.height),
+            });
+        }
+        frame_to_chw(&frame, &mut chw);
+        if let Some(augment) = &spec.augment {
+            let position = (number * spec.batch_size + k) as u64;
+            let seed = spec.seed ^ (spec.epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) ^ position.wrapping_mul(0x9E37_79B9);
+            augment.apply(&mut chw, &mut StdRng::seed_from_u64(seed));
+        }
+        images.extend_from_slice(&chw);
+        targets.push(sample.curvature_per_m);
+    }
+    let size = indices.len();
+    Ok(Batch {
+        images: Tensor::from_vec(images, (size, 3, h, w), &device())?,
+        targets: Tensor::from_vec(targets, size, &device())?,
+        size,
+    })
+}

@@ -1,0 +1,136 @@
+//! The steering network: backbone plus a Gaussian-mixture head over curvature, as in Amini et
+//! al. 2019, "Variational End-to-End Navigation and Localization", and its training loss, the
+//! negative log-likelihood of the expert's curvature computed with log-sum-exp.
+
+use crate::nn::backbone::Backbone;
+use crate::nn::config::{ModelConfig, SteeringHeadConfig};
+use crate::nn::distribution::SteeringDistribution;
+use candle_core::{D, Result, Tensor, bail};
+use candle_nn::{Init, Linear, Module, VarBuilder};
+
+const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+
+/// Dense ReLU layers, then 3K outputs: mixture logits, means and raw scales.
+pub struct SteeringHead {
+    config: SteeringHeadConfig,
+    layers: Vec<Linear>,
+}
+
+/// A batch of mixtures, each tensor `(B, K)`: log-weights, means (1/m), standard deviations (1/m).
+pub struct MixtureBatch {
+    pub log_weights: Tensor,
+    pub means: Tensor,
+    pub std_devs: Tensor,
+}
+
+impl SteeringHead {
+    /// Builds `dense{i}` layers under `vb`, the last one being the mixture output.
+    pub fn new(config: &SteeringHeadConfig, features: usize, vb: VarBuilder) -> Result<Self> {
+        let mut widths = vec![features];
+        widths.extend(&config.hidden);
+        widths.push(3 * config.components);
+        let layers = widths
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| {
+                let vb = vb.pp(format!("dense{i}"));
+                let weight = vb.get_with_hints((w[1], w[0]), "weight", Init::Const(0.0))?;
+                let bias = vb.get_with_hints(w[1], "bias", Init::Const(0.0))?;
+                Ok(Linear::new(weight, Some(bias)))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { config: config.clone(), layers })
+    }
+
+    /// Feature maps `(B, C, H, W)` → mixtures.
+    pub fn forward(&self, features: &Tensor) -> Result<MixtureBatch> {
+        let mut x = features.flatten_from(1)?; // (B, C·H·W)
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(&x)?;
+            if i + 1 < self.layers.len() {
+                x = x.relu()?;
+            }
+        }
+        MixtureBatch::from_raw(&x, &self.config) // x: (B, 3K)
+    }
+}
+
+/// `ln(1 + eˣ)` computed as `max(x, 0) + ln(1 + e^−|x|)`, finite for any x.
+pub fn softplus(x: &Tensor) -> Result<Tensor> {
+    x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?
+}
+
+impl MixtureBatch {
+    /// The head's raw outputs `(B, 3K)` → mixtures: softmax of the first K (as log-weights),
+    /// the next K times the curvature scale as means, `scale·softplus(·) + floor` of the last K
+    /// as standard deviations.
+    pub fn from_raw(raw: &Tensor, config: &SteeringHeadConfig) -> Result<Self> {
+        let k = config.components;
+        match raw.dims() {
+            &[_, n] if n == 3 * k => {}
+            dims => bail!("steering head: expected raw outputs (B, {}), got {dims:?}", 3 * k),
+        }
+        let scale = config.curvature_scale_per_m;
+        let log_weights = candle_nn::ops::log_softmax(&raw.narrow(1, 0, k)?, D::Minus1)?;
+        let means = raw.narrow(1, k, k)?.affine(scale, 0.0)?;
+        let std_devs = softplus(&raw.narrow(1, 2 * k, k)?)?.affine(scale, config.std_floor_per_m)?;
+        Ok(MixtureBatch { log_weights, means, std_devs })
+    }
+
+    /// Per-sample log-density of `targets (B,)` (1/m): log-sum-exp over components of
+    /// `ln w_k + ln N(y; μ_k, σ_k)`.
+    pub fn log_prob(&self, targets: &Tensor) -> Result<Tensor> {
+        let y = targets.unsqueeze(1)?.broadcast_as(self.means.shape())?; // (B, K)
+        let z = ((y - &self.means)? / &self.std_devs)?;
+        let log_normal = ((z.sqr()? * -0.5)? - self.std_devs.log()?)?.affine(1.0, -LN_SQRT_2PI)?;
+        let joint = (&self.log_weights + log_normal)?;
+        let max = joint.max_keepdim(1)?.detach();
+        let lse = (joint.broadcast_sub(&max)?.exp()?.sum_keepdim(1)?.log()? + max)?;
+        lse.squeeze(1)
+    }
+
+    /// Mean negative log-likelihood of `targets (B,)`, the training loss.
+    pub fn nll(&self, targets: &Tensor) -> Result<Tensor> {
+        self.log_prob(targets)?.mean_all()?.neg()
+    }
+
+    /// The mixtures as plain values, one per sample.
+    pub fn to_distributions(&self) -> Result<Vec<SteeringDistribution>> {
+        let weights = self.log_weights.exp()?.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
+        let means = self.means.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
+        let stds = self.std_devs.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
+        weights
+            .iter()
+            .zip(&means)
+            .zip(&stds)
+            .map(|((w, m), s)| {
+                SteeringDistribution::new(w, m, s).map_err(|e| candle_core::Error::Msg(e.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// Backbone plus steering head.
+pub struct SteeringNet {
+    pub backbone: Backbone,
+    pub head: SteeringHead,
+}
+
+impl SteeringNet {
+    /// Builds the network under `vb` (`backbone.*`, `steering.*`); weights start at zero, so
+    /// call [`crate::nn::checkpoint::initialise`] or load a checkpoint.
+    pub fn new(config: &ModelConfig, vb: VarBuilder) -> Result<Self> {
+        let (c, h, w) = match config.feature_shape() {
+            Ok(shape) => shape,
+            Err(e) => bail!("model config: {e}"),
+        };
+        let backbone = Backbone::new(&config.backbone, config.input, vb.pp("backbone"))?;
+        let head = SteeringHead::new(&config.steering, c * h * w, vb.pp("steering"))?;
+        Ok(Self { backbone, head })
+    }
+
+    /// Images `(B, C, H, W)`, values 0–1 → mixtures.
+    pub fn forward(&self, images: &Tensor) -> Result<MixtureBatch> {
+        self.head.forward(&self.backbone.forward(images)?)
+    }
+}
