@@ -70,12 +70,29 @@ fn measure(preset: &str, budget: f64) -> Result<Figures> {
         Ok(())
     })?;
     let mut optimiser = AdamW::new(model.varmap.data().lock().expect("variables").clone(), AdamWParams::default())?;
+    let mut phases = [0.0f64; 3];
+    let mut steps = 0usize;
     let step = median_time(budget, || {
+        let t0 = Instant::now();
         let loss = model.net.forward(&batch)?.nll(&targets)?;
+        let t1 = Instant::now();
         let grads = loss.backward()?;
+        let t2 = Instant::now();
         optimiser.update(&grads, 1e-4)?;
+        let t3 = Instant::now();
+        for (p, d) in phases.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2]) {
+            *p += d.as_secs_f64();
+        }
+        steps += 1;
         Ok(())
     })?;
+    let ms = |p: f64| p / steps as f64 * 1e3;
+    println!(
+        "  {preset} training step at batch 64: forward + loss {:.1} ms, backward {:.1} ms, AdamW {:.1} ms (means)",
+        ms(phases[0]),
+        ms(phases[1]),
+        ms(phases[2])
+    );
     Ok(Figures {
         framework: "steerlab (candle 0.11.1 + own conv/pool ops)".into(),
         preset: preset.into(),

@@ -36,7 +36,8 @@ fn check_size(model: &Model, frame: &Frame, source: &Path) -> Result<()> {
     let i = model.config.input;
     if (frame.width as usize, frame.height as usize) != (i.width, i.height) {
         bail!(
-            "{}: image is {}x{} but the model reads {}x{} (record with --camera-width {} --camera-height {})",
+            "{}: image is {}x{} but the model reads {}x{} (scenario camera.width_px {}, camera.height_px {}; \
+             or re-render an episode with `steerlab replay --resimulate --camera-width W --camera-height H --frames DIR`)",
             source.display(),
             frame.width,
             frame.height,

@@ -96,7 +96,7 @@ impl Dataset {
                                 path,
                                 message: format!(
                                     "frames are {}x{} but earlier episodes have {}x{}; record all \
-                                     training episodes with the same --camera-width/--camera-height",
+                                     training episodes with the same camera.width_px/height_px",
                                     size.1, size.0, s.1, s.0
                                 ),
                             });
@@ -129,7 +129,7 @@ impl Dataset {
         match self.frame_size {
             Some((h, w)) if (h, w) != (input.height, input.width) => Err(Error::InvalidArgument(format!(
                 "episodes hold {w}x{h} frames but the model reads {}x{}; record with \
-                 --camera-width {} --camera-height {} or pick a matching preset",
+                 camera.width_px {} and camera.height_px {} in the scenario, or pick a matching preset",
                 input.width, input.height, input.width, input.height
             ))),
             _ => Ok(()),

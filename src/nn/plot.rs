@@ -137,10 +137,13 @@ pub fn training_curves(history: &[EpochMetrics], path: &Path) -> Result<()> {
 
 /// The density over curvature, with the mode and (when given) the expert's action marked.
 pub fn distribution(dist: &SteeringDistribution, expert: Option<f64>, path: &Path) -> Result<()> {
-    let lo = dist.components().iter().map(|c| c.mean - 4.0 * c.std_dev).fold(f64::INFINITY, f64::min);
-    let hi = dist.components().iter().map(|c| c.mean + 4.0 * c.std_dev).fold(f64::NEG_INFINITY, f64::max);
+    // The range covers every component that carries at least 5 % of the weight.
+    let shown = dist.components().iter().filter(|c| c.weight >= 0.05);
+    let (lo, hi) = shown.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| {
+        (lo.min(c.mean - 4.0 * c.std_dev), hi.max(c.mean + 4.0 * c.std_dev))
+    });
     let (lo, hi) = (lo.min(expert.unwrap_or(lo)), hi.max(expert.unwrap_or(hi)));
-    let curve: Vec<(f64, f64)> = (0..=400).map(|i| lo + (hi - lo) * i as f64 / 400.0).map(|x| (x, dist.pdf(x))).collect();
+    let curve: Vec<(f64, f64)> = (0..=2000).map(|i| lo + (hi - lo) * i as f64 / 2000.0).map(|x| (x, dist.pdf(x))).collect();
     let peak = curve.iter().map(|p| p.1).fold(0.0, f64::max);
     let marker = |x: f64| vec![(x, 0.0), (x, peak)];
     let mut series = vec![("density", BLUE_, curve), ("mode", GREEN_, marker(dist.mode()))];

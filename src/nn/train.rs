@@ -423,7 +423,7 @@ fn resume(dir: &Path, fingerprint: &Fingerprint, model: &Model, optimiser: &mut 
         if a.validation_fraction != b.validation_fraction || a.balance != b.balance || a.augment != b.augment {
             differs.push("data options");
         }
-        return Err(state_err(&path, format!("cannot resume: {} differ from the interrupted run", differs.join(", "))));
+        return Err(state_err(&path, format!("cannot resume: these differ from the interrupted run: {}", differs.join(", "))));
     }
     model.load_weights(&dir.join(WEIGHTS))?;
     let moments = load_tensors(&dir.join(MOMENTS))?;

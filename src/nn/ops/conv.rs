@@ -298,10 +298,15 @@ impl CustomOp3 for Conv2d {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let spec = self.spec;
-        let grad_x = grad.apply_op2_no_bwd(w, &InputGrad { spec, input: x.dims().to_vec() })?;
+        // The first layer's input is the image, which needs no gradient.
+        let grad_x = if x.track_op() {
+            Some(grad.apply_op2_no_bwd(w, &InputGrad { spec, input: x.dims().to_vec() })?)
+        } else {
+            None
+        };
         let grad_w = x.apply_op2_no_bwd(&grad, &WeightGrad { spec, weight: w.dims().to_vec() })?;
         let grad_b = grad.sum([0, 2, 3])?;
-        Ok((Some(grad_x), Some(grad_w), Some(grad_b)))
+        Ok((grad_x, Some(grad_w), Some(grad_b)))
     }
 }
 
