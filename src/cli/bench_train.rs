@@ -116,10 +116,10 @@ fn layer_profile(preset: &str, budget: f64) -> Result<()> {
                 let b = Var::zeros(out_channels, DType::F32, &device())?;
                 let spec = layer.conv_spec().expect("conv");
                 let fwd = median_time(budget / 4.0, || {
-                    ops::conv2d(&x, &w, &b, spec)?;
+                    ops::conv2d(&x, &w, &b, spec, true)?;
                     Ok(())
                 })?;
-                let out = ops::conv2d(&x, &w, &b, spec)?.sum_all()?;
+                let out = ops::conv2d(&x, &w, &b, spec, true)?.sum_all()?;
                 (fwd, median_time(budget / 4.0, || {
                     out.backward()?;
                     Ok(())

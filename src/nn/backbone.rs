@@ -54,7 +54,7 @@ impl Backbone {
         let mut x = if self.normalise { x.affine(2.0, -1.0)? } else { x.clone() };
         for layer in &self.layers {
             x = match layer {
-                Layer::Conv { weight, bias, spec } => ops::conv2d(&x, weight, bias, *spec)?.relu()?,
+                Layer::Conv { weight, bias, spec } => ops::conv2d(&x, weight, bias, *spec, true)?,
                 Layer::MaxPool { kernel, stride } => ops::max_pool2d(&x, *kernel, *stride)?,
             };
         }

@@ -66,10 +66,12 @@ fn convolution_gradients_match_finite_differences_for_every_stride_padding_and_s
         let x = seeded(&[b, c, h, w], 1);
         let weight = seeded(&[o, c, k, k], 2);
         let bias = seeded(&[o], 3);
-        let probe = seeded(&conv2d(&x, &weight, &bias, spec).unwrap().dims().to_vec(), 4);
-        let loss = |t: &[Tensor]| (conv2d(&t[0], &t[1], &t[2], spec).unwrap() * &probe).unwrap().sum_all().unwrap();
-        let err = gradient_error(&[x, weight, bias], &loss);
-        assert!(err < 1e-5, "{b}x{c}x{h}x{w} k{k} s{stride} p{padding}: relative error {err}");
+        let probe = seeded(&conv2d(&x, &weight, &bias, spec, false).unwrap().dims().to_vec(), 4);
+        for relu in [false, true] {
+            let loss = |t: &[Tensor]| (conv2d(&t[0], &t[1], &t[2], spec, relu).unwrap() * &probe).unwrap().sum_all().unwrap();
+            let err = gradient_error(&[x.clone(), weight.clone(), bias.clone()], &loss);
+            assert!(err < 1e-5, "{b}x{c}x{h}x{w} k{k} s{stride} p{padding} relu {relu}: relative error {err}");
+        }
     }
 }
 
@@ -79,11 +81,29 @@ fn convolution_matches_candle_where_candle_is_right() {
         let x = seeded(&[2, 3, h, w], 5).to_dtype(DType::F32).unwrap();
         let weight = seeded(&[4, 3, k, k], 6).to_dtype(DType::F32).unwrap();
         let bias = seeded(&[4], 7).to_dtype(DType::F32).unwrap();
-        let ours = conv2d(&x, &weight, &bias, Conv2dSpec { stride, padding }).unwrap();
-        let theirs = x.conv2d(&weight, padding, stride, 1, 1).unwrap().broadcast_add(&bias.reshape((1, 4, 1, 1)).unwrap()).unwrap();
+        let ours = conv2d(&x, &weight, &bias, Conv2dSpec { stride, padding }, true).unwrap();
+        let theirs = x.conv2d(&weight, padding, stride, 1, 1).unwrap().broadcast_add(&bias.reshape((1, 4, 1, 1)).unwrap()).unwrap().relu().unwrap();
         assert_eq!(ours.dims(), theirs.dims());
         let diff = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-4, "{h}x{w} k{k} s{stride} p{padding}: max difference {diff}");
+    }
+    // Gradients at sizes that take several row tiles, against candle's backward (stride 1,
+    // where candle's is right).
+    for (c, h, w, k, padding) in [(24, 14, 47, 3, 0), (8, 40, 60, 5, 2)] {
+        let x = Var::from_tensor(&seeded(&[3, c, h, w], 11).to_dtype(DType::F32).unwrap()).unwrap();
+        let weight = Var::from_tensor(&seeded(&[16, c, k, k], 12).to_dtype(DType::F32).unwrap()).unwrap();
+        let bias = Var::from_tensor(&seeded(&[16], 13).to_dtype(DType::F32).unwrap()).unwrap();
+        let ours = conv2d(&x, &weight, &bias, Conv2dSpec { stride: 1, padding }, true).unwrap();
+        let probe = seeded(ours.dims(), 14).to_dtype(DType::F32).unwrap();
+        let theirs = x.conv2d(&weight, padding, 1, 1, 1).unwrap().broadcast_add(&bias.reshape((1, 16, 1, 1)).unwrap()).unwrap().relu().unwrap();
+        let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (theirs * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in [&x, &weight, &bias] {
+            let (a, b) = (g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
+            let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff <= 1e-5 * scale.max(1.0), "{c}x{h}x{w} k{k} p{padding}: gradient differs by {diff} (scale {scale})");
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! 2-D convolution with bias: im2col + gemm forward, col2im input gradient, and a weight
 //! gradient accumulated per fixed chunk of samples.
 
+use super::blas::Operand;
 use super::{Real, fixed_chunks};
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, bail};
-use gemm::Parallelism;
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
 /// Stride and zero padding, the same along both axes.
@@ -14,13 +14,14 @@ pub struct Conv2dSpec {
     pub padding: usize,
 }
 
-/// `x (B, C, H, W)` convolved with `weight (O, C, kh, kw)` plus `bias (O)`.
-pub fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor, spec: Conv2dSpec) -> Result<Tensor> {
+/// `x (B, C, H, W)` convolved with `weight (O, C, kh, kw)` plus `bias (O)`, followed by a ReLU
+/// when `relu` is set (fused: the backward pass masks the gradient with the output itself).
+pub fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor, spec: Conv2dSpec, relu: bool) -> Result<Tensor> {
     Geometry::new(x.dims(), weight.dims(), spec)?;
     if bias.dims() != [weight.dims()[0]] {
         bail!("conv2d: bias shape {:?}, expected [{}]", bias.dims(), weight.dims()[0]);
     }
-    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Conv2d { spec })
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Conv2d { spec, relu })
 }
 
 /// Sizes of one convolution.
@@ -89,170 +90,213 @@ impl Geometry {
         self.out_channels * self.pixels()
     }
 
-    /// Output columns `[first, end)` whose input column `o·s + offset − p` lies inside `0..extent`.
-    fn valid(&self, offset: usize, extent: usize, outputs: usize) -> (usize, usize) {
-        let (s, p) = (self.stride, self.padding);
-        let first = if p > offset { (p - offset).div_ceil(s) } else { 0 };
-        let end = if extent + p > offset { (extent + p - offset).div_ceil(s) } else { 0 };
-        (first.min(outputs), end.min(outputs).max(first.min(outputs)))
+    /// Rows and columns of each phase plane: the zero-padded input split by the remainder of
+    /// its row and column index modulo the stride.
+    fn phase_dims(&self) -> (usize, usize) {
+        let s = self.stride;
+        ((self.height + 2 * self.padding).div_ceil(s), (self.width + 2 * self.padding).div_ceil(s))
     }
 
-    /// Copies one sample's patches into `col` (patch × pixels, row-major).
-    fn im2col<T: Real>(&self, x: &[T], col: &mut [T]) {
-        let (h, w, s, p) = (self.height, self.width, self.stride, self.padding);
-        let (oh, ow) = (self.out_h, self.out_w);
-        let (x0, x1) = (0..self.kernel_w).fold((vec![], vec![]), |(mut a, mut b), j| {
-            let (f, e) = self.valid(j, w, ow);
-            a.push(f);
-            b.push(e);
-            (a, b)
-        });
-        let mut row = 0;
+    /// Length of one sample's phase planes: C·s·s planes.
+    fn phases_len(&self) -> usize {
+        let (pu, pv) = self.phase_dims();
+        self.channels * self.stride * self.stride * pu * pv
+    }
+
+    /// Index in the phase planes of padded input position (c, py, px).
+    fn phase_index(&self, c: usize, py: usize, px: usize) -> usize {
+        let (s, (pu, pv)) = (self.stride, self.phase_dims());
+        (((c * s + py % s) * s + px % s) * pu + py / s) * pv + px / s
+    }
+
+    /// Splits one sample into phase planes, padding included: a stride-s convolution then reads
+    /// every patch row as a contiguous run, which makes im2col plain copies for any stride.
+    fn to_phases<T: Real>(&self, x: &[T], q: &mut [T]) {
+        let (h, w) = (self.height, self.width);
+        q.fill(T::ZERO);
         for c in 0..self.channels {
-            let plane = &x[c * h * w..(c + 1) * h * w];
-            for i in 0..self.kernel_h {
-                for j in 0..self.kernel_w {
-                    let dst_rows = &mut col[row * oh * ow..(row + 1) * oh * ow];
-                    for oy in 0..oh {
-                        let dst = &mut dst_rows[oy * ow..(oy + 1) * ow];
-                        let iy = (oy * s + i) as isize - p as isize;
-                        if iy < 0 || iy >= h as isize {
-                            dst.fill(T::ZERO);
-                            continue;
-                        }
-                        let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                        let (first, end) = (x0[j], x1[j]);
-                        if first >= end {
-                            dst.fill(T::ZERO);
-                            continue;
-                        }
-                        dst[..first].fill(T::ZERO);
-                        dst[end..].fill(T::ZERO);
-                        let start = first * s + j - p;
-                        if s == 1 {
-                            dst[first..end].copy_from_slice(&src[start..start + end - first]);
-                        } else {
-                            for (k, d) in dst[first..end].iter_mut().enumerate() {
-                                *d = src[start + k * s];
-                            }
-                        }
-                    }
-                    row += 1;
+            for iy in 0..h {
+                let row = &x[(c * h + iy) * w..][..w];
+                for (first, start, count) in self.phase_runs() {
+                    let dst = &mut q[self.phase_index(c, iy + self.padding, start)..][..count];
+                    dst.iter_mut().zip(row[first..].iter().step_by(self.stride)).for_each(|(d, &v)| *d = v);
                 }
             }
         }
     }
 
-    /// Adds one sample's patch gradients back onto the input gradient (the adjoint of im2col).
-    fn col2im<T: Real>(&self, col: &[T], gx: &mut [T]) {
-        let (h, w, s, p) = (self.height, self.width, self.stride, self.padding);
-        let (oh, ow) = (self.out_h, self.out_w);
-        let mut row = 0;
+    /// For each column phase: the first input column in it, that column's padded index, and
+    /// how many input columns the phase holds. A phase's columns are contiguous in its plane.
+    fn phase_runs(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        let (s, p, w) = (self.stride, self.padding, self.width);
+        (0..s.min(w)).map(move |first| (first, first + p, (w - first).div_ceil(s)))
+    }
+
+    /// The adjoint of [`Geometry::to_phases`]: phase-plane gradients back onto the input.
+    fn from_phases<T: Real>(&self, q: &[T], gx: &mut [T]) {
+        let (h, w) = (self.height, self.width);
         for c in 0..self.channels {
-            let plane = &mut gx[c * h * w..(c + 1) * h * w];
-            for i in 0..self.kernel_h {
-                for j in 0..self.kernel_w {
-                    let (first, end) = self.valid(j, w, ow);
-                    let src_rows = &col[row * oh * ow..(row + 1) * oh * ow];
-                    for oy in 0..oh {
-                        let iy = (oy * s + i) as isize - p as isize;
-                        if iy < 0 || iy >= h as isize || first >= end {
-                            continue;
-                        }
-                        let dst = &mut plane[iy as usize * w..(iy as usize + 1) * w];
-                        let src = &src_rows[oy * ow + first..oy * ow + end];
-                        let start = first * s + j - p;
-                        for (k, &v) in src.iter().enumerate() {
-                            dst[start + k * s] += v;
-                        }
-                    }
-                    row += 1;
+            for iy in 0..h {
+                let row = &mut gx[(c * h + iy) * w..][..w];
+                for (first, start, count) in self.phase_runs() {
+                    let src = &q[self.phase_index(c, iy + self.padding, start)..][..count];
+                    row[first..].iter_mut().step_by(self.stride).zip(src).for_each(|(d, &v)| *d = v);
                 }
             }
         }
     }
 
-    /// Samples per parallel chunk and the gemm parallelism inside each: with fewer samples than
-    /// threads (inference at batch 1) the matrix product itself is split instead.
-    fn plan(&self) -> (usize, Parallelism) {
-        let chunks = fixed_chunks(self.batch);
-        if chunks.len() > 1 {
-            (self.batch.div_ceil(chunks.len()), Parallelism::None)
-        } else {
-            (self.batch.max(1), Parallelism::Rayon(rayon::current_num_threads()))
+    /// Output rows per tile: the im2col block of a tile (patch × rows·out_w) stays within 2 MB,
+    /// which bounds scratch memory for large images. Smaller tiles that stay in L2 measured
+    /// slower here: the matrix product then repacks the weights for every few rows.
+    fn tile_rows(&self) -> usize {
+        let budget = 2048 * 1024 / std::mem::size_of::<f32>();
+        (budget / (self.patch() * self.out_w).max(1)).clamp(1, self.out_h)
+    }
+
+    /// The contiguous run of phase-plane elements that patch row (c, i, j) reads for output
+    /// row `oy`: its start index (the run is `out_w` long).
+    fn patch_run(&self, c: usize, i: usize, j: usize, oy: usize) -> usize {
+        self.phase_index(c, oy * self.stride + i, j)
+    }
+
+    /// Copies the patches of output rows `rows` of one sample (as phase planes `q`) into `col`
+    /// (patch × rows.len()·out_w, row-major).
+    fn im2col<T: Real>(&self, q: &[T], rows: std::ops::Range<usize>, col: &mut [T]) {
+        let (ow, n) = (self.out_w, rows.len() * self.out_w);
+        let mut dst = col[..self.patch() * n].chunks_exact_mut(ow);
+        for c in 0..self.channels {
+            for i in 0..self.kernel_h {
+                for j in 0..self.kernel_w {
+                    for oy in rows.clone() {
+                        let start = self.patch_run(c, i, j, oy);
+                        dst.next().expect("col holds patch × tile").copy_from_slice(&q[start..start + ow]);
+                    }
+                }
+            }
         }
+    }
+
+    /// Adds the patch gradients of output rows `rows` onto phase-plane gradients `gq` (the
+    /// adjoint of [`Geometry::im2col`]).
+    fn col2im<T: Real>(&self, col: &[T], rows: std::ops::Range<usize>, gq: &mut [T]) {
+        let (ow, n) = (self.out_w, rows.len() * self.out_w);
+        let mut src = col[..self.patch() * n].chunks_exact(ow);
+        for c in 0..self.channels {
+            for i in 0..self.kernel_h {
+                for j in 0..self.kernel_w {
+                    for oy in rows.clone() {
+                        let start = self.patch_run(c, i, j, oy);
+                        let run = src.next().expect("col holds patch × tile");
+                        gq[start..start + ow].iter_mut().zip(run).for_each(|(g, &v)| *g += v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Row tiles of the output: `[start, end)` ranges of `tile_rows` rows.
+    fn tiles(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let step = self.tile_rows();
+        (0..self.out_h).step_by(step).map(move |r| r..(r + step).min(self.out_h))
+    }
+
+    /// Samples per parallel chunk: with fewer samples than threads (inference at batch 1) there
+    /// is one chunk, and the matrix products themselves are split by rows instead.
+    fn per_chunk(&self) -> usize {
+        let chunks = fixed_chunks(self.batch).len();
+        self.batch.div_ceil(chunks.max(1)).max(1)
     }
 }
 
-/// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)`, all row-major; `lhs_t` means lhs is stored
-/// k×m, `rhs_t` that rhs is stored n×k.
+/// `c (m×n, leading dimension ldc) = [c +] a (m×k) · b (k×n)`, row-major operands. With
+/// `split`, the rows of `c` are shared out over the rayon pool (inference at batch 1).
 #[allow(clippy::too_many_arguments)]
-fn matmul<T: Real>(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [T],
-    accumulate: bool,
-    lhs: &[T],
-    lhs_t: bool,
-    rhs: &[T],
-    rhs_t: bool,
-    parallelism: Parallelism,
-) {
-    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
-    let (lhs_cs, lhs_rs) = if lhs_t { (m as isize, 1) } else { (1, k as isize) };
-    let (rhs_cs, rhs_rs) = if rhs_t { (k as isize, 1) } else { (1, n as isize) };
-    let alpha = if accumulate { T::ONE } else { T::ZERO };
-    // SAFETY: the slices are at least as long as the strided m×n, m×k and k×n views read and
-    // written (asserted above), and `dst` does not alias `lhs` or `rhs` (distinct borrows).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs,
-            lhs_rs,
-            rhs.as_ptr(),
-            rhs_cs,
-            rhs_rs,
-            alpha,
-            T::ONE,
-            false,
-            false,
-            false,
-            parallelism,
-        )
+fn matmul<T: Real>((m, n, k): (usize, usize, usize), c: &mut [T], ldc: usize, accumulate: bool, a: Operand<T>, b: Operand<T>, split: bool) {
+    let parts = if split { rayon::current_num_threads().min(m / 8).max(1) } else { 1 };
+    if parts == 1 {
+        return T::gemm(m, n, k, a, b, c, ldc, accumulate);
     }
+    let rows = m.div_ceil(parts);
+    c[..(m - 1) * ldc + n].par_chunks_mut(rows * ldc).enumerate().for_each(|(i, c)| {
+        let first = i * rows;
+        let count = rows.min(m - first);
+        let offset = if a.transposed { first } else { first * a.ld };
+        let a = Operand { data: &a.data[offset..], ..a };
+        T::gemm(count, n, k, a, b, c, ldc, accumulate);
+    });
+}
+
+fn plain<T>(data: &[T], ld: usize) -> Operand<'_, T> {
+    Operand { data, ld, transposed: false }
+}
+
+fn transposed<T>(data: &[T], ld: usize) -> Operand<'_, T> {
+    Operand { data, ld, transposed: true }
 }
 
 struct Conv2d {
     spec: Conv2dSpec,
+    relu: bool,
 }
 
 impl Conv2d {
     fn forward<T: Real>(&self, g: &Geometry, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
-        let (per_chunk, parallelism) = g.plan();
-        let (patch, pixels) = (g.patch(), g.pixels());
+        let per_chunk = g.per_chunk();
+        let split = g.batch == 1;
+        let (patch, pixels, ow) = (g.patch(), g.pixels(), g.out_w);
         let mut out = vec![T::ZERO; g.batch * g.output_len()];
-        out.par_chunks_mut(per_chunk * g.output_len())
-            .enumerate()
-            .for_each(|(chunk, out)| {
-                let mut col = vec![T::ZERO; patch * pixels];
-                for (i, out) in out.chunks_mut(g.output_len()).enumerate() {
-                    let sample = chunk * per_chunk + i;
-                    g.im2col(&x[sample * g.input_len()..(sample + 1) * g.input_len()], &mut col);
-                    for (o, plane) in out.chunks_mut(pixels).enumerate() {
-                        plane.fill(bias[o]);
-                    }
-                    let shape = (g.out_channels, pixels, patch);
-                    matmul(shape, out, true, w, false, &col, false, parallelism);
+        out.par_chunks_mut(per_chunk * g.output_len()).enumerate().for_each(|(chunk, out)| {
+            let mut col = vec![T::ZERO; patch * g.tile_rows() * ow];
+            let mut q = vec![T::ZERO; g.phases_len()];
+            for (i, out) in out.chunks_mut(g.output_len()).enumerate() {
+                g.to_phases(&x[(chunk * per_chunk + i) * g.input_len()..][..g.input_len()], &mut q);
+                for (o, plane) in out.chunks_mut(pixels).enumerate() {
+                    plane.fill(bias[o]);
                 }
-            });
+                for rows in g.tiles() {
+                    let n = rows.len() * ow;
+                    g.im2col(&q, rows.clone(), &mut col);
+                    let c = &mut out[rows.start * ow..];
+                    matmul((g.out_channels, n, patch), c, pixels, true, plain(w, patch), plain(&col, n), split);
+                }
+                if self.relu {
+                    out.iter_mut().for_each(|v| {
+                        if !(*v > T::ZERO) {
+                            *v = T::ZERO
+                        }
+                    });
+                }
+            }
+        });
         out
     }
+}
+
+/// The output gradient of one sample, zeroed where the ReLU was inactive.
+fn masked<'a, T: Real>(grad: &'a [T], res: &[T], relu: bool, scratch: &'a mut Vec<T>) -> &'a [T] {
+    if !relu {
+        return grad;
+    }
+    scratch.clear();
+    scratch.extend(grad.iter().zip(res).map(|(&g, &r)| if r > T::ZERO { g } else { T::ZERO }));
+    scratch
+}
+
+macro_rules! dispatch {
+    ($what:literal, $s:expr, |$t:ident| $body:expr) => {
+        match $s {
+            CpuStorage::F32(_) => {
+                type $t = f32;
+                CpuStorage::F32($body)
+            }
+            CpuStorage::F64(_) => {
+                type $t = f64;
+                CpuStorage::F64($body)
+            }
+            other => bail!("{}: unsupported dtype {:?}", $what, other.dtype()),
+        }
+    };
 }
 
 impl CustomOp3 for Conv2d {
@@ -270,21 +314,12 @@ impl CustomOp3 for Conv2d {
         lb: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = Geometry::new(lx.dims(), lw.dims(), self.spec)?;
-        let out = match sx {
-            CpuStorage::F32(_) => CpuStorage::F32(self.forward::<f32>(
-                &g,
-                f32::slice(sx, lx, "conv2d x")?,
-                f32::slice(sw, lw, "conv2d weight")?,
-                f32::slice(sb, lb, "conv2d bias")?,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(self.forward::<f64>(
-                &g,
-                f64::slice(sx, lx, "conv2d x")?,
-                f64::slice(sw, lw, "conv2d weight")?,
-                f64::slice(sb, lb, "conv2d bias")?,
-            )),
-            other => bail!("conv2d: unsupported dtype {:?}", other.dtype()),
-        };
+        let out = dispatch!("conv2d", sx, |T| self.forward::<T>(
+            &g,
+            T::slice(sx, lx, "conv2d x")?,
+            T::slice(sw, lw, "conv2d weight")?,
+            T::slice(sb, lb, "conv2d bias")?,
+        ));
         Ok((out, Shape::from((g.batch, g.out_channels, g.out_h, g.out_w))))
     }
 
@@ -293,51 +328,60 @@ impl CustomOp3 for Conv2d {
         x: &Tensor,
         w: &Tensor,
         _bias: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let spec = self.spec;
+        let (spec, relu) = (self.spec, self.relu);
         // The first layer's input is the image, which needs no gradient.
         let grad_x = if x.track_op() {
-            Some(grad.apply_op2_no_bwd(w, &InputGrad { spec, input: x.dims().to_vec() })?)
+            Some(grad.apply_op3_no_bwd(res, w, &InputGrad { spec, relu, input: x.dims().to_vec() })?)
         } else {
             None
         };
-        let grad_w = x.apply_op2_no_bwd(&grad, &WeightGrad { spec, weight: w.dims().to_vec() })?;
-        let grad_b = grad.sum([0, 2, 3])?;
+        let o = w.dims()[0];
+        let params = x.apply_op3_no_bwd(&grad, res, &ParamGrad { spec, relu, weight: w.dims().to_vec() })?;
+        let grad_w = params.narrow(0, 0, w.elem_count())?.reshape(w.dims())?;
+        let grad_b = params.narrow(0, w.elem_count(), o)?;
         Ok((grad_x, Some(grad_w), Some(grad_b)))
     }
 }
 
-/// Gradient with respect to the input: `(grad (B, O, oh, ow), weight) -> (B, C, H, W)`.
+/// Gradient with respect to the input: `(grad, output, weight) -> (B, C, H, W)`.
 struct InputGrad {
     spec: Conv2dSpec,
+    relu: bool,
     input: Vec<usize>,
 }
 
 impl InputGrad {
-    fn run<T: Real>(&self, g: &Geometry, grad: &[T], w: &[T]) -> Vec<T> {
-        let (per_chunk, parallelism) = g.plan();
-        let (patch, pixels) = (g.patch(), g.pixels());
+    fn run<T: Real>(&self, g: &Geometry, grad: &[T], res: &[T], w: &[T]) -> Vec<T> {
+        let per_chunk = g.per_chunk();
+        let split = g.batch == 1;
+        let (patch, pixels, len, ow) = (g.patch(), g.pixels(), g.output_len(), g.out_w);
         let mut gx = vec![T::ZERO; g.batch * g.input_len()];
-        gx.par_chunks_mut(per_chunk * g.input_len())
-            .enumerate()
-            .for_each(|(chunk, gx)| {
-                let mut col = vec![T::ZERO; patch * pixels];
-                for (i, gx) in gx.chunks_mut(g.input_len()).enumerate() {
-                    let sample = chunk * per_chunk + i;
-                    let gout = &grad[sample * g.output_len()..(sample + 1) * g.output_len()];
-                    let shape = (patch, pixels, g.out_channels);
-                    matmul(shape, &mut col, false, w, true, gout, false, parallelism);
-                    g.col2im(&col, gx);
+        gx.par_chunks_mut(per_chunk * g.input_len()).enumerate().for_each(|(chunk, gx)| {
+            let mut col = vec![T::ZERO; patch * g.tile_rows() * ow];
+            let mut gq = vec![T::ZERO; g.phases_len()];
+            let mut scratch = Vec::with_capacity(len);
+            for (i, gx) in gx.chunks_mut(g.input_len()).enumerate() {
+                let range = (chunk * per_chunk + i) * len..(chunk * per_chunk + i + 1) * len;
+                let gout = masked(&grad[range.clone()], &res[range], self.relu, &mut scratch);
+                gq.fill(T::ZERO);
+                for rows in g.tiles() {
+                    let n = rows.len() * ow;
+                    let b = plain(&gout[rows.start * ow..], pixels);
+                    matmul((patch, n, g.out_channels), &mut col, n, false, transposed(w, patch), b, split);
+                    g.col2im(&col, rows, &mut gq);
                 }
-            });
+                g.from_phases(&gq, gx);
+            }
+        });
         gx
     }
 }
 
-impl CustomOp2 for InputGrad {
+impl CustomOp3 for InputGrad {
     fn name(&self) -> &'static str {
         "steerlab-conv2d-input-grad"
     }
@@ -346,65 +390,72 @@ impl CustomOp2 for InputGrad {
         &self,
         sg: &CpuStorage,
         lg: &Layout,
+        sr: &CpuStorage,
+        lr: &Layout,
         sw: &CpuStorage,
         lw: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = Geometry::new(&self.input, lw.dims(), self.spec)?;
-        let out = match sg {
-            CpuStorage::F32(_) => CpuStorage::F32(self.run::<f32>(
-                &g,
-                f32::slice(sg, lg, "conv2d grad")?,
-                f32::slice(sw, lw, "conv2d weight")?,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(self.run::<f64>(
-                &g,
-                f64::slice(sg, lg, "conv2d grad")?,
-                f64::slice(sw, lw, "conv2d weight")?,
-            )),
-            other => bail!("conv2d: unsupported dtype {:?}", other.dtype()),
-        };
+        let out = dispatch!("conv2d", sg, |T| self.run::<T>(
+            &g,
+            T::slice(sg, lg, "conv2d grad")?,
+            T::slice(sr, lr, "conv2d output")?,
+            T::slice(sw, lw, "conv2d weight")?,
+        ));
         Ok((out, Shape::from(self.input.clone())))
     }
 }
 
-/// Gradient with respect to the weight: `(x, grad (B, O, oh, ow)) -> (O, C, kh, kw)`, summed
+/// Gradients of weight and bias, concatenated: `(x, grad, output) -> (O·C·kh·kw + O)`, summed
 /// over the batch chunk by chunk in a fixed order.
-struct WeightGrad {
+struct ParamGrad {
     spec: Conv2dSpec,
+    relu: bool,
     weight: Vec<usize>,
 }
 
-impl WeightGrad {
-    fn run<T: Real>(&self, g: &Geometry, x: &[T], grad: &[T]) -> Vec<T> {
-        let (per_chunk, parallelism) = g.plan();
-        let (patch, pixels) = (g.patch(), g.pixels());
+impl ParamGrad {
+    fn run<T: Real>(&self, g: &Geometry, x: &[T], grad: &[T], res: &[T]) -> Vec<T> {
+        let per_chunk = g.per_chunk();
+        let (patch, pixels, len, o, ow) = (g.patch(), g.pixels(), g.output_len(), g.out_channels, g.out_w);
         let chunks = g.batch.div_ceil(per_chunk);
         let partials: Vec<Vec<T>> = (0..chunks)
             .into_par_iter()
             .map(|chunk| {
-                let mut col = vec![T::ZERO; patch * pixels];
-                let mut gw = vec![T::ZERO; g.out_channels * patch];
+                let mut col = vec![T::ZERO; patch * g.tile_rows() * ow];
+                let mut q = vec![T::ZERO; g.phases_len()];
+                let mut scratch = Vec::with_capacity(len);
+                let mut params = vec![T::ZERO; o * patch + o];
                 for sample in chunk * per_chunk..((chunk + 1) * per_chunk).min(g.batch) {
-                    g.im2col(&x[sample * g.input_len()..(sample + 1) * g.input_len()], &mut col);
-                    let gout = &grad[sample * g.output_len()..(sample + 1) * g.output_len()];
-                    let shape = (g.out_channels, patch, pixels);
-                    matmul(shape, &mut gw, true, gout, false, &col, true, parallelism);
+                    g.to_phases(&x[sample * g.input_len()..][..g.input_len()], &mut q);
+                    let range = sample * len..(sample + 1) * len;
+                    let gout = masked(&grad[range.clone()], &res[range], self.relu, &mut scratch);
+                    let (gw, gb) = params.split_at_mut(o * patch);
+                    for rows in g.tiles() {
+                        let n = rows.len() * ow;
+                        g.im2col(&q, rows.clone(), &mut col);
+                        let a = plain(&gout[rows.start * ow..], pixels);
+                        matmul((o, patch, n), gw, patch, true, a, transposed(&col, n), false);
+                    }
+                    for (b, plane) in gb.iter_mut().zip(gout.chunks(pixels)) {
+                        *b += plane.iter().fold(T::ZERO, |acc, &v| acc + v);
+                    }
                 }
-                gw
+                params
             })
             .collect();
         let mut total = partials.into_iter();
-        let mut gw = total.next().unwrap_or_else(|| vec![T::ZERO; g.out_channels * patch]);
+        let mut params = total.next().unwrap_or_else(|| vec![T::ZERO; o * patch + o]);
         for partial in total {
-            gw.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
+            params.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
         }
-        gw
+        params
     }
 }
 
-impl CustomOp2 for WeightGrad {
+impl CustomOp3 for ParamGrad {
     fn name(&self) -> &'static str {
-        "steerlab-conv2d-weight-grad"
+        "steerlab-conv2d-param-grad"
     }
 
     fn cpu_fwd(
@@ -413,22 +464,18 @@ impl CustomOp2 for WeightGrad {
         lx: &Layout,
         sg: &CpuStorage,
         lg: &Layout,
+        sr: &CpuStorage,
+        lr: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = Geometry::new(lx.dims(), &self.weight, self.spec)?;
-        let out = match sx {
-            CpuStorage::F32(_) => CpuStorage::F32(self.run::<f32>(
-                &g,
-                f32::slice(sx, lx, "conv2d x")?,
-                f32::slice(sg, lg, "conv2d grad")?,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(self.run::<f64>(
-                &g,
-                f64::slice(sx, lx, "conv2d x")?,
-                f64::slice(sg, lg, "conv2d grad")?,
-            )),
-            other => bail!("conv2d: unsupported dtype {:?}", other.dtype()),
-        };
-        Ok((out, Shape::from(self.weight.clone())))
+        let out = dispatch!("conv2d", sx, |T| self.run::<T>(
+            &g,
+            T::slice(sx, lx, "conv2d x")?,
+            T::slice(sg, lg, "conv2d grad")?,
+            T::slice(sr, lr, "conv2d output")?,
+        ));
+        let count: usize = self.weight.iter().product::<usize>() + self.weight[0];
+        Ok((out, Shape::from(count)))
     }
 }
 
@@ -472,7 +519,8 @@ mod tests {
             let x: Vec<f64> = (0..3 * 2 * h * w).map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0).collect();
             let wt: Vec<f64> = (0..4 * 2 * k * k).map(|i| ((i * 13 % 29) as f64 - 14.0) / 10.0).collect();
             let b = [0.5, -0.25, 1.0, 0.0];
-            let ours = Conv2d { spec }.forward(&g, &x, &wt, &b);
+            let ours = Conv2d { spec, relu: false }.forward(&g, &x, &wt, &b);
+            assert!(g.tile_rows() >= 1);
             let reference = direct(&g, &x, &wt, &b);
             for (a, r) in ours.iter().zip(&reference) {
                 assert!((a - r).abs() < 1e-9, "{h}x{w} k{k} s{s} p{p}: {a} vs {r}");

@@ -7,11 +7,14 @@
 //! out 1/k² of their value. Both ops here work for every stride, padding and odd or even size,
 //! in f32 and f64 (f64 is what the finite-difference checks use).
 //!
-//! Convolution is im2col + one matrix product per sample (the `gemm` crate candle itself uses),
-//! samples split over the rayon pool in fixed contiguous chunks, one scratch buffer per chunk.
+//! Convolution is im2col + one matrix product per sample (single-threaded OpenBLAS, see
+//! [`blas`]), samples split over the rayon pool in fixed contiguous chunks, one scratch buffer
+//! per chunk; at batch 1 the product's rows are split over the pool instead. A ReLU after the
+//! convolution is fused into it.
 //! Fixed chunks make every reduction (weight and bias gradients) sum in the same order whatever
 //! the scheduling, so training is bit-for-bit repeatable.
 
+mod blas;
 mod conv;
 mod pool;
 
@@ -32,9 +35,9 @@ pub(crate) trait Real:
     + std::ops::Mul<Output = Self>
     + std::ops::AddAssign
     + std::fmt::Debug
+    + blas::Gemm
 {
     const ZERO: Self;
-    const ONE: Self;
     const NEG_INFINITY: Self;
     fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [Self]>;
 }
@@ -48,7 +51,6 @@ fn contiguous<'a, T>(values: &'a [T], layout: &Layout, what: &str) -> Result<&'a
 
 impl Real for f32 {
     const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
     const NEG_INFINITY: Self = f32::NEG_INFINITY;
     fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [Self]> {
         match storage {
@@ -60,7 +62,6 @@ impl Real for f32 {
 
 impl Real for f64 {
     const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
     const NEG_INFINITY: Self = f64::NEG_INFINITY;
     fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [Self]> {
         match storage {
