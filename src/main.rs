@@ -1,6 +1,7 @@
 fn main() -> std::process::ExitCode {
     quiet_vulkan_loader();
     cheap_library_backtraces();
+    steerlab::nn::keep_freed_memory();
     match steerlab::cli::main() {
         Ok(code) => code,
         Err(e) => {

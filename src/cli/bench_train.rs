@@ -72,6 +72,7 @@ fn measure(preset: &str, budget: f64) -> Result<Figures> {
     let mut optimiser = AdamW::new(model.varmap.data().lock().expect("variables").clone(), AdamWParams::default())?;
     let mut phases = [0.0f64; 3];
     let mut steps = 0usize;
+    ops::profile::take_profile();
     let step = median_time(budget, || {
         let t0 = Instant::now();
         let loss = model.net.forward(&batch)?.nll(&targets)?;
@@ -86,6 +87,7 @@ fn measure(preset: &str, budget: f64) -> Result<Figures> {
         steps += 1;
         Ok(())
     })?;
+    let in_ops = ops::profile::take_profile();
     let ms = |p: f64| p / steps as f64 * 1e3;
     println!(
         "  {preset} training step at batch 64: forward + loss {:.1} ms, backward {:.1} ms, AdamW {:.1} ms (means)",
@@ -93,6 +95,15 @@ fn measure(preset: &str, budget: f64) -> Result<Figures> {
         ms(phases[1]),
         ms(phases[2])
     );
+    let named: Vec<String> = ops::profile::NAMES
+        .iter()
+        .zip(in_ops)
+        .filter(|(_, t)| *t > 0.0)
+        .map(|(n, t)| format!("{n} {:.1} ms", ms(t)))
+        .collect();
+    let total = ms(phases.iter().sum());
+    let rest = total - ms(in_ops.iter().sum());
+    println!("    of which {}; candle's own ops (dense layers, ReLU of dense, loss, bookkeeping) {rest:.1} ms", named.join(", "));
     Ok(Figures {
         framework: "steerlab (candle 0.11.1 + own conv/pool ops)".into(),
         preset: preset.into(),

@@ -21,3 +21,23 @@ pub use distribution::{Component, SteeringDistribution};
 pub fn device() -> candle_core::Device {
     candle_core::Device::Cpu
 }
+
+/// Makes glibc's allocator keep freed memory for reuse instead of returning each large block
+/// to the kernel. Every tensor op allocates its result; a training step allocates and frees
+/// hundreds of megabytes, and with glibc's defaults (blocks over 32 MB mapped and unmapped
+/// each time, free heap above 64 MB trimmed) each reuse paid page faults and zeroing again.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const M_TRIM_THRESHOLD: std::os::raw::c_int = -1;
+        const M_MMAP_THRESHOLD: std::os::raw::c_int = -3;
+        unsafe extern "C" {
+            fn mallopt(param: std::os::raw::c_int, value: std::os::raw::c_int) -> std::os::raw::c_int;
+        }
+        // SAFETY: mallopt only changes allocator thresholds; it is called before training.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 512 << 20);
+            mallopt(M_TRIM_THRESHOLD, i32::MAX);
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! gradient accumulated per fixed chunk of samples.
 
 use super::blas::Operand;
-use super::{Real, fixed_chunks};
+use super::{Real, chunk_count};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
@@ -201,11 +201,9 @@ impl Geometry {
         (0..self.out_h).step_by(step).map(move |r| r..(r + step).min(self.out_h))
     }
 
-    /// Samples per parallel chunk: with fewer samples than threads (inference at batch 1) there
-    /// is one chunk, and the matrix products themselves are split by rows instead.
+    /// Samples per parallel chunk (see [`chunk_count`]).
     fn per_chunk(&self) -> usize {
-        let chunks = fixed_chunks(self.batch).len();
-        self.batch.div_ceil(chunks.max(1)).max(1)
+        self.batch.div_ceil(chunk_count(self.batch)).max(1)
     }
 }
 
@@ -314,12 +312,14 @@ impl CustomOp3 for Conv2d {
         lb: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = Geometry::new(lx.dims(), lw.dims(), self.spec)?;
-        let out = dispatch!("conv2d", sx, |T| self.forward::<T>(
-            &g,
-            T::slice(sx, lx, "conv2d x")?,
-            T::slice(sw, lw, "conv2d weight")?,
-            T::slice(sb, lb, "conv2d bias")?,
-        ));
+        let out = super::profile::timed(0, || {
+            Ok::<_, candle_core::Error>(dispatch!("conv2d", sx, |T| self.forward::<T>(
+                &g,
+                T::slice(sx, lx, "conv2d x")?,
+                T::slice(sw, lw, "conv2d weight")?,
+                T::slice(sb, lb, "conv2d bias")?,
+            )))
+        })?;
         Ok((out, Shape::from((g.batch, g.out_channels, g.out_h, g.out_w))))
     }
 
@@ -396,12 +396,14 @@ impl CustomOp3 for InputGrad {
         lw: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = Geometry::new(&self.input, lw.dims(), self.spec)?;
-        let out = dispatch!("conv2d", sg, |T| self.run::<T>(
-            &g,
-            T::slice(sg, lg, "conv2d grad")?,
-            T::slice(sr, lr, "conv2d output")?,
-            T::slice(sw, lw, "conv2d weight")?,
-        ));
+        let out = super::profile::timed(1, || {
+            Ok::<_, candle_core::Error>(dispatch!("conv2d", sg, |T| self.run::<T>(
+                &g,
+                T::slice(sg, lg, "conv2d grad")?,
+                T::slice(sr, lr, "conv2d output")?,
+                T::slice(sw, lw, "conv2d weight")?,
+            )))
+        })?;
         Ok((out, Shape::from(self.input.clone())))
     }
 }
@@ -468,12 +470,14 @@ impl CustomOp3 for ParamGrad {
         lr: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = Geometry::new(lx.dims(), &self.weight, self.spec)?;
-        let out = dispatch!("conv2d", sx, |T| self.run::<T>(
-            &g,
-            T::slice(sx, lx, "conv2d x")?,
-            T::slice(sg, lg, "conv2d grad")?,
-            T::slice(sr, lr, "conv2d output")?,
-        ));
+        let out = super::profile::timed(2, || {
+            Ok::<_, candle_core::Error>(dispatch!("conv2d", sx, |T| self.run::<T>(
+                &g,
+                T::slice(sx, lx, "conv2d x")?,
+                T::slice(sg, lg, "conv2d grad")?,
+                T::slice(sr, lr, "conv2d output")?,
+            )))
+        })?;
         let count: usize = self.weight.iter().product::<usize>() + self.weight[0];
         Ok((out, Shape::from(count)))
     }

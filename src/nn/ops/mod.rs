@@ -7,7 +7,7 @@
 //! out 1/k² of their value. Both ops here work for every stride, padding and odd or even size,
 //! in f32 and f64 (f64 is what the finite-difference checks use).
 //!
-//! Convolution is im2col + one matrix product per sample (single-threaded OpenBLAS, see
+//! Convolution is im2col + one matrix product per sample (OpenBLAS, one thread per call, see
 //! [`blas`]), samples split over the rayon pool in fixed contiguous chunks, one scratch buffer
 //! per chunk; at batch 1 the product's rows are split over the pool instead. A ReLU after the
 //! convolution is fused into it.
@@ -20,6 +20,30 @@ mod pool;
 
 pub use conv::{Conv2dSpec, conv2d};
 pub use pool::max_pool2d;
+
+/// Wall time spent inside each op since the last [`take_profile`], for `bench train`'s report
+/// of where a training step goes.
+pub mod profile {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Instant;
+
+    /// The ops timed, in report order.
+    pub const NAMES: [&str; 5] = ["conv forward", "conv input gradient", "conv weight+bias gradient", "max-pool forward", "max-pool gradient"];
+    static NANOS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+    /// Runs `f`, adding its wall time to slot `slot`.
+    pub(crate) fn timed<R>(slot: usize, f: impl FnOnce() -> R) -> R {
+        let started = Instant::now();
+        let result = f();
+        NANOS[slot].fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        result
+    }
+
+    /// Seconds per op since the last call, and resets them.
+    pub fn take_profile() -> [f64; 5] {
+        std::array::from_fn(|i| NANOS[i].swap(0, Ordering::Relaxed) as f64 * 1e-9)
+    }
+}
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, Layout, Result, bail};
@@ -71,12 +95,9 @@ impl Real for f64 {
     }
 }
 
-/// Splits `items` into at most `rayon::current_num_threads()` contiguous chunks, the same for
-/// the same count: `(start, end)` pairs.
-pub(crate) fn fixed_chunks(items: usize) -> Vec<(usize, usize)> {
-    let parts = rayon::current_num_threads().clamp(1, items.max(1));
-    (0..parts)
-        .map(|p| (p * items / parts, (p + 1) * items / parts))
-        .filter(|(a, b)| b > a)
-        .collect()
+/// How many fixed chunks `items` samples are cut into: four per thread, so that work stealing
+/// evens out a core that is busy elsewhere, and the same for the same count, so that sums over
+/// chunks always add in the same order.
+pub(crate) fn chunk_count(items: usize) -> usize {
+    (4 * rayon::current_num_threads()).clamp(1, items.max(1))
 }

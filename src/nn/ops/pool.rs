@@ -99,11 +99,13 @@ impl CustomOp1 for MaxPool {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let pool = Pool::new(l.dims(), self.kernel, self.stride)?;
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(pool.forward(f32::slice(s, l, "max_pool2d")?)),
-            CpuStorage::F64(_) => CpuStorage::F64(pool.forward(f64::slice(s, l, "max_pool2d")?)),
-            other => bail!("max_pool2d: unsupported dtype {:?}", other.dtype()),
-        };
+        let out = super::profile::timed(3, || {
+            Ok::<_, candle_core::Error>(match s {
+                CpuStorage::F32(_) => CpuStorage::F32(pool.forward(f32::slice(s, l, "max_pool2d")?)),
+                CpuStorage::F64(_) => CpuStorage::F64(pool.forward(f64::slice(s, l, "max_pool2d")?)),
+                other => bail!("max_pool2d: unsupported dtype {:?}", other.dtype()),
+            })
+        })?;
         let d = l.dims();
         Ok((out, Shape::from((d[0], d[1], pool.out_h, pool.out_w))))
     }
@@ -133,15 +135,17 @@ impl CustomOp2 for MaxPoolGrad {
         lg: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let pool = Pool::new(lx.dims(), self.kernel, self.stride)?;
-        let out = match sx {
-            CpuStorage::F32(_) => CpuStorage::F32(
-                pool.backward(f32::slice(sx, lx, "max_pool2d")?, f32::slice(sg, lg, "grad")?),
-            ),
-            CpuStorage::F64(_) => CpuStorage::F64(
-                pool.backward(f64::slice(sx, lx, "max_pool2d")?, f64::slice(sg, lg, "grad")?),
-            ),
-            other => bail!("max_pool2d: unsupported dtype {:?}", other.dtype()),
-        };
+        let out = super::profile::timed(4, || {
+            Ok::<_, candle_core::Error>(match sx {
+                CpuStorage::F32(_) => CpuStorage::F32(
+                    pool.backward(f32::slice(sx, lx, "max_pool2d")?, f32::slice(sg, lg, "grad")?),
+                ),
+                CpuStorage::F64(_) => CpuStorage::F64(
+                    pool.backward(f64::slice(sx, lx, "max_pool2d")?, f64::slice(sg, lg, "grad")?),
+                ),
+                other => bail!("max_pool2d: unsupported dtype {:?}", other.dtype()),
+            })
+        })?;
         Ok((out, lx.shape().clone()))
     }
 }
