@@ -77,8 +77,9 @@ fn convolution_gradients_match_finite_differences_for_every_stride_padding_and_s
 
 #[test]
 fn convolution_matches_candle_where_candle_is_right() {
-    for (h, w, k, stride, padding) in [(66, 200, 5, 2, 0), (14, 47, 3, 1, 0), (9, 9, 3, 1, 1), (31, 98, 5, 2, 0)] {
-        let x = seeded(&[2, 3, h, w], 5).to_dtype(DType::F32).unwrap();
+    // Batch 1 takes the inference path (output rows split over threads).
+    for (n, h, w, k, stride, padding) in [(2, 66, 200, 5, 2, 0), (1, 66, 200, 5, 2, 0), (2, 14, 47, 3, 1, 0), (1, 9, 9, 3, 1, 1), (2, 31, 98, 5, 2, 0)] {
+        let x = seeded(&[n, 3, h, w], 5).to_dtype(DType::F32).unwrap();
         let weight = seeded(&[4, 3, k, k], 6).to_dtype(DType::F32).unwrap();
         let bias = seeded(&[4], 7).to_dtype(DType::F32).unwrap();
         let ours = conv2d(&x, &weight, &bias, Conv2dSpec { stride, padding }, true).unwrap();

@@ -207,22 +207,9 @@ impl Geometry {
     }
 }
 
-/// `c (m×n, leading dimension ldc) = [c +] a (m×k) · b (k×n)`, row-major operands. With
-/// `split`, the rows of `c` are shared out over the rayon pool (inference at batch 1).
-#[allow(clippy::too_many_arguments)]
-fn matmul<T: Real>((m, n, k): (usize, usize, usize), c: &mut [T], ldc: usize, accumulate: bool, a: Operand<T>, b: Operand<T>, split: bool) {
-    let parts = if split { rayon::current_num_threads().min(m / 8).max(1) } else { 1 };
-    if parts == 1 {
-        return T::gemm(m, n, k, a, b, c, ldc, accumulate);
-    }
-    let rows = m.div_ceil(parts);
-    c[..(m - 1) * ldc + n].par_chunks_mut(rows * ldc).enumerate().for_each(|(i, c)| {
-        let first = i * rows;
-        let count = rows.min(m - first);
-        let offset = if a.transposed { first } else { first * a.ld };
-        let a = Operand { data: &a.data[offset..], ..a };
-        T::gemm(count, n, k, a, b, c, ldc, accumulate);
-    });
+/// `c (m×n, leading dimension ldc) = [c +] a (m×k) · b (k×n)`, row-major operands.
+fn matmul<T: Real>((m, n, k): (usize, usize, usize), c: &mut [T], ldc: usize, accumulate: bool, a: Operand<T>, b: Operand<T>) {
+    T::gemm(m, n, k, a, b, c, ldc, accumulate)
 }
 
 fn plain<T>(data: &[T], ld: usize) -> Operand<'_, T> {
@@ -240,8 +227,10 @@ struct Conv2d {
 
 impl Conv2d {
     fn forward<T: Real>(&self, g: &Geometry, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
+        if g.batch == 1 && rayon::current_num_threads() > 1 {
+            return self.forward_one(g, x, w, bias);
+        }
         let per_chunk = g.per_chunk();
-        let split = g.batch == 1;
         let (patch, pixels, ow) = (g.patch(), g.pixels(), g.out_w);
         let mut out = vec![T::ZERO; g.batch * g.output_len()];
         out.par_chunks_mut(per_chunk * g.output_len()).enumerate().for_each(|(chunk, out)| {
@@ -256,17 +245,55 @@ impl Conv2d {
                     let n = rows.len() * ow;
                     g.im2col(&q, rows.clone(), &mut col);
                     let c = &mut out[rows.start * ow..];
-                    matmul((g.out_channels, n, patch), c, pixels, true, plain(w, patch), plain(&col, n), split);
+                    matmul((g.out_channels, n, patch), c, pixels, true, plain(w, patch), plain(&col, n));
                 }
-                if self.relu {
-                    out.iter_mut().for_each(|v| {
-                        if !(*v > T::ZERO) {
-                            *v = T::ZERO
-                        }
-                    });
-                }
+                self.activate(out);
             }
         });
+        out
+    }
+
+    fn activate<T: Real>(&self, out: &mut [T]) {
+        if self.relu {
+            out.iter_mut().for_each(|v| {
+                if !(*v > T::ZERO) {
+                    *v = T::ZERO
+                }
+            });
+        }
+    }
+
+    /// One image (inference): its output rows are split over the pool, each part doing its
+    /// own im2col and product into a block that is then copied into place.
+    fn forward_one<T: Real>(&self, g: &Geometry, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
+        let (patch, pixels, ow) = (g.patch(), g.pixels(), g.out_w);
+        let mut q = vec![T::ZERO; g.phases_len()];
+        g.to_phases(x, &mut q);
+        let parts = rayon::current_num_threads().min(g.out_h);
+        let rows_per_part = g.out_h.div_ceil(parts);
+        let blocks: Vec<(usize, Vec<T>)> = (0..g.out_h.div_ceil(rows_per_part))
+            .into_par_iter()
+            .map(|part| {
+                let rows = part * rows_per_part..((part + 1) * rows_per_part).min(g.out_h);
+                let n = rows.len() * ow;
+                let mut col = vec![T::ZERO; patch * n];
+                g.im2col(&q, rows.clone(), &mut col);
+                let mut block = vec![T::ZERO; g.out_channels * n];
+                for (o, plane) in block.chunks_mut(n).enumerate() {
+                    plane.fill(bias[o]);
+                }
+                matmul((g.out_channels, n, patch), &mut block, n, true, plain(w, patch), plain(&col, n));
+                self.activate(&mut block);
+                (rows.start * ow, block)
+            })
+            .collect();
+        let mut out = vec![T::ZERO; g.output_len()];
+        for (start, block) in blocks {
+            let n = block.len() / g.out_channels;
+            for (o, run) in block.chunks(n).enumerate() {
+                out[o * pixels + start..][..n].copy_from_slice(run);
+            }
+        }
         out
     }
 }
@@ -331,133 +358,90 @@ impl CustomOp3 for Conv2d {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let grad = grad.contiguous()?;
-        let (spec, relu) = (self.spec, self.relu);
         // The first layer's input is the image, which needs no gradient.
-        let grad_x = if x.track_op() {
-            Some(grad.apply_op3_no_bwd(res, w, &InputGrad { spec, relu, input: x.dims().to_vec() })?)
-        } else {
-            None
-        };
-        let o = w.dims()[0];
-        let params = x.apply_op3_no_bwd(&grad, res, &ParamGrad { spec, relu, weight: w.dims().to_vec() })?;
-        let grad_w = params.narrow(0, 0, w.elem_count())?.reshape(w.dims())?;
-        let grad_b = params.narrow(0, w.elem_count(), o)?;
+        let input = x.track_op();
+        let op = Backward { spec: self.spec, relu: self.relu, weight: w.clone(), input };
+        let all = x.apply_op3_no_bwd(&grad.contiguous()?, res, &op)?;
+        let (nx, nw, o) = (if input { x.elem_count() } else { 0 }, w.elem_count(), w.dims()[0]);
+        let grad_x = if input { Some(all.narrow(0, 0, nx)?.reshape(x.dims())?) } else { None };
+        let grad_w = all.narrow(0, nx, nw)?.reshape(w.dims())?;
+        let grad_b = all.narrow(0, nx + nw, o)?;
         Ok((grad_x, Some(grad_w), Some(grad_b)))
     }
 }
 
-/// Gradient with respect to the input: `(grad, output, weight) -> (B, C, H, W)`.
-struct InputGrad {
+/// The whole backward pass in one sweep over the samples: `(x, grad, output)` → input gradient
+/// (when `input`), weight gradient and bias gradient, concatenated. Each sample's output
+/// gradient is masked by the ReLU once and used for both products while it is in cache;
+/// weight and bias gradients are summed per fixed chunk and the chunks added in order.
+struct Backward {
     spec: Conv2dSpec,
     relu: bool,
-    input: Vec<usize>,
+    weight: Tensor,
+    input: bool,
 }
 
-impl InputGrad {
-    fn run<T: Real>(&self, g: &Geometry, grad: &[T], res: &[T], w: &[T]) -> Vec<T> {
-        let per_chunk = g.per_chunk();
-        let split = g.batch == 1;
-        let (patch, pixels, len, ow) = (g.patch(), g.pixels(), g.output_len(), g.out_w);
-        let mut gx = vec![T::ZERO; g.batch * g.input_len()];
-        gx.par_chunks_mut(per_chunk * g.input_len()).enumerate().for_each(|(chunk, gx)| {
-            let mut col = vec![T::ZERO; patch * g.tile_rows() * ow];
-            let mut gq = vec![T::ZERO; g.phases_len()];
-            let mut scratch = Vec::with_capacity(len);
-            for (i, gx) in gx.chunks_mut(g.input_len()).enumerate() {
-                let range = (chunk * per_chunk + i) * len..(chunk * per_chunk + i + 1) * len;
-                let gout = masked(&grad[range.clone()], &res[range], self.relu, &mut scratch);
-                gq.fill(T::ZERO);
-                for rows in g.tiles() {
-                    let n = rows.len() * ow;
-                    let b = plain(&gout[rows.start * ow..], pixels);
-                    matmul((patch, n, g.out_channels), &mut col, n, false, transposed(w, patch), b, split);
-                    g.col2im(&col, rows, &mut gq);
-                }
-                g.from_phases(&gq, gx);
-            }
-        });
-        gx
-    }
-}
-
-impl CustomOp3 for InputGrad {
-    fn name(&self) -> &'static str {
-        "steerlab-conv2d-input-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        sg: &CpuStorage,
-        lg: &Layout,
-        sr: &CpuStorage,
-        lr: &Layout,
-        sw: &CpuStorage,
-        lw: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let g = Geometry::new(&self.input, lw.dims(), self.spec)?;
-        let out = super::profile::timed(1, || {
-            Ok::<_, candle_core::Error>(dispatch!("conv2d", sg, |T| self.run::<T>(
-                &g,
-                T::slice(sg, lg, "conv2d grad")?,
-                T::slice(sr, lr, "conv2d output")?,
-                T::slice(sw, lw, "conv2d weight")?,
-            )))
-        })?;
-        Ok((out, Shape::from(self.input.clone())))
-    }
-}
-
-/// Gradients of weight and bias, concatenated: `(x, grad, output) -> (O·C·kh·kw + O)`, summed
-/// over the batch chunk by chunk in a fixed order.
-struct ParamGrad {
-    spec: Conv2dSpec,
-    relu: bool,
-    weight: Vec<usize>,
-}
-
-impl ParamGrad {
-    fn run<T: Real>(&self, g: &Geometry, x: &[T], grad: &[T], res: &[T]) -> Vec<T> {
+impl Backward {
+    fn run<T: Real>(&self, g: &Geometry, x: &[T], grad: &[T], res: &[T], w: &[T]) -> Vec<T> {
         let per_chunk = g.per_chunk();
         let (patch, pixels, len, o, ow) = (g.patch(), g.pixels(), g.output_len(), g.out_channels, g.out_w);
         let chunks = g.batch.div_ceil(per_chunk);
-        let partials: Vec<Vec<T>> = (0..chunks)
+        let nx = if self.input { g.batch * g.input_len() } else { 0 };
+        let mut all = vec![T::ZERO; nx + o * patch + o];
+        let (gx_all, params) = all.split_at_mut(nx);
+        let gx_parts: Vec<Option<&mut [T]>> = if self.input {
+            gx_all.chunks_mut(per_chunk * g.input_len()).map(Some).collect()
+        } else {
+            (0..chunks).map(|_| None).collect()
+        };
+        let partials: Vec<Vec<T>> = gx_parts
             .into_par_iter()
-            .map(|chunk| {
+            .enumerate()
+            .map(|(chunk, mut gx)| {
                 let mut col = vec![T::ZERO; patch * g.tile_rows() * ow];
                 let mut q = vec![T::ZERO; g.phases_len()];
                 let mut scratch = Vec::with_capacity(len);
-                let mut params = vec![T::ZERO; o * patch + o];
+                let mut partial = vec![T::ZERO; o * patch + o];
                 for sample in chunk * per_chunk..((chunk + 1) * per_chunk).min(g.batch) {
-                    g.to_phases(&x[sample * g.input_len()..][..g.input_len()], &mut q);
                     let range = sample * len..(sample + 1) * len;
                     let gout = masked(&grad[range.clone()], &res[range], self.relu, &mut scratch);
-                    let (gw, gb) = params.split_at_mut(o * patch);
+                    let (gw, gb) = partial.split_at_mut(o * patch);
+                    g.to_phases(&x[sample * g.input_len()..][..g.input_len()], &mut q);
                     for rows in g.tiles() {
                         let n = rows.len() * ow;
                         g.im2col(&q, rows.clone(), &mut col);
                         let a = plain(&gout[rows.start * ow..], pixels);
-                        matmul((o, patch, n), gw, patch, true, a, transposed(&col, n), false);
+                        matmul((o, patch, n), gw, patch, true, a, transposed(&col, n));
                     }
                     for (b, plane) in gb.iter_mut().zip(gout.chunks(pixels)) {
                         *b += plane.iter().fold(T::ZERO, |acc, &v| acc + v);
                     }
+                    if let Some(gx) = gx.as_deref_mut() {
+                        // q now serves as the phase-plane gradient.
+                        q.fill(T::ZERO);
+                        for rows in g.tiles() {
+                            let n = rows.len() * ow;
+                            let b = plain(&gout[rows.start * ow..], pixels);
+                            matmul((patch, n, o), &mut col, n, false, transposed(w, patch), b);
+                            g.col2im(&col, rows, &mut q);
+                        }
+                        let first = sample - chunk * per_chunk;
+                        g.from_phases(&q, &mut gx[first * g.input_len()..][..g.input_len()]);
+                    }
                 }
-                params
+                partial
             })
             .collect();
-        let mut total = partials.into_iter();
-        let mut params = total.next().unwrap_or_else(|| vec![T::ZERO; o * patch + o]);
-        for partial in total {
+        for partial in partials {
             params.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
         }
-        params
+        all
     }
 }
 
-impl CustomOp3 for ParamGrad {
+impl CustomOp3 for Backward {
     fn name(&self) -> &'static str {
-        "steerlab-conv2d-param-grad"
+        "steerlab-conv2d-backward"
     }
 
     fn cpu_fwd(
@@ -469,16 +453,22 @@ impl CustomOp3 for ParamGrad {
         sr: &CpuStorage,
         lr: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let g = Geometry::new(lx.dims(), &self.weight, self.spec)?;
-        let out = super::profile::timed(2, || {
+        let g = Geometry::new(lx.dims(), self.weight.dims(), self.spec)?;
+        let weight = self.weight.contiguous()?;
+        let (storage, lw) = weight.storage_and_layout();
+        let candle_core::Storage::Cpu(sw) = &*storage else {
+            bail!("conv2d: weight is not on the CPU");
+        };
+        let out = super::profile::timed(1, || {
             Ok::<_, candle_core::Error>(dispatch!("conv2d", sx, |T| self.run::<T>(
                 &g,
                 T::slice(sx, lx, "conv2d x")?,
                 T::slice(sg, lg, "conv2d grad")?,
                 T::slice(sr, lr, "conv2d output")?,
+                T::slice(sw, lw, "conv2d weight")?,
             )))
         })?;
-        let count: usize = self.weight.iter().product::<usize>() + self.weight[0];
+        let count = if self.input { g.batch * g.input_len() } else { 0 } + self.weight.elem_count() + g.out_channels;
         Ok((out, Shape::from(count)))
     }
 }

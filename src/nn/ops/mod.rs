@@ -28,8 +28,8 @@ pub mod profile {
     use std::time::Instant;
 
     /// The ops timed, in report order.
-    pub const NAMES: [&str; 5] = ["conv forward", "conv input gradient", "conv weight+bias gradient", "max-pool forward", "max-pool gradient"];
-    static NANOS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+    pub const NAMES: [&str; 4] = ["conv forward", "conv backward", "max-pool forward", "max-pool gradient"];
+    static NANOS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 
     /// Runs `f`, adding its wall time to slot `slot`.
     pub(crate) fn timed<R>(slot: usize, f: impl FnOnce() -> R) -> R {
@@ -40,7 +40,7 @@ pub mod profile {
     }
 
     /// Seconds per op since the last call, and resets them.
-    pub fn take_profile() -> [f64; 5] {
+    pub fn take_profile() -> [f64; 4] {
         std::array::from_fn(|i| NANOS[i].swap(0, Ordering::Relaxed) as f64 * 1e-9)
     }
 }
