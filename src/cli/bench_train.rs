@@ -3,6 +3,7 @@
 //! (bench/pytorch/steering_bench.py) when a Python with PyTorch is given.
 
 use crate::nn::config::{LayerSpec, ModelConfig, PRESETS};
+use crate::nn::steering::MixtureBatch;
 use crate::nn::ops;
 use crate::nn::optim::{AdamW, AdamWParams};
 use crate::nn::{Model, device};
@@ -23,6 +24,9 @@ pub struct TrainBenchArgs {
     /// A Python interpreter with PyTorch: also run the PyTorch twin and compare.
     #[arg(long)]
     pub python: Option<PathBuf>,
+    /// Also measure the same networks with candle's stock convolution and pooling.
+    #[arg(long)]
+    pub stock: bool,
     /// Threads for PyTorch (steerlab uses the rayon pool: RAYON_NUM_THREADS, default all cores).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -53,6 +57,63 @@ struct Figures {
     forward_batch1_ms: f64,
     forward_batch64_samples_per_s: f64,
     train_batch64_samples_per_s: f64,
+    /// Why a figure is missing.
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// The same network evaluated with candle's stock `conv2d`, `relu` and `max_pool2d`, on the
+/// model's own variables.
+fn stock_forward(model: &Model, images: &Tensor) -> candle_core::Result<MixtureBatch> {
+    let vars = model.tensors().map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    let mut x = images.affine(2.0, -1.0)?;
+    for (i, layer) in model.config.backbone.layers.iter().enumerate() {
+        x = match *layer {
+            LayerSpec::Conv { stride, padding, .. } => {
+                let (w, b) = (&vars[&format!("backbone.conv{i}.weight")], &vars[&format!("backbone.conv{i}.bias")]);
+                x.conv2d(w, padding, stride, 1, 1)?.broadcast_add(&b.reshape((1, (), 1, 1))?)?.relu()?
+            }
+            LayerSpec::MaxPool { kernel, stride } => x.max_pool2d_with_stride(kernel, stride)?,
+        };
+    }
+    model.net.head.forward(&x)
+}
+
+fn measure_stock(preset: &str, budget: f64) -> Result<Figures> {
+    let model = Model::new(ModelConfig::preset(preset).context("preset")?, 0)?;
+    let one = Tensor::rand(0f32, 1.0, (1, 3, 66, 200), &device())?;
+    let batch = Tensor::rand(0f32, 1.0, (64, 3, 66, 200), &device())?;
+    let targets = ((Tensor::rand(0f32, 1.0, 64, &device())? - 0.5)? * 0.1)?;
+    // Same outputs as our ops, first.
+    let (ours, theirs) = (model.net.forward(&one)?.means, stock_forward(&model, &one)?.means);
+    let diff = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+    let latency = median_time(budget, || {
+        stock_forward(&model, &one)?.means.to_vec2::<f32>()?;
+        Ok(())
+    })?;
+    let forward = median_time(budget, || {
+        stock_forward(&model, &batch)?.means.to_vec2::<f32>()?;
+        Ok(())
+    })?;
+    let mut optimiser = AdamW::new(model.varmap.data().lock().expect("variables").clone(), AdamWParams::default())?;
+    let mut step_once = || -> Result<()> {
+        let grads = stock_forward(&model, &batch)?.nll(&targets)?.backward()?;
+        optimiser.update(&grads, 1e-4)?;
+        Ok(())
+    };
+    let (train, note) = match step_once() {
+        Ok(()) => (64.0 / median_time(budget, step_once)?, None),
+        Err(e) => (f64::NAN, Some(format!("training step fails: {}", e.to_string().lines().next().unwrap_or("")))),
+    };
+    println!("  {preset} with candle's stock ops: outputs within {diff:.1e} of ours");
+    Ok(Figures {
+        framework: "candle 0.11.1 stock conv2d/max_pool2d".into(),
+        preset: preset.into(),
+        forward_batch1_ms: latency * 1e3,
+        forward_batch64_samples_per_s: 64.0 / forward,
+        train_batch64_samples_per_s: train,
+        note,
+    })
 }
 
 fn measure(preset: &str, budget: f64) -> Result<Figures> {
@@ -110,6 +171,7 @@ fn measure(preset: &str, budget: f64) -> Result<Figures> {
         forward_batch1_ms: latency * 1e3,
         forward_batch64_samples_per_s: 64.0 / forward,
         train_batch64_samples_per_s: 64.0 / step,
+        note: None,
     })
 }
 
@@ -194,6 +256,9 @@ pub fn run(args: &TrainBenchArgs) -> Result<ExitCode> {
     for preset in &args.presets {
         rows.push(measure(preset, args.seconds)?);
         layer_profile(preset, args.seconds)?;
+        if args.stock {
+            rows.push(measure_stock(preset, args.seconds)?);
+        }
     }
     if let Some(python) = &args.python {
         rows.extend(pytorch(python, &args.presets, args.threads, args.seconds)?);
@@ -209,6 +274,9 @@ pub fn run(args: &TrainBenchArgs) -> Result<ExitCode> {
             "| {:<46} | {:<8} | {:>14.2} | {:>18.0} | {:>18.1} |",
             r.framework, r.preset, r.forward_batch1_ms, r.forward_batch64_samples_per_s, r.train_batch64_samples_per_s
         );
+    }
+    for r in rows.iter().filter(|r| r.note.is_some()) {
+        println!("{} {}: {}", r.framework, r.preset, r.note.as_deref().unwrap_or(""));
     }
     Ok(ExitCode::SUCCESS)
 }
