@@ -308,22 +308,6 @@ fn masked<'a, T: Real>(grad: &'a [T], res: &[T], relu: bool, scratch: &'a mut Ve
     scratch
 }
 
-macro_rules! dispatch {
-    ($what:literal, $s:expr, |$t:ident| $body:expr) => {
-        match $s {
-            CpuStorage::F32(_) => {
-                type $t = f32;
-                CpuStorage::F32($body)
-            }
-            CpuStorage::F64(_) => {
-                type $t = f64;
-                CpuStorage::F64($body)
-            }
-            other => bail!("{}: unsupported dtype {:?}", $what, other.dtype()),
-        }
-    };
-}
-
 impl CustomOp3 for Conv2d {
     fn name(&self) -> &'static str {
         "steerlab-conv2d"

@@ -14,6 +14,24 @@
 //! Fixed chunks make every reduction (weight and bias gradients) sum in the same order whatever
 //! the scheduling, so training is bit-for-bit repeatable.
 
+/// Runs `$body` with `$t` bound to the element type of storage `$s`, wrapping the returned
+/// values back into a storage of that type.
+macro_rules! dispatch {
+    ($what:literal, $s:expr, |$t:ident| $body:expr) => {
+        match $s {
+            CpuStorage::F32(_) => {
+                type $t = f32;
+                CpuStorage::F32($body)
+            }
+            CpuStorage::F64(_) => {
+                type $t = f64;
+                CpuStorage::F64($body)
+            }
+            other => bail!("{}: unsupported dtype {:?}", $what, other.dtype()),
+        }
+    };
+}
+
 mod blas;
 mod conv;
 mod pool;
@@ -73,27 +91,23 @@ fn contiguous<'a, T>(values: &'a [T], layout: &Layout, what: &str) -> Result<&'a
     }
 }
 
-impl Real for f32 {
-    const ZERO: Self = 0.0;
-    const NEG_INFINITY: Self = f32::NEG_INFINITY;
-    fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [Self]> {
-        match storage {
-            CpuStorage::F32(v) => contiguous(v, layout, what),
-            other => bail!("{what}: expected f32, got {:?}", other.dtype()),
+macro_rules! impl_real {
+    ($t:ty, $variant:ident) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
+            fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [Self]> {
+                match storage {
+                    CpuStorage::$variant(v) => contiguous(v, layout, what),
+                    other => bail!("{what}: expected {}, got {:?}", stringify!($t), other.dtype()),
+                }
+            }
         }
-    }
+    };
 }
 
-impl Real for f64 {
-    const ZERO: Self = 0.0;
-    const NEG_INFINITY: Self = f64::NEG_INFINITY;
-    fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [Self]> {
-        match storage {
-            CpuStorage::F64(v) => contiguous(v, layout, what),
-            other => bail!("{what}: expected f64, got {:?}", other.dtype()),
-        }
-    }
-}
+impl_real!(f32, F32);
+impl_real!(f64, F64);
 
 /// How many fixed chunks `items` samples are cut into: four per thread, so that work stealing
 /// evens out a core that is busy elsewhere, and the same for the same count, so that sums over

@@ -100,11 +100,7 @@ impl CustomOp1 for MaxPool {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let pool = Pool::new(l.dims(), self.kernel, self.stride)?;
         let out = super::profile::timed(2, || {
-            Ok::<_, candle_core::Error>(match s {
-                CpuStorage::F32(_) => CpuStorage::F32(pool.forward(f32::slice(s, l, "max_pool2d")?)),
-                CpuStorage::F64(_) => CpuStorage::F64(pool.forward(f64::slice(s, l, "max_pool2d")?)),
-                other => bail!("max_pool2d: unsupported dtype {:?}", other.dtype()),
-            })
+            Ok::<_, candle_core::Error>(dispatch!("max_pool2d", s, |T| pool.forward(T::slice(s, l, "max_pool2d")?)))
         })?;
         let d = l.dims();
         Ok((out, Shape::from((d[0], d[1], pool.out_h, pool.out_w))))
@@ -136,15 +132,9 @@ impl CustomOp2 for MaxPoolGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let pool = Pool::new(lx.dims(), self.kernel, self.stride)?;
         let out = super::profile::timed(3, || {
-            Ok::<_, candle_core::Error>(match sx {
-                CpuStorage::F32(_) => CpuStorage::F32(
-                    pool.backward(f32::slice(sx, lx, "max_pool2d")?, f32::slice(sg, lg, "grad")?),
-                ),
-                CpuStorage::F64(_) => CpuStorage::F64(
-                    pool.backward(f64::slice(sx, lx, "max_pool2d")?, f64::slice(sg, lg, "grad")?),
-                ),
-                other => bail!("max_pool2d: unsupported dtype {:?}", other.dtype()),
-            })
+            Ok::<_, candle_core::Error>(dispatch!("max_pool2d", sx, |T| {
+                pool.backward(T::slice(sx, lx, "max_pool2d")?, T::slice(sg, lg, "grad")?)
+            }))
         })?;
         Ok((out, lx.shape().clone()))
     }
