@@ -61,6 +61,9 @@ fn convolution_gradients_match_finite_differences_for_every_stride_padding_and_s
         (2, 1, 6, 5, 2, 3, 1, 1),
         (1, 2, 5, 7, 2, 2, 3, 2),
         (3, 2, 4, 4, 2, 3, 1, 0),
+        // Odd widths with stride 2 (the deinterleaving fast path), with and without padding.
+        (2, 1, 5, 7, 2, 3, 2, 0),
+        (1, 2, 7, 9, 2, 3, 2, 2),
     ] {
         let spec = Conv2dSpec { stride, padding };
         let x = seeded(&[b, c, h, w], 1);

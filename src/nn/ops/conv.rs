@@ -117,8 +117,23 @@ impl Geometry {
         for c in 0..self.channels {
             for iy in 0..h {
                 let row = &x[(c * h + iy) * w..][..w];
+                let p = self.padding;
+                if self.stride == 2 && p % 2 == 0 {
+                    // PilotNet's case: deinterleave the row into its two phases in one pass.
+                    let (even, odd) = (self.phase_index(c, iy + p, p), self.phase_index(c, iy + p, p + 1));
+                    let (low, high) = q.split_at_mut(odd);
+                    let (even, odd) = (&mut low[even..][..w.div_ceil(2)], &mut high[..w / 2]);
+                    for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(row.chunks_exact(2)) {
+                        *e = pair[0];
+                        *o = pair[1];
+                    }
+                    if w % 2 == 1 {
+                        even[w / 2] = row[w - 1];
+                    }
+                    continue;
+                }
                 for (first, start, count) in self.phase_runs() {
-                    let dst = &mut q[self.phase_index(c, iy + self.padding, start)..][..count];
+                    let dst = &mut q[self.phase_index(c, iy + p, start)..][..count];
                     dst.iter_mut().zip(row[first..].iter().step_by(self.stride)).for_each(|(d, &v)| *d = v);
                 }
             }
@@ -138,8 +153,21 @@ impl Geometry {
         for c in 0..self.channels {
             for iy in 0..h {
                 let row = &mut gx[(c * h + iy) * w..][..w];
+                let p = self.padding;
+                if self.stride == 2 && p % 2 == 0 {
+                    let even = &q[self.phase_index(c, iy + p, p)..][..w.div_ceil(2)];
+                    let odd = &q[self.phase_index(c, iy + p, p + 1)..][..w / 2];
+                    for ((pair, &e), &o) in row.chunks_exact_mut(2).zip(even).zip(odd) {
+                        pair[0] = e;
+                        pair[1] = o;
+                    }
+                    if w % 2 == 1 {
+                        row[w - 1] = even[w / 2];
+                    }
+                    continue;
+                }
                 for (first, start, count) in self.phase_runs() {
-                    let src = &q[self.phase_index(c, iy + self.padding, start)..][..count];
+                    let src = &q[self.phase_index(c, iy + p, start)..][..count];
                     row[first..].iter_mut().step_by(self.stride).zip(src).for_each(|(d, &v)| *d = v);
                 }
             }
@@ -256,7 +284,7 @@ impl Conv2d {
     fn activate<T: Real>(&self, out: &mut [T]) {
         if self.relu {
             out.iter_mut().for_each(|v| {
-                if !(*v > T::ZERO) {
+                if *v < T::ZERO {
                     *v = T::ZERO
                 }
             });
