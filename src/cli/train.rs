@@ -97,10 +97,10 @@ impl TrainObserver for Bar {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+        let train = if m.train_nll.is_finite() { format!("{:>7.3}", m.train_nll) } else { "      -".into() };
         println!(
-            "epoch {:>3}: train NLL {:>7.3}  validation NLL {:>7.3}  MAE(mode) {:.4} 1/m  {:.0} samples/s  {:.1} s{}",
+            "epoch {:>3}: train NLL {train}  validation NLL {:>7.3}  MAE(mode) {:.4} 1/m  {:.0} samples/s  {:.1} s{}",
             m.epoch,
-            m.train_nll,
             m.validation_nll,
             m.validation_mae_mode_per_m,
             m.train_samples_per_s,
