@@ -6,6 +6,7 @@ use super::{Real, chunk_count};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Stride and zero padding, the same along both axes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -260,15 +261,15 @@ impl Conv2d {
         }
         let per_chunk = g.per_chunk();
         let (patch, pixels, ow) = (g.patch(), g.pixels(), g.out_w);
-        let mut out = vec![T::ZERO; g.batch * g.output_len()];
-        out.par_chunks_mut(per_chunk * g.output_len()).enumerate().for_each(|(chunk, out)| {
+        let total = g.batch * g.output_len();
+        // Every element is first written with its bias, so the output is not zeroed first.
+        let mut out: Vec<T> = Vec::with_capacity(total);
+        out.spare_capacity_mut()[..total].par_chunks_mut(per_chunk * g.output_len()).enumerate().for_each(|(chunk, out)| {
             let mut col = vec![T::ZERO; patch * g.tile_rows() * ow];
             let mut q = vec![T::ZERO; g.phases_len()];
             for (i, out) in out.chunks_mut(g.output_len()).enumerate() {
                 g.to_phases(&x[(chunk * per_chunk + i) * g.input_len()..][..g.input_len()], &mut q);
-                for (o, plane) in out.chunks_mut(pixels).enumerate() {
-                    plane.fill(bias[o]);
-                }
+                let out = fill_planes(out, pixels, bias);
                 for rows in g.tiles() {
                     let n = rows.len() * ow;
                     g.im2col(&q, rows.clone(), &mut col);
@@ -278,6 +279,8 @@ impl Conv2d {
                 self.activate(out);
             }
         });
+        // SAFETY: the chunks cover all `total` elements and `fill_planes` wrote every one.
+        unsafe { out.set_len(total) };
         out
     }
 
@@ -324,6 +327,18 @@ impl Conv2d {
         }
         out
     }
+}
+
+/// Writes `bias[o]` into every element of plane `o` of one sample's output and returns the
+/// sample as initialised values.
+fn fill_planes<'a, T: Real>(sample: &'a mut [MaybeUninit<T>], pixels: usize, bias: &[T]) -> &'a mut [T] {
+    assert_eq!(sample.len(), pixels * bias.len(), "conv2d: output planes");
+    for (plane, &b) in sample.chunks_mut(pixels).zip(bias) {
+        plane.fill(MaybeUninit::new(b));
+    }
+    // SAFETY: the planes cover the whole slice (asserted above) and each was filled just above;
+    // MaybeUninit<T> has the layout of T.
+    unsafe { &mut *(sample as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 /// The output gradient of one sample, zeroed where the ReLU was inactive.
