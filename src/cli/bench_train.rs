@@ -3,9 +3,9 @@
 //! (bench/pytorch/steering_bench.py) when a Python with PyTorch is given.
 
 use crate::nn::config::{LayerSpec, ModelConfig, PRESETS};
-use crate::nn::steering::MixtureBatch;
 use crate::nn::ops;
 use crate::nn::optim::{AdamW, AdamWParams};
+use crate::nn::steering::MixtureBatch;
 use crate::nn::{Model, device};
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Tensor, Var};
@@ -65,13 +65,22 @@ struct Figures {
 /// The same network evaluated with candle's stock `conv2d`, `relu` and `max_pool2d`, on the
 /// model's own variables.
 fn stock_forward(model: &Model, images: &Tensor) -> candle_core::Result<MixtureBatch> {
-    let vars = model.tensors().map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    let vars = model
+        .tensors()
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let mut x = images.affine(2.0, -1.0)?;
     for (i, layer) in model.config.backbone.layers.iter().enumerate() {
         x = match *layer {
-            LayerSpec::Conv { stride, padding, .. } => {
-                let (w, b) = (&vars[&format!("backbone.conv{i}.weight")], &vars[&format!("backbone.conv{i}.bias")]);
-                x.conv2d(w, padding, stride, 1, 1)?.broadcast_add(&b.reshape((1, (), 1, 1))?)?.relu()?
+            LayerSpec::Conv {
+                stride, padding, ..
+            } => {
+                let (w, b) = (
+                    &vars[&format!("backbone.conv{i}.weight")],
+                    &vars[&format!("backbone.conv{i}.bias")],
+                );
+                x.conv2d(w, padding, stride, 1, 1)?
+                    .broadcast_add(&b.reshape((1, (), 1, 1))?)?
+                    .relu()?
             }
             LayerSpec::MaxPool { kernel, stride } => x.max_pool2d_with_stride(kernel, stride)?,
         };
@@ -85,7 +94,10 @@ fn measure_stock(preset: &str, budget: f64) -> Result<Figures> {
     let batch = Tensor::rand(0f32, 1.0, (64, 3, 66, 200), &device())?;
     let targets = ((Tensor::rand(0f32, 1.0, 64, &device())? - 0.5)? * 0.1)?;
     // Same outputs as our ops, first.
-    let (ours, theirs) = (model.net.forward(&one)?.means, stock_forward(&model, &one)?.means);
+    let (ours, theirs) = (
+        model.net.forward(&one)?.means,
+        stock_forward(&model, &one)?.means,
+    );
     let diff = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
     let latency = median_time(budget, || {
         stock_forward(&model, &one)?.means.to_vec2::<f32>()?;
@@ -95,7 +107,10 @@ fn measure_stock(preset: &str, budget: f64) -> Result<Figures> {
         stock_forward(&model, &batch)?.means.to_vec2::<f32>()?;
         Ok(())
     })?;
-    let mut optimiser = AdamW::new(model.varmap.data().lock().expect("variables").clone(), AdamWParams::default())?;
+    let mut optimiser = AdamW::new(
+        model.varmap.data().lock().expect("variables").clone(),
+        AdamWParams::default(),
+    )?;
     let mut step_once = || -> Result<()> {
         let grads = stock_forward(&model, &batch)?.nll(&targets)?.backward()?;
         optimiser.update(&grads, 1e-4)?;
@@ -103,7 +118,13 @@ fn measure_stock(preset: &str, budget: f64) -> Result<Figures> {
     };
     let (train, note) = match step_once() {
         Ok(()) => (64.0 / median_time(budget, step_once)?, None),
-        Err(e) => (f64::NAN, Some(format!("training step fails: {}", e.to_string().lines().next().unwrap_or("")))),
+        Err(e) => (
+            f64::NAN,
+            Some(format!(
+                "training step fails: {}",
+                e.to_string().lines().next().unwrap_or("")
+            )),
+        ),
     };
     println!("  {preset} with candle's stock ops: outputs within {diff:.1e} of ours");
     Ok(Figures {
@@ -130,7 +151,10 @@ fn measure(preset: &str, budget: f64) -> Result<Figures> {
         model.net.forward(&batch)?.means.to_vec2::<f32>()?;
         Ok(())
     })?;
-    let mut optimiser = AdamW::new(model.varmap.data().lock().expect("variables").clone(), AdamWParams::default())?;
+    let mut optimiser = AdamW::new(
+        model.varmap.data().lock().expect("variables").clone(),
+        AdamWParams::default(),
+    )?;
     let mut phases = [0.0f64; 3];
     let mut steps = 0usize;
     ops::profile::take_profile();
@@ -164,7 +188,10 @@ fn measure(preset: &str, budget: f64) -> Result<Figures> {
         .collect();
     let total = ms(phases.iter().sum());
     let rest = total - ms(in_ops.iter().sum());
-    println!("    of which {}; candle's own ops (dense layers, ReLU of dense, loss, bookkeeping) {rest:.1} ms", named.join(", "));
+    println!(
+        "    of which {}; candle's own ops (dense layers, ReLU of dense, loss, bookkeeping) {rest:.1} ms",
+        named.join(", ")
+    );
     Ok(Figures {
         framework: "steerlab (candle 0.11.1 + own conv/pool ops)".into(),
         preset: preset.into(),
@@ -178,14 +205,32 @@ fn measure(preset: &str, budget: f64) -> Result<Figures> {
 /// Forward and backward time of each backbone layer at batch 64.
 fn layer_profile(preset: &str, budget: f64) -> Result<()> {
     let config = ModelConfig::preset(preset).context("preset")?;
-    let mut shape = (config.input.channels, config.input.height, config.input.width);
+    let mut shape = (
+        config.input.channels,
+        config.input.height,
+        config.input.width,
+    );
     println!("  {preset} layers at batch 64 (forward / backward, ms):");
     for (i, layer) in config.backbone.layers.iter().enumerate() {
         let next = layer.output(shape).map_err(anyhow::Error::msg)?;
-        let x = Var::from_tensor(&Tensor::rand(0f32, 1.0, (64, shape.0, shape.1, shape.2), &device())?)?;
+        let x = Var::from_tensor(&Tensor::rand(
+            0f32,
+            1.0,
+            (64, shape.0, shape.1, shape.2),
+            &device(),
+        )?)?;
         let (fwd, bwd) = match *layer {
-            LayerSpec::Conv { out_channels, kernel, .. } => {
-                let w = Var::from_tensor(&Tensor::rand(-0.1f32, 0.1, (out_channels, shape.0, kernel, kernel), &device())?)?;
+            LayerSpec::Conv {
+                out_channels,
+                kernel,
+                ..
+            } => {
+                let w = Var::from_tensor(&Tensor::rand(
+                    -0.1f32,
+                    0.1,
+                    (out_channels, shape.0, kernel, kernel),
+                    &device(),
+                )?)?;
                 let b = Var::zeros(out_channels, DType::F32, &device())?;
                 let spec = layer.conv_spec().expect("conv");
                 let fwd = median_time(budget / 4.0, || {
@@ -193,10 +238,13 @@ fn layer_profile(preset: &str, budget: f64) -> Result<()> {
                     Ok(())
                 })?;
                 let out = ops::conv2d(&x, &w, &b, spec, true)?.sum_all()?;
-                (fwd, median_time(budget / 4.0, || {
-                    out.backward()?;
-                    Ok(())
-                })?)
+                (
+                    fwd,
+                    median_time(budget / 4.0, || {
+                        out.backward()?;
+                        Ok(())
+                    })?,
+                )
             }
             LayerSpec::MaxPool { kernel, stride } => {
                 let fwd = median_time(budget / 4.0, || {
@@ -204,15 +252,22 @@ fn layer_profile(preset: &str, budget: f64) -> Result<()> {
                     Ok(())
                 })?;
                 let out = ops::max_pool2d(&x, kernel, stride)?.sum_all()?;
-                (fwd, median_time(budget / 4.0, || {
-                    out.backward()?;
-                    Ok(())
-                })?)
+                (
+                    fwd,
+                    median_time(budget / 4.0, || {
+                        out.backward()?;
+                        Ok(())
+                    })?,
+                )
             }
         };
         println!(
             "    layer {i} {:<34} {:>7.1} / {:>7.1}",
-            format!("{layer:?}").replace("out_channels", "out").chars().take(34).collect::<String>(),
+            format!("{layer:?}")
+                .replace("out_channels", "out")
+                .chars()
+                .take(34)
+                .collect::<String>(),
             fwd * 1e3,
             bwd * 1e3
         );
@@ -227,16 +282,31 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn pytorch(python: &PathBuf, presets: &[String], threads: usize, seconds: f64) -> Result<Vec<Figures>> {
+fn pytorch(
+    python: &PathBuf,
+    presets: &[String],
+    threads: usize,
+    seconds: f64,
+) -> Result<Vec<Figures>> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/pytorch/steering_bench.py");
     let mut cmd = std::process::Command::new(python);
-    cmd.arg(&script).arg("--threads").arg(threads.to_string()).arg("--seconds").arg(seconds.to_string());
+    cmd.arg(&script)
+        .arg("--threads")
+        .arg(threads.to_string())
+        .arg("--seconds")
+        .arg(seconds.to_string());
     for p in presets {
         cmd.arg("--preset").arg(p);
     }
-    let out = cmd.output().with_context(|| format!("running {} {}", python.display(), script.display()))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {} {}", python.display(), script.display()))?;
     if !out.status.success() {
-        bail!("{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{} failed:\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -251,7 +321,11 @@ pub fn run(args: &TrainBenchArgs) -> Result<ExitCode> {
             bail!("unknown preset {p:?}; choose from {}", PRESETS.join(", "));
         }
     }
-    println!("load average before: {}; rayon threads: {}", load_average(), rayon::current_num_threads());
+    println!(
+        "load average before: {}; rayon threads: {}",
+        load_average(),
+        rayon::current_num_threads()
+    );
     let mut rows = Vec::new();
     for preset in &args.presets {
         rows.push(measure(preset, args.seconds)?);
@@ -268,15 +342,27 @@ pub fn run(args: &TrainBenchArgs) -> Result<ExitCode> {
         "\n| {:<46} | {:<8} | {:>14} | {:>18} | {:>18} |",
         "framework", "preset", "batch 1 (ms)", "forward 64 (1/s)", "train 64 (1/s)"
     );
-    println!("|{:-<48}|{:-<10}|{:->16}|{:->20}|{:->20}|", "", "", "", "", "");
+    println!(
+        "|{:-<48}|{:-<10}|{:->16}|{:->20}|{:->20}|",
+        "", "", "", "", ""
+    );
     for r in &rows {
         println!(
             "| {:<46} | {:<8} | {:>14.2} | {:>18.0} | {:>18.1} |",
-            r.framework, r.preset, r.forward_batch1_ms, r.forward_batch64_samples_per_s, r.train_batch64_samples_per_s
+            r.framework,
+            r.preset,
+            r.forward_batch1_ms,
+            r.forward_batch64_samples_per_s,
+            r.train_batch64_samples_per_s
         );
     }
     for r in rows.iter().filter(|r| r.note.is_some()) {
-        println!("{} {}: {}", r.framework, r.preset, r.note.as_deref().unwrap_or(""));
+        println!(
+            "{} {}: {}",
+            r.framework,
+            r.preset,
+            r.note.as_deref().unwrap_or("")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

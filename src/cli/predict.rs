@@ -27,9 +27,19 @@ fn describe(d: &SteeringDistribution) -> String {
     let parts: Vec<String> = d
         .components()
         .iter()
-        .map(|c| format!("w {:.3} mean {:+.4} sigma {:.4}", c.weight, c.mean, c.std_dev))
+        .map(|c| {
+            format!(
+                "w {:.3} mean {:+.4} sigma {:.4}",
+                c.weight, c.mean, c.std_dev
+            )
+        })
         .collect();
-    format!("mode {:+.4} 1/m, mean {:+.4} 1/m | {}", d.mode(), d.mean(), parts.join(" | "))
+    format!(
+        "mode {:+.4} 1/m, mean {:+.4} 1/m | {}",
+        d.mode(),
+        d.mean(),
+        parts.join(" | ")
+    )
 }
 
 fn check_size(model: &Model, frame: &Frame, source: &Path) -> Result<()> {
@@ -52,10 +62,15 @@ fn check_size(model: &Model, frame: &Frame, source: &Path) -> Result<()> {
 
 pub fn run(args: &PredictArgs) -> Result<ExitCode> {
     let model = Model::load(&args.model)?;
-    let is_png = args.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    let is_png = args
+        .input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
     if is_png {
-        let bytes = std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
-        let frame = Frame::from_png(&bytes, 0, 0).with_context(|| format!("{}: not a PNG image", args.input.display()))?;
+        let bytes = std::fs::read(&args.input)
+            .with_context(|| format!("reading {}", args.input.display()))?;
+        let frame = Frame::from_png(&bytes, 0, 0)
+            .with_context(|| format!("{}: not a PNG image", args.input.display()))?;
         check_size(&model, &frame, &args.input)?;
         let started = std::time::Instant::now();
         let dist = model.predict(&frames_to_tensor(&[&frame])?)?.remove(0);
@@ -84,7 +99,6 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
     };
     let mut steps = reader.steps(true)?;
     for step in steps.by_ref() {
-
         let Some(frame) = step.frame else { continue };
         check_size(&model, &frame, &args.input)?;
         pending.push((step.tick, step.expert_action.curvature_per_m, frame));
@@ -99,7 +113,10 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
     if predicted.is_empty() {
         bail!("{}: no camera frames in this episode", args.input.display());
     }
-    println!("{:>6} {:>9} {:>9} {:>9} {:>7}", "tick", "expert", "mode", "sigma", "NLL");
+    println!(
+        "{:>6} {:>9} {:>9} {:>9} {:>7}",
+        "tick", "expert", "mode", "sigma", "NLL"
+    );
     let every = (predicted.len() / 20).max(1);
     let mut nll = 0.0;
     let mut mae = 0.0;
@@ -109,11 +126,23 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
         mae += (d.mode() - expert[i]).abs();
         if i % every == 0 {
             let sigma = d.components()[d.most_likely_component()].std_dev;
-            println!("{:>6} {:>+9.4} {:>+9.4} {:>9.4} {:>7.2}", ticks[i], expert[i], d.mode(), sigma, -lp);
+            println!(
+                "{:>6} {:>+9.4} {:>+9.4} {:>9.4} {:>7.2}",
+                ticks[i],
+                expert[i],
+                d.mode(),
+                sigma,
+                -lp
+            );
         }
     }
     let n = predicted.len() as f64;
-    println!("{} frames: mean NLL {:.3}, mean |mode - expert| {:.4} 1/m", predicted.len(), nll / n, mae / n);
+    println!(
+        "{} frames: mean NLL {:.3}, mean |mode - expert| {:.4} 1/m",
+        predicted.len(),
+        nll / n,
+        mae / n
+    );
     plot::episode_predictions(&ticks, &expert, &predicted, &args.plot)?;
     println!("plot: {}", args.plot.display());
     Ok(ExitCode::SUCCESS)

@@ -76,9 +76,11 @@ impl TrainObserver for Bar {
     fn epoch_started(&mut self, epoch: usize, batches: usize, done: usize) {
         let bar = ProgressBar::new(batches as u64);
         bar.set_style(
-            ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
-                .expect("template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
+            )
+            .expect("template")
+            .progress_chars("=> "),
         );
         bar.set_prefix(epoch.to_string());
         bar.set_position(done as u64);
@@ -86,9 +88,16 @@ impl TrainObserver for Bar {
     }
 
     fn batch_done(&mut self, loss: f64, samples_per_s: f64) {
-        self.loss = if self.loss.is_finite() { 0.9 * self.loss + 0.1 * loss } else { loss };
+        self.loss = if self.loss.is_finite() {
+            0.9 * self.loss + 0.1 * loss
+        } else {
+            loss
+        };
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("loss {:.3} {samples_per_s:.0} samples/s", self.loss));
+            bar.set_message(format!(
+                "loss {:.3} {samples_per_s:.0} samples/s",
+                self.loss
+            ));
             bar.inc(1);
         }
     }
@@ -97,7 +106,11 @@ impl TrainObserver for Bar {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        let train = if m.train_nll.is_finite() { format!("{:>7.3}", m.train_nll) } else { "      -".into() };
+        let train = if m.train_nll.is_finite() {
+            format!("{:>7.3}", m.train_nll)
+        } else {
+            "      -".into()
+        };
         println!(
             "epoch {:>3}: train NLL {train}  validation NLL {:>7.3}  MAE(mode) {:.4} 1/m  {:.0} samples/s  {:.1} s{}",
             m.epoch,
@@ -112,7 +125,11 @@ impl TrainObserver for Bar {
 
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let Some(config) = ModelConfig::preset(&args.preset) else {
-        bail!("unknown --preset {:?}; choose one of {}", args.preset, PRESETS.join(", "));
+        bail!(
+            "unknown --preset {:?}; choose one of {}",
+            args.preset,
+            PRESETS.join(", ")
+        );
     };
     if !(0.0..1.0).contains(&args.validation_fraction) {
         bail!("--validation-fraction must be in [0, 1)");
@@ -121,7 +138,10 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     options.epochs = args.epochs;
     options.batch_size = args.batch;
     options.learning_rate = args.lr;
-    options.adamw = AdamWParams { weight_decay: args.weight_decay, ..AdamWParams::default() };
+    options.adamw = AdamWParams {
+        weight_decay: args.weight_decay,
+        ..AdamWParams::default()
+    };
     options.seed = args.seed;
     options.validation_fraction = args.validation_fraction;
     options.patience = args.patience;
@@ -139,10 +159,15 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             if flag.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupted: saving the training state (Ctrl-C again to quit without saving)");
+            eprintln!(
+                "\ninterrupted: saving the training state (Ctrl-C again to quit without saving)"
+            );
         });
     }
-    let mut bar = Bar { bar: None, loss: f64::NAN };
+    let mut bar = Bar {
+        bar: None,
+        loss: f64::NAN,
+    };
     let report = train::train(&options, &mut bar, &interrupt)
         .with_context(|| format!("training into {}", args.out.display()))?;
     let out = args.out.display();
@@ -158,7 +183,11 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         "best validation NLL {:.3} at epoch {} (initial {:.3}); model in {out}, metrics in {out}/{}, curves in {out}/{}",
         report.best_validation_nll,
         report.best_epoch,
-        report.history.first().map(|m| m.validation_nll).unwrap_or(f64::NAN),
+        report
+            .history
+            .first()
+            .map(|m| m.validation_nll)
+            .unwrap_or(f64::NAN),
         train::METRICS_CSV,
         train::CURVES_PNG
     );

@@ -8,8 +8,15 @@ use candle_core::{Result, Tensor, bail};
 use candle_nn::{Init, VarBuilder};
 
 enum Layer {
-    Conv { weight: Tensor, bias: Tensor, spec: ops::Conv2dSpec },
-    MaxPool { kernel: usize, stride: usize },
+    Conv {
+        weight: Tensor,
+        bias: Tensor,
+        spec: ops::Conv2dSpec,
+    },
+    MaxPool {
+        kernel: usize,
+        stride: usize,
+    },
 }
 
 /// Normalisation, then convolutions (each followed by ReLU) and max-pools.
@@ -26,7 +33,11 @@ impl Backbone {
         let mut layers = Vec::new();
         for (i, spec) in config.layers.iter().enumerate() {
             layers.push(match *spec {
-                LayerSpec::Conv { out_channels, kernel, .. } => {
+                LayerSpec::Conv {
+                    out_channels,
+                    kernel,
+                    ..
+                } => {
                     let vb = vb.pp(format!("conv{i}"));
                     let shape = (out_channels, channels, kernel, kernel);
                     channels = out_channels;
@@ -39,19 +50,33 @@ impl Backbone {
                 LayerSpec::MaxPool { kernel, stride } => Layer::MaxPool { kernel, stride },
             });
         }
-        Ok(Self { input, normalise: config.normalise, layers })
+        Ok(Self {
+            input,
+            normalise: config.normalise,
+            layers,
+        })
     }
 
     /// `x (B, C, H, W)`, values 0–1 → feature maps `(B, C', H', W')`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let InputSpec { channels, height, width } = self.input;
+        let InputSpec {
+            channels,
+            height,
+            width,
+        } = self.input;
         match x.dims() {
             &[_, c, h, w] if (c, h, w) == (channels, height, width) => {}
-            dims => bail!("backbone: expected input (B, {channels}, {height}, {width}), got {dims:?}"),
+            dims => {
+                bail!("backbone: expected input (B, {channels}, {height}, {width}), got {dims:?}")
+            }
         }
         // PilotNet: (B, 3, 66, 200) → (B, 24, 31, 98) → (B, 36, 14, 47) → (B, 48, 5, 22)
         //           → (B, 64, 3, 20) → (B, 64, 1, 18)
-        let mut x = if self.normalise { x.affine(2.0, -1.0)? } else { x.clone() };
+        let mut x = if self.normalise {
+            x.affine(2.0, -1.0)?
+        } else {
+            x.clone()
+        };
         for layer in &self.layers {
             x = match layer {
                 Layer::Conv { weight, bias, spec } => ops::conv2d(&x, weight, bias, *spec, true)?,

@@ -25,14 +25,20 @@ pub struct Model {
 }
 
 fn model_err(path: &Path, message: impl std::fmt::Display) -> Error {
-    Error::Model { path: path.to_path_buf(), message: message.to_string() }
+    Error::Model {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
 }
 
 /// Sets every variable from a seeded RNG, in name order: weights and biases uniform in
 /// ±1/√fan_in (PyTorch's default for convolutions and dense layers), fan_in taken from the
 /// weight a bias belongs to. The same seed gives the same model on any machine.
 pub fn initialise(varmap: &VarMap, seed: u64) -> Result<()> {
-    let vars = varmap.data().lock().map_err(|_| Error::Tensor("variable map poisoned".into()))?;
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Tensor("variable map poisoned".into()))?;
     let sorted: BTreeMap<&String, _> = vars.iter().collect();
     let fan_in = |name: &str| -> Option<usize> {
         let weight = name.strip_suffix("bias").map(|p| format!("{p}weight"))?;
@@ -42,9 +48,15 @@ pub fn initialise(varmap: &VarMap, seed: u64) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     for (name, var) in sorted {
         let dims = var.dims();
-        let fan = if dims.len() >= 2 { dims[1..].iter().product() } else { fan_in(name).unwrap_or(dims[0]) };
+        let fan = if dims.len() >= 2 {
+            dims[1..].iter().product()
+        } else {
+            fan_in(name).unwrap_or(dims[0])
+        };
         let bound = 1.0 / (fan.max(1) as f32).sqrt();
-        let values: Vec<f32> = (0..var.elem_count()).map(|_| rng.random_range(-bound..=bound)).collect();
+        let values: Vec<f32> = (0..var.elem_count())
+            .map(|_| rng.random_range(-bound..=bound))
+            .collect();
         var.set(&Tensor::from_vec(values, dims, &device())?)?;
     }
     Ok(())
@@ -63,7 +75,11 @@ impl Model {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device());
         let net = SteeringNet::new(&config, vb).map_err(|e| model_err(path, e))?;
-        Ok(Self { config, varmap, net })
+        Ok(Self {
+            config,
+            varmap,
+            net,
+        })
     }
 
     /// Number of trainable values.
@@ -73,8 +89,15 @@ impl Model {
 
     /// The variables by name (for saving and comparing).
     pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {
-        let vars = self.varmap.data().lock().map_err(|_| Error::Tensor("variable map poisoned".into()))?;
-        Ok(vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect())
+        let vars = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Tensor("variable map poisoned".into()))?;
+        Ok(vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect())
     }
 
     /// Writes `config.json` and `model.safetensors` into `dir` (created if missing).
@@ -88,8 +111,12 @@ impl Model {
     /// Reads a model directory written by [`Model::save`].
     pub fn load(dir: &Path) -> Result<Self> {
         let config_path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&config_path)
-            .map_err(|e| model_err(&config_path, format!("{e} (is {} a model directory?)", dir.display())))?;
+        let text = std::fs::read_to_string(&config_path).map_err(|e| {
+            model_err(
+                &config_path,
+                format!("{e} (is {} a model directory?)", dir.display()),
+            )
+        })?;
         let de = &mut serde_json::Deserializer::from_str(&text);
         let config: ModelConfig = serde_path_to_error::deserialize(de)
             .map_err(|e| model_err(&config_path, format!("{}: {}", e.path(), e.inner())))?;
@@ -102,7 +129,11 @@ impl Model {
     /// checking that names, shapes and types all match the config.
     pub fn load_weights(&self, path: &Path) -> Result<()> {
         let loaded = load_tensors(path)?;
-        let vars = self.varmap.data().lock().map_err(|_| Error::Tensor("variable map poisoned".into()))?;
+        let vars = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Tensor("variable map poisoned".into()))?;
         let mut problems = Vec::new();
         for (name, var) in vars.iter() {
             match loaded.get(name) {
@@ -125,11 +156,15 @@ impl Model {
             problems.sort();
             return Err(model_err(
                 path,
-                format!("weights do not match config.json:\n  - {}", problems.join("\n  - ")),
+                format!(
+                    "weights do not match config.json:\n  - {}",
+                    problems.join("\n  - ")
+                ),
             ));
         }
         for (name, var) in vars.iter() {
-            var.set(&loaded[name]).map_err(|e| model_err(path, format!("{name}: {e}")))?;
+            var.set(&loaded[name])
+                .map_err(|e| model_err(path, format!("{name}: {e}")))?;
         }
         Ok(())
     }
@@ -142,7 +177,10 @@ impl Model {
 
 /// Writes named tensors as safetensors through a temporary file and a rename.
 pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp: PathBuf = path.with_file_name(format!(".{name}.part"));
     let result = candle_core::safetensors::save(tensors, &tmp)
         .map_err(|e| model_err(path, e))

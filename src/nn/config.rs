@@ -16,15 +16,31 @@ pub struct InputSpec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LayerSpec {
-    Conv { out_channels: usize, kernel: usize, stride: usize, padding: usize },
-    MaxPool { kernel: usize, stride: usize },
+    Conv {
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+    MaxPool {
+        kernel: usize,
+        stride: usize,
+    },
 }
 
 impl LayerSpec {
     /// Output (C, H, W) of this layer for an input (C, H, W), or why it does not fit.
-    pub fn output(&self, (c, h, w): (usize, usize, usize)) -> Result<(usize, usize, usize), String> {
+    pub fn output(
+        &self,
+        (c, h, w): (usize, usize, usize),
+    ) -> Result<(usize, usize, usize), String> {
         let (kernel, stride, padding, channels) = match *self {
-            LayerSpec::Conv { out_channels, kernel, stride, padding } => (kernel, stride, padding, out_channels),
+            LayerSpec::Conv {
+                out_channels,
+                kernel,
+                stride,
+                padding,
+            } => (kernel, stride, padding, out_channels),
             LayerSpec::MaxPool { kernel, stride } => (kernel, stride, 0, c),
         };
         if kernel == 0 || stride == 0 || channels == 0 {
@@ -32,14 +48,22 @@ impl LayerSpec {
         }
         let (ph, pw) = (h + 2 * padding, w + 2 * padding);
         if ph < kernel || pw < kernel {
-            return Err(format!("a {kernel}x{kernel} window does not fit a {h}x{w} input"));
+            return Err(format!(
+                "a {kernel}x{kernel} window does not fit a {h}x{w} input"
+            ));
         }
-        Ok((channels, (ph - kernel) / stride + 1, (pw - kernel) / stride + 1))
+        Ok((
+            channels,
+            (ph - kernel) / stride + 1,
+            (pw - kernel) / stride + 1,
+        ))
     }
 
     pub fn conv_spec(&self) -> Option<Conv2dSpec> {
         match *self {
-            LayerSpec::Conv { stride, padding, .. } => Some(Conv2dSpec { stride, padding }),
+            LayerSpec::Conv {
+                stride, padding, ..
+            } => Some(Conv2dSpec { stride, padding }),
             LayerSpec::MaxPool { .. } => None,
         }
     }
@@ -87,13 +111,28 @@ impl ModelConfig {
     /// Bojarski et al. 2016, "End to End Learning for Self-Driving Cars": normalisation, three
     /// 5×5 stride-2 convolutions (24, 36, 48), two 3×3 (64, 64), dense 100-50-10; 66×200 input.
     pub fn pilotnet() -> Self {
-        let conv = |out_channels, kernel, stride| LayerSpec::Conv { out_channels, kernel, stride, padding: 0 };
+        let conv = |out_channels, kernel, stride| LayerSpec::Conv {
+            out_channels,
+            kernel,
+            stride,
+            padding: 0,
+        };
         Self {
             preset: "pilotnet".into(),
-            input: InputSpec { channels: 3, height: 66, width: 200 },
+            input: InputSpec {
+                channels: 3,
+                height: 66,
+                width: 200,
+            },
             backbone: BackboneConfig {
                 normalise: true,
-                layers: vec![conv(24, 5, 2), conv(36, 5, 2), conv(48, 5, 2), conv(64, 3, 1), conv(64, 3, 1)],
+                layers: vec![
+                    conv(24, 5, 2),
+                    conv(36, 5, 2),
+                    conv(48, 5, 2),
+                    conv(64, 3, 1),
+                    conv(64, 3, 1),
+                ],
             },
             steering: SteeringHeadConfig::default_with(vec![100, 50, 10]),
         }
@@ -104,14 +143,34 @@ impl ModelConfig {
     pub fn lecture() -> Self {
         Self {
             preset: "lecture".into(),
-            input: InputSpec { channels: 3, height: 66, width: 200 },
+            input: InputSpec {
+                channels: 3,
+                height: 66,
+                width: 200,
+            },
             backbone: BackboneConfig {
                 normalise: true,
                 layers: vec![
-                    LayerSpec::Conv { out_channels: 32, kernel: 3, stride: 1, padding: 0 },
-                    LayerSpec::MaxPool { kernel: 2, stride: 2 },
-                    LayerSpec::Conv { out_channels: 64, kernel: 3, stride: 1, padding: 0 },
-                    LayerSpec::MaxPool { kernel: 2, stride: 2 },
+                    LayerSpec::Conv {
+                        out_channels: 32,
+                        kernel: 3,
+                        stride: 1,
+                        padding: 0,
+                    },
+                    LayerSpec::MaxPool {
+                        kernel: 2,
+                        stride: 2,
+                    },
+                    LayerSpec::Conv {
+                        out_channels: 64,
+                        kernel: 3,
+                        stride: 1,
+                        padding: 0,
+                    },
+                    LayerSpec::MaxPool {
+                        kernel: 2,
+                        stride: 2,
+                    },
                 ],
             },
             steering: SteeringHeadConfig::default_with(vec![64]),
@@ -135,7 +194,9 @@ impl ModelConfig {
         }
         let mut shape = (i.channels, i.height, i.width);
         for (n, layer) in self.backbone.layers.iter().enumerate() {
-            shape = layer.output(shape).map_err(|e| format!("backbone.layers[{n}]: {e}"))?;
+            shape = layer
+                .output(shape)
+                .map_err(|e| format!("backbone.layers[{n}]: {e}"))?;
         }
         let s = &self.steering;
         if s.components == 0 {
@@ -145,7 +206,9 @@ impl ModelConfig {
             return Err("steering.hidden: widths must be at least 1".into());
         }
         if !(s.curvature_scale_per_m > 0.0 && s.std_floor_per_m > 0.0) {
-            return Err("steering: curvature_scale_per_m and std_floor_per_m must be positive".into());
+            return Err(
+                "steering: curvature_scale_per_m and std_floor_per_m must be positive".into(),
+            );
         }
         Ok(shape)
     }
@@ -153,6 +216,11 @@ impl ModelConfig {
 
 impl SteeringHeadConfig {
     fn default_with(hidden: Vec<usize>) -> Self {
-        Self { hidden, components: 3, curvature_scale_per_m: 0.05, std_floor_per_m: 0.001 }
+        Self {
+            hidden,
+            components: 3,
+            curvature_scale_per_m: 0.05,
+            std_floor_per_m: 0.001,
+        }
     }
 }

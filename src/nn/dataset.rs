@@ -58,19 +58,29 @@ pub fn episode_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     for path in paths {
         if path.is_dir() {
             let mut found = Vec::new();
-            walk(path, &mut found).map_err(|e| Error::Episode { path: path.clone(), message: e.to_string() })?;
+            walk(path, &mut found).map_err(|e| Error::Episode {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             found.sort();
             files.extend(found);
         } else if path.is_file() {
             files.push(path.clone());
         } else {
-            return Err(Error::Episode { path: path.clone(), message: "no such file or directory".into() });
+            return Err(Error::Episode {
+                path: path.clone(),
+                message: "no such file or directory".into(),
+            });
         }
     }
     if files.is_empty() {
         return Err(Error::InvalidArgument(format!(
             "no episode files (*.mcap) under {}; record some with `steerlab record`",
-            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     Ok(files)
@@ -85,7 +95,6 @@ impl Dataset {
             let episode = data.episodes.len();
             let mut steps = reader.steps(false)?;
             for step in steps.by_ref() {
-
                 let Some(png) = step.png else { continue };
                 if let Some(info) = &step.frame_info {
                     let size = (info.height as usize, info.width as usize);
@@ -112,7 +121,8 @@ impl Dataset {
                 });
             }
             if let Some(cut) = &steps.outcome().cut {
-                data.warnings.push(format!("{}: {cut}; using its intact ticks", path.display()));
+                data.warnings
+                    .push(format!("{}: {cut}; using its intact ticks", path.display()));
             }
             data.episodes.push(path);
         }
@@ -127,11 +137,13 @@ impl Dataset {
     /// Checks that frames have the size a model reads.
     pub fn check_input(&self, input: &InputSpec) -> Result<()> {
         match self.frame_size {
-            Some((h, w)) if (h, w) != (input.height, input.width) => Err(Error::InvalidArgument(format!(
-                "episodes hold {w}x{h} frames but the model reads {}x{}; record with \
+            Some((h, w)) if (h, w) != (input.height, input.width) => {
+                Err(Error::InvalidArgument(format!(
+                    "episodes hold {w}x{h} frames but the model reads {}x{}; record with \
                  camera.width_px {} and camera.height_px {} in the scenario, or pick a matching preset",
-                input.width, input.height, input.width, input.height
-            ))),
+                    input.width, input.height, input.width, input.height
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -150,7 +162,8 @@ impl Dataset {
         }
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5eed_5911));
-        let held = ((n as f64 * fraction).round() as usize).clamp(usize::from(fraction > 0.0), n - 1);
+        let held =
+            ((n as f64 * fraction).round() as usize).clamp(usize::from(fraction > 0.0), n - 1);
         let mut validation_episode = vec![false; n];
         for &e in &order[..held] {
             validation_episode[e] = true;
@@ -168,14 +181,23 @@ impl Dataset {
 
     /// The sample order of one epoch: a seeded shuffle of `indices`; with `balance`, half the
     /// epoch is drawn (with replacement) from straight driving and half from turns.
-    pub fn epoch_order(&self, indices: &[usize], balance: bool, seed: u64, epoch: usize) -> Vec<usize> {
-        let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64);
-        let (straight, turns): (Vec<usize>, Vec<usize>) = indices
-            .iter()
-            .partition(|&&i| (self.samples[i].curvature_per_m.abs() as f64) < STRAIGHT_CURVATURE_PER_M);
+    pub fn epoch_order(
+        &self,
+        indices: &[usize],
+        balance: bool,
+        seed: u64,
+        epoch: usize,
+    ) -> Vec<usize> {
+        let mut rng =
+            StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64);
+        let (straight, turns): (Vec<usize>, Vec<usize>) = indices.iter().partition(|&&i| {
+            (self.samples[i].curvature_per_m.abs() as f64) < STRAIGHT_CURVATURE_PER_M
+        });
         let mut order = if balance && !straight.is_empty() && !turns.is_empty() {
             let n = indices.len();
-            let mut drawn: Vec<usize> = (0..n / 2).map(|_| straight[rng.random_range(0..straight.len())]).collect();
+            let mut drawn: Vec<usize> = (0..n / 2)
+                .map(|_| straight[rng.random_range(0..straight.len())])
+                .collect();
             drawn.extend((n / 2..n).map(|_| turns[rng.random_range(0..turns.len())]));
             drawn
         } else {
@@ -208,7 +230,11 @@ pub struct Augment {
 
 impl Default for Augment {
     fn default() -> Self {
-        Self { brightness: 0.15, contrast: 0.25, colour: 0.08 }
+        Self {
+            brightness: 0.15,
+            contrast: 0.25,
+            colour: 0.08,
+        }
     }
 }
 
@@ -217,7 +243,8 @@ impl Augment {
         let plane = chw.len() / 3;
         let shift = rng.random_range(-self.brightness..=self.brightness);
         let contrast = 1.0 + rng.random_range(-self.contrast..=self.contrast);
-        let gains: [f32; 3] = std::array::from_fn(|_| 1.0 + rng.random_range(-self.colour..=self.colour));
+        let gains: [f32; 3] =
+            std::array::from_fn(|_| 1.0 + rng.random_range(-self.colour..=self.colour));
         let mean = chw.iter().sum::<f32>() / chw.len().max(1) as f32;
         for (c, values) in chw.chunks_mut(plane).enumerate() {
             for v in values {
@@ -249,7 +276,9 @@ pub fn frames_to_tensor(frames: &[&Frame]) -> Result<Tensor> {
     let mut one = Vec::new();
     for f in frames {
         if (f.height as usize, f.width as usize) != (h, w) {
-            return Err(Error::InvalidArgument("frames of different sizes in one batch".into()));
+            return Err(Error::InvalidArgument(
+                "frames of different sizes in one batch".into(),
+            ));
         }
         frame_to_chw(f, &mut one);
         all.extend_from_slice(&one);
@@ -306,7 +335,12 @@ impl BatchStream {
         let (result_tx, results) = bounded(2 * workers);
         let handles = (0..workers)
             .map(|_| {
-                let (job_rx, result_tx, data, spec) = (job_rx.clone(), result_tx.clone(), data.clone(), spec.clone());
+                let (job_rx, result_tx, data, spec) = (
+                    job_rx.clone(),
+                    result_tx.clone(),
+                    data.clone(),
+                    spec.clone(),
+                );
                 std::thread::spawn(move || {
                     for (number, indices) in job_rx {
                         let batch = make_batch(&data, &indices, &spec, number);
@@ -390,7 +424,12 @@ impl Drop for BatchStream {
     }
 }
 
-fn make_batch(data: &Dataset, indices: &[usize], spec: &StreamSpec, number: usize) -> Result<Batch> {
+fn make_batch(
+    data: &Dataset,
+    indices: &[usize],
+    spec: &StreamSpec,
+    number: usize,
+) -> Result<Batch> {
     let (h, w) = data.frame_size.unwrap_or((0, 0));
     let mut images = Vec::with_capacity(indices.len() * 3 * h * w);
     let mut targets = Vec::with_capacity(indices.len());
@@ -404,13 +443,18 @@ fn make_batch(data: &Dataset, indices: &[usize], spec: &StreamSpec, number: usiz
         if (frame.height as usize, frame.width as usize) != (h, w) {
             return Err(Error::Episode {
                 path: data.episodes[sample.episode].clone(),
-                message: format!("tick {}: frame is {}x{}, expected {w}x{h}", sample.tick, frame.width, frame.height),
+                message: format!(
+                    "tick {}: frame is {}x{}, expected {w}x{h}",
+                    sample.tick, frame.width, frame.height
+                ),
             });
         }
         frame_to_chw(&frame, &mut chw);
         if let Some(augment) = &spec.augment {
             let position = (number * spec.batch_size + k) as u64;
-            let seed = spec.seed ^ (spec.epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) ^ position.wrapping_mul(0x9E37_79B9);
+            let seed = spec.seed
+                ^ (spec.epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)
+                ^ position.wrapping_mul(0x9E37_79B9);
             augment.apply(&mut chw, &mut StdRng::seed_from_u64(seed));
         }
         images.extend_from_slice(&chw);

@@ -32,7 +32,10 @@ pub fn keep_freed_memory() {
         const M_TRIM_THRESHOLD: std::os::raw::c_int = -1;
         const M_MMAP_THRESHOLD: std::os::raw::c_int = -3;
         unsafe extern "C" {
-            fn mallopt(param: std::os::raw::c_int, value: std::os::raw::c_int) -> std::os::raw::c_int;
+            fn mallopt(
+                param: std::os::raw::c_int,
+                value: std::os::raw::c_int,
+            ) -> std::os::raw::c_int;
         }
         // SAFETY: mallopt only changes allocator thresholds; it is called before training.
         unsafe {

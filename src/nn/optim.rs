@@ -17,7 +17,12 @@ pub struct AdamWParams {
 
 impl Default for AdamWParams {
     fn default() -> Self {
-        Self { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 }
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        }
     }
 }
 
@@ -41,7 +46,11 @@ impl AdamW {
                 Ok((name, var, zeros.clone(), zeros))
             })
             .collect::<Result<_>>()?;
-        Ok(Self { params, vars, step: 0 })
+        Ok(Self {
+            params,
+            vars,
+            step: 0,
+        })
     }
 
     /// One update with learning rate `lr` from the gradients in `grads`.
@@ -51,7 +60,9 @@ impl AdamW {
         let t = self.step as i32;
         let (c1, c2) = (1.0 - p.beta1.powi(t), 1.0 - p.beta2.powi(t));
         for (_, var, m, v) in &mut self.vars {
-            let Some(g) = grads.get(var.as_tensor()) else { continue };
+            let Some(g) = grads.get(var.as_tensor()) else {
+                continue;
+            };
             *m = ((&*m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
             *v = ((&*v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
             let step = ((&*m / c1)? / ((&*v / c2)?.sqrt()? + p.eps)?)?;
@@ -65,18 +76,33 @@ impl AdamW {
     pub fn state(&self) -> HashMap<String, Tensor> {
         self.vars
             .iter()
-            .flat_map(|(name, _, m, v)| [(format!("m.{name}"), m.clone()), (format!("v.{name}"), v.clone())])
+            .flat_map(|(name, _, m, v)| {
+                [
+                    (format!("m.{name}"), m.clone()),
+                    (format!("v.{name}"), v.clone()),
+                ]
+            })
             .collect()
     }
 
     /// Restores moments saved by [`AdamW::state`] and the step count.
-    pub fn restore(&mut self, state: &HashMap<String, Tensor>, step: u64) -> std::result::Result<(), String> {
+    pub fn restore(
+        &mut self,
+        state: &HashMap<String, Tensor>,
+        step: u64,
+    ) -> std::result::Result<(), String> {
         for (name, var, m, v) in &mut self.vars {
             for (prefix, slot) in [("m", &mut *m), ("v", &mut *v)] {
                 let key = format!("{prefix}.{name}");
-                let saved = state.get(&key).ok_or(format!("optimiser state lacks `{key}`"))?;
+                let saved = state
+                    .get(&key)
+                    .ok_or(format!("optimiser state lacks `{key}`"))?;
                 if saved.dims() != var.dims() {
-                    return Err(format!("optimiser state `{key}` has shape {:?}, expected {:?}", saved.dims(), var.dims()));
+                    return Err(format!(
+                        "optimiser state `{key}` has shape {:?}, expected {:?}",
+                        saved.dims(),
+                        var.dims()
+                    ));
                 }
                 *slot = saved.clone();
             }

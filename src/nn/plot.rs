@@ -29,13 +29,19 @@ fn fonts() -> bool {
 }
 
 fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Output { path: path.to_path_buf(), message: format!("plot: {e}") }
+    Error::Output {
+        path: path.to_path_buf(),
+        message: format!("plot: {e}"),
+    }
 }
 
 /// Draws with `draw` on a white `width`×`height` canvas and saves it as PNG.
 fn render<F>(path: &Path, (width, height): (u32, u32), draw: F) -> Result<()>
 where
-    F: FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>, bool) -> std::result::Result<(), String>,
+    F: FnOnce(
+        &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+        bool,
+    ) -> std::result::Result<(), String>,
 {
     let text = fonts();
     let mut rgb = vec![255u8; (width * height * 3) as usize];
@@ -44,11 +50,22 @@ where
         draw(&root, text).map_err(|e| plot_err(path, e))?;
         root.present().map_err(|e| plot_err(path, e))?;
     }
-    Frame { tick: 0, agent: 0, width, height, rgb }.save_png(path)
+    Frame {
+        tick: 0,
+        agent: 0,
+        width,
+        height,
+        rgb,
+    }
+    .save_png(path)
 }
 
 fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
-    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
     if !lo.is_finite() {
         return 0.0..1.0;
     }
@@ -64,12 +81,19 @@ struct Panel<'a> {
     series: Vec<(&'a str, RGBColor, Vec<(f64, f64)>)>,
 }
 
-fn draw_panel(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, panel: &Panel, text: bool) -> std::result::Result<(), String> {
+fn draw_panel(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    panel: &Panel,
+    text: bool,
+) -> std::result::Result<(), String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let points = || panel.series.iter().flat_map(|s| s.2.iter());
     let (xs, ys) = (range(points().map(|p| p.0)), range(points().map(|p| p.1)));
     let mut builder = ChartBuilder::on(area);
-    builder.margin(10).x_label_area_size(if text { 35 } else { 5 }).y_label_area_size(if text { 60 } else { 5 });
+    builder
+        .margin(10)
+        .x_label_area_size(if text { 35 } else { 5 })
+        .y_label_area_size(if text { 60 } else { 5 });
     if text {
         builder.caption(panel.title, ("sans-serif", 16));
     }
@@ -77,20 +101,32 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, panel: 
     let mut mesh = chart.configure_mesh();
     mesh.light_line_style(RGBColor(235, 235, 235));
     if text {
-        mesh.x_desc(panel.x_label).y_desc(panel.y_label).label_style(("sans-serif", 12));
+        mesh.x_desc(panel.x_label)
+            .y_desc(panel.y_label)
+            .label_style(("sans-serif", 12));
     } else {
         mesh.x_labels(0).y_labels(0);
     }
     mesh.draw().map_err(|x| e(&x))?;
     for (name, colour, data) in &panel.series {
-        let finite: Vec<(f64, f64)> = data.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+        let finite: Vec<(f64, f64)> = data
+            .iter()
+            .copied()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
         let style = ShapeStyle::from(colour).stroke_width(2);
-        let drawn = chart.draw_series(LineSeries::new(finite.clone(), style)).map_err(|x| e(&x))?;
+        let drawn = chart
+            .draw_series(LineSeries::new(finite.clone(), style))
+            .map_err(|x| e(&x))?;
         if text {
-            drawn.label(*name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+            drawn
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
         }
         if finite.len() <= 60 {
-            chart.draw_series(finite.iter().map(|&p| Circle::new(p, 3, colour.filled()))).map_err(|x| e(&x))?;
+            chart
+                .draw_series(finite.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                .map_err(|x| e(&x))?;
         }
     }
     if text {
@@ -112,12 +148,20 @@ const RED_: RGBColor = RGBColor(214, 39, 40);
 
 /// Training and validation NLL, and validation error of the mode and mean, per epoch.
 pub fn training_curves(history: &[EpochMetrics], path: &Path) -> Result<()> {
-    let series = |f: fn(&EpochMetrics) -> f64| history.iter().map(|m| (m.epoch as f64, f(m))).collect::<Vec<_>>();
+    let series = |f: fn(&EpochMetrics) -> f64| {
+        history
+            .iter()
+            .map(|m| (m.epoch as f64, f(m)))
+            .collect::<Vec<_>>()
+    };
     let nll = Panel {
         title: "negative log-likelihood of the expert's curvature",
         x_label: "epoch",
         y_label: "NLL (nats)",
-        series: vec![("train", BLUE_, series(|m| m.train_nll)), ("validation", ORANGE_, series(|m| m.validation_nll))],
+        series: vec![
+            ("train", BLUE_, series(|m| m.train_nll)),
+            ("validation", ORANGE_, series(|m| m.validation_nll)),
+        ],
     };
     let mae = Panel {
         title: "validation error",
@@ -140,24 +184,51 @@ pub fn distribution(dist: &SteeringDistribution, expert: Option<f64>, path: &Pat
     // The range covers every component that carries at least 5 % of the weight.
     let shown = dist.components().iter().filter(|c| c.weight >= 0.05);
     let (lo, hi) = shown.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| {
-        (lo.min(c.mean - 4.0 * c.std_dev), hi.max(c.mean + 4.0 * c.std_dev))
+        (
+            lo.min(c.mean - 4.0 * c.std_dev),
+            hi.max(c.mean + 4.0 * c.std_dev),
+        )
     });
     let (lo, hi) = (lo.min(expert.unwrap_or(lo)), hi.max(expert.unwrap_or(hi)));
-    let curve: Vec<(f64, f64)> = (0..=2000).map(|i| lo + (hi - lo) * i as f64 / 2000.0).map(|x| (x, dist.pdf(x))).collect();
+    let curve: Vec<(f64, f64)> = (0..=2000)
+        .map(|i| lo + (hi - lo) * i as f64 / 2000.0)
+        .map(|x| (x, dist.pdf(x)))
+        .collect();
     let peak = curve.iter().map(|p| p.1).fold(0.0, f64::max);
     let marker = |x: f64| vec![(x, 0.0), (x, peak)];
-    let mut series = vec![("density", BLUE_, curve), ("mode", GREEN_, marker(dist.mode()))];
+    let mut series = vec![
+        ("density", BLUE_, curve),
+        ("mode", GREEN_, marker(dist.mode())),
+    ];
     if let Some(x) = expert {
         series.push(("expert", RED_, marker(x)));
     }
-    let panel = Panel { title: "steering distribution", x_label: "curvature (1/m)", y_label: "density", series };
-    render(path, (640, 300), |root, text| draw_panel(root, &panel, text))
+    let panel = Panel {
+        title: "steering distribution",
+        x_label: "curvature (1/m)",
+        y_label: "density",
+        series,
+    };
+    render(path, (640, 300), |root, text| {
+        draw_panel(root, &panel, text)
+    })
 }
 
 /// Along an episode: the expert's curvature, the policy's mode, and the mode ± 1σ of its
 /// most likely component.
-pub fn episode_predictions(ticks: &[u64], expert: &[f64], predicted: &[SteeringDistribution], path: &Path) -> Result<()> {
-    let at = |f: &dyn Fn(usize) -> f64| ticks.iter().enumerate().map(|(i, t)| (*t as f64, f(i))).collect::<Vec<_>>();
+pub fn episode_predictions(
+    ticks: &[u64],
+    expert: &[f64],
+    predicted: &[SteeringDistribution],
+    path: &Path,
+) -> Result<()> {
+    let at = |f: &dyn Fn(usize) -> f64| {
+        ticks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (*t as f64, f(i)))
+            .collect::<Vec<_>>()
+    };
     let sigma = |i: usize| {
         let d = &predicted[i];
         d.components()[d.most_likely_component()].std_dev
@@ -169,9 +240,19 @@ pub fn episode_predictions(ticks: &[u64], expert: &[f64], predicted: &[SteeringD
         series: vec![
             ("expert", RED_, at(&|i| expert[i])),
             ("policy mode", BLUE_, at(&|i| predicted[i].mode())),
-            ("mode + 1 sigma", RGBColor(150, 190, 230), at(&|i| predicted[i].mode() + sigma(i))),
-            ("mode - 1 sigma", RGBColor(150, 190, 230), at(&|i| predicted[i].mode() - sigma(i))),
+            (
+                "mode + 1 sigma",
+                RGBColor(150, 190, 230),
+                at(&|i| predicted[i].mode() + sigma(i)),
+            ),
+            (
+                "mode - 1 sigma",
+                RGBColor(150, 190, 230),
+                at(&|i| predicted[i].mode() - sigma(i)),
+            ),
         ],
     };
-    render(path, (1000, 340), |root, text| draw_panel(root, &panel, text))
+    render(path, (1000, 340), |root, text| {
+        draw_panel(root, &panel, text)
+    })
 }

@@ -39,7 +39,10 @@ impl SteeringHead {
                 Ok(Linear::new(weight, Some(bias)))
             })
             .collect::<Result<_>>()?;
-        Ok(Self { config: config.clone(), layers })
+        Ok(Self {
+            config: config.clone(),
+            layers,
+        })
     }
 
     /// Feature maps `(B, C, H, W)` → mixtures.
@@ -68,13 +71,21 @@ impl MixtureBatch {
         let k = config.components;
         match raw.dims() {
             &[_, n] if n == 3 * k => {}
-            dims => bail!("steering head: expected raw outputs (B, {}), got {dims:?}", 3 * k),
+            dims => bail!(
+                "steering head: expected raw outputs (B, {}), got {dims:?}",
+                3 * k
+            ),
         }
         let scale = config.curvature_scale_per_m;
         let log_weights = candle_nn::ops::log_softmax(&raw.narrow(1, 0, k)?, D::Minus1)?;
         let means = raw.narrow(1, k, k)?.affine(scale, 0.0)?;
-        let std_devs = softplus(&raw.narrow(1, 2 * k, k)?)?.affine(scale, config.std_floor_per_m)?;
-        Ok(MixtureBatch { log_weights, means, std_devs })
+        let std_devs =
+            softplus(&raw.narrow(1, 2 * k, k)?)?.affine(scale, config.std_floor_per_m)?;
+        Ok(MixtureBatch {
+            log_weights,
+            means,
+            std_devs,
+        })
     }
 
     /// Per-sample log-density of `targets (B,)` (1/m): log-sum-exp over components of
@@ -96,15 +107,26 @@ impl MixtureBatch {
 
     /// The mixtures as plain values, one per sample.
     pub fn to_distributions(&self) -> Result<Vec<SteeringDistribution>> {
-        let weights = self.log_weights.exp()?.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
-        let means = self.means.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
-        let stds = self.std_devs.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
+        let weights = self
+            .log_weights
+            .exp()?
+            .to_dtype(candle_core::DType::F64)?
+            .to_vec2::<f64>()?;
+        let means = self
+            .means
+            .to_dtype(candle_core::DType::F64)?
+            .to_vec2::<f64>()?;
+        let stds = self
+            .std_devs
+            .to_dtype(candle_core::DType::F64)?
+            .to_vec2::<f64>()?;
         weights
             .iter()
             .zip(&means)
             .zip(&stds)
             .map(|((w, m), s)| {
-                SteeringDistribution::new(w, m, s).map_err(|e| candle_core::Error::Msg(e.to_string()))
+                SteeringDistribution::new(w, m, s)
+                    .map_err(|e| candle_core::Error::Msg(e.to_string()))
             })
             .collect()
     }

@@ -160,15 +160,26 @@ pub const METRICS_CSV: &str = "metrics.csv";
 pub const CURVES_PNG: &str = "curves.png";
 
 fn state_err(path: &Path, message: impl std::fmt::Display) -> Error {
-    Error::Model { path: path.to_path_buf(), message: message.to_string() }
+    Error::Model {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
 }
 
 /// Trains as `options` say; stops early when `interrupt` is set, after saving.
-pub fn train(options: &TrainOptions, observer: &mut dyn TrainObserver, interrupt: &AtomicBool) -> Result<TrainReport> {
+pub fn train(
+    options: &TrainOptions,
+    observer: &mut dyn TrainObserver,
+    interrupt: &AtomicBool,
+) -> Result<TrainReport> {
     let config = &options.config;
-    config.feature_shape().map_err(|e| Error::InvalidArgument(format!("model config: {e}")))?;
+    config
+        .feature_shape()
+        .map_err(|e| Error::InvalidArgument(format!("model config: {e}")))?;
     if options.batch_size == 0 || options.epochs == 0 {
-        return Err(Error::InvalidArgument("--batch and --epochs must be at least 1".into()));
+        return Err(Error::InvalidArgument(
+            "--batch and --epochs must be at least 1".into(),
+        ));
     }
     let data = Arc::new(Dataset::load(&options.data)?);
     data.check_input(&config.input)?;
@@ -187,16 +198,25 @@ pub fn train(options: &TrainOptions, observer: &mut dyn TrainObserver, interrupt
         batch_size: options.batch_size,
         validation_fraction: options.validation_fraction,
         balance: options.balance,
-        augment: options.augment.map(|a| [a.brightness, a.contrast, a.colour]),
+        augment: options
+            .augment
+            .map(|a| [a.brightness, a.contrast, a.colour]),
     };
 
     let model = Model::new(config.clone(), options.seed)?;
-    let mut optimiser = AdamW::new(model.varmap.data().lock().expect("variables").clone(), options.adamw)?;
+    let mut optimiser = AdamW::new(
+        model.varmap.data().lock().expect("variables").clone(),
+        options.adamw,
+    )?;
     let state_dir = options.out.join(STATE_DIR);
     let mut state = if options.resume {
         resume(&state_dir, &fingerprint, &model, &mut optimiser)?
     } else {
-        if options.out.join(crate::nn::checkpoint::CONFIG_FILE).exists() {
+        if options
+            .out
+            .join(crate::nn::checkpoint::CONFIG_FILE)
+            .exists()
+        {
             return Err(Error::InvalidArgument(format!(
                 "{} already holds a model: pass --resume to continue its training, or choose another --out",
                 options.out.display()
@@ -289,7 +309,10 @@ pub fn train(options: &TrainOptions, observer: &mut dyn TrainObserver, interrupt
             state.batch_in_epoch += 1;
             state.loss_sum += loss * batch.size as f64;
             state.loss_count += batch.size;
-            observer.batch_done(loss, batch.size as f64 / step_started.elapsed().as_secs_f64());
+            observer.batch_done(
+                loss,
+                batch.size as f64 / step_started.elapsed().as_secs_f64(),
+            );
             if interrupt.load(Ordering::SeqCst) && stream.remaining() > 0 {
                 state.epoch_seconds += started.elapsed().as_secs_f64();
                 state.epoch_wait_s += stream.waited.as_secs_f64();
@@ -354,7 +377,12 @@ struct Validation {
     mae_mean: f64,
 }
 
-fn validate(model: &Model, data: &Arc<Dataset>, indices: &[usize], options: &TrainOptions) -> Result<Validation> {
+fn validate(
+    model: &Model,
+    data: &Arc<Dataset>,
+    indices: &[usize],
+    options: &TrainOptions,
+) -> Result<Validation> {
     let stream = BatchStream::new(
         data.clone(),
         StreamSpec {
@@ -381,7 +409,11 @@ fn validate(model: &Model, data: &Arc<Dataset>, indices: &[usize], options: &Tra
         }
     }
     let n = n.max(1) as f64;
-    Ok(Validation { nll: nll / n, mae_mode: mode / n, mae_mean: mean / n })
+    Ok(Validation {
+        nll: nll / n,
+        mae_mode: mode / n,
+        mae_mean: mean / n,
+    })
 }
 
 fn save_state(dir: &Path, state: &TrainState, model: &Model, optimiser: &AdamW) -> Result<()> {
@@ -398,12 +430,25 @@ fn save_state(dir: &Path, state: &TrainState, model: &Model, optimiser: &AdamW) 
     std::fs::rename(&tmp, dir).map_err(|e| state_err(dir, e))
 }
 
-fn resume(dir: &Path, fingerprint: &Fingerprint, model: &Model, optimiser: &mut AdamW) -> Result<TrainState> {
+fn resume(
+    dir: &Path,
+    fingerprint: &Fingerprint,
+    model: &Model,
+    optimiser: &mut AdamW,
+) -> Result<TrainState> {
     let tmp = dir.with_file_name(format!("{STATE_DIR}.tmp"));
-    let dir = if !dir.join(STATE_FILE).exists() && tmp.join(STATE_FILE).exists() { tmp.as_path() } else { dir };
+    let dir = if !dir.join(STATE_FILE).exists() && tmp.join(STATE_FILE).exists() {
+        tmp.as_path()
+    } else {
+        dir
+    };
     let path = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| state_err(&path, format!("{e}: nothing to resume (train without --resume first)")))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        state_err(
+            &path,
+            format!("{e}: nothing to resume (train without --resume first)"),
+        )
+    })?;
     let state: TrainState = serde_json::from_str(&text).map_err(|e| state_err(&path, e))?;
     if &state.fingerprint != fingerprint {
         let mut differs = Vec::new();
@@ -420,14 +465,25 @@ fn resume(dir: &Path, fingerprint: &Fingerprint, model: &Model, optimiser: &mut 
         if a.batch_size != b.batch_size {
             differs.push("--batch");
         }
-        if a.validation_fraction != b.validation_fraction || a.balance != b.balance || a.augment != b.augment {
+        if a.validation_fraction != b.validation_fraction
+            || a.balance != b.balance
+            || a.augment != b.augment
+        {
             differs.push("data options");
         }
-        return Err(state_err(&path, format!("cannot resume: these differ from the interrupted run: {}", differs.join(", "))));
+        return Err(state_err(
+            &path,
+            format!(
+                "cannot resume: these differ from the interrupted run: {}",
+                differs.join(", ")
+            ),
+        ));
     }
     model.load_weights(&dir.join(WEIGHTS))?;
     let moments = load_tensors(&dir.join(MOMENTS))?;
-    optimiser.restore(&moments, state.step).map_err(|e| state_err(&dir.join(MOMENTS), e))?;
+    optimiser
+        .restore(&moments, state.step)
+        .map_err(|e| state_err(&dir.join(MOMENTS), e))?;
     Ok(state)
 }
 

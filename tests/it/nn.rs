@@ -3,23 +3,27 @@
 //! recorded episodes (it learns, and resuming reproduces an uninterrupted run).
 
 use candle_core::{DType, Device, Tensor, Var};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use steerlab::nn::checkpoint::{CONFIG_FILE, WEIGHTS_FILE};
 use steerlab::nn::config::{ModelConfig, SteeringHeadConfig};
 use steerlab::nn::ops::{Conv2dSpec, conv2d, max_pool2d};
 use steerlab::nn::steering::MixtureBatch;
 use steerlab::nn::train::{EpochMetrics, Quiet, TrainObserver, TrainOptions, train};
 use steerlab::nn::{Model, SteeringDistribution};
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 fn seeded(shape: &[usize], seed: u64) -> Tensor {
     // A fixed pseudo-random pattern (LCG), so the checks do not depend on an RNG crate.
     let n: usize = shape.iter().product();
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let v: Vec<f64> = (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
         })
         .collect();
@@ -29,12 +33,21 @@ fn seeded(shape: &[usize], seed: u64) -> Tensor {
 /// Largest relative error (absolute below 1e-4) between the analytic gradient of `loss(inputs)` with respect to
 /// each input and central differences (step 1e-6, f64), over every element.
 fn gradient_error(inputs: &[Tensor], loss: &dyn Fn(&[Tensor]) -> Tensor) -> f64 {
-    let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let vars: Vec<Var> = inputs
+        .iter()
+        .map(|t| Var::from_tensor(t).unwrap())
+        .collect();
     let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
     let grads = loss(&tensors).backward().unwrap();
     let mut worst: f64 = 0.0;
     for (i, var) in vars.iter().enumerate() {
-        let analytic = grads.get(var.as_tensor()).expect("a gradient").flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let analytic = grads
+            .get(var.as_tensor())
+            .expect("a gradient")
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
         let base = inputs[i].flatten_all().unwrap().to_vec1::<f64>().unwrap();
         for (j, a) in analytic.iter().enumerate() {
             let eval = |delta: f64| {
@@ -69,11 +82,25 @@ fn convolution_gradients_match_finite_differences_for_every_stride_padding_and_s
         let x = seeded(&[b, c, h, w], 1);
         let weight = seeded(&[o, c, k, k], 2);
         let bias = seeded(&[o], 3);
-        let probe = seeded(&conv2d(&x, &weight, &bias, spec, false).unwrap().dims().to_vec(), 4);
+        let probe = seeded(
+            &conv2d(&x, &weight, &bias, spec, false)
+                .unwrap()
+                .dims()
+                .to_vec(),
+            4,
+        );
         for relu in [false, true] {
-            let loss = |t: &[Tensor]| (conv2d(&t[0], &t[1], &t[2], spec, relu).unwrap() * &probe).unwrap().sum_all().unwrap();
+            let loss = |t: &[Tensor]| {
+                (conv2d(&t[0], &t[1], &t[2], spec, relu).unwrap() * &probe)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+            };
             let err = gradient_error(&[x.clone(), weight.clone(), bias.clone()], &loss);
-            assert!(err < 1e-5, "{b}x{c}x{h}x{w} k{k} s{stride} p{padding} relu {relu}: relative error {err}");
+            assert!(
+                err < 1e-5,
+                "{b}x{c}x{h}x{w} k{k} s{stride} p{padding} relu {relu}: relative error {err}"
+            );
         }
     }
 }
@@ -81,32 +108,90 @@ fn convolution_gradients_match_finite_differences_for_every_stride_padding_and_s
 #[test]
 fn convolution_matches_candle_where_candle_is_right() {
     // Batch 1 takes the inference path (output rows split over threads).
-    for (n, h, w, k, stride, padding) in [(2, 66, 200, 5, 2, 0), (1, 66, 200, 5, 2, 0), (2, 14, 47, 3, 1, 0), (1, 9, 9, 3, 1, 1), (2, 31, 98, 5, 2, 0)] {
+    for (n, h, w, k, stride, padding) in [
+        (2, 66, 200, 5, 2, 0),
+        (1, 66, 200, 5, 2, 0),
+        (2, 14, 47, 3, 1, 0),
+        (1, 9, 9, 3, 1, 1),
+        (2, 31, 98, 5, 2, 0),
+    ] {
         let x = seeded(&[n, 3, h, w], 5).to_dtype(DType::F32).unwrap();
         let weight = seeded(&[4, 3, k, k], 6).to_dtype(DType::F32).unwrap();
         let bias = seeded(&[4], 7).to_dtype(DType::F32).unwrap();
         let ours = conv2d(&x, &weight, &bias, Conv2dSpec { stride, padding }, true).unwrap();
-        let theirs = x.conv2d(&weight, padding, stride, 1, 1).unwrap().broadcast_add(&bias.reshape((1, 4, 1, 1)).unwrap()).unwrap().relu().unwrap();
+        let theirs = x
+            .conv2d(&weight, padding, stride, 1, 1)
+            .unwrap()
+            .broadcast_add(&bias.reshape((1, 4, 1, 1)).unwrap())
+            .unwrap()
+            .relu()
+            .unwrap();
         assert_eq!(ours.dims(), theirs.dims());
-        let diff = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(diff < 1e-4, "{h}x{w} k{k} s{stride} p{padding}: max difference {diff}");
+        let diff = (ours - theirs)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            diff < 1e-4,
+            "{h}x{w} k{k} s{stride} p{padding}: max difference {diff}"
+        );
     }
     // Gradients at sizes that take several row tiles, against candle's backward (stride 1,
     // where candle's is right).
     for (c, h, w, k, padding) in [(24, 14, 47, 3, 0), (8, 40, 60, 5, 2)] {
         let x = Var::from_tensor(&seeded(&[3, c, h, w], 11).to_dtype(DType::F32).unwrap()).unwrap();
-        let weight = Var::from_tensor(&seeded(&[16, c, k, k], 12).to_dtype(DType::F32).unwrap()).unwrap();
+        let weight =
+            Var::from_tensor(&seeded(&[16, c, k, k], 12).to_dtype(DType::F32).unwrap()).unwrap();
         let bias = Var::from_tensor(&seeded(&[16], 13).to_dtype(DType::F32).unwrap()).unwrap();
         let ours = conv2d(&x, &weight, &bias, Conv2dSpec { stride: 1, padding }, true).unwrap();
         let probe = seeded(ours.dims(), 14).to_dtype(DType::F32).unwrap();
-        let theirs = x.conv2d(&weight, padding, 1, 1, 1).unwrap().broadcast_add(&bias.reshape((1, 16, 1, 1)).unwrap()).unwrap().relu().unwrap();
-        let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (theirs * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let theirs = x
+            .conv2d(&weight, padding, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&bias.reshape((1, 16, 1, 1)).unwrap())
+            .unwrap()
+            .relu()
+            .unwrap();
+        let g1 = (ours * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g2 = (theirs * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         for v in [&x, &weight, &bias] {
-            let (a, b) = (g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
-            let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-            let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-            assert!(diff <= 1e-5 * scale.max(1.0), "{c}x{h}x{w} k{k} p{padding}: gradient differs by {diff} (scale {scale})");
+            let (a, b) = (
+                g1.get(v.as_tensor()).unwrap(),
+                g2.get(v.as_tensor()).unwrap(),
+            );
+            let scale = b
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let diff = (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                diff <= 1e-5 * scale.max(1.0),
+                "{c}x{h}x{w} k{k} p{padding}: gradient differs by {diff} (scale {scale})"
+            );
         }
     }
 }
@@ -116,13 +201,25 @@ fn max_pool_gradient_goes_to_the_maximum() {
     for (h, w, k, s) in [(4, 6, 2, 2), (5, 7, 2, 2), (7, 7, 3, 2)] {
         let x = seeded(&[2, 3, h, w], 8);
         let probe = seeded(&max_pool2d(&x, k, s).unwrap().dims().to_vec(), 9);
-        let loss = |t: &[Tensor]| (max_pool2d(&t[0], k, s).unwrap() * &probe).unwrap().sum_all().unwrap();
+        let loss = |t: &[Tensor]| {
+            (max_pool2d(&t[0], k, s).unwrap() * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+        };
         let err = gradient_error(&[x.clone()], &loss);
         assert!(err < 1e-5, "{h}x{w} k{k} s{s}: relative error {err}");
         if k == s {
             let theirs = x.max_pool2d_with_stride(k, s).unwrap();
             let ours = max_pool2d(&x, k, s).unwrap();
-            let diff = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            let diff = (ours - theirs)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap();
             assert_eq!(diff, 0.0);
         }
     }
@@ -139,20 +236,37 @@ fn mixture_nll_gradient_matches_finite_differences_and_the_reference_density() {
     // Raw head outputs for 4 samples, spread so some components are far from the targets.
     let raw = (seeded(&[4, 3 * k], 10) * 3.0).unwrap();
     let targets = Tensor::new(&[0.02f64, -0.05, 0.0, 0.11], &Device::Cpu).unwrap();
-    let loss = |t: &[Tensor]| MixtureBatch::from_raw(&t[0], &config).unwrap().nll(&targets).unwrap();
+    let loss = |t: &[Tensor]| {
+        MixtureBatch::from_raw(&t[0], &config)
+            .unwrap()
+            .nll(&targets)
+            .unwrap()
+    };
     let err = gradient_error(&[raw.clone()], &loss);
     assert!(err < 1e-5, "relative error {err}");
 
     // The same mixtures evaluated by the plain-Rust distribution (SteeringDistribution).
     let batch = MixtureBatch::from_raw(&raw, &config).unwrap();
     let dists: Vec<SteeringDistribution> = batch.to_distributions().unwrap();
-    let reference: f64 = -dists.iter().zip([0.02, -0.05, 0.0, 0.11]).map(|(d, y)| d.log_prob(y)).sum::<f64>() / 4.0;
+    let reference: f64 = -dists
+        .iter()
+        .zip([0.02, -0.05, 0.0, 0.11])
+        .map(|(d, y)| d.log_prob(y))
+        .sum::<f64>()
+        / 4.0;
     let ours = batch.nll(&targets).unwrap().to_scalar::<f64>().unwrap();
     assert!((ours - reference).abs() < 1e-9, "{ours} vs {reference}");
 
     // Far in the tail the density underflows but the log-likelihood stays finite.
     let far = Tensor::new(&[50.0f64, -50.0, 50.0, -50.0], &Device::Cpu).unwrap();
-    assert!(batch.nll(&far).unwrap().to_scalar::<f64>().unwrap().is_finite());
+    assert!(
+        batch
+            .nll(&far)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+            .is_finite()
+    );
 }
 
 #[test]
@@ -163,10 +277,19 @@ fn presets_have_the_published_shapes() {
         // convs 1,824 + 21,636 + 43,248 + 27,712 + 36,928, dense 115,300 + 5,050 + 510, head 99.
         (ModelConfig::pilotnet(), vec![2, 64, 1, 18], 252_307),
         // Lecture: 66×200 → conv3 64×198 → pool 32×99 → conv3 30×97 → pool 15×48.
-        (ModelConfig::lecture(), vec![2, 64, 15, 48], 896 + 18_496 + 46_080 * 64 + 64 + 65 * 9),
+        (
+            ModelConfig::lecture(),
+            vec![2, 64, 15, 48],
+            896 + 18_496 + 46_080 * 64 + 64 + 65 * 9,
+        ),
     ] {
         let model = Model::new(config.clone(), 0).unwrap();
-        assert_eq!(model.net.backbone.forward(&images).unwrap().dims(), features.as_slice(), "{}", config.preset);
+        assert_eq!(
+            model.net.backbone.forward(&images).unwrap().dims(),
+            features.as_slice(),
+            "{}",
+            config.preset
+        );
         assert_eq!(model.parameter_count(), parameters, "{}", config.preset);
         let out = model.net.forward(&images).unwrap();
         for t in [&out.log_weights, &out.means, &out.std_devs] {
@@ -176,7 +299,11 @@ fn presets_have_the_published_shapes() {
         let targets = Tensor::new(&[0.01f32, -0.02], &Device::Cpu).unwrap();
         let grads = out.nll(&targets).unwrap().backward().unwrap();
         for var in model.varmap.all_vars() {
-            assert!(grads.get(var.as_tensor()).is_some(), "{}: a variable without gradient", config.preset);
+            assert!(
+                grads.get(var.as_tensor()).is_some(),
+                "{}: a variable without gradient",
+                config.preset
+            );
         }
     }
 }
@@ -190,31 +317,80 @@ fn checkpoints_round_trip_exactly_and_reject_mismatched_weights() {
     let (a, b) = (model.tensors().unwrap(), loaded.tensors().unwrap());
     assert_eq!(a.len(), b.len());
     for (name, t) in &a {
-        let (x, y) = (t.flatten_all().unwrap().to_vec1::<f32>().unwrap(), b[name].flatten_all().unwrap().to_vec1::<f32>().unwrap());
-        assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()), "{name} changed");
+        let (x, y) = (
+            t.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            b[name].flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        );
+        assert!(
+            x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{name} changed"
+        );
     }
     let image = (Tensor::ones((1, 3, 66, 200), DType::F32, &Device::Cpu).unwrap() * 0.5).unwrap();
-    assert_eq!(model.predict(&image).unwrap(), loaded.predict(&image).unwrap());
+    assert_eq!(
+        model.predict(&image).unwrap(),
+        loaded.predict(&image).unwrap()
+    );
     // Same seed, same model; another seed, another model.
-    let again = Model::new(ModelConfig::pilotnet(), 42).unwrap().tensors().unwrap();
-    let other = Model::new(ModelConfig::pilotnet(), 43).unwrap().tensors().unwrap();
-    let first = |m: &std::collections::HashMap<String, Tensor>| m["backbone.conv0.weight"].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let again = Model::new(ModelConfig::pilotnet(), 42)
+        .unwrap()
+        .tensors()
+        .unwrap();
+    let other = Model::new(ModelConfig::pilotnet(), 43)
+        .unwrap()
+        .tensors()
+        .unwrap();
+    let first = |m: &std::collections::HashMap<String, Tensor>| {
+        m["backbone.conv0.weight"]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
     assert_eq!(first(&a), first(&again));
     assert_ne!(first(&a), first(&other));
 
     // Lecture weights under a PilotNet config: the error names the tensors.
-    Model::new(ModelConfig::lecture(), 0).unwrap().save(&dir.join("lecture")).unwrap();
-    std::fs::copy(dir.join("lecture").join(WEIGHTS_FILE), dir.join(WEIGHTS_FILE)).unwrap();
-    let err = Model::load(&dir).err().expect("mismatch detected").to_string();
-    assert!(err.contains("model.safetensors") && err.contains("backbone.conv4.weight") && err.contains("missing"), "{err}");
+    Model::new(ModelConfig::lecture(), 0)
+        .unwrap()
+        .save(&dir.join("lecture"))
+        .unwrap();
+    std::fs::copy(
+        dir.join("lecture").join(WEIGHTS_FILE),
+        dir.join(WEIGHTS_FILE),
+    )
+    .unwrap();
+    let err = Model::load(&dir)
+        .err()
+        .expect("mismatch detected")
+        .to_string();
+    assert!(
+        err.contains("model.safetensors")
+            && err.contains("backbone.conv4.weight")
+            && err.contains("missing"),
+        "{err}"
+    );
     // A truncated weights file and a damaged config are named too.
     let bytes = std::fs::read(dir.join("lecture").join(WEIGHTS_FILE)).unwrap();
     std::fs::write(dir.join(WEIGHTS_FILE), &bytes[..bytes.len() / 2]).unwrap();
-    let err = Model::load(&dir).err().expect("truncation detected").to_string();
+    let err = Model::load(&dir)
+        .err()
+        .expect("truncation detected")
+        .to_string();
     assert!(err.contains("model.safetensors"), "{err}");
-    std::fs::write(dir.join(CONFIG_FILE), r#"{"preset": "pilotnet", "input": {"channels": "three"}}"#).unwrap();
-    let err = Model::load(&dir).err().expect("bad config detected").to_string();
-    assert!(err.contains("config.json") && err.contains("input.channels"), "{err}");
+    std::fs::write(
+        dir.join(CONFIG_FILE),
+        r#"{"preset": "pilotnet", "input": {"channels": "three"}}"#,
+    )
+    .unwrap();
+    let err = Model::load(&dir)
+        .err()
+        .expect("bad config detected")
+        .to_string();
+    assert!(
+        err.contains("config.json") && err.contains("input.channels"),
+        "{err}"
+    );
 }
 
 fn tempdir(name: &str) -> PathBuf {
@@ -230,20 +406,36 @@ fn recorded_set() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempdir("episodes");
-        let mut scenario = steerlab::sim::scenario::builtin().unwrap().into_iter().find(|s| s.name == "winding").unwrap();
+        let mut scenario = steerlab::sim::scenario::builtin()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.name == "winding")
+            .unwrap();
         scenario.episode_steps = 160;
-        let mut env = steerlab::world::Env::new(scenario, steerlab::world::EnvOptions::default()).unwrap();
+        let mut env =
+            steerlab::world::Env::new(scenario, steerlab::world::EnvOptions::default()).unwrap();
         for episode in 0..3 {
             let path = dir.join(format!("winding-{episode}.mcap"));
-            steerlab::cli::record::record_episode(&mut env, &path, 100 + episode as u64, episode, 0.02, &indicatif::ProgressBar::hidden())
-                .unwrap();
+            steerlab::cli::record::record_episode(
+                &mut env,
+                &path,
+                100 + episode as u64,
+                episode,
+                0.02,
+                &indicatif::ProgressBar::hidden(),
+            )
+            .unwrap();
         }
         dir
     })
 }
 
 fn options(out: &Path, epochs: usize) -> TrainOptions {
-    let mut o = TrainOptions::new(vec![recorded_set().to_path_buf()], out.to_path_buf(), ModelConfig::pilotnet());
+    let mut o = TrainOptions::new(
+        vec![recorded_set().to_path_buf()],
+        out.to_path_buf(),
+        ModelConfig::pilotnet(),
+    );
     o.epochs = epochs;
     o.batch_size = 16;
     o.learning_rate = 3e-3;
@@ -261,7 +453,11 @@ fn training_on_recorded_episodes_lowers_validation_nll_well_below_its_start() {
     // 0.01 1/m. A model that reads the road gets sharp mixtures around the expert's curvature
     // (−3.9 after 6 epochs on 1,500 frames of this track at the default settings).
     // Bar: 0.75 nats, the expert's actions made 2.1 times as likely.
-    assert!(report.best_validation_nll < initial - 0.75, "validation NLL {initial} → {}", report.best_validation_nll);
+    assert!(
+        report.best_validation_nll < initial - 0.75,
+        "validation NLL {initial} → {}",
+        report.best_validation_nll
+    );
     assert!(out.join(CONFIG_FILE).is_file() && out.join(WEIGHTS_FILE).is_file());
     assert!(out.join("metrics.csv").is_file() && out.join("curves.png").is_file());
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
@@ -293,11 +489,20 @@ fn resuming_an_interrupted_run_gives_the_weights_of_an_uninterrupted_one() {
     resumed_options.resume = true;
     let resumed = train(&resumed_options, &mut Quiet, &AtomicBool::new(false)).unwrap();
     assert_eq!(resumed.history.len(), full.history.len());
-    let last = |dir: &Path| steerlab::nn::checkpoint::load_tensors(&dir.join("train_state").join("weights.safetensors")).unwrap();
+    let last = |dir: &Path| {
+        steerlab::nn::checkpoint::load_tensors(&dir.join("train_state").join("weights.safetensors"))
+            .unwrap()
+    };
     let (a, b) = (last(&whole), last(&split));
     for (name, t) in &a {
-        let (x, y) = (t.flatten_all().unwrap().to_vec1::<f32>().unwrap(), b[name].flatten_all().unwrap().to_vec1::<f32>().unwrap());
-        assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()), "{name} differs after resuming");
+        let (x, y) = (
+            t.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            b[name].flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        );
+        assert!(
+            x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{name} differs after resuming"
+        );
     }
     for (m, n) in full.history.iter().zip(&resumed.history) {
         assert_eq!(m.validation_nll.to_bits(), n.validation_nll.to_bits());

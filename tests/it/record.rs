@@ -81,7 +81,10 @@ fn expected(step: &StepRecord) -> Step {
     Step {
         tick: step.tick,
         frame: step.frame.clone(),
-        png: step.frame.as_ref().map(|f| f.to_png().expect("PNG encoding")),
+        png: step
+            .frame
+            .as_ref()
+            .map(|f| f.to_png().expect("PNG encoding")),
         frame_info: step
             .frame
             .as_ref()

@@ -15,12 +15,36 @@ const TRANS: c_int = 112;
 unsafe extern "C" {
     fn openblas_set_num_threads(threads: c_int);
     fn cblas_sgemm(
-        order: c_int, trans_a: c_int, trans_b: c_int, m: c_int, n: c_int, k: c_int, alpha: f32,
-        a: *const f32, lda: c_int, b: *const f32, ldb: c_int, beta: f32, c: *mut f32, ldc: c_int,
+        order: c_int,
+        trans_a: c_int,
+        trans_b: c_int,
+        m: c_int,
+        n: c_int,
+        k: c_int,
+        alpha: f32,
+        a: *const f32,
+        lda: c_int,
+        b: *const f32,
+        ldb: c_int,
+        beta: f32,
+        c: *mut f32,
+        ldc: c_int,
     );
     fn cblas_dgemm(
-        order: c_int, trans_a: c_int, trans_b: c_int, m: c_int, n: c_int, k: c_int, alpha: f64,
-        a: *const f64, lda: c_int, b: *const f64, ldb: c_int, beta: f64, c: *mut f64, ldc: c_int,
+        order: c_int,
+        trans_a: c_int,
+        trans_b: c_int,
+        m: c_int,
+        n: c_int,
+        k: c_int,
+        alpha: f64,
+        a: *const f64,
+        lda: c_int,
+        b: *const f64,
+        ldb: c_int,
+        beta: f64,
+        c: *mut f64,
+        ldc: c_int,
     );
 }
 
@@ -35,21 +59,45 @@ pub(crate) struct Operand<'a, T> {
 /// The element types BLAS multiplies.
 pub(crate) trait Gemm: Sized + Copy {
     /// `c (m×n, leading dimension ldc) = [c +] a (m×k) · b (k×n)`.
-    fn gemm(m: usize, n: usize, k: usize, a: Operand<Self>, b: Operand<Self>, c: &mut [Self], ldc: usize, accumulate: bool);
+    fn gemm(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: Operand<Self>,
+        b: Operand<Self>,
+        c: &mut [Self],
+        ldc: usize,
+        accumulate: bool,
+    );
 }
 
 /// Elements a row-major operand of `rows`×`cols` (as stored) spans with leading dimension `ld`.
 fn span(rows: usize, cols: usize, ld: usize) -> usize {
-    if rows == 0 || cols == 0 { 0 } else { (rows - 1) * ld + cols }
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * ld + cols
+    }
 }
 
 fn check<T>(m: usize, n: usize, k: usize, a: &Operand<T>, b: &Operand<T>, c: &[T], ldc: usize) {
     let (ar, ac) = if a.transposed { (k, m) } else { (m, k) };
     let (br, bc) = if b.transposed { (n, k) } else { (k, n) };
-    assert!(a.ld >= ac.max(1) && b.ld >= bc.max(1) && ldc >= n.max(1), "gemm: leading dimension too small");
-    assert!(a.data.len() >= span(ar, ac, a.ld) && b.data.len() >= span(br, bc, b.ld), "gemm: operand too short");
+    assert!(
+        a.ld >= ac.max(1) && b.ld >= bc.max(1) && ldc >= n.max(1),
+        "gemm: leading dimension too small"
+    );
+    assert!(
+        a.data.len() >= span(ar, ac, a.ld) && b.data.len() >= span(br, bc, b.ld),
+        "gemm: operand too short"
+    );
     assert!(c.len() >= span(m, n, ldc), "gemm: output too short");
-    assert!([m, n, k, a.ld, b.ld, ldc].iter().all(|&v| v <= c_int::MAX as usize), "gemm: dimension too large");
+    assert!(
+        [m, n, k, a.ld, b.ld, ldc]
+            .iter()
+            .all(|&v| v <= c_int::MAX as usize),
+        "gemm: dimension too large"
+    );
 }
 
 /// Sets OpenBLAS to run each call on the calling thread, once per process.
@@ -62,7 +110,16 @@ fn single_threaded() {
 macro_rules! impl_gemm {
     ($t:ty, $f:ident) => {
         impl Gemm for $t {
-            fn gemm(m: usize, n: usize, k: usize, a: Operand<Self>, b: Operand<Self>, c: &mut [Self], ldc: usize, accumulate: bool) {
+            fn gemm(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: Operand<Self>,
+                b: Operand<Self>,
+                c: &mut [Self],
+                ldc: usize,
+                accumulate: bool,
+            ) {
                 if m == 0 || n == 0 {
                     return;
                 }
@@ -74,10 +131,20 @@ macro_rules! impl_gemm {
                 // a unique borrow, so it aliases neither input.
                 unsafe {
                     $f(
-                        ROW_MAJOR, trans(a.transposed), trans(b.transposed),
-                        m as c_int, n as c_int, k as c_int, 1.0,
-                        a.data.as_ptr(), a.ld as c_int, b.data.as_ptr(), b.ld as c_int,
-                        if accumulate { 1.0 } else { 0.0 }, c.as_mut_ptr(), ldc as c_int,
+                        ROW_MAJOR,
+                        trans(a.transposed),
+                        trans(b.transposed),
+                        m as c_int,
+                        n as c_int,
+                        k as c_int,
+                        1.0,
+                        a.data.as_ptr(),
+                        a.ld as c_int,
+                        b.data.as_ptr(),
+                        b.ld as c_int,
+                        if accumulate { 1.0 } else { 0.0 },
+                        c.as_mut_ptr(),
+                        ldc as c_int,
                     )
                 }
             }
@@ -99,7 +166,11 @@ mod tests {
         let (m, n, k) = (36usize, 300usize, 200usize);
         let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.2).collect();
-        let op = |data, ld| Operand { data, ld, transposed: false };
+        let op = |data, ld| Operand {
+            data,
+            ld,
+            transposed: false,
+        };
         let mut reference = vec![0.0f32; m * n];
         f32::gemm(m, n, k, op(&a, k), op(&b, n), &mut reference, n, false);
         let mismatches = std::sync::atomic::AtomicUsize::new(0);

@@ -17,12 +17,26 @@ pub struct Conv2dSpec {
 
 /// `x (B, C, H, W)` convolved with `weight (O, C, kh, kw)` plus `bias (O)`, followed by a ReLU
 /// when `relu` is set (fused: the backward pass masks the gradient with the output itself).
-pub fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor, spec: Conv2dSpec, relu: bool) -> Result<Tensor> {
+pub fn conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    spec: Conv2dSpec,
+    relu: bool,
+) -> Result<Tensor> {
     Geometry::new(x.dims(), weight.dims(), spec)?;
     if bias.dims() != [weight.dims()[0]] {
-        bail!("conv2d: bias shape {:?}, expected [{}]", bias.dims(), weight.dims()[0]);
+        bail!(
+            "conv2d: bias shape {:?}, expected [{}]",
+            bias.dims(),
+            weight.dims()[0]
+        );
     }
-    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Conv2d { spec, relu })
+    x.contiguous()?.apply_op3(
+        &weight.contiguous()?,
+        &bias.contiguous()?,
+        Conv2d { spec, relu },
+    )
 }
 
 /// Sizes of one convolution.
@@ -56,7 +70,10 @@ impl Geometry {
         }
         let (ph, pw) = (height + 2 * spec.padding, width + 2 * spec.padding);
         if kernel_h == 0 || kernel_w == 0 || ph < kernel_h || pw < kernel_w {
-            bail!("conv2d: kernel {kernel_h}x{kernel_w} does not fit input {height}x{width} padded by {}", spec.padding);
+            bail!(
+                "conv2d: kernel {kernel_h}x{kernel_w} does not fit input {height}x{width} padded by {}",
+                spec.padding
+            );
         }
         Ok(Self {
             batch,
@@ -95,7 +112,10 @@ impl Geometry {
     /// its row and column index modulo the stride.
     fn phase_dims(&self) -> (usize, usize) {
         let s = self.stride;
-        ((self.height + 2 * self.padding).div_ceil(s), (self.width + 2 * self.padding).div_ceil(s))
+        (
+            (self.height + 2 * self.padding).div_ceil(s),
+            (self.width + 2 * self.padding).div_ceil(s),
+        )
     }
 
     /// Length of one sample's phase planes: C·s·s planes.
@@ -121,10 +141,15 @@ impl Geometry {
                 let p = self.padding;
                 if self.stride == 2 && p % 2 == 0 {
                     // PilotNet's case: deinterleave the row into its two phases in one pass.
-                    let (even, odd) = (self.phase_index(c, iy + p, p), self.phase_index(c, iy + p, p + 1));
+                    let (even, odd) = (
+                        self.phase_index(c, iy + p, p),
+                        self.phase_index(c, iy + p, p + 1),
+                    );
                     let (low, high) = q.split_at_mut(odd);
                     let (even, odd) = (&mut low[even..][..w.div_ceil(2)], &mut high[..w / 2]);
-                    for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(row.chunks_exact(2)) {
+                    for ((e, o), pair) in
+                        even.iter_mut().zip(odd.iter_mut()).zip(row.chunks_exact(2))
+                    {
                         *e = pair[0];
                         *o = pair[1];
                     }
@@ -135,7 +160,9 @@ impl Geometry {
                 }
                 for (first, start, count) in self.phase_runs() {
                     let dst = &mut q[self.phase_index(c, iy + p, start)..][..count];
-                    dst.iter_mut().zip(row[first..].iter().step_by(self.stride)).for_each(|(d, &v)| *d = v);
+                    dst.iter_mut()
+                        .zip(row[first..].iter().step_by(self.stride))
+                        .for_each(|(d, &v)| *d = v);
                 }
             }
         }
@@ -169,7 +196,11 @@ impl Geometry {
                 }
                 for (first, start, count) in self.phase_runs() {
                     let src = &q[self.phase_index(c, iy + p, start)..][..count];
-                    row[first..].iter_mut().step_by(self.stride).zip(src).for_each(|(d, &v)| *d = v);
+                    row[first..]
+                        .iter_mut()
+                        .step_by(self.stride)
+                        .zip(src)
+                        .for_each(|(d, &v)| *d = v);
                 }
             }
         }
@@ -199,7 +230,9 @@ impl Geometry {
                 for j in 0..self.kernel_w {
                     for oy in rows.clone() {
                         let start = self.patch_run(c, i, j, oy);
-                        dst.next().expect("col holds patch × tile").copy_from_slice(&q[start..start + ow]);
+                        dst.next()
+                            .expect("col holds patch × tile")
+                            .copy_from_slice(&q[start..start + ow]);
                     }
                 }
             }
@@ -217,7 +250,10 @@ impl Geometry {
                     for oy in rows.clone() {
                         let start = self.patch_run(c, i, j, oy);
                         let run = src.next().expect("col holds patch × tile");
-                        gq[start..start + ow].iter_mut().zip(run).for_each(|(g, &v)| *g += v);
+                        gq[start..start + ow]
+                            .iter_mut()
+                            .zip(run)
+                            .for_each(|(g, &v)| *g += v);
                     }
                 }
             }
@@ -227,7 +263,9 @@ impl Geometry {
     /// Row tiles of the output: `[start, end)` ranges of `tile_rows` rows.
     fn tiles(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
         let step = self.tile_rows();
-        (0..self.out_h).step_by(step).map(move |r| r..(r + step).min(self.out_h))
+        (0..self.out_h)
+            .step_by(step)
+            .map(move |r| r..(r + step).min(self.out_h))
     }
 
     /// Samples per parallel chunk (see [`chunk_count`]).
@@ -237,16 +275,31 @@ impl Geometry {
 }
 
 /// `c (m×n, leading dimension ldc) = [c +] a (m×k) · b (k×n)`, row-major operands.
-fn matmul<T: Real>((m, n, k): (usize, usize, usize), c: &mut [T], ldc: usize, accumulate: bool, a: Operand<T>, b: Operand<T>) {
+fn matmul<T: Real>(
+    (m, n, k): (usize, usize, usize),
+    c: &mut [T],
+    ldc: usize,
+    accumulate: bool,
+    a: Operand<T>,
+    b: Operand<T>,
+) {
     T::gemm(m, n, k, a, b, c, ldc, accumulate)
 }
 
 fn plain<T>(data: &[T], ld: usize) -> Operand<'_, T> {
-    Operand { data, ld, transposed: false }
+    Operand {
+        data,
+        ld,
+        transposed: false,
+    }
 }
 
 fn transposed<T>(data: &[T], ld: usize) -> Operand<'_, T> {
-    Operand { data, ld, transposed: true }
+    Operand {
+        data,
+        ld,
+        transposed: true,
+    }
 }
 
 struct Conv2d {
@@ -264,21 +317,34 @@ impl Conv2d {
         let total = g.batch * g.output_len();
         // Every element is first written with its bias, so the output is not zeroed first.
         let mut out: Vec<T> = Vec::with_capacity(total);
-        out.spare_capacity_mut()[..total].par_chunks_mut(per_chunk * g.output_len()).enumerate().for_each(|(chunk, out)| {
-            let mut col = vec![T::ZERO; patch * g.tile_rows() * ow];
-            let mut q = vec![T::ZERO; g.phases_len()];
-            for (i, out) in out.chunks_mut(g.output_len()).enumerate() {
-                g.to_phases(&x[(chunk * per_chunk + i) * g.input_len()..][..g.input_len()], &mut q);
-                let out = fill_planes(out, pixels, bias);
-                for rows in g.tiles() {
-                    let n = rows.len() * ow;
-                    g.im2col(&q, rows.clone(), &mut col);
-                    let c = &mut out[rows.start * ow..];
-                    matmul((g.out_channels, n, patch), c, pixels, true, plain(w, patch), plain(&col, n));
+        out.spare_capacity_mut()[..total]
+            .par_chunks_mut(per_chunk * g.output_len())
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                let mut col = vec![T::ZERO; patch * g.tile_rows() * ow];
+                let mut q = vec![T::ZERO; g.phases_len()];
+                for (i, out) in out.chunks_mut(g.output_len()).enumerate() {
+                    g.to_phases(
+                        &x[(chunk * per_chunk + i) * g.input_len()..][..g.input_len()],
+                        &mut q,
+                    );
+                    let out = fill_planes(out, pixels, bias);
+                    for rows in g.tiles() {
+                        let n = rows.len() * ow;
+                        g.im2col(&q, rows.clone(), &mut col);
+                        let c = &mut out[rows.start * ow..];
+                        matmul(
+                            (g.out_channels, n, patch),
+                            c,
+                            pixels,
+                            true,
+                            plain(w, patch),
+                            plain(&col, n),
+                        );
+                    }
+                    self.activate(out);
                 }
-                self.activate(out);
-            }
-        });
+            });
         // SAFETY: the chunks cover all `total` elements and `fill_planes` wrote every one.
         unsafe { out.set_len(total) };
         out
@@ -313,7 +379,14 @@ impl Conv2d {
                 for (o, plane) in block.chunks_mut(n).enumerate() {
                     plane.fill(bias[o]);
                 }
-                matmul((g.out_channels, n, patch), &mut block, n, true, plain(w, patch), plain(&col, n));
+                matmul(
+                    (g.out_channels, n, patch),
+                    &mut block,
+                    n,
+                    true,
+                    plain(w, patch),
+                    plain(&col, n),
+                );
                 self.activate(&mut block);
                 (rows.start * ow, block)
             })
@@ -331,7 +404,11 @@ impl Conv2d {
 
 /// Writes `bias[o]` into every element of plane `o` of one sample's output and returns the
 /// sample as initialised values.
-fn fill_planes<'a, T: Real>(sample: &'a mut [MaybeUninit<T>], pixels: usize, bias: &[T]) -> &'a mut [T] {
+fn fill_planes<'a, T: Real>(
+    sample: &'a mut [MaybeUninit<T>],
+    pixels: usize,
+    bias: &[T],
+) -> &'a mut [T] {
     assert_eq!(sample.len(), pixels * bias.len(), "conv2d: output planes");
     for (plane, &b) in sample.chunks_mut(pixels).zip(bias) {
         plane.fill(MaybeUninit::new(b));
@@ -347,7 +424,11 @@ fn masked<'a, T: Real>(grad: &'a [T], res: &[T], relu: bool, scratch: &'a mut Ve
         return grad;
     }
     scratch.clear();
-    scratch.extend(grad.iter().zip(res).map(|(&g, &r)| if r > T::ZERO { g } else { T::ZERO }));
+    scratch.extend(
+        grad.iter()
+            .zip(res)
+            .map(|(&g, &r)| if r > T::ZERO { g } else { T::ZERO }),
+    );
     scratch
 }
 
@@ -374,7 +455,10 @@ impl CustomOp3 for Conv2d {
                 T::slice(sb, lb, "conv2d bias")?,
             )))
         })?;
-        Ok((out, Shape::from((g.batch, g.out_channels, g.out_h, g.out_w))))
+        Ok((
+            out,
+            Shape::from((g.batch, g.out_channels, g.out_h, g.out_w)),
+        ))
     }
 
     fn bwd(
@@ -387,10 +471,23 @@ impl CustomOp3 for Conv2d {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         // The first layer's input is the image, which needs no gradient.
         let input = x.track_op();
-        let op = Backward { spec: self.spec, relu: self.relu, weight: w.clone(), input };
+        let op = Backward {
+            spec: self.spec,
+            relu: self.relu,
+            weight: w.clone(),
+            input,
+        };
         let all = x.apply_op3_no_bwd(&grad.contiguous()?, res, &op)?;
-        let (nx, nw, o) = (if input { x.elem_count() } else { 0 }, w.elem_count(), w.dims()[0]);
-        let grad_x = if input { Some(all.narrow(0, 0, nx)?.reshape(x.dims())?) } else { None };
+        let (nx, nw, o) = (
+            if input { x.elem_count() } else { 0 },
+            w.elem_count(),
+            w.dims()[0],
+        );
+        let grad_x = if input {
+            Some(all.narrow(0, 0, nx)?.reshape(x.dims())?)
+        } else {
+            None
+        };
         let grad_w = all.narrow(0, nx, nw)?.reshape(w.dims())?;
         let grad_b = all.narrow(0, nx + nw, o)?;
         Ok((grad_x, Some(grad_w), Some(grad_b)))
@@ -411,13 +508,26 @@ struct Backward {
 impl Backward {
     fn run<T: Real>(&self, g: &Geometry, x: &[T], grad: &[T], res: &[T], w: &[T]) -> Vec<T> {
         let per_chunk = g.per_chunk();
-        let (patch, pixels, len, o, ow) = (g.patch(), g.pixels(), g.output_len(), g.out_channels, g.out_w);
+        let (patch, pixels, len, o, ow) = (
+            g.patch(),
+            g.pixels(),
+            g.output_len(),
+            g.out_channels,
+            g.out_w,
+        );
         let chunks = g.batch.div_ceil(per_chunk);
-        let nx = if self.input { g.batch * g.input_len() } else { 0 };
+        let nx = if self.input {
+            g.batch * g.input_len()
+        } else {
+            0
+        };
         let mut all = vec![T::ZERO; nx + o * patch + o];
         let (gx_all, params) = all.split_at_mut(nx);
         let gx_parts: Vec<Option<&mut [T]>> = if self.input {
-            gx_all.chunks_mut(per_chunk * g.input_len()).map(Some).collect()
+            gx_all
+                .chunks_mut(per_chunk * g.input_len())
+                .map(Some)
+                .collect()
         } else {
             (0..chunks).map(|_| None).collect()
         };
@@ -495,7 +605,12 @@ impl CustomOp3 for Backward {
                 T::slice(sw, lw, "conv2d weight")?,
             )))
         })?;
-        let count = if self.input { g.batch * g.input_len() } else { 0 } + self.weight.elem_count() + g.out_channels;
+        let count = if self.input {
+            g.batch * g.input_len()
+        } else {
+            0
+        } + self.weight.elem_count()
+            + g.out_channels;
         Ok((out, Shape::from(count)))
     }
 }
@@ -517,9 +632,17 @@ mod tests {
                                 for j in 0..g.kernel_w {
                                     let iy = (oy * g.stride + i) as isize - g.padding as isize;
                                     let ix = (ox * g.stride + j) as isize - g.padding as isize;
-                                    if iy >= 0 && ix >= 0 && (iy as usize) < g.height && (ix as usize) < g.width {
-                                        acc += x[((n * g.channels + c) * g.height + iy as usize) * g.width + ix as usize]
-                                            * w[((o * g.channels + c) * g.kernel_h + i) * g.kernel_w + j];
+                                    if iy >= 0
+                                        && ix >= 0
+                                        && (iy as usize) < g.height
+                                        && (ix as usize) < g.width
+                                    {
+                                        acc += x[((n * g.channels + c) * g.height + iy as usize)
+                                            * g.width
+                                            + ix as usize]
+                                            * w[((o * g.channels + c) * g.kernel_h + i)
+                                                * g.kernel_w
+                                                + j];
                                     }
                                 }
                             }
@@ -534,11 +657,24 @@ mod tests {
 
     #[test]
     fn im2col_matches_direct_convolution() {
-        for (h, w, k, s, p) in [(7, 8, 3, 2, 0), (66, 20, 5, 2, 0), (5, 5, 3, 1, 1), (6, 9, 2, 3, 2), (3, 3, 3, 1, 0)] {
-            let spec = Conv2dSpec { stride: s, padding: p };
+        for (h, w, k, s, p) in [
+            (7, 8, 3, 2, 0),
+            (66, 20, 5, 2, 0),
+            (5, 5, 3, 1, 1),
+            (6, 9, 2, 3, 2),
+            (3, 3, 3, 1, 0),
+        ] {
+            let spec = Conv2dSpec {
+                stride: s,
+                padding: p,
+            };
             let g = Geometry::new(&[3, 2, h, w], &[4, 2, k, k], spec).unwrap();
-            let x: Vec<f64> = (0..3 * 2 * h * w).map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0).collect();
-            let wt: Vec<f64> = (0..4 * 2 * k * k).map(|i| ((i * 13 % 29) as f64 - 14.0) / 10.0).collect();
+            let x: Vec<f64> = (0..3 * 2 * h * w)
+                .map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0)
+                .collect();
+            let wt: Vec<f64> = (0..4 * 2 * k * k)
+                .map(|i| ((i * 13 % 29) as f64 - 14.0) / 10.0)
+                .collect();
             let b = [0.5, -0.25, 1.0, 0.0];
             let ours = Conv2d { spec, relu: false }.forward(&g, &x, &wt, &b);
             assert!(g.tile_rows() >= 1);

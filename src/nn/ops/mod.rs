@@ -46,7 +46,12 @@ pub mod profile {
     use std::time::Instant;
 
     /// The ops timed, in report order.
-    pub const NAMES: [&str; 4] = ["conv forward", "conv backward", "max-pool forward", "max-pool gradient"];
+    pub const NAMES: [&str; 4] = [
+        "conv forward",
+        "conv backward",
+        "max-pool forward",
+        "max-pool gradient",
+    ];
     static NANOS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 
     /// Runs `f`, adding its wall time to slot `slot`.
@@ -96,10 +101,18 @@ macro_rules! impl_real {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
-            fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [Self]> {
+            fn slice<'a>(
+                storage: &'a CpuStorage,
+                layout: &Layout,
+                what: &str,
+            ) -> Result<&'a [Self]> {
                 match storage {
                     CpuStorage::$variant(v) => contiguous(v, layout, what),
-                    other => bail!("{what}: expected {}, got {:?}", stringify!($t), other.dtype()),
+                    other => bail!(
+                        "{what}: expected {}, got {:?}",
+                        stringify!($t),
+                        other.dtype()
+                    ),
                 }
             }
         }

@@ -43,7 +43,10 @@ impl Pool {
 
     /// Index within the plane of the first maximum of window (oy, ox).
     fn argmax<T: Real>(&self, plane: &[T], oy: usize, ox: usize) -> usize {
-        let mut best = (T::NEG_INFINITY, oy * self.stride * self.width + ox * self.stride);
+        let mut best = (
+            T::NEG_INFINITY,
+            oy * self.stride * self.width + ox * self.stride,
+        );
         for i in 0..self.kernel {
             let row = (oy * self.stride + i) * self.width + ox * self.stride;
             for (j, &v) in plane[row..row + self.kernel].iter().enumerate() {
@@ -59,14 +62,16 @@ impl Pool {
         let plane_in = self.height * self.width;
         let plane_out = self.out_h * self.out_w;
         let mut out = vec![T::ZERO; self.planes * plane_out];
-        out.par_chunks_mut(plane_out).enumerate().for_each(|(p, out)| {
-            let plane = &x[p * plane_in..(p + 1) * plane_in];
-            for oy in 0..self.out_h {
-                for ox in 0..self.out_w {
-                    out[oy * self.out_w + ox] = plane[self.argmax(plane, oy, ox)];
+        out.par_chunks_mut(plane_out)
+            .enumerate()
+            .for_each(|(p, out)| {
+                let plane = &x[p * plane_in..(p + 1) * plane_in];
+                for oy in 0..self.out_h {
+                    for ox in 0..self.out_w {
+                        out[oy * self.out_w + ox] = plane[self.argmax(plane, oy, ox)];
+                    }
                 }
-            }
-        });
+            });
         out
     }
 
@@ -100,14 +105,21 @@ impl CustomOp1 for MaxPool {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let pool = Pool::new(l.dims(), self.kernel, self.stride)?;
         let out = super::profile::timed(2, || {
-            Ok::<_, candle_core::Error>(dispatch!("max_pool2d", s, |T| pool.forward(T::slice(s, l, "max_pool2d")?)))
+            Ok::<_, candle_core::Error>(dispatch!("max_pool2d", s, |T| pool.forward(T::slice(
+                s,
+                l,
+                "max_pool2d"
+            )?)))
         })?;
         let d = l.dims();
         Ok((out, Shape::from((d[0], d[1], pool.out_h, pool.out_w))))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let op = MaxPoolGrad { kernel: self.kernel, stride: self.stride };
+        let op = MaxPoolGrad {
+            kernel: self.kernel,
+            stride: self.stride,
+        };
         Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &op)?))
     }
 }
