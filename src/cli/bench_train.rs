@@ -2,7 +2,8 @@
 //! where the time goes layer by layer, and the same figures from the PyTorch twin
 //! (bench/pytorch/steering_bench.py) when a Python with PyTorch is given.
 
-use crate::nn::config::{LayerSpec, ModelConfig, PRESETS};
+use crate::nn::backbone::Backbone;
+use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec, ModelConfig, PRESETS};
 use crate::nn::ops;
 use crate::nn::optim::{AdamW, AdamWParams};
 use crate::nn::steering::MixtureBatch;
@@ -189,7 +190,7 @@ fn measure(preset: &str, budget: f64) -> Result<Figures> {
     let total = ms(phases.iter().sum());
     let rest = total - ms(in_ops.iter().sum());
     println!(
-        "    of which {}; candle's own ops (dense layers, ReLU of dense, loss, bookkeeping) {rest:.1} ms",
+        "    of which {}; candle's own ops (normalisation, dense layers, loss, gradient bookkeeping, AdamW) {rest:.1} ms",
         named.join(", ")
     );
     Ok(Figures {
@@ -213,54 +214,35 @@ fn layer_profile(preset: &str, budget: f64) -> Result<()> {
     println!("  {preset} layers at batch 64 (forward / backward, ms):");
     for (i, layer) in config.backbone.layers.iter().enumerate() {
         let next = layer.output(shape).map_err(anyhow::Error::msg)?;
+        // The layer alone, as a one-layer backbone on its own variables.
+        let varmap = candle_nn::VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &device());
+        let single = BackboneConfig {
+            normalise: false,
+            layers: vec![*layer],
+        };
+        let (channels, height, width) = shape;
+        let input = InputSpec {
+            channels,
+            height,
+            width,
+        };
+        let net = Backbone::new(&single, input, vb)?;
         let x = Var::from_tensor(&Tensor::rand(
             0f32,
             1.0,
-            (64, shape.0, shape.1, shape.2),
+            (64, channels, height, width),
             &device(),
         )?)?;
-        let (fwd, bwd) = match *layer {
-            LayerSpec::Conv {
-                out_channels,
-                kernel,
-                ..
-            } => {
-                let w = Var::from_tensor(&Tensor::rand(
-                    -0.1f32,
-                    0.1,
-                    (out_channels, shape.0, kernel, kernel),
-                    &device(),
-                )?)?;
-                let b = Var::zeros(out_channels, DType::F32, &device())?;
-                let spec = layer.conv_spec().expect("conv");
-                let fwd = median_time(budget / 4.0, || {
-                    ops::conv2d(&x, &w, &b, spec, true)?;
-                    Ok(())
-                })?;
-                let out = ops::conv2d(&x, &w, &b, spec, true)?.sum_all()?;
-                (
-                    fwd,
-                    median_time(budget / 4.0, || {
-                        out.backward()?;
-                        Ok(())
-                    })?,
-                )
-            }
-            LayerSpec::MaxPool { kernel, stride } => {
-                let fwd = median_time(budget / 4.0, || {
-                    ops::max_pool2d(&x, kernel, stride)?;
-                    Ok(())
-                })?;
-                let out = ops::max_pool2d(&x, kernel, stride)?.sum_all()?;
-                (
-                    fwd,
-                    median_time(budget / 4.0, || {
-                        out.backward()?;
-                        Ok(())
-                    })?,
-                )
-            }
-        };
+        let fwd = median_time(budget / 4.0, || {
+            net.forward(&x)?;
+            Ok(())
+        })?;
+        let out = net.forward(&x)?.sum_all()?;
+        let bwd = median_time(budget / 4.0, || {
+            out.backward()?;
+            Ok(())
+        })?;
         println!(
             "    layer {i} {:<34} {:>7.1} / {:>7.1}",
             format!("{layer:?}")

@@ -1,12 +1,12 @@
 //! `steerlab predict`: a model's steering distribution for an image or every frame of an episode.
 
-use crate::nn::dataset::frames_to_tensor;
+use crate::nn::dataset::{BatchStream, Dataset, StreamSpec, frames_to_tensor};
 use crate::nn::{Model, SteeringDistribution, plot};
-use crate::record::EpisodeReader;
 use crate::sim::Frame;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
 pub struct PredictArgs {
@@ -81,38 +81,34 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
         println!("plot: {}", args.plot.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let reader = EpisodeReader::open(&args.input)?;
-    let (mut ticks, mut expert, mut predicted) = (Vec::new(), Vec::new(), Vec::new());
-    let mut pending: Vec<(u64, f64, Frame)> = Vec::new();
-    let mut flush = |pending: &mut Vec<(u64, f64, Frame)>| -> Result<()> {
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let frames: Vec<&Frame> = pending.iter().map(|p| &p.2).collect();
-        let dists = model.predict(&frames_to_tensor(&frames)?)?;
-        for ((tick, e, _), d) in pending.drain(..).zip(dists) {
-            ticks.push(tick);
-            expert.push(e);
-            predicted.push(d);
-        }
-        Ok(())
-    };
-    let mut steps = reader.steps(true)?;
-    for step in steps.by_ref() {
-        let Some(frame) = step.frame else { continue };
-        check_size(&model, &frame, &args.input)?;
-        pending.push((step.tick, step.expert_action.curvature_per_m, frame));
-        if pending.len() >= args.batch.max(1) {
-            flush(&mut pending)?;
-        }
+    // An episode goes through the training data pipeline: the same decoding and batching.
+    let data = Arc::new(Dataset::load(std::slice::from_ref(&args.input))?);
+    for warning in &data.warnings {
+        eprintln!("warning: {warning}");
     }
-    flush(&mut pending)?;
-    if let Some(cut) = &steps.outcome().cut {
-        eprintln!("warning: {}: {cut}", args.input.display());
+    data.check_input(&model.config.input)?;
+    let stream = BatchStream::new(
+        data.clone(),
+        StreamSpec {
+            order: (0..data.samples.len()).collect(),
+            batch_size: args.batch.max(1),
+            skip_batches: 0,
+            augment: None,
+            seed: 0,
+            epoch: 0,
+            workers: 2,
+        },
+    );
+    let mut predicted = Vec::with_capacity(data.samples.len());
+    for batch in stream {
+        predicted.extend(model.predict(&batch?.images)?);
     }
-    if predicted.is_empty() {
-        bail!("{}: no camera frames in this episode", args.input.display());
-    }
+    let ticks: Vec<u64> = data.samples.iter().map(|s| s.tick).collect();
+    let expert: Vec<f64> = data
+        .samples
+        .iter()
+        .map(|s| s.curvature_per_m as f64)
+        .collect();
     println!(
         "{:>6} {:>9} {:>9} {:>9} {:>7}",
         "tick", "expert", "mode", "sigma", "NLL"

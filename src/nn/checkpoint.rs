@@ -3,7 +3,7 @@
 //! so a mismatch names the tensor and both shapes instead of failing deep inside a forward pass.
 
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
+use crate::files::{replace_with, write_atomic};
 use crate::nn::config::ModelConfig;
 use crate::nn::device;
 use crate::nn::distribution::SteeringDistribution;
@@ -12,7 +12,7 @@ use candle_core::{DType, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -177,23 +177,9 @@ impl Model {
 
 /// Writes named tensors as safetensors through a temporary file and a rename.
 pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp: PathBuf = path.with_file_name(format!(".{name}.part"));
-    let result = candle_core::safetensors::save(tensors, &tmp)
-        .map_err(|e| model_err(path, e))
-        .and_then(|_| {
-            std::fs::File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .and_then(|_| std::fs::rename(&tmp, path))
-                .map_err(|e| model_err(path, e))
-        });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    replace_with(path, |tmp| {
+        candle_core::safetensors::save(tensors, tmp).map_err(|e| e.to_string())
+    })
 }
 
 /// Reads named tensors from a safetensors file.

@@ -161,7 +161,7 @@ impl Dataset {
             return split;
         }
         let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5eed_5911));
+        order.shuffle(&mut seeded_rng(&[b"split", &seed.to_le_bytes()]));
         let held =
             ((n as f64 * fraction).round() as usize).clamp(usize::from(fraction > 0.0), n - 1);
         let mut validation_episode = vec![false; n];
@@ -175,7 +175,6 @@ impl Dataset {
                 split.train.push(i);
             }
         }
-        split.validation_episodes = (0..n).filter(|&e| validation_episode[e]).collect();
         split
     }
 
@@ -188,8 +187,7 @@ impl Dataset {
         seed: u64,
         epoch: usize,
     ) -> Vec<usize> {
-        let mut rng =
-            StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64);
+        let mut rng = seeded_rng(&[b"epoch", &seed.to_le_bytes(), &epoch.to_le_bytes()]);
         let (straight, turns): (Vec<usize>, Vec<usize>) = indices.iter().partition(|&&i| {
             (self.samples[i].curvature_per_m.abs() as f64) < STRAIGHT_CURVATURE_PER_M
         });
@@ -213,7 +211,6 @@ impl Dataset {
 pub struct Split {
     pub train: Vec<usize>,
     pub validation: Vec<usize>,
-    pub validation_episodes: Vec<usize>,
 }
 
 /// Photometric augmentation: it changes how the world looks, never where the road is, so the
@@ -254,14 +251,20 @@ impl Augment {
     }
 }
 
-/// Decodes a PNG frame into CHW floats 0–1.
-pub fn frame_to_chw(frame: &Frame, out: &mut Vec<f32>) {
+/// A random generator seeded from the given parts (FNV-1a of them).
+fn seeded_rng(parts: &[&[u8]]) -> StdRng {
+    StdRng::seed_from_u64(crate::sim::math::fnv1a(parts))
+}
+
+/// Appends a frame to `out` as CHW floats 0–1, the layout the network reads.
+fn append_chw(frame: &Frame, out: &mut Vec<f32>) {
     let plane = (frame.width * frame.height) as usize;
-    out.clear();
-    out.resize(3 * plane, 0.0);
+    let start = out.len();
+    out.resize(start + 3 * plane, 0.0);
+    let chw = &mut out[start..];
     for (i, px) in frame.rgb.chunks_exact(3).enumerate() {
         for c in 0..3 {
-            out[c * plane + i] = px[c] as f32 / 255.0;
+            chw[c * plane + i] = px[c] as f32 / 255.0;
         }
     }
 }
@@ -273,15 +276,13 @@ pub fn frames_to_tensor(frames: &[&Frame]) -> Result<Tensor> {
     };
     let (h, w) = (first.height as usize, first.width as usize);
     let mut all = Vec::with_capacity(frames.len() * 3 * h * w);
-    let mut one = Vec::new();
     for f in frames {
         if (f.height as usize, f.width as usize) != (h, w) {
             return Err(Error::InvalidArgument(
                 "frames of different sizes in one batch".into(),
             ));
         }
-        frame_to_chw(f, &mut one);
-        all.extend_from_slice(&one);
+        append_chw(f, &mut all);
     }
     Ok(Tensor::from_vec(all, (frames.len(), 3, h, w), &device())?)
 }
@@ -433,7 +434,6 @@ fn make_batch(
     let (h, w) = data.frame_size.unwrap_or((0, 0));
     let mut images = Vec::with_capacity(indices.len() * 3 * h * w);
     let mut targets = Vec::with_capacity(indices.len());
-    let mut chw = Vec::new();
     for (k, &i) in indices.iter().enumerate() {
         let sample = &data.samples[i];
         let frame = Frame::from_png(&sample.png, sample.tick, 0).map_err(|e| Error::Episode {
@@ -449,15 +449,18 @@ fn make_batch(
                 ),
             });
         }
-        frame_to_chw(&frame, &mut chw);
+        let start = images.len();
+        append_chw(&frame, &mut images);
         if let Some(augment) = &spec.augment {
-            let position = (number * spec.batch_size + k) as u64;
-            let seed = spec.seed
-                ^ (spec.epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)
-                ^ position.wrapping_mul(0x9E37_79B9);
-            augment.apply(&mut chw, &mut StdRng::seed_from_u64(seed));
+            let position = number * spec.batch_size + k;
+            let mut rng = seeded_rng(&[
+                b"augment",
+                &spec.seed.to_le_bytes(),
+                &spec.epoch.to_le_bytes(),
+                &position.to_le_bytes(),
+            ]);
+            augment.apply(&mut images[start..], &mut rng);
         }
-        images.extend_from_slice(&chw);
         targets.push(sample.curvature_per_m);
     }
     let size = indices.len();

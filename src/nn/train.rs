@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Everything a training run needs.
 #[derive(Clone, Debug)]
@@ -242,7 +242,7 @@ pub fn train(
     };
     std::fs::create_dir_all(&options.out).map_err(|e| state_err(&options.out, e))?;
 
-    let mut report = TrainReport {
+    let report = TrainReport {
         history: state.history.clone(),
         best_epoch: state.best_epoch,
         best_validation_nll: state.best_validation_nll.unwrap_or(f64::INFINITY),
@@ -317,9 +317,7 @@ pub fn train(
                 state.epoch_seconds += started.elapsed().as_secs_f64();
                 state.epoch_wait_s += stream.waited.as_secs_f64();
                 save_state(&state_dir, &state, &model, &optimiser)?;
-                report.history = state.history.clone();
-                report.stop = Stop::Interrupted;
-                return Ok(report);
+                return Ok(report.finish(&state, Stop::Interrupted));
             }
         }
         let seconds = state.epoch_seconds + started.elapsed().as_secs_f64();
@@ -356,19 +354,30 @@ pub fn train(
         state.epoch_wait_s = 0.0;
         save_state(&state_dir, &state, &model, &optimiser)?;
         write_metrics(&options.out, &state.history)?;
-        report.history = state.history.clone();
-        report.best_epoch = state.best_epoch;
-        report.best_validation_nll = state.best_validation_nll.unwrap_or(f64::INFINITY);
-        if state.epochs_without_improvement >= options.patience && state.epoch <= options.epochs {
-            report.stop = Stop::EarlyStopped;
+        if state.epoch > options.epochs {
             break;
         }
-        if interrupt.load(Ordering::SeqCst) && state.epoch <= options.epochs {
-            report.stop = Stop::Interrupted;
-            break;
+        if state.epochs_without_improvement >= options.patience {
+            return Ok(report.finish(&state, Stop::EarlyStopped));
+        }
+        if interrupt.load(Ordering::SeqCst) {
+            return Ok(report.finish(&state, Stop::Interrupted));
         }
     }
-    Ok(report)
+    Ok(report.finish(&state, Stop::Completed))
+}
+
+impl TrainReport {
+    /// The report at the end of a run: its history and best epoch from the training state.
+    fn finish(self, state: &TrainState, stop: Stop) -> Self {
+        Self {
+            history: state.history.clone(),
+            best_epoch: state.best_epoch,
+            best_validation_nll: state.best_validation_nll.unwrap_or(f64::INFINITY),
+            stop,
+            ..self
+        }
+    }
 }
 
 struct Validation {
@@ -508,9 +517,4 @@ pub fn write_metrics(out: &Path, history: &[EpochMetrics]) -> Result<()> {
     }
     write_atomic(&out.join(METRICS_CSV), csv.as_bytes())?;
     plot::training_curves(history, &out.join(CURVES_PNG))
-}
-
-/// How long the data pipeline kept the training step waiting, in all.
-pub fn total_wait(history: &[EpochMetrics]) -> Duration {
-    Duration::from_secs_f64(history.iter().map(|m| m.data_wait_s).sum())
 }
