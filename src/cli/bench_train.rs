@@ -304,9 +304,10 @@ pub fn run(args: &TrainBenchArgs) -> Result<ExitCode> {
         }
     }
     println!(
-        "load average before: {}; rayon threads: {}",
+        "load average before: {}; rayon threads: {}; OpenBLAS kernels: {}",
         load_average(),
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        ops::blas_kernels()
     );
     let mut rows = Vec::new();
     for preset in &args.presets {

@@ -14,6 +14,7 @@ const TRANS: c_int = 112;
 
 unsafe extern "C" {
     fn openblas_set_num_threads(threads: c_int);
+    fn gotoblas_corename() -> *const std::os::raw::c_char;
     fn cblas_sgemm(
         order: c_int,
         trans_a: c_int,
@@ -98,6 +99,27 @@ fn check<T>(m: usize, n: usize, k: usize, a: &Operand<T>, b: &Operand<T>, c: &[T
             .all(|&v| v <= c_int::MAX as usize),
         "gemm: dimension too large"
     );
+}
+
+/// The kernels OpenBLAS runs, by its name for them ("Haswell", "SkylakeX", …), and a warning
+/// when `OPENBLAS_CORETYPE` forces kernels without AVX-512 on a CPU that has it.
+pub fn kernels() -> String {
+    // SAFETY: returns a pointer to a static NUL-terminated name (dynamic-architecture builds).
+    let name = unsafe { std::ffi::CStr::from_ptr(gotoblas_corename()) }
+        .to_string_lossy()
+        .into_owned();
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && !matches!(name.as_str(), "SkylakeX" | "Cooperlake" | "SapphireRapids")
+    {
+        if let Ok(forced) = std::env::var("OPENBLAS_CORETYPE") {
+            return format!(
+                "{name} (forced by OPENBLAS_CORETYPE={forced}; this CPU has AVX-512, which \
+                 OpenBLAS uses when the variable is unset)"
+            );
+        }
+    }
+    name
 }
 
 /// Sets OpenBLAS to run each call on the calling thread, once per process.

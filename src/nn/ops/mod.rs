@@ -36,6 +36,7 @@ mod blas;
 mod conv;
 mod pool;
 
+pub use blas::kernels as blas_kernels;
 pub use conv::{Conv2dSpec, conv2d};
 pub use pool::max_pool2d;
 
