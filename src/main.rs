@@ -2,6 +2,8 @@ fn main() -> std::process::ExitCode {
     quiet_vulkan_loader();
     cheap_library_backtraces();
     steerlab::nn::keep_freed_memory();
+    // SAFETY: first thing in `main`, before any other thread exists.
+    unsafe { steerlab::nn::serial_candle_ops() };
     match steerlab::cli::main() {
         Ok(code) => code,
         Err(e) => {

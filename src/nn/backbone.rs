@@ -19,6 +19,9 @@ enum Layer {
     },
 }
 
+/// Input normalisation: 0–1 to −1…1.
+const NORMALISE: (f64, f64) = (2.0, -1.0);
+
 /// Normalisation, then convolutions (each followed by ReLU) and max-pools.
 pub struct Backbone {
     input: InputSpec,
@@ -72,17 +75,30 @@ impl Backbone {
         }
         // PilotNet: (B, 3, 66, 200) → (B, 24, 31, 98) → (B, 36, 14, 47) → (B, 48, 5, 22)
         //           → (B, 64, 3, 20) → (B, 64, 1, 18)
-        let mut x = if self.normalise {
-            x.affine(2.0, -1.0)?
+        // Normalisation to −1…1 rides on the first convolution when there is one.
+        let mut affine = if self.normalise {
+            Some(NORMALISE)
         } else {
-            x.clone()
+            None
         };
+        let mut x = x.clone();
         for layer in &self.layers {
             x = match layer {
-                Layer::Conv { weight, bias, spec } => ops::conv2d(&x, weight, bias, *spec, true)?,
-                Layer::MaxPool { kernel, stride } => ops::max_pool2d(&x, *kernel, *stride)?,
+                Layer::Conv { weight, bias, spec } => {
+                    let map = affine.take().unwrap_or((1.0, 0.0));
+                    ops::conv2d_of_affine(&x, map, weight, bias, *spec, true)?
+                }
+                Layer::MaxPool { kernel, stride } => {
+                    if let Some((scale, shift)) = affine.take() {
+                        x = x.affine(scale, shift)?;
+                    }
+                    ops::max_pool2d(&x, *kernel, *stride)?
+                }
             };
         }
-        Ok(x)
+        match affine {
+            Some((scale, shift)) => x.affine(scale, shift),
+            None => Ok(x),
+        }
     }
 }

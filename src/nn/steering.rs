@@ -5,15 +5,17 @@
 use crate::nn::backbone::Backbone;
 use crate::nn::config::{ModelConfig, SteeringHeadConfig};
 use crate::nn::distribution::SteeringDistribution;
+use crate::nn::ops;
 use candle_core::{D, Result, Tensor, bail};
-use candle_nn::{Init, Linear, Module, VarBuilder};
+use candle_nn::{Init, VarBuilder};
 
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// Dense ReLU layers, then 3K outputs: mixture logits, means and raw scales.
 pub struct SteeringHead {
     config: SteeringHeadConfig,
-    layers: Vec<Linear>,
+    /// Weight `(out, in)` and bias of each dense layer.
+    layers: Vec<(Tensor, Tensor)>,
 }
 
 /// A batch of mixtures, each tensor `(B, K)`: log-weights, means (1/m), standard deviations (1/m).
@@ -36,7 +38,7 @@ impl SteeringHead {
                 let vb = vb.pp(format!("dense{i}"));
                 let weight = vb.get_with_hints((w[1], w[0]), "weight", Init::Const(0.0))?;
                 let bias = vb.get_with_hints(w[1], "bias", Init::Const(0.0))?;
-                Ok(Linear::new(weight, Some(bias)))
+                Ok((weight, bias))
             })
             .collect::<Result<_>>()?;
         Ok(Self {
@@ -48,11 +50,8 @@ impl SteeringHead {
     /// Feature maps `(B, C, H, W)` → mixtures.
     pub fn forward(&self, features: &Tensor) -> Result<MixtureBatch> {
         let mut x = features.flatten_from(1)?; // (B, C·H·W)
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x)?;
-            if i + 1 < self.layers.len() {
-                x = x.relu()?;
-            }
+        for (i, (weight, bias)) in self.layers.iter().enumerate() {
+            x = ops::linear(&x, weight, bias, i + 1 < self.layers.len())?;
         }
         MixtureBatch::from_raw(&x, &self.config) // x: (B, 3K)
     }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use steerlab::nn::checkpoint::{CONFIG_FILE, WEIGHTS_FILE};
 use steerlab::nn::config::{ModelConfig, SteeringHeadConfig};
-use steerlab::nn::ops::{Conv2dSpec, conv2d, max_pool2d};
+use steerlab::nn::ops::{Conv2dSpec, conv2d, conv2d_of_affine, linear, max_pool2d};
 use steerlab::nn::steering::MixtureBatch;
 use steerlab::nn::train::{EpochMetrics, Quiet, TrainObserver, TrainOptions, train};
 use steerlab::nn::{Model, SteeringDistribution};
@@ -193,6 +193,92 @@ fn convolution_matches_candle_where_candle_is_right() {
                 "{c}x{h}x{w} k{k} p{padding}: gradient differs by {diff} (scale {scale})"
             );
         }
+    }
+}
+
+#[test]
+fn affine_input_folded_into_convolution_equals_a_separate_affine() {
+    // Every rearrangement path: stride 1, stride 2 (even and odd widths, padded), stride 3.
+    for (h, w, k, stride, padding) in [
+        (6, 7, 3, 1, 1),
+        (9, 12, 5, 2, 0),
+        (7, 9, 3, 2, 2),
+        (8, 10, 2, 3, 1),
+    ] {
+        let spec = Conv2dSpec { stride, padding };
+        let x = Var::from_tensor(&seeded(&[2, 3, h, w], 31)).unwrap();
+        let weight = Var::from_tensor(&seeded(&[4, 3, k, k], 32)).unwrap();
+        let bias = Var::from_tensor(&seeded(&[4], 33)).unwrap();
+        let folded = conv2d_of_affine(&x, (2.0, -1.0), &weight, &bias, spec, true).unwrap();
+        let separate = conv2d(&x.affine(2.0, -1.0).unwrap(), &weight, &bias, spec, true).unwrap();
+        let probe = seeded(folded.dims(), 34);
+        let grads = |y: Tensor| (y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let (g1, g2) = (grads(folded.clone()), grads(separate.clone()));
+        let max_diff = |a: &Tensor, b: &Tensor| {
+            (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
+        assert!(
+            max_diff(&folded, &separate) < 1e-12,
+            "{h}x{w} k{k} s{stride} p{padding}"
+        );
+        for v in [&x, &weight, &bias] {
+            let (a, b) = (
+                g1.get(v.as_tensor()).unwrap(),
+                g2.get(v.as_tensor()).unwrap(),
+            );
+            assert!(
+                max_diff(a, b) < 1e-12,
+                "{h}x{w} k{k} s{stride} p{padding}: gradients differ"
+            );
+        }
+    }
+}
+
+#[test]
+fn dense_layer_matches_candle_and_finite_differences() {
+    for (b, inputs, outputs) in [(1, 7, 3), (4, 5, 6), (3, 1, 2)] {
+        let x = seeded(&[b, inputs], 21);
+        let weight = seeded(&[outputs, inputs], 22);
+        let bias = seeded(&[outputs], 23);
+        let probe = seeded(&[b, outputs], 24);
+        for relu in [false, true] {
+            let loss = |t: &[Tensor]| {
+                (linear(&t[0], &t[1], &t[2], relu).unwrap() * &probe)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+            };
+            let err = gradient_error(&[x.clone(), weight.clone(), bias.clone()], &loss);
+            assert!(
+                err < 1e-6,
+                "{b}x{inputs}→{outputs} relu {relu}: error {err}"
+            );
+        }
+        let ours = linear(&x, &weight, &bias, false).unwrap();
+        let theirs = x
+            .matmul(&weight.t().unwrap())
+            .unwrap()
+            .broadcast_add(&bias)
+            .unwrap();
+        let diff = (ours - theirs)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!(
+            diff < 1e-12,
+            "{b}x{inputs}→{outputs}: differs from candle by {diff}"
+        );
     }
 }
 

@@ -24,6 +24,20 @@ pub fn conv2d(
     spec: Conv2dSpec,
     relu: bool,
 ) -> Result<Tensor> {
+    conv2d_of_affine(x, (1.0, 0.0), weight, bias, spec, relu)
+}
+
+/// [`conv2d`] of `scale·x + shift` (zero padding added after the affine map), the map applied
+/// while the input is rearranged for the product instead of in a pass of its own: the
+/// network's input normalisation.
+pub fn conv2d_of_affine(
+    x: &Tensor,
+    (scale, shift): (f64, f64),
+    weight: &Tensor,
+    bias: &Tensor,
+    spec: Conv2dSpec,
+    relu: bool,
+) -> Result<Tensor> {
     Geometry::new(x.dims(), weight.dims(), spec)?;
     if bias.dims() != [weight.dims()[0]] {
         bail!(
@@ -35,7 +49,12 @@ pub fn conv2d(
     x.contiguous()?.apply_op3(
         &weight.contiguous()?,
         &bias.contiguous()?,
-        Conv2d { spec, relu },
+        Conv2d {
+            spec,
+            relu,
+            scale,
+            shift,
+        },
     )
 }
 
@@ -136,8 +155,10 @@ impl Geometry {
     /// every patch row as a contiguous run, which makes im2col plain copies for any stride.
     /// Without padding, cells that no input element lands in are never read by a patch, so
     /// the planes are not zeroed first.
-    fn to_phases<T: Real>(&self, x: &[T], q: &mut [T]) {
+    /// Each value enters as `a·x + b`.
+    fn to_phases<T: Real>(&self, x: &[T], (a, b): (T, T), q: &mut [T]) {
         let (h, w) = (self.height, self.width);
+        let f = |v: T| v * a + b;
         if self.padding > 0 {
             q.fill(T::ZERO);
         }
@@ -146,7 +167,8 @@ impl Geometry {
                 let row = &x[(c * h + iy) * w..][..w];
                 let p = self.padding;
                 if self.stride == 1 {
-                    q[self.phase_index(c, iy + p, p)..][..w].copy_from_slice(row);
+                    let dst = &mut q[self.phase_index(c, iy + p, p)..][..w];
+                    dst.iter_mut().zip(row).for_each(|(d, &v)| *d = f(v));
                     continue;
                 }
                 if self.stride == 2 && p % 2 == 0 {
@@ -160,11 +182,11 @@ impl Geometry {
                     for ((e, o), pair) in
                         even.iter_mut().zip(odd.iter_mut()).zip(row.chunks_exact(2))
                     {
-                        *e = pair[0];
-                        *o = pair[1];
+                        *e = f(pair[0]);
+                        *o = f(pair[1]);
                     }
                     if w % 2 == 1 {
-                        even[w / 2] = row[w - 1];
+                        even[w / 2] = f(row[w - 1]);
                     }
                     continue;
                 }
@@ -172,7 +194,7 @@ impl Geometry {
                     let dst = &mut q[self.phase_index(c, iy + p, start)..][..count];
                     dst.iter_mut()
                         .zip(row[first..].iter().step_by(self.stride))
-                        .for_each(|(d, &v)| *d = v);
+                        .for_each(|(d, &v)| *d = f(v));
                 }
             }
         }
@@ -185,26 +207,28 @@ impl Geometry {
         (0..s.min(w)).map(move |first| (first, first + p, (w - first).div_ceil(s)))
     }
 
-    /// The adjoint of [`Geometry::to_phases`]: phase-plane gradients back onto the input.
-    fn from_phases<T: Real>(&self, q: &[T], gx: &mut [T]) {
+    /// The adjoint of [`Geometry::to_phases`] with scale `a`: phase-plane gradients back onto
+    /// the input.
+    fn from_phases<T: Real>(&self, q: &[T], a: T, gx: &mut [T]) {
         let (h, w) = (self.height, self.width);
         for c in 0..self.channels {
             for iy in 0..h {
                 let row = &mut gx[(c * h + iy) * w..][..w];
                 let p = self.padding;
                 if self.stride == 1 {
-                    row.copy_from_slice(&q[self.phase_index(c, iy + p, p)..][..w]);
+                    let src = &q[self.phase_index(c, iy + p, p)..][..w];
+                    row.iter_mut().zip(src).for_each(|(d, &v)| *d = v * a);
                     continue;
                 }
                 if self.stride == 2 && p % 2 == 0 {
                     let even = &q[self.phase_index(c, iy + p, p)..][..w.div_ceil(2)];
                     let odd = &q[self.phase_index(c, iy + p, p + 1)..][..w / 2];
                     for ((pair, &e), &o) in row.chunks_exact_mut(2).zip(even).zip(odd) {
-                        pair[0] = e;
-                        pair[1] = o;
+                        pair[0] = e * a;
+                        pair[1] = o * a;
                     }
                     if w % 2 == 1 {
-                        row[w - 1] = even[w / 2];
+                        row[w - 1] = even[w / 2] * a;
                     }
                     continue;
                 }
@@ -214,7 +238,7 @@ impl Geometry {
                         .iter_mut()
                         .step_by(self.stride)
                         .zip(src)
-                        .for_each(|(d, &v)| *d = v);
+                        .for_each(|(d, &v)| *d = v * a);
                 }
             }
         }
@@ -322,9 +346,16 @@ fn transposed<T>(data: &[T], ld: usize) -> Operand<'_, T> {
 struct Conv2d {
     spec: Conv2dSpec,
     relu: bool,
+    /// The input enters as `scale·x + shift`.
+    scale: f64,
+    shift: f64,
 }
 
 impl Conv2d {
+    fn affine<T: Real>(&self) -> (T, T) {
+        (T::from_f64(self.scale), T::from_f64(self.shift))
+    }
+
     fn forward<T: Real>(&self, g: &Geometry, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
         if g.batch == 1 && rayon::current_num_threads() > 1 {
             return self.forward_one(g, x, w, bias);
@@ -343,6 +374,7 @@ impl Conv2d {
                 for (i, out) in out.chunks_mut(g.output_len()).enumerate() {
                     g.to_phases(
                         &x[(chunk * per_chunk + i) * g.input_len()..][..g.input_len()],
+                        self.affine(),
                         &mut q,
                     );
                     let out = fill_planes(out, pixels, bias);
@@ -386,7 +418,7 @@ impl Conv2d {
     fn forward_one<T: Real>(&self, g: &Geometry, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
         let (patch, pixels, ow) = (g.patch(), g.pixels(), g.out_w);
         let mut q = vec![T::ZERO; g.phases_len()];
-        g.to_phases(x, &mut q);
+        g.to_phases(x, self.affine(), &mut q);
         let parts = rayon::current_num_threads().min(g.out_h);
         let rows_per_part = g.out_h.div_ceil(parts);
         let blocks: Vec<(usize, Vec<T>)> = (0..g.out_h.div_ceil(rows_per_part))
@@ -437,6 +469,19 @@ fn fill_planes<'a, T: Real>(
     // SAFETY: the planes cover the whole slice (asserted above) and each was filled just above;
     // MaybeUninit<T> has the layout of T.
     unsafe { &mut *(sample as *mut [MaybeUninit<T>] as *mut [T]) }
+}
+
+/// The sum of `values` over eight interleaved partial sums, so that it vectorises (a single
+/// running sum must add in order); the order is fixed, so the result is repeatable.
+fn sum<T: Real>(values: &[T]) -> T {
+    let mut lanes = [T::ZERO; 8];
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(l, &v)| *l += v);
+    }
+    rest.iter()
+        .fold(lanes.iter().fold(T::ZERO, |a, &l| a + l), |a, &v| a + v)
 }
 
 /// The output gradient of one sample, zeroed where the ReLU was inactive.
@@ -495,6 +540,8 @@ impl CustomOp3 for Conv2d {
         let op = Backward {
             spec: self.spec,
             relu: self.relu,
+            scale: self.scale,
+            shift: self.shift,
             weight: w.clone(),
             input,
         };
@@ -522,6 +569,8 @@ impl CustomOp3 for Conv2d {
 struct Backward {
     spec: Conv2dSpec,
     relu: bool,
+    scale: f64,
+    shift: f64,
     weight: Tensor,
     input: bool,
 }
@@ -571,7 +620,11 @@ impl Backward {
                     let range = sample * len..(sample + 1) * len;
                     let gout = masked(&grad[range.clone()], &res[range], self.relu, &mut scratch);
                     let (gw, gb) = partial.split_at_mut(o * patch);
-                    g.to_phases(&x[sample * g.input_len()..][..g.input_len()], &mut q);
+                    g.to_phases(
+                        &x[sample * g.input_len()..][..g.input_len()],
+                        (T::from_f64(self.scale), T::from_f64(self.shift)),
+                        &mut q,
+                    );
                     for rows in g.tiles() {
                         let n = rows.len() * ow;
                         g.im2col(&q, rows.clone(), &mut col);
@@ -579,7 +632,7 @@ impl Backward {
                         matmul((o, patch, n), gw, patch, true, a, transposed(&col, n));
                     }
                     for (b, plane) in gb.iter_mut().zip(gout.chunks(pixels)) {
-                        *b += plane.iter().fold(T::ZERO, |acc, &v| acc + v);
+                        *b += sum(plane);
                     }
                     if let Some(gx) = gx.as_deref_mut() {
                         // q now serves as the phase-plane gradient.
@@ -591,7 +644,11 @@ impl Backward {
                             g.col2im(&col, rows, &mut q);
                         }
                         let first = sample - chunk * per_chunk;
-                        g.from_phases(&q, &mut gx[first * g.input_len()..][..g.input_len()]);
+                        g.from_phases(
+                            &q,
+                            T::from_f64(self.scale),
+                            &mut gx[first * g.input_len()..][..g.input_len()],
+                        );
                     }
                 }
                 partial
@@ -698,7 +755,13 @@ mod tests {
                 .map(|i| ((i * 13 % 29) as f64 - 14.0) / 10.0)
                 .collect();
             let b = [0.5, -0.25, 1.0, 0.0];
-            let ours = Conv2d { spec, relu: false }.forward(&g, &x, &wt, &b);
+            let ours = Conv2d {
+                spec,
+                relu: false,
+                scale: 1.0,
+                shift: 0.0,
+            }
+            .forward(&g, &x, &wt, &b);
             let reference = direct(&g, &x, &wt, &b);
             for (a, r) in ours.iter().zip(&reference) {
                 assert!((a - r).abs() < 1e-9, "{h}x{w} k{k} s{s} p{p}: {a} vs {r}");

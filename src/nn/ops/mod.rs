@@ -1,4 +1,5 @@
-//! Convolution and max-pooling as candle custom ops, forward and backward written here.
+//! Convolution, max-pooling and dense layers as candle custom ops, forward and backward
+//! written here.
 //!
 //! Why not candle's own: its strided `conv2d` backward fails whenever (H−k) mod s differs from
 //! (W−k) mod s (it derives the width's output padding from the height), which PilotNet's exact
@@ -34,10 +35,12 @@ macro_rules! dispatch {
 
 mod blas;
 mod conv;
+mod linear;
 mod pool;
 
 pub use blas::kernels as blas_kernels;
-pub use conv::{Conv2dSpec, conv2d};
+pub use conv::{Conv2dSpec, conv2d, conv2d_of_affine};
+pub use linear::linear;
 pub use pool::max_pool2d;
 
 /// Wall time spent inside each op since the last [`take_profile`], for `bench train`'s report
@@ -47,13 +50,15 @@ pub mod profile {
     use std::time::Instant;
 
     /// The ops timed, in report order.
-    pub const NAMES: [&str; 4] = [
+    pub const NAMES: [&str; 6] = [
         "conv forward",
         "conv backward",
         "max-pool forward",
         "max-pool gradient",
+        "dense forward",
+        "dense backward",
     ];
-    static NANOS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+    static NANOS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
 
     /// Runs `f`, adding its wall time to slot `slot`.
     pub(crate) fn timed<R>(slot: usize, f: impl FnOnce() -> R) -> R {
@@ -64,7 +69,7 @@ pub mod profile {
     }
 
     /// Seconds per op since the last call, and resets them.
-    pub fn take_profile() -> [f64; 4] {
+    pub fn take_profile() -> [f64; 6] {
         std::array::from_fn(|i| NANOS[i].swap(0, Ordering::Relaxed) as f64 * 1e-9)
     }
 }
@@ -87,6 +92,7 @@ pub(crate) trait Real:
 {
     const ZERO: Self;
     const NEG_INFINITY: Self;
+    fn from_f64(v: f64) -> Self;
     fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [Self]>;
 }
 
@@ -102,6 +108,9 @@ macro_rules! impl_real {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
             fn slice<'a>(
                 storage: &'a CpuStorage,
                 layout: &Layout,
