@@ -2,9 +2,12 @@
 //!
 //! Layers (see `DESIGN.md` of the project): [`sim`] is the pure-Rust simulation core
 //! (scenarios, track geometry, vehicle, expert); [`world`] is the Bevy renderer and the
-//! headless [`world::Env`] that every other part drives the world through.
+//! headless [`world::Env`] that every other part drives the world through; [`record`] holds
+//! episode files, [`nn`] the steering network and its training, and [`drive`] the closed loop
+//! where the two meet (policy driver, evaluation, DAgger).
 
 pub mod cli;
+pub mod drive;
 pub mod error;
 pub mod files;
 pub mod nn;

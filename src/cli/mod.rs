@@ -4,6 +4,7 @@ mod bench;
 mod bench_train;
 mod demo;
 mod episode_cmd;
+pub mod eval;
 pub mod predict;
 pub mod record;
 pub mod replay;
@@ -39,6 +40,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Print and plot a model's steering distribution for an image or an episode.
     Predict(predict::PredictArgs),
+    /// Let a trained policy drive scenarios in closed loop and score it.
+    Eval(eval::EvalArgs),
     /// Work with episode files.
     Episode {
         #[command(subcommand)]
@@ -93,6 +96,7 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::Replay(args) => replay::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Eval(args) => eval::run(&args),
         Command::Episode {
             command: EpisodeCommand::Check { files },
         } => episode_cmd::check(&files),

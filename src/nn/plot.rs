@@ -36,7 +36,7 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 /// Draws with `draw` on a white `width`×`height` canvas and saves it as PNG.
-fn render<F>(path: &Path, (width, height): (u32, u32), draw: F) -> Result<()>
+pub(crate) fn render<F>(path: &Path, (width, height): (u32, u32), draw: F) -> Result<()>
 where
     F: FnOnce(
         &DrawingArea<BitMapBackend, plotters::coord::Shift>,
@@ -145,6 +145,38 @@ const BLUE_: RGBColor = RGBColor(31, 119, 180);
 const ORANGE_: RGBColor = RGBColor(255, 127, 14);
 const GREEN_: RGBColor = RGBColor(44, 160, 44);
 const RED_: RGBColor = RGBColor(214, 39, 40);
+
+/// A panel of named line series for [`line_panels`].
+pub struct LinePanel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+/// Panels side by side, each with its series in the plot colours in order.
+pub fn line_panels(path: &Path, panels: &[LinePanel]) -> Result<()> {
+    let colours = [BLUE_, ORANGE_, GREEN_, RED_];
+    let width = 480 * panels.len().max(1) as u32;
+    render(path, (width, 380), |root, text| {
+        let areas = root.split_evenly((1, panels.len().max(1)));
+        for (area, p) in areas.iter().zip(panels) {
+            let panel = Panel {
+                title: &p.title,
+                x_label: &p.x_label,
+                y_label: &p.y_label,
+                series: p
+                    .series
+                    .iter()
+                    .zip(colours.iter().cycle())
+                    .map(|((name, data), &c)| (name.as_str(), c, data.clone()))
+                    .collect(),
+            };
+            draw_panel(area, &panel, text)?;
+        }
+        Ok(())
+    })
+}
 
 /// Training and validation NLL, and validation error of the mode and mean, per epoch.
 pub fn training_curves(history: &[EpochMetrics], path: &Path) -> Result<()> {

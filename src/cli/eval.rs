@@ -1,0 +1,87 @@
+//! `steerlab eval`: a trained policy drives each scenario in closed loop; metrics per scenario
+//! and overall (JSON and Markdown), a map of each drive, and the drives recorded for replay.
+
+use crate::drive::eval::{EvalOptions, Evaluation, evaluate, metrics_table};
+use crate::drive::{Choice, InterventionRule, Policy};
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Model directory (config.json, model.safetensors).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Scenario files; the built-in scenarios when none are given.
+    #[arg(long = "scenario")]
+    pub scenarios: Vec<PathBuf>,
+    /// Distance driven on each scenario, km.
+    #[arg(long, default_value_t = 1.0)]
+    pub km: f64,
+    /// Output folder.
+    #[arg(long, default_value = "runs/eval")]
+    pub out: PathBuf,
+    /// How the action is read off the steering distribution.
+    #[arg(long, value_enum, default_value_t = Choice::Mode)]
+    pub choice: Choice,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// |lateral offset| at which the safety driver intervenes, metres.
+    #[arg(long, default_value_t = 1.0)]
+    pub intervention_offset: f64,
+}
+
+/// A progress bar over metres driven.
+pub fn distance_bar(total_m: f64) -> ProgressBar {
+    let bar = ProgressBar::new(total_m.max(1.0) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} m  {msg}  ({elapsed}<{eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Evaluates with a progress bar; returns the evaluation.
+pub fn evaluate_with_progress(policy: &mut Policy, options: &EvalOptions) -> Result<Evaluation> {
+    let per = options.km * 1000.0;
+    let bar = distance_bar(per * options.scenarios.len() as f64);
+    let mut done_before = 0.0;
+    let mut current = String::new();
+    let result = evaluate(policy, options, &mut |name, ticks, metres| {
+        if name != current {
+            if !current.is_empty() {
+                done_before += per;
+            }
+            current = name.to_string();
+        }
+        if ticks % 20 == 0 {
+            bar.set_position((done_before + metres) as u64);
+            bar.set_message(format!("{name} tick {ticks}"));
+        }
+    });
+    bar.finish_and_clear();
+    result
+}
+
+pub fn run(args: &EvalArgs) -> Result<ExitCode> {
+    let scenarios = super::load_scenarios(&args.scenarios)?;
+    let mut policy = Policy::load(&args.model, args.choice, args.seed)?;
+    let options = EvalOptions {
+        scenarios,
+        km: args.km,
+        out: args.out.clone(),
+        seed: args.seed,
+        rule: InterventionRule {
+            max_offset_m: args.intervention_offset,
+            ..InterventionRule::default()
+        },
+    };
+    let evaluation = evaluate_with_progress(&mut policy, &options)?;
+    println!("{}", metrics_table(&evaluation.rows()));
+    println!(
+        "eval.json, eval.md, maps and recordings in {}",
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

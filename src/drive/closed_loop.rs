@@ -1,0 +1,208 @@
+//! One closed-loop drive: a pilot (expert, policy, or the DAgger mixture of both) steers the
+//! car from what the world shows; every tick is scored, a safety driver intervenes when the car
+//! strays, and the drive can be recorded for replay and for training (the expert's label is
+//! recorded at every tick, whoever drove).
+
+use crate::drive::metrics::{InterventionRule, Metrics, Tally, TickOutcome};
+use crate::drive::policy::Policy;
+use crate::nn::SteeringDistribution;
+use crate::record::schema::{ActionMsg, DriverMsg};
+use crate::record::{EpisodeMeta, Recorder, StepRecord};
+use crate::sim::{Action, Expert, ExpertConfig, Vec2};
+use crate::world::{Env, Observation};
+use anyhow::{Context, Result, bail};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Who steers.
+pub enum Pilot<'a> {
+    /// The privileged expert, with DART noise of this standard deviation (1/m).
+    Expert { noise_std_per_m: f64 },
+    /// The learned policy alone.
+    Policy(&'a mut Policy),
+    /// DAgger's mixture: each tick the expert steers with probability `beta`, else the policy.
+    Mixture { policy: &'a mut Policy, beta: f64 },
+}
+
+/// How long to drive, where to record, when to intervene.
+#[derive(Clone, Debug)]
+pub struct DriveOptions {
+    /// Stop after this distance, metres.
+    pub distance_m: f64,
+    /// Stop after this many ticks whatever the distance.
+    pub max_ticks: u64,
+    pub seed: u64,
+    pub rule: InterventionRule,
+    /// Record the drive into this episode file.
+    pub record: Option<PathBuf>,
+    /// Episode number written into the recording's metadata.
+    pub episode: u32,
+}
+
+/// One point of the driven path.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct PathPoint {
+    pub x: f64,
+    pub y: f64,
+    pub lateral_offset_m: f64,
+}
+
+/// What a drive produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct Drive {
+    pub scenario: String,
+    pub metrics: Metrics,
+    #[serde(skip)]
+    pub path: Vec<PathPoint>,
+    /// Where the safety driver took over.
+    #[serde(skip)]
+    pub interventions: Vec<Vec2>,
+    /// Ticks the policy steered (the rest the expert did).
+    pub policy_ticks: u64,
+    pub recording: Option<PathBuf>,
+}
+
+struct Decision {
+    action: Action,
+    distribution: Option<SteeringDistribution>,
+    by_policy: bool,
+}
+
+/// Drives `env`'s single car as `options` say; `progress(ticks, metres)` is called every tick.
+pub fn drive(
+    env: &mut Env,
+    pilot: &mut Pilot,
+    options: &DriveOptions,
+    progress: &mut dyn FnMut(u64, f64),
+) -> Result<Drive> {
+    let scenario = env.scenario().clone();
+    let (dt, half_width) = (scenario.dt_s, scenario.road.width_m / 2.0);
+    let noise = match pilot {
+        Pilot::Expert { noise_std_per_m } => *noise_std_per_m,
+        _ => 0.0,
+    };
+    let mut expert = Expert::new(ExpertConfig::default(), noise, options.seed);
+    let mut coin = StdRng::seed_from_u64(options.seed ^ 0xDA66_E200_0000_0001);
+    let mut recorder = match &options.record {
+        Some(path) => {
+            let meta = EpisodeMeta::new(&scenario, options.seed, options.episode, noise)?;
+            Some(Recorder::start(path, &scenario, &meta)?)
+        }
+        None => None,
+    };
+    let mut tally = Tally::new(options.rule);
+    let mut path = Vec::new();
+    let mut interventions = Vec::new();
+    let mut policy_ticks = 0;
+    let mut obs = env.reset(options.seed)?.remove(0);
+    let (mut ticks, mut metres) = (0u64, 0.0f64);
+    loop {
+        let tick = obs.state.tick;
+        let label = obs.info.expert_action;
+        let stop = obs.done || metres >= options.distance_m || ticks >= options.max_ticks;
+        let decision = if stop {
+            None
+        } else {
+            Some(decide(pilot, &mut expert, &mut coin, &obs)?)
+        };
+        if let Some(recorder) = recorder.as_mut() {
+            recorder.record(StepRecord {
+                tick,
+                frame: obs.frame.take(),
+                state: (&obs.state).into(),
+                action: decision.as_ref().map(|d| ActionMsg::new(tick, d.action)),
+                expert_action: ActionMsg::new(tick, label),
+                driver: DriverMsg {
+                    tick,
+                    driver: match &decision {
+                        Some(d) if d.by_policy => "policy".into(),
+                        _ => "expert".into(),
+                    },
+                },
+                distribution: decision
+                    .as_ref()
+                    .and_then(|d| d.distribution.as_ref())
+                    .map(|d| d.to_msg(tick)),
+            })?;
+        }
+        let Some(decision) = decision else { break };
+        policy_ticks += decision.by_policy as u64;
+        let before = obs.state.stats.distance_m;
+        obs = env.step(decision.action)?;
+        ticks += 1;
+        metres += obs.state.stats.distance_m - before;
+        let s = &obs.state;
+        path.push(PathPoint {
+            x: s.vehicle.position.x,
+            y: s.vehicle.position.y,
+            lateral_offset_m: s.lateral_offset_m,
+        });
+        let intervene = tally.tick(&TickOutcome {
+            dt_s: dt,
+            distance_m: s.stats.distance_m - before,
+            lateral_offset_m: s.lateral_offset_m,
+            heading_error_rad: s.heading_error_rad,
+            road_half_width_m: half_width,
+            applied_curvature_per_m: decision.action.curvature_per_m,
+            expert_curvature_per_m: label.curvature_per_m,
+            distribution: decision.distribution.as_ref(),
+        });
+        if intervene {
+            interventions.push(s.vehicle.position);
+            obs = env.recentre(0)?.remove(0);
+        }
+        progress(ticks, metres);
+    }
+    let recording = match recorder {
+        Some(r) => {
+            r.finish()?;
+            options.record.clone()
+        }
+        None => None,
+    };
+    Ok(Drive {
+        scenario: scenario.name.clone(),
+        metrics: tally.metrics(),
+        path,
+        interventions,
+        policy_ticks,
+        recording,
+    })
+}
+
+fn decide(
+    pilot: &mut Pilot,
+    expert: &mut Expert,
+    coin: &mut StdRng,
+    obs: &Observation,
+) -> Result<Decision> {
+    let label = obs.info.expert_action;
+    let by_expert = |expert: &mut Expert| Decision {
+        action: expert.perturb(label).applied,
+        distribution: None,
+        by_policy: false,
+    };
+    let policy = match pilot {
+        Pilot::Expert { .. } => return Ok(by_expert(expert)),
+        Pilot::Policy(policy) => &mut **policy,
+        Pilot::Mixture { policy, beta } => {
+            if coin.random_range(0.0..1.0) < *beta {
+                return Ok(by_expert(expert));
+            }
+            &mut **policy
+        }
+    };
+    let Some(frame) = &obs.frame else {
+        bail!("a policy drives from camera frames, but this world renders none");
+    };
+    let (action, distribution) = policy
+        .act(frame, label.speed_m_s)
+        .context("the policy could not act")?;
+    Ok(Decision {
+        action,
+        distribution: Some(distribution),
+        by_policy: true,
+    })
+}

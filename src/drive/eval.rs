@@ -1,0 +1,205 @@
+//! `evaluate`: the policy drives each scenario in closed loop for a set distance; per-scenario
+//! and overall metrics, a map of each drive, and the drives recorded for replay.
+
+use crate::drive::closed_loop::{Drive, DriveOptions, Pilot, drive};
+use crate::drive::metrics::{InterventionRule, Metrics, combine};
+use crate::drive::policy::Policy;
+use crate::nn::plot::render;
+use crate::sim::{Scenario, Track};
+use crate::world::{Env, EnvOptions};
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What to evaluate on and where to write.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    pub scenarios: Vec<Scenario>,
+    /// Distance driven on each scenario, km.
+    pub km: f64,
+    pub out: PathBuf,
+    pub seed: u64,
+    pub rule: InterventionRule,
+}
+
+/// Results of an evaluation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Evaluation {
+    pub drives: Vec<Drive>,
+    pub overall: Metrics,
+}
+
+/// Ticks allowed for `distance_m` on `scenario`: driving at a quarter of cruise speed.
+pub fn tick_budget(scenario: &Scenario, distance_m: f64) -> u64 {
+    let speed = scenario.vehicle.speed_m_s.max(0.5) / 4.0;
+    (distance_m / speed / scenario.dt_s).ceil() as u64 + 1
+}
+
+/// Drives `policy` on every scenario; writes `eval.json`, `eval.md`, `<scenario>_map.png` and
+/// `<scenario>.mcap` into `options.out`. `progress(scenario, ticks, metres)` follows the drive.
+pub fn evaluate(
+    policy: &mut Policy,
+    options: &EvalOptions,
+    progress: &mut dyn FnMut(&str, u64, f64),
+) -> Result<Evaluation> {
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("creating {}", options.out.display()))?;
+    let mut drives = Vec::new();
+    for scenario in &options.scenarios {
+        let distance_m = options.km * 1000.0;
+        let max_ticks = tick_budget(scenario, distance_m);
+        let mut scenario = scenario.clone();
+        scenario.episode_steps = max_ticks.min(u32::MAX as u64) as u32;
+        let name = scenario.name.clone();
+        let track = scenario.build_track()?;
+        let mut env = Env::new(scenario, EnvOptions::default())
+            .with_context(|| format!("scenario {name}"))?;
+        let run = DriveOptions {
+            distance_m,
+            max_ticks,
+            seed: options.seed,
+            rule: options.rule,
+            record: Some(options.out.join(format!("{name}.mcap"))),
+            episode: 0,
+        };
+        let result = drive(&mut env, &mut Pilot::Policy(policy), &run, &mut |t, m| {
+            progress(&name, t, m)
+        })?;
+        let map = options.out.join(format!("{name}_map.png"));
+        track_map(&map, &track, env.scenario().road.width_m, &result)?;
+        drives.push(result);
+    }
+    let overall = combine(
+        &drives.iter().map(|d| d.metrics.clone()).collect::<Vec<_>>(),
+        options.rule,
+    );
+    let evaluation = Evaluation { drives, overall };
+    crate::files::write_atomic(
+        &options.out.join("eval.json"),
+        serde_json::to_string_pretty(&evaluation)?.as_bytes(),
+    )?;
+    crate::files::write_atomic(
+        &options.out.join("eval.md"),
+        metrics_table(&evaluation.rows()).as_bytes(),
+    )?;
+    Ok(evaluation)
+}
+
+impl Evaluation {
+    /// Table rows: each scenario, then the overall figures.
+    pub fn rows(&self) -> Vec<(String, Metrics)> {
+        let mut rows: Vec<(String, Metrics)> = self
+            .drives
+            .iter()
+            .map(|d| (d.scenario.clone(), d.metrics.clone()))
+            .collect();
+        rows.push(("**all**".into(), self.overall.clone()));
+        rows
+    }
+}
+
+/// A Markdown table of metrics, one row per name.
+pub fn metrics_table(rows: &[(String, Metrics)]) -> String {
+    let mut t = String::from(
+        "| | autonomy | interventions | per km | km | mean abs offset (m) | max abs offset (m) | mean abs heading (°) | crashes | whiteness (1/m/s) | expert NLL | within 1σ / 2σ |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for (name, m) in rows {
+        let opt = |v: Option<f64>, digits: usize| match v {
+            Some(v) => format!("{v:.digits$}"),
+            None => "–".into(),
+        };
+        let calibration = match (m.within_1_sigma, m.within_2_sigma) {
+            (Some(a), Some(b)) => format!("{:.0} % / {:.0} %", a * 100.0, b * 100.0),
+            _ => "–".into(),
+        };
+        t.push_str(&format!(
+            "| {name} | {:.1} % | {} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} | {} | {:.3} | {} | {calibration} |\n",
+            m.autonomy_pct,
+            m.interventions,
+            m.interventions_per_km,
+            m.distance_km,
+            m.mean_abs_offset_m,
+            m.max_abs_offset_m,
+            m.mean_abs_heading_error_rad.to_degrees(),
+            m.crashes,
+            m.whiteness_per_m_s,
+            opt(m.expert_nll, 2),
+        ));
+    }
+    t
+}
+
+/// The track from above: road in grey, the driven path coloured by |lateral offset| (green
+/// on the centreline, red at the intervention threshold), interventions as black crosses.
+pub fn track_map(path: &Path, track: &Track, road_width_m: f64, drive: &Drive) -> Result<()> {
+    let points = track.samples();
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for p in points {
+        (x0, x1, y0, y1) = (x0.min(p.x), x1.max(p.x), y0.min(p.y), y1.max(p.y));
+    }
+    for p in &drive.path {
+        (x0, x1, y0, y1) = (x0.min(p.x), x1.max(p.x), y0.min(p.y), y1.max(p.y));
+    }
+    let pad = road_width_m * 2.0;
+    let (x0, x1, y0, y1) = (x0 - pad, x1 + pad, y0 - pad, y1 + pad);
+    let width = 800u32;
+    let height = ((width as f64) * (y1 - y0) / (x1 - x0)).clamp(200.0, 1600.0) as u32 + 60;
+    let limit = drive.metrics.max_abs_offset_m.max(1.0);
+    let title = format!(
+        "{}: autonomy {:.1} %, {} interventions in {:.2} km",
+        drive.scenario,
+        drive.metrics.autonomy_pct,
+        drive.metrics.interventions,
+        drive.metrics.distance_km
+    );
+    render(path, (width, height), |root, text| {
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        let mut builder = ChartBuilder::on(root);
+        builder.margin(10);
+        if text {
+            builder.caption(&title, ("sans-serif", 16));
+        }
+        let mut chart = builder
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|x| e(&x))?;
+        // Road: the centreline drawn as wide as the road.
+        let px_per_m = (width as f64 - 20.0) / (x1 - x0);
+        let road_px = (road_width_m * px_per_m).round().max(2.0) as u32;
+        let mut closed: Vec<(f64, f64)> = points.iter().map(|p| (p.x, p.y)).collect();
+        closed.push(closed[0]);
+        chart
+            .draw_series(LineSeries::new(
+                closed.clone(),
+                ShapeStyle::from(RGBColor(200, 200, 200)).stroke_width(road_px),
+            ))
+            .map_err(|x| e(&x))?;
+        chart
+            .draw_series(LineSeries::new(
+                closed,
+                ShapeStyle::from(RGBColor(255, 255, 255)).stroke_width(1),
+            ))
+            .map_err(|x| e(&x))?;
+        for pair in drive.path.windows(2) {
+            let t = (pair[1].lateral_offset_m.abs() / limit).clamp(0.0, 1.0);
+            let colour = RGBColor((40.0 + 215.0 * t) as u8, (170.0 * (1.0 - t)) as u8, 40);
+            chart
+                .draw_series(LineSeries::new(
+                    [(pair[0].x, pair[0].y), (pair[1].x, pair[1].y)],
+                    ShapeStyle::from(colour).stroke_width(2),
+                ))
+                .map_err(|x| e(&x))?;
+        }
+        chart
+            .draw_series(
+                drive
+                    .interventions
+                    .iter()
+                    .map(|p| Cross::new((p.x, p.y), 6, ShapeStyle::from(BLACK).stroke_width(2))),
+            )
+            .map_err(|x| e(&x))?;
+        Ok(())
+    })?;
+    Ok(())
+}

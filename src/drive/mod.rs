@@ -1,0 +1,12 @@
+//! Closed-loop driving: the learned policy steers from pixels, evaluation scores it as the
+//! field does, and DAgger improves it. Uses `world` (the rendered `Env`), `nn` (the model and
+//! its training) and `record` (episodes): the layer where learning meets the simulator.
+
+pub mod closed_loop;
+pub mod eval;
+pub mod metrics;
+pub mod policy;
+
+pub use closed_loop::{Drive, DriveOptions, PathPoint, Pilot, drive};
+pub use metrics::{InterventionRule, Metrics, Tally, TickOutcome};
+pub use policy::{Choice, Policy};
