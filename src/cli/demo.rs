@@ -1,121 +1,272 @@
-//! The main job: the expert drives every scenario headlessly; a few frames and a summary are
-//! written. Later stages (recording, training, evaluation) grow from here.
+//! The main job: from nothing to a policy that drives tracks it has never seen. The expert
+//! drives the built-in scenarios (with DART noise) and a PilotNet policy is trained on its
+//! runs; DAgger iterations let the learner drive while the expert labels; every model is
+//! evaluated in closed loop on procedurally generated tracks used by no training run; a report
+//! with the metrics, plots and a GIF of the policy driving is written to `runs/demo/`.
 
-use crate::sim::{Expert, ExpertConfig};
+use crate::drive::dagger::{self, DaggerOptions, Iteration, iteration_table};
+use crate::drive::eval::{Evaluation, metrics_table};
+use crate::drive::{Choice, DriveOptions, InterventionRule, Pilot, Policy, drive};
+use crate::nn::ModelConfig;
+use crate::sim::Scenario;
+use crate::sim::scenario::TrackSpec;
 use crate::world::{Env, EnvOptions};
-use anyhow::{Context, Result};
-use serde::Serialize;
-use std::path::PathBuf;
+use anyhow::{Context, Result, bail};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
-    /// Scenario files; the built-in scenarios when none are given.
+    /// Scenarios driven for training data; the built-in scenarios when none are given.
     #[arg(long = "scenario")]
     pub scenarios: Vec<PathBuf>,
     /// Output folder.
     #[arg(long, default_value = "runs/demo")]
     pub out: PathBuf,
-    /// Ticks per scenario (default: each scenario's episode length).
-    #[arg(long)]
-    pub steps: Option<u32>,
-    /// PNG frames saved per scenario, evenly spaced.
-    #[arg(long, default_value_t = 5)]
-    pub frames: u32,
-    /// DART noise on the expert's curvature, 1/m.
-    #[arg(long, default_value_t = 0.0)]
-    pub noise: f64,
+    /// Ticks driven per scenario and iteration.
+    #[arg(long, default_value_t = 1000)]
+    pub ticks: u64,
+    /// DAgger iterations after behaviour cloning.
+    #[arg(long, default_value_t = 2)]
+    pub iterations: usize,
+    /// Epochs of behaviour cloning, and of each DAgger retraining.
+    #[arg(long, default_value_t = 8)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 4)]
+    pub retrain_epochs: usize,
+    /// Held-out procedural tracks the models are evaluated on.
+    #[arg(long, default_value_t = 2)]
+    pub heldout: usize,
+    /// Distance driven on each held-out track per evaluation, km.
+    #[arg(long, default_value_t = 1.0)]
+    pub eval_km: f64,
+    /// Ticks of the policy's drive shown in the GIF.
+    #[arg(long, default_value_t = 300)]
+    pub gif_ticks: u64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
-/// Per-scenario results.
-#[derive(Serialize, Debug)]
-pub struct ScenarioSummary {
-    pub scenario: String,
-    pub ticks: u64,
-    pub distance_m: f64,
-    pub off_road_events: u32,
-    pub mean_abs_lateral_offset_m: f64,
-    pub max_abs_lateral_offset_m: f64,
-    pub frames_per_second: f64,
-    pub frames: Vec<String>,
+/// Procedural tracks that no training scenario uses: the first procedural scenario (or the
+/// built-in one) with generator seeds derived from `seed`, skipping seeds the generator cannot
+/// build a valid track from and seeds any training scenario uses.
+pub fn heldout_scenarios(training: &[Scenario], count: usize, seed: u64) -> Result<Vec<Scenario>> {
+    let template = match training
+        .iter()
+        .find(|s| matches!(s.track, TrackSpec::Procedural { .. }))
+    {
+        Some(s) => s.clone(),
+        None => crate::sim::scenario::builtin()?
+            .into_iter()
+            .find(|s| matches!(s.track, TrackSpec::Procedural { .. }))
+            .context("no procedural scenario to derive held-out tracks from")?,
+    };
+    let used: Vec<u64> = training
+        .iter()
+        .filter_map(|s| match s.track {
+            TrackSpec::Procedural { seed, .. } => Some(seed),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut k = 0u64;
+    while out.len() < count {
+        k += 1;
+        if k > 1000 {
+            bail!("could not generate {count} held-out tracks");
+        }
+        let track_seed =
+            crate::sim::math::fnv1a(&[b"held-out", &seed.to_le_bytes(), &k.to_le_bytes()])
+                % 1_000_000;
+        if used.contains(&track_seed) {
+            continue;
+        }
+        let mut s = template.clone();
+        if let TrackSpec::Procedural { seed, .. } = &mut s.track {
+            *seed = track_seed;
+        }
+        s.name = format!("heldout_{track_seed}");
+        s.description = format!("Held-out procedural track, generator seed {track_seed}");
+        s.seed = track_seed;
+        if s.validate().is_empty() {
+            out.push(s);
+        }
+    }
+    Ok(out)
 }
 
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
-    let scenarios = super::load_scenarios(&args.scenarios)?;
-    let frames_dir = args.out.join("frames");
-    std::fs::create_dir_all(&frames_dir)
-        .with_context(|| format!("creating {}", frames_dir.display()))?;
-    let mut summaries = Vec::new();
-    for scenario in scenarios {
-        let name = scenario.name.clone();
-        let steps = args.steps.unwrap_or(scenario.episode_steps) as u64;
-        let seed = scenario.seed;
-        eprintln!("[{name}] building the world ...");
-        let mut env = Env::new(scenario, EnvOptions::default())
-            .with_context(|| format!("scenario {name}"))?;
-        let mut expert = Expert::new(ExpertConfig::default(), args.noise, seed);
-        let mut obs = env.reset(seed)?.remove(0);
-        let save_every = (steps / args.frames.max(1) as u64).max(1);
-        let mut saved = Vec::new();
-        let started = Instant::now();
-        let mut ticks = 0;
-        while ticks < steps && !obs.done {
-            if ticks % save_every == 0
-                && (saved.len() as u32) < args.frames
-                && let Some(frame) = &obs.frame
-            {
-                let path = frames_dir.join(format!("{name}_{ticks:05}.png"));
-                frame.save_png(&path)?;
-                saved.push(path.display().to_string());
-            }
-            let action = expert.perturb(obs.info.expert_action).applied;
-            obs = env.step(action)?;
-            ticks += 1;
-            if ticks % 200 == 0 {
-                eprintln!(
-                    "[{name}] tick {ticks}/{steps}  {:.0} m  {:.1} frames/s",
-                    obs.state.stats.distance_m,
-                    ticks as f64 / started.elapsed().as_secs_f64()
-                );
-            }
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        let st = &obs.state.stats;
-        summaries.push(ScenarioSummary {
-            scenario: name,
-            ticks,
-            distance_m: st.distance_m,
-            off_road_events: st.off_road_events,
-            mean_abs_lateral_offset_m: st.mean_abs_lateral_offset_m(),
-            max_abs_lateral_offset_m: st.max_abs_lateral_offset_m,
-            frames_per_second: ticks as f64 / elapsed,
-            frames: saved,
-        });
-    }
-    let mut table = String::from(
-        "| scenario | ticks | distance (m) | off-road events | mean abs offset (m) | max abs offset (m) | frames/s |\n|---|---|---|---|---|---|---|\n",
+    let started = Instant::now();
+    let training = super::load_scenarios(&args.scenarios)?;
+    let heldout = heldout_scenarios(&training, args.heldout, args.seed)?;
+    println!(
+        "main job: train on {} ({} ticks each per iteration), {} DAgger iterations, evaluate on {} held-out tracks ({})",
+        training
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        args.ticks,
+        args.iterations,
+        heldout.len(),
+        heldout
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    for s in &summaries {
-        table.push_str(&format!(
-            "| {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.1} |\n",
-            s.scenario,
-            s.ticks,
-            s.distance_m,
-            s.off_road_events,
-            s.mean_abs_lateral_offset_m,
-            s.max_abs_lateral_offset_m,
-            s.frames_per_second
-        ));
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let options = DaggerOptions {
+        train_scenarios: training.clone(),
+        eval_scenarios: heldout.clone(),
+        iterations: args.iterations,
+        ticks: args.ticks,
+        noise_std_per_m: 0.02,
+        beta0: 0.5,
+        config: ModelConfig::preset("pilotnet").expect("the pilotnet preset"),
+        epochs: args.epochs,
+        retrain_epochs: args.retrain_epochs,
+        eval_km: args.eval_km,
+        rule: InterventionRule::default(),
+        out: args.out.clone(),
+        seed: args.seed,
+    };
+    let mut progress = super::dagger::Progress::new();
+    let (iterations, last) = dagger::run(&options, &mut progress, &AtomicBool::new(false))?;
+    // The GIF: the final policy on the first held-out track, its distribution drawn over.
+    let gif_started = Instant::now();
+    let final_model = &iterations.last().expect("iteration 0").model;
+    let drive_file = args.out.join("policy_drive.mcap");
+    let gif = args.out.join("policy_drive.gif");
+    {
+        let mut policy = Policy::load(final_model, Choice::Mode, args.seed)?;
+        let mut scenario = heldout[0].clone();
+        scenario.episode_steps = args.gif_ticks as u32;
+        let mut env = Env::new(scenario, EnvOptions::default())?;
+        let run = DriveOptions {
+            distance_m: f64::INFINITY,
+            max_ticks: args.gif_ticks,
+            seed: args.seed,
+            rule: InterventionRule::default(),
+            record: Some(drive_file.clone()),
+            episode: 0,
+        };
+        drive(
+            &mut env,
+            &mut Pilot::Policy(&mut policy),
+            &run,
+            &mut |_, _| {},
+        )?;
     }
-    let json = serde_json::to_string_pretty(&summaries)?;
-    std::fs::write(args.out.join("summary.json"), json).context("writing summary.json")?;
-    std::fs::write(
-        args.out.join("summary.md"),
-        format!("# Expert drive\n\n{table}"),
-    )
-    .context("writing summary.md")?;
-    println!("{table}");
-    println!("frames and summary written to {}", args.out.display());
+    super::replay::run(&super::replay::ReplayArgs {
+        file: drive_file,
+        export: Some(gif.clone()),
+        frames: None,
+        resimulate: false,
+        camera_width: None,
+        camera_height: None,
+        lighting_from: None,
+    })?;
+    let gif_s = gif_started.elapsed().as_secs_f64();
+    let report = report(
+        args,
+        &training,
+        &iterations,
+        &last,
+        gif_s,
+        started.elapsed().as_secs_f64(),
+    );
+    crate::files::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
+    println!("{}", iteration_table(&iterations));
+    println!(
+        "report: {} ({:.1} min in all)",
+        args.out.join("report.md").display(),
+        started.elapsed().as_secs_f64() / 60.0
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+fn relative(out: &Path, path: &Path) -> String {
+    path.strip_prefix(out).unwrap_or(path).display().to_string()
+}
+
+fn report(
+    args: &DemoArgs,
+    training: &[Scenario],
+    iterations: &[Iteration],
+    last: &Evaluation,
+    gif_s: f64,
+    total_s: f64,
+) -> String {
+    let out = &args.out;
+    let first = &iterations[0];
+    let final_it = iterations.last().expect("iteration 0");
+    let mut r = String::new();
+    let _ = writeln!(r, "# steerlab main job\n");
+    let _ = writeln!(
+        r,
+        "A PilotNet policy (Gaussian mixture over curvature) learned from the expert's drives on {} and \
+         evaluated in closed loop on {} procedural tracks no training run used. \
+         An intervention is charged whenever |lateral offset| exceeds 1 m (the car is put back on the centreline); \
+         autonomy = (1 − interventions × 6 s / elapsed) × 100.\n",
+        training
+            .iter()
+            .map(|s| format!("`{}`", s.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+        last.drives.len()
+    );
+    let _ = writeln!(r, "![policy driving](policy_drive.gif)\n");
+    let _ = writeln!(r, "## Behaviour cloning against DAgger (held-out tracks)\n");
+    let _ = writeln!(
+        r,
+        "{}",
+        metrics_table(&[
+            ("behaviour cloning (iteration 0)".into(), first.eval.clone()),
+            (
+                format!("after DAgger (iteration {})", final_it.iteration),
+                final_it.eval.clone()
+            ),
+        ])
+    );
+    let _ = writeln!(r, "## Iterations\n\n{}", iteration_table(iterations));
+    let _ = writeln!(r, "![metrics per iteration](dagger.png)\n");
+    let _ = writeln!(
+        r,
+        "## Final model, per held-out track\n\n{}",
+        metrics_table(&last.rows())
+    );
+    for d in &last.drives {
+        let map = out
+            .join("eval")
+            .join(format!("iter{}", final_it.iteration))
+            .join(format!("{}_map.png", d.scenario));
+        let _ = writeln!(r, "![{}]({})\n", d.scenario, relative(out, &map));
+    }
+    let curves = final_it.model.join(crate::nn::train::CURVES_PNG);
+    let _ = writeln!(
+        r,
+        "Training curves of the final model:\n\n![training curves]({})\n",
+        relative(out, &curves)
+    );
+    let _ = writeln!(r, "## Wall time\n\n| stage | seconds |\n|---|---|");
+    for it in iterations {
+        let _ = writeln!(
+            r,
+            "| iteration {}: collect / train / evaluate | {:.0} / {:.0} / {:.0} |",
+            it.iteration, it.collect_s, it.train_s, it.eval_s
+        );
+    }
+    let _ = writeln!(r, "| GIF of the policy driving | {gif_s:.0} |");
+    let _ = writeln!(r, "| **total** | **{total_s:.0}** |\n");
+    let _ = writeln!(
+        r,
+        "Files: `dagger.md`/`dagger.json` (per iteration), `models/iterN/` (checkpoints, metrics.csv, curves.png), \
+         `data/iterN/` (episodes), `eval/iterN/` (eval.json, eval.md, maps, recorded drives: `steerlab replay FILE --export out.gif`)."
+    );
+    r
 }

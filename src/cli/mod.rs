@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_train;
+pub mod dagger;
 mod demo;
 mod episode_cmd;
 pub mod eval;
@@ -42,6 +43,8 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Let a trained policy drive scenarios in closed loop and score it.
     Eval(eval::EvalArgs),
+    /// Behaviour cloning, then DAgger: the learner drives, the expert labels, retrain, evaluate.
+    Dagger(dagger::DaggerArgs),
     /// Work with episode files.
     Episode {
         #[command(subcommand)]
@@ -97,6 +100,7 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::Train(args) => train::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Dagger(args) => dagger::run(&args),
         Command::Episode {
             command: EpisodeCommand::Check { files },
         } => episode_cmd::check(&files),

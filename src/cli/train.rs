@@ -57,9 +57,19 @@ pub struct TrainArgs {
     pub init_from: Option<PathBuf>,
 }
 
-struct Bar {
+/// Training progress on the terminal: a bar per epoch and a line of metrics after it.
+pub(crate) struct Bar {
     bar: Option<ProgressBar>,
     loss: f64,
+}
+
+impl Bar {
+    pub(crate) fn new() -> Self {
+        Self {
+            bar: None,
+            loss: f64::NAN,
+        }
+    }
 }
 
 impl TrainObserver for Bar {
@@ -164,10 +174,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             );
         });
     }
-    let mut bar = Bar {
-        bar: None,
-        loss: f64::NAN,
-    };
+    let mut bar = Bar::new();
     let report = train::train(&options, &mut bar, &interrupt)
         .with_context(|| format!("training into {}", args.out.display()))?;
     let out = args.out.display();

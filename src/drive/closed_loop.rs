@@ -24,6 +24,8 @@ pub enum Pilot<'a> {
     Policy(&'a mut Policy),
     /// DAgger's mixture: each tick the expert steers with probability `beta`, else the policy.
     Mixture { policy: &'a mut Policy, beta: f64 },
+    /// Any other controller: the action for each observation (scripted tests, keyboards).
+    Custom(&'a mut dyn FnMut(&Observation) -> Action),
 }
 
 /// How long to drive, where to record, when to intervene.
@@ -186,6 +188,13 @@ fn decide(
     };
     let policy = match pilot {
         Pilot::Expert { .. } => return Ok(by_expert(expert)),
+        Pilot::Custom(control) => {
+            return Ok(Decision {
+                action: control(obs),
+                distribution: None,
+                by_policy: true,
+            });
+        }
         Pilot::Policy(policy) => &mut **policy,
         Pilot::Mixture { policy, beta } => {
             if coin.random_range(0.0..1.0) < *beta {

@@ -3,6 +3,7 @@
 //! its training) and `record` (episodes): the layer where learning meets the simulator.
 
 pub mod closed_loop;
+pub mod dagger;
 pub mod eval;
 pub mod metrics;
 pub mod policy;

@@ -61,7 +61,7 @@ fn scenario_check_summarises_good_files_and_lists_problems_of_bad_ones() {
 fn missing_vulkan_driver_is_a_clear_error() {
     // Point the Vulkan loader at a driver list that does not exist: no adapter can be found.
     let out = steerlab()
-        .args(["demo", "--steps", "2", "--out"])
+        .args(["demo", "--ticks", "2", "--out"])
         .arg(std::env::temp_dir().join("steerlab-novk"))
         .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
         .env("VK_DRIVER_FILES", "/nonexistent/icd.json")

@@ -2,6 +2,7 @@
 
 mod cli;
 mod distribution;
+mod drive;
 mod geometry;
 mod nn;
 mod record;

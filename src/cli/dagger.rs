@@ -1,0 +1,148 @@
+//! `steerlab dagger`: behaviour cloning, then DAgger iterations, each evaluated in closed loop.
+
+use crate::drive::InterventionRule;
+use crate::drive::dagger::{self, DaggerObserver, DaggerOptions, Iteration, iteration_table};
+use crate::nn::ModelConfig;
+use crate::nn::config::PRESETS;
+use crate::nn::train::TrainObserver;
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct DaggerArgs {
+    /// Scenarios driven for data; the built-in scenarios when none are given.
+    #[arg(long = "scenario")]
+    pub scenarios: Vec<PathBuf>,
+    /// Scenarios each iteration's model is evaluated on (default: the data scenarios).
+    #[arg(long = "eval-scenario")]
+    pub eval_scenarios: Vec<PathBuf>,
+    /// DAgger iterations after behaviour cloning.
+    #[arg(long, default_value_t = 2)]
+    pub iterations: usize,
+    /// Output folder: data/iterN, models/iterN, eval/iterN, dagger.md, dagger.png.
+    #[arg(long, default_value = "runs/dagger")]
+    pub out: PathBuf,
+    /// Ticks driven per scenario and iteration.
+    #[arg(long, default_value_t = 1000)]
+    pub ticks: u64,
+    /// DART noise of the expert in iteration 0, 1/m.
+    #[arg(long, default_value_t = 0.02)]
+    pub noise: f64,
+    /// β₀: the expert's share of ticks in iteration 1 (βᵢ = β₀ⁱ).
+    #[arg(long, default_value_t = 0.5)]
+    pub beta: f64,
+    #[arg(long, default_value = "pilotnet")]
+    pub preset: String,
+    /// Epochs of behaviour cloning, and of each retraining.
+    #[arg(long, default_value_t = 8)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 4)]
+    pub retrain_epochs: usize,
+    /// Distance driven on each evaluation scenario, km.
+    #[arg(long, default_value_t = 0.5)]
+    pub eval_km: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Prints stages and progress; trains with the training bar.
+pub(crate) struct Progress {
+    pub(crate) trainer: super::train::Bar,
+    bar: Option<ProgressBar>,
+    started: Instant,
+}
+
+impl Progress {
+    pub(crate) fn new() -> Self {
+        Self {
+            trainer: super::train::Bar::new(),
+            bar: None,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl DaggerObserver for Progress {
+    fn stage(&mut self, iteration: usize, stage: &str) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        println!(
+            "[{:>5.0} s] iteration {iteration}: {stage}",
+            self.started.elapsed().as_secs_f64()
+        );
+        if stage != "train" {
+            let bar = ProgressBar::new_spinner();
+            self.bar = Some(bar);
+        }
+    }
+
+    fn drive_progress(&mut self, scenario: &str, ticks: u64, metres: f64) {
+        if let Some(bar) = &self.bar
+            && ticks % 25 == 0
+        {
+            bar.set_message(format!("{scenario}: tick {ticks}, {metres:.0} m"));
+            bar.tick();
+        }
+    }
+
+    fn trainer(&mut self) -> &mut dyn TrainObserver {
+        &mut self.trainer
+    }
+
+    fn iteration_done(&mut self, it: &Iteration) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        println!(
+            "[{:>5.0} s] iteration {}: autonomy {:.1} %, {:.2} interventions/km, mean |offset| {:.3} m",
+            self.started.elapsed().as_secs_f64(),
+            it.iteration,
+            it.eval.autonomy_pct,
+            it.eval.interventions_per_km,
+            it.eval.mean_abs_offset_m
+        );
+    }
+}
+
+pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
+    let train_scenarios = super::load_scenarios(&args.scenarios)?;
+    let eval_scenarios = if args.eval_scenarios.is_empty() {
+        train_scenarios.clone()
+    } else {
+        super::load_scenarios(&args.eval_scenarios)?
+    };
+    let config = ModelConfig::preset(&args.preset).with_context(|| {
+        format!(
+            "unknown preset {:?}; choose from {}",
+            args.preset,
+            PRESETS.join(", ")
+        )
+    })?;
+    let options = DaggerOptions {
+        train_scenarios,
+        eval_scenarios,
+        iterations: args.iterations,
+        ticks: args.ticks,
+        noise_std_per_m: args.noise,
+        beta0: args.beta,
+        config,
+        epochs: args.epochs,
+        retrain_epochs: args.retrain_epochs,
+        eval_km: args.eval_km,
+        rule: InterventionRule::default(),
+        out: args.out.clone(),
+        seed: args.seed,
+    };
+    let (iterations, _) = dagger::run(&options, &mut Progress::new(), &AtomicBool::new(false))?;
+    println!("{}", iteration_table(&iterations));
+    println!(
+        "dagger.md, dagger.png, data, models and evaluations in {}",
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

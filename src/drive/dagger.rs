@@ -1,0 +1,273 @@
+//! DAgger (Ross, Gordon & Bagnell 2011) on top of behaviour cloning. Iteration 0 records the
+//! expert (with DART noise) and trains; each further iteration lets the mixture policy drive
+//! (the expert with probability βᵢ = β₀ⁱ, the learner otherwise), records the expert's label for
+//! every state visited, trains on all data gathered so far (warm start from the last model) and
+//! evaluates the new model on the evaluation scenarios.
+
+use crate::drive::closed_loop::{DriveOptions, Pilot, drive};
+use crate::drive::eval::{EvalOptions, Evaluation, evaluate};
+use crate::drive::metrics::{InterventionRule, Metrics};
+use crate::drive::policy::{Choice, Policy};
+use crate::nn::ModelConfig;
+use crate::nn::train::{TrainObserver, TrainOptions, train};
+use crate::sim::Scenario;
+use crate::world::{Env, EnvOptions};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// Everything a DAgger run needs.
+#[derive(Clone, Debug)]
+pub struct DaggerOptions {
+    /// Scenarios driven for data.
+    pub train_scenarios: Vec<Scenario>,
+    /// Scenarios the model of each iteration is evaluated on.
+    pub eval_scenarios: Vec<Scenario>,
+    /// DAgger iterations after iteration 0 (behaviour cloning).
+    pub iterations: usize,
+    /// Ticks driven per scenario and iteration.
+    pub ticks: u64,
+    /// DART noise of the expert in iteration 0, 1/m.
+    pub noise_std_per_m: f64,
+    /// β₀: the expert's share of ticks in iteration 1; βᵢ = β₀ⁱ.
+    pub beta0: f64,
+    pub config: ModelConfig,
+    /// Epochs of iteration 0, and of each retraining.
+    pub epochs: usize,
+    pub retrain_epochs: usize,
+    /// Distance driven on each evaluation scenario, km.
+    pub eval_km: f64,
+    pub rule: InterventionRule,
+    pub out: PathBuf,
+    pub seed: u64,
+}
+
+/// One iteration's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct Iteration {
+    pub iteration: usize,
+    /// The expert's share of ticks while collecting (1 in iteration 0).
+    pub beta: f64,
+    /// Ticks the learner steered while collecting.
+    pub learner_ticks: u64,
+    /// Frames recorded so far, all iterations.
+    pub frames_total: u64,
+    /// Samples the model of this iteration was trained and validated on.
+    pub samples: usize,
+    pub best_validation_nll: f64,
+    pub collect_s: f64,
+    pub train_s: f64,
+    pub eval_s: f64,
+    pub model: PathBuf,
+    pub eval: Metrics,
+}
+
+/// What the stages of a run report as they go.
+pub trait DaggerObserver {
+    /// A stage starts: `iteration`, and what it is ("collect", "train", "evaluate").
+    fn stage(&mut self, _iteration: usize, _stage: &str) {}
+    /// Ticks driven in the current collection or evaluation, and metres.
+    fn drive_progress(&mut self, _scenario: &str, _ticks: u64, _metres: f64) {}
+    /// The observer of each training run.
+    fn trainer(&mut self) -> &mut dyn TrainObserver;
+    fn iteration_done(&mut self, _it: &Iteration) {}
+}
+
+/// The data folder of iteration `i`.
+pub fn data_dir(out: &Path, i: usize) -> PathBuf {
+    out.join("data").join(format!("iter{i}"))
+}
+
+/// The model folder of iteration `i`.
+pub fn model_dir(out: &Path, i: usize) -> PathBuf {
+    out.join("models").join(format!("iter{i}"))
+}
+
+/// Runs iteration 0 and `options.iterations` DAgger iterations; returns each iteration's
+/// figures and the last evaluation.
+pub fn run(
+    options: &DaggerOptions,
+    observer: &mut dyn DaggerObserver,
+    interrupt: &AtomicBool,
+) -> Result<(Vec<Iteration>, Evaluation)> {
+    let mut iterations: Vec<Iteration> = Vec::new();
+    let mut last_eval = None;
+    let mut frames_total = 0u64;
+    for i in 0..=options.iterations {
+        let beta = if i == 0 {
+            1.0
+        } else {
+            options.beta0.powi(i as i32)
+        };
+        // Collect.
+        observer.stage(i, "collect");
+        let started = Instant::now();
+        let dir = data_dir(&options.out, i);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut policy = match i {
+            0 => None,
+            _ => Some(Policy::load(
+                &model_dir(&options.out, i - 1),
+                Choice::Mode,
+                options.seed,
+            )?),
+        };
+        let mut learner_ticks = 0;
+        for (k, scenario) in options.train_scenarios.iter().enumerate() {
+            let mut scenario = scenario.clone();
+            scenario.episode_steps = options.ticks.min(u32::MAX as u64) as u32;
+            let name = scenario.name.clone();
+            let mut env = Env::new(scenario, EnvOptions::default())
+                .with_context(|| format!("scenario {name}"))?;
+            let seed = crate::sim::math::fnv1a(&[
+                &options.seed.to_le_bytes(),
+                name.as_bytes(),
+                &(i as u64).to_le_bytes(),
+            ]);
+            let mut pilot = match policy.as_mut() {
+                None => Pilot::Expert {
+                    noise_std_per_m: options.noise_std_per_m,
+                },
+                Some(policy) => Pilot::Mixture { policy, beta },
+            };
+            let run = DriveOptions {
+                distance_m: f64::INFINITY,
+                max_ticks: options.ticks,
+                seed,
+                rule: options.rule,
+                record: Some(dir.join(format!("{name}.mcap"))),
+                episode: k as u32,
+            };
+            let result = drive(&mut env, &mut pilot, &run, &mut |t, m| {
+                observer.drive_progress(&name, t, m)
+            })?;
+            learner_ticks += result.policy_ticks;
+            frames_total += result.metrics.ticks + 1;
+        }
+        let collect_s = started.elapsed().as_secs_f64();
+        // Train on everything gathered so far.
+        observer.stage(i, "train");
+        let started = Instant::now();
+        let mut train_options = TrainOptions::new(
+            (0..=i).map(|j| data_dir(&options.out, j)).collect(),
+            model_dir(&options.out, i),
+            options.config.clone(),
+        );
+        train_options.seed = options.seed;
+        train_options.epochs = if i == 0 {
+            options.epochs
+        } else {
+            options.retrain_epochs
+        };
+        if i > 0 {
+            train_options.init_from = Some(model_dir(&options.out, i - 1));
+            // A warm start needs a gentler step than training from scratch.
+            train_options.learning_rate *= 0.5;
+        }
+        if model_dir(&options.out, i)
+            .join(crate::nn::checkpoint::CONFIG_FILE)
+            .exists()
+        {
+            std::fs::remove_dir_all(model_dir(&options.out, i))
+                .context("clearing an earlier run's model of this iteration")?;
+        }
+        let report = train(&train_options, observer.trainer(), interrupt)?;
+        let train_s = started.elapsed().as_secs_f64();
+        // Evaluate.
+        observer.stage(i, "evaluate");
+        let started = Instant::now();
+        let mut policy = Policy::load(&model_dir(&options.out, i), Choice::Mode, options.seed)?;
+        let eval_options = EvalOptions {
+            scenarios: options.eval_scenarios.clone(),
+            km: options.eval_km,
+            out: options.out.join("eval").join(format!("iter{i}")),
+            seed: options.seed,
+            rule: options.rule,
+        };
+        let evaluation = evaluate(&mut policy, &eval_options, &mut |n, t, m| {
+            observer.drive_progress(n, t, m)
+        })?;
+        let it = Iteration {
+            iteration: i,
+            beta,
+            learner_ticks,
+            frames_total,
+            samples: report.train_samples + report.validation_samples,
+            best_validation_nll: report.best_validation_nll,
+            collect_s,
+            train_s,
+            eval_s: started.elapsed().as_secs_f64(),
+            model: model_dir(&options.out, i),
+            eval: evaluation.overall.clone(),
+        };
+        observer.iteration_done(&it);
+        iterations.push(it);
+        last_eval = Some(evaluation);
+        write_summary(&options.out, &iterations)?;
+    }
+    Ok((iterations, last_eval.expect("at least iteration 0 ran")))
+}
+
+/// `dagger.json`, `dagger.md` and `dagger.png` (metrics per iteration).
+pub fn write_summary(out: &Path, iterations: &[Iteration]) -> Result<()> {
+    crate::files::write_atomic(
+        &out.join("dagger.json"),
+        serde_json::to_string_pretty(iterations)?.as_bytes(),
+    )?;
+    crate::files::write_atomic(
+        &out.join("dagger.md"),
+        iteration_table(iterations).as_bytes(),
+    )?;
+    let series = |f: fn(&Iteration) -> f64| {
+        iterations
+            .iter()
+            .map(|it| (it.iteration as f64, f(it)))
+            .collect::<Vec<_>>()
+    };
+    use crate::nn::plot::{LinePanel, line_panels};
+    let panel = |title: &str, y: &str, f: fn(&Iteration) -> f64| LinePanel {
+        title: title.into(),
+        x_label: "DAgger iteration (0: behaviour cloning)".into(),
+        y_label: y.into(),
+        series: vec![(title.into(), series(f))],
+    };
+    line_panels(
+        &out.join("dagger.png"),
+        &[
+            panel("autonomy", "%", |it| it.eval.autonomy_pct),
+            panel("interventions per km", "1/km", |it| {
+                it.eval.interventions_per_km
+            }),
+            panel("mean |lateral offset|", "m", |it| it.eval.mean_abs_offset_m),
+        ],
+    )?;
+    Ok(())
+}
+
+/// A Markdown table with one row per iteration.
+pub fn iteration_table(iterations: &[Iteration]) -> String {
+    let mut t = String::from(
+        "| iteration | β | learner ticks | frames (all) | best val. NLL | autonomy | interventions/km | mean abs offset (m) | collect (s) | train (s) | evaluate (s) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for it in iterations {
+        t.push_str(&format!(
+            "| {}{} | {:.3} | {} | {} | {:.3} | {:.1} % | {:.2} | {:.3} | {:.0} | {:.0} | {:.0} |\n",
+            it.iteration,
+            if it.iteration == 0 { " (BC)" } else { "" },
+            it.beta,
+            it.learner_ticks,
+            it.frames_total,
+            it.best_validation_nll,
+            it.eval.autonomy_pct,
+            it.eval.interventions_per_km,
+            it.eval.mean_abs_offset_m,
+            it.collect_s,
+            it.train_s,
+            it.eval_s,
+        ));
+    }
+    t
+}
