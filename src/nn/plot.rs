@@ -69,7 +69,8 @@ fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     if !lo.is_finite() {
         return 0.0..1.0;
     }
-    let pad = ((hi - lo) * 0.08).max(1e-6);
+    // A flat series still gets an axis a little around its value.
+    let pad = ((hi - lo) * 0.08).max(1e-3 * lo.abs().max(hi.abs()).max(1.0));
     lo - pad..hi + pad
 }
 
