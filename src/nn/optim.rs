@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use candle_core::backprop::GradStore;
-use candle_core::{Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 use std::collections::HashMap;
 
 /// AdamW hyper-parameters (PyTorch's defaults except the learning rate).
@@ -63,6 +63,10 @@ impl AdamW {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
+            if var.dtype() == DType::F32 {
+                update_f32(var, g, m, v, &p, lr, (c1, c2))?;
+                continue;
+            }
             *m = ((&*m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
             *v = ((&*v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
             let step = ((&*m / c1)? / ((&*v / c2)?.sqrt()? + p.eps)?)?;
@@ -110,6 +114,35 @@ impl AdamW {
         self.step = step;
         Ok(())
     }
+}
+
+/// One f32 variable's update in a single pass over its elements (as tensor ops it took ten
+/// passes, each allocating: 18.6 ms per step for the `lecture` preset's 3 million parameters).
+fn update_f32(
+    var: &Var,
+    g: &Tensor,
+    m: &mut Tensor,
+    v: &mut Tensor,
+    p: &AdamWParams,
+    lr: f64,
+    (c1, c2): (f64, f64),
+) -> Result<()> {
+    let flat = |t: &Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
+    let (mut w, g, mut mm, mut vv) = (flat(var.as_tensor())?, flat(g)?, flat(m)?, flat(v)?);
+    let (b1, b2, eps) = (p.beta1 as f32, p.beta2 as f32, p.eps as f32);
+    let (lr32, keep) = (lr as f32, (1.0 - lr * p.weight_decay) as f32);
+    let (c1, c2) = (c1 as f32, c2 as f32);
+    for (((w, &g), m), v) in w.iter_mut().zip(&g).zip(&mut mm).zip(&mut vv) {
+        *m = b1 * *m + (1.0 - b1) * g;
+        *v = b2 * *v + (1.0 - b2) * g * g;
+        let step = (*m / c1) / ((*v / c2).sqrt() + eps);
+        *w = *w * keep - lr32 * step;
+    }
+    let (shape, device) = (var.shape().clone(), var.device().clone());
+    *m = Tensor::from_vec(mm, shape.clone(), &device)?;
+    *v = Tensor::from_vec(vv, shape.clone(), &device)?;
+    var.set(&Tensor::from_vec(w, shape, &device)?)?;
+    Ok(())
 }
 
 /// Learning rate at update `step` (0-based) of `total`: linear warm-up over the first

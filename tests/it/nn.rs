@@ -30,6 +30,23 @@ fn seeded(shape: &[usize], seed: u64) -> Tensor {
     Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
 }
 
+/// Largest absolute element of `t`, in f64 whatever its dtype.
+fn max_abs(t: &Tensor) -> f64 {
+    t.abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
+}
+
+/// Largest absolute difference between `a` and `b`.
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    max_abs(&(a - b).unwrap())
+}
+
 /// Largest relative error (absolute below 1e-4) between the analytic gradient of `loss(inputs)` with respect to
 /// each input and central differences (step 1e-6, f64), over every element.
 fn gradient_error(inputs: &[Tensor], loss: &dyn Fn(&[Tensor]) -> Tensor) -> f64 {
@@ -127,14 +144,7 @@ fn convolution_matches_candle_where_candle_is_right() {
             .relu()
             .unwrap();
         assert_eq!(ours.dims(), theirs.dims());
-        let diff = (ours - theirs)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_diff(&ours, &theirs);
         assert!(
             diff < 1e-4,
             "{h}x{w} k{k} s{stride} p{padding}: max difference {diff}"
@@ -173,21 +183,7 @@ fn convolution_matches_candle_where_candle_is_right() {
                 g1.get(v.as_tensor()).unwrap(),
                 g2.get(v.as_tensor()).unwrap(),
             );
-            let scale = b
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            let diff = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let (scale, diff) = (max_abs(b), max_diff(a, b));
             assert!(
                 diff <= 1e-5 * scale.max(1.0),
                 "{c}x{h}x{w} k{k} p{padding}: gradient differs by {diff} (scale {scale})"
@@ -214,16 +210,6 @@ fn affine_input_folded_into_convolution_equals_a_separate_affine() {
         let probe = seeded(folded.dims(), 34);
         let grads = |y: Tensor| (y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
         let (g1, g2) = (grads(folded.clone()), grads(separate.clone()));
-        let max_diff = |a: &Tensor, b: &Tensor| {
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f64>()
-                .unwrap()
-        };
         assert!(
             max_diff(&folded, &separate) < 1e-12,
             "{h}x{w} k{k} s{stride} p{padding}"
@@ -267,18 +253,44 @@ fn dense_layer_matches_candle_and_finite_differences() {
             .unwrap()
             .broadcast_add(&bias)
             .unwrap();
-        let diff = (ours - theirs)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap();
+        let diff = max_diff(&ours, &theirs);
         assert!(
             diff < 1e-12,
             "{b}x{inputs}→{outputs}: differs from candle by {diff}"
         );
+    }
+}
+
+#[test]
+fn large_dense_layers_split_over_threads_match_candle() {
+    // Above a million multiply-adds the layer is split: by output columns at batch 1, by
+    // samples otherwise; gradients split by samples and by weight rows.
+    for (b, inputs, outputs) in [(1, 1200, 1000), (4, 600, 500), (3, 700, 601)] {
+        let x = Var::from_tensor(&seeded(&[b, inputs], 41)).unwrap();
+        let weight = Var::from_tensor(&seeded(&[outputs, inputs], 42)).unwrap();
+        let bias = Var::from_tensor(&seeded(&[outputs], 43)).unwrap();
+        let probe = seeded(&[b, outputs], 44);
+        let ours = linear(&x, &weight, &bias, true).unwrap();
+        let theirs = x
+            .matmul(&weight.t().unwrap())
+            .unwrap()
+            .broadcast_add(&bias)
+            .unwrap()
+            .relu()
+            .unwrap();
+        assert!(max_diff(&ours, &theirs) < 1e-10, "{b}x{inputs}→{outputs}");
+        let grads = |y: Tensor| (y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let (g1, g2) = (grads(ours), grads(theirs));
+        for v in [&x, &weight, &bias] {
+            let (a, c) = (
+                g1.get(v.as_tensor()).unwrap(),
+                g2.get(v.as_tensor()).unwrap(),
+            );
+            assert!(
+                max_diff(a, c) < 1e-10,
+                "{b}x{inputs}→{outputs}: gradients differ"
+            );
+        }
     }
 }
 
@@ -298,15 +310,7 @@ fn max_pool_gradient_goes_to_the_maximum() {
         if k == s {
             let theirs = x.max_pool2d_with_stride(k, s).unwrap();
             let ours = max_pool2d(&x, k, s).unwrap();
-            let diff = (ours - theirs)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f64>()
-                .unwrap();
-            assert_eq!(diff, 0.0);
+            assert_eq!(max_diff(&ours, &theirs), 0.0);
         }
     }
 }

@@ -1,12 +1,13 @@
 //! Dense layer `y = x·Wᵀ + b`, optionally followed by a fused ReLU, with products through
 //! OpenBLAS. Candle's own matrix product measured 34 µs for one 1×1152 by 1152×100 product
-//! (PilotNet's first dense layer at batch 1), about ten times the arithmetic; the head's
-//! layers are small, so each product here runs on the calling thread.
+//! (PilotNet's first dense layer at batch 1), about ten times the arithmetic. Small layers run
+//! on the calling thread; large ones are split over the rayon pool.
 
 use super::Real;
 use super::blas::Operand;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
+use rayon::prelude::*;
 
 /// `x (B, in)` times `weight (out, in)` transposed plus `bias (out)`, then a ReLU when `relu`.
 pub fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor, relu: bool) -> Result<Tensor> {
@@ -54,18 +55,58 @@ struct Linear {
 }
 
 impl Linear {
+    /// Output rows (samples) are split over the pool when there are enough; otherwise output
+    /// columns are, each part a block of weight rows (a large layer at batch 1 is a
+    /// matrix-vector product bound by reading the weights).
     fn forward<T: Real>(&self, s: Sizes, x: &[T], w: &[T], b: &[T]) -> Vec<T> {
         let mut out: Vec<T> = (0..s.batch).flat_map(|_| b.iter().copied()).collect();
-        T::gemm(
-            s.batch,
-            s.outputs,
-            s.inputs,
-            operand(x, s.inputs, false),
-            operand(w, s.inputs, true),
-            &mut out,
-            s.outputs,
-            true,
-        );
+        let parts = parts(s);
+        if parts == 1 || s.batch >= parts {
+            let rows = s.batch.div_ceil(parts);
+            out.par_chunks_mut(rows * s.outputs)
+                .zip(x.par_chunks(rows * s.inputs))
+                .for_each(|(out, x)| {
+                    T::gemm(
+                        out.len() / s.outputs,
+                        s.outputs,
+                        s.inputs,
+                        operand(x, s.inputs, false),
+                        operand(w, s.inputs, true),
+                        out,
+                        s.outputs,
+                        true,
+                    )
+                });
+        } else {
+            let cols = s.outputs.div_ceil(parts);
+            let blocks: Vec<Vec<T>> = w
+                .par_chunks(cols * s.inputs)
+                .map(|w| {
+                    let n = w.len() / s.inputs;
+                    let mut block = vec![T::ZERO; s.batch * n];
+                    T::gemm(
+                        s.batch,
+                        n,
+                        s.inputs,
+                        operand(x, s.inputs, false),
+                        operand(w, s.inputs, true),
+                        &mut block,
+                        n,
+                        false,
+                    );
+                    block
+                })
+                .collect();
+            for (p, block) in blocks.iter().enumerate() {
+                let n = block.len() / s.batch;
+                for (row, out) in block.chunks(n).zip(out.chunks_mut(s.outputs)) {
+                    out[p * cols..][..n]
+                        .iter_mut()
+                        .zip(row)
+                        .for_each(|(o, &v)| *o += v);
+                }
+            }
+        }
         if self.relu {
             out.iter_mut().for_each(|v| {
                 let x = *v;
@@ -73,6 +114,16 @@ impl Linear {
             });
         }
         out
+    }
+}
+
+/// Parallel parts for a layer: one below about a million multiply-adds (thread hand-offs
+/// would cost more than they save), else one per thread.
+fn parts(s: Sizes) -> usize {
+    if s.batch * s.inputs * s.outputs < 1 << 20 {
+        1
+    } else {
+        rayon::current_num_threads().max(1)
     }
 }
 
@@ -143,28 +194,39 @@ impl Backward {
         let mut all = vec![T::ZERO; nx + nw + s.outputs];
         let (gx, rest) = all.split_at_mut(nx);
         let (gw, gb) = rest.split_at_mut(nw);
-        // gx (B×in) = gy (B×out) · W (out×in)
-        T::gemm(
-            s.batch,
-            s.inputs,
-            s.outputs,
-            operand(&gy, s.outputs, false),
-            operand(w, s.inputs, false),
-            gx,
-            s.inputs,
-            false,
-        );
-        // gW (out×in) = gyᵀ (out×B) · x (B×in)
-        T::gemm(
-            s.outputs,
-            s.inputs,
-            s.batch,
-            operand(&gy, s.outputs, true),
-            operand(x, s.inputs, false),
-            gw,
-            s.inputs,
-            false,
-        );
+        let parts = parts(s);
+        // gx (B×in) = gy (B×out) · W (out×in), samples split over the pool.
+        let rows = s.batch.div_ceil(parts);
+        gx.par_chunks_mut(rows * s.inputs)
+            .zip(gy.par_chunks(rows * s.outputs))
+            .for_each(|(gx, gy)| {
+                T::gemm(
+                    gx.len() / s.inputs,
+                    s.inputs,
+                    s.outputs,
+                    operand(gy, s.outputs, false),
+                    operand(w, s.inputs, false),
+                    gx,
+                    s.inputs,
+                    false,
+                )
+            });
+        // gW (out×in) = gyᵀ (out×B) · x (B×in), weight rows split over the pool.
+        let rows = s.outputs.div_ceil(parts);
+        gw.par_chunks_mut(rows * s.inputs)
+            .enumerate()
+            .for_each(|(p, gw)| {
+                T::gemm(
+                    gw.len() / s.inputs,
+                    s.inputs,
+                    s.batch,
+                    operand(&gy[p * rows..], s.outputs, true),
+                    operand(x, s.inputs, false),
+                    gw,
+                    s.inputs,
+                    false,
+                )
+            });
         for row in gy.chunks(s.outputs) {
             gb.iter_mut().zip(row).for_each(|(b, &g)| *b += g);
         }
