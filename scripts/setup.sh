@@ -2,10 +2,11 @@
 # Installs what steerlab needs on Debian/Ubuntu and is missing: a Vulkan loader and Mesa's
 # drivers (lavapipe renders on the CPU where there is no GPU), the mold linker, a C compiler,
 # OpenBLAS (linked statically, for the network's convolutions), DejaVu Sans for the text of
-# plots, and a Rust toolchain. Safe to run repeatedly; it does nothing when all is present.
+# plots, Fashion-MNIST (the classifier's benchmark) and a Rust toolchain. Safe to run
+# repeatedly; it does nothing when all is present.
 set -eu
 
-packages="libvulkan1 mesa-vulkan-drivers mold gcc libc6-dev pkg-config ca-certificates curl fonts-dejavu-core libopenblas-pthread-dev"
+packages="libvulkan1 mesa-vulkan-drivers mold gcc libc6-dev pkg-config ca-certificates curl fonts-dejavu-core libopenblas-pthread-dev dataset-fashion-mnist"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

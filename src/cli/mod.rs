@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_train;
+pub mod classify;
 pub mod dagger;
 mod demo;
 mod episode_cmd;
@@ -45,6 +46,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Behaviour cloning, then DAgger: the learner drives, the expert labels, retrain, evaluate.
     Dagger(dagger::DaggerArgs),
+    /// Train the classification module (shared backbone + classifier head) on Fashion-MNIST.
+    TrainClassifier(classify::TrainClassifierArgs),
     /// Work with episode files.
     Episode {
         #[command(subcommand)]
@@ -101,6 +104,7 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::Predict(args) => predict::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Dagger(args) => dagger::run(&args),
+        Command::TrainClassifier(args) => classify::run(&args),
         Command::Episode {
             command: EpisodeCommand::Check { files },
         } => episode_cmd::check(&files),

@@ -24,7 +24,7 @@ pub struct Model {
     pub net: SteeringNet,
 }
 
-fn model_err(path: &Path, message: impl std::fmt::Display) -> Error {
+pub(crate) fn model_err(path: &Path, message: impl std::fmt::Display) -> Error {
     Error::Model {
         path: path.to_path_buf(),
         message: message.to_string(),
@@ -89,15 +89,7 @@ impl Model {
 
     /// The variables by name (for saving and comparing).
     pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {
-        let vars = self
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| Error::Tensor("variable map poisoned".into()))?;
-        Ok(vars
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-            .collect())
+        varmap_tensors(&self.varmap)
     }
 
     /// Writes `config.json` and `model.safetensors` into `dir` (created if missing).
@@ -128,51 +120,73 @@ impl Model {
     /// Replaces every variable with the tensor of the same name in a safetensors file, after
     /// checking that names, shapes and types all match the config.
     pub fn load_weights(&self, path: &Path) -> Result<()> {
-        let loaded = load_tensors(path)?;
-        let vars = self
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| Error::Tensor("variable map poisoned".into()))?;
-        let mut problems = Vec::new();
-        for (name, var) in vars.iter() {
-            match loaded.get(name) {
-                None => problems.push(format!("tensor `{name}` {:?} is missing", var.dims())),
-                Some(t) if t.dims() != var.dims() => problems.push(format!(
-                    "tensor `{name}` has shape {:?}, the config needs {:?}",
-                    t.dims(),
-                    var.dims()
-                )),
-                Some(t) if t.dtype() != DType::F32 => {
-                    problems.push(format!("tensor `{name}` is {:?}, expected f32", t.dtype()))
-                }
-                Some(_) => {}
-            }
-        }
-        for name in loaded.keys().filter(|n| !vars.contains_key(*n)) {
-            problems.push(format!("tensor `{name}` is not part of the config"));
-        }
-        if !problems.is_empty() {
-            problems.sort();
-            return Err(model_err(
-                path,
-                format!(
-                    "weights do not match config.json:\n  - {}",
-                    problems.join("\n  - ")
-                ),
-            ));
-        }
-        for (name, var) in vars.iter() {
-            var.set(&loaded[name])
-                .map_err(|e| model_err(path, format!("{name}: {e}")))?;
-        }
-        Ok(())
+        load_varmap(&self.varmap, path, None)
     }
 
     /// Steering distributions for images `(B, C, H, W)`, values 0–1.
     pub fn predict(&self, images: &Tensor) -> Result<Vec<SteeringDistribution>> {
         Ok(self.net.forward(images)?.to_distributions()?)
     }
+}
+
+/// The variables of `varmap` by name.
+pub fn varmap_tensors(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Tensor("variable map poisoned".into()))?;
+    Ok(vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect())
+}
+
+/// Sets the variables of `varmap` (those whose names start with `only`, when given) from the
+/// tensors of the same names in a safetensors file, after checking that every name, shape and
+/// type matches; a mismatch lists every problem. With `only`, other tensors in the file are
+/// ignored (a backbone taken from a model with another head).
+pub fn load_varmap(varmap: &VarMap, path: &Path, only: Option<&str>) -> Result<()> {
+    let loaded = load_tensors(path)?;
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Tensor("variable map poisoned".into()))?;
+    let wanted = |name: &str| only.is_none_or(|p| name.starts_with(p));
+    let mut problems = Vec::new();
+    for (name, var) in vars.iter().filter(|(n, _)| wanted(n)) {
+        match loaded.get(name) {
+            None => problems.push(format!("tensor `{name}` {:?} is missing", var.dims())),
+            Some(t) if t.dims() != var.dims() => problems.push(format!(
+                "tensor `{name}` has shape {:?}, the config needs {:?}",
+                t.dims(),
+                var.dims()
+            )),
+            Some(t) if t.dtype() != DType::F32 => {
+                problems.push(format!("tensor `{name}` is {:?}, expected f32", t.dtype()))
+            }
+            Some(_) => {}
+        }
+    }
+    if only.is_none() {
+        for name in loaded.keys().filter(|n| !vars.contains_key(*n)) {
+            problems.push(format!("tensor `{name}` is not part of the config"));
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(model_err(
+            path,
+            format!(
+                "weights do not match config.json:\n  - {}",
+                problems.join("\n  - ")
+            ),
+        ));
+    }
+    for (name, var) in vars.iter().filter(|(n, _)| wanted(n)) {
+        var.set(&loaded[name])
+            .map_err(|e| model_err(path, format!("{name}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Writes named tensors as safetensors through a temporary file and a rename.

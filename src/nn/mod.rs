@@ -4,9 +4,11 @@
 
 pub mod backbone;
 pub mod checkpoint;
+pub mod classify;
 pub mod config;
 pub mod dataset;
 pub mod distribution;
+pub mod idx;
 pub mod ops;
 pub mod optim;
 pub mod plot;

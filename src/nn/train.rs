@@ -267,7 +267,14 @@ pub fn train(
             seconds: started.elapsed().as_secs_f64(),
             data_wait_s: 0.0,
         };
-        observer.epoch_done(&metrics, false);
+        // Weights given to start from are the first candidate: retraining keeps them unless
+        // an epoch validates better.
+        let warm = options.init_from.is_some();
+        if warm {
+            state.best_validation_nll = Some(v.nll);
+            model.save(&options.out)?;
+        }
+        observer.epoch_done(&metrics, warm);
         state.history.push(metrics);
     }
 

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, so Bevy is linked once.
 
+mod classify;
 mod cli;
 mod distribution;
 mod drive;

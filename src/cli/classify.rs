@@ -1,0 +1,109 @@
+//! `steerlab train-classifier`: the classification module on the shared backbone, trained on
+//! Fashion-MNIST; test accuracy per epoch, the confusion matrix and the model directory.
+
+use crate::nn::classify::{
+    self, Classifier, ClassifierConfig, ClassifierTraining, FASHION_MNIST_CLASSES,
+    FASHION_MNIST_DIR, read_mnist_split,
+};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct TrainClassifierArgs {
+    /// Folder with Fashion-MNIST's IDX files (Debian: dataset-fashion-mnist).
+    #[arg(long, default_value = FASHION_MNIST_DIR)]
+    pub fashion_mnist: PathBuf,
+    /// Model directory to write.
+    #[arg(long, default_value = "runs/classifier")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use only the first N training images (quick runs).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Start from the backbone of this model directory (same backbone layers and input).
+    #[arg(long)]
+    pub backbone_from: Option<PathBuf>,
+}
+
+pub fn run(args: &TrainClassifierArgs) -> Result<ExitCode> {
+    let dir = &args.fashion_mnist;
+    let read = |split| {
+        read_mnist_split(dir, split, &FASHION_MNIST_CLASSES).with_context(|| {
+            format!(
+                "reading Fashion-MNIST from {} (install it with `apt-get install dataset-fashion-mnist` or `make setup`)",
+                dir.display()
+            )
+        })
+    };
+    let mut train = read("train")?;
+    let test = read("t10k")?;
+    if let Some(n) = args.limit {
+        let n = n.min(train.len());
+        let len = train.pixels.len() / train.len();
+        train.pixels.truncate(n * len);
+        train.labels.truncate(n);
+    }
+    let config = ClassifierConfig::lecture(train.input, train.classes.clone());
+    let model = Classifier::new(config, args.seed)?;
+    if let Some(from) = &args.backbone_from {
+        model.load_backbone(from)?;
+    }
+    println!(
+        "lecture classifier, {} parameters; {} training and {} test images of {}x{}",
+        model.parameter_count(),
+        train.len(),
+        test.len(),
+        train.input.width,
+        train.input.height
+    );
+    let options = ClassifierTraining {
+        epochs: args.epochs,
+        batch_size: args.batch,
+        learning_rate: args.lr,
+        seed: args.seed,
+        ..ClassifierTraining::default()
+    };
+    let started = Instant::now();
+    let (history, confusion) = classify::train(&model, &train, &test, &options, &mut |e| {
+        println!(
+            "epoch {:>3}: train loss {:.4}  test accuracy {:.2} %  {:.0} samples/s  {:.1} s",
+            e.epoch,
+            e.train_loss,
+            e.test_accuracy * 100.0,
+            e.samples_per_s,
+            e.seconds
+        );
+    })?;
+    let wall = started.elapsed().as_secs_f64();
+    model.save(&args.out)?;
+    let report = format!(
+        "# Fashion-MNIST, lecture classifier\n\n{} epochs, {:.0} s; test accuracy {:.2} %\n\n{}\n",
+        history.len(),
+        wall,
+        confusion.accuracy() * 100.0,
+        confusion.table()
+    );
+    crate::files::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
+    crate::files::write_atomic(
+        &args.out.join("history.json"),
+        serde_json::to_string_pretty(&history)?.as_bytes(),
+    )?;
+    println!("{}", confusion.table());
+    println!(
+        "test accuracy {:.2} % after {} epochs in {:.0} s; model, report.md and history.json in {}",
+        confusion.accuracy() * 100.0,
+        history.len(),
+        wall,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

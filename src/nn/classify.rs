@@ -1,0 +1,450 @@
+//! Classification on the shared backbone: the backbone's feature maps, flattened or averaged
+//! over space, then dense ReLU layers and a dense layer of one logit per class, trained with
+//! softmax cross-entropy. The `lecture` network is the lecture's two-convolution classifier
+//! (conv 32 3×3, max-pool 2, conv 64 3×3, max-pool 2, dense 1024, dense N). Saved like every
+//! model here: `config.json` + `model.safetensors`; its backbone's variables have the names a
+//! steering model's have, so a steering backbone can be loaded into it.
+
+use crate::error::{Error, Result};
+use crate::files::write_atomic;
+use crate::nn::backbone::Backbone;
+use crate::nn::checkpoint::{
+    CONFIG_FILE, WEIGHTS_FILE, initialise, load_varmap, model_err, save_tensors, varmap_tensors,
+};
+use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
+use crate::nn::optim::{AdamW, AdamWParams, learning_rate};
+use crate::nn::{device, ops};
+use candle_core::{D, DType, Tensor};
+use candle_nn::{Init, VarBuilder, VarMap};
+use rand::seq::SliceRandom;
+use rand::{SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+
+/// How feature maps become a vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// Every value of every map (the lecture's choice).
+    Flatten,
+    /// The mean of each map (fewer weights, any input size).
+    GlobalAverage,
+}
+
+/// A classifier: input, backbone, head.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierConfig {
+    pub input: InputSpec,
+    pub backbone: BackboneConfig,
+    pub pooling: Pooling,
+    /// Widths of the dense ReLU layers before the output layer.
+    pub hidden: Vec<usize>,
+    /// Class names, in logit order.
+    pub classes: Vec<String>,
+}
+
+impl ClassifierConfig {
+    /// The lecture's network for `input` and `classes`.
+    pub fn lecture(input: InputSpec, classes: Vec<String>) -> Self {
+        let conv = |out_channels| LayerSpec::Conv {
+            out_channels,
+            kernel: 3,
+            stride: 1,
+            padding: 0,
+        };
+        let pool = LayerSpec::MaxPool {
+            kernel: 2,
+            stride: 2,
+        };
+        Self {
+            input,
+            backbone: BackboneConfig {
+                normalise: true,
+                layers: vec![conv(32), pool, conv(64), pool],
+            },
+            pooling: Pooling::Flatten,
+            hidden: vec![1024],
+            classes,
+        }
+    }
+
+    /// Length of the vector the head reads.
+    pub fn feature_len(&self) -> std::result::Result<usize, String> {
+        let mut shape = (self.input.channels, self.input.height, self.input.width);
+        for (i, layer) in self.backbone.layers.iter().enumerate() {
+            shape = layer
+                .output(shape)
+                .map_err(|e| format!("backbone.layers[{i}]: {e}"))?;
+        }
+        Ok(match self.pooling {
+            Pooling::Flatten => shape.0 * shape.1 * shape.2,
+            Pooling::GlobalAverage => shape.0,
+        })
+    }
+}
+
+/// A classifier's variables and layers.
+pub struct Classifier {
+    pub config: ClassifierConfig,
+    pub varmap: VarMap,
+    backbone: Backbone,
+    dense: Vec<(Tensor, Tensor)>,
+}
+
+impl Classifier {
+    /// A classifier with seeded weights.
+    pub fn new(config: ClassifierConfig, seed: u64) -> Result<Self> {
+        let model = Self::zeroed(config, Path::new("<config>"))?;
+        initialise(&model.varmap, seed)?;
+        Ok(model)
+    }
+
+    fn zeroed(config: ClassifierConfig, path: &Path) -> Result<Self> {
+        if config.classes.len() < 2 {
+            return Err(model_err(path, "classes: a classifier needs at least two"));
+        }
+        let features = config.feature_len().map_err(|e| model_err(path, e))?;
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device());
+        let backbone = Backbone::new(&config.backbone, config.input, vb.pp("backbone"))?;
+        let mut widths = vec![features];
+        widths.extend(&config.hidden);
+        widths.push(config.classes.len());
+        let dense = widths
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| {
+                let vb = vb.pp(format!("classifier.dense{i}"));
+                Ok((
+                    vb.get_with_hints((w[1], w[0]), "weight", Init::Const(0.0))?,
+                    vb.get_with_hints(w[1], "bias", Init::Const(0.0))?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            config,
+            varmap,
+            backbone,
+            dense,
+        })
+    }
+
+    /// Images `(B, C, H, W)`, values 0–1 → logits `(B, classes)`.
+    pub fn forward(&self, images: &Tensor) -> Result<Tensor> {
+        let maps = self.backbone.forward(images)?;
+        let mut x = match self.config.pooling {
+            Pooling::Flatten => maps.flatten_from(1)?,
+            Pooling::GlobalAverage => maps.flatten_from(2)?.mean(D::Minus1)?,
+        };
+        for (i, (w, b)) in self.dense.iter().enumerate() {
+            x = ops::linear(&x, w, b, i + 1 < self.dense.len())?;
+        }
+        Ok(x)
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.varmap.all_vars().iter().map(|v| v.elem_count()).sum()
+    }
+
+    /// Writes `config.json` and `model.safetensors` into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| model_err(dir, e))?;
+        let json = serde_json::to_vec_pretty(&self.config).map_err(|e| model_err(dir, e))?;
+        write_atomic(&dir.join(CONFIG_FILE), &json)?;
+        save_tensors(&varmap_tensors(&self.varmap)?, &dir.join(WEIGHTS_FILE))
+    }
+
+    /// Reads a directory written by [`Classifier::save`].
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            model_err(
+                &path,
+                format!("{e} (is {} a model directory?)", dir.display()),
+            )
+        })?;
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        let config: ClassifierConfig = serde_path_to_error::deserialize(de)
+            .map_err(|e| model_err(&path, format!("{}: {}", e.path(), e.inner())))?;
+        let model = Self::zeroed(config, &path)?;
+        load_varmap(&model.varmap, &dir.join(WEIGHTS_FILE), None)?;
+        Ok(model)
+    }
+
+    /// Takes the backbone weights of another model directory (a steering model, say): every
+    /// `backbone.*` tensor must be there with the same shape.
+    pub fn load_backbone(&self, dir: &Path) -> Result<()> {
+        load_varmap(&self.varmap, &dir.join(WEIGHTS_FILE), Some("backbone."))
+    }
+
+    /// The most likely class of each image.
+    pub fn predict(&self, images: &Tensor) -> Result<Vec<u32>> {
+        Ok(self.forward(images)?.argmax(D::Minus1)?.to_vec1::<u32>()?)
+    }
+}
+
+/// Labelled images held in memory as bytes.
+#[derive(Clone, Debug)]
+pub struct LabelledImages {
+    pub input: InputSpec,
+    /// `len × C × H × W` values, 0–255.
+    pub pixels: Vec<u8>,
+    pub labels: Vec<u32>,
+    pub classes: Vec<String>,
+}
+
+impl LabelledImages {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    fn image_len(&self) -> usize {
+        self.input.channels * self.input.height * self.input.width
+    }
+
+    /// Images `indices` as a tensor `(B, C, H, W)` with values 0–1, and their labels.
+    pub fn batch(&self, indices: &[usize]) -> Result<(Tensor, Tensor)> {
+        let n = self.image_len();
+        let mut values = Vec::with_capacity(indices.len() * n);
+        for &i in indices {
+            values.extend(
+                self.pixels[i * n..(i + 1) * n]
+                    .iter()
+                    .map(|&v| v as f32 / 255.0),
+            );
+        }
+        let InputSpec {
+            channels,
+            height,
+            width,
+        } = self.input;
+        let images = Tensor::from_vec(values, (indices.len(), channels, height, width), &device())?;
+        let labels: Vec<u32> = indices.iter().map(|&i| self.labels[i]).collect();
+        let labels = Tensor::from_vec(labels, indices.len(), &device())?;
+        Ok((images, labels))
+    }
+}
+
+/// Fashion-MNIST's class names, in label order.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// Where Debian's `dataset-fashion-mnist` puts the files.
+pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// Reads one split (`train` or `t10k`) of (Fashion-)MNIST from `dir`: `<split>-images-idx3-ubyte`
+/// and `<split>-labels-idx1-ubyte`, gzipped or not.
+pub fn read_mnist_split(dir: &Path, split: &str, classes: &[&str]) -> Result<LabelledImages> {
+    let find = |stem: &str| {
+        let plain = dir.join(stem);
+        let gz = dir.join(format!("{stem}.gz"));
+        if gz.is_file() { gz } else { plain }
+    };
+    let images_path = find(&format!("{split}-images-idx3-ubyte"));
+    let labels_path = find(&format!("{split}-labels-idx1-ubyte"));
+    let (dims, pixels) = crate::nn::idx::read_u8(&images_path)?;
+    let (label_dims, labels) = crate::nn::idx::read_u8(&labels_path)?;
+    let (&[n, height, width], &[m]) = (dims.as_slice(), label_dims.as_slice()) else {
+        return Err(Error::InvalidArgument(format!(
+            "{}: expected images (N, H, W) and labels (N), got {dims:?} and {label_dims:?}",
+            dir.display()
+        )));
+    };
+    if n != m {
+        return Err(Error::InvalidArgument(format!(
+            "{}: {n} images but {m} labels",
+            dir.display()
+        )));
+    }
+    if let Some(bad) = labels.iter().find(|&&l| l as usize >= classes.len()) {
+        return Err(Error::InvalidArgument(format!(
+            "{}: label {bad} but only {} classes",
+            labels_path.display(),
+            classes.len()
+        )));
+    }
+    Ok(LabelledImages {
+        input: InputSpec {
+            channels: 1,
+            height,
+            width,
+        },
+        pixels,
+        labels: labels.into_iter().map(u32::from).collect(),
+        classes: classes.iter().map(|c| c.to_string()).collect(),
+    })
+}
+
+/// Training settings.
+#[derive(Clone, Debug)]
+pub struct ClassifierTraining {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    pub seed: u64,
+}
+
+impl Default for ClassifierTraining {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            weight_decay: 0.01,
+            seed: 0,
+        }
+    }
+}
+
+/// One epoch's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClassifierEpoch {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub test_accuracy: f64,
+    pub seconds: f64,
+    pub samples_per_s: f64,
+}
+
+/// Accuracy and the confusion matrix (rows: true class, columns: predicted).
+#[derive(Clone, Debug, Serialize)]
+pub struct Confusion {
+    pub classes: Vec<String>,
+    pub counts: Vec<Vec<u64>>,
+}
+
+impl Confusion {
+    pub fn accuracy(&self) -> f64 {
+        let total: u64 = self.counts.iter().flatten().sum();
+        let right: u64 = (0..self.counts.len()).map(|i| self.counts[i][i]).sum();
+        if total == 0 {
+            0.0
+        } else {
+            right as f64 / total as f64
+        }
+    }
+
+    /// A Markdown table.
+    pub fn table(&self) -> String {
+        let mut t = String::from("| true \\ predicted |");
+        for c in &self.classes {
+            t.push_str(&format!(" {c} |"));
+        }
+        t.push_str(" recall |\n|---|");
+        t.push_str(&"---|".repeat(self.classes.len() + 1));
+        t.push('\n');
+        for (c, row) in self.classes.iter().zip(&self.counts) {
+            let n: u64 = row.iter().sum();
+            let i = self.classes.iter().position(|x| x == c).unwrap_or(0);
+            t.push_str(&format!("| {c} |"));
+            for v in row {
+                t.push_str(&format!(" {v} |"));
+            }
+            let recall = if n == 0 {
+                0.0
+            } else {
+                row[i] as f64 / n as f64
+            };
+            t.push_str(&format!(" {:.1} % |\n", recall * 100.0));
+        }
+        t
+    }
+}
+
+/// Predicts every image of `data` in batches and tallies the confusion matrix.
+pub fn evaluate(model: &Classifier, data: &LabelledImages) -> Result<Confusion> {
+    let k = data.classes.len();
+    let mut counts = vec![vec![0u64; k]; k];
+    let indices: Vec<usize> = (0..data.len()).collect();
+    for chunk in indices.chunks(500) {
+        let (images, _) = data.batch(chunk)?;
+        for (&i, p) in chunk.iter().zip(model.predict(&images)?) {
+            counts[data.labels[i] as usize][(p as usize).min(k - 1)] += 1;
+        }
+    }
+    Ok(Confusion {
+        classes: data.classes.clone(),
+        counts,
+    })
+}
+
+/// Trains `model` on `train` with AdamW (warm-up, cosine decay), evaluating on `test` after
+/// every epoch; `on_epoch` sees each epoch's figures.
+pub fn train(
+    model: &Classifier,
+    train: &LabelledImages,
+    test: &LabelledImages,
+    options: &ClassifierTraining,
+    on_epoch: &mut dyn FnMut(&ClassifierEpoch),
+) -> Result<(Vec<ClassifierEpoch>, Confusion)> {
+    if train.input != model.config.input || test.input != model.config.input {
+        return Err(Error::InvalidArgument(format!(
+            "images are {:?}, the model reads {:?}",
+            train.input, model.config.input
+        )));
+    }
+    let vars = model
+        .varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Tensor("variable map poisoned".into()))?
+        .clone();
+    let mut optimiser = AdamW::new(
+        vars,
+        AdamWParams {
+            weight_decay: options.weight_decay,
+            ..AdamWParams::default()
+        },
+    )?;
+    let batches = train.len().div_ceil(options.batch_size.max(1));
+    let total = (batches * options.epochs) as u64;
+    let warmup = (total / 20).max(1);
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut history = Vec::new();
+    let mut confusion = evaluate(model, test)?;
+    for epoch in 1..=options.epochs {
+        let started = Instant::now();
+        order.shuffle(&mut rng);
+        let (mut loss_sum, mut seen) = (0.0, 0usize);
+        for chunk in order.chunks(options.batch_size.max(1)) {
+            let (images, labels) = train.batch(chunk)?;
+            let logits = model.forward(&images)?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &labels)?;
+            let grads = loss.backward()?;
+            let lr = learning_rate(optimiser.step, total, warmup, options.learning_rate, 0.02);
+            optimiser.update(&grads, lr)?;
+            loss_sum += loss.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+            seen += chunk.len();
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        confusion = evaluate(model, test)?;
+        let figures = ClassifierEpoch {
+            epoch,
+            train_loss: loss_sum / seen.max(1) as f64,
+            test_accuracy: confusion.accuracy(),
+            seconds,
+            samples_per_s: seen as f64 / seconds.max(1e-9),
+        };
+        on_epoch(&figures);
+        history.push(figures);
+    }
+    Ok((history, confusion))
+}
