@@ -3,6 +3,7 @@
 //! checkpoints it is saved in. Never imports Bevy.
 
 pub mod backbone;
+pub mod boxes;
 pub mod checkpoint;
 pub mod classify;
 pub mod config;

@@ -2,6 +2,7 @@
 
 mod classify;
 mod cli;
+mod detect;
 mod distribution;
 mod drive;
 mod geometry;

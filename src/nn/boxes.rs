@@ -1,0 +1,154 @@
+//! Boxes for detection: intersection over union, non-maximum suppression, and average
+//! precision computed the way COCO's evaluation (pycocotools) does it: detections matched
+//! greedily by score to the unmatched ground-truth box of highest IoU at or above the
+//! threshold, precision made monotone, and sampled at 101 recall points.
+
+use serde::{Deserialize, Serialize};
+
+/// An axis-aligned box in pixels: `[x0, x1) × [y0, y1)`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BBox {
+    pub x0: f64,
+    pub y0: f64,
+    pub x1: f64,
+    pub y1: f64,
+}
+
+impl BBox {
+    pub fn new(x0: f64, y0: f64, x1: f64, y1: f64) -> Self {
+        Self { x0, y0, x1, y1 }
+    }
+
+    pub fn area(&self) -> f64 {
+        (self.x1 - self.x0).max(0.0) * (self.y1 - self.y0).max(0.0)
+    }
+
+    /// Intersection over union; 0 when either box is empty.
+    pub fn iou(&self, other: &BBox) -> f64 {
+        let w = (self.x1.min(other.x1) - self.x0.max(other.x0)).max(0.0);
+        let h = (self.y1.min(other.y1) - self.y0.max(other.y0)).max(0.0);
+        let inter = w * h;
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+}
+
+/// Indices of the boxes kept by greedy non-maximum suppression, highest score first: a box is
+/// dropped when it overlaps a kept one by more than `iou_threshold`.
+pub fn nms(boxes: &[BBox], scores: &[f64], iou_threshold: f64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..boxes.len().min(scores.len())).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    let mut kept: Vec<usize> = Vec::new();
+    for i in order {
+        if kept
+            .iter()
+            .all(|&k| boxes[k].iou(&boxes[i]) <= iou_threshold)
+        {
+            kept.push(i);
+        }
+    }
+    kept
+}
+
+/// A detection in image `image`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub image: usize,
+    pub class: usize,
+    pub bbox: BBox,
+    pub score: f64,
+}
+
+/// A ground-truth object in image `image`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroundTruth {
+    pub image: usize,
+    pub class: usize,
+    pub bbox: BBox,
+}
+
+/// Average precision of class `class` at IoU threshold `threshold`; `None` when the class has
+/// no ground truth (COCO leaves such classes out of the mean).
+pub fn average_precision(
+    detections: &[Detection],
+    truths: &[GroundTruth],
+    class: usize,
+    threshold: f64,
+) -> Option<f64> {
+    let gts: Vec<&GroundTruth> = truths.iter().filter(|g| g.class == class).collect();
+    if gts.is_empty() {
+        return None;
+    }
+    let mut dets: Vec<&Detection> = detections.iter().filter(|d| d.class == class).collect();
+    // Highest score first; equal scores keep their order (a stable sort, as COCO's mergesort).
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut matched = vec![false; gts.len()];
+    let mut tp = Vec::with_capacity(dets.len());
+    // COCO matches within each image in score order, then merges images by score; matching
+    // greedily over all detections in score order is the same because boxes of different
+    // images never match.
+    for d in &dets {
+        let mut best: Option<(usize, f64)> = None;
+        for (j, g) in gts.iter().enumerate() {
+            if matched[j] || g.image != d.image {
+                continue;
+            }
+            let iou = d.bbox.iou(&g.bbox);
+            let floor = best.map_or(threshold.min(1.0 - 1e-10), |b| b.1);
+            if iou >= floor {
+                best = Some((j, iou));
+            }
+        }
+        if let Some((j, _)) = best {
+            matched[j] = true;
+        }
+        tp.push(best.is_some());
+    }
+    let n = gts.len() as f64;
+    let (mut tps, mut fps) = (0.0, 0.0);
+    let mut recall = Vec::with_capacity(tp.len());
+    let mut precision = Vec::with_capacity(tp.len());
+    for &hit in &tp {
+        if hit {
+            tps += 1.0;
+        } else {
+            fps += 1.0;
+        }
+        recall.push(tps / n);
+        precision.push(tps / (tps + fps + f64::EPSILON));
+    }
+    for i in (1..precision.len()).rev() {
+        precision[i - 1] = precision[i - 1].max(precision[i]);
+    }
+    let sum: f64 = (0..=100)
+        .map(|k| {
+            let r = k as f64 / 100.0;
+            // The first detection reaching recall r (numpy's searchsorted, side left).
+            match recall.iter().position(|&rc| rc >= r) {
+                Some(i) => precision[i],
+                None => 0.0,
+            }
+        })
+        .sum();
+    Some(sum / 101.0)
+}
+
+/// Mean over classes with ground truth of AP at `threshold` (mAP@0.5 for 0.5).
+pub fn mean_ap(detections: &[Detection], truths: &[GroundTruth], threshold: f64) -> Option<f64> {
+    let mut classes: Vec<usize> = truths.iter().map(|g| g.class).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let aps: Vec<f64> = classes
+        .iter()
+        .filter_map(|&c| average_precision(detections, truths, c, threshold))
+        .collect();
+    (!aps.is_empty()).then(|| aps.iter().sum::<f64>() / aps.len() as f64)
+}
+
+/// COCO's AP: the mean of [`mean_ap`] over IoU thresholds 0.50, 0.55, …, 0.95.
+pub fn coco_ap(detections: &[Detection], truths: &[GroundTruth]) -> Option<f64> {
+    let aps: Vec<f64> = (0..10)
+        .filter_map(|i| mean_ap(detections, truths, 0.5 + 0.05 * i as f64))
+        .collect();
+    (!aps.is_empty()).then(|| aps.iter().sum::<f64>() / aps.len() as f64)
+}
