@@ -5,6 +5,7 @@ mod bench_train;
 pub mod classify;
 pub mod dagger;
 mod demo;
+mod detect_eval;
 mod episode_cmd;
 pub mod eval;
 pub mod predict;
@@ -48,6 +49,8 @@ pub enum Command {
     Dagger(dagger::DaggerArgs),
     /// Train the classification module (shared backbone + classifier head) on Fashion-MNIST.
     TrainClassifier(classify::TrainClassifierArgs),
+    /// mAP@0.5 and COCO AP of detections against ground truth, both in COCO's JSON format.
+    EvalDetections(detect_eval::EvalDetectionsArgs),
     /// Work with episode files.
     Episode {
         #[command(subcommand)]
@@ -105,6 +108,7 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::Eval(args) => eval::run(&args),
         Command::Dagger(args) => dagger::run(&args),
         Command::TrainClassifier(args) => classify::run(&args),
+        Command::EvalDetections(args) => detect_eval::run(&args),
         Command::Episode {
             command: EpisodeCommand::Check { files },
         } => episode_cmd::check(&files),

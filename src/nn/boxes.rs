@@ -120,9 +120,15 @@ pub fn average_precision(
     for i in (1..precision.len()).rev() {
         precision[i - 1] = precision[i - 1].max(precision[i]);
     }
+    // The recall points as numpy's linspace(0, 1, 101) makes them (k · 0.01, the last exactly 1),
+    // so that a recall landing exactly on a point is compared as COCO compares it.
     let sum: f64 = (0..=100)
         .map(|k| {
-            let r = k as f64 / 100.0;
+            let r = if k == 100 {
+                1.0
+            } else {
+                k as f64 * (1.0 / 100.0)
+            };
             // The first detection reaching recall r (numpy's searchsorted, side left).
             match recall.iter().position(|&rc| rc >= r) {
                 Some(i) => precision[i],
@@ -147,8 +153,113 @@ pub fn mean_ap(detections: &[Detection], truths: &[GroundTruth], threshold: f64)
 
 /// COCO's AP: the mean of [`mean_ap`] over IoU thresholds 0.50, 0.55, …, 0.95.
 pub fn coco_ap(detections: &[Detection], truths: &[GroundTruth]) -> Option<f64> {
+    // numpy's linspace(0.5, 0.95, 10), as COCO makes them.
+    let step = (0.95 - 0.5) / 9.0;
     let aps: Vec<f64> = (0..10)
-        .filter_map(|i| mean_ap(detections, truths, 0.5 + 0.05 * i as f64))
+        .filter_map(|i| {
+            let t = if i == 9 { 0.95 } else { 0.5 + i as f64 * step };
+            mean_ap(detections, truths, t)
+        })
         .collect();
     (!aps.is_empty()).then(|| aps.iter().sum::<f64>() / aps.len() as f64)
+}
+
+/// COCO's JSON files: ground truth (`images`, `annotations`, `categories`) and results (a list
+/// of detections), boxes as `[x, y, width, height]`.
+pub mod coco {
+    use super::{BBox, Detection, GroundTruth};
+    use crate::error::{Error, Result};
+    use serde::{Deserialize, Serialize};
+    use std::path::Path;
+
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct Image {
+        pub id: usize,
+        pub width: u32,
+        pub height: u32,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub file_name: String,
+    }
+
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct Annotation {
+        pub id: usize,
+        pub image_id: usize,
+        pub category_id: usize,
+        pub bbox: [f64; 4],
+        pub area: f64,
+        #[serde(default)]
+        pub iscrowd: u8,
+    }
+
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct Category {
+        pub id: usize,
+        pub name: String,
+    }
+
+    /// A COCO ground-truth file.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct Dataset {
+        pub images: Vec<Image>,
+        pub annotations: Vec<Annotation>,
+        pub categories: Vec<Category>,
+    }
+
+    /// One entry of a COCO results file.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct ResultEntry {
+        pub image_id: usize,
+        pub category_id: usize,
+        pub bbox: [f64; 4],
+        pub score: f64,
+    }
+
+    fn from_xywh(b: [f64; 4]) -> BBox {
+        BBox::new(b[0], b[1], b[0] + b[2], b[1] + b[3])
+    }
+
+    fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Output {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        serde_path_to_error::deserialize(de).map_err(|e| Error::Output {
+            path: path.to_path_buf(),
+            message: format!("not a COCO file: {}: {}", e.path(), e.inner()),
+        })
+    }
+
+    /// Ground truth of a COCO file (crowd annotations are not supported and refused).
+    pub fn read_truth(path: &Path) -> Result<Vec<GroundTruth>> {
+        let d: Dataset = read(path)?;
+        if d.annotations.iter().any(|a| a.iscrowd != 0) {
+            return Err(Error::Output {
+                path: path.to_path_buf(),
+                message: "crowd annotations (iscrowd = 1) are not supported".into(),
+            });
+        }
+        Ok(d.annotations
+            .iter()
+            .map(|a| GroundTruth {
+                image: a.image_id,
+                class: a.category_id,
+                bbox: from_xywh(a.bbox),
+            })
+            .collect())
+    }
+
+    /// Detections of a COCO results file.
+    pub fn read_detections(path: &Path) -> Result<Vec<Detection>> {
+        let r: Vec<ResultEntry> = read(path)?;
+        Ok(r.iter()
+            .map(|d| Detection {
+                image: d.image_id,
+                class: d.category_id,
+                bbox: from_xywh(d.bbox),
+                score: d.score,
+            })
+            .collect())
+    }
 }
