@@ -8,7 +8,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use steerlab::nn::checkpoint::{CONFIG_FILE, WEIGHTS_FILE};
 use steerlab::nn::config::{ModelConfig, SteeringHeadConfig};
-use steerlab::nn::ops::{Conv2dSpec, conv2d, conv2d_of_affine, linear, max_pool2d};
+use steerlab::nn::ops::{
+    Conv2dSpec, conv_transpose2d, conv2d, conv2d_of_affine, linear, max_pool2d,
+};
 use steerlab::nn::steering::MixtureBatch;
 use steerlab::nn::train::{EpochMetrics, Quiet, TrainObserver, TrainOptions, train};
 use steerlab::nn::{Model, SteeringDistribution};
@@ -187,6 +189,51 @@ fn convolution_matches_candle_where_candle_is_right() {
             assert!(
                 diff <= 1e-5 * scale.max(1.0),
                 "{c}x{h}x{w} k{k} p{padding}: gradient differs by {diff} (scale {scale})"
+            );
+        }
+    }
+}
+
+#[test]
+fn transposed_convolution_matches_candle_and_finite_differences() {
+    for (b, cin, h, w, cout, k, stride, padding) in [
+        (2, 3, 4, 5, 2, 3, 2, 0),
+        (1, 2, 3, 3, 3, 4, 2, 1),
+        (2, 2, 5, 4, 2, 3, 1, 1),
+        (1, 1, 3, 4, 2, 2, 3, 0),
+        (1, 2, 4, 4, 2, 2, 2, 0),
+    ] {
+        let spec = Conv2dSpec { stride, padding };
+        let x = seeded(&[b, cin, h, w], 51);
+        let weight = seeded(&[cin, cout, k, k], 52);
+        let bias = seeded(&[cout], 53);
+        let ours = conv_transpose2d(&x, &weight, &bias, spec, false).unwrap();
+        let theirs = x
+            .conv_transpose2d(&weight, padding, 0, stride, 1)
+            .unwrap()
+            .broadcast_add(&bias.reshape((1, cout, 1, 1)).unwrap())
+            .unwrap();
+        assert_eq!(
+            ours.dims(),
+            theirs.dims(),
+            "{h}x{w} k{k} s{stride} p{padding}"
+        );
+        assert!(
+            max_diff(&ours, &theirs) < 1e-12,
+            "{h}x{w} k{k} s{stride} p{padding}"
+        );
+        let probe = seeded(ours.dims(), 54);
+        for relu in [false, true] {
+            let loss = |t: &[Tensor]| {
+                (conv_transpose2d(&t[0], &t[1], &t[2], spec, relu).unwrap() * &probe)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+            };
+            let err = gradient_error(&[x.clone(), weight.clone(), bias.clone()], &loss);
+            assert!(
+                err < 1e-5,
+                "{h}x{w} k{k} s{stride} p{padding} relu {relu}: relative error {err}"
             );
         }
     }
