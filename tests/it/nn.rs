@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use steerlab::nn::checkpoint::{CONFIG_FILE, WEIGHTS_FILE};
 use steerlab::nn::config::{ModelConfig, SteeringHeadConfig};
 use steerlab::nn::ops::{
-    Conv2dSpec, conv_transpose2d, conv2d, conv2d_of_affine, linear, max_pool2d,
+    Conv2dSpec, Roi, conv_transpose2d, conv2d, conv2d_of_affine, linear, max_pool2d, roi_align,
 };
 use steerlab::nn::steering::MixtureBatch;
 use steerlab::nn::train::{EpochMetrics, Quiet, TrainObserver, TrainOptions, train};
@@ -237,6 +237,62 @@ fn transposed_convolution_matches_candle_and_finite_differences() {
             );
         }
     }
+}
+
+#[test]
+fn roi_align_samples_bilinearly_and_its_gradient_flows_to_the_features() {
+    // A ramp along x: each bin is the mean x of its samples (cell centres at integers).
+    let (h, w) = (6, 8);
+    let ramp: Vec<f64> = (0..2 * h * w).map(|i| (i % w) as f64).collect();
+    let features = Tensor::from_vec(ramp, (1, 2, h, w), &Device::Cpu).unwrap();
+    let roi = Roi {
+        image: 0,
+        x0: 1.0,
+        y0: 1.0,
+        x1: 5.0,
+        y1: 3.0,
+    };
+    let out = roi_align(&features, &[roi], (1, 2), 1.0, 2).unwrap();
+    assert_eq!(out.dims(), &[1, 2, 1, 2]);
+    let v = out.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    for (a, b) in v.iter().zip([1.5, 3.5, 1.5, 3.5]) {
+        assert!((a - b).abs() < 1e-12, "{v:?}");
+    }
+    // Gradients against finite differences, regions over two images, one past the border.
+    let features = seeded(&[2, 2, 5, 6], 61);
+    let rois = [
+        Roi {
+            image: 0,
+            x0: 0.3,
+            y0: 0.7,
+            x1: 4.1,
+            y1: 3.9,
+        },
+        Roi {
+            image: 1,
+            x0: 2.0,
+            y0: 1.0,
+            x1: 7.5,
+            y1: 6.0,
+        },
+        Roi {
+            image: 1,
+            x0: 0.0,
+            y0: 0.0,
+            x1: 2.0,
+            y1: 2.0,
+        },
+    ];
+    let probe = seeded(&[3, 2, 2, 3], 62);
+    let loss = |t: &[Tensor]| {
+        (roi_align(&t[0], &rois, (2, 3), 1.0, 2).unwrap() * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+    };
+    let err = gradient_error(&[features], &loss);
+    assert!(err < 1e-6, "relative error {err}");
+    assert!(roi_align(&seeded(&[1, 1, 4, 4], 1), &[rois[1]], (2, 2), 1.0, 2).is_err());
 }
 
 #[test]

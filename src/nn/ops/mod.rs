@@ -37,11 +37,13 @@ mod blas;
 mod conv;
 mod linear;
 mod pool;
+mod roi;
 
 pub use blas::kernels as blas_kernels;
 pub use conv::{Conv2dSpec, conv_transpose2d, conv2d, conv2d_of_affine};
 pub use linear::linear;
 pub use pool::max_pool2d;
+pub use roi::{Roi, roi_align};
 
 /// Wall time spent inside each op since the last [`take_profile`], for `bench train`'s report
 /// of where a training step goes.
