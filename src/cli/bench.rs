@@ -63,6 +63,7 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
             EnvOptions {
                 agents,
                 render: true,
+                ..EnvOptions::default()
             },
         )
         .with_context(|| format!("building a world with {agents} cars"))?;
@@ -94,6 +95,7 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
             EnvOptions {
                 agents,
                 render: false,
+                ..EnvOptions::default()
             },
         )?;
         let ticks = args.ticks.max(2000);

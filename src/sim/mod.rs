@@ -9,6 +9,7 @@ pub mod camera;
 pub mod episode;
 pub mod expert;
 pub mod frame;
+pub mod labels;
 pub mod math;
 pub mod scenario;
 pub mod simulation;

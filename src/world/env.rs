@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::sim::expert::Expert;
+use crate::sim::labels::{LabelFrame, LabelTable};
 use crate::sim::scenario::Scenario;
 use crate::sim::simulation::{AgentState, Simulation};
 use crate::sim::track::Track;
@@ -37,6 +38,9 @@ pub struct EnvOptions {
     pub agents: usize,
     /// Render camera frames; without it `step` returns states only (no Bevy at all).
     pub render: bool,
+    /// Also render each camera's label frame (ids of sky, road, marking, ground and every
+    /// prop instance), for class masks and object boxes. Costs a second render per camera.
+    pub labels: bool,
 }
 
 impl Default for EnvOptions {
@@ -44,6 +48,7 @@ impl Default for EnvOptions {
         Self {
             agents: 1,
             render: true,
+            labels: false,
         }
     }
 }
@@ -62,6 +67,8 @@ pub struct StepInfo {
 pub struct Observation {
     /// The hood camera's frame of this tick (`None` when rendering is off).
     pub frame: Option<Frame>,
+    /// The label frame of the same view (`None` unless `EnvOptions::labels`).
+    pub labels: Option<LabelFrame>,
     pub state: AgentState,
     pub done: bool,
     pub info: StepInfo,
@@ -70,6 +77,8 @@ pub struct Observation {
 struct Renderer {
     app: App,
     agents: Vec<AgentEntities>,
+    /// The class of every label id.
+    table: Arc<LabelTable>,
     last_timing: FrameTiming,
 }
 
@@ -108,7 +117,7 @@ impl Env {
         let sim = Simulation::new(scenario, options.agents)?;
         let expert = Expert::new(ExpertConfig::default(), 0.0, sim.scenario.seed);
         let renderer = if options.render {
-            Some(Renderer::new(&sim)?)
+            Some(Renderer::new(&sim, options.labels)?)
         } else {
             None
         };
@@ -176,17 +185,22 @@ impl Env {
 
     fn observe(&mut self) -> Result<Vec<Observation>> {
         let states = self.sim.states().to_vec();
-        let mut frames = match self.renderer.as_mut() {
-            Some(r) => r.render(&self.sim)?.into_iter().map(Some).collect(),
-            None => vec![None; states.len()],
-        };
+        let (mut frames, mut labels): (Vec<Option<Frame>>, Vec<Option<LabelFrame>>) =
+            match self.renderer.as_mut() {
+                Some(r) => {
+                    let (frames, labels) = r.render(&self.sim)?;
+                    (frames.into_iter().map(Some).collect(), labels)
+                }
+                None => (vec![None; states.len()], vec![None; states.len()]),
+            };
         let cruise = self.sim.scenario.vehicle.speed_m_s;
         let half_width = self.sim.scenario.road.width_m / 2.0;
         Ok(states
             .into_iter()
-            .zip(frames.drain(..))
-            .map(|(state, frame)| Observation {
+            .zip(frames.drain(..).zip(labels.drain(..)))
+            .map(|(state, (frame, labels))| Observation {
                 frame,
+                labels,
                 done: state.done,
                 info: StepInfo {
                     expert_action: self.expert.label(&self.sim.track, &state, cruise),
@@ -294,7 +308,7 @@ fn single_threaded(world: &mut World) {
 }
 
 impl Renderer {
-    fn new(sim: &Simulation) -> Result<Renderer> {
+    fn new(sim: &Simulation, labels: bool) -> Result<Renderer> {
         let (render_creation, cpu_renderer) = create_render_device()?;
         let mut app = App::new();
         app.add_plugins(headless_plugins(render_creation))
@@ -313,17 +327,26 @@ impl Renderer {
             }
         }
         let world = app.world_mut();
-        spawn_static_world(world, &sim.scenario, &sim.track);
-        let agents: Vec<AgentEntities> = (0..sim.agent_count())
-            .map(|i| spawn_agent(world, &sim.scenario, i))
+        let table = Arc::new(spawn_static_world(world, &sim.scenario, &sim.track, labels));
+        let n = sim.agent_count();
+        let agents: Vec<AgentEntities> = (0..n)
+            .map(|i| spawn_agent(world, &sim.scenario, i, n, labels))
             .collect();
-        world.insert_resource(CaptureRequest {
-            tick: 0,
-            targets: agents.iter().map(|a| a.target.clone()).collect(),
-        });
+        // Colour targets first (capture index = agent), then label targets (n + agent).
+        let targets = agents
+            .iter()
+            .map(|a| a.target.clone())
+            .chain(
+                agents
+                    .iter()
+                    .filter_map(|a| a.label.as_ref().map(|l| l.1.clone())),
+            )
+            .collect();
+        world.insert_resource(CaptureRequest { tick: 0, targets });
         Ok(Renderer {
             app,
             agents,
+            table,
             last_timing: FrameTiming::default(),
         })
     }
@@ -334,7 +357,7 @@ impl Renderer {
         let mut complete_in_a_row = 0;
         for _ in 0..MAX_WARMUP_UPDATES {
             let frames = self.update(sim)?;
-            if frames.len() == self.agents.len() && frames.iter().all(|f| !f.pipelines_pending) {
+            if frames.len() == self.cameras() && frames.iter().all(|f| !f.pipelines_pending) {
                 complete_in_a_row += 1;
                 if complete_in_a_row >= 2 {
                     return Ok(());
@@ -379,11 +402,19 @@ impl Renderer {
         Ok(frames)
     }
 
-    /// One frame per car, all showing the simulation's current tick.
-    fn render(&mut self, sim: &Simulation) -> Result<Vec<Frame>> {
+    /// Cameras rendered per frame: one per car, and a label camera per car with labels.
+    fn cameras(&self) -> usize {
+        self.agents.len() + self.agents.iter().filter(|a| a.label.is_some()).count()
+    }
+
+    /// One frame per car, all showing the simulation's current tick, and each car's label
+    /// frame when labels are rendered.
+    fn render(&mut self, sim: &Simulation) -> Result<(Vec<Frame>, Vec<Option<LabelFrame>>)> {
         let tick = sim.tick();
+        let n = self.agents.len();
         let captured = self.update(sim)?;
-        let mut frames: Vec<Option<Frame>> = vec![None; self.agents.len()];
+        let mut frames: Vec<Option<Frame>> = vec![None; n];
+        let mut labels: Vec<Option<LabelFrame>> = vec![None; n];
         for c in captured {
             if c.tick != tick {
                 return Err(Error::Render(format!(
@@ -391,17 +422,32 @@ impl Renderer {
                     c.agent, c.tick
                 )));
             }
-            if let Some(slot) = frames.get_mut(c.agent) {
-                *slot = Some(Frame {
+            if c.agent < n {
+                frames[c.agent] = Some(Frame {
                     tick: c.tick,
                     agent: c.agent,
                     width: c.width,
                     height: c.height,
                     rgb: c.rgb,
                 });
+            } else if let Some(slot) = labels.get_mut(c.agent - n) {
+                *slot = Some(LabelFrame::from_rgb(
+                    c.tick,
+                    c.width,
+                    c.height,
+                    &c.rgb,
+                    self.table.clone(),
+                ));
             }
         }
-        frames
+        for (i, a) in self.agents.iter().enumerate() {
+            if a.label.is_some() && labels[i].is_none() {
+                return Err(Error::Render(format!(
+                    "label camera {i} delivered no frame for tick {tick}"
+                )));
+            }
+        }
+        let frames = frames
             .into_iter()
             .enumerate()
             .map(|(i, f)| {
@@ -409,6 +455,7 @@ impl Renderer {
                     Error::Render(format!("camera {i} delivered no frame for tick {tick}"))
                 })
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok((frames, labels))
     }
 }

@@ -62,6 +62,19 @@ pub fn sun_direction(lighting: &Lighting) -> Vec3 {
 }
 
 impl SimMaterial {
+    /// A flat, unlit colour (sRGB `srgb`): what the label camera draws ids in.
+    pub fn flat(srgb: [f64; 3]) -> Self {
+        Self {
+            params: SimMaterialParams {
+                albedo: linear(srgb),
+                sun_direction: Vec4::ZERO,
+                light: Vec4::new(0.0, 1.0, 0.0, 0.0),
+                fog_colour: Vec4::ZERO,
+                fog: Vec4::ZERO,
+            },
+        }
+    }
+
     /// A material of sRGB colour `srgb` lit as `lighting` says.
     pub fn lit(srgb: [f64; 3], lighting: &Lighting) -> Self {
         let (fog_colour, fog) = match &lighting.fog {

@@ -2,6 +2,7 @@
 //! cars and hood cameras into a Bevy `World`.
 
 use crate::sim::camera::CameraPose;
+use crate::sim::labels::{LabelClass, LabelTable, id_colour};
 use crate::sim::scenario::{Lighting, Placement, Scenario};
 use crate::sim::track::Track;
 use crate::sim::vehicle::VehicleState;
@@ -16,6 +17,9 @@ use bevy::render::view::NoIndirectDrawing;
 
 /// Render layer of the static world, seen by every camera.
 pub const WORLD_LAYER: usize = 0;
+/// Render layer of the label twins of the static world: each object again, in the flat colour
+/// of its label id, seen only by label cameras.
+pub const LABEL_LAYER: usize = 2;
 /// Render layer of the driven cars: hood cameras do not see it, so cars sharing a world
 /// stay independent episodes (a chase camera adds this layer to see them).
 pub const CAR_LAYER: usize = 1;
@@ -56,7 +60,8 @@ fn spawn_parts(
     lighting: &Lighting,
     layers: &RenderLayers,
     parent: Option<Entity>,
-) {
+) -> Vec<(Handle<Mesh>, Transform)> {
+    let mut spawned = Vec::new();
     for part in parts {
         let mesh = add_mesh(world, part.mesh);
         let material = material(world, part.colour.map(f64::from), lighting);
@@ -66,7 +71,7 @@ fn spawn_parts(
             root.mul_transform(part.transform)
         };
         let mut e = world.spawn((
-            Mesh3d(mesh),
+            Mesh3d(mesh.clone()),
             MeshMaterial3d(material),
             transform,
             layers.clone(),
@@ -74,7 +79,9 @@ fn spawn_parts(
         if let Some(p) = parent {
             e.insert(ChildOf(p));
         }
+        spawned.push((mesh, transform));
     }
+    spawned
 }
 
 /// Bevy transform of a ground pose (`heading` counter-clockwise from east).
@@ -83,25 +90,52 @@ pub fn ground_transform(position: crate::sim::Vec2, height_m: f64, heading: f64)
         .with_rotation(Quat::from_rotation_y(heading as f32))
 }
 
-/// Spawns everything that does not move.
-pub fn spawn_static_world(world: &mut World, scenario: &Scenario, track: &Track) {
+/// Spawns the label twin of a mesh: the same geometry on [`LABEL_LAYER`] in id `id`'s colour.
+fn spawn_label_twin(world: &mut World, mesh: Handle<Mesh>, transform: Transform, id: u16) {
+    let material = world
+        .resource_mut::<Assets<SimMaterial>>()
+        .add(SimMaterial::flat(id_colour(id)));
+    world.spawn((
+        Mesh3d(mesh),
+        MeshMaterial3d(material),
+        transform,
+        RenderLayers::layer(LABEL_LAYER),
+    ));
+}
+
+/// Spawns everything that does not move; with `labels`, also its label twins. Returns the
+/// class of every label id (props numbered in spawn order).
+pub fn spawn_static_world(
+    world: &mut World,
+    scenario: &Scenario,
+    track: &Track,
+    labels: bool,
+) -> LabelTable {
+    let mut table = LabelTable::new();
     let layers = RenderLayers::layer(WORLD_LAYER);
     let lighting = &scenario.lighting;
     world.insert_resource(ClearColor(srgb(lighting.sky_colour)));
     let surfaces = [
-        (ground_mesh(track, 400.0), lighting.ground_colour),
-        (road_mesh(track, &scenario.road), ASPHALT),
+        (
+            ground_mesh(track, 400.0),
+            lighting.ground_colour,
+            LabelClass::Ground,
+        ),
+        (road_mesh(track, &scenario.road), ASPHALT, LabelClass::Road),
     ];
-    let paint = marking_mesh(track, &scenario.road).map(|m| (m, PAINT));
-    for (mesh, colour) in surfaces.into_iter().chain(paint) {
+    let paint = marking_mesh(track, &scenario.road).map(|m| (m, PAINT, LabelClass::LaneMarking));
+    for (mesh, colour, class) in surfaces.into_iter().chain(paint) {
         let mesh = add_mesh(world, mesh);
         let material = material(world, colour, lighting);
         world.spawn((
-            Mesh3d(mesh),
+            Mesh3d(mesh.clone()),
             MeshMaterial3d(material),
             Transform::IDENTITY,
             layers.clone(),
         ));
+        if labels {
+            spawn_label_twin(world, mesh, Transform::IDENTITY, table.id_of(class));
+        }
     }
 
     for prop in &scenario.props {
@@ -116,9 +150,16 @@ pub fn spawn_static_world(world: &mut World, scenario: &Scenario, track: &Track)
                 Placement::Absolute { x, y } => (crate::sim::Vec2::new(x, y), 0.0),
             };
             let root = ground_transform(position, 0.0, heading + prop.yaw_deg.to_radians());
-            spawn_parts(world, prop_parts(prop.kind), root, lighting, &layers, None);
+            let meshes = spawn_parts(world, prop_parts(prop.kind), root, lighting, &layers, None);
+            let id = table.add(LabelClass::Prop(prop.kind));
+            if let (true, Some(id)) = (labels, id) {
+                for (mesh, transform) in meshes {
+                    spawn_label_twin(world, mesh, transform, id);
+                }
+            }
         }
     }
+    table
 }
 
 /// Entities of one agent.
@@ -127,10 +168,19 @@ pub struct AgentEntities {
     pub car: Entity,
     pub camera: Entity,
     pub target: Handle<Image>,
+    /// The label camera and its image, when labels are rendered.
+    pub label: Option<(Entity, Handle<Image>)>,
 }
 
-/// Spawns agent `index`'s car and its hood camera rendering into a new image.
-pub fn spawn_agent(world: &mut World, scenario: &Scenario, index: usize) -> AgentEntities {
+/// A camera of the rig `scenario.camera` rendering `layer` into a new image; `order` sorts
+/// the cameras of a frame.
+fn spawn_camera(
+    world: &mut World,
+    scenario: &Scenario,
+    order: isize,
+    layer: usize,
+    clear: ClearColorConfig,
+) -> (Entity, Handle<Image>) {
     let rig = &scenario.camera;
     let mut image = Image::new_target_texture(
         rig.width_px,
@@ -140,26 +190,12 @@ pub fn spawn_agent(world: &mut World, scenario: &Scenario, index: usize) -> Agen
     );
     image.texture_descriptor.usage |= TextureUsages::COPY_SRC;
     let target = world.resource_mut::<Assets<Image>>().add(image);
-
-    let car = world
-        .spawn((AgentCar(index), Transform::IDENTITY, Visibility::default()))
-        .id();
-    let v = &scenario.vehicle;
-    spawn_parts(
-        world,
-        car_parts(v.length_m, v.width_m),
-        Transform::IDENTITY,
-        &scenario.lighting,
-        &RenderLayers::layer(CAR_LAYER),
-        Some(car),
-    );
-
     let camera = world
         .spawn((
-            AgentCamera(index),
             Camera3d::default(),
             Camera {
-                order: index as isize,
+                order,
+                clear_color: clear,
                 ..default()
             },
             RenderTarget::Image(target.clone().into()),
@@ -173,14 +209,57 @@ pub fn spawn_agent(world: &mut World, scenario: &Scenario, index: usize) -> Agen
             DebandDither::Disabled,
             Msaa::Off,
             NoIndirectDrawing,
-            RenderLayers::layer(WORLD_LAYER),
+            RenderLayers::layer(layer),
             Transform::IDENTITY,
         ))
         .id();
+    (camera, target)
+}
+
+/// Spawns agent `index`'s car and its hood camera rendering into a new image; with
+/// `labels`, also its label camera (same pose, label twins only, sky in id 0's colour).
+pub fn spawn_agent(
+    world: &mut World,
+    scenario: &Scenario,
+    index: usize,
+    agents: usize,
+    labels: bool,
+) -> AgentEntities {
+    let car = world
+        .spawn((AgentCar(index), Transform::IDENTITY, Visibility::default()))
+        .id();
+    let v = &scenario.vehicle;
+    spawn_parts(
+        world,
+        car_parts(v.length_m, v.width_m),
+        Transform::IDENTITY,
+        &scenario.lighting,
+        &RenderLayers::layer(CAR_LAYER),
+        Some(car),
+    );
+    let (camera, target) = spawn_camera(
+        world,
+        scenario,
+        index as isize,
+        WORLD_LAYER,
+        ClearColorConfig::Default,
+    );
+    world.entity_mut(camera).insert(AgentCamera(index));
+    let label = labels.then(|| {
+        let sky = id_colour(0);
+        spawn_camera(
+            world,
+            scenario,
+            (agents + index) as isize,
+            LABEL_LAYER,
+            ClearColorConfig::Custom(srgb(sky)),
+        )
+    });
     AgentEntities {
         car,
         camera,
         target,
+        label,
     }
 }
 
@@ -206,7 +285,10 @@ pub fn place_agent(
         *t = ground_transform(centre, 0.0, vehicle.heading);
     }
     let pose = scenario.camera.pose(vehicle);
-    if let Some(mut t) = world.get_mut::<Transform>(entities.camera) {
-        *t = camera_transform(&pose);
+    let cameras = std::iter::once(entities.camera).chain(entities.label.as_ref().map(|l| l.0));
+    for camera in cameras {
+        if let Some(mut t) = world.get_mut::<Transform>(camera) {
+            *t = camera_transform(&pose);
+        }
     }
 }

@@ -63,6 +63,7 @@ fn states_only(scenario: Scenario) -> Env {
         EnvOptions {
             agents: 1,
             render: false,
+            ..EnvOptions::default()
         },
     )
     .unwrap()

@@ -171,6 +171,7 @@ fn cars_in_one_world_are_independent_episodes() {
         EnvOptions {
             agents: 3,
             render: true,
+            ..EnvOptions::default()
         },
     )
     .unwrap();
@@ -249,4 +250,74 @@ fn props_appear_where_the_camera_maths_puts_them() {
             .unwrap();
     }
     panic!("saw only {checked} cones in range");
+}
+
+#[test]
+fn label_frames_give_class_masks_and_the_box_the_camera_maths_projects() {
+    use steerlab::sim::Simulation;
+    use steerlab::sim::labels::LabelClass;
+    use steerlab::sim::scenario::Prop;
+    // A cone 7 m ahead of where the car starts for seed 4, on the oval with no other props.
+    let mut s = scenario("oval");
+    s.props.clear();
+    let mut sim = Simulation::new(s.clone(), 1).unwrap();
+    let start = sim.reset(4)[0].vehicle;
+    let at = start.position + steerlab::sim::Vec2::from_heading(start.heading) * 7.0;
+    s.props.push(Prop {
+        kind: PropKind::Cone,
+        at: Placement::Absolute { x: at.x, y: at.y },
+        yaw_deg: 0.0,
+        repeat: None,
+    });
+    let mut env = Env::new(
+        s,
+        EnvOptions {
+            labels: true,
+            ..EnvOptions::default()
+        },
+    )
+    .unwrap();
+    let obs = env.reset(4).unwrap().remove(0);
+    let labels = obs.labels.as_ref().expect("labels are on");
+    assert_eq!((labels.width, labels.height), (200, 66));
+    let boxes = labels.boxes(3);
+    assert_eq!(boxes.len(), 1, "{boxes:?}");
+    let b = boxes[0];
+    assert_eq!(b.class, LabelClass::Prop(PropKind::Cone));
+    // The cone's bounding cylinder (radius 0.22 m, 0.7 m tall) projected by the camera maths.
+    let rig = &env.scenario().camera;
+    let pose = rig.pose(&obs.state.vehicle);
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for (dx, dy, z) in [
+        (-1.0, -1.0, 0.0),
+        (1.0, -1.0, 0.0),
+        (-1.0, 1.0, 0.0),
+        (1.0, 1.0, 0.0),
+    ]
+    .into_iter()
+    .flat_map(|(a, b, _)| [(a, b, 0.0), (a, b, 0.7)])
+    {
+        let p = steerlab::sim::Vec2::new(at.x + 0.22 * dx, at.y + 0.22 * dy);
+        let (u, v) = rig.project(&pose, p, z).expect("in front of the camera");
+        (x0, y0, x1, y1) = (x0.min(u), y0.min(v), x1.max(u), y1.max(v));
+    }
+    let projected = steerlab::nn::boxes::BBox::new(x0, y0, x1, y1);
+    let rendered =
+        steerlab::nn::boxes::BBox::new(b.x0 as f64, b.y0 as f64, b.x1 as f64, b.y1 as f64);
+    let iou = projected.iou(&rendered);
+    assert!(
+        iou > 0.5,
+        "projected {projected:?}, rendered {rendered:?}, IoU {iou}"
+    );
+    assert!(((x0 + x1) / 2.0 - (b.x0 + b.x1) as f64 / 2.0).abs() < 1.5);
+    // Sky at the top, road under the car, the cone's pixels inside its box.
+    let mask = labels.class_mask();
+    let class = |x: u32, y: u32| mask[(y * labels.width + x) as usize] as usize;
+    assert_eq!(class(100, 0), LabelClass::Sky.index());
+    assert_eq!(class(100, 65), LabelClass::Road.index());
+    let cone = (b.y0..b.y1)
+        .flat_map(|y| (b.x0..b.x1).map(move |x| (x, y)))
+        .filter(|&(x, y)| class(x, y) == LabelClass::Prop(PropKind::Cone).index())
+        .count() as u32;
+    assert_eq!(cone, b.pixels);
 }
