@@ -24,6 +24,9 @@ pub struct SimBenchArgs {
     pub width: u32,
     #[arg(long, default_value_t = 66)]
     pub height: u32,
+    /// Also render every camera's label frame (class and instance ids).
+    #[arg(long)]
+    pub labels: bool,
 }
 
 fn drive(env: &mut Env, ticks: u32, timings: &mut Vec<FrameTiming>) -> Result<f64> {
@@ -63,7 +66,7 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
             EnvOptions {
                 agents,
                 render: true,
-                ..EnvOptions::default()
+                labels: args.labels,
             },
         )
         .with_context(|| format!("building a world with {agents} cars"))?;
