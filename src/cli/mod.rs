@@ -8,6 +8,7 @@ mod demo;
 mod detect_eval;
 mod episode_cmd;
 pub mod eval;
+mod export;
 pub mod predict;
 pub mod record;
 pub mod replay;
@@ -51,6 +52,11 @@ pub enum Command {
     TrainClassifier(classify::TrainClassifierArgs),
     /// mAP@0.5 and COCO AP of detections against ground truth, both in COCO's JSON format.
     EvalDetections(detect_eval::EvalDetectionsArgs),
+    /// Export recorded episodes to other formats.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// Work with episode files.
     Episode {
         #[command(subcommand)]
@@ -61,6 +67,12 @@ pub enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCommand {
+    /// Frames and labels as a COCO dataset (annotations.json, images/, masks/).
+    Coco(export::ExportCocoArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -109,6 +121,9 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::Dagger(args) => dagger::run(&args),
         Command::TrainClassifier(args) => classify::run(&args),
         Command::EvalDetections(args) => detect_eval::run(&args),
+        Command::Export {
+            command: ExportCommand::Coco(args),
+        } => export::run(&args),
         Command::Episode {
             command: EpisodeCommand::Check { files },
         } => episode_cmd::check(&files),

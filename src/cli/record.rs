@@ -30,6 +30,9 @@ pub struct RecordArgs {
     /// Base seed; each episode's seed is derived from it, the scenario and the episode number.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Also record each frame's labels: the class mask and the boxes of visible objects.
+    #[arg(long)]
+    pub labels: bool,
 }
 
 /// Totals of a recording run.
@@ -80,6 +83,7 @@ pub fn record_episode(
                 driver: "expert".into(),
             },
             distribution: None,
+            labels: obs.labels.take(),
         })?;
         progress.inc(1);
         let Some(decision) = decision else { break };
@@ -130,8 +134,11 @@ pub fn record(args: &RecordArgs) -> Result<RecordSummary> {
     for scenario in scenarios {
         let name = scenario.name.clone();
         progress.set_message(format!("{name}: building the world"));
-        let mut env = Env::new(scenario, EnvOptions::default())
-            .with_context(|| format!("scenario {name}"))?;
+        let options = EnvOptions {
+            labels: args.labels,
+            ..EnvOptions::default()
+        };
+        let mut env = Env::new(scenario, options).with_context(|| format!("scenario {name}"))?;
         for episode in 0..args.episodes {
             let seed = episode_seed(args.seed, &name, episode);
             let path = args.out.join(format!("{name}_{episode:03}.mcap"));

@@ -127,6 +127,7 @@ pub fn drive(
                     .as_ref()
                     .and_then(|d| d.distribution.as_ref())
                     .map(|d| d.to_msg(tick)),
+                labels: obs.labels.take(),
             })?;
         }
         let Some(decision) = decision else { break };

@@ -34,6 +34,10 @@ pub struct Step {
     pub state: StateMsg,
     pub driver: String,
     pub distribution: Option<DistributionMsg>,
+    /// Visible objects of the frame, when labels were recorded.
+    pub objects: Option<ObjectsMsg>,
+    /// The class mask of the frame as a grayscale PNG (values index `objects.classes`).
+    pub class_mask_png: Option<Vec<u8>>,
 }
 
 /// How reading ended.
@@ -132,6 +136,8 @@ struct Partial {
     expert_action: Option<Action>,
     driver: Option<String>,
     distribution: Option<DistributionMsg>,
+    objects: Option<ObjectsMsg>,
+    class_mask_png: Option<Vec<u8>>,
     started: bool,
 }
 
@@ -318,6 +324,15 @@ impl Assembler {
                 self.begin(d.tick);
                 self.partial.distribution = Some(d);
             }
+            TOPIC_CLASS_MASK => {
+                let (png, _) = decode_compressed_image(data).ok_or("malformed CompressedImage")?;
+                self.partial.class_mask_png = Some(png.to_vec());
+            }
+            TOPIC_OBJECTS => {
+                let o: ObjectsMsg = json(data)?;
+                self.begin(o.tick);
+                self.partial.objects = Some(o);
+            }
             TOPIC_STATE => {
                 let state: StateMsg = json(data)?;
                 self.begin(state.tick);
@@ -340,6 +355,8 @@ impl Assembler {
                     state,
                     driver,
                     distribution: p.distribution,
+                    objects: p.objects,
+                    class_mask_png: p.class_mask_png,
                 });
             }
             _ => {}

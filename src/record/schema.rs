@@ -18,6 +18,8 @@ pub const TOPIC_EXPERT_ACTION: &str = "/expert_action";
 pub const TOPIC_STATE: &str = "/state";
 pub const TOPIC_DRIVER: &str = "/driver";
 pub const TOPIC_DISTRIBUTION: &str = "/policy/distribution";
+pub const TOPIC_OBJECTS: &str = "/labels/objects";
+pub const TOPIC_CLASS_MASK: &str = "/labels/class_mask";
 
 /// Name of the metadata record that describes the episode.
 pub const METADATA_NAME: &str = "steerlab.episode";
@@ -105,6 +107,32 @@ pub struct FrameInfoMsg {
     pub content_hash: u64,
 }
 
+/// A visible object of a label frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObjectMsg {
+    /// Instance id, stable over the episode.
+    pub id: u16,
+    pub class: String,
+    /// Box in pixels, `[x0, x1) × [y0, y1)`.
+    pub x0: u32,
+    pub y0: u32,
+    pub x1: u32,
+    pub y1: u32,
+    /// Visible pixels.
+    pub pixels: u32,
+}
+
+/// The visible objects of a tick's frame, and the names of the class-mask values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObjectsMsg {
+    pub tick: u64,
+    pub width: u32,
+    pub height: u32,
+    /// Class name of each value of `/labels/class_mask`.
+    pub classes: Vec<String>,
+    pub objects: Vec<ObjectMsg>,
+}
+
 /// JSON Schema of each JSON topic.
 pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
     const ACTION: &str = r#"{"type":"object","title":"steerlab.Action","properties":{"tick":{"type":"integer"},"curvature_per_m":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["tick","curvature_per_m","speed_m_s"]}"#;
@@ -112,7 +140,9 @@ pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
     const DRIVER: &str = r#"{"type":"object","title":"steerlab.Driver","properties":{"tick":{"type":"integer"},"driver":{"type":"string","enum":["expert","policy","keyboard","replay"]}},"required":["tick","driver"]}"#;
     const DISTRIBUTION: &str = r#"{"type":"object","title":"steerlab.SteeringDistribution","properties":{"tick":{"type":"integer"},"weights":{"type":"array","items":{"type":"number"}},"means":{"type":"array","items":{"type":"number"}},"std_devs":{"type":"array","items":{"type":"number"}}},"required":["tick","weights","means","std_devs"]}"#;
     const FRAME_INFO: &str = r#"{"type":"object","title":"steerlab.FrameInfo","properties":{"tick":{"type":"integer"},"width":{"type":"integer"},"height":{"type":"integer"},"content_hash":{"type":"integer"}},"required":["tick","width","height","content_hash"]}"#;
+    const OBJECTS: &str = r#"{"type":"object","title":"steerlab.Objects","properties":{"tick":{"type":"integer"},"width":{"type":"integer"},"height":{"type":"integer"},"classes":{"type":"array","items":{"type":"string"}},"objects":{"type":"array","items":{"type":"object","properties":{"id":{"type":"integer"},"class":{"type":"string"},"x0":{"type":"integer"},"y0":{"type":"integer"},"x1":{"type":"integer"},"y1":{"type":"integer"},"pixels":{"type":"integer"}},"required":["id","class","x0","y0","x1","y1","pixels"]}}},"required":["tick","width","height","classes","objects"]}"#;
     match topic {
+        TOPIC_OBJECTS => Some(("steerlab.Objects", OBJECTS)),
         TOPIC_ACTION | TOPIC_EXPERT_ACTION => Some(("steerlab.Action", ACTION)),
         TOPIC_STATE => Some(("steerlab.State", STATE)),
         TOPIC_DRIVER => Some(("steerlab.Driver", DRIVER)),

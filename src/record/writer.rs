@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::record::schema::*;
+use crate::sim::labels::{LabelClass, LabelFrame};
 use crate::sim::{Frame, Scenario};
 use crossbeam_channel::{Receiver, Sender};
 use mcap::records::{MessageHeader, Metadata};
@@ -86,7 +87,12 @@ pub struct StepRecord {
     pub expert_action: ActionMsg,
     pub driver: DriverMsg,
     pub distribution: Option<DistributionMsg>,
+    /// The label frame of the camera frame (class mask and object boxes), when rendered.
+    pub labels: Option<LabelFrame>,
 }
+
+/// Objects with fewer visible pixels than this get no box.
+pub const MIN_OBJECT_PIXELS: u32 = 4;
 
 /// Writes one episode file.
 pub struct EpisodeWriter {
@@ -123,11 +129,14 @@ impl EpisodeWriter {
                 COMPRESSED_IMAGE_DEFINITION.as_bytes(),
             )
             .map_err(|e| mcap_err(path, e))?;
-        let id = writer
-            .add_channel(image_schema, TOPIC_IMAGE, "cdr", &BTreeMap::new())
-            .map_err(|e| mcap_err(path, e))?;
-        channels.insert(TOPIC_IMAGE, id);
+        for topic in [TOPIC_IMAGE, TOPIC_CLASS_MASK] {
+            let id = writer
+                .add_channel(image_schema, topic, "cdr", &BTreeMap::new())
+                .map_err(|e| mcap_err(path, e))?;
+            channels.insert(topic, id);
+        }
         for topic in [
+            TOPIC_OBJECTS,
             TOPIC_FRAME_INFO,
             TOPIC_ACTION,
             TOPIC_EXPERT_ACTION,
@@ -210,6 +219,35 @@ impl EpisodeWriter {
         self.put_json(TOPIC_EXPERT_ACTION, tick, &step.expert_action)?;
         if let Some(d) = &step.distribution {
             self.put_json(TOPIC_DISTRIBUTION, tick, d)?;
+        }
+        if let Some(labels) = &step.labels {
+            let mask = labels.class_mask();
+            let png = crate::sim::frame::gray_png(labels.width, labels.height, &mask)?;
+            self.put(
+                TOPIC_CLASS_MASK,
+                tick,
+                &encode_compressed_image(tick * self.dt_ns, &png),
+            )?;
+            let objects = ObjectsMsg {
+                tick,
+                width: labels.width,
+                height: labels.height,
+                classes: LabelClass::all().iter().map(|c| c.name()).collect(),
+                objects: labels
+                    .boxes(MIN_OBJECT_PIXELS)
+                    .iter()
+                    .map(|b| ObjectMsg {
+                        id: b.id,
+                        class: b.class.name(),
+                        x0: b.x0,
+                        y0: b.y0,
+                        x1: b.x1,
+                        y1: b.y1,
+                        pixels: b.pixels,
+                    })
+                    .collect(),
+            };
+            self.put_json(TOPIC_OBJECTS, tick, &objects)?;
         }
         self.put_json(TOPIC_DRIVER, tick, &step.driver)?;
         // The state closes a tick: a reader treats a tick as complete once it has its state.

@@ -102,3 +102,41 @@ impl Frame {
         crate::files::write_atomic(path, &self.to_png()?)
     }
 }
+
+/// Encodes an 8-bit grayscale PNG (class masks).
+pub fn gray_png(width: u32, height: u32, values: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder
+            .write_header()
+            .map_err(|e| Error::Render(format!("PNG header: {e}")))?;
+        writer
+            .write_image_data(values)
+            .map_err(|e| Error::Render(format!("PNG data: {e}")))?;
+    }
+    Ok(out)
+}
+
+/// Decodes an 8-bit grayscale PNG: width, height and values.
+pub fn gray_from_png(png: &[u8]) -> Result<(u32, u32, Vec<u8>)> {
+    let bad = |e: String| Error::Render(format!("PNG mask: {e}"));
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .map_err(|e| bad(e.to_string()))?;
+    let info = reader.info();
+    if info.color_type != png::ColorType::Grayscale || info.bit_depth != png::BitDepth::Eight {
+        return Err(bad(format!(
+            "expected 8-bit grayscale, got {:?} {:?}",
+            info.color_type, info.bit_depth
+        )));
+    }
+    let (w, h) = (info.width, info.height);
+    let mut values = vec![0u8; (w * h) as usize];
+    reader
+        .next_frame(&mut values)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok((w, h, values))
+}

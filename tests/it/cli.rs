@@ -144,3 +144,64 @@ fn killed_recorder_leaves_a_readable_file_that_replays() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn labelled_recordings_export_to_coco() {
+    let dir = std::env::temp_dir().join(format!("steerlab-coco-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let scenario = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/props.ron");
+    let out = steerlab()
+        .args(["record", "--labels", "--steps", "20", "--out"])
+        .arg(dir.join("rec"))
+        .arg("--scenario")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The episode holds each frame's objects and class mask.
+    let file = dir.join("rec/props_000.mcap");
+    let episode = steerlab::record::EpisodeReader::open(&file).unwrap();
+    let steps: Vec<_> = episode.steps(false).unwrap().collect();
+    assert_eq!(steps.len(), 21);
+    let first = &steps[0];
+    let objects = first.objects.as_ref().expect("objects recorded");
+    let (w, h, mask) =
+        steerlab::sim::frame::gray_from_png(first.class_mask_png.as_ref().unwrap()).unwrap();
+    assert_eq!((w, h), (objects.width, objects.height));
+    assert_eq!(objects.classes[0], "sky");
+    for o in &objects.objects {
+        let class = objects.classes.iter().position(|c| *c == o.class).unwrap() as u8;
+        let inside = (o.y0..o.y1)
+            .flat_map(|y| (o.x0..o.x1).map(move |x| (x, y)))
+            .filter(|&(x, y)| mask[(y * w + x) as usize] == class)
+            .count() as u32;
+        assert!(
+            inside >= o.pixels,
+            "{o:?}: {inside} pixels of its class in its box"
+        );
+    }
+    let out = steerlab()
+        .args(["export", "coco"])
+        .arg(dir.join("rec"))
+        .arg("--out")
+        .arg(dir.join("coco"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let coco: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("coco/annotations.json")).unwrap())
+            .unwrap();
+    assert_eq!(coco["images"].as_array().unwrap().len(), 21);
+    assert!(!coco["annotations"].as_array().unwrap().is_empty());
+    assert!(dir.join("coco/images/props_000_00000.png").is_file());
+    assert!(dir.join("coco/masks/props_000_00000.png").is_file());
+    std::fs::remove_dir_all(&dir).ok();
+}

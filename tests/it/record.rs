@@ -74,6 +74,7 @@ fn synthetic_step(tick: u64, rng: &mut StdRng) -> StepRecord {
             means: vec![k, -k],
             std_devs: vec![0.01, 0.02],
         }),
+        labels: None,
     }
 }
 
@@ -99,6 +100,8 @@ fn expected(step: &StepRecord) -> Step {
         state: step.state.clone(),
         driver: step.driver.driver.clone(),
         distribution: step.distribution.clone(),
+        objects: None,
+        class_mask_png: None,
     }
 }
 
@@ -280,6 +283,7 @@ fn recorded_drive_reads_back_and_resimulates_bit_for_bit() {
         out: dir.clone(),
         noise: 0.02,
         seed: 4,
+        labels: false,
     };
     let summary = record(&args).unwrap();
     assert_eq!((summary.episodes, summary.frames), (2, 82));
