@@ -196,36 +196,45 @@ fn convolution_matches_candle_where_candle_is_right() {
 
 #[test]
 fn transposed_convolution_matches_candle_and_finite_differences() {
-    for (b, cin, h, w, cout, k, stride, padding) in [
-        (2, 3, 4, 5, 2, 3, 2, 0),
-        (1, 2, 3, 3, 3, 4, 2, 1),
-        (2, 2, 5, 4, 2, 3, 1, 1),
-        (1, 1, 3, 4, 2, 2, 3, 0),
-        (1, 2, 4, 4, 2, 2, 2, 0),
+    for (b, cin, h, w, cout, k, stride, padding, op) in [
+        (2, 3, 4, 5, 2, 3, 2, 0, (0, 0)),
+        (1, 2, 3, 3, 3, 4, 2, 1, (0, 0)),
+        (2, 2, 5, 4, 2, 3, 1, 1, (0, 0)),
+        (1, 1, 3, 4, 2, 2, 3, 0, (0, 0)),
+        (1, 2, 4, 4, 2, 2, 2, 0, (0, 0)),
+        // Output padding: the sizes a stride-2 convolution maps onto the same input.
+        (1, 2, 3, 4, 2, 5, 2, 0, (1, 0)),
+        (2, 1, 4, 3, 2, 3, 3, 1, (2, 1)),
     ] {
         let spec = Conv2dSpec { stride, padding };
         let x = seeded(&[b, cin, h, w], 51);
         let weight = seeded(&[cin, cout, k, k], 52);
         let bias = seeded(&[cout], 53);
-        let ours = conv_transpose2d(&x, &weight, &bias, spec, false).unwrap();
-        let theirs = x
-            .conv_transpose2d(&weight, padding, 0, stride, 1)
-            .unwrap()
-            .broadcast_add(&bias.reshape((1, cout, 1, 1)).unwrap())
-            .unwrap();
-        assert_eq!(
-            ours.dims(),
-            theirs.dims(),
-            "{h}x{w} k{k} s{stride} p{padding}"
-        );
-        assert!(
-            max_diff(&ours, &theirs) < 1e-12,
-            "{h}x{w} k{k} s{stride} p{padding}"
-        );
+        let ours = conv_transpose2d(&x, &weight, &bias, spec, op, false).unwrap();
+        if op == (0, 0) {
+            // Candle's output padding is one number for both axes.
+            let theirs = x
+                .conv_transpose2d(&weight, padding, 0, stride, 1)
+                .unwrap()
+                .broadcast_add(&bias.reshape((1, cout, 1, 1)).unwrap())
+                .unwrap();
+            assert_eq!(
+                ours.dims(),
+                theirs.dims(),
+                "{h}x{w} k{k} s{stride} p{padding}"
+            );
+            assert!(
+                max_diff(&ours, &theirs) < 1e-12,
+                "{h}x{w} k{k} s{stride} p{padding}"
+            );
+        } else {
+            let size = |n: usize| (n - 1) * stride + k - 2 * padding;
+            assert_eq!(ours.dims(), &[b, cout, size(h) + op.0, size(w) + op.1]);
+        }
         let probe = seeded(ours.dims(), 54);
         for relu in [false, true] {
             let loss = |t: &[Tensor]| {
-                (conv_transpose2d(&t[0], &t[1], &t[2], spec, relu).unwrap() * &probe)
+                (conv_transpose2d(&t[0], &t[1], &t[2], spec, op, relu).unwrap() * &probe)
                     .unwrap()
                     .sum_all()
                     .unwrap()

@@ -696,7 +696,9 @@ impl CustomOp3 for Backward {
 
 /// Transposed convolution (the adjoint of [`conv2d`], as in FCN decoders): `x (B, Cin, H, W)`
 /// with `weight (Cin, Cout, kh, kw)` (PyTorch's layout) plus `bias (Cout)` gives
-/// `(B, Cout, (H−1)·s − 2p + kh, (W−1)·s − 2p + kw)`, then a ReLU when `relu` is set. Forward
+/// `(B, Cout, (H−1)·s − 2p + kh + oh, (W−1)·s − 2p + kw + ow)` for output padding
+/// `(oh, ow)` (each below the stride: the rows and columns a strided convolution of that size
+/// skips), then a ReLU when `relu` is set. Forward
 /// is the convolution's input-gradient path (product, then col2im over phase planes); its
 /// input gradient is a forward convolution; its weight gradient the convolution's with the
 /// roles of input and output gradient exchanged.
@@ -705,9 +707,10 @@ pub fn conv_transpose2d(
     weight: &Tensor,
     bias: &Tensor,
     spec: Conv2dSpec,
+    output_padding: (usize, usize),
     relu: bool,
 ) -> Result<Tensor> {
-    transposed_geometry(x.dims(), weight.dims(), spec)?;
+    transposed_geometry(x.dims(), weight.dims(), spec, output_padding)?;
     if bias.dims() != [weight.dims().get(1).copied().unwrap_or(0)] {
         bail!(
             "conv_transpose2d: bias shape {:?}, expected [Cout]",
@@ -717,13 +720,22 @@ pub fn conv_transpose2d(
     x.contiguous()?.apply_op3(
         &weight.contiguous()?,
         &bias.contiguous()?,
-        ConvTranspose2d { spec, relu },
+        ConvTranspose2d {
+            spec,
+            output_padding,
+            relu,
+        },
     )
 }
 
 /// The geometry of the convolution whose adjoint this is: its input is the transposed
 /// convolution's output.
-fn transposed_geometry(x: &[usize], w: &[usize], spec: Conv2dSpec) -> Result<Geometry> {
+fn transposed_geometry(
+    x: &[usize],
+    w: &[usize],
+    spec: Conv2dSpec,
+    (pad_h, pad_w): (usize, usize),
+) -> Result<Geometry> {
     let (&[batch, cin, h, wd], &[wcin, cout, kh, kw]) = (x, w) else {
         bail!(
             "conv_transpose2d: expected x (B, Cin, H, W) and weight (Cin, Cout, kh, kw), got {x:?} and {w:?}"
@@ -734,12 +746,19 @@ fn transposed_geometry(x: &[usize], w: &[usize], spec: Conv2dSpec) -> Result<Geo
     }
     let size =
         |n: usize, k: usize| ((n.max(1) - 1) * spec.stride + k).checked_sub(2 * spec.padding);
+    if pad_h >= spec.stride || pad_w >= spec.stride {
+        bail!(
+            "conv_transpose2d: output padding must be below the stride {}",
+            spec.stride
+        );
+    }
     let (Some(oh), Some(ow)) = (size(h, kh), size(wd, kw)) else {
         bail!(
             "conv_transpose2d: padding {} larger than the output",
             spec.padding
         )
     };
+    let (oh, ow) = (oh + pad_h, ow + pad_w);
     let g = Geometry::new(&[batch, cout, oh, ow], &[cin, cout, kh, kw], spec)?;
     if (g.out_h, g.out_w) != (h, wd) {
         bail!("conv_transpose2d: {h}x{wd} input does not map back onto a {oh}x{ow} output");
@@ -749,6 +768,7 @@ fn transposed_geometry(x: &[usize], w: &[usize], spec: Conv2dSpec) -> Result<Geo
 
 struct ConvTranspose2d {
     spec: Conv2dSpec,
+    output_padding: (usize, usize),
     relu: bool,
 }
 
@@ -803,7 +823,7 @@ impl CustomOp3 for ConvTranspose2d {
         sb: &CpuStorage,
         lb: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let g = transposed_geometry(lx.dims(), lw.dims(), self.spec)?;
+        let g = transposed_geometry(lx.dims(), lw.dims(), self.spec, self.output_padding)?;
         let out = dispatch!("conv_transpose2d", sx, |T| self.forward::<T>(
             &g,
             T::slice(sx, lx, "conv_transpose2d x")?,
@@ -831,6 +851,7 @@ impl CustomOp3 for ConvTranspose2d {
         let gx = conv2d(&gy.detach(), &w.detach(), &zero, self.spec, false)?;
         let op = TransposedWeightGradient {
             spec: self.spec,
+            output_padding: self.output_padding,
             weight_dims: w.dims().to_vec(),
         };
         let params = x.apply_op2_no_bwd(&gy.contiguous()?, &op)?;
@@ -845,6 +866,7 @@ impl CustomOp3 for ConvTranspose2d {
 /// fixed chunk of samples and the chunks added in order.
 struct TransposedWeightGradient {
     spec: Conv2dSpec,
+    output_padding: (usize, usize),
     weight_dims: Vec<usize>,
 }
 
@@ -897,7 +919,7 @@ impl candle_core::CustomOp2 for TransposedWeightGradient {
         sg: &CpuStorage,
         lg: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let g = transposed_geometry(lx.dims(), &self.weight_dims, self.spec)?;
+        let g = transposed_geometry(lx.dims(), &self.weight_dims, self.spec, self.output_padding)?;
         let out = dispatch!("conv_transpose2d", sx, |T| self.run::<T>(
             &g,
             T::slice(sx, lx, "conv_transpose2d x")?,
