@@ -62,6 +62,12 @@ impl Backbone {
 
     /// `x (B, C, H, W)`, values 0–1 → feature maps `(B, C', H', W')`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut all = self.forward_all(x)?;
+        all.pop().map_or_else(|| bail!("backbone: no layers"), Ok)
+    }
+
+    /// The output of every layer, first to last (for decoders with skip connections).
+    pub fn forward_all(&self, x: &Tensor) -> Result<Vec<Tensor>> {
         let InputSpec {
             channels,
             height,
@@ -82,6 +88,7 @@ impl Backbone {
             None
         };
         let mut x = x.clone();
+        let mut outputs = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             x = match layer {
                 Layer::Conv { weight, bias, spec } => {
@@ -95,10 +102,11 @@ impl Backbone {
                     ops::max_pool2d(&x, *kernel, *stride)?
                 }
             };
+            outputs.push(x.clone());
         }
-        match affine {
-            Some((scale, shift)) => x.affine(scale, shift),
-            None => Ok(x),
+        if let (Some((scale, shift)), Some(last)) = (affine, outputs.last_mut()) {
+            *last = last.affine(scale, shift)?;
         }
+        Ok(outputs)
     }
 }

@@ -13,6 +13,7 @@ pub mod idx;
 pub mod ops;
 pub mod optim;
 pub mod plot;
+pub mod segment;
 pub mod steering;
 pub mod train;
 

@@ -321,3 +321,41 @@ fn label_frames_give_class_masks_and_the_box_the_camera_maths_projects() {
         .count() as u32;
     assert_eq!(cone, b.pixels);
 }
+
+#[test]
+fn the_segmenter_learns_the_rendered_class_masks() {
+    use steerlab::nn::segment::{self, MaskedImages, Segmenter, SegmenterConfig};
+    use steerlab::sim::labels::LabelClass;
+    let s = scenario("props");
+    let mut env = Env::new(
+        s,
+        EnvOptions {
+            labels: true,
+            ..EnvOptions::default()
+        },
+    )
+    .unwrap();
+    let mut obs = env.reset(2).unwrap().remove(0);
+    let mut data = MaskedImages::default();
+    for tick in 0..48 {
+        if tick % 4 == 0 {
+            let f = frame(&obs);
+            let mask = obs.labels.as_ref().unwrap().class_mask();
+            data.push(f.width, f.height, f.rgb.clone(), mask).unwrap();
+        }
+        obs = env.step(obs.info.expert_action).unwrap();
+    }
+    let classes = LabelClass::all().iter().map(|c| c.name()).collect();
+    let model = Segmenter::new(SegmenterConfig::pilotnet(classes), 3).unwrap();
+    let before = segment::evaluate(&model, &data).unwrap();
+    let after = segment::train(&model, &data, &data, (25, 4, 3e-3, 1), &mut |_, _, _| {}).unwrap();
+    assert!(
+        after.pixel_accuracy > 0.9 && after.mean_iou > before.mean_iou + 0.2,
+        "before {before:?}, after {after:?}"
+    );
+    // Sky and road are learnt well.
+    for class in [LabelClass::Sky, LabelClass::Road] {
+        let iou = after.iou[class.index()].unwrap();
+        assert!(iou > 0.8, "{class:?}: IoU {iou}");
+    }
+}
