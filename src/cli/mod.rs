@@ -13,6 +13,7 @@ pub mod predict;
 pub mod record;
 pub mod replay;
 mod scenario_cmd;
+mod segment;
 pub mod train;
 
 use anyhow::Result;
@@ -52,6 +53,10 @@ pub enum Command {
     TrainClassifier(classify::TrainClassifierArgs),
     /// mAP@0.5 and COCO AP of detections against ground truth, both in COCO's JSON format.
     EvalDetections(detect_eval::EvalDetectionsArgs),
+    /// Train the segmentation module (FCN on the shared backbone) on recorded class masks.
+    TrainSegmenter(segment::TrainSegmenterArgs),
+    /// Segment a camera frame with a trained segmenter: a coloured class mask.
+    Segment(segment::SegmentArgs),
     /// Export recorded episodes to other formats.
     Export {
         #[command(subcommand)]
@@ -121,6 +126,8 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::Dagger(args) => dagger::run(&args),
         Command::TrainClassifier(args) => classify::run(&args),
         Command::EvalDetections(args) => detect_eval::run(&args),
+        Command::TrainSegmenter(args) => segment::train_run(&args),
+        Command::Segment(args) => segment::run(&args),
         Command::Export {
             command: ExportCommand::Coco(args),
         } => export::run(&args),
