@@ -12,7 +12,7 @@ use candle_core::{DType, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -94,24 +94,12 @@ impl Model {
 
     /// Writes `config.json` and `model.safetensors` into `dir` (created if missing).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| model_err(dir, e))?;
-        let json = serde_json::to_vec_pretty(&self.config).map_err(|e| model_err(dir, e))?;
-        write_atomic(&dir.join(CONFIG_FILE), &json)?;
-        save_tensors(&self.tensors()?, &dir.join(WEIGHTS_FILE))
+        save_model(dir, &self.config, &self.varmap)
     }
 
     /// Reads a model directory written by [`Model::save`].
     pub fn load(dir: &Path) -> Result<Self> {
-        let config_path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&config_path).map_err(|e| {
-            model_err(
-                &config_path,
-                format!("{e} (is {} a model directory?)", dir.display()),
-            )
-        })?;
-        let de = &mut serde_json::Deserializer::from_str(&text);
-        let config: ModelConfig = serde_path_to_error::deserialize(de)
-            .map_err(|e| model_err(&config_path, format!("{}: {}", e.path(), e.inner())))?;
+        let (config, config_path) = read_config(dir)?;
         let model = Self::zeroed(config, &config_path)?;
         model.load_weights(&dir.join(WEIGHTS_FILE))?;
         Ok(model)
@@ -127,6 +115,30 @@ impl Model {
     pub fn predict(&self, images: &Tensor) -> Result<Vec<SteeringDistribution>> {
         Ok(self.net.forward(images)?.to_distributions()?)
     }
+}
+
+/// Writes a model directory of any kind: `config.json` (the config as JSON) and
+/// `model.safetensors` (the variables of `varmap`), each through a temporary file.
+pub fn save_model<C: serde::Serialize>(dir: &Path, config: &C, varmap: &VarMap) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| model_err(dir, e))?;
+    let json = serde_json::to_vec_pretty(config).map_err(|e| model_err(dir, e))?;
+    write_atomic(&dir.join(CONFIG_FILE), &json)?;
+    save_tensors(&varmap_tensors(varmap)?, &dir.join(WEIGHTS_FILE))
+}
+
+/// Reads the `config.json` of a model directory; errors name the file and the field path.
+pub fn read_config<C: serde::de::DeserializeOwned>(dir: &Path) -> Result<(C, PathBuf)> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        model_err(
+            &path,
+            format!("{e} (is {} a model directory?)", dir.display()),
+        )
+    })?;
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    let config = serde_path_to_error::deserialize(de)
+        .map_err(|e| model_err(&path, format!("{}: {}", e.path(), e.inner())))?;
+    Ok((config, path))
 }
 
 /// The variables of `varmap` by name.

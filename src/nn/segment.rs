@@ -5,10 +5,9 @@
 //! masks the simulator renders (`steerlab record --labels`); scored by IoU per class.
 
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
 use crate::nn::backbone::Backbone;
 use crate::nn::checkpoint::{
-    CONFIG_FILE, WEIGHTS_FILE, initialise, load_varmap, model_err, save_tensors, varmap_tensors,
+    WEIGHTS_FILE, initialise, load_varmap, model_err, read_config, save_model,
 };
 use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
 use crate::nn::ops::{self, Conv2dSpec};
@@ -163,24 +162,14 @@ impl Segmenter {
         self.varmap.all_vars().iter().map(|v| v.elem_count()).sum()
     }
 
+    /// Writes `config.json` and `model.safetensors` into `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| model_err(dir, e))?;
-        let json = serde_json::to_vec_pretty(&self.config).map_err(|e| model_err(dir, e))?;
-        write_atomic(&dir.join(CONFIG_FILE), &json)?;
-        save_tensors(&varmap_tensors(&self.varmap)?, &dir.join(WEIGHTS_FILE))
+        save_model(dir, &self.config, &self.varmap)
     }
 
+    /// Reads a model directory written by `save`.
     pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            model_err(
-                &path,
-                format!("{e} (is {} a model directory?)", dir.display()),
-            )
-        })?;
-        let de = &mut serde_json::Deserializer::from_str(&text);
-        let config: SegmenterConfig = serde_path_to_error::deserialize(de)
-            .map_err(|e| model_err(&path, format!("{}: {}", e.path(), e.inner())))?;
+        let (config, path) = read_config::<SegmenterConfig>(dir)?;
         let model = Self::zeroed(config, &path)?;
         load_varmap(&model.varmap, &dir.join(WEIGHTS_FILE), None)?;
         Ok(model)
