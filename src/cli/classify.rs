@@ -3,9 +3,9 @@
 
 use crate::nn::classify::{
     self, Classifier, ClassifierConfig, ClassifierTraining, FASHION_MNIST_CLASSES,
-    FASHION_MNIST_DIR, read_mnist_split,
+    FASHION_MNIST_DIR, object_crops, read_mnist_split,
 };
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -15,6 +15,16 @@ pub struct TrainClassifierArgs {
     /// Folder with Fashion-MNIST's IDX files (Debian: dataset-fashion-mnist).
     #[arg(long, default_value = FASHION_MNIST_DIR)]
     pub fashion_mnist: PathBuf,
+    /// Train on object crops cut from episodes recorded with `--labels` instead (the last
+    /// fifth of each episode's crops, later along its track, is the test set).
+    #[arg(long, num_args = 1..)]
+    pub crops_from: Vec<PathBuf>,
+    /// Crop size in pixels (square).
+    #[arg(long, default_value_t = 32)]
+    pub crop_size: usize,
+    /// Objects with fewer visible pixels are not cropped.
+    #[arg(long, default_value_t = 40)]
+    pub min_pixels: u32,
     /// Model directory to write.
     #[arg(long, default_value = "runs/classifier")]
     pub out: PathBuf,
@@ -44,8 +54,32 @@ pub fn run(args: &TrainClassifierArgs) -> Result<ExitCode> {
             )
         })
     };
-    let mut train = read("train")?;
-    let test = read("t10k")?;
+    let (mut train, test) = if args.crops_from.is_empty() {
+        (read("train")?, read("t10k")?)
+    } else {
+        // Each episode's last fifth of crops (later along the track) is held out.
+        let files = crate::nn::dataset::episode_files(&args.crops_from)?;
+        let mut train = object_crops(&[], args.crop_size, args.min_pixels, 2)?;
+        let mut test = train.clone();
+        for file in &files {
+            let crops = object_crops(
+                std::slice::from_ref(file),
+                args.crop_size,
+                args.min_pixels,
+                2,
+            )?;
+            let n = crops.pixels.len() / crops.len().max(1);
+            let cut = crops.len() - crops.len() / 5;
+            train.pixels.extend(&crops.pixels[..cut * n]);
+            train.labels.extend(&crops.labels[..cut]);
+            test.pixels.extend(&crops.pixels[cut * n..]);
+            test.labels.extend(&crops.labels[cut..]);
+        }
+        (train, test)
+    };
+    if train.is_empty() || test.is_empty() {
+        bail!("no training or test images (record episodes with `steerlab record --labels`)");
+    }
     if let Some(n) = args.limit {
         let n = n.min(train.len());
         let len = train.pixels.len() / train.len();
@@ -85,8 +119,13 @@ pub fn run(args: &TrainClassifierArgs) -> Result<ExitCode> {
     })?;
     let wall = started.elapsed().as_secs_f64();
     model.save(&args.out)?;
+    let title = if args.crops_from.is_empty() {
+        "Fashion-MNIST"
+    } else {
+        "object crops"
+    };
     let report = format!(
-        "# Fashion-MNIST, lecture classifier\n\n{} epochs, {:.0} s; test accuracy {:.2} %\n\n{}\n",
+        "# {title}, lecture classifier\n\n{} epochs, {:.0} s; test accuracy {:.2} %\n\n{}\n",
         history.len(),
         wall,
         confusion.accuracy() * 100.0,

@@ -218,6 +218,77 @@ impl LabelledImages {
     }
 }
 
+/// Crops of the visible objects of labelled episodes (`steerlab record --labels`): each box
+/// widened by a tenth on every side, resized to `size`×`size` (bilinear), labelled with its
+/// class. Objects with fewer than `min_pixels` visible pixels are skipped; every `every`-th
+/// frame is used.
+pub fn object_crops(
+    files: &[std::path::PathBuf],
+    size: usize,
+    min_pixels: u32,
+    every: u64,
+) -> Result<LabelledImages> {
+    let classes: Vec<String> = crate::sim::labels::LabelClass::all()
+        .into_iter()
+        .filter(|c| c.is_object())
+        .map(|c| c.name())
+        .collect();
+    let mut out = LabelledImages {
+        input: InputSpec {
+            channels: 3,
+            height: size,
+            width: size,
+        },
+        pixels: Vec::new(),
+        labels: Vec::new(),
+        classes: classes.clone(),
+    };
+    for file in files {
+        let episode = crate::record::EpisodeReader::open(file)?;
+        for step in episode.steps(true)? {
+            let (Some(frame), Some(objects)) = (&step.frame, &step.objects) else {
+                continue;
+            };
+            if step.tick % every.max(1) != 0 {
+                continue;
+            }
+            for o in objects.objects.iter().filter(|o| o.pixels >= min_pixels) {
+                let Some(label) = classes.iter().position(|c| *c == o.class) else {
+                    continue;
+                };
+                let (w, h) = ((o.x1 - o.x0) as f64, (o.y1 - o.y0) as f64);
+                let (x0, y0) = (o.x0 as f64 - 0.1 * w, o.y0 as f64 - 0.1 * h);
+                let (cw, ch) = (1.2 * w, 1.2 * h);
+                // Channel-major crop, values 0–255, sampled bilinearly with edge clamping.
+                let sample = |c: usize, y: f64, x: f64| -> f64 {
+                    let x = x.clamp(0.0, frame.width as f64 - 1.0);
+                    let y = y.clamp(0.0, frame.height as f64 - 1.0);
+                    let (xa, ya) = (x.floor() as u32, y.floor() as u32);
+                    let (xb, yb) = (
+                        (xa + 1).min(frame.width - 1),
+                        (ya + 1).min(frame.height - 1),
+                    );
+                    let (fx, fy) = (x - xa as f64, y - ya as f64);
+                    let p = |x: u32, y: u32| frame.pixel(x, y)[c] as f64;
+                    (p(xa, ya) * (1.0 - fx) + p(xb, ya) * fx) * (1.0 - fy)
+                        + (p(xa, yb) * (1.0 - fx) + p(xb, yb) * fx) * fy
+                };
+                for c in 0..3 {
+                    for i in 0..size {
+                        for j in 0..size {
+                            let y = y0 + (i as f64 + 0.5) * ch / size as f64 - 0.5;
+                            let x = x0 + (j as f64 + 0.5) * cw / size as f64 - 0.5;
+                            out.pixels.push(sample(c, y, x).round() as u8);
+                        }
+                    }
+                }
+                out.labels.push(label as u32);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Fashion-MNIST's class names, in label order.
 pub const FASHION_MNIST_CLASSES: [&str; 10] = [
     "T-shirt/top",
@@ -344,12 +415,11 @@ impl Confusion {
             for v in row {
                 t.push_str(&format!(" {v} |"));
             }
-            let recall = if n == 0 {
-                0.0
+            if n == 0 {
+                t.push_str(" – |\n");
             } else {
-                row[i] as f64 / n as f64
-            };
-            t.push_str(&format!(" {:.1} % |\n", recall * 100.0));
+                t.push_str(&format!(" {:.1} % |\n", row[i] as f64 / n as f64 * 100.0));
+            }
         }
         t
     }

@@ -184,6 +184,24 @@ fn labelled_recordings_export_to_coco() {
             "{o:?}: {inside} pixels of its class in its box"
         );
     }
+    // Object crops for the classifier: one per object of at least 10 pixels in every frame.
+    let crops =
+        steerlab::nn::classify::object_crops(std::slice::from_ref(&file), 16, 10, 1).unwrap();
+    let expected: usize = steps
+        .iter()
+        .map(|s| {
+            s.objects
+                .as_ref()
+                .unwrap()
+                .objects
+                .iter()
+                .filter(|o| o.pixels >= 10)
+                .count()
+        })
+        .sum();
+    assert_eq!(crops.len(), expected);
+    assert_eq!(crops.pixels.len(), expected * 3 * 16 * 16);
+    assert!(expected > 0);
     let out = steerlab()
         .args(["export", "coco"])
         .arg(dir.join("rec"))
