@@ -25,6 +25,9 @@ pub struct TrainClassifierArgs {
     /// Objects with fewer visible pixels are not cropped.
     #[arg(long, default_value_t = 40)]
     pub min_pixels: u32,
+    /// Background windows per frame added as a class of their own (for `detect --sliding`).
+    #[arg(long, default_value_t = 0)]
+    pub backgrounds: usize,
     /// Model directory to write.
     #[arg(long, default_value = "runs/classifier")]
     pub out: PathBuf,
@@ -59,7 +62,7 @@ pub fn run(args: &TrainClassifierArgs) -> Result<ExitCode> {
     } else {
         // Each episode's last fifth of crops (later along the track) is held out.
         let files = crate::nn::dataset::episode_files(&args.crops_from)?;
-        let mut train = object_crops(&[], args.crop_size, args.min_pixels, 2)?;
+        let mut train = object_crops(&[], args.crop_size, args.min_pixels, 2, args.backgrounds)?;
         let mut test = train.clone();
         for file in &files {
             let crops = object_crops(
@@ -67,6 +70,7 @@ pub fn run(args: &TrainClassifierArgs) -> Result<ExitCode> {
                 args.crop_size,
                 args.min_pixels,
                 2,
+                args.backgrounds,
             )?;
             let n = crops.pixels.len() / crops.len().max(1);
             let cut = crops.len() - crops.len() / 5;

@@ -5,6 +5,7 @@ mod bench_train;
 pub mod classify;
 pub mod dagger;
 mod demo;
+mod detect;
 mod detect_eval;
 mod episode_cmd;
 pub mod eval;
@@ -57,6 +58,8 @@ pub enum Command {
     TrainSegmenter(segment::TrainSegmenterArgs),
     /// Segment a camera frame with a trained segmenter: a coloured class mask.
     Segment(segment::SegmentArgs),
+    /// Detect objects in a frame or a labelled episode (sliding-window baseline).
+    Detect(detect::DetectArgs),
     /// Export recorded episodes to other formats.
     Export {
         #[command(subcommand)]
@@ -128,6 +131,7 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::EvalDetections(args) => detect_eval::run(&args),
         Command::TrainSegmenter(args) => segment::train_run(&args),
         Command::Segment(args) => segment::run(&args),
+        Command::Detect(args) => detect::run(&args),
         Command::Export {
             command: ExportCommand::Coco(args),
         } => export::run(&args),

@@ -218,21 +218,65 @@ impl LabelledImages {
     }
 }
 
+/// The `size`×`size` crop of `frame` over the window at (`x0`, `y0`) of `w`×`h` pixels,
+/// sampled bilinearly with the edges clamped, channel-major, values 0–255.
+pub fn crop(
+    frame: &crate::sim::Frame,
+    (x0, y0, w, h): (f64, f64, f64, f64),
+    size: usize,
+) -> Vec<u8> {
+    let sample = |c: usize, y: f64, x: f64| -> f64 {
+        let x = x.clamp(0.0, frame.width as f64 - 1.0);
+        let y = y.clamp(0.0, frame.height as f64 - 1.0);
+        let (xa, ya) = (x.floor() as u32, y.floor() as u32);
+        let (xb, yb) = (
+            (xa + 1).min(frame.width - 1),
+            (ya + 1).min(frame.height - 1),
+        );
+        let (fx, fy) = (x - xa as f64, y - ya as f64);
+        let p = |x: u32, y: u32| frame.pixel(x, y)[c] as f64;
+        (p(xa, ya) * (1.0 - fx) + p(xb, ya) * fx) * (1.0 - fy)
+            + (p(xa, yb) * (1.0 - fx) + p(xb, yb) * fx) * fy
+    };
+    let mut out = Vec::with_capacity(3 * size * size);
+    for c in 0..3 {
+        for i in 0..size {
+            for j in 0..size {
+                let y = y0 + (i as f64 + 0.5) * h / size as f64 - 0.5;
+                let x = x0 + (j as f64 + 0.5) * w / size as f64 - 0.5;
+                out.push(sample(c, y, x).round() as u8);
+            }
+        }
+    }
+    out
+}
+
+/// The name of the class of windows showing no object.
+pub const BACKGROUND: &str = "background";
+
 /// Crops of the visible objects of labelled episodes (`steerlab record --labels`): each box
 /// widened by a tenth on every side, resized to `size`×`size` (bilinear), labelled with its
 /// class. Objects with fewer than `min_pixels` visible pixels are skipped; every `every`-th
-/// frame is used.
+/// frame is used. With `backgrounds > 0`, that many random windows per frame that overlap no
+/// object (IoU below 0.1) are added as the class [`BACKGROUND`] (for the sliding-window
+/// detector).
 pub fn object_crops(
     files: &[std::path::PathBuf],
     size: usize,
     min_pixels: u32,
     every: u64,
+    backgrounds: usize,
 ) -> Result<LabelledImages> {
-    let classes: Vec<String> = crate::sim::labels::LabelClass::all()
+    use crate::nn::boxes::BBox;
+    use rand::RngExt;
+    let mut classes: Vec<String> = crate::sim::labels::LabelClass::all()
         .into_iter()
         .filter(|c| c.is_object())
         .map(|c| c.name())
         .collect();
+    if backgrounds > 0 {
+        classes.push(BACKGROUND.into());
+    }
     let mut out = LabelledImages {
         input: InputSpec {
             channels: 3,
@@ -244,6 +288,9 @@ pub fn object_crops(
         classes: classes.clone(),
     };
     for file in files {
+        let mut rng = StdRng::seed_from_u64(crate::sim::math::fnv1a(&[file
+            .to_string_lossy()
+            .as_bytes()]));
         let episode = crate::record::EpisodeReader::open(file)?;
         for step in episode.steps(true)? {
             let (Some(frame), Some(objects)) = (&step.frame, &step.objects) else {
@@ -257,32 +304,36 @@ pub fn object_crops(
                     continue;
                 };
                 let (w, h) = ((o.x1 - o.x0) as f64, (o.y1 - o.y0) as f64);
-                let (x0, y0) = (o.x0 as f64 - 0.1 * w, o.y0 as f64 - 0.1 * h);
-                let (cw, ch) = (1.2 * w, 1.2 * h);
-                // Channel-major crop, values 0–255, sampled bilinearly with edge clamping.
-                let sample = |c: usize, y: f64, x: f64| -> f64 {
-                    let x = x.clamp(0.0, frame.width as f64 - 1.0);
-                    let y = y.clamp(0.0, frame.height as f64 - 1.0);
-                    let (xa, ya) = (x.floor() as u32, y.floor() as u32);
-                    let (xb, yb) = (
-                        (xa + 1).min(frame.width - 1),
-                        (ya + 1).min(frame.height - 1),
-                    );
-                    let (fx, fy) = (x - xa as f64, y - ya as f64);
-                    let p = |x: u32, y: u32| frame.pixel(x, y)[c] as f64;
-                    (p(xa, ya) * (1.0 - fx) + p(xb, ya) * fx) * (1.0 - fy)
-                        + (p(xa, yb) * (1.0 - fx) + p(xb, yb) * fx) * fy
-                };
-                for c in 0..3 {
-                    for i in 0..size {
-                        for j in 0..size {
-                            let y = y0 + (i as f64 + 0.5) * ch / size as f64 - 0.5;
-                            let x = x0 + (j as f64 + 0.5) * cw / size as f64 - 0.5;
-                            out.pixels.push(sample(c, y, x).round() as u8);
-                        }
-                    }
-                }
+                let window = (
+                    o.x0 as f64 - 0.1 * w,
+                    o.y0 as f64 - 0.1 * h,
+                    1.2 * w,
+                    1.2 * h,
+                );
+                out.pixels.extend(crop(frame, window, size));
                 out.labels.push(label as u32);
+            }
+            let boxes: Vec<BBox> = objects
+                .objects
+                .iter()
+                .map(|o| BBox::new(o.x0 as f64, o.y0 as f64, o.x1 as f64, o.y1 as f64))
+                .collect();
+            let mut added = 0;
+            for _ in 0..backgrounds * 20 {
+                if added == backgrounds {
+                    break;
+                }
+                let side: f64 = rng.random_range(8.0..44.0);
+                let aspect: f64 = rng.random_range(0.5..2.0);
+                let (w, h) = (side * aspect.sqrt(), side / aspect.sqrt());
+                let x = rng.random_range(0.0..(frame.width as f64 - w).max(1.0));
+                let y = rng.random_range(0.0..(frame.height as f64 - h).max(1.0));
+                let b = BBox::new(x, y, x + w, y + h);
+                if boxes.iter().all(|o| o.iou(&b) < 0.1) {
+                    out.pixels.extend(crop(frame, (x, y, w, h), size));
+                    out.labels.push((classes.len() - 1) as u32);
+                    added += 1;
+                }
             }
         }
     }

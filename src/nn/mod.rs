@@ -14,6 +14,7 @@ pub mod ops;
 pub mod optim;
 pub mod plot;
 pub mod segment;
+pub mod slide;
 pub mod steering;
 pub mod train;
 

@@ -139,3 +139,53 @@ fn a_classifier_takes_its_backbone_from_a_steering_model() {
     assert!(err.contains("backbone.conv0.weight"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn sliding_windows_cover_the_frame_and_need_a_background_class() {
+    use steerlab::nn::slide::SlidingWindow;
+    let slide = SlidingWindow::default();
+    let windows = slide.windows(200, 66);
+    assert!(windows.len() > 1000);
+    assert!(
+        windows
+            .iter()
+            .all(|b| b.x0 >= 0.0 && b.y0 >= 0.0 && b.x1 <= 200.0 && b.y1 <= 66.0)
+    );
+    // Every pixel lies in some window of the smallest size.
+    for (x, y) in [(0.5, 0.5), (199.5, 65.5), (100.0, 33.0)] {
+        assert!(
+            windows
+                .iter()
+                .any(|b| b.x0 <= x && x <= b.x1 && b.y0 <= y && y <= b.y1)
+        );
+    }
+    let input = InputSpec {
+        channels: 3,
+        height: 16,
+        width: 16,
+    };
+    let no_background = Classifier::new(
+        ClassifierConfig::lecture(input, vec!["cone".into(), "tree".into()]),
+        1,
+    )
+    .unwrap();
+    let frame = steerlab::sim::Frame {
+        tick: 0,
+        agent: 0,
+        width: 200,
+        height: 66,
+        rgb: vec![90; 200 * 66 * 3],
+    };
+    let err = slide
+        .detect(&no_background, &frame)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--backgrounds"), "{err}");
+    let with_background = Classifier::new(
+        ClassifierConfig::lecture(input, vec!["cone".into(), "background".into()]),
+        1,
+    )
+    .unwrap();
+    let found = slide.detect(&with_background, &frame).unwrap();
+    assert!(found.iter().all(|d| d.class == 0 && d.score >= 0.5));
+}

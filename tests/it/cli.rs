@@ -186,7 +186,7 @@ fn labelled_recordings_export_to_coco() {
     }
     // Object crops for the classifier: one per object of at least 10 pixels in every frame.
     let crops =
-        steerlab::nn::classify::object_crops(std::slice::from_ref(&file), 16, 10, 1).unwrap();
+        steerlab::nn::classify::object_crops(std::slice::from_ref(&file), 16, 10, 1, 0).unwrap();
     let expected: usize = steps
         .iter()
         .map(|s| {
