@@ -181,9 +181,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         started.elapsed().as_secs_f64(),
     );
     crate::files::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
+    crate::files::write_atomic(
+        &args.out.join("report.html"),
+        super::html::page("steerlab main job", &report).as_bytes(),
+    )?;
     println!("{}", iteration_table(&iterations));
     println!(
-        "report: {} ({:.1} min in all)",
+        "report: {} and report.html ({:.1} min in all)",
         args.out.join("report.md").display(),
         started.elapsed().as_secs_f64() / 60.0
     );

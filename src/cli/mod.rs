@@ -10,6 +10,7 @@ mod detect_eval;
 mod episode_cmd;
 pub mod eval;
 mod export;
+mod html;
 pub mod predict;
 pub mod record;
 pub mod replay;
