@@ -62,22 +62,18 @@ pub fn run(args: &TrainClassifierArgs) -> Result<ExitCode> {
     } else {
         // Each episode's last fifth of crops (later along the track) is held out.
         let files = crate::nn::dataset::episode_files(&args.crops_from)?;
-        let mut train = object_crops(&[], args.crop_size, args.min_pixels, 2, args.backgrounds)?;
-        let mut test = train.clone();
-        for file in &files {
-            let crops = object_crops(
-                std::slice::from_ref(file),
-                args.crop_size,
-                args.min_pixels,
-                2,
-                args.backgrounds,
-            )?;
-            let n = crops.pixels.len() / crops.len().max(1);
-            let cut = crops.len() - crops.len() / 5;
-            train.pixels.extend(&crops.pixels[..cut * n]);
-            train.labels.extend(&crops.labels[..cut]);
-            test.pixels.extend(&crops.pixels[cut * n..]);
-            test.labels.extend(&crops.labels[cut..]);
+        let mut parts = files.iter().map(|file| {
+            let one = std::slice::from_ref(file);
+            let mut crops =
+                object_crops(one, args.crop_size, args.min_pixels, 2, args.backgrounds)?;
+            let test = crops.split_off(crops.len() - crops.len() / 5);
+            Ok::<_, anyhow::Error>((crops, test))
+        });
+        let (mut train, mut test) = parts.next().context("no episode files")??;
+        for part in parts {
+            let (a, b) = part?;
+            train.append(a);
+            test.append(b);
         }
         (train, test)
     };
@@ -85,10 +81,7 @@ pub fn run(args: &TrainClassifierArgs) -> Result<ExitCode> {
         bail!("no training or test images (record episodes with `steerlab record --labels`)");
     }
     if let Some(n) = args.limit {
-        let n = n.min(train.len());
-        let len = train.pixels.len() / train.len();
-        train.pixels.truncate(n * len);
-        train.labels.truncate(n);
+        train.split_off(n.min(train.len()));
     }
     let config = ClassifierConfig::lecture(train.input, train.classes.clone());
     let model = Classifier::new(config, args.seed)?;

@@ -1,8 +1,7 @@
 //! `steerlab record`: the expert drives scenarios headlessly; one episode file per run.
 
-use crate::record::schema::{ActionMsg, DriverMsg};
-use crate::record::{EpisodeMeta, Recorder, StepRecord};
-use crate::sim::{Expert, ExpertConfig, Scenario};
+use crate::drive::{DriveOptions, InterventionRule, Pilot, drive};
+use crate::sim::Scenario;
 use crate::world::{Env, EnvOptions};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -55,7 +54,8 @@ pub fn episode_seed(base: u64, scenario: &str, episode: u32) -> u64 {
     ])
 }
 
-/// Records one expert episode into `path`; returns (frames, distance, off-road events).
+/// Records one expert episode into `path` (the whole episode, no safety driver); returns
+/// (frames, distance, off-road events).
 pub fn record_episode(
     env: &mut Env,
     path: &Path,
@@ -64,37 +64,28 @@ pub fn record_episode(
     noise: f64,
     progress: &ProgressBar,
 ) -> Result<(u64, f64, u32)> {
-    let scenario = env.scenario().clone();
-    let meta = EpisodeMeta::new(&scenario, seed, episode, noise)?;
-    let mut recorder = Recorder::start(path, &scenario, &meta)?;
-    let mut expert = Expert::new(ExpertConfig::default(), noise, seed);
-    let mut obs = env.reset(seed)?.remove(0);
-    loop {
-        let tick = obs.state.tick;
-        let decision = (!obs.done).then(|| expert.perturb(obs.info.expert_action));
-        recorder.record(StepRecord {
-            tick,
-            frame: obs.frame.take(),
-            state: (&obs.state).into(),
-            action: decision.map(|d| ActionMsg::new(tick, d.applied)),
-            expert_action: ActionMsg::new(tick, obs.info.expert_action),
-            driver: DriverMsg {
-                tick,
-                driver: "expert".into(),
-            },
-            distribution: None,
-            labels: obs.labels.take(),
-        })?;
-        progress.inc(1);
-        let Some(decision) = decision else { break };
-        obs = env.step(decision.applied)?;
-    }
-    let frames = recorder.finish()?;
-    Ok((
-        frames,
-        obs.state.stats.distance_m,
-        obs.state.stats.off_road_events,
-    ))
+    let options = DriveOptions {
+        distance_m: f64::INFINITY,
+        max_ticks: u64::MAX,
+        seed,
+        rule: InterventionRule {
+            max_offset_m: f64::INFINITY,
+            ..InterventionRule::default()
+        },
+        record: Some(path.to_path_buf()),
+        episode,
+    };
+    // The bar counts recorded ticks: the first, then one per step.
+    progress.inc(1);
+    let d = drive(
+        env,
+        &mut Pilot::Expert {
+            noise_std_per_m: noise,
+        },
+        &options,
+        &mut |_, _| progress.inc(1),
+    )?;
+    Ok((d.frames, d.metrics.distance_km * 1000.0, d.metrics.crashes))
 }
 
 pub fn run(args: &RecordArgs) -> Result<ExitCode> {

@@ -66,20 +66,8 @@ pub fn train_run(args: &TrainSegmenterArgs) -> Result<ExitCode> {
         bail!("no episode files in {:?}", args.data);
     }
     let (train, test) = if files.len() == 1 {
-        let all = load(&files, args.every)?;
-        let cut = all.len() - all.len() / 5;
-        let mut train = MaskedImages::default();
-        let mut test = MaskedImages::default();
-        for i in 0..all.len() {
-            let target = if i < cut { &mut train } else { &mut test };
-            let spec = all.input.expect("frames loaded");
-            target.push(
-                spec.width as u32,
-                spec.height as u32,
-                all.frames[i].clone(),
-                all.masks[i].clone(),
-            )?;
-        }
+        let mut train = load(&files, args.every)?;
+        let test = train.split_off(train.len() - train.len() / 5);
         (train, test)
     } else {
         let held = (files.len() / 5).max(1);

@@ -64,6 +64,8 @@ pub struct Drive {
     /// Ticks the policy steered (the rest the expert did).
     pub policy_ticks: u64,
     pub recording: Option<PathBuf>,
+    /// Camera frames written into the recording.
+    pub frames: u64,
 }
 
 struct Decision {
@@ -134,9 +136,10 @@ pub fn drive(
         policy_ticks += decision.by_policy as u64;
         let before = obs.state.stats.distance_m;
         obs = env.step(decision.action)?;
-        ticks += 1;
-        metres += obs.state.stats.distance_m - before;
         let s = &obs.state;
+        let moved = s.stats.distance_m - before;
+        ticks += 1;
+        metres += moved;
         path.push(PathPoint {
             x: s.vehicle.position.x,
             y: s.vehicle.position.y,
@@ -144,7 +147,7 @@ pub fn drive(
         });
         let intervene = tally.tick(&TickOutcome {
             dt_s: dt,
-            distance_m: s.stats.distance_m - before,
+            distance_m: moved,
             lateral_offset_m: s.lateral_offset_m,
             heading_error_rad: s.heading_error_rad,
             road_half_width_m: half_width,
@@ -158,12 +161,9 @@ pub fn drive(
         }
         progress(ticks, metres);
     }
-    let recording = match recorder {
-        Some(r) => {
-            r.finish()?;
-            options.record.clone()
-        }
-        None => None,
+    let (recording, frames) = match recorder {
+        Some(r) => (options.record.clone(), r.finish()?),
+        None => (None, 0),
     };
     Ok(Drive {
         scenario: scenario.name.clone(),
@@ -172,6 +172,7 @@ pub fn drive(
         interventions,
         policy_ticks,
         recording,
+        frames,
     })
 }
 

@@ -52,7 +52,6 @@ pub fn evaluate(
         let mut scenario = scenario.clone();
         scenario.episode_steps = max_ticks.min(u32::MAX as u64) as u32;
         let name = scenario.name.clone();
-        let track = scenario.build_track()?;
         let mut env = Env::new(scenario, EnvOptions::default())
             .with_context(|| format!("scenario {name}"))?;
         let run = DriveOptions {
@@ -67,7 +66,7 @@ pub fn evaluate(
             progress(&name, t, m)
         })?;
         let map = options.out.join(format!("{name}_map.png"));
-        track_map(&map, &track, env.scenario().road.width_m, &result)?;
+        track_map(&map, env.track(), env.scenario().road.width_m, &result)?;
         drives.push(result);
     }
     let overall = combine(

@@ -191,6 +191,23 @@ impl LabelledImages {
         self.labels.is_empty()
     }
 
+    /// Splits off the images from `at` on, which are returned.
+    pub fn split_off(&mut self, at: usize) -> Self {
+        let n = self.image_len();
+        Self {
+            input: self.input,
+            pixels: self.pixels.split_off(at * n),
+            labels: self.labels.split_off(at),
+            classes: self.classes.clone(),
+        }
+    }
+
+    /// Adds the images of `other` (same input and classes).
+    pub fn append(&mut self, mut other: Self) {
+        self.pixels.append(&mut other.pixels);
+        self.labels.append(&mut other.labels);
+    }
+
     fn image_len(&self) -> usize {
         self.input.channels * self.input.height * self.input.width
     }

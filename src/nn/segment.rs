@@ -200,6 +200,15 @@ impl MaskedImages {
         self.frames.is_empty()
     }
 
+    /// Splits off the images from `at` on, which are returned.
+    pub fn split_off(&mut self, at: usize) -> Self {
+        Self {
+            input: self.input,
+            frames: self.frames.split_off(at),
+            masks: self.masks.split_off(at),
+        }
+    }
+
     /// Adds one frame and its mask (same size as the first one added).
     pub fn push(&mut self, width: u32, height: u32, rgb: Vec<u8>, mask: Vec<u8>) -> Result<()> {
         let spec = InputSpec {
