@@ -1,40 +1,131 @@
-//! `steerlab detect --sliding`: the sliding-window baseline detector on a frame (boxes drawn
-//! into a PNG) or on a labelled episode (mAP@0.5 and COCO AP against the recorded boxes, and
-//! the time per frame).
+//! `steerlab detect`: the two-stage detector (`--model`) or the sliding-window baseline
+//! (`--classifier`) on a frame (boxes drawn into a PNG) or an episode (boxes drawn into a GIF;
+//! for a labelled episode, mAP@0.5 and COCO AP against the recorded boxes), with the time per
+//! frame.
 
-use crate::nn::boxes::{BBox, Detection, GroundTruth, coco_ap, mean_ap};
+use crate::nn::boxes::{BBox, Detection};
 use crate::nn::classify::Classifier;
+use crate::nn::detect::{self, BoxedImages, DetectOptions, Detector, ImageTruth};
 use crate::nn::slide::SlidingWindow;
 use crate::record::EpisodeReader;
 use crate::sim::Frame;
 use anyhow::{Context, Result, bail};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct DetectArgs {
-    /// A classifier with a background class (`train-classifier --crops-from … --backgrounds 3`).
+    /// A two-stage detector (`steerlab train-detector`).
+    #[arg(
+        long,
+        conflicts_with = "classifier",
+        required_unless_present = "classifier"
+    )]
+    pub model: Option<PathBuf>,
+    /// The sliding-window baseline instead: a classifier with a background class
+    /// (`train-classifier --crops-from … --backgrounds 3`).
     #[arg(long)]
-    pub classifier: PathBuf,
-    /// Use the sliding-window baseline (the two-stage detector is not built yet).
-    #[arg(long, required = true)]
-    pub sliding: bool,
-    /// A frame (PNG) or a labelled episode (.mcap).
+    pub classifier: Option<PathBuf>,
+    /// A frame (PNG) or an episode (.mcap).
     pub input: PathBuf,
-    /// For a frame: the PNG with the boxes drawn.
+    /// The frame with its boxes (PNG), or the episode's frames with theirs (GIF).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// For an episode: every n-th labelled frame is evaluated.
+    /// For an episode: every n-th frame is detected.
     #[arg(long, default_value_t = 20)]
     pub every: u64,
-    /// Ground-truth objects with fewer visible pixels are not counted.
+    /// Recorded objects with fewer visible pixels are not counted.
     #[arg(long, default_value_t = 40)]
     pub min_pixels: u32,
-    /// Minimum class probability of a kept window.
+    /// Smallest score of a detection kept (default: 0.05 for the two-stage detector, whose
+    /// scores rank well, 0.5 for the baseline).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Smallest score of a box drawn.
     #[arg(long, default_value_t = 0.5)]
-    pub threshold: f64,
+    pub draw_threshold: f64,
 }
+
+/// Either detector behind one call.
+enum Method {
+    TwoStage(Box<Detector>, DetectOptions),
+    Sliding(Box<Classifier>, SlidingWindow),
+}
+
+impl Method {
+    fn load(args: &DetectArgs) -> Result<Self> {
+        Ok(match (&args.model, &args.classifier) {
+            (Some(dir), _) => Self::TwoStage(
+                Box::new(Detector::load(dir)?),
+                DetectOptions {
+                    score_threshold: args.threshold.unwrap_or(0.05),
+                    ..DetectOptions::default()
+                },
+            ),
+            (None, Some(dir)) => Self::Sliding(
+                Box::new(Classifier::load(dir)?),
+                SlidingWindow {
+                    score_threshold: args.threshold.unwrap_or(0.5),
+                    ..SlidingWindow::default()
+                },
+            ),
+            (None, None) => bail!("give --model DIR (two-stage) or --classifier DIR (baseline)"),
+        })
+    }
+
+    fn classes(&self) -> &[String] {
+        match self {
+            Self::TwoStage(m, _) => &m.config.classes,
+            Self::Sliding(m, _) => &m.config.classes,
+        }
+    }
+
+    fn describe(&self, width: u32, height: u32) -> String {
+        match self {
+            Self::TwoStage(m, o) => format!(
+                "two-stage detector ({} anchors, {} proposals per frame)",
+                m.anchors().len(),
+                o.proposals
+            ),
+            Self::Sliding(_, s) => format!(
+                "sliding-window baseline ({} windows per frame)",
+                s.windows(width, height).len()
+            ),
+        }
+    }
+
+    fn detect(&self, frame: &Frame) -> Result<Vec<Detection>> {
+        match self {
+            Self::TwoStage(m, options) => {
+                let input = m.config.input;
+                if (frame.width as usize, frame.height as usize) != (input.width, input.height) {
+                    bail!(
+                        "a {}x{} frame, the detector reads {}x{} (record with a camera of that size)",
+                        frame.width,
+                        frame.height,
+                        input.width,
+                        input.height
+                    );
+                }
+                let images = crate::nn::dataset::frames_to_tensor(&[frame])?;
+                Ok(m.detect(&images, options)?.remove(0))
+            }
+            Self::Sliding(m, s) => Ok(s.detect(m, frame)?),
+        }
+    }
+}
+
+/// A colour per class for drawn boxes.
+const COLOURS: [[u8; 3]; 7] = [
+    [255, 140, 0],
+    [255, 40, 200],
+    [40, 220, 255],
+    [255, 240, 40],
+    [120, 255, 80],
+    [255, 60, 60],
+    [160, 120, 255],
+];
 
 fn draw(frame: &mut Frame, b: &BBox, colour: [u8; 3]) {
     let (w, h) = (frame.width as i64, frame.height as i64);
@@ -55,85 +146,169 @@ fn draw(frame: &mut Frame, b: &BBox, colour: [u8; 3]) {
     }
 }
 
+fn draw_all(frame: &mut Frame, found: &[Detection], threshold: f64) {
+    for d in found.iter().filter(|d| d.score >= threshold) {
+        draw(frame, &d.bbox, COLOURS[d.class % COLOURS.len()]);
+    }
+}
+
 pub fn run(args: &DetectArgs) -> Result<ExitCode> {
-    let model = Classifier::load(&args.classifier)?;
-    let detector = SlidingWindow {
-        score_threshold: args.threshold,
-        ..SlidingWindow::default()
-    };
-    let classes = &model.config.classes;
+    let method = Method::load(args)?;
     if args.input.extension().is_some_and(|e| e == "png") {
-        let bytes = std::fs::read(&args.input)
-            .with_context(|| format!("reading {}", args.input.display()))?;
-        let mut frame = Frame::from_png(&bytes, 0, 0)?;
-        let started = Instant::now();
-        let found = detector.detect(&model, &frame)?;
-        let seconds = started.elapsed().as_secs_f64();
-        for d in &found {
-            println!(
-                "{:>12} {:.2}  [{:.0}, {:.0}, {:.0}, {:.0}]",
-                classes[d.class], d.score, d.bbox.x0, d.bbox.y0, d.bbox.x1, d.bbox.y1
-            );
-            draw(&mut frame, &d.bbox, [255, 40, 200]);
-        }
-        println!(
-            "{} detections from {} windows in {:.0} ms",
-            found.len(),
-            detector.windows(frame.width, frame.height).len(),
-            seconds * 1e3
-        );
-        if let Some(out) = &args.out {
-            frame.save_png(out)?;
-        }
-        return Ok(ExitCode::SUCCESS);
+        return frame(args, &method);
     }
     let episode = EpisodeReader::open(&args.input)?;
-    let (mut detections, mut truths) = (Vec::<Detection>::new(), Vec::<GroundTruth>::new());
-    let (mut frames, mut seconds) = (0usize, 0.0);
+    let mut gif = match &args.out {
+        Some(path) => Some(Gif::new(path)?),
+        None => None,
+    };
+    // Labelled frames and what was found in them, for the scores.
+    let mut labelled = BoxedImages::new();
+    let mut found_in_labelled = Vec::new();
+    let (mut frames, mut seconds, mut size) = (0usize, 0.0, (0, 0));
     for step in episode.steps(true)? {
-        let (Some(frame), Some(objects)) = (&step.frame, &step.objects) else {
+        let Some(frame) = &step.frame else {
             continue;
         };
         if step.tick % args.every.max(1) != 0 {
             continue;
         }
         let started = Instant::now();
-        let found = detector.detect(&model, frame)?;
+        let found = method.detect(frame)?;
         seconds += started.elapsed().as_secs_f64();
-        detections.extend(found.into_iter().map(|d| Detection { image: frames, ..d }));
+        frames += 1;
+        size = (frame.width, frame.height);
+        if let Some(gif) = &mut gif {
+            let mut shown = frame.clone();
+            draw_all(&mut shown, &found, args.draw_threshold);
+            gif.push(&shown)?;
+        }
+        let Some(objects) = &step.objects else {
+            continue;
+        };
+        let mut truth = ImageTruth::default();
         for o in objects
             .objects
             .iter()
             .filter(|o| o.pixels >= args.min_pixels)
         {
-            if let Some(class) = classes.iter().position(|c| *c == o.class) {
-                truths.push(GroundTruth {
-                    image: frames,
-                    class,
-                    bbox: BBox::new(o.x0 as f64, o.y0 as f64, o.x1 as f64, o.y1 as f64),
-                });
+            if let Some(class) = labelled.classes.iter().position(|c| *c == o.class) {
+                let b = BBox::new(o.x0 as f64, o.y0 as f64, o.x1 as f64, o.y1 as f64);
+                truth.objects.push((class, b));
             }
         }
-        frames += 1;
+        let image = labelled.len();
+        labelled.push(frame.width, frame.height, frame.rgb.clone(), truth)?;
+        // The method's class index → the index of the same name among the recorded classes.
+        found_in_labelled.extend(found.into_iter().filter_map(|d| {
+            let name = &method.classes()[d.class];
+            let class = labelled.classes.iter().position(|c| c == name)?;
+            Some(Detection { image, class, ..d })
+        }));
     }
     if frames == 0 {
-        bail!(
-            "{}: no labelled frames (record with --labels)",
-            args.input.display()
+        bail!("{}: no frames", args.input.display());
+    }
+    println!(
+        "{}: {frames} frames, {:.1} ms per frame",
+        method.describe(size.0, size.1),
+        seconds * 1e3 / frames as f64
+    );
+    if let Some(gif) = gif {
+        gif.finish()?;
+    }
+    if labelled.is_empty() {
+        println!("no recorded boxes (record with --labels to score the detections)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let scores = detect::score(&found_in_labelled, &labelled, seconds);
+    println!(
+        "{}",
+        super::detector::scores_table(&labelled.classes, &scores)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One frame: its detections listed, and drawn into `--out`.
+fn frame(args: &DetectArgs, method: &Method) -> Result<ExitCode> {
+    let bytes =
+        std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    let mut frame = Frame::from_png(&bytes, 0, 0)
+        .with_context(|| format!("{}: not an 8-bit RGB PNG", args.input.display()))?;
+    let started = Instant::now();
+    let found = method.detect(&frame)?;
+    let seconds = started.elapsed().as_secs_f64();
+    for d in found.iter().filter(|d| d.score >= args.draw_threshold) {
+        println!(
+            "{:>12} {:.2}  [{:.0}, {:.0}, {:.0}, {:.0}]",
+            method.classes()[d.class],
+            d.score,
+            d.bbox.x0,
+            d.bbox.y0,
+            d.bbox.x1,
+            d.bbox.y1
         );
     }
     println!(
-        "{frames} frames, {} objects, {} detections; {:.0} ms per frame ({} windows each)",
-        truths.len(),
-        detections.len(),
-        seconds / frames as f64 * 1e3,
-        detector.windows(200, 66).len()
+        "{} detections scoring at least {} ({} in all), {}, {:.1} ms",
+        found
+            .iter()
+            .filter(|d| d.score >= args.draw_threshold)
+            .count(),
+        args.draw_threshold,
+        found.len(),
+        method.describe(frame.width, frame.height),
+        seconds * 1e3
     );
-    let show = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.3}"));
-    println!(
-        "mAP@0.5 {}  AP@[.5:.95] {}",
-        show(mean_ap(&detections, &truths, 0.5)),
-        show(coco_ap(&detections, &truths))
-    );
+    if let Some(out) = &args.out {
+        draw_all(&mut frame, &found, args.draw_threshold);
+        frame.save_png(out)?;
+        println!("wrote {}", out.display());
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An animated GIF written frame by frame.
+struct Gif {
+    path: PathBuf,
+    encoder: Option<gif::Encoder<std::fs::File>>,
+}
+
+impl Gif {
+    fn new(path: &Path) -> Result<Self> {
+        if path.extension().is_none_or(|e| e != "gif") {
+            bail!(
+                "--out {}: an episode's frames go into a .gif",
+                path.display()
+            );
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            encoder: None,
+        })
+    }
+
+    fn push(&mut self, frame: &Frame) -> Result<()> {
+        let (w, h) = (frame.width as u16, frame.height as u16);
+        if self.encoder.is_none() {
+            let file = std::fs::File::create(&self.path)
+                .with_context(|| format!("creating {}", self.path.display()))?;
+            let mut encoder = gif::Encoder::new(file, w, h, &[])?;
+            encoder.set_repeat(gif::Repeat::Infinite)?;
+            self.encoder = Some(encoder);
+        }
+        let mut g = gif::Frame::from_rgb_speed(w, h, &frame.rgb, 10);
+        g.delay = 10;
+        self.encoder
+            .as_mut()
+            .expect("created above")
+            .write_frame(&g)?;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        drop(self.encoder);
+        println!("wrote {}", self.path.display());
+        Ok(())
+    }
 }

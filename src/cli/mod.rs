@@ -7,6 +7,7 @@ pub mod dagger;
 mod demo;
 mod detect;
 mod detect_eval;
+mod detector;
 mod episode_cmd;
 pub mod eval;
 mod export;
@@ -59,7 +60,10 @@ pub enum Command {
     TrainSegmenter(segment::TrainSegmenterArgs),
     /// Segment a camera frame with a trained segmenter: a coloured class mask.
     Segment(segment::SegmentArgs),
-    /// Detect objects in a frame or a labelled episode (sliding-window baseline).
+    /// Train the two-stage detector (Faster R-CNN style, on the shared backbone) on recorded boxes.
+    TrainDetector(detector::TrainDetectorArgs),
+    /// Detect objects in a frame or an episode: boxes drawn into a PNG or GIF, and mAP against
+    /// the recorded boxes of a labelled episode.
     Detect(detect::DetectArgs),
     /// Export recorded episodes to other formats.
     Export {
@@ -132,6 +136,7 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::EvalDetections(args) => detect_eval::run(&args),
         Command::TrainSegmenter(args) => segment::train_run(&args),
         Command::Segment(args) => segment::run(&args),
+        Command::TrainDetector(args) => detector::run(&args),
         Command::Detect(args) => detect::run(&args),
         Command::Export {
             command: ExportCommand::Coco(args),
@@ -149,6 +154,28 @@ pub fn main() -> Result<std::process::ExitCode> {
             command: BenchCommand::Train(args),
         } => bench_train::run(&args),
     }
+}
+
+/// Training and held-out data from the episodes under `paths`: the last fifth of the files (at
+/// least one) is held out, or, when there is only one file, the last fifth of its frames
+/// (`split_off` takes them off).
+pub(crate) fn held_out_split<T>(
+    paths: &[PathBuf],
+    load: impl Fn(&[PathBuf]) -> Result<T>,
+    split_off: impl Fn(&mut T) -> T,
+) -> Result<(T, T)> {
+    let files = crate::nn::dataset::episode_files(paths)?;
+    if files.is_empty() {
+        anyhow::bail!("no episode files in {paths:?}");
+    }
+    if files.len() == 1 {
+        let mut train = load(&files)?;
+        let test = split_off(&mut train);
+        return Ok((train, test));
+    }
+    let held = (files.len() / 5).max(1);
+    let (a, b) = files.split_at(files.len() - held);
+    Ok((load(a)?, load(b)?))
 }
 
 /// The scenarios named on the command line, or the built-in ones.

@@ -61,19 +61,11 @@ fn load(files: &[PathBuf], every: u64) -> Result<MaskedImages> {
 }
 
 pub fn train_run(args: &TrainSegmenterArgs) -> Result<ExitCode> {
-    let files = crate::nn::dataset::episode_files(&args.data)?;
-    if files.is_empty() {
-        bail!("no episode files in {:?}", args.data);
-    }
-    let (train, test) = if files.len() == 1 {
-        let mut train = load(&files, args.every)?;
-        let test = train.split_off(train.len() - train.len() / 5);
-        (train, test)
-    } else {
-        let held = (files.len() / 5).max(1);
-        let (a, b) = files.split_at(files.len() - held);
-        (load(a, args.every)?, load(b, args.every)?)
-    };
+    let (train, test) = super::held_out_split(
+        &args.data,
+        |files| load(files, args.every),
+        |data| data.split_off(data.len() - data.len() / 5),
+    )?;
     if train.is_empty() || test.is_empty() {
         bail!("no labelled frames: record episodes with `steerlab record --labels`");
     }

@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod classify;
 pub mod config;
 pub mod dataset;
+pub mod detect;
 pub mod distribution;
 pub mod idx;
 pub mod ops;

@@ -81,3 +81,213 @@ fn average_precision_of_hand_made_detections() {
     let m = mean_ap(&wrong_class, &truths, 0.5).unwrap();
     assert!((m - 51.0 / 101.0).abs() < 1e-12, "{m}");
 }
+
+mod two_stage {
+    use candle_core::{Device, Tensor};
+    use rand::{RngExt, SeedableRng, rngs::StdRng};
+    use steerlab::nn::boxes::BBox;
+    use steerlab::nn::detect::{
+        BoxedImages, DetectOptions, Detector, DetectorConfig, DetectorTraining, FeatureGrid,
+        HEAD_WEIGHTS, ImageTruth, bce_with_logits, decode, encode, evaluate, smooth_l1, train,
+    };
+    use steerlab::nn::ops::roi_align;
+
+    #[test]
+    fn feature_cells_sit_where_the_convolutions_put_them() {
+        let config = DetectorConfig::pilotnet(vec!["cone".into()]);
+        let grid = FeatureGrid::of(config.input, &config.backbone.layers).unwrap();
+        // Two 5×5 stride-2 convolutions without padding: cell k reads pixels 4k … 4k + 12, so
+        // its centre is at 4k + 6.5; 66×200 → 31×98 → 14×47.
+        assert_eq!((grid.height, grid.width, grid.channels), (14, 47, 36));
+        assert_eq!((grid.stride, grid.first), (4.0, 6.5));
+        // RoI Align of a map holding each cell's column index: a thin region centred on the
+        // centre of column 9 (and one halfway to column 10) reads 9 (and 9.5).
+        let ramp: Vec<f64> = (0..14 * 47).map(|i| (i % 47) as f64).collect();
+        let features = Tensor::from_vec(ramp, (1, 1, 14, 47), &Device::Cpu).unwrap();
+        for (x, expected) in [(4.0 * 9.0 + 6.5, 9.0), (4.0 * 9.5 + 6.5, 9.5)] {
+            let b = BBox::new(x - 0.5, 20.0, x + 0.5, 30.0);
+            let v = roi_align(&features, &[grid.roi(0, &b)], (1, 1), 0.25, 2)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
+            assert!((v[0] - expected).abs() < 1e-9, "{x}: {v:?}");
+        }
+        // Anchors: every cell, sides × aspects, centred on the cell, of the asked area and shape.
+        let anchors = grid.anchors(&[8.0, 16.0], &[0.5, 2.0]);
+        assert_eq!(anchors.len(), 14 * 47 * 4);
+        let a = anchors[(47 + 2) * 4 + 3]; // cell (1, 2), side 16, aspect 2
+        assert!(((a.x0 + a.x1) / 2.0 - 14.5).abs() < 1e-12);
+        assert!(((a.y0 + a.y1) / 2.0 - 10.5).abs() < 1e-12);
+        assert!((a.area() - 256.0).abs() < 1e-9);
+        assert!(((a.y1 - a.y0) / (a.x1 - a.x0) - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn box_deltas_round_trip() {
+        let anchor = BBox::new(10.0, 20.0, 30.0, 60.0);
+        let target = BBox::new(14.0, 18.0, 40.0, 50.0);
+        let d = encode(&anchor, &target, HEAD_WEIGHTS);
+        // Centre (20, 40) → (27, 34) in anchor sizes 20 × 40, sides 26/20 and 32/40.
+        let expected = [
+            10.0 * 7.0 / 20.0,
+            10.0 * -6.0 / 40.0,
+            5.0 * 1.3f64.ln(),
+            5.0 * 0.8f64.ln(),
+        ];
+        for (a, b) in d.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-12, "{d:?}");
+        }
+        let back = decode(&anchor, d, HEAD_WEIGHTS);
+        assert!(back.iou(&target) > 1.0 - 1e-12, "{back:?}");
+    }
+
+    /// Finite differences of a scalar function of one f64 tensor against candle's gradient.
+    fn check_gradient(f: impl Fn(&Tensor) -> Tensor, x: &[f64]) {
+        let var = candle_core::Var::from_tensor(&Tensor::new(x, &Device::Cpu).unwrap()).unwrap();
+        let grads = f(var.as_tensor()).sum_all().unwrap().backward().unwrap();
+        let g = grads
+            .get(var.as_tensor())
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+        for i in 0..x.len() {
+            let at = |e: f64| {
+                let mut v = x.to_vec();
+                v[i] += e;
+                f(&Tensor::new(v.as_slice(), &Device::Cpu).unwrap())
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f64>()
+                    .unwrap()
+            };
+            let numeric = (at(1e-6) - at(-1e-6)) / 2e-6;
+            assert!(
+                (numeric - g[i]).abs() < 1e-6,
+                "element {i}: {numeric} vs {}",
+                g[i]
+            );
+        }
+    }
+
+    #[test]
+    fn detector_losses_match_their_formulas_and_finite_differences() {
+        let x: [f64; 7] = [-3.0, -0.05, 0.02, 0.4, 2.5, -40.0, 40.0];
+        let t: [f64; 7] = [0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0];
+        let targets = Tensor::new(&t, &Device::Cpu).unwrap();
+        let bce = bce_with_logits(&Tensor::new(&x, &Device::Cpu).unwrap(), &targets)
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+        for ((x, t), l) in x.iter().zip(t).zip(&bce) {
+            let p = 1.0 / (1.0 + (-x).exp());
+            let expected = if x.abs() > 30.0 {
+                if t == 1.0 { (-x).max(0.0) } else { x.max(0.0) } // the exact limit
+            } else {
+                -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())
+            };
+            assert!((l - expected).abs() < 1e-9, "x {x}: {l} vs {expected}");
+        }
+        check_gradient(|v| bce_with_logits(v, &targets).unwrap(), &x);
+        let beta = 1.0 / 9.0;
+        let d: [f64; 6] = [-2.0, -0.1, -0.01, 0.03, 0.2, 1.5];
+        let l = smooth_l1(&Tensor::new(&d, &Device::Cpu).unwrap(), beta)
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+        for (d, l) in d.iter().zip(&l) {
+            let expected = if d.abs() < beta {
+                0.5 * d * d / beta
+            } else {
+                d.abs() - 0.5 * beta
+            };
+            assert!((l - expected).abs() < 1e-12);
+        }
+        check_gradient(|v| smooth_l1(v, beta).unwrap(), &d);
+    }
+
+    /// Frames of noise over a sky-to-ground gradient with red tall boxes (class 0) and blue
+    /// wide boxes (class 1) at random places.
+    fn synthetic(images: usize, seed: u64) -> BoxedImages {
+        let (w, h) = (200usize, 66usize);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut set = BoxedImages {
+            classes: vec!["tall".into(), "wide".into()],
+            ..BoxedImages::default()
+        };
+        for _ in 0..images {
+            let mut rgb: Vec<u8> = (0..w * h * 3)
+                .map(|i| (60 + (i / (3 * w)) as i32 * 2 + rng.random_range(-25..25)) as u8)
+                .collect();
+            let mut truth = ImageTruth::default();
+            for _ in 0..rng.random_range(1..=3) {
+                let class = rng.random_range(0..2usize);
+                let (bw, bh) = if class == 0 {
+                    (rng.random_range(6..12), rng.random_range(14..30))
+                } else {
+                    (rng.random_range(14..30), rng.random_range(7..13))
+                };
+                let x0 = rng.random_range(0..w - bw) as f64;
+                let y0 = rng.random_range(0..h - bh) as f64;
+                let b = BBox::new(x0, y0, x0 + bw as f64, y0 + bh as f64);
+                if truth.objects.iter().any(|(_, o)| o.iou(&b) > 0.0) {
+                    continue;
+                }
+                let colour = if class == 0 {
+                    [220, 40, 30]
+                } else {
+                    [30, 60, 220]
+                };
+                for y in b.y0 as usize..b.y1 as usize {
+                    for x in b.x0 as usize..b.x1 as usize {
+                        rgb[(y * w + x) * 3..][..3].copy_from_slice(&colour);
+                    }
+                }
+                truth.objects.push((class, b));
+            }
+            set.push(w as u32, h as u32, rgb, truth).unwrap();
+        }
+        set
+    }
+
+    #[test]
+    fn the_two_stage_detector_overfits_a_tiny_set() {
+        let data = synthetic(8, 5);
+        let objects = data.ground_truth().len();
+        let model = Detector::new(DetectorConfig::pilotnet(data.classes.clone()), 3).unwrap();
+        let before = evaluate(&model, &data, &DetectOptions::default()).unwrap();
+        let options = DetectorTraining {
+            epochs: 50,
+            batch_size: 2,
+            learning_rate: 2e-3,
+            seed: 1,
+            flip: true,
+        };
+        let history = train(
+            &model,
+            &data,
+            &BoxedImages::default(),
+            &options,
+            &mut |_| {},
+        )
+        .unwrap();
+        let (first, last) = (&history[0].losses, &history.last().unwrap().losses);
+        assert!(last.total() < 0.3 * first.total(), "{first:?} → {last:?}");
+        let after = evaluate(&model, &data, &DetectOptions::default()).unwrap();
+        assert!(before.map50.unwrap() < 0.2, "{before:?}");
+        assert!(after.map50.unwrap() > 0.9, "{after:?} ({objects} objects)");
+        // Saved and loaded, it finds the same boxes.
+        let dir = std::env::temp_dir().join(format!("steerlab-it-detector-{}", std::process::id()));
+        model.save(&dir).unwrap();
+        let loaded = Detector::load(&dir).unwrap();
+        let images = data.images(&[0, 1], &[]).unwrap();
+        let (a, b) = (
+            model.detect(&images, &DetectOptions::default()).unwrap(),
+            loaded.detect(&images, &DetectOptions::default()).unwrap(),
+        );
+        assert_eq!(a, b);
+        assert!(!a[0].is_empty());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,141 @@
+//! `steerlab train-detector`: the two-stage detector trained on the boxes recorded with
+//! `steerlab record --labels`, scored on held-out episodes after every epoch.
+
+use crate::nn::detect::{
+    self, BoxedImages, DetectionScores, Detector, DetectorConfig, DetectorTraining,
+};
+use anyhow::{Result, bail};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct TrainDetectorArgs {
+    /// Episodes recorded with `--labels`, or folders of them; the last fifth of the episodes
+    /// (at least one) is held out for evaluation, or the last fifth of the frames when there is
+    /// only one.
+    #[arg(long, required = true, num_args = 1..)]
+    pub data: Vec<PathBuf>,
+    #[arg(long, default_value = "runs/detector")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 12)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Use every n-th frame (consecutive frames are nearly alike).
+    #[arg(long, default_value_t = 2)]
+    pub every: u64,
+    /// Objects with fewer visible pixels are neither objects nor background (not scored).
+    #[arg(long, default_value_t = 40)]
+    pub min_pixels: u32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Start from the backbone of this model directory (a steering model, say).
+    #[arg(long)]
+    pub backbone_from: Option<PathBuf>,
+    /// Do not mirror training frames.
+    #[arg(long)]
+    pub no_flip: bool,
+}
+
+/// Per-class AP@0.5 and the summary figures as a Markdown table.
+pub fn scores_table(classes: &[String], s: &DetectionScores) -> String {
+    let show = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.3}"));
+    let mut t = String::from("| class | AP@0.5 |\n|---|---|\n");
+    for (c, ap) in classes.iter().zip(&s.class_ap50) {
+        let _ = writeln!(t, "| {c} | {} |", show(*ap));
+    }
+    let _ = writeln!(
+        t,
+        "| **mean (mAP@0.5)** | **{}** |\n\nCOCO AP@[.5:.95] {}; {} frames, {} objects, {} detections; \
+         {:.1} ms per frame",
+        show(s.map50),
+        show(s.ap),
+        s.frames,
+        s.objects,
+        s.detections,
+        s.ms_per_frame
+    );
+    t
+}
+
+pub fn run(args: &TrainDetectorArgs) -> Result<ExitCode> {
+    let (train, test) = super::held_out_split(
+        &args.data,
+        |files| {
+            Ok(BoxedImages::from_episodes(
+                files,
+                args.every,
+                args.min_pixels,
+            )?)
+        },
+        |data| data.split_off(data.len() - data.len() / 5),
+    )?;
+    if train.is_empty() || test.is_empty() {
+        bail!("no labelled frames: record episodes with `steerlab record --labels`");
+    }
+    let model = Detector::new(DetectorConfig::pilotnet(train.classes.clone()), args.seed)?;
+    if let Some(from) = &args.backbone_from {
+        model.load_backbone(from)?;
+    }
+    println!(
+        "two-stage detector, {} parameters, {} anchors; {} training frames ({} objects), {} held-out ({} objects)",
+        model.parameter_count(),
+        model.anchors().len(),
+        train.len(),
+        train.ground_truth().len(),
+        test.len(),
+        test.ground_truth().len()
+    );
+    let options = DetectorTraining {
+        epochs: args.epochs,
+        batch_size: args.batch,
+        learning_rate: args.lr,
+        seed: args.seed,
+        flip: !args.no_flip,
+    };
+    let started = Instant::now();
+    let show = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.3}"));
+    let history = detect::train(&model, &train, &test, &options, &mut |e| {
+        println!(
+            "epoch {:>3}: loss {:.3} (rpn {:.3} + {:.3}, head {:.3} + {:.3}), {:.0} frames/s; held-out mAP@0.5 {} AP {}, {:.1} ms/frame; {:.0} s",
+            e.epoch,
+            e.losses.total(),
+            e.losses.rpn_objectness,
+            e.losses.rpn_boxes,
+            e.losses.head_classes,
+            e.losses.head_boxes,
+            e.images_per_s,
+            show(e.scores.map50),
+            show(e.scores.ap),
+            e.scores.ms_per_frame,
+            started.elapsed().as_secs_f64()
+        )
+    })?;
+    let wall = started.elapsed().as_secs_f64();
+    model.save(&args.out)?;
+    let Some(last) = history.last() else {
+        bail!("--epochs 0: nothing trained");
+    };
+    let table = scores_table(&model.config.classes, &last.scores);
+    let report = format!(
+        "# Two-stage detector\n\n{} training frames, {} held-out; {} epochs in {:.0} s\n\n{table}\n",
+        train.len(),
+        test.len(),
+        history.len(),
+        wall
+    );
+    crate::files::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
+    crate::files::write_atomic(
+        &args.out.join("history.json"),
+        serde_json::to_string_pretty(&history)?.as_bytes(),
+    )?;
+    println!(
+        "{table}\nmodel, report.md and history.json in {}",
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
