@@ -376,7 +376,10 @@ impl Detector {
             return Err(model_err(path, "classes: a detector needs at least one"));
         }
         if config.anchor_sides.iter().any(|s| s.is_nan() || *s <= 0.0)
-            || config.anchor_aspects.iter().any(|a| a.is_nan() || *a <= 0.0)
+            || config
+                .anchor_aspects
+                .iter()
+                .any(|a| a.is_nan() || *a <= 0.0)
             || config.anchors_per_cell() == 0
         {
             return Err(model_err(

@@ -221,5 +221,58 @@ fn labelled_recordings_export_to_coco() {
     assert!(!coco["annotations"].as_array().unwrap().is_empty());
     assert!(dir.join("coco/images/props_000_00000.png").is_file());
     assert!(dir.join("coco/masks/props_000_00000.png").is_file());
+    // Detection: the recorded boxes as training data (small objects kept as ignored regions),
+    // a detector trained from a steering model's backbone, and detect on the episode.
+    let boxed =
+        steerlab::nn::detect::BoxedImages::from_episodes(std::slice::from_ref(&file), 1, 10)
+            .unwrap();
+    assert_eq!((boxed.len(), boxed.ground_truth().len()), (21, expected));
+    let all: usize = steps
+        .iter()
+        .map(|s| s.objects.as_ref().unwrap().objects.len())
+        .sum();
+    let ignored: usize = boxed.truths.iter().map(|t| t.ignored.len()).sum();
+    assert_eq!(expected + ignored, all);
+    let steering = dir.join("steering");
+    steerlab::nn::Model::new(steerlab::nn::ModelConfig::pilotnet(), 0)
+        .unwrap()
+        .save(&steering)
+        .unwrap();
+    let out = steerlab()
+        .args(["train-detector", "--epochs", "1", "--every", "1", "--data"])
+        .arg(dir.join("rec"))
+        .arg("--out")
+        .arg(dir.join("detector"))
+        .arg("--backbone-from")
+        .arg(&steering)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("17 training frames"), "{stdout}");
+    assert!(dir.join("detector/report.md").is_file());
+    let out = steerlab()
+        .args(["detect", "--every", "5", "--model"])
+        .arg(dir.join("detector"))
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.join("boxes.gif"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("5 frames") && stdout.contains("mAP@0.5"),
+        "{stdout}"
+    );
+    assert!(std::fs::metadata(dir.join("boxes.gif")).unwrap().len() > 1000);
     std::fs::remove_dir_all(&dir).ok();
 }

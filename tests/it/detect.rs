@@ -288,6 +288,15 @@ mod two_stage {
         );
         assert_eq!(a, b);
         assert!(!a[0].is_empty());
+        // A config that does not match the weights is refused, naming the tensors.
+        let config = dir.join("config.json");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, text.replace("\"wide\"", "\"wide\", \"third\"")).unwrap();
+        let err = Detector::load(&dir).err().expect("mismatch detected").to_string();
+        assert!(
+            err.contains("config.json") && err.contains("head.classes.weight"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }
