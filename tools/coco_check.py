@@ -8,6 +8,9 @@ them, and the AP@[.5:.95], AP@0.5 and AP@0.75 figures are compared.
 
     python3 -m venv .venv && .venv/bin/pip install pycocotools
     .venv/bin/python tools/coco_check.py [--steerlab target/debug/steerlab] [--scenes 20]
+
+With --truth and --detections, the two score that pair of files instead (for instance those
+`steerlab detect --model DIR EPISODE --coco DIR` writes for a real detector on a real episode).
 """
 import argparse
 import contextlib
@@ -63,7 +66,22 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--steerlab", default="target/debug/steerlab")
     p.add_argument("--scenes", type=int, default=20)
+    p.add_argument("--truth", help="a COCO ground-truth file to score instead of random scenes")
+    p.add_argument("--detections", help="the COCO results file that goes with --truth")
     args = p.parse_args()
+    if args.truth or args.detections:
+        if not (args.truth and args.detections):
+            p.error("--truth and --detections go together")
+        theirs = pycocotools_figures(args.truth, args.detections)
+        out = subprocess.run([args.steerlab, "eval-detections", "--truth", args.truth,
+                              "--detections", args.detections],
+                             check=True, capture_output=True, text=True).stdout
+        ours = json.loads(out)
+        diff = max(abs(ours[key] - theirs[key]) for key in theirs)
+        for key in theirs:
+            print(f"{key:6} steerlab {ours[key]:.9f}  pycocotools {theirs[key]:.9f}")
+        print(f"largest difference: {diff:.2e}")
+        sys.exit(0 if diff < 1e-9 else 1)
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(args.scenes):

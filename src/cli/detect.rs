@@ -42,6 +42,11 @@ pub struct DetectArgs {
     /// scores rank well, 0.5 for the baseline).
     #[arg(long)]
     pub threshold: Option<f64>,
+    /// For a labelled episode: also write the scored frames' boxes as COCO ground truth
+    /// (`truth.json`) and the detections as COCO results (`detections.json`) into this folder,
+    /// for `eval-detections`, pycocotools or any COCO tool.
+    #[arg(long)]
+    pub coco: Option<PathBuf>,
     /// Smallest score of a box drawn.
     #[arg(long, default_value_t = 0.5)]
     pub draw_threshold: f64,
@@ -221,12 +226,74 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
         println!("no recorded boxes (record with --labels to score the detections)");
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(dir) = &args.coco {
+        write_coco(dir, &labelled, &found_in_labelled)?;
+    }
     let scores = detect::score(&found_in_labelled, &labelled, seconds);
     println!(
         "{}",
         super::detector::scores_table(&labelled.classes, &scores)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `truth.json` and `detections.json` in COCO's formats: image ids count from 1 in frame
+/// order, category ids are class indices plus one.
+fn write_coco(dir: &Path, data: &BoxedImages, found: &[Detection]) -> Result<()> {
+    use crate::nn::boxes::coco;
+    let xywh = |b: &BBox| [b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0];
+    let (width, height) = data
+        .input
+        .map_or((0, 0), |i| (i.width as u32, i.height as u32));
+    let truth = coco::Dataset {
+        images: (0..data.len())
+            .map(|i| coco::Image {
+                id: i + 1,
+                width,
+                height,
+                file_name: String::new(),
+            })
+            .collect(),
+        annotations: data
+            .ground_truth()
+            .iter()
+            .enumerate()
+            .map(|(k, g)| coco::Annotation {
+                id: k + 1,
+                image_id: g.image + 1,
+                category_id: g.class + 1,
+                bbox: xywh(&g.bbox),
+                area: g.bbox.area(),
+                iscrowd: 0,
+            })
+            .collect(),
+        categories: data
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(c, name)| coco::Category {
+                id: c + 1,
+                name: name.clone(),
+            })
+            .collect(),
+    };
+    let results: Vec<coco::ResultEntry> = found
+        .iter()
+        .map(|d| coco::ResultEntry {
+            image_id: d.image + 1,
+            category_id: d.class + 1,
+            bbox: xywh(&d.bbox),
+            score: d.score,
+        })
+        .collect();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::files::write_atomic(&dir.join("truth.json"), &serde_json::to_vec(&truth)?)?;
+    crate::files::write_atomic(&dir.join("detections.json"), &serde_json::to_vec(&results)?)?;
+    println!(
+        "COCO ground truth and results in {} (truth.json, detections.json)",
+        dir.display()
+    );
+    Ok(())
 }
 
 /// One frame: its detections listed, and drawn into `--out`.

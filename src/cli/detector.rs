@@ -39,6 +39,13 @@ pub struct TrainDetectorArgs {
     /// Do not mirror training frames.
     #[arg(long)]
     pub no_flip: bool,
+    /// Training frames' brightness varies by ± this fraction, each colour channel by half as
+    /// much again (0: off).
+    #[arg(long, default_value_t = 0.3)]
+    pub colour_jitter: f64,
+    /// Held-out episodes (or folders) to score on, instead of the last fifth of `--data`.
+    #[arg(long, num_args = 1..)]
+    pub test: Vec<PathBuf>,
 }
 
 /// Per-class AP@0.5 and the summary figures as a Markdown table.
@@ -63,17 +70,21 @@ pub fn scores_table(classes: &[String], s: &DetectionScores) -> String {
 }
 
 pub fn run(args: &TrainDetectorArgs) -> Result<ExitCode> {
-    let (train, test) = super::held_out_split(
-        &args.data,
-        |files| {
-            Ok(BoxedImages::from_episodes(
-                files,
-                args.every,
-                args.min_pixels,
-            )?)
-        },
-        |data| data.split_off(data.len() - data.len() / 5),
-    )?;
+    let load = |files: &[PathBuf]| -> Result<BoxedImages> {
+        Ok(BoxedImages::from_episodes(
+            files,
+            args.every,
+            args.min_pixels,
+        )?)
+    };
+    let (train, test) = if args.test.is_empty() {
+        super::held_out_split(&args.data, load, |data| {
+            data.split_off(data.len() - data.len() / 5)
+        })?
+    } else {
+        let files = crate::nn::dataset::episode_files;
+        (load(&files(&args.data)?)?, load(&files(&args.test)?)?)
+    };
     if train.is_empty() || test.is_empty() {
         bail!("no labelled frames: record episodes with `steerlab record --labels`");
     }
@@ -96,6 +107,7 @@ pub fn run(args: &TrainDetectorArgs) -> Result<ExitCode> {
         learning_rate: args.lr,
         seed: args.seed,
         flip: !args.no_flip,
+        colour_jitter: args.colour_jitter,
     };
     let started = Instant::now();
     let show = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.3}"));

@@ -747,6 +747,42 @@ impl Detector {
     }
 }
 
+/// How a training frame is changed: mirrored left–right (its boxes with it), and each colour
+/// channel scaled (light and white balance).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Augment {
+    pub flip: bool,
+    pub gain: [f32; 3],
+}
+
+impl Default for Augment {
+    fn default() -> Self {
+        Self {
+            flip: false,
+            gain: [1.0; 3],
+        }
+    }
+}
+
+impl Augment {
+    /// A random change: a coin for the flip (when `flip`), brightness in 1 ± `jitter` and
+    /// each channel in 1 ± `jitter`/2 on top.
+    pub fn random(rng: &mut StdRng, flip: bool, jitter: f64) -> Self {
+        let mut gain = [1.0f32; 3];
+        if jitter > 0.0 {
+            let brightness = rng.random_range(1.0 - jitter..=1.0 + jitter);
+            for g in &mut gain {
+                *g =
+                    (brightness * rng.random_range(1.0 - jitter / 2.0..=1.0 + jitter / 2.0)) as f32;
+            }
+        }
+        Self {
+            flip: flip && rng.random_bool(0.5),
+            gain,
+        }
+    }
+}
+
 /// Frames and their objects, in memory.
 #[derive(Clone, Debug, Default)]
 pub struct BoxedImages {
@@ -846,8 +882,9 @@ impl BoxedImages {
         Ok(out)
     }
 
-    /// Images `(B, 3, H, W)` 0–1 of `indices`, mirrored left–right where `flip` says so.
-    pub fn images(&self, indices: &[usize], flip: &[bool]) -> Result<Tensor> {
+    /// Images `(B, 3, H, W)` 0–1 of `indices`, each changed as its [`Augment`] says (none
+    /// where `augment` is shorter).
+    pub fn images(&self, indices: &[usize], augment: &[Augment]) -> Result<Tensor> {
         let spec = self
             .input
             .ok_or_else(|| Error::InvalidArgument("no images".into()))?;
@@ -855,13 +892,14 @@ impl BoxedImages {
         let mut values = Vec::with_capacity(indices.len() * 3 * h * w);
         for (n, &i) in indices.iter().enumerate() {
             let rgb = &self.frames[i];
-            let mirrored = flip.get(n).copied().unwrap_or(false);
+            let a = augment.get(n).copied().unwrap_or_default();
             for c in 0..3 {
+                let gain = a.gain[c] / 255.0;
                 for y in 0..h {
                     let row = &rgb[y * w * 3..(y + 1) * w * 3];
                     for x in 0..w {
-                        let x = if mirrored { w - 1 - x } else { x };
-                        values.push(row[x * 3 + c] as f32 / 255.0);
+                        let x = if a.flip { w - 1 - x } else { x };
+                        values.push((row[x * 3 + c] as f32 * gain).min(1.0));
                     }
                 }
             }
@@ -951,6 +989,8 @@ pub struct DetectorTraining {
     pub seed: u64,
     /// Mirror half the training images left–right (their boxes with them).
     pub flip: bool,
+    /// Brightness varies by ± this fraction, each colour channel by half as much again.
+    pub colour_jitter: f64,
 }
 
 /// One epoch's figures.
@@ -1004,22 +1044,22 @@ pub fn train(
         let mut sums = DetectorLosses::default();
         let mut batches = 0usize;
         for chunk in order.chunks(batch) {
-            let flip: Vec<bool> = chunk
+            let augment: Vec<Augment> = chunk
                 .iter()
-                .map(|_| options.flip && rng.random_bool(0.5))
+                .map(|_| Augment::random(&mut rng, options.flip, options.colour_jitter))
                 .collect();
             let truths: Vec<ImageTruth> = chunk
                 .iter()
-                .zip(&flip)
-                .map(|(&i, &f)| {
-                    if f {
+                .zip(&augment)
+                .map(|(&i, a)| {
+                    if a.flip {
                         train.truths[i].flipped(width)
                     } else {
                         train.truths[i].clone()
                     }
                 })
                 .collect();
-            let images = train.images(chunk, &flip)?;
+            let images = train.images(chunk, &augment)?;
             let (loss, parts) = model.loss(&images, &truths, &mut rng)?;
             let grads = loss.backward()?;
             let lr = learning_rate(optimiser.step, total, warmup, options.learning_rate, 0.02);

@@ -263,6 +263,7 @@ mod two_stage {
             learning_rate: 2e-3,
             seed: 1,
             flip: true,
+            colour_jitter: 0.2,
         };
         let history = train(
             &model,
@@ -273,7 +274,14 @@ mod two_stage {
         )
         .unwrap();
         let (first, last) = (&history[0].losses, &history.last().unwrap().losses);
-        assert!(last.total() < 0.3 * first.total(), "{first:?} → {last:?}");
+        // The box losses grow at first, as proposals start to overlap objects and become
+        // regression targets; the two classification losses fall throughout.
+        let classification =
+            |l: &steerlab::nn::detect::DetectorLosses| l.rpn_objectness + l.head_classes;
+        assert!(
+            classification(last) < 0.2 * classification(first),
+            "{first:?} → {last:?}"
+        );
         let after = evaluate(&model, &data, &DetectOptions::default()).unwrap();
         assert!(before.map50.unwrap() < 0.2, "{before:?}");
         assert!(after.map50.unwrap() > 0.9, "{after:?} ({objects} objects)");
@@ -292,7 +300,10 @@ mod two_stage {
         let config = dir.join("config.json");
         let text = std::fs::read_to_string(&config).unwrap();
         std::fs::write(&config, text.replace("\"wide\"", "\"wide\", \"third\"")).unwrap();
-        let err = Detector::load(&dir).err().expect("mismatch detected").to_string();
+        let err = Detector::load(&dir)
+            .err()
+            .expect("mismatch detected")
+            .to_string();
         assert!(
             err.contains("config.json") && err.contains("head.classes.weight"),
             "{err}"
