@@ -1,5 +1,6 @@
 fn main() -> std::process::ExitCode {
     quiet_vulkan_loader();
+    end_quietly_on_closed_pipe();
     cheap_library_backtraces();
     steerlab::nn::keep_freed_memory();
     // SAFETY: first thing in `main`, before any other thread exists.
@@ -10,6 +11,17 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+/// `steerlab … | head` ends the way command-line tools do when the reader goes away (SIGPIPE's
+/// default action) instead of panicking in `println!`; files are written through temporary
+/// names, so nothing half-written is left.
+fn end_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: first thing in `main`, before any other thread exists; restores the default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

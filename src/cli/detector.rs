@@ -43,7 +43,8 @@ pub struct TrainDetectorArgs {
     /// much again (0: off).
     #[arg(long, default_value_t = 0.3)]
     pub colour_jitter: f64,
-    /// Held-out episodes (or folders) to score on, instead of the last fifth of `--data`.
+    /// Held-out episodes (or folders) to score on, instead of the last fifth of `--data`; they
+    /// are left out of the training data.
     #[arg(long, num_args = 1..)]
     pub test: Vec<PathBuf>,
 }
@@ -82,8 +83,13 @@ pub fn run(args: &TrainDetectorArgs) -> Result<ExitCode> {
             data.split_off(data.len() - data.len() / 5)
         })?
     } else {
-        let files = crate::nn::dataset::episode_files;
-        (load(&files(&args.data)?)?, load(&files(&args.test)?)?)
+        // Held-out episodes are left out of the training data, even when under a `--data` folder.
+        let test = crate::nn::dataset::episode_files(&args.test)?;
+        let canonical = |f: &PathBuf| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        let held: Vec<PathBuf> = test.iter().map(canonical).collect();
+        let mut train = crate::nn::dataset::episode_files(&args.data)?;
+        train.retain(|f| !held.contains(&canonical(f)));
+        (load(&train)?, load(&test)?)
     };
     if train.is_empty() || test.is_empty() {
         bail!("no labelled frames: record episodes with `steerlab record --labels`");
