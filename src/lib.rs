@@ -4,8 +4,10 @@
 //! (scenarios, track geometry, vehicle, expert); [`world`] is the Bevy renderer and the
 //! headless [`world::Env`] that every other part drives the world through; [`record`] holds
 //! episode files, [`nn`] the steering network and its training, and [`drive`] the closed loop
-//! where the two meet (policy driver, evaluation, DAgger).
+//! where the two meet (policy driver, evaluation, DAgger); [`app`] is the desktop window
+//! (live driving with the policy's distribution drawn, recording, replay).
 
+pub mod app;
 pub mod cli;
 pub mod drive;
 pub mod error;

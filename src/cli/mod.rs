@@ -17,6 +17,7 @@ pub mod record;
 pub mod replay;
 mod scenario_cmd;
 mod segment;
+pub mod sim;
 pub mod train;
 
 use anyhow::Result;
@@ -38,6 +39,9 @@ pub enum Command {
         #[command(subcommand)]
         command: ScenarioCommand,
     },
+    /// The driving world in a window: keyboard, expert or policy at the wheel, the network's
+    /// frame and steering distribution beside it, recording with the C key.
+    Sim(sim::SimArgs),
     /// The main job: drive the expert through scenarios headlessly, write frames and a summary.
     Demo(demo::DemoArgs),
     /// Drive the expert through scenarios and write one MCAP episode file per run.
@@ -125,6 +129,7 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::Scenario {
             command: ScenarioCommand::Check { files },
         } => scenario_cmd::check(&files),
+        Command::Sim(args) => sim::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Record(args) => record::run(&args),
         Command::Replay(args) => replay::run(&args),

@@ -31,6 +31,9 @@ pub struct ReplayArgs {
     /// With --resimulate: render under the lighting (sun, sky, fog) of this scenario file.
     #[arg(long, requires = "resimulate")]
     pub lighting_from: Option<PathBuf>,
+    /// The viewer window (opened when there is nothing to export or re-simulate).
+    #[command(flatten)]
+    pub window: super::sim::WindowArgs,
 }
 
 /// What a re-simulation changes about the recorded view (nothing by default).
@@ -54,15 +57,15 @@ pub struct Resimulation {
 }
 
 pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
+    if args.export.is_none() && args.frames.is_none() && !args.resimulate {
+        return view(args);
+    }
     let episode = EpisodeReader::open(&args.file)?;
     let mut sink = FrameSink::new(
         args.export.as_deref(),
         args.frames.as_deref(),
         episode.scenario.dt_s,
     )?;
-    if args.export.is_none() && args.frames.is_none() && !args.resimulate {
-        bail!("nothing to do: give --export FILE.gif, --frames DIR or --resimulate");
-    }
     if args.resimulate {
         let lighting = match &args.lighting_from {
             Some(path) => Some(crate::sim::Scenario::load(path)?.lighting),
@@ -164,6 +167,21 @@ pub fn resimulate(
         eprintln!("warning: {}: {cut}", episode.path.display());
     }
     Ok(r)
+}
+
+/// The episode in the viewer window: play, pause, step, scrub and change speed, with the
+/// recorded action and distribution drawn under each frame.
+fn view(args: &ReplayArgs) -> Result<ExitCode> {
+    let mut link = crate::app::replay::start(&args.file)?;
+    let first = link.first(std::time::Duration::from_secs(60))?;
+    let title = format!("steerlab replay: {}", args.file.display());
+    let options = args.window.options(title, crate::app::hud::REPLAY_KEYS)?;
+    let report = crate::app::window::run(&link, first, options);
+    let closed = link.close();
+    let report = report?;
+    closed?;
+    super::sim::print_report(&report);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Where replayed frames go: PNG files and/or a GIF, each with the overlay drawn.

@@ -269,29 +269,61 @@ static LOG_ONCE: Once = Once::new();
 
 /// Bevy plugins for a windowless app whose `update` renders and finishes one frame.
 pub fn headless_plugins(render_creation: RenderCreation) -> bevy::app::PluginGroupBuilder {
+    with_logger(
+        DefaultPlugins
+            .build()
+            .disable::<WinitPlugin>()
+            .disable::<PipelinedRenderingPlugin>()
+            .disable::<TerminalCtrlCHandlerPlugin>()
+            .set(WindowPlugin {
+                primary_window: None,
+                primary_cursor_options: None,
+                exit_condition: ExitCondition::DontExit,
+                close_when_requested: false,
+            })
+            .set(RenderPlugin {
+                render_creation,
+                synchronous_pipeline_compilation: true,
+                ..default()
+            }),
+    )
+}
+
+/// Bevy plugins for a desktop window of `width`×`height` pixels titled `title`; with
+/// `any_thread`, its event loop may run off the main thread (X11 and Wayland only).
+pub fn window_plugins(
+    title: &str,
+    (width, height): (u32, u32),
+    any_thread: bool,
+) -> bevy::app::PluginGroupBuilder {
+    with_logger(
+        DefaultPlugins
+            .build()
+            .set(WindowPlugin {
+                primary_window: Some(Window {
+                    title: title.into(),
+                    resolution: (width, height).into(),
+                    ..default()
+                }),
+                ..default()
+            })
+            .set(WinitPlugin {
+                run_on_any_thread: any_thread,
+            }),
+    )
+}
+
+/// Bevy's logger is global: the first app of the process installs it, later ones go without.
+fn with_logger(plugins: bevy::app::PluginGroupBuilder) -> bevy::app::PluginGroupBuilder {
     let mut first = false;
     LOG_ONCE.call_once(|| first = true);
-    let plugins = DefaultPlugins
-        .build()
-        .disable::<WinitPlugin>()
-        .disable::<PipelinedRenderingPlugin>()
-        .disable::<TerminalCtrlCHandlerPlugin>()
-        .set(WindowPlugin {
-            primary_window: None,
-            primary_cursor_options: None,
-            exit_condition: ExitCondition::DontExit,
-            close_when_requested: false,
-        })
-        .set(RenderPlugin {
-            render_creation,
-            synchronous_pipeline_compilation: true,
-            ..default()
-        });
-    // Bevy's logger is global: the first app of the process installs it.
     if first {
         plugins.set(LogPlugin {
             level: Level::WARN,
-            filter: "wgpu=error,naga=warn,bevy_render=warn".into(),
+            // winit's X11 notes and Bevy's "software rendering is slow" are expected on
+            // lavapipe and Xvfb.
+            filter: "wgpu=error,naga=warn,bevy_render=warn,bevy_render::renderer=error,winit=error"
+                .into(),
             ..default()
         })
     } else {

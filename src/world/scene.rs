@@ -32,6 +32,11 @@ const PAINT: [f64; 3] = [0.95, 0.95, 0.92];
 #[derive(Component, Clone, Copy, Debug)]
 pub struct AgentCar(pub usize);
 
+/// Marks every entity of the static world (ground, road, markings, props, their label twins),
+/// so that a window can take a world down and build another.
+#[derive(Component, Clone, Copy, Debug, Default)]
+pub struct Scenery;
+
 /// Marks agent `0`'s hood camera.
 #[derive(Component, Clone, Copy, Debug)]
 pub struct AgentCamera(pub usize);
@@ -76,9 +81,10 @@ fn spawn_parts(
             transform,
             layers.clone(),
         ));
-        if let Some(p) = parent {
-            e.insert(ChildOf(p));
-        }
+        match parent {
+            Some(p) => e.insert(ChildOf(p)),
+            None => e.insert(Scenery),
+        };
         spawned.push((mesh, transform));
     }
     spawned
@@ -100,6 +106,7 @@ fn spawn_label_twin(world: &mut World, mesh: Handle<Mesh>, transform: Transform,
         MeshMaterial3d(material),
         transform,
         RenderLayers::layer(LABEL_LAYER),
+        Scenery,
     ));
 }
 
@@ -132,6 +139,7 @@ pub fn spawn_static_world(
             MeshMaterial3d(material),
             Transform::IDENTITY,
             layers.clone(),
+            Scenery,
         ));
         if labels {
             spawn_label_twin(world, mesh, Transform::IDENTITY, table.id_of(class));
@@ -216,15 +224,8 @@ fn spawn_camera(
     (camera, target)
 }
 
-/// Spawns agent `index`'s car and its hood camera rendering into a new image; with
-/// `labels`, also its label camera (same pose, label twins only, sky in id 0's colour).
-pub fn spawn_agent(
-    world: &mut World,
-    scenario: &Scenario,
-    index: usize,
-    agents: usize,
-    labels: bool,
-) -> AgentEntities {
+/// Spawns agent `index`'s car body (on the car layer, which hood cameras do not see).
+pub fn spawn_car(world: &mut World, scenario: &Scenario, index: usize) -> Entity {
     let car = world
         .spawn((AgentCar(index), Transform::IDENTITY, Visibility::default()))
         .id();
@@ -237,6 +238,27 @@ pub fn spawn_agent(
         &RenderLayers::layer(CAR_LAYER),
         Some(car),
     );
+    car
+}
+
+/// Where the car body of a vehicle in `state` goes (its centre, half a wheelbase ahead of the
+/// rear axle the dynamics track).
+pub fn car_transform(scenario: &Scenario, vehicle: &VehicleState) -> Transform {
+    let centre = vehicle.position
+        + crate::sim::Vec2::from_heading(vehicle.heading) * (scenario.vehicle.wheelbase_m / 2.0);
+    ground_transform(centre, 0.0, vehicle.heading)
+}
+
+/// Spawns agent `index`'s car and its hood camera rendering into a new image; with
+/// `labels`, also its label camera (same pose, label twins only, sky in id 0's colour).
+pub fn spawn_agent(
+    world: &mut World,
+    scenario: &Scenario,
+    index: usize,
+    agents: usize,
+    labels: bool,
+) -> AgentEntities {
+    let car = spawn_car(world, scenario, index);
     let (camera, target) = spawn_camera(
         world,
         scenario,
@@ -279,10 +301,8 @@ pub fn place_agent(
     entities: &AgentEntities,
     vehicle: &VehicleState,
 ) {
-    let centre = vehicle.position
-        + crate::sim::Vec2::from_heading(vehicle.heading) * (scenario.vehicle.wheelbase_m / 2.0);
     if let Some(mut t) = world.get_mut::<Transform>(entities.car) {
-        *t = ground_transform(centre, 0.0, vehicle.heading);
+        *t = car_transform(scenario, vehicle);
     }
     let pose = scenario.camera.pose(vehicle);
     let cameras = std::iter::once(entities.camera).chain(entities.label.as_ref().map(|l| l.0));

@@ -10,6 +10,7 @@ mod nn;
 mod record;
 mod render;
 mod scenario;
+mod window;
 
 use std::path::PathBuf;
 
