@@ -7,7 +7,7 @@
 # repeatedly; it does nothing when all is present.
 set -eu
 
-packages="libvulkan1 mesa-vulkan-drivers mold gcc libc6-dev pkg-config ca-certificates curl fonts-dejavu-core libopenblas-pthread-dev dataset-fashion-mnist libx11-6 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0 xvfb"
+packages="libvulkan1 mesa-vulkan-drivers mold gcc libc6-dev pkg-config ca-certificates curl fonts-dejavu-core libopenblas-pthread-dev dataset-fashion-mnist libx11-6 libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0 xvfb"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -102,6 +102,39 @@ pub fn distribution_plot(
     px
 }
 
+/// Detections scoring below this are not drawn.
+pub const BOX_SCORE: f64 = 0.5;
+
+/// Colours of drawn boxes, by class index.
+pub const BOX_COLOURS: [[u8; 3]; 7] = [
+    [255, 140, 0],
+    [255, 40, 200],
+    [40, 220, 255],
+    [255, 240, 40],
+    [120, 255, 80],
+    [255, 60, 60],
+    [160, 120, 255],
+];
+
+/// Draws the outline of `b` (frame pixels) into an RGBA8 image `width` pixels wide.
+pub fn draw_box(rgba: &mut [u8], width: usize, b: &crate::nn::boxes::BBox, colour: [u8; 3]) {
+    let height = rgba.len() / 4 / width.max(1);
+    let clamp = |v: f64, n: usize| (v.max(0.0) as usize).min(n.saturating_sub(1));
+    let (x0, x1) = (clamp(b.x0, width), clamp(b.x1 - 1.0, width));
+    let (y0, y1) = (clamp(b.y0, height), clamp(b.y1 - 1.0, height));
+    let mut put = |x: usize, y: usize| {
+        rgba[(y * width + x) * 4..][..4].copy_from_slice(&[colour[0], colour[1], colour[2], 255]);
+    };
+    for x in x0..=x1 {
+        put(x, y0);
+        put(x, y1);
+    }
+    for y in y0..=y1 {
+        put(x0, y);
+        put(x1, y);
+    }
+}
+
 /// The HUD's lines of figures for a snapshot, and the keys.
 pub fn status_lines(s: &Snapshot, window_fps: f64) -> Vec<String> {
     let mut lines = vec![
@@ -144,6 +177,13 @@ pub fn status_lines(s: &Snapshot, window_fps: f64) -> Vec<String> {
         }),
         None if s.driver == Driver::Policy => lines.push("policy: waiting for inference".into()),
         None => {}
+    }
+    if let Some(d) = &s.detections {
+        let shown = d.boxes.iter().filter(|(b, _)| b.score >= BOX_SCORE).count();
+        lines.push(format!(
+            "detector: {shown} objects   {:.1} ms   {} ticks behind",
+            d.latency_ms, d.frame_lag
+        ));
     }
     if let Some((index, count, speed)) = s.playback {
         lines.push(format!(
@@ -189,6 +229,20 @@ mod tests {
         // A sharp policy near straight ahead gets a narrow axis.
         let sharp = SteeringDistribution::new(&[1.0], &[0.012], &[0.001]).unwrap();
         assert_eq!(plot_range(Some(&sharp), Some(0.012), Some(0.013)), 0.02);
+        // A box's outline, clipped to the image, nothing inside it.
+        let mut image = vec![0u8; 10 * 6 * 4];
+        draw_box(
+            &mut image,
+            10,
+            &crate::nn::boxes::BBox::new(2.0, 1.0, 5.0, 9.0),
+            [9, 8, 7],
+        );
+        let drawn: Vec<(usize, usize)> = (0..60)
+            .filter(|i| image[i * 4] == 9)
+            .map(|i| (i % 10, i / 10))
+            .collect();
+        assert!(drawn.contains(&(2, 1)) && drawn.contains(&(4, 5)) && drawn.contains(&(3, 1)));
+        assert!(!drawn.contains(&(3, 3)) && drawn.iter().all(|&(x, _)| (2..=4).contains(&x)));
         // Without a distribution only the axes and the markers are drawn.
         let empty = distribution_plot((w, h), 0.2, None, None, Some(0.0));
         assert!(empty.chunks(4).all(|c| c != CURVE));

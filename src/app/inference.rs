@@ -1,11 +1,13 @@
-//! Policy inference on its own thread, so that neither the simulation nor the window ever waits
-//! for the network. Frames go in through a bounded queue with their ids; the worker takes the
-//! newest and answers with the distribution, the curvature chosen from it and the latency.
-//! Frames that are never inferred are counted (queue full when offered, or overtaken by a newer
-//! frame while queued), never dropped silently.
+//! Networks on their own threads, so that neither the simulation nor the window ever waits
+//! for one. Frames go in through a bounded queue with their ids; a worker takes the newest and
+//! answers with what its network made of it and the latency. Frames that are never inferred
+//! are counted (queue full when offered, or overtaken by a newer frame while queued), never
+//! dropped silently. One worker steers (the policy), another may detect objects.
 
 use crate::drive::Policy;
 use crate::nn::SteeringDistribution;
+use crate::nn::boxes::Detection;
+use crate::nn::detect::{DetectOptions, Detector};
 use crate::sim::Frame;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use std::sync::Arc;
@@ -13,17 +15,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// What the policy made of one frame.
+/// What a network made of one frame.
 #[derive(Clone, Debug)]
-pub struct Inferred {
+pub struct Inferred<T> {
     /// The id (tick) of the frame inferred.
     pub frame_id: u64,
-    pub distribution: SteeringDistribution,
-    /// The curvature the policy chose from the distribution (its mode, mean or a sample), 1/m.
-    pub curvature_per_m: f64,
+    pub value: T,
     /// From the frame being offered to the answer being ready.
     pub latency: Duration,
 }
+
+type Answer<T> = Result<Inferred<T>, String>;
 
 struct Job {
     frame_id: u64,
@@ -31,27 +33,30 @@ struct Job {
     offered: Instant,
 }
 
-/// The inference thread and its two queues.
-pub struct PolicyWorker {
+/// An inference thread and its two queues.
+pub struct Worker<T> {
     jobs: Option<Sender<Job>>,
-    results: Receiver<Result<Inferred, String>>,
+    results: Receiver<Answer<T>>,
     skipped: Arc<AtomicU64>,
     offered: u64,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Frames waiting for the worker at most (the newest is inferred, older ones are skipped).
+/// Frames waiting for a worker at most (the newest is inferred, older ones are skipped).
 const QUEUE: usize = 2;
 
-impl PolicyWorker {
-    /// Starts the worker thread with `policy`.
-    pub fn spawn(mut policy: Policy) -> std::io::Result<Self> {
+impl<T: Send + 'static> Worker<T> {
+    /// Starts a thread named `name` answering each frame with `infer`.
+    pub fn spawn(
+        name: &str,
+        mut infer: impl FnMut(&Frame) -> anyhow::Result<T> + Send + 'static,
+    ) -> std::io::Result<Self> {
         let (jobs, job_rx) = bounded::<Job>(QUEUE);
         let (result_tx, results) = bounded(16);
         let skipped = Arc::new(AtomicU64::new(0));
         let counter = skipped.clone();
         let thread = std::thread::Builder::new()
-            .name("steerlab-policy".into())
+            .name(name.into())
             .spawn(move || {
                 while let Ok(mut job) = job_rx.recv() {
                     // Take the newest frame queued; the older ones are skipped.
@@ -59,12 +64,10 @@ impl PolicyWorker {
                         counter.fetch_add(1, Ordering::Relaxed);
                         job = newer;
                     }
-                    let answer = policy
-                        .distribution(&job.frame)
-                        .map(|distribution| Inferred {
+                    let answer = infer(&job.frame)
+                        .map(|value| Inferred {
                             frame_id: job.frame_id,
-                            curvature_per_m: policy.curvature(&distribution),
-                            distribution,
+                            value,
                             latency: job.offered.elapsed(),
                         })
                         .map_err(|e| format!("{e:#}"));
@@ -98,16 +101,15 @@ impl PolicyWorker {
     }
 
     /// Every answer ready now, oldest first (an `Err` when inference failed).
-    pub fn answers(&self) -> Vec<Result<Inferred, String>> {
+    pub fn answers(&self) -> Vec<Answer<T>> {
         self.results.try_iter().collect()
     }
 
     /// The answers ready now and those arriving before `deadline`, until one for frame
     /// `frame_id` (or a later one, or a failure) is among them.
-    pub fn answers_until(&self, frame_id: u64, deadline: Instant) -> Vec<Result<Inferred, String>> {
+    pub fn answers_until(&self, frame_id: u64, deadline: Instant) -> Vec<Answer<T>> {
         let mut out = self.answers();
-        let done =
-            |a: &Result<Inferred, String>| a.as_ref().map_or(true, |a| a.frame_id >= frame_id);
+        let done = |a: &Answer<T>| a.as_ref().map_or(true, |a| a.frame_id >= frame_id);
         while !out.iter().any(done) {
             match self.results.recv_deadline(deadline) {
                 Ok(a) => out.push(a),
@@ -123,7 +125,7 @@ impl PolicyWorker {
     }
 }
 
-impl Drop for PolicyWorker {
+impl<T> Drop for Worker<T> {
     fn drop(&mut self) {
         // Closing the job queue ends the worker's loop.
         self.jobs.take();
@@ -133,4 +135,41 @@ impl Drop for PolicyWorker {
             let _ = t.join();
         }
     }
+}
+
+/// The policy's answer: its distribution and the curvature it chose from it (mode, mean or a
+/// sample, as the policy is set).
+#[derive(Clone, Debug)]
+pub struct Steering {
+    pub distribution: SteeringDistribution,
+    pub curvature_per_m: f64,
+}
+
+/// A worker steering with `policy`.
+pub fn policy_worker(mut policy: Policy) -> std::io::Result<Worker<Steering>> {
+    Worker::spawn("steerlab-policy", move |frame| {
+        let distribution = policy.distribution(frame)?;
+        Ok(Steering {
+            curvature_per_m: policy.curvature(&distribution),
+            distribution,
+        })
+    })
+}
+
+/// A worker detecting objects with `detector` (boxes of the frame, best first).
+pub fn detector_worker(detector: Detector) -> std::io::Result<Worker<Vec<Detection>>> {
+    let options = DetectOptions::default();
+    Worker::spawn("steerlab-detector", move |frame| {
+        let input = detector.config.input;
+        anyhow::ensure!(
+            (frame.width as usize, frame.height as usize) == (input.width, input.height),
+            "the detector reads {}x{} frames, the camera gives {}x{}",
+            input.width,
+            input.height,
+            frame.width,
+            frame.height
+        );
+        let images = crate::nn::dataset::frames_to_tensor(&[frame])?;
+        Ok(detector.detect(&images, &options)?.remove(0))
+    })
 }

@@ -162,6 +162,7 @@ impl Player {
             applied: step.action,
             driver: driver(&step.driver),
             policy,
+            detections: None,
             metrics: None,
             paused: !self.playing,
             recording: None,

