@@ -305,7 +305,11 @@ impl Session {
             let mut step = false;
             match commands.recv_timeout(if self.paused { dt } else { wait }) {
                 Ok(Command::Quit) | Err(RecvTimeoutError::Disconnected) => break,
-                Ok(c) => step = self.command(c)?,
+                Ok(c) => {
+                    step = self.command(c)?;
+                    // Pausing, a new driver, a recording: shown at once, even while paused.
+                    self.publish(snapshots);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if self.paused && !step {
@@ -561,7 +565,8 @@ impl Session {
             driver: self.driver,
             policy,
             detections,
-            metrics: Some(self.tally.metrics()),
+            // Only once the policy has driven: autonomy is the policy's.
+            metrics: Some(self.tally.metrics()).filter(|m| m.ticks > 0),
             paused: self.paused,
             recording: self.recorder.as_ref().map(|(_, p, n)| (p.clone(), *n)),
             message: self.message.clone(),

@@ -157,14 +157,15 @@ struct Source {
     snapshots: Receiver<Snapshot>,
 }
 
+/// The snapshot shown and a count of its changes (the HUD is redrawn when it moves).
 #[derive(Resource)]
-struct Current(Snapshot);
+struct Current(Snapshot, u64);
 
 #[derive(Resource)]
 struct Shown {
     world_id: Option<u64>,
     car: Option<Entity>,
-    tick: Option<(u64, usize)>,
+    version: Option<u64>,
 }
 
 #[derive(Resource)]
@@ -234,11 +235,11 @@ pub fn run(link: &Link, first: Snapshot, options: WindowOptions) -> Result<Windo
         commands: link.commands.clone(),
         snapshots: link.snapshots.clone(),
     })
-    .insert_resource(Current(first))
+    .insert_resource(Current(first, 0))
     .insert_resource(Shown {
         world_id: None,
         car: None,
-        tick: None,
+        version: None,
     })
     .insert_resource(Script {
         keys: options.script.clone(),
@@ -484,7 +485,22 @@ fn keyboard(
 /// Takes the newest snapshot, rebuilds the world when it changed, and moves the car and the
 /// chase camera.
 fn receive(world: &mut World) {
-    let newest = world.resource::<Source>().snapshots.try_iter().last();
+    let source = world.resource::<Source>();
+    let newest = source.snapshots.try_iter().last();
+    if newest.is_none()
+        && matches!(
+            source.snapshots.try_recv(),
+            Err(crossbeam_channel::TryRecvError::Disconnected)
+        )
+    {
+        // The source ended (an error it returns is printed when the window closes).
+        let mut current = world.resource_mut::<Current>();
+        if current.0.playback.is_none() && !current.0.paused {
+            current.0.paused = true;
+            current.0.message = Some("the simulation stopped: close the window to see why".into());
+            current.1 += 1;
+        }
+    }
     if let Some(s) = newest {
         let report = world.resource::<Report>().clone();
         if let Ok(mut r) = report.0.lock() {
@@ -496,7 +512,9 @@ fn receive(world: &mut World) {
             }
             r.snapshots += 1;
         }
-        world.resource_mut::<Current>().0 = s;
+        let mut current = world.resource_mut::<Current>();
+        current.0 = s;
+        current.1 += 1;
     }
     let (world_id, scenario, vehicle) = {
         let s = &world.resource::<Current>().0;
@@ -580,11 +598,10 @@ fn draw_hud(
     mut caption: Query<&mut Text, CaptionOnly>,
 ) {
     let s = &current.0;
-    let key = (s.state.tick, s.playback.map_or(0, |p| p.0));
-    if shown.tick == Some(key) {
+    if shown.version == Some(current.1) {
         return;
     }
-    shown.tick = Some(key);
+    shown.version = Some(current.1);
     if let Some(mut image) = images.get_mut(&hud.inset) {
         let (w, h) = (s.frame.width, s.frame.height);
         if image.width() != w || image.height() != h {
