@@ -135,6 +135,13 @@ pub fn draw_box(rgba: &mut [u8], width: usize, b: &crate::nn::boxes::BBox, colou
     }
 }
 
+/// The frame a click at `x` on a scrub bar spanning `left..left + width` pixels selects, of
+/// `count` frames (the ends of the bar are the first and the last frame).
+pub fn scrub_index(x: f32, left: f32, width: f32, count: usize) -> usize {
+    let u = ((x - left) / width.max(1.0)).clamp(0.0, 1.0);
+    (u * count.saturating_sub(1) as f32).round() as usize
+}
+
 /// The HUD's lines of figures for a snapshot, and the keys.
 pub fn status_lines(s: &Snapshot, window_fps: f64) -> Vec<String> {
     let mut lines = vec![
@@ -202,7 +209,7 @@ pub fn status_lines(s: &Snapshot, window_fps: f64) -> Vec<String> {
 pub const LIVE_KEYS: &str = "arrows/WASD drive | Tab or 1/2/3 driver (manual, expert, policy) | \
 Space pause | . step | R reset | N next scenario | C record | Esc quit";
 pub const REPLAY_KEYS: &str = "Space play/pause | Left/Right one frame (Shift: 10) | Up/Down speed | \
-Home start | Esc quit";
+Home start | click or drag the bar to scrub | Esc quit";
 
 #[cfg(test)]
 mod tests {
@@ -243,6 +250,11 @@ mod tests {
             .collect();
         assert!(drawn.contains(&(2, 1)) && drawn.contains(&(4, 5)) && drawn.contains(&(3, 1)));
         assert!(!drawn.contains(&(3, 3)) && drawn.iter().all(|&(x, _)| (2..=4).contains(&x)));
+        // The scrub bar: ends are the first and last frames, clicks outside are clamped.
+        assert_eq!(scrub_index(16.0, 16.0, 1000.0, 101), 0);
+        assert_eq!(scrub_index(516.0, 16.0, 1000.0, 101), 50);
+        assert_eq!(scrub_index(2000.0, 16.0, 1000.0, 101), 100);
+        assert_eq!(scrub_index(0.0, 16.0, 1000.0, 101), 0);
         // Without a distribution only the axes and the markers are drawn.
         let empty = distribution_plot((w, h), 0.2, None, None, Some(0.0));
         assert!(empty.chunks(4).all(|c| c != CURVE));

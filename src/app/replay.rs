@@ -93,6 +93,7 @@ impl Player {
                         (self.index as i64 + n).clamp(0, last as i64) as usize
                     };
                 }
+                Ok(Command::SeekTo(i)) => self.index = i.min(last),
                 Ok(Command::Speed(f)) => self.speed = (self.speed * f).clamp(1.0 / 16.0, 16.0),
                 Ok(Command::Reset) => self.index = 0,
                 Ok(_) => {}

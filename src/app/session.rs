@@ -66,6 +66,8 @@ pub enum Command {
     Step,
     /// Frames to move a paused or playing replay by (negative: back).
     Seek(i64),
+    /// The replay frame to show (clamped to the last).
+    SeekTo(usize),
     /// Replay speed factor to multiply by.
     Speed(f64),
     Reset,
@@ -371,7 +373,7 @@ impl Session {
                     self.message = Some(format!("{e:#}"));
                 }
             }
-            Command::Seek(_) | Command::Speed(_) | Command::Quit => {}
+            Command::Seek(_) | Command::SeekTo(_) | Command::Speed(_) | Command::Quit => {}
         }
         Ok(false)
     }

@@ -25,65 +25,70 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// A key press or release at a time since the window opened (scripted input).
+/// What a script presses: a key, or the left mouse button at a point of the window.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ScriptedKey {
+pub enum ScriptInput {
+    Key(KeyCode),
+    Click(Vec2),
+}
+
+/// A press or release at a time since the window opened (scripted input).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scripted {
     pub at_s: f64,
-    pub key: KeyCode,
+    pub input: ScriptInput,
     pub down: bool,
 }
 
-/// Parses a key script: entries separated by `;` or new lines, each `SECONDS KEY [down|up]`
-/// (a bare key is pressed and released on the next frame), for example
-/// `1 Tab; 2 Left down; 3.5 Left up; 4 3`.
-pub fn parse_script(text: &str) -> Result<Vec<ScriptedKey>> {
+/// Parses an input script: entries separated by `;` or new lines, each `SECONDS KEY [down|up]`
+/// or `SECONDS click X Y` (window pixels from the top left); a bare key or a click is pressed
+/// and released on the next frame. For example `1 Tab; 2 Left down; 3.5 Left up; 4 click 640 676`.
+pub fn parse_script(text: &str) -> Result<Vec<Scripted>> {
     let mut out = Vec::new();
+    let number = |entry: &str, v: &str, what: &str| -> Result<f64> {
+        v.parse::<f64>()
+            .map_err(|_| anyhow::anyhow!("script entry `{entry}`: `{v}` is not {what}"))
+    };
     for entry in text
         .split([';', '\n'])
         .map(str::trim)
         .filter(|e| !e.is_empty())
     {
         let parts: Vec<&str> = entry.split_whitespace().collect();
-        let (at, key, how) = match parts.as_slice() {
-            [at, key] => (at, key, None),
-            [at, key, how] => (at, key, Some(*how)),
-            _ => bail!("script entry `{entry}`: expected `SECONDS KEY [down|up]`"),
+        let (at, input, how) = match parts.as_slice() {
+            [at, click, x, y] if click.eq_ignore_ascii_case("click") => {
+                let point = Vec2::new(
+                    number(entry, x, "a pixel column")? as f32,
+                    number(entry, y, "a pixel row")? as f32,
+                );
+                (at, ScriptInput::Click(point), None)
+            }
+            [at, key] | [at, key, _] => {
+                let Some(code) = key_code(key) else {
+                    bail!(
+                        "script entry `{entry}`: unknown key `{key}` (letters, digits, Left, Right, Up, \
+                         Down, Tab, Space, Period, Home, Shift, Escape, or click X Y)"
+                    );
+                };
+                (at, ScriptInput::Key(code), parts.get(2).copied())
+            }
+            _ => bail!(
+                "script entry `{entry}`: expected `SECONDS KEY [down|up]` or `SECONDS click X Y`"
+            ),
         };
-        let Ok(at_s) = at.parse::<f64>() else {
-            bail!("script entry `{entry}`: `{at}` is not a number of seconds");
-        };
-        let Some(key) = key_code(key) else {
-            bail!(
-                "script entry `{entry}`: unknown key `{key}` (letters, digits, Left, Right, Up, Down, \
-                 Tab, Space, Period, Home, Shift, Escape)"
-            );
-        };
+        let at_s = number(entry, at, "a number of seconds")?;
+        let mut push = |at_s: f64, down: bool| out.push(Scripted { at_s, input, down });
         match how {
             None => {
-                out.push(ScriptedKey {
-                    at_s,
-                    key,
-                    down: true,
-                });
-                out.push(ScriptedKey {
-                    at_s: at_s + 1e-3,
-                    key,
-                    down: false,
-                });
+                push(at_s, true);
+                push(at_s, false);
             }
-            Some("down") => out.push(ScriptedKey {
-                at_s,
-                key,
-                down: true,
-            }),
-            Some("up") => out.push(ScriptedKey {
-                at_s,
-                key,
-                down: false,
-            }),
+            Some("down") => push(at_s, true),
+            Some("up") => push(at_s, false),
             Some(other) => bail!("script entry `{entry}`: `{other}` is neither down nor up"),
         }
     }
+    // Stable: a press stays before its release at the same time.
     out.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     Ok(out)
 }
@@ -120,7 +125,7 @@ fn key_code(name: &str) -> Option<KeyCode> {
 pub struct WindowOptions {
     pub title: String,
     pub size: (u32, u32),
-    pub script: Vec<ScriptedKey>,
+    pub script: Vec<Scripted>,
     /// Close after this many seconds.
     pub seconds: Option<f64>,
     /// Save the window's last frame here (PNG) before closing.
@@ -184,12 +189,24 @@ struct RecordingBadge;
 #[derive(Component)]
 struct PlotCaption;
 
+/// The replay's progress bar and its filled part.
+#[derive(Component)]
+struct ScrubBar;
+
+#[derive(Component)]
+struct ScrubFill;
+
+/// Where the scrub bar sits: `SCRUB_MARGIN` from both sides, `SCRUB_BOTTOM` above the bottom.
+const SCRUB_MARGIN: f32 = 16.0;
+const SCRUB_BOTTOM: f32 = 40.0;
+const SCRUB_HEIGHT: f32 = 14.0;
+
 #[derive(Component)]
 struct ChaseCamera;
 
 #[derive(Resource)]
 struct Script {
-    keys: Vec<ScriptedKey>,
+    events: Vec<Scripted>,
     next: usize,
 }
 
@@ -242,7 +259,7 @@ pub fn run(link: &Link, first: Snapshot, options: WindowOptions) -> Result<Windo
         version: None,
     })
     .insert_resource(Script {
-        keys: options.script.clone(),
+        events: options.script.clone(),
         next: 0,
     })
     .insert_resource(Clock {
@@ -266,7 +283,7 @@ pub fn run(link: &Link, first: Snapshot, options: WindowOptions) -> Result<Windo
         },
     )
     .add_systems(PreUpdate, play_script.after(InputSystems))
-    .add_systems(Update, (keyboard, receive, draw_hud, close).chain())
+    .add_systems(Update, (keyboard, scrub, receive, draw_hud, close).chain())
     .add_systems(Last, count_frame);
     app.run();
     // The app's queue ends go with it, so that the source sees the window gone.
@@ -395,6 +412,29 @@ fn setup(mut commands: Commands, mut images: ResMut<Assets<Image>>, keys: &'stat
         Visibility::Hidden,
         RecordingBadge,
     ));
+    commands
+        .spawn((
+            Node {
+                position_type: PositionType::Absolute,
+                left: Val::Px(SCRUB_MARGIN),
+                right: Val::Px(SCRUB_MARGIN),
+                bottom: Val::Px(SCRUB_BOTTOM),
+                height: Val::Px(SCRUB_HEIGHT),
+                ..default()
+            },
+            BackgroundColor(PANEL),
+            Visibility::Hidden,
+            ScrubBar,
+        ))
+        .with_child((
+            Node {
+                width: Val::Percent(0.0),
+                height: Val::Percent(100.0),
+                ..default()
+            },
+            BackgroundColor(Color::srgb(0.35, 0.65, 1.0)),
+            ScrubFill,
+        ));
     commands.spawn((
         Text::new(keys),
         text(14.0),
@@ -414,20 +454,37 @@ fn setup(mut commands: Commands, mut images: ResMut<Assets<Image>>, keys: &'stat
     });
 }
 
+/// Presses and releases what the script says is due, as real input would; a release of
+/// something pressed in this frame waits for the next, so that every press is seen held.
 fn play_script(
     mut script: ResMut<Script>,
     mut keys: ResMut<ButtonInput<KeyCode>>,
+    mut mouse: ResMut<ButtonInput<MouseButton>>,
+    mut windows: Query<&mut Window, With<bevy::window::PrimaryWindow>>,
     clock: Res<Clock>,
 ) {
     let now = clock.opened.elapsed().as_secs_f64();
-    while let Some(k) = script.keys.get(script.next).copied() {
-        if k.at_s > now {
+    let mut pressed_now = Vec::new();
+    while let Some(e) = script.events.get(script.next).copied() {
+        if e.at_s > now || (!e.down && pressed_now.contains(&e.input)) {
             break;
         }
-        if k.down {
-            keys.press(k.key);
-        } else {
-            keys.release(k.key);
+        match (e.input, e.down) {
+            (ScriptInput::Key(k), true) => keys.press(k),
+            (ScriptInput::Key(k), false) => keys.release(k),
+            (ScriptInput::Click(at), down) => {
+                if let Ok(mut window) = windows.single_mut() {
+                    window.set_cursor_position(Some(at));
+                }
+                if down {
+                    mouse.press(MouseButton::Left);
+                } else {
+                    mouse.release(MouseButton::Left);
+                }
+            }
+        }
+        if e.down {
+            pressed_now.push(e.input);
         }
         script.next += 1;
     }
@@ -479,6 +536,40 @@ fn keyboard(
     if (steer, throttle) != (manual.0, manual.1) {
         *manual = ManualKeys(steer, throttle);
         send(Command::Manual { steer, throttle });
+    }
+}
+
+/// A click or drag on the replay's progress bar seeks to that frame.
+fn scrub(
+    buttons: Res<ButtonInput<MouseButton>>,
+    windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
+    current: Res<Current>,
+    source: Res<Source>,
+    mut last: Local<Option<usize>>,
+) {
+    let Some((_, count, _)) = current.0.playback else {
+        return;
+    };
+    if !buttons.pressed(MouseButton::Left) {
+        *last = None;
+        return;
+    }
+    let Ok(window) = windows.single() else {
+        return;
+    };
+    let Some(at) = window.cursor_position() else {
+        return;
+    };
+    let (width, height) = (window.width(), window.height());
+    let bar_bottom = height - SCRUB_BOTTOM;
+    // Generous in height: a bar 14 pixels tall is easy to miss.
+    if at.y < bar_bottom - SCRUB_HEIGHT - 6.0 || at.y > bar_bottom + 6.0 {
+        return;
+    }
+    let index = hud::scrub_index(at.x, SCRUB_MARGIN, width - 2.0 * SCRUB_MARGIN, count);
+    if *last != Some(index) {
+        *last = Some(index);
+        let _ = source.commands.send(Command::SeekTo(index));
     }
 }
 
@@ -596,6 +687,8 @@ fn draw_hud(
     mut status: Query<&mut Text, With<StatusText>>,
     mut badge: Query<(&mut Visibility, &mut Text), BadgeOnly>,
     mut caption: Query<&mut Text, CaptionOnly>,
+    mut bar: Query<&mut Visibility, (With<ScrubBar>, Without<RecordingBadge>)>,
+    mut fill: Query<&mut Node, With<ScrubFill>>,
 ) {
     let s = &current.0;
     if shown.version == Some(current.1) {
@@ -644,6 +737,18 @@ fn draw_hud(
     };
     for mut text in &mut status {
         text.0 = hud::status_lines(s, fps).join("\n");
+    }
+    for mut visibility in &mut bar {
+        *visibility = if s.playback.is_some() {
+            Visibility::Visible
+        } else {
+            Visibility::Hidden
+        };
+    }
+    if let Some((index, count, _)) = s.playback {
+        for mut node in &mut fill {
+            node.width = Val::Percent(100.0 * (index + 1) as f32 / count.max(1) as f32);
+        }
     }
     for (mut visibility, mut text) in &mut badge {
         match &s.recording {

@@ -175,7 +175,8 @@ fn the_window_drives_records_and_replays_under_xvfb() {
             .all(|s| s.distribution.is_some())
     );
 
-    // The viewer plays it: paused after half a second, stepped on; its inset and plot show.
+    // The viewer plays it: paused after half a second, stepped on, then a click in the middle
+    // of the progress bar (16 px from each side, 40 px above the bottom) seeks half way.
     let shot = dir.join("replay.png");
     let stdout = run(
         &x.display,
@@ -184,11 +185,24 @@ fn the_window_drives_records_and_replays_under_xvfb() {
             "--seconds",
             "3",
             "--script",
-            "0.5 Space; 1 Right; 1.3 Right",
+            "0.5 Space; 1 Right; 1.3 Right; 1.8 click 640 673",
         ],
         &[&recorded[0], Path::new("--screenshot"), &shot],
     );
-    assert!(stdout.contains("replay frame"), "{stdout}");
+    let position = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("replay frame "))
+        .and_then(|rest| {
+            let mut words = rest.split_whitespace();
+            let index: usize = words.next()?.parse().ok()?;
+            let count: usize = words.nth(1)?.parse().ok()?;
+            Some((index, count))
+        });
+    let Some((index, count)) = position else {
+        panic!("no replay position in {stdout}");
+    };
+    assert_eq!(count, steps.len(), "{stdout}");
+    assert!(index.abs_diff(count / 2) <= 2, "{stdout}");
     let frame = Frame::from_png(&std::fs::read(&shot).unwrap(), 0, 0).unwrap();
     let inset_sky = share(&frame, (668, 50, 1250, 100), [135, 184, 235], 14);
     let sky = share(&frame, (20, 215, 640, 242), [135, 184, 235], 14);
