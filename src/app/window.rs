@@ -204,6 +204,23 @@ const SCRUB_HEIGHT: f32 = 14.0;
 #[derive(Component)]
 struct ChaseCamera;
 
+/// Where the chase camera sits: distance behind the car (zoomed with the wheel) and an angle
+/// around it (dragged with the right button); Home in a live window puts it back.
+#[derive(Resource, Clone, Copy, Debug, PartialEq)]
+struct ChaseRig {
+    distance_m: f32,
+    yaw_rad: f32,
+}
+
+impl Default for ChaseRig {
+    fn default() -> Self {
+        Self {
+            distance_m: 9.0,
+            yaw_rad: 0.0,
+        }
+    }
+}
+
 #[derive(Resource)]
 struct Script {
     events: Vec<Scripted>,
@@ -275,6 +292,7 @@ pub fn run(link: &Link, first: Snapshot, options: WindowOptions) -> Result<Windo
         done: Arc::new(Mutex::new(false)),
     })
     .insert_resource(ManualKeys::default())
+    .insert_resource(ChaseRig::default())
     .insert_resource(report.clone())
     .add_systems(
         Startup,
@@ -283,7 +301,10 @@ pub fn run(link: &Link, first: Snapshot, options: WindowOptions) -> Result<Windo
         },
     )
     .add_systems(PreUpdate, play_script.after(InputSystems))
-    .add_systems(Update, (keyboard, scrub, receive, draw_hud, close).chain())
+    .add_systems(
+        Update,
+        (keyboard, scrub, orbit, receive, draw_hud, close).chain(),
+    )
     .add_systems(Last, count_frame);
     app.run();
     // The app's queue ends go with it, so that the source sees the window gone.
@@ -437,7 +458,7 @@ fn setup(mut commands: Commands, mut images: ResMut<Assets<Image>>, keys: &'stat
         ));
     commands.spawn((
         Text::new(keys),
-        text(14.0),
+        text(13.0),
         TextColor(Color::srgb(0.85, 0.85, 0.9)),
         Node {
             position_type: PositionType::Absolute,
@@ -536,6 +557,26 @@ fn keyboard(
     if (steer, throttle) != (manual.0, manual.1) {
         *manual = ManualKeys(steer, throttle);
         send(Command::Manual { steer, throttle });
+    }
+}
+
+/// The mouse wheel zooms the chase camera in and out; dragging with the right button turns it
+/// around the car; Home puts it back behind.
+fn orbit(
+    scroll: Res<bevy::input::mouse::AccumulatedMouseScroll>,
+    motion: Res<bevy::input::mouse::AccumulatedMouseMotion>,
+    buttons: Res<ButtonInput<MouseButton>>,
+    keys: Res<ButtonInput<KeyCode>>,
+    mut rig: ResMut<ChaseRig>,
+) {
+    if scroll.delta.y != 0.0 {
+        rig.distance_m = (rig.distance_m * 0.9f32.powf(scroll.delta.y)).clamp(3.0, 60.0);
+    }
+    if buttons.pressed(MouseButton::Right) {
+        rig.yaw_rad -= motion.delta.x * 0.006;
+    }
+    if keys.just_pressed(KeyCode::Home) {
+        *rig = ChaseRig::default();
     }
 }
 
@@ -639,15 +680,19 @@ fn receive(world: &mut World) {
     {
         *t = car_at;
     }
-    // Behind and above the car, looking a little ahead of it; eased so that it does not jerk.
+    // Behind and above the car (or where the mouse turned it), looking a little ahead of it;
+    // eased so that it does not jerk.
+    let rig = *world.resource::<ChaseRig>();
     let forward = car_at.rotation * Vec3::X;
-    let eye = car_at.translation - forward * 9.0 + Vec3::Y * 3.6;
-    let target = car_at.translation + forward * 6.0 + Vec3::Y * 0.8;
+    let back = Quat::from_rotation_y(rig.yaw_rad) * -forward;
+    let eye = car_at.translation + back * rig.distance_m + Vec3::Y * (0.4 * rig.distance_m);
+    let ahead = rig.distance_m * 0.6 * rig.yaw_rad.cos().max(0.0);
+    let target = car_at.translation + forward * ahead + Vec3::Y * 0.8;
     let dt = world.resource::<Time>().delta_secs();
     let mut cameras = world.query_filtered::<&mut Transform, With<ChaseCamera>>();
     for mut t in cameras.iter_mut(world) {
         let ease = 1.0 - (-dt * 6.0).exp();
-        let far = t.translation.distance(eye) > 30.0;
+        let far = t.translation.distance(eye) > 3.0 * rig.distance_m + 10.0;
         t.translation = if far {
             eye
         } else {
