@@ -101,6 +101,8 @@ pub struct LiveInference {
 pub struct DetectionsView {
     /// Each detection, best first, with its class name.
     pub boxes: Vec<(Detection, String)>,
+    /// The detector's classes (box colours follow their order).
+    pub classes: Vec<String>,
     pub latency_ms: f64,
     /// Ticks between the frame detected and the tick shown.
     pub frame_lag: u64,
@@ -552,6 +554,7 @@ impl Session {
                     .iter()
                     .map(|d| (*d, classes[d.class].clone()))
                     .collect(),
+                classes: classes.clone(),
                 latency_ms: b.latency.as_secs_f64() * 1e3,
                 frame_lag: self.obs.state.tick.saturating_sub(b.frame_id),
             }),

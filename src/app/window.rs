@@ -171,6 +171,7 @@ struct Shown {
     world_id: Option<u64>,
     car: Option<Entity>,
     version: Option<u64>,
+    legend: bool,
 }
 
 #[derive(Resource)]
@@ -188,6 +189,10 @@ struct RecordingBadge;
 
 #[derive(Component)]
 struct PlotCaption;
+
+/// The colour key of the detector's boxes, filled in when the first detections arrive.
+#[derive(Component)]
+struct BoxLegend;
 
 /// The replay's progress bar and its filled part.
 #[derive(Component)]
@@ -274,6 +279,7 @@ pub fn run(link: &Link, first: Snapshot, options: WindowOptions) -> Result<Windo
         world_id: None,
         car: None,
         version: None,
+        legend: false,
     })
     .insert_resource(Script {
         events: options.script.clone(),
@@ -404,6 +410,16 @@ fn setup(mut commands: Commands, mut images: ResMut<Assets<Image>>, keys: &'stat
                     height: Val::Px(66.0 * INSET_SCALE),
                     ..default()
                 },
+            ));
+            p.spawn((
+                Text::new("boxes:"),
+                text(13.0),
+                TextColor(Color::srgb(0.8, 0.8, 0.85)),
+                Node {
+                    display: Display::None,
+                    ..default()
+                },
+                BoxLegend,
             ));
             p.spawn((
                 Text::new("steering distribution"),
@@ -647,6 +663,33 @@ fn receive(world: &mut World) {
         let mut current = world.resource_mut::<Current>();
         current.0 = s;
         current.1 += 1;
+    }
+    let classes = (!world.resource::<Shown>().legend)
+        .then(|| {
+            let s = &world.resource::<Current>().0;
+            s.detections.as_ref().map(|d| d.classes.clone())
+        })
+        .flatten();
+    if let Some(classes) = classes {
+        let legend: Vec<Entity> = world
+            .query_filtered::<Entity, With<BoxLegend>>()
+            .iter(world)
+            .collect();
+        for entity in legend {
+            if let Some(mut node) = world.get_mut::<Node>(entity) {
+                node.display = Display::Flex;
+            }
+            for (i, name) in classes.iter().enumerate() {
+                let [r, g, b] = hud::BOX_COLOURS[i % hud::BOX_COLOURS.len()];
+                world.spawn((
+                    TextSpan::new(format!("  {name}")),
+                    TextFont::from_font_size(13.0),
+                    TextColor(Color::srgb_u8(r, g, b)),
+                    ChildOf(entity),
+                ));
+            }
+        }
+        world.resource_mut::<Shown>().legend = true;
     }
     let (world_id, scenario, vehicle) = {
         let s = &world.resource::<Current>().0;
