@@ -256,12 +256,7 @@ struct ManualKeys(f64, f64);
 
 /// Opens the window on `link`'s snapshots, starting from `first`; returns when it is closed.
 pub fn run(link: &Link, first: Snapshot, options: WindowOptions) -> Result<WindowReport> {
-    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-        bail!(
-            "no display: DISPLAY and WAYLAND_DISPLAY are unset (on a machine without a screen, run \
-             `Xvfb :99 &` and set DISPLAY=:99, or use the headless commands)"
-        );
-    }
+    check_display()?;
     let report = Report(Arc::new(Mutex::new(WindowReport::default())));
     let mut app = App::new();
     app.add_plugins(window_plugins(
@@ -317,6 +312,50 @@ pub fn run(link: &Link, first: Snapshot, options: WindowOptions) -> Result<Windo
     drop(app);
     let out = report.0.lock().map(|r| r.clone()).unwrap_or_default();
     Ok(out)
+}
+
+/// Fails with what to do when no display can be reached (winit would panic instead).
+pub fn check_display() -> Result<()> {
+    const HINT: &str = "on a machine without a screen, run `Xvfb :99 &` and set DISPLAY=:99, or \
+                        use the headless commands";
+    if std::env::var_os("WAYLAND_DISPLAY").is_some() {
+        return Ok(());
+    }
+    let Some(display) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) else {
+        bail!("no display: DISPLAY and WAYLAND_DISPLAY are unset ({HINT})");
+    };
+    // `[host]:number[.screen]`: a local display is a socket under /tmp/.X11-unix, a remote one
+    // listens on TCP port 6000 + number.
+    let reachable = match display.rsplit_once(':') {
+        Some((host, rest)) => {
+            let number: Option<u16> = rest.split('.').next().and_then(|n| n.parse().ok());
+            match (host, number) {
+                (_, None) => true, // not a form we know: let the window system judge
+                ("" | "unix", Some(n)) => {
+                    std::os::unix::net::UnixStream::connect(format!("/tmp/.X11-unix/X{n}")).is_ok()
+                }
+                (host, Some(n)) => {
+                    use std::net::ToSocketAddrs;
+                    (host, 6000 + n)
+                        .to_socket_addrs()
+                        .ok()
+                        .and_then(|mut a| a.next())
+                        .is_some_and(|a| {
+                            std::net::TcpStream::connect_timeout(
+                                &a,
+                                std::time::Duration::from_secs(2),
+                            )
+                            .is_ok()
+                        })
+                }
+            }
+        }
+        None => true,
+    };
+    if !reachable {
+        bail!("cannot reach the X display DISPLAY={display} ({HINT})");
+    }
+    Ok(())
 }
 
 fn rgba_image(width: u32, height: u32, nearest: bool) -> Image {

@@ -172,6 +172,7 @@ pub fn resimulate(
 /// The episode in the viewer window: play, pause, step, scrub and change speed, with the
 /// recorded action and distribution drawn under each frame.
 fn view(args: &ReplayArgs) -> Result<ExitCode> {
+    crate::app::window::check_display()?;
     let mut link = crate::app::replay::start(&args.file)?;
     let first = link.first(std::time::Duration::from_secs(60))?;
     let title = format!("steerlab replay: {}", args.file.display());
