@@ -66,8 +66,8 @@ pub fn parse_script(text: &str) -> Result<Vec<Scripted>> {
             [at, key] | [at, key, _] => {
                 let Some(code) = key_code(key) else {
                     bail!(
-                        "script entry `{entry}`: unknown key `{key}` (letters, digits, Left, Right, Up, \
-                         Down, Tab, Space, Period, Home, Shift, Escape, or click X Y)"
+                        "script entry `{entry}`: unknown key `{key}` (W, A, S, D, C, N, R, 1, 2, 3, Left, \
+                         Right, Up, Down, Tab, Space, Period, Home, Shift, Escape, or click X Y)"
                     );
                 };
                 (at, ScriptInput::Key(code), parts.get(2).copied())

@@ -173,10 +173,10 @@ pub fn resimulate(
 /// recorded action and distribution drawn under each frame.
 fn view(args: &ReplayArgs) -> Result<ExitCode> {
     crate::app::window::check_display()?;
-    let mut link = crate::app::replay::start(&args.file)?;
-    let first = link.first(std::time::Duration::from_secs(60))?;
     let title = format!("steerlab replay: {}", args.file.display());
     let options = args.window.options(title, crate::app::hud::REPLAY_KEYS)?;
+    let mut link = crate::app::replay::start(&args.file)?;
+    let first = link.first(std::time::Duration::from_secs(60))?;
     let report = crate::app::window::run(&link, first, options);
     let closed = link.close();
     let report = report?;

@@ -112,7 +112,9 @@ pub fn run(args: &SimArgs) -> Result<ExitCode> {
     } else {
         Driver::Expert
     });
-    let title = format!("steerlab: {}", scenarios[0].name);
+    let options = args
+        .window
+        .options(format!("steerlab: {}", scenarios[0].name), hud::LIVE_KEYS)?;
     let mut link = session::start(SessionOptions {
         scenarios,
         model: args.model.clone(),
@@ -123,7 +125,7 @@ pub fn run(args: &SimArgs) -> Result<ExitCode> {
         rule: InterventionRule::default(),
     })?;
     let first = link.first(Duration::from_secs(300))?;
-    let report = window::run(&link, first, args.window.options(title, hud::LIVE_KEYS)?);
+    let report = window::run(&link, first, options);
     let closed = link.close();
     let report = report?;
     closed?;
