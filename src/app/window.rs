@@ -63,6 +63,9 @@ pub fn parse_script(text: &str) -> Result<Vec<Scripted>> {
                 );
                 (at, ScriptInput::Click(point), None)
             }
+            [_, click, ..] if click.eq_ignore_ascii_case("click") => {
+                bail!("script entry `{entry}`: expected `SECONDS click X Y`")
+            }
             [at, key] | [at, key, _] => {
                 let Some(code) = key_code(key) else {
                     bail!(

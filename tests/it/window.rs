@@ -209,3 +209,33 @@ fn the_window_drives_records_and_replays_under_xvfb() {
     assert!(inset_sky > 0.5 && sky > 0.4, "{inset_sky} {sky}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn input_scripts_parse_and_bad_entries_are_named() {
+    use bevy::prelude::{KeyCode, Vec2};
+    use steerlab::app::window::{ScriptInput, Scripted, parse_script};
+    let script = parse_script("2 Left down; 1 tab\n 3.5 left up; 4 click 640 676").unwrap();
+    let at = |at_s: f64, input: ScriptInput, down: bool| Scripted { at_s, input, down };
+    assert_eq!(
+        script,
+        vec![
+            at(1.0, ScriptInput::Key(KeyCode::Tab), true),
+            at(1.0, ScriptInput::Key(KeyCode::Tab), false),
+            at(2.0, ScriptInput::Key(KeyCode::ArrowLeft), true),
+            at(3.5, ScriptInput::Key(KeyCode::ArrowLeft), false),
+            at(4.0, ScriptInput::Click(Vec2::new(640.0, 676.0)), true),
+            at(4.0, ScriptInput::Click(Vec2::new(640.0, 676.0)), false),
+        ]
+    );
+    for (bad, named) in [
+        ("1 Q", "unknown key `Q`"),
+        ("soon Tab", "`soon` is not a number of seconds"),
+        ("1 Tab sideways", "`sideways` is neither down nor up"),
+        ("1 click 3", "expected `SECONDS click X Y`"),
+        ("1", "expected `SECONDS KEY [down|up]`"),
+        ("1 click x 4", "`x` is not a pixel column"),
+    ] {
+        let err = parse_script(bad).unwrap_err().to_string();
+        assert!(err.contains(named), "{bad}: {err}");
+    }
+}
