@@ -304,6 +304,7 @@ pub fn run(link: &Link, first: Snapshot, options: WindowOptions) -> Result<Windo
             setup(commands, images, options.keys)
         },
     )
+    .add_systems(First, start_clock)
     .add_systems(PreUpdate, play_script.after(InputSystems))
     .add_systems(
         Update,
@@ -531,6 +532,15 @@ fn setup(mut commands: Commands, mut images: ResMut<Assets<Image>>, keys: &'stat
         plot,
         plot_size,
     });
+}
+
+/// Script times, `--seconds` and the frame count start at the first frame, when the window
+/// exists (creating it and the first pipelines can take a second on a CPU renderer).
+fn start_clock(mut clock: ResMut<Clock>, mut started: Local<bool>) {
+    if !*started {
+        *started = true;
+        clock.opened = Instant::now();
+    }
 }
 
 /// Presses and releases what the script says is due, as real input would; a release of
