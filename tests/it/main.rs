@@ -12,7 +12,7 @@ mod render;
 mod scenario;
 mod window;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The shipped scenario files.
 pub fn scenario_files() -> Vec<PathBuf> {
@@ -24,4 +24,38 @@ pub fn scenario_files() -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// A fresh folder for one test, `<tmp>/steerlab-it-<pid>/<name>`. The first call also removes
+/// what test runs that have ended left in the temporary folder (`steerlab-…-<pid>` of a process
+/// that is gone), so runs do not pile up there.
+pub fn tempdir(name: &str) -> PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let tmp = std::env::temp_dir();
+    SWEPT.call_once(|| sweep(&tmp));
+    let dir = tmp
+        .join(format!("steerlab-it-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn sweep(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix("steerlab-")
+            .and_then(|rest| rest.rsplit('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }

@@ -512,7 +512,7 @@ fn presets_have_the_published_shapes() {
 
 #[test]
 fn checkpoints_round_trip_exactly_and_reject_mismatched_weights() {
-    let dir = tempdir("checkpoint");
+    let dir = crate::tempdir("checkpoint");
     let model = Model::new(ModelConfig::pilotnet(), 42).unwrap();
     model.save(&dir).unwrap();
     let loaded = Model::load(&dir).unwrap();
@@ -595,19 +595,12 @@ fn checkpoints_round_trip_exactly_and_reject_mismatched_weights() {
     );
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("steerlab-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Three short expert episodes on the winding built-in track (rendered, so it takes a few
 /// seconds), recorded once for the training tests.
 fn recorded_set() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempdir("episodes");
+        let dir = crate::tempdir("episodes");
         let mut scenario = steerlab::sim::scenario::builtin()
             .unwrap()
             .into_iter()
@@ -648,7 +641,7 @@ fn options(out: &Path, epochs: usize) -> TrainOptions {
 
 #[test]
 fn training_on_recorded_episodes_lowers_validation_nll_well_below_its_start() {
-    let out = tempdir("train");
+    let out = crate::tempdir("train");
     let report = train(&options(&out, 10), &mut Quiet, &AtomicBool::new(false)).unwrap();
     let initial = report.history[0].validation_nll;
     // Initial mixtures are broad (σ ≈ 0.036 1/m): NLL near −2.4 nats on curvatures of about
@@ -682,7 +675,7 @@ impl TrainObserver for InterruptAfter<'_> {
 
 #[test]
 fn resuming_an_interrupted_run_gives_the_weights_of_an_uninterrupted_one() {
-    let (whole, split) = (tempdir("whole"), tempdir("split"));
+    let (whole, split) = (crate::tempdir("whole"), crate::tempdir("split"));
     let full = train(&options(&whole, 2), &mut Quiet, &AtomicBool::new(false)).unwrap();
     let flag = AtomicBool::new(false);
     let cut = train(&options(&split, 2), &mut InterruptAfter(3, &flag), &flag).unwrap();

@@ -10,13 +10,6 @@ use steerlab::record::{EpisodeMeta, EpisodeReader, EpisodeWriter, Step, StepReco
 use steerlab::sim::scenario::builtin;
 use steerlab::sim::{Frame, Scenario};
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("steerlab-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// A frame of noisy pixels (PNG cannot shrink it much, so chunks fill quickly).
 fn noisy_frame(tick: u64, rng: &mut StdRng) -> Frame {
     let (width, height) = (64, 24);
@@ -123,7 +116,7 @@ fn write_synthetic(path: &Path, n: u64) -> (Scenario, Vec<Step>) {
 
 #[test]
 fn every_topic_round_trips() {
-    let dir = temp_dir("roundtrip");
+    let dir = crate::tempdir("roundtrip");
     let path = dir.join("e.mcap");
     let (scenario, written) = write_synthetic(&path, 40);
     let episode = EpisodeReader::open(&path).unwrap();
@@ -189,7 +182,7 @@ fn read_damaged(path: &Path, written: &[Step]) -> usize {
 
 #[test]
 fn truncated_files_give_back_every_complete_chunk() {
-    let dir = temp_dir("truncate");
+    let dir = crate::tempdir("truncate");
     let path = dir.join("e.mcap");
     let (_, written) = write_synthetic(&path, 400);
     let bytes = std::fs::read(&path).unwrap();
@@ -243,7 +236,7 @@ fn truncated_files_give_back_every_complete_chunk() {
 
 #[test]
 fn flipped_bytes_never_poison_what_is_read() {
-    let dir = temp_dir("flip");
+    let dir = crate::tempdir("flip");
     let path = dir.join("e.mcap");
     let (_, written) = write_synthetic(&path, 120);
     let bytes = std::fs::read(&path).unwrap();
@@ -264,7 +257,7 @@ fn flipped_bytes_never_poison_what_is_read() {
 
 #[test]
 fn not_an_episode_is_a_clear_error() {
-    let dir = temp_dir("garbage");
+    let dir = crate::tempdir("garbage");
     let path = dir.join("x.mcap");
     std::fs::write(&path, b"definitely not mcap").unwrap();
     let err = EpisodeReader::open(&path).unwrap_err().to_string();
@@ -275,7 +268,7 @@ fn not_an_episode_is_a_clear_error() {
 
 #[test]
 fn recorded_drive_reads_back_and_resimulates_bit_for_bit() {
-    let dir = temp_dir("record");
+    let dir = crate::tempdir("record");
     let args = RecordArgs {
         scenarios: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/props.ron")],
         episodes: 2,

@@ -48,13 +48,6 @@ impl Drop for Xvfb {
     }
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("steerlab-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// The share of pixels of `frame` inside `region` (x0, y0, x1, y1) within `tolerance` of
 /// `colour` on every channel.
 fn share(frame: &Frame, region: (u32, u32, u32, u32), colour: [u8; 3], tolerance: u8) -> f64 {
@@ -90,7 +83,7 @@ fn run(display: &str, args: &[&str], extra: &[&Path]) -> String {
 #[test]
 fn the_window_drives_records_and_replays_under_xvfb() {
     let x = Xvfb::start();
-    let dir = tempdir("window");
+    let dir = crate::tempdir("window");
     let model = dir.join("model");
     steerlab::nn::Model::new(steerlab::nn::ModelConfig::pilotnet(), 0)
         .unwrap()
