@@ -192,6 +192,10 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         args.out.join("report.md").display(),
         started.elapsed().as_secs_f64() / 60.0
     );
+    println!(
+        "watch it drive, its steering distribution drawn live: steerlab sim --model {}",
+        iterations.last().expect("iteration 0").model.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -271,7 +275,9 @@ fn report(
     let _ = writeln!(
         r,
         "Files: `dagger.md`/`dagger.json` (per iteration), `models/iterN/` (checkpoints, metrics.csv, curves.png), \
-         `data/iterN/` (episodes), `eval/iterN/` (eval.json, eval.md, maps, recorded drives: `steerlab replay FILE --export out.gif`)."
+         `data/iterN/` (episodes), `eval/iterN/` (eval.json, eval.md, maps, recorded drives: `steerlab replay FILE` \
+         in the viewer, or `--export out.gif`). On a desktop, `steerlab sim --model` with one of the `models/iterN/` \
+         folders shows that policy driving with its distribution live."
     );
     r
 }
