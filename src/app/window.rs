@@ -579,6 +579,8 @@ fn play_script(
     }
 }
 
+/// Keys to commands. One map serves both sources: a live session ignores the replay's commands
+/// (seek, speed) and a replay the driving ones, so the arrows drive live and scrub a replay.
 fn keyboard(
     keys: Res<ButtonInput<KeyCode>>,
     source: Res<Source>,
