@@ -6,6 +6,7 @@
 
 use crate::app::inference::{Inferred, Steering, Worker, detector_worker, policy_worker};
 use crate::drive::{InterventionRule, Metrics, Policy, Tally, TickOutcome};
+use crate::nn::ModelDir;
 use crate::nn::SteeringDistribution;
 use crate::nn::boxes::Detection;
 use crate::nn::detect::Detector;

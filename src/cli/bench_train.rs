@@ -2,6 +2,7 @@
 //! where the time goes layer by layer, and the same figures from the PyTorch twin
 //! (bench/pytorch/steering_bench.py) when a Python with PyTorch is given.
 
+use crate::nn::ModelDir;
 use crate::nn::backbone::Backbone;
 use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec, ModelConfig, PRESETS};
 use crate::nn::ops;

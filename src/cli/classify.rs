@@ -1,6 +1,7 @@
 //! `steerlab train-classifier`: the classification module on the shared backbone, trained on
 //! Fashion-MNIST; test accuracy per epoch, the confusion matrix and the model directory.
 
+use crate::nn::ModelDir;
 use crate::nn::classify::{
     self, Classifier, ClassifierConfig, ClassifierTraining, FASHION_MNIST_CLASSES,
     FASHION_MNIST_DIR, object_crops, read_mnist_split,

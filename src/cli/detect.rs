@@ -3,6 +3,7 @@
 //! for a labelled episode, mAP@0.5 and COCO AP against the recorded boxes), with the time per
 //! frame.
 
+use crate::nn::ModelDir;
 use crate::nn::boxes::{BBox, Detection};
 use crate::nn::classify::Classifier;
 use crate::nn::detect::{self, BoxedImages, DetectOptions, Detector, ImageTruth};

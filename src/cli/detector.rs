@@ -1,6 +1,7 @@
 //! `steerlab train-detector`: the two-stage detector trained on the boxes recorded with
 //! `steerlab record --labels`, scored on held-out episodes after every epoch.
 
+use crate::nn::ModelDir;
 use crate::nn::detect::{
     self, BoxedImages, DetectionScores, Detector, DetectorConfig, DetectorTraining,
 };

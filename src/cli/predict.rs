@@ -1,5 +1,6 @@
 //! `steerlab predict`: a model's steering distribution for an image or every frame of an episode.
 
+use crate::nn::ModelDir;
 use crate::nn::dataset::{BatchStream, Dataset, StreamSpec, frames_to_tensor};
 use crate::nn::{Model, SteeringDistribution, plot};
 use crate::sim::Frame;

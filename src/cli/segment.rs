@@ -1,6 +1,7 @@
 //! `steerlab train-segmenter` (FCN on the shared backbone, trained on recorded class masks)
 //! and `steerlab segment` (a frame's predicted classes as a coloured PNG).
 
+use crate::nn::ModelDir;
 use crate::nn::segment::{self, MaskedImages, Segmenter, SegmenterConfig};
 use crate::record::EpisodeReader;
 use crate::sim::Frame;

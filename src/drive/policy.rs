@@ -3,6 +3,7 @@
 //! follows the expert's speed profile (a cruise controller that slows for curves), as PilotNet
 //! controls steering only.
 
+use crate::nn::ModelDir;
 use crate::nn::dataset::frames_to_tensor;
 use crate::nn::{Model, SteeringDistribution};
 use crate::sim::{Action, Frame};

@@ -62,12 +62,64 @@ pub fn initialise(varmap: &VarMap, seed: u64) -> Result<()> {
     Ok(())
 }
 
-impl Model {
+/// A model kept as a model directory (`config.json` + `model.safetensors`): every kind of model
+/// (steering, classifier, segmenter, detector) says what its config and variables are and how
+/// to build it with zeroed variables; creating, saving, loading and taking a backbone work the
+/// same for all.
+pub trait ModelDir: Sized {
+    type Config: serde::Serialize + serde::de::DeserializeOwned;
+
+    fn config(&self) -> &Self::Config;
+    fn varmap(&self) -> &VarMap;
+    /// The model of `config` with every variable zero; errors name `path` (the config file).
+    fn zeroed(config: Self::Config, path: &Path) -> Result<Self>;
+
     /// A fresh model with seeded weights.
-    pub fn new(config: ModelConfig, seed: u64) -> Result<Self> {
+    fn new(config: Self::Config, seed: u64) -> Result<Self> {
         let model = Self::zeroed(config, Path::new("<config>"))?;
-        initialise(&model.varmap, seed)?;
+        initialise(model.varmap(), seed)?;
         Ok(model)
+    }
+
+    /// Number of trainable values.
+    fn parameter_count(&self) -> usize {
+        self.varmap()
+            .all_vars()
+            .iter()
+            .map(|v| v.elem_count())
+            .sum()
+    }
+
+    /// Writes `config.json` and `model.safetensors` into `dir` (created if missing).
+    fn save(&self, dir: &Path) -> Result<()> {
+        save_model(dir, self.config(), self.varmap())
+    }
+
+    /// Reads a model directory written by `save`; weights that do not match the config are
+    /// refused tensor by tensor.
+    fn load(dir: &Path) -> Result<Self> {
+        let (config, path) = read_config(dir)?;
+        let model = Self::zeroed(config, &path)?;
+        load_varmap(model.varmap(), &dir.join(WEIGHTS_FILE), None)?;
+        Ok(model)
+    }
+
+    /// Takes the backbone weights of another model directory (a steering model, say): every
+    /// `backbone.*` tensor must be there with the same shape.
+    fn load_backbone(&self, dir: &Path) -> Result<()> {
+        load_varmap(self.varmap(), &dir.join(WEIGHTS_FILE), Some("backbone."))
+    }
+}
+
+impl ModelDir for Model {
+    type Config = ModelConfig;
+
+    fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    fn varmap(&self) -> &VarMap {
+        &self.varmap
     }
 
     fn zeroed(config: ModelConfig, path: &Path) -> Result<Self> {
@@ -81,28 +133,12 @@ impl Model {
             net,
         })
     }
+}
 
-    /// Number of trainable values.
-    pub fn parameter_count(&self) -> usize {
-        self.varmap.all_vars().iter().map(|v| v.elem_count()).sum()
-    }
-
+impl Model {
     /// The variables by name (for saving and comparing).
     pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {
         varmap_tensors(&self.varmap)
-    }
-
-    /// Writes `config.json` and `model.safetensors` into `dir` (created if missing).
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        save_model(dir, &self.config, &self.varmap)
-    }
-
-    /// Reads a model directory written by [`Model::save`].
-    pub fn load(dir: &Path) -> Result<Self> {
-        let (config, config_path) = read_config(dir)?;
-        let model = Self::zeroed(config, &config_path)?;
-        model.load_weights(&dir.join(WEIGHTS_FILE))?;
-        Ok(model)
     }
 
     /// Replaces every variable with the tensor of the same name in a safetensors file, after

@@ -7,9 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::nn::backbone::Backbone;
-use crate::nn::checkpoint::{
-    WEIGHTS_FILE, initialise, load_varmap, model_err, read_config, save_model,
-};
+use crate::nn::checkpoint::{ModelDir, model_err};
 use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
 use crate::nn::optim::{AdamW, AdamWParams, learning_rate};
 use crate::nn::{device, ops};
@@ -92,12 +90,15 @@ pub struct Classifier {
     dense: Vec<(Tensor, Tensor)>,
 }
 
-impl Classifier {
-    /// A classifier with seeded weights.
-    pub fn new(config: ClassifierConfig, seed: u64) -> Result<Self> {
-        let model = Self::zeroed(config, Path::new("<config>"))?;
-        initialise(&model.varmap, seed)?;
-        Ok(model)
+impl ModelDir for Classifier {
+    type Config = ClassifierConfig;
+
+    fn config(&self) -> &ClassifierConfig {
+        &self.config
+    }
+
+    fn varmap(&self) -> &VarMap {
+        &self.varmap
     }
 
     fn zeroed(config: ClassifierConfig, path: &Path) -> Result<Self> {
@@ -129,7 +130,9 @@ impl Classifier {
             dense,
         })
     }
+}
 
+impl Classifier {
     /// Images `(B, C, H, W)`, values 0–1 → logits `(B, classes)`.
     pub fn forward(&self, images: &Tensor) -> Result<Tensor> {
         let maps = self.backbone.forward(images)?;
@@ -141,29 +144,6 @@ impl Classifier {
             x = ops::linear(&x, w, b, i + 1 < self.dense.len())?;
         }
         Ok(x)
-    }
-
-    pub fn parameter_count(&self) -> usize {
-        self.varmap.all_vars().iter().map(|v| v.elem_count()).sum()
-    }
-
-    /// Writes `config.json` and `model.safetensors` into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        save_model(dir, &self.config, &self.varmap)
-    }
-
-    /// Reads a model directory written by `save`.
-    pub fn load(dir: &Path) -> Result<Self> {
-        let (config, path) = read_config::<ClassifierConfig>(dir)?;
-        let model = Self::zeroed(config, &path)?;
-        load_varmap(&model.varmap, &dir.join(WEIGHTS_FILE), None)?;
-        Ok(model)
-    }
-
-    /// Takes the backbone weights of another model directory (a steering model, say): every
-    /// `backbone.*` tensor must be there with the same shape.
-    pub fn load_backbone(&self, dir: &Path) -> Result<()> {
-        load_varmap(&self.varmap, &dir.join(WEIGHTS_FILE), Some("backbone."))
     }
 
     /// The most likely class of each image.

@@ -14,9 +14,7 @@
 use crate::error::{Error, Result};
 use crate::nn::backbone::Backbone;
 use crate::nn::boxes::{BBox, Detection, GroundTruth, average_precision, coco_ap, mean_ap, nms};
-use crate::nn::checkpoint::{
-    WEIGHTS_FILE, initialise, load_varmap, model_err, read_config, save_model,
-};
+use crate::nn::checkpoint::{ModelDir, initialise, model_err};
 use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
 use crate::nn::ops::{self, Conv2dSpec, Roi};
 use crate::nn::optim::{AdamW, AdamWParams, learning_rate};
@@ -344,31 +342,15 @@ impl DetectorLosses {
     }
 }
 
-impl Detector {
-    pub fn new(config: DetectorConfig, seed: u64) -> Result<Self> {
-        let model = Self::zeroed(config, Path::new("<config>"))?;
-        initialise(&model.varmap, seed)?;
-        // The last layers start small (as torchvision's normal(0, 0.01) and (0, 0.001)):
-        // objectness and class scores near uniform, boxes near their anchors and proposals.
-        let vars = model
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| Error::Tensor("variable map poisoned".into()))?;
-        for (name, scale) in [
-            ("rpn.objectness", 0.1),
-            ("rpn.deltas", 0.01),
-            ("head.classes", 0.1),
-            ("head.deltas", 0.01),
-        ] {
-            for part in ["weight", "bias"] {
-                let var = &vars[&format!("{name}.{part}")];
-                let factor = if part == "bias" { 0.0 } else { scale };
-                var.set(&(var.as_tensor() * factor)?)?;
-            }
-        }
-        drop(vars);
-        Ok(model)
+impl ModelDir for Detector {
+    type Config = DetectorConfig;
+
+    fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    fn varmap(&self) -> &VarMap {
+        &self.varmap
     }
 
     fn zeroed(config: DetectorConfig, path: &Path) -> Result<Self> {
@@ -427,28 +409,35 @@ impl Detector {
         })
     }
 
-    pub fn parameter_count(&self) -> usize {
-        self.varmap.all_vars().iter().map(|v| v.elem_count()).sum()
-    }
-
-    /// Writes `config.json` and `model.safetensors` into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        save_model(dir, &self.config, &self.varmap)
-    }
-
-    /// Reads a model directory written by `save`.
-    pub fn load(dir: &Path) -> Result<Self> {
-        let (config, path) = read_config::<DetectorConfig>(dir)?;
-        let model = Self::zeroed(config, &path)?;
-        load_varmap(&model.varmap, &dir.join(WEIGHTS_FILE), None)?;
+    /// A fresh detector: seeded weights, the last layers of both heads scaled down.
+    fn new(config: DetectorConfig, seed: u64) -> Result<Self> {
+        let model = Self::zeroed(config, Path::new("<config>"))?;
+        initialise(&model.varmap, seed)?;
+        // The last layers start small (as torchvision's normal(0, 0.01) and (0, 0.001)):
+        // objectness and class scores near uniform, boxes near their anchors and proposals.
+        let vars = model
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Tensor("variable map poisoned".into()))?;
+        for (name, scale) in [
+            ("rpn.objectness", 0.1),
+            ("rpn.deltas", 0.01),
+            ("head.classes", 0.1),
+            ("head.deltas", 0.01),
+        ] {
+            for part in ["weight", "bias"] {
+                let var = &vars[&format!("{name}.{part}")];
+                let factor = if part == "bias" { 0.0 } else { scale };
+                var.set(&(var.as_tensor() * factor)?)?;
+            }
+        }
+        drop(vars);
         Ok(model)
     }
+}
 
-    /// Takes the backbone weights of another model directory (a steering model, say).
-    pub fn load_backbone(&self, dir: &Path) -> Result<()> {
-        load_varmap(&self.varmap, &dir.join(WEIGHTS_FILE), Some("backbone."))
-    }
-
+impl Detector {
     /// Anchors in image pixels, in the order of the proposal network's outputs.
     pub fn anchors(&self) -> &[BBox] {
         &self.anchors

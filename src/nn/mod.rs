@@ -19,7 +19,7 @@ pub mod slide;
 pub mod steering;
 pub mod train;
 
-pub use checkpoint::Model;
+pub use checkpoint::{Model, ModelDir};
 pub use config::ModelConfig;
 pub use distribution::{Component, SteeringDistribution};
 

@@ -6,9 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::nn::backbone::Backbone;
-use crate::nn::checkpoint::{
-    WEIGHTS_FILE, initialise, load_varmap, model_err, read_config, save_model,
-};
+use crate::nn::checkpoint::{ModelDir, model_err};
 use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
 use crate::nn::ops::{self, Conv2dSpec};
 use crate::nn::optim::{AdamW, AdamWParams, learning_rate};
@@ -59,11 +57,15 @@ pub struct Segmenter {
     decoder: Vec<(Tensor, Tensor, Up)>,
 }
 
-impl Segmenter {
-    pub fn new(config: SegmenterConfig, seed: u64) -> Result<Self> {
-        let model = Self::zeroed(config, Path::new("<config>"))?;
-        initialise(&model.varmap, seed)?;
-        Ok(model)
+impl ModelDir for Segmenter {
+    type Config = SegmenterConfig;
+
+    fn config(&self) -> &SegmenterConfig {
+        &self.config
+    }
+
+    fn varmap(&self) -> &VarMap {
+        &self.varmap
     }
 
     fn zeroed(config: SegmenterConfig, path: &Path) -> Result<Self> {
@@ -132,7 +134,9 @@ impl Segmenter {
             decoder,
         })
     }
+}
 
+impl Segmenter {
     /// Images `(B, C, H, W)`, values 0–1 → logits `(B, classes, H, W)`.
     pub fn forward(&self, images: &Tensor) -> Result<Tensor> {
         let features = self.backbone.forward_all(images)?;
@@ -156,28 +160,6 @@ impl Segmenter {
             .into_iter()
             .map(|row| row.into_iter().map(|c| c as u8).collect())
             .collect())
-    }
-
-    pub fn parameter_count(&self) -> usize {
-        self.varmap.all_vars().iter().map(|v| v.elem_count()).sum()
-    }
-
-    /// Writes `config.json` and `model.safetensors` into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        save_model(dir, &self.config, &self.varmap)
-    }
-
-    /// Reads a model directory written by `save`.
-    pub fn load(dir: &Path) -> Result<Self> {
-        let (config, path) = read_config::<SegmenterConfig>(dir)?;
-        let model = Self::zeroed(config, &path)?;
-        load_varmap(&model.varmap, &dir.join(WEIGHTS_FILE), None)?;
-        Ok(model)
-    }
-
-    /// Takes the backbone weights of another model directory (a steering model, say).
-    pub fn load_backbone(&self, dir: &Path) -> Result<()> {
-        load_varmap(&self.varmap, &dir.join(WEIGHTS_FILE), Some("backbone."))
     }
 }
 

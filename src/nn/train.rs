@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
+use crate::nn::ModelDir;
 use crate::nn::checkpoint::{Model, load_tensors, save_tensors};
 use crate::nn::config::ModelConfig;
 use crate::nn::dataset::{Augment, BatchStream, Dataset, StreamSpec};

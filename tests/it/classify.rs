@@ -2,6 +2,7 @@
 //! steering model.
 
 use std::io::Write;
+use steerlab::nn::ModelDir;
 use steerlab::nn::classify::{
     self, Classifier, ClassifierConfig, ClassifierTraining, LabelledImages, Pooling,
     read_mnist_split,

@@ -1,6 +1,7 @@
 //! The binary as a user runs it.
 
 use std::process::Command;
+use steerlab::nn::ModelDir;
 
 fn steerlab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_steerlab"))

@@ -85,6 +85,7 @@ fn average_precision_of_hand_made_detections() {
 mod two_stage {
     use candle_core::{Device, Tensor};
     use rand::{RngExt, SeedableRng, rngs::StdRng};
+    use steerlab::nn::ModelDir;
     use steerlab::nn::boxes::BBox;
     use steerlab::nn::detect::{
         BoxedImages, DetectOptions, Detector, DetectorConfig, DetectorTraining, FeatureGrid,

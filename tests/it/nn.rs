@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use steerlab::nn::ModelDir;
 use steerlab::nn::checkpoint::{CONFIG_FILE, WEIGHTS_FILE};
 use steerlab::nn::config::{ModelConfig, SteeringHeadConfig};
 use steerlab::nn::ops::{

@@ -1,6 +1,7 @@
 //! Rendering on the real Bevy renderer (lavapipe in CI): the frame shows the world where the
 //! camera maths says it is, of the tick it claims, identically for a seed.
 
+use steerlab::nn::ModelDir;
 use steerlab::sim::scenario::{Placement, PropKind, builtin};
 use steerlab::sim::{Action, Expert, ExpertConfig, Frame, Scenario};
 use steerlab::world::{Env, EnvOptions, Observation};

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use steerlab::nn::ModelDir;
 use steerlab::sim::Frame;
 
 /// An Xvfb server on a display of its own, stopped on drop.
