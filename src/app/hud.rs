@@ -105,36 +105,6 @@ pub fn distribution_plot(
 /// Detections scoring below this are not drawn.
 pub const BOX_SCORE: f64 = 0.5;
 
-/// Colours of drawn boxes, by class index.
-pub const BOX_COLOURS: [[u8; 3]; 7] = [
-    [255, 140, 0],
-    [255, 40, 200],
-    [40, 220, 255],
-    [255, 240, 40],
-    [120, 255, 80],
-    [255, 60, 60],
-    [160, 120, 255],
-];
-
-/// Draws the outline of `b` (frame pixels) into an RGBA8 image `width` pixels wide.
-pub fn draw_box(rgba: &mut [u8], width: usize, b: &crate::nn::boxes::BBox, colour: [u8; 3]) {
-    let height = rgba.len() / 4 / width.max(1);
-    let clamp = |v: f64, n: usize| (v.max(0.0) as usize).min(n.saturating_sub(1));
-    let (x0, x1) = (clamp(b.x0, width), clamp(b.x1 - 1.0, width));
-    let (y0, y1) = (clamp(b.y0, height), clamp(b.y1 - 1.0, height));
-    let mut put = |x: usize, y: usize| {
-        rgba[(y * width + x) * 4..][..4].copy_from_slice(&[colour[0], colour[1], colour[2], 255]);
-    };
-    for x in x0..=x1 {
-        put(x, y0);
-        put(x, y1);
-    }
-    for y in y0..=y1 {
-        put(x0, y);
-        put(x1, y);
-    }
-}
-
 /// The frame a click at `x` on a scrub bar spanning `left..left + width` pixels selects, of
 /// `count` frames (the ends of the bar are the first and the last frame).
 pub fn scrub_index(x: f32, left: f32, width: f32, count: usize) -> usize {
@@ -238,9 +208,10 @@ mod tests {
         assert_eq!(plot_range(Some(&sharp), Some(0.012), Some(0.013)), 0.02);
         // A box's outline, clipped to the image, nothing inside it.
         let mut image = vec![0u8; 10 * 6 * 4];
-        draw_box(
+        crate::nn::boxes::draw_outline(
             &mut image,
             10,
+            4,
             &crate::nn::boxes::BBox::new(2.0, 1.0, 5.0, 9.0),
             [9, 8, 7],
         );

@@ -5,6 +5,7 @@
 
 use crate::app::hud;
 use crate::app::session::{Command, Driver, Link, Snapshot};
+use crate::nn::boxes::{BOX_COLOURS, draw_outline};
 use crate::sim::Frame;
 use crate::world::env::window_plugins;
 use crate::world::material::SimMaterialPlugin;
@@ -734,7 +735,7 @@ fn receive(world: &mut World) {
                 node.display = Display::Flex;
             }
             for (i, name) in classes.iter().enumerate() {
-                let [r, g, b] = hud::BOX_COLOURS[i % hud::BOX_COLOURS.len()];
+                let [r, g, b] = BOX_COLOURS[i % BOX_COLOURS.len()];
                 world.spawn((
                     TextSpan::new(format!("  {name}")),
                     TextFont::from_font_size(13.0),
@@ -845,8 +846,8 @@ fn draw_hud(
         let mut rgba = frame_rgba(&s.frame);
         if let Some(d) = &s.detections {
             for (b, _) in d.boxes.iter().filter(|(b, _)| b.score >= hud::BOX_SCORE) {
-                let colour = hud::BOX_COLOURS[b.class % hud::BOX_COLOURS.len()];
-                hud::draw_box(&mut rgba, w as usize, &b.bbox, colour);
+                let colour = BOX_COLOURS[b.class % BOX_COLOURS.len()];
+                draw_outline(&mut rgba, w as usize, 4, &b.bbox, colour);
             }
         }
         image.data = Some(rgba);

@@ -4,7 +4,7 @@
 //! frame.
 
 use crate::nn::ModelDir;
-use crate::nn::boxes::{BBox, Detection};
+use crate::nn::boxes::{BBox, BOX_COLOURS, Detection, draw_outline};
 use crate::nn::classify::Classifier;
 use crate::nn::detect::{self, BoxedImages, DetectOptions, Detector, ImageTruth};
 use crate::nn::slide::SlidingWindow;
@@ -122,39 +122,10 @@ impl Method {
     }
 }
 
-/// A colour per class for drawn boxes.
-const COLOURS: [[u8; 3]; 7] = [
-    [255, 140, 0],
-    [255, 40, 200],
-    [40, 220, 255],
-    [255, 240, 40],
-    [120, 255, 80],
-    [255, 60, 60],
-    [160, 120, 255],
-];
-
-fn draw(frame: &mut Frame, b: &BBox, colour: [u8; 3]) {
-    let (w, h) = (frame.width as i64, frame.height as i64);
-    let (x0, y0, x1, y1) = (b.x0 as i64, b.y0 as i64, b.x1 as i64 - 1, b.y1 as i64 - 1);
-    let mut put = |x: i64, y: i64| {
-        if (0..w).contains(&x) && (0..h).contains(&y) {
-            let i = ((y * w + x) * 3) as usize;
-            frame.rgb[i..i + 3].copy_from_slice(&colour);
-        }
-    };
-    for x in x0..=x1 {
-        put(x, y0);
-        put(x, y1);
-    }
-    for y in y0..=y1 {
-        put(x0, y);
-        put(x1, y);
-    }
-}
-
 fn draw_all(frame: &mut Frame, found: &[Detection], threshold: f64) {
     for d in found.iter().filter(|d| d.score >= threshold) {
-        draw(frame, &d.bbox, COLOURS[d.class % COLOURS.len()]);
+        let colour = BOX_COLOURS[d.class % BOX_COLOURS.len()];
+        draw_outline(&mut frame.rgb, frame.width as usize, 3, &d.bbox, colour);
     }
 }
 
@@ -165,7 +136,13 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
     }
     let episode = EpisodeReader::open(&args.input)?;
     let mut gif = match &args.out {
-        Some(path) => Some(Gif::new(path)?),
+        Some(path) if path.extension().is_some_and(|e| e == "gif") => {
+            Some(super::replay::GifWriter::new(path, 10))
+        }
+        Some(path) => bail!(
+            "--out {}: an episode's frames go into a .gif",
+            path.display()
+        ),
         None => None,
     };
     // Labelled frames and what was found in them, for the scores.
@@ -334,49 +311,4 @@ fn frame(args: &DetectArgs, method: &Method) -> Result<ExitCode> {
         println!("wrote {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// An animated GIF written frame by frame.
-struct Gif {
-    path: PathBuf,
-    encoder: Option<gif::Encoder<std::fs::File>>,
-}
-
-impl Gif {
-    fn new(path: &Path) -> Result<Self> {
-        if path.extension().is_none_or(|e| e != "gif") {
-            bail!(
-                "--out {}: an episode's frames go into a .gif",
-                path.display()
-            );
-        }
-        Ok(Self {
-            path: path.to_path_buf(),
-            encoder: None,
-        })
-    }
-
-    fn push(&mut self, frame: &Frame) -> Result<()> {
-        let (w, h) = (frame.width as u16, frame.height as u16);
-        if self.encoder.is_none() {
-            let file = std::fs::File::create(&self.path)
-                .with_context(|| format!("creating {}", self.path.display()))?;
-            let mut encoder = gif::Encoder::new(file, w, h, &[])?;
-            encoder.set_repeat(gif::Repeat::Infinite)?;
-            self.encoder = Some(encoder);
-        }
-        let mut g = gif::Frame::from_rgb_speed(w, h, &frame.rgb, 10);
-        g.delay = 10;
-        self.encoder
-            .as_mut()
-            .expect("created above")
-            .write_frame(&g)?;
-        Ok(())
-    }
-
-    fn finish(self) -> Result<()> {
-        drop(self.encoder);
-        println!("wrote {}", self.path.display());
-        Ok(())
-    }
 }

@@ -185,13 +185,64 @@ fn view(args: &ReplayArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// An animated GIF written frame by frame (all frames the size of the first), looping.
+pub(crate) struct GifWriter {
+    path: PathBuf,
+    delay_cs: u16,
+    encoder: Option<gif::Encoder<std::fs::File>>,
+    size: Option<(u32, u32)>,
+}
+
+impl GifWriter {
+    /// A GIF at `path` showing each frame for `delay_cs` hundredths of a second; the file is
+    /// created with the first frame.
+    pub(crate) fn new(path: &Path, delay_cs: u16) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            delay_cs: delay_cs.max(1),
+            encoder: None,
+            size: None,
+        }
+    }
+
+    pub(crate) fn push(&mut self, frame: &Frame) -> Result<()> {
+        let size = (frame.width, frame.height);
+        let (w, h) = (frame.width as u16, frame.height as u16);
+        if self.encoder.is_none() {
+            let file = std::fs::File::create(&self.path)
+                .with_context(|| format!("creating {}", self.path.display()))?;
+            let mut encoder = gif::Encoder::new(file, w, h, &[])?;
+            encoder.set_repeat(gif::Repeat::Infinite)?;
+            self.encoder = Some(encoder);
+            self.size = Some(size);
+        }
+        if self.size != Some(size) {
+            bail!(
+                "{}: frame size changed within the episode",
+                self.path.display()
+            );
+        }
+        let mut g = gif::Frame::from_rgb_speed(w, h, &frame.rgb, 10);
+        g.delay = self.delay_cs;
+        self.encoder
+            .as_mut()
+            .expect("created above")
+            .write_frame(&g)?;
+        Ok(())
+    }
+
+    /// Closes the file and says where it is.
+    pub(crate) fn finish(self) -> Result<()> {
+        drop(self.encoder);
+        println!("wrote {}", self.path.display());
+        Ok(())
+    }
+}
+
 /// Where replayed frames go: PNG files and/or a GIF, each with the overlay drawn.
 struct FrameSink {
     dir: Option<PathBuf>,
-    gif: Option<gif::Encoder<std::fs::File>>,
-    gif_path: Option<PathBuf>,
-    delay_cs: u16,
-    size: Option<(u32, u32)>,
+    gif: Option<GifWriter>,
 }
 
 impl FrameSink {
@@ -199,12 +250,10 @@ impl FrameSink {
         if let Some(d) = dir {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
         }
+        let delay_cs = (dt_s * 100.0).round().max(1.0) as u16;
         Ok(Self {
             dir: dir.map(Path::to_path_buf),
-            gif: None,
-            gif_path: gif_path.map(Path::to_path_buf),
-            delay_cs: (dt_s * 100.0).round().max(1.0) as u16,
-            size: None,
+            gif: gif_path.map(|p| GifWriter::new(p, delay_cs)),
         })
     }
 
@@ -214,33 +263,17 @@ impl FrameSink {
         if let Some(dir) = &self.dir {
             shown.save_png(&dir.join(format!("{:06}.png", step.tick)))?;
         }
-        if let Some(path) = &self.gif_path {
-            if self.gif.is_none() {
-                let file = std::fs::File::create(path)
-                    .with_context(|| format!("creating {}", path.display()))?;
-                let mut encoder =
-                    gif::Encoder::new(file, shown.width as u16, shown.height as u16, &[])?;
-                encoder.set_repeat(gif::Repeat::Infinite)?;
-                self.gif = Some(encoder);
-                self.size = Some((shown.width, shown.height));
-            }
-            if self.size != Some((shown.width, shown.height)) {
-                bail!("frame size changed within the episode");
-            }
-            let mut g =
-                gif::Frame::from_rgb_speed(shown.width as u16, shown.height as u16, &shown.rgb, 10);
-            g.delay = self.delay_cs;
-            self.gif.as_mut().expect("created above").write_frame(&g)?;
+        if let Some(gif) = &mut self.gif {
+            gif.push(&shown)?;
         }
         Ok(())
     }
 
     fn finish(self) -> Result<()> {
-        drop(self.gif);
-        if let Some(p) = &self.gif_path {
-            println!("wrote {}", p.display());
+        match self.gif {
+            Some(gif) => gif.finish(),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

@@ -33,6 +33,45 @@ impl BBox {
     }
 }
 
+/// Colours of drawn boxes, by class index (cycled).
+pub const BOX_COLOURS: [[u8; 3]; 7] = [
+    [255, 140, 0],
+    [255, 40, 200],
+    [40, 220, 255],
+    [255, 240, 40],
+    [120, 255, 80],
+    [255, 60, 60],
+    [160, 120, 255],
+];
+
+/// Draws the one-pixel outline of `b` (pixel coordinates, clamped into the image) into an
+/// image of `width` pixels per row and `channels` bytes per pixel: RGB, or RGBA with the alpha
+/// set opaque.
+pub fn draw_outline(pixels: &mut [u8], width: usize, channels: usize, b: &BBox, colour: [u8; 3]) {
+    let height = pixels.len() / channels.max(1) / width.max(1);
+    if width == 0 || height == 0 || channels < 3 {
+        return;
+    }
+    let clamp = |v: f64, n: usize| (v.max(0.0) as usize).min(n - 1);
+    let (x0, x1) = (clamp(b.x0, width), clamp(b.x1 - 1.0, width));
+    let (y0, y1) = (clamp(b.y0, height), clamp(b.y1 - 1.0, height));
+    let mut put = |x: usize, y: usize| {
+        let p = &mut pixels[(y * width + x) * channels..][..channels];
+        p[..3].copy_from_slice(&colour);
+        if channels > 3 {
+            p[3] = 255;
+        }
+    };
+    for x in x0..=x1 {
+        put(x, y0);
+        put(x, y1);
+    }
+    for y in y0..=y1 {
+        put(x0, y);
+        put(x1, y);
+    }
+}
+
 /// Indices of the boxes kept by greedy non-maximum suppression, highest score first: a box is
 /// dropped when it overlaps a kept one by more than `iou_threshold`.
 pub fn nms(boxes: &[BBox], scores: &[f64], iou_threshold: f64) -> Vec<usize> {
