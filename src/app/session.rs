@@ -228,7 +228,10 @@ struct Session {
     world_id: u64,
     env: Env,
     scenario: Arc<Scenario>,
+    /// The observation shown, its camera frame taken out into `frame` (shared with the
+    /// inference threads and the window without copies).
     obs: Observation,
+    frame: Option<Arc<Frame>>,
     driver: Driver,
     worker: Option<Worker<Steering>>,
     last: Option<Inferred<Steering>>,
@@ -269,7 +272,8 @@ impl Session {
             options.driver
         };
         let scenario = options.scenarios[0].clone();
-        let (env, obs) = Self::build(&scenario, options.seed)?;
+        let (env, mut obs) = Self::build(&scenario, options.seed)?;
+        let frame = obs.frame.take().map(Arc::new);
         Ok(Self {
             manual_speed: scenario.vehicle.speed_m_s,
             scenario: Arc::new(scenario),
@@ -277,6 +281,7 @@ impl Session {
             world_id: 0,
             env,
             obs,
+            frame,
             driver,
             worker,
             last: None,
@@ -292,6 +297,12 @@ impl Session {
                 .then(|| "no --model given: the expert drives".to_string()),
             options,
         })
+    }
+
+    /// Shows `obs` from now on.
+    fn observe(&mut self, mut obs: Observation) {
+        self.frame = obs.frame.take().map(Arc::new);
+        self.obs = obs;
     }
 
     fn build(scenario: &Scenario, seed: u64) -> Result<(Env, Observation)> {
@@ -345,7 +356,8 @@ impl Session {
             Command::TogglePause => self.paused = !self.paused,
             Command::Step => return Ok(true),
             Command::Reset => {
-                self.obs = self.env.reset(self.options.seed)?.remove(0);
+                let obs = self.env.reset(self.options.seed)?.remove(0);
+                self.observe(obs);
                 self.tally = Tally::new(self.options.rule);
                 self.manual_speed = self.scenario.vehicle.speed_m_s;
                 self.last = None;
@@ -358,7 +370,7 @@ impl Session {
                 match Self::build(&scenario, self.options.seed) {
                     Ok((env, obs)) => {
                         self.env = env;
-                        self.obs = obs;
+                        self.observe(obs);
                         self.scenario = Arc::new(scenario);
                         self.world_id += 1;
                         self.tally = Tally::new(self.options.rule);
@@ -443,8 +455,8 @@ impl Session {
 
     fn tick(&mut self) -> Result<()> {
         let tick = self.obs.state.tick;
-        if let (Some(worker), Some(frame)) = (self.worker.as_mut(), &self.obs.frame) {
-            worker.offer(tick, Arc::new(frame.clone()));
+        if let (Some(worker), Some(frame)) = (self.worker.as_mut(), &self.frame) {
+            worker.offer(tick, frame.clone());
             // The policy acts on this frame when its answer comes within half a tick (it does
             // at a few ms per frame), else on the newest answer it has: a late answer costs a
             // tick of lag, never a stall.
@@ -457,10 +469,10 @@ impl Session {
             }
         }
         if let Some((detector, _)) = self.detector.as_mut()
-            && let Some(frame) = &self.obs.frame
+            && let Some(frame) = &self.frame
         {
             // Boxes are drawn, not acted on: the newest ready is enough.
-            detector.offer(tick, Arc::new(frame.clone()));
+            detector.offer(tick, frame.clone());
             for answer in detector.answers() {
                 match answer {
                     Ok(a) => self.boxes = Some(a),
@@ -482,7 +494,7 @@ impl Session {
         if let Some((recorder, _, frames)) = self.recorder.as_mut() {
             let record = StepRecord {
                 tick,
-                frame: self.obs.frame.clone(),
+                frame: self.frame.as_deref().cloned(),
                 state: (&self.obs.state).into(),
                 action: Some(ActionMsg::new(tick, action)),
                 expert_action: ActionMsg::new(tick, label),
@@ -501,7 +513,8 @@ impl Session {
             }
         }
         let before = self.obs.state.stats.distance_m;
-        self.obs = self.env.step(action)?;
+        let obs = self.env.step(action)?;
+        self.observe(obs);
         let s = &self.obs.state;
         // Autonomy is the policy's: ticks driven by the keyboard or the expert are not scored.
         let intervene = by_policy
@@ -518,10 +531,12 @@ impl Session {
         // The safety driver takes over from the policy only; a person at the keyboard may
         // leave the lane.
         if intervene && by_policy {
-            self.obs = self.env.recentre(0)?.remove(0);
+            let obs = self.env.recentre(0)?.remove(0);
+            self.observe(obs);
         }
         if self.obs.done {
-            self.obs = self.env.reset(self.options.seed)?.remove(0);
+            let obs = self.env.reset(self.options.seed)?.remove(0);
+            self.observe(obs);
             self.message = Some("end of the episode: started again".into());
         }
         self.applied = Some(action);
@@ -529,7 +544,7 @@ impl Session {
     }
 
     fn publish(&mut self, snapshots: &Sender<Snapshot>) {
-        let Some(frame) = self.obs.frame.clone() else {
+        let Some(frame) = self.frame.clone() else {
             return;
         };
         let policy = match (&self.worker, &self.last) {
@@ -565,7 +580,7 @@ impl Session {
             world_id: self.world_id,
             scenario: self.scenario.clone(),
             state: self.obs.state.clone(),
-            frame: Arc::new(frame),
+            frame,
             expert: self.obs.info.expert_action,
             applied: self.applied,
             driver: self.driver,
