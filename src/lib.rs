@@ -1,6 +1,6 @@
 //! steerlab: an end-to-end, vision-to-control autonomous-navigation simulator.
 //!
-//! Layers (see `DESIGN.md` of the project): [`sim`] is the pure-Rust simulation core
+//! Layers (the README's Layout section lists them with their folders): [`sim`] is the pure-Rust simulation core
 //! (scenarios, track geometry, vehicle, expert); [`world`] is the Bevy renderer and the
 //! headless [`world::Env`] that every other part drives the world through; [`record`] holds
 //! episode files, [`nn`] the steering network and its training, and [`drive`] the closed loop

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Checks steerlab's detection metrics against pycocotools on the same detections.
 
-Random scenes (images with 0-6 objects of 3 classes; detections that are jittered copies of
-the objects, duplicates, misses and false positives, with random scores) are written as COCO
-ground truth and results files; pycocotools' COCOeval and `steerlab eval-detections` score
-them, and the AP@[.5:.95], AP@0.5 and AP@0.75 figures are compared.
+Random scenes (images with 0-6 objects of 3 classes, some of them crowd regions (iscrowd 1),
+small or large, that are not scored; detections that are jittered copies of the objects,
+duplicates, misses, boxes inside crowd regions and false positives, with random scores; and
+now and then a crowded image with over 100 detections of one class, where COCO scores only the
+100 best) are written as COCO ground truth and results files; pycocotools' COCOeval and
+`steerlab eval-detections` score them, and the AP@[.5:.95], AP@0.5 and AP@0.75 figures are
+compared.
 
     python3 -m venv .venv && .venv/bin/pip install pycocotools
     .venv/bin/python tools/coco_check.py [--steerlab target/debug/steerlab] [--scenes 20]
@@ -29,25 +32,56 @@ def scene(rng, images=30):
     truth = {"images": [], "annotations": [], "categories": [
         {"id": c, "name": f"class{c}"} for c in (1, 2, 3)]}
     results = []
+
+    def add_object(image, c, w, h, crowd=0):
+        x, y = rng.uniform(0, 200 - w), rng.uniform(0, 66 - h)
+        truth["annotations"].append({
+            "id": len(truth["annotations"]) + 1, "image_id": image, "category_id": c,
+            "bbox": [x, y, w, h], "area": w * h, "iscrowd": crowd})
+        return x, y
+
+    def jittered(x, y, w, h):
+        j = rng.uniform(0, 0.35)
+        return [x + rng.uniform(-j, j) * w, y + rng.uniform(-j, j) * h,
+                w * rng.uniform(1 - j, 1 + j), h * rng.uniform(1 - j, 1 + j)]
+
     for image in range(1, images + 1):
         truth["images"].append({"id": image, "width": 200, "height": 66})
         for _ in range(rng.randint(0, 6)):
-            w, h = rng.uniform(4, 40), rng.uniform(4, 30)
-            x, y = rng.uniform(0, 200 - w), rng.uniform(0, 66 - h)
+            # One in five a crowd region: an object too small to count, or a large region of
+            # many, which detections inside match by the fraction of their box in it.
+            crowd = int(rng.random() < 0.2)
+            if crowd and rng.random() < 0.5:
+                w, h = rng.uniform(30, 120), rng.uniform(20, 60)
+            else:
+                w, h = rng.uniform(4, 40), rng.uniform(4, 30)
             c = rng.choice((1, 2, 3))
-            truth["annotations"].append({
-                "id": len(truth["annotations"]) + 1, "image_id": image, "category_id": c,
-                "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
+            x, y = add_object(image, c, w, h, crowd)
             for _ in range(rng.choice((0, 1, 1, 1, 2))):  # misses and duplicates
-                j = rng.uniform(0, 0.35)
-                box = [x + rng.uniform(-j, j) * w, y + rng.uniform(-j, j) * h,
-                       w * rng.uniform(1 - j, 1 + j), h * rng.uniform(1 - j, 1 + j)]
                 results.append({"image_id": image, "category_id": c if rng.random() > 0.1 else rng.choice((1, 2, 3)),
-                                "bbox": box, "score": rng.random()})
+                                "bbox": jittered(x, y, w, h), "score": rng.random()})
+            for _ in range(rng.randint(0, 3) if crowd else 0):  # boxes on parts of a crowd region
+                bw, bh = w * rng.uniform(0.1, 0.6), h * rng.uniform(0.1, 0.6)
+                results.append({"image_id": image, "category_id": c,
+                                "bbox": [x + rng.uniform(-0.2, 1) * (w - bw), y + rng.uniform(-0.2, 1) * (h - bh), bw, bh],
+                                "score": rng.random()})
         for _ in range(rng.randint(0, 2)):  # false positives
             w, h = rng.uniform(4, 40), rng.uniform(4, 30)
             results.append({"image_id": image, "category_id": rng.choice((1, 2, 3)),
                             "bbox": [rng.uniform(0, 160), rng.uniform(0, 36), w, h], "score": rng.random()})
+        if rng.random() < 0.05:
+            # A crowded image: 101-150 detections of one class, objects found among false
+            # positives, so that objects found only by detections ranked past 100 are missed.
+            c = rng.choice((1, 2, 3))
+            for _ in range(rng.randint(8, 15)):
+                w, h = rng.uniform(4, 20), rng.uniform(4, 15)
+                x, y = add_object(image, c, w, h)
+                results.append({"image_id": image, "category_id": c,
+                                "bbox": jittered(x, y, w, h), "score": rng.random()})
+            for _ in range(rng.randint(101, 150)):
+                w, h = rng.uniform(4, 40), rng.uniform(4, 30)
+                results.append({"image_id": image, "category_id": c,
+                                "bbox": [rng.uniform(0, 160), rng.uniform(0, 36), w, h], "score": rng.random()})
     return truth, results
 
 
@@ -95,7 +129,9 @@ def main():
             ours = json.loads(out)
             diff = max(abs(ours[key] - theirs[key]) for key in theirs)
             worst = max(worst, diff)
-            print(f"scene {k:2}: {len(truth['annotations']):3} objects, {len(results):3} detections  "
+            crowd = sum(a["iscrowd"] for a in truth["annotations"])
+            print(f"scene {k:2}: {len(truth['annotations']) - crowd:3} objects, {crowd:2} crowd regions, "
+                  f"{len(results):3} detections  "
                   f"AP {ours['ap']:.6f} / {theirs['ap']:.6f}  AP50 {ours['map50']:.6f} / {theirs['map50']:.6f}  "
                   f"AP75 {ours['map75']:.6f} / {theirs['map75']:.6f}  (steerlab / pycocotools)")
     print(f"largest difference: {worst:.2e}")

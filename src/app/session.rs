@@ -5,7 +5,7 @@
 //! tick. The window sends [`Command`]s and shows snapshots; neither waits for the other.
 
 use crate::app::inference::{Inferred, Steering, Worker, detector_worker, policy_worker};
-use crate::drive::{InterventionRule, Metrics, Policy, Tally, TickOutcome};
+use crate::drive::{InterventionRule, Metrics, Policy, Supervision, Tally, TickOutcome, Verdict};
 use crate::nn::ModelDir;
 use crate::nn::SteeringDistribution;
 use crate::nn::boxes::Detection;
@@ -288,7 +288,7 @@ impl Session {
             detector,
             boxes: None,
             manual: (0.0, 0.0),
-            tally: Tally::new(options.rule),
+            tally: Tally::new(Supervision::SafetyDriver(options.rule)),
             paused: false,
             recorder: None,
             applied: None,
@@ -358,7 +358,7 @@ impl Session {
             Command::Reset => {
                 let obs = self.env.reset(self.options.seed)?.remove(0);
                 self.observe(obs);
-                self.tally = Tally::new(self.options.rule);
+                self.tally = Tally::new(Supervision::SafetyDriver(self.options.rule));
                 self.manual_speed = self.scenario.vehicle.speed_m_s;
                 self.last = None;
             }
@@ -373,7 +373,7 @@ impl Session {
                         self.observe(obs);
                         self.scenario = Arc::new(scenario);
                         self.world_id += 1;
-                        self.tally = Tally::new(self.options.rule);
+                        self.tally = Tally::new(Supervision::SafetyDriver(self.options.rule));
                         self.manual_speed = self.scenario.vehicle.speed_m_s;
                         self.last = None;
                         self.applied = None;
@@ -523,11 +523,11 @@ impl Session {
                 distance_m: s.stats.distance_m - before,
                 lateral_offset_m: s.lateral_offset_m,
                 heading_error_rad: s.heading_error_rad,
-                road_half_width_m: self.scenario.road.width_m / 2.0,
+                crash: s.crash,
                 applied_curvature_per_m: action.curvature_per_m,
                 expert_curvature_per_m: label.curvature_per_m,
                 distribution: distribution.as_ref(),
-            });
+            }) == Verdict::Intervene;
         // The safety driver takes over from the policy only; a person at the keyboard may
         // leave the lane.
         if intervene && by_policy {

@@ -45,6 +45,10 @@ pub struct DaggerArgs {
     /// Distance driven on each evaluation scenario, km.
     #[arg(long, default_value_t = 0.5)]
     pub eval_km: f64,
+    /// Ticks of the expert's validation episode on each scenario (recorded once, before
+    /// iteration 0; no iteration trains on it).
+    #[arg(long, default_value_t = 250)]
+    pub validation_ticks: u64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -98,13 +102,19 @@ impl DaggerObserver for Progress {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+        let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.0} %", v * 100.0));
         println!(
-            "[{:>5.0} s] iteration {}: autonomy {:.1} %, {:.2} interventions/km, mean |offset| {:.3} m",
+            "[{:>5.0} s] iteration {}: autonomy {:.1} %, {:.2} interventions/km, mean |offset| {:.3} m, \
+             expert in the 68 %/95 % intervals {}/{}; without a safety driver {} crashes in {:.2} km",
             self.started.elapsed().as_secs_f64(),
             it.iteration,
             it.eval.autonomy_pct,
             it.eval.interventions_per_km,
-            it.eval.mean_abs_offset_m
+            it.eval.mean_abs_offset_m,
+            pct(it.eval.coverage_1_sigma),
+            pct(it.eval.coverage_2_sigma),
+            it.eval_free.crashes,
+            it.eval_free.distance_km,
         );
     }
 }
@@ -134,6 +144,7 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
         epochs: args.epochs,
         retrain_epochs: args.retrain_epochs,
         eval_km: args.eval_km,
+        validation_ticks: args.validation_ticks,
         rule: InterventionRule::default(),
         out: args.out.clone(),
         seed: args.seed,

@@ -6,6 +6,7 @@
 
 use crate::drive::dagger::{self, DaggerOptions, Iteration, iteration_table};
 use crate::drive::eval::{Evaluation, metrics_table};
+use crate::drive::metrics::Supervision;
 use crate::drive::{Choice, DriveOptions, InterventionRule, Pilot, Policy, drive};
 use crate::nn::ModelConfig;
 use crate::sim::Scenario;
@@ -43,6 +44,9 @@ pub struct DemoArgs {
     /// Distance driven on each held-out track per evaluation, km.
     #[arg(long, default_value_t = 1.0)]
     pub eval_km: f64,
+    /// Ticks of the expert's validation episode on each scenario (the fixed validation set).
+    #[arg(long, default_value_t = 250)]
+    pub validation_ticks: u64,
     /// Ticks of the policy's drive shown in the GIF.
     #[arg(long, default_value_t = 300)]
     pub gif_ticks: u64,
@@ -131,6 +135,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         epochs: args.epochs,
         retrain_epochs: args.retrain_epochs,
         eval_km: args.eval_km,
+        validation_ticks: args.validation_ticks,
         rule: InterventionRule::default(),
         out: args.out.clone(),
         seed: args.seed,
@@ -151,7 +156,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             distance_m: f64::INFINITY,
             max_ticks: args.gif_ticks,
             seed: args.seed,
-            rule: InterventionRule::default(),
+            supervision: Supervision::default(),
             record: Some(drive_file.clone()),
             episode: 0,
         };
@@ -207,7 +212,7 @@ fn report(
     args: &DemoArgs,
     training: &[Scenario],
     iterations: &[Iteration],
-    last: &Evaluation,
+    (last, last_free): &(Evaluation, Evaluation),
     gif_s: f64,
     total_s: f64,
 ) -> String {
@@ -233,6 +238,14 @@ fn report(
     let _ = writeln!(r, "## Behaviour cloning against DAgger (held-out tracks)\n");
     let _ = writeln!(
         r,
+        "With a safety driver (PilotNet's rule). A crash is a wheel leaving the paved road or the \
+         body touching a prop. The expert's action is scored under the policy's whole mixture: \
+         its negative log-likelihood, the share inside the mixture's central 68.3 % and 95.4 % \
+         intervals (calibrated: 68 % / 95 %) and the expected calibration error (ECE, 0 when \
+         calibrated).\n"
+    );
+    let _ = writeln!(
+        r,
         "{}",
         metrics_table(&[
             ("behaviour cloning (iteration 0)".into(), first.eval.clone()),
@@ -242,18 +255,47 @@ fn report(
             ),
         ])
     );
-    let _ = writeln!(r, "## Iterations\n\n{}", iteration_table(iterations));
-    let _ = writeln!(r, "![metrics per iteration](dagger.png)\n");
     let _ = writeln!(
         r,
-        "## Final model, per held-out track\n\n{}",
+        "Without a safety driver (VISTA's evaluation): each drive ends at its first crash; km per \
+         crash is the distance driven over the crashes.\n"
+    );
+    let _ = writeln!(
+        r,
+        "{}",
+        metrics_table(&[
+            (
+                "behaviour cloning (iteration 0)".into(),
+                first.eval_free.clone()
+            ),
+            (
+                format!("after DAgger (iteration {})", final_it.iteration),
+                final_it.eval_free.clone()
+            ),
+        ])
+    );
+    let _ = writeln!(r, "## Iterations\n\n{}", iteration_table(iterations));
+    let _ = writeln!(r, "![metrics per iteration](dagger.png)\n");
+    let final_eval = out.join("eval").join(format!("iter{}", final_it.iteration));
+    let _ = writeln!(
+        r,
+        "## Final model, per held-out track\n\nWith a safety driver:\n\n{}",
         metrics_table(&last.rows())
     );
-    for d in &last.drives {
-        let map = out
-            .join("eval")
-            .join(format!("iter{}", final_it.iteration))
-            .join(format!("{}_map.png", d.scenario));
+    let _ = writeln!(r, "Without one:\n\n{}", metrics_table(&last_free.rows()));
+    let _ = writeln!(
+        r,
+        "Calibration of the final policy (PIT histograms of u = F(expert curvature) under its \
+         mixture; flat at 1 when calibrated, ∪-shaped when over-confident, ∩-shaped when \
+         under-confident):\n\n![calibration]({})\n",
+        relative(out, &final_eval.join(crate::drive::eval::PIT_PNG))
+    );
+    for d in last.drives.iter().chain(&last_free.drives) {
+        let dir = match d.metrics.supervision {
+            Supervision::Free => final_eval.join("free"),
+            _ => final_eval.clone(),
+        };
+        let map = dir.join(format!("{}_map.png", d.scenario));
         let _ = writeln!(r, "![{}]({})\n", d.scenario, relative(out, &map));
     }
     let curves = final_it.model.join(crate::nn::train::CURVES_PNG);
@@ -275,7 +317,8 @@ fn report(
     let _ = writeln!(
         r,
         "Files: `dagger.md`/`dagger.json` (per iteration), `models/iterN/` (checkpoints, metrics.csv, curves.png), \
-         `data/iterN/` (episodes), `eval/iterN/` (eval.json, eval.md, maps, recorded drives: `steerlab replay FILE` \
+         `data/iterN/` (episodes), `data/validation/` (the fixed validation episodes), `eval/iterN/` and \
+         `eval/iterN/free/` (eval.json, eval.md, pit.png, maps, recorded drives: `steerlab replay FILE` \
          in the viewer, or `--export out.gif`). On a desktop, `steerlab sim --model` with one of the `models/iterN/` \
          folders shows that policy driving with its distribution live."
     );

@@ -36,7 +36,8 @@ pub struct DetectArgs {
     /// For an episode: every n-th frame is detected.
     #[arg(long, default_value_t = 20)]
     pub every: u64,
-    /// Recorded objects with fewer visible pixels are not counted.
+    /// Recorded objects with fewer visible pixels are not counted: they are crowd regions
+    /// (COCO's `iscrowd`), on which a detection is neither right nor wrong.
     #[arg(long, default_value_t = 40)]
     pub min_pixels: u32,
     /// Smallest score of a detection kept (default: 0.05 for the two-stage detector, whose
@@ -170,14 +171,12 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
             continue;
         };
         let mut truth = ImageTruth::default();
-        for o in objects
-            .objects
-            .iter()
-            .filter(|o| o.pixels >= args.min_pixels)
-        {
-            if let Some(class) = labelled.classes.iter().position(|c| *c == o.class) {
-                let b = BBox::new(o.x0 as f64, o.y0 as f64, o.x1 as f64, o.y1 as f64);
-                truth.objects.push((class, b));
+        for o in &objects.objects {
+            let b = BBox::new(o.x0 as f64, o.y0 as f64, o.x1 as f64, o.y1 as f64);
+            match labelled.classes.iter().position(|c| *c == o.class) {
+                Some(class) if o.pixels >= args.min_pixels => truth.objects.push((class, b)),
+                // Too small to count, yet there: finding it must not count as a mistake.
+                class => truth.ignored.push((class, b)),
             }
         }
         let image = labelled.len();
@@ -216,7 +215,8 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
 }
 
 /// `truth.json` and `detections.json` in COCO's formats: image ids count from 1 in frame
-/// order, category ids are class indices plus one.
+/// order, category ids are class indices plus one, objects too small to count are crowd
+/// regions (`iscrowd` 1).
 fn write_coco(dir: &Path, data: &BoxedImages, found: &[Detection]) -> Result<()> {
     use crate::nn::boxes::coco;
     let xywh = |b: &BBox| [b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0];
@@ -233,7 +233,7 @@ fn write_coco(dir: &Path, data: &BoxedImages, found: &[Detection]) -> Result<()>
             })
             .collect(),
         annotations: data
-            .ground_truth()
+            .scored_truth()
             .iter()
             .enumerate()
             .map(|(k, g)| coco::Annotation {
@@ -242,7 +242,7 @@ fn write_coco(dir: &Path, data: &BoxedImages, found: &[Detection]) -> Result<()>
                 category_id: g.class + 1,
                 bbox: xywh(&g.bbox),
                 area: g.bbox.area(),
-                iscrowd: 0,
+                iscrowd: g.crowd.into(),
             })
             .collect(),
         categories: data

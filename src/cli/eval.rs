@@ -2,6 +2,7 @@
 //! and overall (JSON and Markdown), a map of each drive, and the drives recorded for replay.
 
 use crate::drive::eval::{EvalOptions, Evaluation, evaluate, metrics_table};
+use crate::drive::metrics::Supervision;
 use crate::drive::{Choice, InterventionRule, Policy};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -28,8 +29,12 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// |lateral offset| at which the safety driver intervenes, metres.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, conflicts_with = "free")]
     pub intervention_offset: f64,
+    /// No safety driver: each drive ends at its first crash (a wheel off the road or the body
+    /// touching a prop); reports distance and time to the first crash.
+    #[arg(long)]
+    pub free: bool,
 }
 
 /// A progress bar over metres driven.
@@ -72,15 +77,19 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         km: args.km,
         out: args.out.clone(),
         seed: args.seed,
-        rule: InterventionRule {
-            max_offset_m: args.intervention_offset,
-            ..InterventionRule::default()
+        supervision: if args.free {
+            Supervision::Free
+        } else {
+            Supervision::SafetyDriver(InterventionRule {
+                max_offset_m: args.intervention_offset,
+                ..InterventionRule::default()
+            })
         },
     };
     let evaluation = evaluate_with_progress(&mut policy, &options)?;
     println!("{}", metrics_table(&evaluation.rows()));
     println!(
-        "eval.json, eval.md, maps and recordings in {}",
+        "eval.json, eval.md, pit.png (calibration), maps and recordings in {}",
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,7 @@
 //! `steerlab export coco`: recorded frames and their labels as a COCO dataset (images, boxes
 //! of visible props, and per-frame class masks as grayscale PNGs for segmentation), readable by
-//! any COCO tool.
+//! any COCO tool. Props too small to count are crowd annotations (`iscrowd` 1), which COCO's
+//! evaluation ignores, so that finding one is not scored as a false positive.
 
 use crate::nn::boxes::coco::{Annotation, Category, Dataset, Image};
 use crate::record::EpisodeReader;
@@ -17,7 +18,8 @@ pub struct ExportCocoArgs {
     /// Output folder: annotations.json, images/, masks/.
     #[arg(long)]
     pub out: PathBuf,
-    /// Objects with fewer visible pixels get no annotation.
+    /// Objects with fewer visible pixels are annotated as crowd regions (`iscrowd` 1): not
+    /// counted, and detections on them are neither right nor wrong.
     #[arg(long, default_value_t = 10)]
     pub min_pixels: u32,
 }
@@ -47,7 +49,7 @@ pub fn run(args: &ExportCocoArgs) -> Result<ExitCode> {
         annotations: Vec::new(),
         categories: categories.clone(),
     };
-    let mut unlabelled = 0;
+    let (mut unlabelled, mut crowd) = (0, 0);
     for file in &files {
         let stem = file
             .file_stem()
@@ -71,14 +73,12 @@ pub fn run(args: &ExportCocoArgs) -> Result<ExitCode> {
                 height: objects.height,
                 file_name: format!("images/{name}"),
             });
-            for o in objects
-                .objects
-                .iter()
-                .filter(|o| o.pixels >= args.min_pixels)
-            {
+            for o in &objects.objects {
                 let Some(category) = categories.iter().find(|c| c.name == o.class) else {
                     continue;
                 };
+                let small = o.pixels < args.min_pixels;
+                crowd += usize::from(small);
                 let (w, h) = ((o.x1 - o.x0) as f64, (o.y1 - o.y0) as f64);
                 dataset.annotations.push(Annotation {
                     id: dataset.annotations.len() + 1,
@@ -86,7 +86,7 @@ pub fn run(args: &ExportCocoArgs) -> Result<ExitCode> {
                     category_id: category.id,
                     bbox: [o.x0 as f64, o.y0 as f64, w, h],
                     area: w * h,
-                    iscrowd: 0,
+                    iscrowd: small.into(),
                 });
             }
         }
@@ -105,9 +105,11 @@ pub fn run(args: &ExportCocoArgs) -> Result<ExitCode> {
         serde_json::to_string(&dataset)?.as_bytes(),
     )?;
     println!(
-        "{} images, {} objects in {} categories ({} frames without labels skipped) → {}",
+        "{} images, {} objects ({crowd} more under {} pixels as crowd regions) in {} categories \
+         ({} frames without labels skipped) → {}",
         dataset.images.len(),
-        dataset.annotations.len(),
+        dataset.annotations.len() - crowd,
+        args.min_pixels,
         categories.len(),
         unlabelled,
         args.out.join("annotations.json").display()

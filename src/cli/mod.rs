@@ -42,7 +42,9 @@ pub enum Command {
     /// The driving world in a window: keyboard, expert or policy at the wheel, the network's
     /// frame and steering distribution beside it, recording with the C key.
     Sim(sim::SimArgs),
-    /// The main job: drive the expert through scenarios headlessly, write frames and a summary.
+    /// The main job: the expert drives the scenarios, a steering policy learns from its frames
+    /// (behaviour cloning, then DAgger) and is scored in closed loop on unseen tracks, with a
+    /// safety driver and without; report in runs/demo/.
     Demo(demo::DemoArgs),
     /// Drive the expert through scenarios and write one MCAP episode file per run.
     Record(record::RecordArgs),

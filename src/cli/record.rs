@@ -1,6 +1,6 @@
 //! `steerlab record`: the expert drives scenarios headlessly; one episode file per run.
 
-use crate::drive::{DriveOptions, InterventionRule, Pilot, drive};
+use crate::drive::{DriveOptions, InterventionRule, Pilot, Supervision, drive};
 use crate::sim::Scenario;
 use crate::world::{Env, EnvOptions};
 use anyhow::{Context, Result};
@@ -68,10 +68,11 @@ pub fn record_episode(
         distance_m: f64::INFINITY,
         max_ticks: u64::MAX,
         seed,
-        rule: InterventionRule {
+        // Nobody intervenes and the drive goes on through crashes: the expert's recording.
+        supervision: Supervision::SafetyDriver(InterventionRule {
             max_offset_m: f64::INFINITY,
             ..InterventionRule::default()
-        },
+        }),
         record: Some(path.to_path_buf()),
         episode,
     };

@@ -34,9 +34,14 @@ pub struct TrainArgs {
     /// Seeds weights, data order, the validation split and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Share of episodes held out for validation.
+    /// Share of each scenario's episodes held out for validation (a scenario recorded in one
+    /// episode is split in time).
     #[arg(long, default_value_t = 0.2)]
     pub validation_fraction: f64,
+    /// A fixed validation set instead: episode files or folders that validate and never
+    /// train (--validation-fraction is then unused).
+    #[arg(long, num_args = 1..)]
+    pub validation: Vec<PathBuf>,
     /// Stop after this many epochs without a better validation NLL.
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
@@ -154,6 +159,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     };
     options.seed = args.seed;
     options.validation_fraction = args.validation_fraction;
+    options.validation = args.validation.clone();
     options.patience = args.patience;
     options.augment = (!args.no_augment).then(Augment::default);
     options.balance = !args.no_balance;

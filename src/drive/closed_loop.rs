@@ -3,7 +3,7 @@
 //! strays, and the drive can be recorded for replay and for training (the expert's label is
 //! recorded at every tick, whoever drove).
 
-use crate::drive::metrics::{InterventionRule, Metrics, Tally, TickOutcome};
+use crate::drive::metrics::{Metrics, Supervision, Tally, TickOutcome, Verdict};
 use crate::drive::policy::Policy;
 use crate::nn::SteeringDistribution;
 use crate::record::schema::{ActionMsg, DriverMsg};
@@ -36,7 +36,8 @@ pub struct DriveOptions {
     /// Stop after this many ticks whatever the distance.
     pub max_ticks: u64,
     pub seed: u64,
-    pub rule: InterventionRule,
+    /// A safety driver (PilotNet's interventions) or none (the drive ends at the first crash).
+    pub supervision: Supervision,
     /// Record the drive into this episode file.
     pub record: Option<PathBuf>,
     /// Episode number written into the recording's metadata.
@@ -61,6 +62,9 @@ pub struct Drive {
     /// Where the safety driver took over.
     #[serde(skip)]
     pub interventions: Vec<Vec2>,
+    /// Where the car was at each crash.
+    #[serde(skip)]
+    pub crashes: Vec<Vec2>,
     /// Ticks the policy steered (the rest the expert did).
     pub policy_ticks: u64,
     pub recording: Option<PathBuf>,
@@ -82,7 +86,7 @@ pub fn drive(
     progress: &mut dyn FnMut(u64, f64),
 ) -> Result<Drive> {
     let scenario = env.scenario().clone();
-    let (dt, half_width) = (scenario.dt_s, scenario.road.width_m / 2.0);
+    let dt = scenario.dt_s;
     let noise = match pilot {
         Pilot::Expert { noise_std_per_m } => *noise_std_per_m,
         _ => 0.0,
@@ -96,16 +100,19 @@ pub fn drive(
         }
         None => None,
     };
-    let mut tally = Tally::new(options.rule);
+    let mut tally = Tally::new(options.supervision);
     let mut path = Vec::new();
     let mut interventions = Vec::new();
+    let mut crashes = Vec::new();
+    let mut crashed = false;
     let mut policy_ticks = 0;
     let mut obs = env.reset(options.seed)?.remove(0);
     let (mut ticks, mut metres) = (0u64, 0.0f64);
+    let mut over = false;
     loop {
         let tick = obs.state.tick;
         let label = obs.info.expert_action;
-        let stop = obs.done || metres >= options.distance_m || ticks >= options.max_ticks;
+        let stop = over || obs.done || metres >= options.distance_m || ticks >= options.max_ticks;
         let decision = if stop {
             None
         } else {
@@ -145,19 +152,29 @@ pub fn drive(
             y: s.vehicle.position.y,
             lateral_offset_m: s.lateral_offset_m,
         });
-        let intervene = tally.tick(&TickOutcome {
+        let verdict = tally.tick(&TickOutcome {
             dt_s: dt,
             distance_m: moved,
             lateral_offset_m: s.lateral_offset_m,
             heading_error_rad: s.heading_error_rad,
-            road_half_width_m: half_width,
+            crash: s.crash,
             applied_curvature_per_m: decision.action.curvature_per_m,
             expert_curvature_per_m: label.curvature_per_m,
             distribution: decision.distribution.as_ref(),
         });
-        if intervene {
-            interventions.push(s.vehicle.position);
-            obs = env.recentre(0)?.remove(0);
+        if s.crash.is_some() && !crashed {
+            crashes.push(s.vehicle.position);
+        }
+        crashed = s.crash.is_some();
+        match verdict {
+            Verdict::Continue => {}
+            Verdict::Intervene => {
+                interventions.push(s.vehicle.position);
+                obs = env.recentre(0)?.remove(0);
+                crashed = false;
+            }
+            // The crashed state is recorded as the episode's last tick.
+            Verdict::Stop => over = true,
         }
         progress(ticks, metres);
     }
@@ -170,6 +187,7 @@ pub fn drive(
         metrics: tally.metrics(),
         path,
         interventions,
+        crashes,
         policy_ticks,
         recording,
         frames,

@@ -2,11 +2,17 @@
 //! expert (with DART noise) and trains; each further iteration lets the mixture policy drive
 //! (the expert with probability βᵢ = β₀ⁱ, the learner otherwise), records the expert's label for
 //! every state visited, trains on all data gathered so far (warm start from the last model) and
-//! evaluates the new model on the evaluation scenarios.
+//! evaluates the new model on the evaluation scenarios, with a safety driver and without one.
+//!
+//! Validation is fixed once: before iteration 0 the expert drives one validation episode per
+//! training scenario (seeds of their own, `data/validation/`). Every iteration validates on
+//! exactly those episodes and none trains on them, so the best-model choice of each retraining
+//! (the warm-start weights are its first candidate) compares figures on the same frames, and
+//! every scenario is validated.
 
 use crate::drive::closed_loop::{DriveOptions, Pilot, drive};
 use crate::drive::eval::{EvalOptions, Evaluation, evaluate};
-use crate::drive::metrics::{InterventionRule, Metrics};
+use crate::drive::metrics::{InterventionRule, Metrics, Supervision};
 use crate::drive::policy::{Choice, Policy};
 use crate::nn::ModelConfig;
 use crate::nn::train::{TrainObserver, TrainOptions, train};
@@ -39,6 +45,8 @@ pub struct DaggerOptions {
     pub retrain_epochs: usize,
     /// Distance driven on each evaluation scenario, km.
     pub eval_km: f64,
+    /// Ticks of each scenario's validation episode.
+    pub validation_ticks: u64,
     pub rule: InterventionRule,
     pub out: PathBuf,
     pub seed: u64,
@@ -54,14 +62,18 @@ pub struct Iteration {
     pub learner_ticks: u64,
     /// Frames recorded so far, all iterations.
     pub frames_total: u64,
-    /// Samples the model of this iteration was trained and validated on.
+    /// Samples the model of this iteration was trained on, and validated on (the fixed set).
     pub samples: usize,
+    pub validation_samples: usize,
     pub best_validation_nll: f64,
     pub collect_s: f64,
     pub train_s: f64,
     pub eval_s: f64,
     pub model: PathBuf,
+    /// Evaluation with a safety driver (PilotNet's interventions).
     pub eval: Metrics,
+    /// Evaluation without one: each drive ends at its first crash.
+    pub eval_free: Metrics,
 }
 
 /// What the stages of a run report as they go.
@@ -80,21 +92,28 @@ pub fn data_dir(out: &Path, i: usize) -> PathBuf {
     out.join("data").join(format!("iter{i}"))
 }
 
+/// The fixed validation episodes of a run.
+pub fn validation_dir(out: &Path) -> PathBuf {
+    out.join("data").join("validation")
+}
+
 /// The model folder of iteration `i`.
 pub fn model_dir(out: &Path, i: usize) -> PathBuf {
     out.join("models").join(format!("iter{i}"))
 }
 
 /// Runs iteration 0 and `options.iterations` DAgger iterations; returns each iteration's
-/// figures and the last evaluation.
+/// figures and the last evaluations (with a safety driver, and free).
 pub fn run(
     options: &DaggerOptions,
     observer: &mut dyn DaggerObserver,
     interrupt: &AtomicBool,
-) -> Result<(Vec<Iteration>, Evaluation)> {
+) -> Result<(Vec<Iteration>, (Evaluation, Evaluation))> {
     let mut iterations: Vec<Iteration> = Vec::new();
     let mut last_eval = None;
     let mut frames_total = 0u64;
+    observer.stage(0, "validation data");
+    record_validation(options, observer)?;
     for i in 0..=options.iterations {
         let beta = if i == 0 {
             1.0
@@ -136,7 +155,7 @@ pub fn run(
                 distance_m: f64::INFINITY,
                 max_ticks: options.ticks,
                 seed,
-                rule: options.rule,
+                supervision: Supervision::SafetyDriver(options.rule),
                 record: Some(dir.join(format!("{name}.mcap"))),
                 episode: k as u32,
             };
@@ -156,6 +175,7 @@ pub fn run(
             options.config.clone(),
         );
         train_options.seed = options.seed;
+        train_options.validation = vec![validation_dir(&options.out)];
         train_options.epochs = if i == 0 {
             options.epochs
         } else {
@@ -179,14 +199,20 @@ pub fn run(
         observer.stage(i, "evaluate");
         let started = Instant::now();
         let mut policy = Policy::load(&model_dir(&options.out, i), Choice::Mode, options.seed)?;
-        let eval_options = EvalOptions {
+        let eval_dir = options.out.join("eval").join(format!("iter{i}"));
+        let mut eval_options = EvalOptions {
             scenarios: options.eval_scenarios.clone(),
             km: options.eval_km,
-            out: options.out.join("eval").join(format!("iter{i}")),
+            out: eval_dir.clone(),
             seed: options.seed,
-            rule: options.rule,
+            supervision: Supervision::SafetyDriver(options.rule),
         };
         let evaluation = evaluate(&mut policy, &eval_options, &mut |n, t, m| {
+            observer.drive_progress(n, t, m)
+        })?;
+        eval_options.out = eval_dir.join("free");
+        eval_options.supervision = Supervision::Free;
+        let free = evaluate(&mut policy, &eval_options, &mut |n, t, m| {
             observer.drive_progress(n, t, m)
         })?;
         let it = Iteration {
@@ -194,20 +220,53 @@ pub fn run(
             beta,
             learner_ticks,
             frames_total,
-            samples: report.train_samples + report.validation_samples,
+            samples: report.train_samples,
+            validation_samples: report.validation_samples,
             best_validation_nll: report.best_validation_nll,
             collect_s,
             train_s,
             eval_s: started.elapsed().as_secs_f64(),
             model: model_dir(&options.out, i),
             eval: evaluation.overall.clone(),
+            eval_free: free.overall.clone(),
         };
         observer.iteration_done(&it);
         iterations.push(it);
-        last_eval = Some(evaluation);
+        last_eval = Some((evaluation, free));
         write_summary(&options.out, &iterations)?;
     }
     Ok((iterations, last_eval.expect("at least iteration 0 ran")))
+}
+
+/// The expert drives each training scenario once for the fixed validation set, with the DART
+/// noise of iteration 0 and seeds no collection uses.
+fn record_validation(options: &DaggerOptions, observer: &mut dyn DaggerObserver) -> Result<()> {
+    let dir = validation_dir(&options.out);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (k, scenario) in options.train_scenarios.iter().enumerate() {
+        let mut scenario = scenario.clone();
+        scenario.episode_steps = options.validation_ticks.min(u32::MAX as u64) as u32;
+        let name = scenario.name.clone();
+        let mut env = Env::new(scenario, EnvOptions::default())
+            .with_context(|| format!("scenario {name}"))?;
+        let seed =
+            crate::sim::math::fnv1a(&[b"validation", &options.seed.to_le_bytes(), name.as_bytes()]);
+        let run = DriveOptions {
+            distance_m: f64::INFINITY,
+            max_ticks: options.validation_ticks,
+            seed,
+            supervision: Supervision::SafetyDriver(options.rule),
+            record: Some(dir.join(format!("{name}.mcap"))),
+            episode: k as u32,
+        };
+        let mut pilot = Pilot::Expert {
+            noise_std_per_m: options.noise_std_per_m,
+        };
+        drive(&mut env, &mut pilot, &run, &mut |t, m| {
+            observer.drive_progress(&name, t, m)
+        })?;
+    }
+    Ok(())
 }
 
 /// `dagger.json`, `dagger.md` and `dagger.png` (metrics per iteration).
@@ -241,6 +300,9 @@ pub fn write_summary(out: &Path, iterations: &[Iteration]) -> Result<()> {
                 it.eval.interventions_per_km
             }),
             panel("mean |lateral offset|", "m", |it| it.eval.mean_abs_offset_m),
+            panel("free driving: km before crashing", "km", |it| {
+                it.eval_free.distance_km
+            }),
         ],
     )?;
     Ok(())
@@ -249,12 +311,12 @@ pub fn write_summary(out: &Path, iterations: &[Iteration]) -> Result<()> {
 /// A Markdown table with one row per iteration.
 pub fn iteration_table(iterations: &[Iteration]) -> String {
     let mut t = String::from(
-        "| iteration | β | learner ticks | frames (all) | best val. NLL | autonomy | interventions/km | mean abs offset (m) | collect (s) | train (s) | evaluate (s) |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| iteration | β | learner ticks | frames (all) | best val. NLL | autonomy | interventions/km | mean abs offset (m) | in 68 % / 95 % | free: crashes in km | collect (s) | train (s) | evaluate (s) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for it in iterations {
         t.push_str(&format!(
-            "| {}{} | {:.3} | {} | {} | {:.3} | {:.1} % | {:.2} | {:.3} | {:.0} | {:.0} | {:.0} |\n",
+            "| {}{} | {:.3} | {} | {} | {:.3} | {:.1} % | {:.2} | {:.3} | {} | {} in {:.2} | {:.0} | {:.0} | {:.0} |\n",
             it.iteration,
             if it.iteration == 0 { " (BC)" } else { "" },
             it.beta,
@@ -264,6 +326,12 @@ pub fn iteration_table(iterations: &[Iteration]) -> String {
             it.eval.autonomy_pct,
             it.eval.interventions_per_km,
             it.eval.mean_abs_offset_m,
+            match (it.eval.coverage_1_sigma, it.eval.coverage_2_sigma) {
+                (Some(a), Some(b)) => format!("{:.0} % / {:.0} %", a * 100.0, b * 100.0),
+                _ => "–".into(),
+            },
+            it.eval_free.crashes,
+            it.eval_free.distance_km,
             it.collect_s,
             it.train_s,
             it.eval_s,

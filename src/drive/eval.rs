@@ -2,7 +2,7 @@
 //! and overall metrics, a map of each drive, and the drives recorded for replay.
 
 use crate::drive::closed_loop::{Drive, DriveOptions, Pilot, drive};
-use crate::drive::metrics::{InterventionRule, Metrics, combine};
+use crate::drive::metrics::{Metrics, Supervision, combine};
 use crate::drive::policy::Policy;
 use crate::nn::plot::render;
 use crate::sim::{Scenario, Track};
@@ -20,7 +20,9 @@ pub struct EvalOptions {
     pub km: f64,
     pub out: PathBuf,
     pub seed: u64,
-    pub rule: InterventionRule,
+    /// With a safety driver (PilotNet's interventions) or free (each drive ends at its first
+    /// crash).
+    pub supervision: Supervision,
 }
 
 /// Results of an evaluation.
@@ -30,14 +32,18 @@ pub struct Evaluation {
     pub overall: Metrics,
 }
 
+/// The PIT histograms of an evaluation, per scenario and overall.
+pub const PIT_PNG: &str = "pit.png";
+
 /// Ticks allowed for `distance_m` on `scenario`: driving at a quarter of cruise speed.
 pub fn tick_budget(scenario: &Scenario, distance_m: f64) -> u64 {
     let speed = scenario.vehicle.speed_m_s.max(0.5) / 4.0;
     (distance_m / speed / scenario.dt_s).ceil() as u64 + 1
 }
 
-/// Drives `policy` on every scenario; writes `eval.json`, `eval.md`, `<scenario>_map.png` and
-/// `<scenario>.mcap` into `options.out`. `progress(scenario, ticks, metres)` follows the drive.
+/// Drives `policy` on every scenario; writes `eval.json`, `eval.md`, `pit.png` (the
+/// calibration of its distribution), `<scenario>_map.png` and `<scenario>.mcap` into
+/// `options.out`. `progress(scenario, ticks, metres)` follows the drive.
 pub fn evaluate(
     policy: &mut Policy,
     options: &EvalOptions,
@@ -58,7 +64,7 @@ pub fn evaluate(
             distance_m,
             max_ticks,
             seed: options.seed,
-            rule: options.rule,
+            supervision: options.supervision,
             record: Some(options.out.join(format!("{name}.mcap"))),
             episode: 0,
         };
@@ -69,11 +75,17 @@ pub fn evaluate(
         track_map(&map, env.track(), env.scenario().road.width_m, &result)?;
         drives.push(result);
     }
-    let overall = combine(
-        &drives.iter().map(|d| d.metrics.clone()).collect::<Vec<_>>(),
-        options.rule,
-    );
+    let overall = combine(&drives.iter().map(|d| d.metrics.clone()).collect::<Vec<_>>());
     let evaluation = Evaluation { drives, overall };
+    let rows = evaluation.rows();
+    let calibrations: Vec<(String, &crate::nn::Calibration)> = rows
+        .iter()
+        .filter(|(_, m)| m.scored_ticks > 0)
+        .map(|(name, m)| (name.replace('*', ""), &m.calibration))
+        .collect();
+    if !calibrations.is_empty() {
+        crate::nn::plot::pit_histograms(&options.out.join(PIT_PNG), &calibrations)?;
+    }
     crate::files::write_atomic(
         &options.out.join("eval.json"),
         serde_json::to_string_pretty(&evaluation)?.as_bytes(),
@@ -98,40 +110,72 @@ impl Evaluation {
     }
 }
 
-/// A Markdown table of metrics, one row per name.
+/// A Markdown table of metrics, one row per name: interventions and autonomy with a safety
+/// driver, the first crash without one (the supervision of the first row decides).
 pub fn metrics_table(rows: &[(String, Metrics)]) -> String {
-    let mut t = String::from(
-        "| | autonomy | interventions | per km | km | mean abs offset (m) | max abs offset (m) | mean abs heading (°) | crashes | whiteness (1/m/s) | expert NLL | within 1σ / 2σ |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
-    );
+    let free = rows
+        .first()
+        .is_some_and(|(_, m)| m.supervision == Supervision::Free);
+    let mut t = String::from(if free {
+        "| | km driven | crashes | first crash | km per crash | mean abs offset (m) | max abs offset (m) | whiteness (1/m/s) | expert NLL | in 68 % / 95 % interval | ECE |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n"
+    } else {
+        "| | autonomy | interventions | per km | km | mean abs offset (m) | max abs offset (m) | mean abs heading (°) | crashes | whiteness (1/m/s) | expert NLL | in 68 % / 95 % interval | ECE |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    });
     for (name, m) in rows {
         let opt = |v: Option<f64>, digits: usize| match v {
             Some(v) => format!("{v:.digits$}"),
             None => "–".into(),
         };
-        let calibration = match (m.within_1_sigma, m.within_2_sigma) {
+        let calibration = match (m.coverage_1_sigma, m.coverage_2_sigma) {
             (Some(a), Some(b)) => format!("{:.0} % / {:.0} %", a * 100.0, b * 100.0),
             _ => "–".into(),
         };
-        t.push_str(&format!(
-            "| {name} | {:.1} % | {} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} | {} | {:.3} | {} | {calibration} |\n",
-            m.autonomy_pct,
-            m.interventions,
-            m.interventions_per_km,
-            m.distance_km,
-            m.mean_abs_offset_m,
-            m.max_abs_offset_m,
-            m.mean_abs_heading_error_rad.to_degrees(),
-            m.crashes,
-            m.whiteness_per_m_s,
+        let scores = format!(
+            "{} | {calibration} | {}",
             opt(m.expert_nll, 2),
-        ));
+            opt(m.calibration_error, 3)
+        );
+        if free {
+            let first = match m.first_crash {
+                Some(c) => format!("{} after {:.0} m, {:.1} s", c.cause, c.distance_m, c.time_s),
+                None if m.crashes == 0 => "none".into(),
+                None => "–".into(),
+            };
+            t.push_str(&format!(
+                "| {name} | {:.2} | {} | {first} | {} | {:.3} | {:.2} | {:.3} | {scores} |\n",
+                m.distance_km,
+                m.crashes,
+                match m.km_per_crash() {
+                    Some(v) => format!("{v:.2}"),
+                    None => format!("> {:.2}", m.distance_km),
+                },
+                m.mean_abs_offset_m,
+                m.max_abs_offset_m,
+                m.whiteness_per_m_s,
+            ));
+        } else {
+            t.push_str(&format!(
+                "| {name} | {:.1} % | {} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} | {} | {:.3} | {scores} |\n",
+                m.autonomy_pct,
+                m.interventions,
+                m.interventions_per_km,
+                m.distance_km,
+                m.mean_abs_offset_m,
+                m.max_abs_offset_m,
+                m.mean_abs_heading_error_rad.to_degrees(),
+                m.crashes,
+                m.whiteness_per_m_s,
+            ));
+        }
     }
     t
 }
 
 /// The track from above: road in grey, the driven path coloured by |lateral offset| (green
-/// on the centreline, red at the intervention threshold), interventions as black crosses.
+/// on the centreline, red at the intervention threshold), interventions as black crosses,
+/// crashes as red rings.
 pub fn track_map(path: &Path, track: &Track, road_width_m: f64, drive: &Drive) -> Result<()> {
     let points = track.samples();
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
@@ -146,13 +190,21 @@ pub fn track_map(path: &Path, track: &Track, road_width_m: f64, drive: &Drive) -
     let width = 800u32;
     let height = ((width as f64) * (y1 - y0) / (x1 - x0)).clamp(200.0, 1600.0) as u32 + 60;
     let limit = drive.metrics.max_abs_offset_m.max(1.0);
-    let title = format!(
-        "{}: autonomy {:.1} %, {} interventions in {:.2} km",
-        drive.scenario,
-        drive.metrics.autonomy_pct,
-        drive.metrics.interventions,
-        drive.metrics.distance_km
-    );
+    let m = &drive.metrics;
+    let title = match (m.supervision, m.first_crash) {
+        (Supervision::Free, Some(c)) => format!(
+            "{}: {} after {:.0} m (no safety driver)",
+            drive.scenario, c.cause, c.distance_m
+        ),
+        (Supervision::Free, None) => format!(
+            "{}: no crash in {:.2} km (no safety driver)",
+            drive.scenario, m.distance_km
+        ),
+        _ => format!(
+            "{}: autonomy {:.1} %, {} interventions, {} crashes in {:.2} km",
+            drive.scenario, m.autonomy_pct, m.interventions, m.crashes, m.distance_km
+        ),
+    };
     render(path, (width, height), |root, text| {
         let e = |e: &dyn std::fmt::Display| e.to_string();
         let mut builder = ChartBuilder::on(root);
@@ -196,6 +248,14 @@ pub fn track_map(path: &Path, track: &Track, road_width_m: f64, drive: &Drive) -
                     .interventions
                     .iter()
                     .map(|p| Cross::new((p.x, p.y), 6, ShapeStyle::from(BLACK).stroke_width(2))),
+            )
+            .map_err(|x| e(&x))?;
+        chart
+            .draw_series(
+                drive
+                    .crashes
+                    .iter()
+                    .map(|p| Circle::new((p.x, p.y), 7, ShapeStyle::from(RED).stroke_width(3))),
             )
             .map_err(|x| e(&x))?;
         Ok(())

@@ -1,9 +1,11 @@
 //! Closed-loop driving metrics as the field reports them: PilotNet's autonomy (Bojarski et al.
 //! 2016), interventions per km, lateral offset and heading error, VISTA-style crashes and
-//! steering whiteness (Amini et al. 2020), and, for a stochastic policy, the likelihood of the
-//! expert's action and the calibration of the policy's distribution.
+//! distance to the first crash (Amini et al. 2020), steering whiteness, and, for a stochastic
+//! policy, the likelihood of the expert's action and the calibration of the policy's whole
+//! mixture (probability integral transform, [`Calibration`]).
 
-use crate::nn::SteeringDistribution;
+use crate::nn::{Calibration, SteeringDistribution};
+use crate::sim::Crash;
 use serde::{Deserialize, Serialize};
 
 /// When an intervention happens and what it costs.
@@ -24,6 +26,23 @@ impl Default for InterventionRule {
     }
 }
 
+/// Who keeps the car on the road during a scored drive.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Supervision {
+    /// A safety driver puts the car back on the centreline whenever the rule calls for it
+    /// (PilotNet's evaluation); crashes are counted but the drive goes on.
+    SafetyDriver(InterventionRule),
+    /// Nobody: the drive ends at the first crash (VISTA's evaluation, `eval --free`).
+    Free,
+}
+
+impl Default for Supervision {
+    fn default() -> Self {
+        Supervision::SafetyDriver(InterventionRule::default())
+    }
+}
+
 /// What happened in one tick, as the metrics need it.
 #[derive(Clone, Copy, Debug)]
 pub struct TickOutcome<'a> {
@@ -33,7 +52,8 @@ pub struct TickOutcome<'a> {
     /// Lateral offset and heading error after the tick.
     pub lateral_offset_m: f64,
     pub heading_error_rad: f64,
-    pub road_half_width_m: f64,
+    /// The crash the car is in after the tick (off the road or touching a prop), if any.
+    pub crash: Option<Crash>,
     /// The curvature applied during the tick, 1/m.
     pub applied_curvature_per_m: f64,
     /// The expert's curvature for the state the policy saw, 1/m.
@@ -42,16 +62,36 @@ pub struct TickOutcome<'a> {
     pub distribution: Option<&'a SteeringDistribution>,
 }
 
+/// What the supervision makes of a tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Continue,
+    /// The safety driver takes over: the caller puts the car back on the centreline.
+    Intervene,
+    /// Unsupervised and crashed: the drive is over.
+    Stop,
+}
+
+/// The first crash of a drive.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FirstCrash {
+    pub cause: Crash,
+    /// Distance and time driven when it happened.
+    pub distance_m: f64,
+    pub time_s: f64,
+}
+
 /// Running sums over a drive.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
-    rule: InterventionRule,
+    supervision: Supervision,
     ticks: u64,
     elapsed_s: f64,
     distance_m: f64,
     interventions: u32,
     crashes: u32,
     crashed: bool,
+    first_crash: Option<FirstCrash>,
     sum_abs_offset_m: f64,
     max_abs_offset_m: f64,
     sum_abs_heading_rad: f64,
@@ -59,15 +99,15 @@ pub struct Tally {
     rate_ticks: u64,
     previous_curvature: Option<f64>,
     nll_sum: f64,
-    scored: u64,
-    within_1: u64,
-    within_2: u64,
+    calibration: Calibration,
 }
 
 /// The summary of a drive.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
-    /// PilotNet autonomy: (1 − interventions · penalty / elapsed) · 100, floored at 0.
+    pub supervision: Supervision,
+    /// PilotNet autonomy: (1 − interventions · penalty / elapsed) · 100, floored at 0
+    /// (100 without a safety driver, who never intervenes).
     pub autonomy_pct: f64,
     pub interventions: u32,
     pub interventions_per_km: f64,
@@ -77,29 +117,37 @@ pub struct Metrics {
     pub mean_abs_offset_m: f64,
     pub max_abs_offset_m: f64,
     pub mean_abs_heading_error_rad: f64,
-    /// Times the car left the road (|offset| beyond half the road width), once per excursion.
+    /// Crashes (a wheel off the paved road, or the body touching a prop), once per contact.
     pub crashes: u32,
-    /// Mean |dκ/dt| of the applied curvature, 1/(m·s): how jerky the steering is.
+    /// The first crash, when there was one.
+    pub first_crash: Option<FirstCrash>,
+    /// Mean |dκ/dt| of the applied curvature over `rate_ticks` tick pairs, 1/(m·s): how
+    /// jerky the steering is.
     pub whiteness_per_m_s: f64,
+    pub rate_ticks: u64,
+    /// Ticks on which the policy's distribution was scored against the expert.
+    pub scored_ticks: u64,
     /// Mean negative log-likelihood of the expert's curvature under the policy (nats).
     pub expert_nll: Option<f64>,
-    /// Share of expert curvatures within 1σ and 2σ of the policy's most likely component
-    /// (a calibrated Gaussian: 0.683 and 0.954).
-    pub within_1_sigma: Option<f64>,
-    pub within_2_sigma: Option<f64>,
+    /// Share of expert curvatures inside the policy's central 68.3 % and 95.4 % intervals
+    /// (calibrated: 0.683 and 0.954), and the expected calibration error (calibrated: 0).
+    pub coverage_1_sigma: Option<f64>,
+    pub coverage_2_sigma: Option<f64>,
+    pub calibration_error: Option<f64>,
+    /// The counts the three figures above come from (PIT histogram).
+    pub calibration: Calibration,
 }
 
 impl Tally {
-    pub fn new(rule: InterventionRule) -> Self {
+    pub fn new(supervision: Supervision) -> Self {
         Self {
-            rule,
+            supervision,
             ..Self::default()
         }
     }
 
-    /// Adds one tick; returns whether it calls for an intervention (the caller puts the car
-    /// back on the centreline).
-    pub fn tick(&mut self, t: &TickOutcome) -> bool {
+    /// Adds one tick; returns what the supervision does next.
+    pub fn tick(&mut self, t: &TickOutcome) -> Verdict {
         self.ticks += 1;
         self.elapsed_s += t.dt_s;
         self.distance_m += t.distance_m;
@@ -107,11 +155,17 @@ impl Tally {
         self.sum_abs_offset_m += offset;
         self.max_abs_offset_m = self.max_abs_offset_m.max(offset);
         self.sum_abs_heading_rad += t.heading_error_rad.abs();
-        let off_road = offset > t.road_half_width_m;
-        if off_road && !self.crashed {
-            self.crashes += 1;
+        if let Some(cause) = t.crash {
+            if !self.crashed {
+                self.crashes += 1;
+            }
+            self.first_crash.get_or_insert(FirstCrash {
+                cause,
+                distance_m: self.distance_m,
+                time_s: self.elapsed_s,
+            });
         }
-        self.crashed = off_road;
+        self.crashed = t.crash.is_some();
         if let Some(previous) = self.previous_curvature {
             self.sum_abs_curvature_rate +=
                 (t.applied_curvature_per_m - previous).abs() / t.dt_s.max(1e-9);
@@ -121,36 +175,27 @@ impl Tally {
         if let Some(d) = t.distribution {
             let x = t.expert_curvature_per_m;
             self.nll_sum -= d.log_prob(x);
-            self.scored += 1;
-            self.within_1 += d.within(x, 1.0) as u64;
-            self.within_2 += d.within(x, 2.0) as u64;
+            self.calibration.add(d, x);
         }
-        let intervene = offset > self.rule.max_offset_m;
-        if intervene {
-            self.interventions += 1;
-            // The car restarts on the centreline: no steering history, no excursion.
-            self.previous_curvature = None;
-            self.crashed = false;
+        match self.supervision {
+            Supervision::Free if self.crashed => Verdict::Stop,
+            Supervision::Free => Verdict::Continue,
+            Supervision::SafetyDriver(rule) if offset > rule.max_offset_m => {
+                self.interventions += 1;
+                // The car restarts on the centreline: no steering history, no contact.
+                self.previous_curvature = None;
+                self.crashed = false;
+                Verdict::Intervene
+            }
+            Supervision::SafetyDriver(_) => Verdict::Continue,
         }
-        intervene
     }
 
     pub fn metrics(&self) -> Metrics {
-        let per = |sum: f64, n: u64| if n == 0 { 0.0 } else { sum / n as f64 };
-        let scored = (self.scored > 0).then_some(self.scored);
-        let autonomy = if self.elapsed_s > 0.0 {
-            (1.0 - self.interventions as f64 * self.rule.penalty_s / self.elapsed_s) * 100.0
-        } else {
-            100.0
-        };
+        let scored = self.calibration.count();
         Metrics {
-            autonomy_pct: autonomy.max(0.0),
+            supervision: self.supervision,
             interventions: self.interventions,
-            interventions_per_km: if self.distance_m > 0.0 {
-                self.interventions as f64 / (self.distance_m / 1000.0)
-            } else {
-                0.0
-            },
             distance_km: self.distance_m / 1000.0,
             elapsed_s: self.elapsed_s,
             ticks: self.ticks,
@@ -158,59 +203,85 @@ impl Tally {
             max_abs_offset_m: self.max_abs_offset_m,
             mean_abs_heading_error_rad: per(self.sum_abs_heading_rad, self.ticks),
             crashes: self.crashes,
+            first_crash: self.first_crash,
             whiteness_per_m_s: per(self.sum_abs_curvature_rate, self.rate_ticks),
-            expert_nll: scored.map(|n| self.nll_sum / n as f64),
-            within_1_sigma: scored.map(|n| self.within_1 as f64 / n as f64),
-            within_2_sigma: scored.map(|n| self.within_2 as f64 / n as f64),
+            rate_ticks: self.rate_ticks,
+            scored_ticks: scored,
+            expert_nll: (scored > 0).then(|| self.nll_sum / scored as f64),
+            calibration: self.calibration.clone(),
+            ..Metrics::default()
         }
+        .with_derived()
     }
 }
 
-/// Metrics over several drives: sums re-derived from each drive's figures, weighted by time,
-/// distance or ticks as each figure is defined.
-pub fn combine(parts: &[Metrics], rule: InterventionRule) -> Metrics {
-    let ticks: u64 = parts.iter().map(|m| m.ticks).sum();
-    let elapsed: f64 = parts.iter().map(|m| m.elapsed_s).sum();
-    let km: f64 = parts.iter().map(|m| m.distance_km).sum();
-    let interventions: u32 = parts.iter().map(|m| m.interventions).sum();
-    let by_ticks = |f: &dyn Fn(&Metrics) -> f64| {
-        if ticks == 0 {
-            0.0
+fn per(sum: f64, n: u64) -> f64 {
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
+impl Metrics {
+    /// Fills the figures derived from the others: autonomy, interventions per km, coverage.
+    fn with_derived(mut self) -> Self {
+        let penalty_s = match self.supervision {
+            Supervision::SafetyDriver(rule) => rule.penalty_s,
+            Supervision::Free => 0.0,
+        };
+        self.autonomy_pct = if self.elapsed_s > 0.0 {
+            ((1.0 - self.interventions as f64 * penalty_s / self.elapsed_s) * 100.0).max(0.0)
         } else {
-            parts.iter().map(|m| f(m) * m.ticks as f64).sum::<f64>() / ticks as f64
-        }
-    };
-    let scored = |f: &dyn Fn(&Metrics) -> Option<f64>| {
-        let with: Vec<(f64, u64)> = parts
-            .iter()
-            .filter_map(|m| f(m).map(|v| (v, m.ticks)))
-            .collect();
-        let n: u64 = with.iter().map(|w| w.1).sum();
-        (n > 0).then(|| with.iter().map(|(v, t)| v * *t as f64).sum::<f64>() / n as f64)
-    };
-    let autonomy = if elapsed > 0.0 {
-        (1.0 - interventions as f64 * rule.penalty_s / elapsed) * 100.0
-    } else {
-        100.0
-    };
-    Metrics {
-        autonomy_pct: autonomy.max(0.0),
-        interventions,
-        interventions_per_km: if km > 0.0 {
-            interventions as f64 / km
+            100.0
+        };
+        self.interventions_per_km = if self.distance_km > 0.0 {
+            self.interventions as f64 / self.distance_km
         } else {
             0.0
-        },
-        distance_km: km,
-        elapsed_s: elapsed,
-        ticks,
-        mean_abs_offset_m: by_ticks(&|m| m.mean_abs_offset_m),
-        max_abs_offset_m: parts.iter().map(|m| m.max_abs_offset_m).fold(0.0, f64::max),
-        mean_abs_heading_error_rad: by_ticks(&|m| m.mean_abs_heading_error_rad),
-        crashes: parts.iter().map(|m| m.crashes).sum(),
-        whiteness_per_m_s: by_ticks(&|m| m.whiteness_per_m_s),
-        expert_nll: scored(&|m| m.expert_nll),
-        within_1_sigma: scored(&|m| m.within_1_sigma),
-        within_2_sigma: scored(&|m| m.within_2_sigma),
+        };
+        self.coverage_1_sigma = self.calibration.coverage_1_sigma();
+        self.coverage_2_sigma = self.calibration.coverage_2_sigma();
+        self.calibration_error = self.calibration.expected_calibration_error();
+        self
     }
+
+    /// Kilometres driven per crash: the total distance over the number of crashes (the rate's
+    /// maximum-likelihood estimate when drives end at their first crash); `None` without one.
+    pub fn km_per_crash(&self) -> Option<f64> {
+        (self.crashes > 0).then(|| self.distance_km / self.crashes as f64)
+    }
+}
+
+/// Metrics over several drives with the same supervision: counts and sums re-derived from
+/// each drive's figures, each mean weighted by what it is a mean over (ticks, scored ticks,
+/// steering-rate ticks). Drives have first crashes of their own; their combination has none.
+pub fn combine(parts: &[Metrics]) -> Metrics {
+    let weighted = |f: &dyn Fn(&Metrics) -> (f64, u64)| {
+        let (sum, n) = parts
+            .iter()
+            .map(f)
+            .fold((0.0, 0u64), |(s, n), (v, k)| (s + v * k as f64, n + k));
+        (per(sum, n), n)
+    };
+    let mut calibration = Calibration::default();
+    for m in parts {
+        calibration.merge(&m.calibration);
+    }
+    let (nll, scored) = weighted(&|m| (m.expert_nll.unwrap_or(0.0), m.scored_ticks));
+    let (whiteness, rate_ticks) = weighted(&|m| (m.whiteness_per_m_s, m.rate_ticks));
+    Metrics {
+        supervision: parts.first().map(|m| m.supervision).unwrap_or_default(),
+        interventions: parts.iter().map(|m| m.interventions).sum(),
+        distance_km: parts.iter().map(|m| m.distance_km).sum(),
+        elapsed_s: parts.iter().map(|m| m.elapsed_s).sum(),
+        ticks: parts.iter().map(|m| m.ticks).sum(),
+        mean_abs_offset_m: weighted(&|m| (m.mean_abs_offset_m, m.ticks)).0,
+        max_abs_offset_m: parts.iter().map(|m| m.max_abs_offset_m).fold(0.0, f64::max),
+        mean_abs_heading_error_rad: weighted(&|m| (m.mean_abs_heading_error_rad, m.ticks)).0,
+        crashes: parts.iter().map(|m| m.crashes).sum(),
+        whiteness_per_m_s: whiteness,
+        rate_ticks,
+        scored_ticks: scored,
+        expert_nll: (scored > 0).then_some(nll),
+        calibration,
+        ..Metrics::default()
+    }
+    .with_derived()
 }

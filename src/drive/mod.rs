@@ -9,5 +9,5 @@ pub mod metrics;
 pub mod policy;
 
 pub use closed_loop::{Drive, DriveOptions, PathPoint, Pilot, drive};
-pub use metrics::{InterventionRule, Metrics, Tally, TickOutcome};
+pub use metrics::{InterventionRule, Metrics, Supervision, Tally, TickOutcome, Verdict};
 pub use policy::{Choice, Policy};

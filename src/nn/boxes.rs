@@ -1,9 +1,13 @@
 //! Boxes for detection: intersection over union, non-maximum suppression, and average
-//! precision computed the way COCO's evaluation (pycocotools) does it: detections matched
-//! greedily by score to the unmatched ground-truth box of highest IoU at or above the
-//! threshold, precision made monotone, and sampled at 101 recall points.
+//! precision computed the way COCO's evaluation (pycocotools' COCOeval for boxes, all areas, at
+//! most 100 detections per image) does it: the [`MAX_DETECTIONS`] best-scoring detections of
+//! each image and class matched greedily by score to the unmatched ground-truth box of highest
+//! IoU at or above the threshold, else to a crowd region (`iscrowd`, an ignored object)
+//! overlapping it enough, which makes it neither a true nor a false positive; precision made
+//! monotone, and sampled at 101 recall points.
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// An axis-aligned box in pixels: `[x0, x1) × [y0, y1)`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,13 +27,30 @@ impl BBox {
         (self.x1 - self.x0).max(0.0) * (self.y1 - self.y0).max(0.0)
     }
 
-    /// Intersection over union; 0 when either box is empty.
-    pub fn iou(&self, other: &BBox) -> f64 {
+    /// The area shared with `other`.
+    pub fn intersection(&self, other: &BBox) -> f64 {
         let w = (self.x1.min(other.x1) - self.x0.max(other.x0)).max(0.0);
         let h = (self.y1.min(other.y1) - self.y0.max(other.y0)).max(0.0);
-        let inter = w * h;
+        w * h
+    }
+
+    /// Intersection over union; 0 when either box is empty.
+    pub fn iou(&self, other: &BBox) -> f64 {
+        let inter = self.intersection(other);
         let union = self.area() + other.area() - inter;
         if union <= 0.0 { 0.0 } else { inter / union }
+    }
+
+    /// The fraction of this box inside `region` (intersection over this box's area): COCO's
+    /// IoU of a detection with a crowd region, which may hold many objects, so that a box on
+    /// any one of them overlaps it fully. 0 when this box is empty.
+    pub fn fraction_inside(&self, region: &BBox) -> f64 {
+        let area = self.area();
+        if area <= 0.0 {
+            0.0
+        } else {
+            self.intersection(region) / area
+        }
     }
 }
 
@@ -98,52 +119,89 @@ pub struct Detection {
     pub score: f64,
 }
 
-/// A ground-truth object in image `image`.
+/// A ground-truth object in image `image`. A crowd one (COCO's `iscrowd = 1`) is a region not
+/// scored, such as an object too small to count: it adds nothing to the objects to find, and a
+/// detection on it is neither a true nor a false positive.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GroundTruth {
     pub image: usize,
     pub class: usize,
     pub bbox: BBox,
+    #[serde(default)]
+    pub crowd: bool,
 }
 
+/// Detections scored per image and class, the best-scoring first, as COCO's `maxDets` (its
+/// summary AP figures take 100); the others are left out as if never made.
+pub const MAX_DETECTIONS: usize = 100;
+
 /// Average precision of class `class` at IoU threshold `threshold`; `None` when the class has
-/// no ground truth (COCO leaves such classes out of the mean).
+/// no ground truth other than crowd regions (COCO leaves such classes out of the mean).
 pub fn average_precision(
     detections: &[Detection],
     truths: &[GroundTruth],
     class: usize,
     threshold: f64,
 ) -> Option<f64> {
-    let gts: Vec<&GroundTruth> = truths.iter().filter(|g| g.class == class).collect();
-    if gts.is_empty() {
+    let mut gts: Vec<&GroundTruth> = truths.iter().filter(|g| g.class == class).collect();
+    // Crowd regions last, each group in its order (a stable sort, as COCO's mergesort): a
+    // detection tries the objects first.
+    gts.sort_by_key(|g| g.crowd);
+    let objects = gts.iter().filter(|g| !g.crowd).count();
+    if objects == 0 {
         return None;
     }
     let mut dets: Vec<&Detection> = detections.iter().filter(|d| d.class == class).collect();
-    // Highest score first; equal scores keep their order (a stable sort, as COCO's mergesort).
-    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    // Highest score first; equal scores in image order, then in their order (a stable sort),
+    // as COCO orders them: each image's sorted by mergesort, the images' lists concatenated in
+    // id order and merged by mergesort.
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.image.cmp(&b.image)));
     let mut matched = vec![false; gts.len()];
+    let mut per_image: HashMap<usize, usize> = HashMap::new();
+    // Each counted detection: a true positive or not. Those on crowd regions are left out:
+    // COCO keeps them in its lists, but counting neither kind they only repeat the recall and
+    // precision before them, which changes no sampled precision.
     let mut tp = Vec::with_capacity(dets.len());
     // COCO matches within each image in score order, then merges images by score; matching
     // greedily over all detections in score order is the same because boxes of different
     // images never match.
     for d in &dets {
+        let seen = per_image.entry(d.image).or_insert(0);
+        *seen += 1;
+        if *seen > MAX_DETECTIONS {
+            continue;
+        }
         let mut best: Option<(usize, f64)> = None;
         for (j, g) in gts.iter().enumerate() {
-            if matched[j] || g.image != d.image {
+            if g.image != d.image || (matched[j] && !g.crowd) {
                 continue;
             }
-            let iou = d.bbox.iou(&g.bbox);
+            // Matched to an object, a detection does not go on to the crowd regions (all
+            // after the objects).
+            if g.crowd && best.is_some_and(|(m, _)| !gts[m].crowd) {
+                break;
+            }
+            let iou = if g.crowd {
+                d.bbox.fraction_inside(&g.bbox)
+            } else {
+                d.bbox.iou(&g.bbox)
+            };
             let floor = best.map_or(threshold.min(1.0 - 1e-10), |b| b.1);
             if iou >= floor {
                 best = Some((j, iou));
             }
         }
-        if let Some((j, _)) = best {
-            matched[j] = true;
+        match best {
+            // A crowd region may take any number of detections.
+            Some((j, _)) if gts[j].crowd => {}
+            Some((j, _)) => {
+                matched[j] = true;
+                tp.push(true);
+            }
+            None => tp.push(false),
         }
-        tp.push(best.is_some());
     }
-    let n = gts.len() as f64;
+    let n = objects as f64;
     let (mut tps, mut fps) = (0.0, 0.0);
     let mut recall = Vec::with_capacity(tp.len());
     let mut precision = Vec::with_capacity(tp.len());
@@ -270,21 +328,17 @@ pub mod coco {
         })
     }
 
-    /// Ground truth of a COCO file (crowd annotations are not supported and refused).
+    /// Ground truth of a COCO file; crowd annotations (`iscrowd` not 0, as pycocotools reads
+    /// it) are crowd regions.
     pub fn read_truth(path: &Path) -> Result<Vec<GroundTruth>> {
         let d: Dataset = read(path)?;
-        if d.annotations.iter().any(|a| a.iscrowd != 0) {
-            return Err(Error::Output {
-                path: path.to_path_buf(),
-                message: "crowd annotations (iscrowd = 1) are not supported".into(),
-            });
-        }
         Ok(d.annotations
             .iter()
             .map(|a| GroundTruth {
                 image: a.image_id,
                 class: a.category_id,
                 bbox: from_xywh(a.bbox),
+                crowd: a.iscrowd != 0,
             })
             .collect())
     }

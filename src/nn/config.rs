@@ -89,7 +89,9 @@ pub struct SteeringHeadConfig {
     /// Curvature (1/m) that one unit of the head's mean and scale outputs stands for; keeps the
     /// outputs near unit size for curvatures of a few hundredths per metre.
     pub curvature_scale_per_m: f64,
-    /// Smallest standard deviation (1/m): keeps the likelihood bounded.
+    /// Smallest standard deviation (1/m): keeps the likelihood bounded. It must stay well
+    /// under the policy's error (the expert's curvature is matched to a few 1e-4 1/m on
+    /// straights), or every prediction is wider than its error and the policy under-confident.
     pub std_floor_per_m: f64,
 }
 
@@ -220,7 +222,7 @@ impl SteeringHeadConfig {
             hidden,
             components: 3,
             curvature_scale_per_m: 0.05,
-            std_floor_per_m: 0.001,
+            std_floor_per_m: 1e-5,
         }
     }
 }

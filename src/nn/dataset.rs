@@ -35,6 +35,8 @@ pub struct Sample {
 pub struct Dataset {
     pub samples: Vec<Sample>,
     pub episodes: Vec<PathBuf>,
+    /// The scenario each episode was recorded on (its name).
+    pub episode_scenarios: Vec<String>,
     /// Frame size shared by every episode: (height, width).
     pub frame_size: Option<(usize, usize)>,
     /// Files that ended early (truncated), with what was cut; their intact ticks are used.
@@ -73,6 +75,9 @@ pub fn episode_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             });
         }
     }
+    // A file named twice (itself and inside a folder given too) is one episode.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     if files.is_empty() {
         return Err(Error::InvalidArgument(format!(
             "no episode files (*.mcap) under {}; record some with `steerlab record`",
@@ -125,6 +130,7 @@ impl Dataset {
                     .push(format!("{}: {cut}; using its intact ticks", path.display()));
             }
             data.episodes.push(path);
+            data.episode_scenarios.push(reader.scenario.name.clone());
         }
         if data.samples.is_empty() {
             return Err(Error::InvalidArgument(
@@ -148,34 +154,75 @@ impl Dataset {
         }
     }
 
-    /// Splits by episode: about `fraction` of the episodes (at least one when there are two or
-    /// more) go to validation, chosen by `seed`. A single episode is split in time instead, its
-    /// last `fraction` of ticks held out, so neighbouring frames do not straddle the split.
+    /// Splits by episode within each scenario, so that every scenario is seen in training
+    /// and in validation: of a scenario's episodes, about `fraction` (at least one when it has
+    /// two or more) go to validation, chosen by `seed`. A scenario recorded in a single
+    /// episode is split in time instead, its last `fraction` of ticks held out, so
+    /// neighbouring frames do not straddle the split.
     pub fn split(&self, fraction: f64, seed: u64) -> Split {
-        let n = self.episodes.len();
+        let mut by_scenario: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (e, name) in self.episode_scenarios.iter().enumerate() {
+            by_scenario.entry(name).or_default().push(e);
+        }
+        let mut rng = seeded_rng(&[b"split", &seed.to_le_bytes()]);
+        let mut held_episode = vec![false; self.episodes.len()];
+        let mut cut_in_time = Vec::new();
+        for episodes in by_scenario.values_mut() {
+            let n = episodes.len();
+            if n == 1 {
+                cut_in_time.push(episodes[0]);
+                continue;
+            }
+            episodes.shuffle(&mut rng);
+            let held =
+                ((n as f64 * fraction).round() as usize).clamp(usize::from(fraction > 0.0), n - 1);
+            for &e in &episodes[..held] {
+                held_episode[e] = true;
+            }
+        }
+        // The first tick of the held-out tail of each episode split in time.
+        let mut tail_from = vec![u64::MAX; self.episodes.len()];
+        for e in cut_in_time {
+            let ticks: Vec<u64> = self
+                .samples
+                .iter()
+                .filter(|s| s.episode == e)
+                .map(|s| s.tick)
+                .collect();
+            let cut = ((ticks.len() as f64) * (1.0 - fraction)).round() as usize;
+            tail_from[e] = ticks.get(cut).copied().unwrap_or(u64::MAX);
+        }
         let mut split = Split::default();
-        if n == 1 {
-            let cut = ((self.samples.len() as f64) * (1.0 - fraction)).round() as usize;
-            split.train = (0..cut).collect();
-            split.validation = (cut..self.samples.len()).collect();
-            return split;
-        }
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut seeded_rng(&[b"split", &seed.to_le_bytes()]));
-        let held =
-            ((n as f64 * fraction).round() as usize).clamp(usize::from(fraction > 0.0), n - 1);
-        let mut validation_episode = vec![false; n];
-        for &e in &order[..held] {
-            validation_episode[e] = true;
-        }
         for (i, s) in self.samples.iter().enumerate() {
-            if validation_episode[s.episode] {
+            if held_episode[s.episode] || s.tick >= tail_from[s.episode] {
                 split.validation.push(i);
             } else {
                 split.train.push(i);
             }
         }
         split
+    }
+
+    /// A fixed validation set: the episodes among `held_out` validate, every other trains.
+    pub fn split_by_files(&self, held_out: &[PathBuf]) -> Result<Split> {
+        let held: Vec<PathBuf> = episode_files(held_out)?
+            .iter()
+            .map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone()))
+            .collect();
+        let is_held: Vec<bool> = self
+            .episodes
+            .iter()
+            .map(|e| held.contains(&std::fs::canonicalize(e).unwrap_or_else(|_| e.clone())))
+            .collect();
+        let mut split = Split::default();
+        for (i, s) in self.samples.iter().enumerate() {
+            if is_held[s.episode] {
+                split.validation.push(i);
+            } else {
+                split.train.push(i);
+            }
+        }
+        Ok(split)
     }
 
     /// The sample order of one epoch: a seeded shuffle of `indices`; with `balance`, half the

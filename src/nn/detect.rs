@@ -309,12 +309,13 @@ pub struct Detector {
     box_deltas: Dense,
 }
 
-/// One image's objects for training: boxes with their class, and boxes of objects too small
-/// to count, which are neither object nor background.
+/// One image's objects: boxes with their class, and boxes of objects too small to count,
+/// which are neither object nor background in training and crowd regions in scoring (with
+/// their class, `None` for one not among the classes, which is not scored).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ImageTruth {
     pub objects: Vec<(usize, BBox)>,
-    pub ignored: Vec<BBox>,
+    pub ignored: Vec<(Option<usize>, BBox)>,
 }
 
 impl ImageTruth {
@@ -322,8 +323,12 @@ impl ImageTruth {
         let flip = |b: &BBox| BBox::new(width - b.x1, b.y0, width - b.x0, b.y1);
         Self {
             objects: self.objects.iter().map(|(c, b)| (*c, flip(b))).collect(),
-            ignored: self.ignored.iter().map(flip).collect(),
+            ignored: self.ignored.iter().map(|(c, b)| (*c, flip(b))).collect(),
         }
+    }
+
+    fn ignored_boxes(&self) -> Vec<BBox> {
+        self.ignored.iter().map(|(_, b)| *b).collect()
     }
 }
 
@@ -605,7 +610,7 @@ impl Detector {
             let boxes: Vec<BBox> = truth.objects.iter().map(|(_, b)| *b).collect();
             let ious = iou_matrix(&self.anchors, &boxes);
             let best = best_truth(&ious, n);
-            let ignored = max_iou(&self.anchors, &truth.ignored);
+            let ignored = max_iou(&self.anchors, &truth.ignored_boxes());
             let mut label: Vec<Option<bool>> = (0..n)
                 .map(|a| match best[a] {
                     Some((_, v)) if v >= 0.5 => Some(true),
@@ -675,7 +680,7 @@ impl Detector {
             let mut candidates: Vec<BBox> = proposals.iter().map(|(b, _)| *b).collect();
             candidates.extend(&boxes);
             let best = best_truth(&iou_matrix(&candidates, &boxes), candidates.len());
-            let ignored = max_iou(&candidates, &truth.ignored);
+            let ignored = max_iou(&candidates, &truth.ignored_boxes());
             let mut fg: Vec<usize> = (0..candidates.len())
                 .filter(|&c| best[c].is_some_and(|(_, v)| v >= 0.5))
                 .collect();
@@ -825,7 +830,14 @@ impl BoxedImages {
                 "a {width}x{height} frame does not match the others"
             )));
         }
-        if let Some((c, _)) = truth.objects.iter().find(|(c, _)| *c >= self.classes.len()) {
+        // Ignored regions too: scoring takes them as crowd regions of their class.
+        let unknown = truth
+            .objects
+            .iter()
+            .map(|(c, _)| *c)
+            .chain(truth.ignored.iter().filter_map(|(c, _)| *c))
+            .find(|c| *c >= self.classes.len());
+        if let Some(c) = unknown {
             return Err(Error::InvalidArgument(format!(
                 "object class {c} of {} classes",
                 self.classes.len()
@@ -861,7 +873,7 @@ impl BoxedImages {
                         Some(c) if o.pixels >= min_pixels && b.area() > 0.0 => {
                             truth.objects.push((c, b))
                         }
-                        _ => truth.ignored.push(b),
+                        _ => truth.ignored.push((class, b)),
                     }
                 }
                 out.push(frame.width, frame.height, frame.rgb, truth)
@@ -902,15 +914,38 @@ impl BoxedImages {
 
     /// Every counted object as ground truth, `image` its index here.
     pub fn ground_truth(&self) -> Vec<GroundTruth> {
-        self.truths
-            .iter()
-            .enumerate()
-            .flat_map(|(image, t)| {
-                t.objects
-                    .iter()
-                    .map(move |&(class, bbox)| GroundTruth { image, class, bbox })
-            })
+        self.scored_truth()
+            .into_iter()
+            .filter(|g| !g.crowd)
             .collect()
+    }
+
+    /// The ground truth detections are scored against: every counted object, and every
+    /// ignored region of a known class as a crowd region, so that finding an object too small
+    /// to count is neither right nor wrong (as COCO treats `iscrowd` annotations).
+    pub fn scored_truth(&self) -> Vec<GroundTruth> {
+        let mut out = Vec::new();
+        for (image, t) in self.truths.iter().enumerate() {
+            for &(class, bbox) in &t.objects {
+                out.push(GroundTruth {
+                    image,
+                    class,
+                    bbox,
+                    crowd: false,
+                });
+            }
+            for &(class, bbox) in &t.ignored {
+                if let Some(class) = class {
+                    out.push(GroundTruth {
+                        image,
+                        class,
+                        bbox,
+                        crowd: true,
+                    });
+                }
+            }
+        }
+        out
     }
 }
 
@@ -953,12 +988,13 @@ pub fn evaluate(
     Ok(score(&detections, data, seconds))
 }
 
-/// Scores detections (`image` indexing `data`) found in `seconds` against `data`.
+/// Scores detections (`image` indexing `data`) found in `seconds` against `data`'s
+/// [`BoxedImages::scored_truth`].
 pub fn score(detections: &[Detection], data: &BoxedImages, seconds: f64) -> DetectionScores {
-    let truths = data.ground_truth();
+    let truths = data.scored_truth();
     DetectionScores {
         frames: data.len(),
-        objects: truths.len(),
+        objects: truths.iter().filter(|g| !g.crowd).count(),
         detections: detections.len(),
         map50: mean_ap(detections, &truths, 0.5),
         ap: coco_ap(detections, &truths),

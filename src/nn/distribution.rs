@@ -33,6 +33,11 @@ pub struct SteeringDistribution {
     components: Vec<Component>,
 }
 
+/// `Φ(z)` of the standard normal, accurate in both tails (through `erfc`).
+pub fn standard_normal_cdf(z: f64) -> f64 {
+    0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)
+}
+
 /// `ln(1 + e^x)` without overflow.
 pub fn softplus(x: f64) -> f64 {
     if x > 30.0 { x } else { x.exp().ln_1p() }
@@ -188,11 +193,20 @@ impl SteeringDistribution {
         sum * h / 3.0
     }
 
-    /// Whether `x` lies within `z` standard deviations of the most likely component (the
-    /// calibration check: about 68 % of expert actions should be within 1σ, 95 % within 2σ).
-    pub fn within(&self, x: f64, z: f64) -> bool {
-        let c = self.components[self.most_likely_component()];
-        (x - c.mean).abs() <= z * c.std_dev
+    /// `P(κ ≤ x)`: the mixture's cumulative distribution, `Σ w_k Φ((x − μ_k)/σ_k)`.
+    pub fn cdf(&self, x: f64) -> f64 {
+        self.components
+            .iter()
+            .map(|c| c.weight * standard_normal_cdf((x - c.mean) / c.std_dev))
+            .sum::<f64>()
+            .clamp(0.0, 1.0)
+    }
+
+    /// Whether `x` lies in the central interval holding `level` of the mixture's probability
+    /// (`|F(x) − ½| ≤ level/2`). For a calibrated policy, a share `level` of the expert's
+    /// actions do; for a single Gaussian and `level` = 0.683 this is "within 1σ".
+    pub fn central_interval_contains(&self, x: f64, level: f64) -> bool {
+        (self.cdf(x) - 0.5).abs() <= level / 2.0
     }
 
     /// The message recorded in episode files.

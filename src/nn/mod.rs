@@ -4,6 +4,7 @@
 
 pub mod backbone;
 pub mod boxes;
+pub mod calibration;
 pub mod checkpoint;
 pub mod classify;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod slide;
 pub mod steering;
 pub mod train;
 
+pub use calibration::Calibration;
 pub use checkpoint::{Model, ModelDir};
 pub use config::ModelConfig;
 pub use distribution::{Component, SteeringDistribution};

@@ -4,6 +4,7 @@
 //! without text rather than not at all.
 
 use crate::error::{Error, Result};
+use crate::nn::calibration::Calibration;
 use crate::nn::distribution::SteeringDistribution;
 use crate::nn::train::EpochMetrics;
 use crate::sim::Frame;
@@ -287,5 +288,72 @@ pub fn episode_predictions(
     };
     render(path, (1000, 340), |root, text| {
         draw_panel(root, &panel, text)
+    })
+}
+
+/// PIT histograms, one panel per named calibration tally: the density of `u = F(κ_expert)`
+/// in each bin (a calibrated policy: 1 everywhere, the dashed line), with the central-interval
+/// coverage and the calibration error in the title.
+pub fn pit_histograms(path: &Path, panels: &[(String, &Calibration)]) -> Result<()> {
+    let bins = crate::nn::calibration::PIT_BINS;
+    let width = 420 * panels.len().max(1) as u32;
+    render(path, (width, 320), |root, text| {
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        let areas = root.split_evenly((1, panels.len().max(1)));
+        for (area, (name, calibration)) in areas.iter().zip(panels) {
+            let n = calibration.count().max(1) as f64;
+            let density: Vec<f64> = calibration
+                .pit_histogram
+                .iter()
+                .map(|&c| c as f64 * bins as f64 / n)
+                .collect();
+            let top = density.iter().cloned().fold(1.5, f64::max) * 1.05;
+            let pct =
+                |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{:.0} %", v * 100.0));
+            let title = format!(
+                "{name}: {} / {} in 68/95 %, ECE {}",
+                pct(calibration.coverage_1_sigma()),
+                pct(calibration.coverage_2_sigma()),
+                calibration
+                    .expected_calibration_error()
+                    .map_or("–".into(), |v| format!("{v:.3}"))
+            );
+            let mut builder = ChartBuilder::on(area);
+            builder
+                .margin(10)
+                .x_label_area_size(if text { 35 } else { 5 })
+                .y_label_area_size(if text { 45 } else { 5 });
+            if text {
+                builder.caption(&title, ("sans-serif", 13));
+            }
+            let mut chart = builder
+                .build_cartesian_2d(0.0..1.0, 0.0..top)
+                .map_err(|x| e(&x))?;
+            let mut mesh = chart.configure_mesh();
+            mesh.light_line_style(RGBColor(235, 235, 235));
+            if text {
+                mesh.x_desc("u = F(expert curvature)")
+                    .y_desc("density")
+                    .label_style(("sans-serif", 11));
+            } else {
+                mesh.x_labels(0).y_labels(0);
+            }
+            mesh.draw().map_err(|x| e(&x))?;
+            chart
+                .draw_series(density.iter().enumerate().map(|(i, &d)| {
+                    let (x0, x1) = (i as f64 / bins as f64, (i + 1) as f64 / bins as f64);
+                    Rectangle::new([(x0, 0.0), (x1, d)], BLUE_.mix(0.7).filled())
+                }))
+                .map_err(|x| e(&x))?;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, 1.0), (1.0, 1.0)],
+                    6,
+                    4,
+                    ShapeStyle::from(RED_).stroke_width(2),
+                ))
+                .map_err(|x| e(&x))?;
+        }
+        Ok(())
     })
 }

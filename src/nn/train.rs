@@ -30,8 +30,11 @@ pub struct TrainOptions {
     pub learning_rate: f64,
     pub adamw: AdamWParams,
     pub seed: u64,
-    /// Share of episodes held out for validation.
+    /// Share of each scenario's episodes held out for validation (when `validation` is empty).
     pub validation_fraction: f64,
+    /// A fixed validation set: episode files or folders that validate and never train. Empty:
+    /// split `data` by `validation_fraction`.
+    pub validation: Vec<PathBuf>,
     pub augment: Option<Augment>,
     /// Draw straight driving and turns equally often.
     pub balance: bool,
@@ -58,6 +61,7 @@ impl TrainOptions {
             adamw: AdamWParams::default(),
             seed: 0,
             validation_fraction: 0.2,
+            validation: Vec::new(),
             augment: Some(Augment::default()),
             balance: true,
             patience: 5,
@@ -131,14 +135,38 @@ struct Fingerprint {
     seed: u64,
     batch_size: usize,
     validation_fraction: f64,
+    #[serde(default)]
+    validation: Vec<PathBuf>,
     balance: bool,
     augment: Option<[f32; 3]>,
+}
+
+/// What decides the rounding of a training step besides the run's own settings: the rayon
+/// threads (the convolutions sum gradients per chunk of samples, and the chunks follow the
+/// thread count) and the BLAS kernels. A resume on another machine continues the run, but
+/// not bit for bit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub threads: usize,
+    pub blas_kernels: String,
+}
+
+impl Machine {
+    pub fn current() -> Self {
+        Self {
+            threads: rayon::current_num_threads(),
+            blas_kernels: crate::nn::ops::blas_kernels(),
+        }
+    }
 }
 
 /// The position of a run, saved with its weights and optimiser moments.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct TrainState {
     fingerprint: Fingerprint,
+    /// Where the run last trained (absent in states of older runs).
+    #[serde(default)]
+    machine: Option<Machine>,
     /// The epoch in progress (1-based) and batches of it already done.
     epoch: usize,
     batch_in_epoch: usize,
@@ -182,9 +210,19 @@ pub fn train(
             "--batch and --epochs must be at least 1".into(),
         ));
     }
-    let data = Arc::new(Dataset::load(&options.data)?);
+    let everything: Vec<PathBuf> = options
+        .data
+        .iter()
+        .chain(&options.validation)
+        .cloned()
+        .collect();
+    let data = Arc::new(Dataset::load(&everything)?);
     data.check_input(&config.input)?;
-    let split = data.split(options.validation_fraction, options.seed);
+    let split = if options.validation.is_empty() {
+        data.split(options.validation_fraction, options.seed)
+    } else {
+        data.split_by_files(&options.validation)?
+    };
     if split.train.is_empty() || split.validation.is_empty() {
         return Err(Error::InvalidArgument(format!(
             "{} training and {} validation samples: need both (record more episodes or change --validation-fraction)",
@@ -198,6 +236,7 @@ pub fn train(
         seed: options.seed,
         batch_size: options.batch_size,
         validation_fraction: options.validation_fraction,
+        validation: options.validation.clone(),
         balance: options.balance,
         augment: options
             .augment
@@ -210,8 +249,23 @@ pub fn train(
         options.adamw,
     )?;
     let state_dir = options.out.join(STATE_DIR);
+    let machine = Machine::current();
+    let mut warnings = data.warnings.clone();
     let mut state = if options.resume {
-        resume(&state_dir, &fingerprint, &model, &mut optimiser)?
+        let state = resume(&state_dir, &fingerprint, &model, &mut optimiser)?;
+        if let Some(before) = state.machine.as_ref().filter(|m| **m != machine) {
+            warnings.push(format!(
+                "the run trained with {} threads and OpenBLAS kernels {} and resumes with {} \
+                 threads and {}: it continues, but not bit for bit as an uninterrupted run would \
+                 (set RAYON_NUM_THREADS={} and OPENBLAS_CORETYPE to match)",
+                before.threads,
+                before.blas_kernels,
+                machine.threads,
+                machine.blas_kernels,
+                before.threads
+            ));
+        }
+        state
     } else {
         if options
             .out
@@ -228,6 +282,7 @@ pub fn train(
         }
         TrainState {
             fingerprint: fingerprint.clone(),
+            machine: None,
             epoch: 1,
             batch_in_epoch: 0,
             step: 0,
@@ -241,6 +296,7 @@ pub fn train(
             history: Vec::new(),
         }
     };
+    state.machine = Some(machine);
     std::fs::create_dir_all(&options.out).map_err(|e| state_err(&options.out, e))?;
 
     let report = TrainReport {
@@ -251,7 +307,7 @@ pub fn train(
         parameters: model.parameter_count(),
         train_samples: split.train.len(),
         validation_samples: split.validation.len(),
-        warnings: data.warnings.clone(),
+        warnings,
     };
     observer.started(&report);
     if state.history.is_empty() {
@@ -483,6 +539,7 @@ fn resume(
             differs.push("--batch");
         }
         if a.validation_fraction != b.validation_fraction
+            || a.validation != b.validation
             || a.balance != b.balance
             || a.augment != b.augment
         {

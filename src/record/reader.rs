@@ -186,6 +186,8 @@ impl StepIter {
         self.finished = true;
         self.assembler.drop_partial();
         if let Some(why) = why {
+            // A file cut after its footer record (in the closing magic) is not complete either.
+            self.assembler.outcome.complete = false;
             self.assembler.outcome.cut = Some(format!("{why} (after {} bytes)", self.bytes));
         }
     }

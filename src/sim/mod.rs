@@ -6,6 +6,7 @@
 //! `(x, 0, -y)` (see [`Vec2::to_world`]).
 
 pub mod camera;
+pub mod collision;
 pub mod episode;
 pub mod expert;
 pub mod frame;
@@ -16,6 +17,7 @@ pub mod simulation;
 pub mod track;
 pub mod vehicle;
 
+pub use collision::{Crash, CrashCheck};
 pub use episode::EpisodeStats;
 pub use expert::{Expert, ExpertConfig};
 pub use frame::Frame;

@@ -2,6 +2,7 @@
 //! `world::Env` adds cameras on top of this.
 
 use crate::error::{Error, Result};
+use crate::sim::collision::{Crash, CrashCheck};
 use crate::sim::episode::EpisodeStats;
 use crate::sim::scenario::Scenario;
 use crate::sim::track::{Track, TrackProjection};
@@ -24,6 +25,8 @@ pub struct AgentState {
     /// Curvature of the track at `s_m`, 1/m.
     pub track_curvature_per_m: f64,
     pub stats: EpisodeStats,
+    /// The car's body is off the paved road or touching a prop now ([`CrashCheck`]).
+    pub crash: Option<Crash>,
     /// The episode is over: step limit reached or the car left the world.
     pub done: bool,
 }
@@ -33,6 +36,7 @@ pub struct AgentState {
 pub struct Simulation {
     pub scenario: Scenario,
     pub track: Track,
+    crash_check: CrashCheck,
     vehicles: Vec<Vehicle>,
     states: Vec<AgentState>,
     tick: u64,
@@ -50,9 +54,11 @@ impl Simulation {
             ));
         }
         let track = scenario.build_track()?;
+        let crash_check = CrashCheck::new(&scenario, &track);
         let mut sim = Simulation {
             scenario,
             track,
+            crash_check,
             vehicles: Vec::new(),
             states: Vec::new(),
             tick: 0,
@@ -152,6 +158,9 @@ impl Simulation {
             heading_error_rad: self.track.heading_error(projection, vehicle.heading),
             track_curvature_per_m: self.track.at(projection.s_m).curvature_per_m,
             stats,
+            crash: self
+                .crash_check
+                .check(&self.track, &vehicle, projection.s_m),
             done: lost || tick >= self.scenario.episode_steps as u64,
         }
     }

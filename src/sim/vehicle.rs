@@ -44,6 +44,11 @@ impl VehicleState {
     pub fn curvature_per_m(&self, wheelbase_m: f64) -> f64 {
         self.steer_rad.tan() / wheelbase_m
     }
+
+    /// Centre of the car body, half a wheelbase ahead of the rear axle.
+    pub fn body_centre(&self, wheelbase_m: f64) -> Vec2 {
+        self.position + Vec2::from_heading(self.heading) * (wheelbase_m / 2.0)
+    }
 }
 
 /// A car integrating [`Action`]s at a fixed tick.

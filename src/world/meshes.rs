@@ -159,20 +159,23 @@ pub struct PropPart {
 /// direction of travel when placed along the track).
 pub fn prop_parts(kind: PropKind) -> Vec<PropPart> {
     let at = |x: f32, y: f32, z: f32| Transform::from_xyz(x, y, z);
+    // Ground footprints are the crash check's (`PropKind::footprint_m`).
+    let (length, width) = kind.footprint_m();
+    let (length, width) = (length as f32, width as f32);
     match kind {
         PropKind::Cone => vec![PropPart {
-            mesh: ConeMeshBuilder::new(0.22, 0.7, 10).build(),
+            mesh: ConeMeshBuilder::new(length / 2.0, 0.7, 10).build(),
             colour: [1.0, 0.42, 0.0],
             transform: at(0.0, 0.35, 0.0),
         }],
         PropKind::Barrier => vec![PropPart {
-            mesh: Cuboid::new(3.0, 0.9, 0.4).mesh().build(),
+            mesh: Cuboid::new(length, 0.9, width).mesh().build(),
             colour: [0.85, 0.08, 0.08],
             transform: at(0.0, 0.45, 0.0),
         }],
         PropKind::ParkedCar => vec![
             PropPart {
-                mesh: Cuboid::new(4.3, 0.8, 1.8).mesh().build(),
+                mesh: Cuboid::new(length, 0.8, width).mesh().build(),
                 colour: [0.12, 0.25, 0.75],
                 transform: at(0.0, 0.6, 0.0),
             },
@@ -184,7 +187,7 @@ pub fn prop_parts(kind: PropKind) -> Vec<PropPart> {
         ],
         PropKind::Tree => vec![
             PropPart {
-                mesh: CylinderMeshBuilder::new(0.18, 2.0, 6).build(),
+                mesh: CylinderMeshBuilder::new(length / 2.0, 2.0, 6).build(),
                 colour: [0.40, 0.26, 0.13],
                 transform: at(0.0, 1.0, 0.0),
             },
@@ -196,7 +199,7 @@ pub fn prop_parts(kind: PropKind) -> Vec<PropPart> {
         ],
         PropKind::Sign => vec![
             PropPart {
-                mesh: CylinderMeshBuilder::new(0.05, 2.2, 6).build(),
+                mesh: CylinderMeshBuilder::new(length / 2.0, 2.2, 6).build(),
                 colour: [0.55, 0.55, 0.55],
                 transform: at(0.0, 1.1, 0.0),
             },
@@ -207,7 +210,7 @@ pub fn prop_parts(kind: PropKind) -> Vec<PropPart> {
             },
         ],
         PropKind::Pedestrian => vec![PropPart {
-            mesh: Capsule3dMeshBuilder::new(0.25, 1.2, 8, 4).build(),
+            mesh: Capsule3dMeshBuilder::new(length / 2.0, 1.2, 8, 4).build(),
             colour: [0.78, 0.18, 0.68],
             transform: at(0.0, 0.85, 0.0),
         }],

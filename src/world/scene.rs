@@ -3,7 +3,7 @@
 
 use crate::sim::camera::CameraPose;
 use crate::sim::labels::{LabelClass, LabelTable, id_colour};
-use crate::sim::scenario::{Lighting, Placement, Scenario};
+use crate::sim::scenario::{Lighting, Scenario};
 use crate::sim::track::Track;
 use crate::sim::vehicle::VehicleState;
 use crate::world::material::SimMaterial;
@@ -146,24 +146,13 @@ pub fn spawn_static_world(
         }
     }
 
-    for prop in &scenario.props {
-        let count = prop.repeat.as_ref().map_or(1, |r| r.count);
-        let spacing = prop.repeat.as_ref().map_or(0.0, |r| r.spacing_m);
-        for k in 0..count {
-            let (position, heading) = match prop.at {
-                Placement::Track { s_m, offset_m } => {
-                    let s = s_m + k as f64 * spacing;
-                    (track.offset_point(s, offset_m), track.at(s).heading)
-                }
-                Placement::Absolute { x, y } => (crate::sim::Vec2::new(x, y), 0.0),
-            };
-            let root = ground_transform(position, 0.0, heading + prop.yaw_deg.to_radians());
-            let meshes = spawn_parts(world, prop_parts(prop.kind), root, lighting, &layers, None);
-            let id = table.add(LabelClass::Prop(prop.kind));
-            if let (true, Some(id)) = (labels, id) {
-                for (mesh, transform) in meshes {
-                    spawn_label_twin(world, mesh, transform, id);
-                }
+    for prop in scenario.placed_props(track) {
+        let root = ground_transform(prop.position, 0.0, prop.heading);
+        let meshes = spawn_parts(world, prop_parts(prop.kind), root, lighting, &layers, None);
+        let id = table.add(LabelClass::Prop(prop.kind));
+        if let (true, Some(id)) = (labels, id) {
+            for (mesh, transform) in meshes {
+                spawn_label_twin(world, mesh, transform, id);
             }
         }
     }
@@ -244,8 +233,7 @@ pub fn spawn_car(world: &mut World, scenario: &Scenario, index: usize) -> Entity
 /// Where the car body of a vehicle in `state` goes (its centre, half a wheelbase ahead of the
 /// rear axle the dynamics track).
 pub fn car_transform(scenario: &Scenario, vehicle: &VehicleState) -> Transform {
-    let centre = vehicle.position
-        + crate::sim::Vec2::from_heading(vehicle.heading) * (scenario.vehicle.wheelbase_m / 2.0);
+    let centre = vehicle.body_centre(scenario.vehicle.wheelbase_m);
     ground_transform(centre, 0.0, vehicle.heading)
 }
 

@@ -39,6 +39,15 @@ fn gt(image: usize, class: usize, b: BBox) -> GroundTruth {
         image,
         class,
         bbox: b,
+        crowd: false,
+    }
+}
+
+/// A crowd region (COCO's `iscrowd`), such as an object too small to count.
+fn crowd(image: usize, class: usize, b: BBox) -> GroundTruth {
+    GroundTruth {
+        crowd: true,
+        ..gt(image, class, b)
     }
 }
 
@@ -80,6 +89,134 @@ fn average_precision_of_hand_made_detections() {
     let wrong_class = [det(0, 1, a, 0.9), det(1, 0, b, 0.8)];
     let m = mean_ap(&wrong_class, &truths, 0.5).unwrap();
     assert!((m - 51.0 / 101.0).abs() < 1e-12, "{m}");
+}
+
+#[test]
+fn detections_on_crowd_regions_are_neither_right_nor_wrong() {
+    let a = BBox::new(0.0, 0.0, 10.0, 10.0);
+    let b = BBox::new(20.0, 20.0, 30.0, 30.0);
+    let small = BBox::new(50.0, 50.0, 60.0, 60.0); // an object too small to count
+    let nothing = BBox::new(100.0, 0.0, 110.0, 10.0);
+    let truths = [gt(0, 0, a), crowd(0, 0, small), gt(1, 0, b)];
+    let found = [
+        det(0, 0, nothing, 0.95),
+        det(0, 0, a, 0.9),
+        det(0, 0, small, 0.85),
+        det(1, 0, b, 0.8),
+    ];
+    // By hand: the false positive, a, (the small one left out), b: precision 0, 1/2, 2/3 at
+    // recall 0, 1/2, 1, made monotone 2/3 at every recall: AP = 2/3, as without that detection.
+    let ap = average_precision(&found, &truths, 0, 0.5).unwrap();
+    assert!((ap - 2.0 / 3.0).abs() < 1e-12, "{ap}");
+    let without: Vec<Detection> = found.iter().copied().filter(|d| d.bbox != small).collect();
+    assert_eq!(average_precision(&without, &truths, 0, 0.5), Some(ap));
+    // Left out of the ground truth, the small object would make its detection a false
+    // positive: precision 0, 1/2, 1/3, 1/2, monotone 1/2 everywhere: AP = 1/2.
+    let ap = average_precision(&found, &[truths[0], truths[2]], 0, 0.5).unwrap();
+    assert!((ap - 0.5).abs() < 1e-12, "{ap}");
+    // Never found, a crowd region lowers no recall: a and b found, AP 1 (not 67/101, as two
+    // of three objects would give).
+    let ap = average_precision(&found[1..], &truths, 0, 0.5).unwrap();
+    assert!((ap - 1.0).abs() < 1e-12, "{ap}");
+    // A class with nothing but crowd regions has no AP, and is left out of the mean.
+    assert_eq!(
+        average_precision(&found, &[crowd(0, 1, small)], 1, 0.5),
+        None
+    );
+}
+
+#[test]
+fn crowd_regions_overlap_by_the_fraction_of_the_detection_inside() {
+    // A crowd region of many objects, 100 × 50, a box inside it and one half in it.
+    let region = BBox::new(0.0, 0.0, 100.0, 50.0);
+    let inside = BBox::new(10.0, 10.0, 20.0, 20.0);
+    let half = BBox::new(95.0, 0.0, 105.0, 10.0);
+    // Intersection over the detection's area: 100/100 and 50/100; their IoU is only
+    // 100/5000 and 50/5050.
+    assert_eq!(inside.fraction_inside(&region), 1.0);
+    assert_eq!(half.fraction_inside(&region), 0.5);
+    assert!((inside.iou(&region) - 0.02).abs() < 1e-12);
+    let a = BBox::new(150.0, 0.0, 160.0, 10.0);
+    let truths = [crowd(0, 0, region), gt(0, 0, a)];
+    let found = [
+        det(0, 0, inside, 0.95),
+        det(0, 0, half, 0.9),
+        det(0, 0, a, 0.8),
+    ];
+    // At IoU 0.5 the region takes both boxes (a crowd region takes any number), leaving a
+    // found alone: AP 1. (By IoU both would be false positives before a: AP 1/3.)
+    let ap = average_precision(&found, &truths, 0, 0.5).unwrap();
+    assert!((ap - 1.0).abs() < 1e-12, "{ap}");
+    // At 0.75 the box half inside is a false positive before a: precision 0, 1/2, monotone
+    // 1/2 everywhere: AP 1/2.
+    let ap = average_precision(&found, &truths, 0, 0.75).unwrap();
+    assert!((ap - 0.5).abs() < 1e-12, "{ap}");
+    // Objects come first: a box on an object inside the region finds the object, and a second
+    // box on it, the object taken, falls to the region and is ignored, not a false positive:
+    // with b in another image found after, AP 1 (not (51 + 50 · 2/3) / 101).
+    let b = BBox::new(20.0, 20.0, 30.0, 30.0);
+    let truths = [crowd(0, 0, region), gt(0, 0, inside), gt(1, 0, b)];
+    let found = [
+        det(0, 0, inside, 0.9),
+        det(0, 0, inside, 0.85),
+        det(1, 0, b, 0.8),
+    ];
+    let ap = average_precision(&found, &truths, 0, 0.5).unwrap();
+    assert!((ap - 1.0).abs() < 1e-12, "{ap}");
+}
+
+#[test]
+fn only_the_hundred_best_detections_of_an_image_count() {
+    let a = BBox::new(0.0, 0.0, 10.0, 10.0);
+    let b = BBox::new(20.0, 20.0, 30.0, 30.0);
+    let c = BBox::new(40.0, 40.0, 50.0, 50.0);
+    let nothing = BBox::new(150.0, 40.0, 160.0, 50.0);
+    let truths = [gt(0, 0, a), gt(0, 0, b), gt(1, 0, c)];
+    // Image 0: a found first, 148 boxes on nothing scored 0.900, 0.899, …, 0.753, and b found
+    // by the 101st best (0.8015, between the 99th and the 100th box on nothing). Image 1: c
+    // found by its only box, scored below all of them.
+    let mut found = vec![det(0, 0, a, 1.0), det(0, 0, b, 0.8015)];
+    found.extend((0..148).map(|i| det(0, 0, nothing, 0.9 - i as f64 * 1e-3)));
+    found.push(det(1, 0, c, 0.5));
+    assert_eq!(found.iter().filter(|d| d.image == 0).count(), 150);
+    // By hand: a, the 99 false positives above b, then c (image 1 has one detection): recall
+    // 1/3 at precision 1, then 2/3 at precision 2/101; 34 recall points up to 1/3 (0, 0.01,
+    // …, 0.33) and 33 more up to 2/3: AP = (34 + 33 · 2/101) / 101. Were b counted, c would
+    // bring recall to 1 at precision 3/151: AP = (34 + 67 · 3/151) / 101.
+    let ap = average_precision(&found, &truths, 0, 0.5).unwrap();
+    let expected = (34.0 + 33.0 * 2.0 / 101.0) / 101.0;
+    assert!((ap - expected).abs() < 1e-12, "{ap} vs {expected}");
+    // The same as without image 0's 50 detections past the 100th.
+    let best: Vec<Detection> = found
+        .iter()
+        .copied()
+        .filter(|d| d.image == 1 || d.score > 0.8016)
+        .collect();
+    assert_eq!(best.len(), 101);
+    assert_eq!(average_precision(&best, &truths, 0, 0.5), Some(ap));
+}
+
+#[test]
+fn coco_crowd_annotations_are_read_as_crowd_regions() {
+    let path = std::env::temp_dir().join(format!("steerlab-it-crowd-{}.json", std::process::id()));
+    let json = r#"{
+        "images": [{"id": 1, "width": 200, "height": 66}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0},
+            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [50, 50, 5, 4], "area": 20, "iscrowd": 1}
+        ],
+        "categories": [{"id": 1, "name": "cone"}]
+    }"#;
+    std::fs::write(&path, json).unwrap();
+    let truth = steerlab::nn::boxes::coco::read_truth(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(
+        truth,
+        vec![
+            gt(1, 1, BBox::new(0.0, 0.0, 10.0, 10.0)),
+            crowd(1, 1, BBox::new(50.0, 50.0, 55.0, 54.0)),
+        ]
+    );
 }
 
 mod two_stage {

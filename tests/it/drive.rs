@@ -4,10 +4,16 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use steerlab::drive::dagger::{self, DaggerObserver, DaggerOptions};
-use steerlab::drive::{DriveOptions, InterventionRule, Pilot, Tally, TickOutcome, drive};
+use steerlab::drive::metrics::combine;
+use steerlab::drive::{
+    DriveOptions, InterventionRule, Pilot, Supervision, Tally, TickOutcome, Verdict, drive,
+};
 use steerlab::nn::ModelConfig;
+use steerlab::nn::SteeringDistribution;
 use steerlab::nn::dataset::Dataset;
 use steerlab::nn::train::{Quiet, TrainObserver};
+use steerlab::sim::Crash;
+use steerlab::sim::scenario::{Placement, Prop, PropKind, Repeat};
 use steerlab::sim::{Action, Scenario};
 use steerlab::world::{Env, EnvOptions};
 
@@ -17,7 +23,7 @@ fn outcome(offset: f64, curvature: f64) -> TickOutcome<'static> {
         distance_m: 0.5,
         lateral_offset_m: offset,
         heading_error_rad: 0.01,
-        road_half_width_m: 3.5,
+        crash: None,
         applied_curvature_per_m: curvature,
         expert_curvature_per_m: 0.0,
         distribution: None,
@@ -27,11 +33,12 @@ fn outcome(offset: f64, curvature: f64) -> TickOutcome<'static> {
 #[test]
 fn known_interventions_give_the_known_autonomy() {
     // 120 s of driving (2,400 ticks of 50 ms), two excursions past 1 m: (1 − 2·6/120)·100 = 90 %.
-    let mut tally = Tally::new(InterventionRule::default());
+    let mut tally = Tally::new(Supervision::default());
     let mut interventions = 0;
     for i in 0..2400 {
         let offset = if i == 500 || i == 1500 { 1.3 } else { 0.2 };
-        interventions += tally.tick(&outcome(offset, 0.01 * (i % 2) as f64)) as u32;
+        interventions +=
+            (tally.tick(&outcome(offset, 0.01 * (i % 2) as f64)) == Verdict::Intervene) as u32;
     }
     let m = tally.metrics();
     assert_eq!(interventions, 2);
@@ -74,7 +81,7 @@ fn options(ticks: u64) -> DriveOptions {
         distance_m: f64::INFINITY,
         max_ticks: ticks,
         seed: 3,
-        rule: InterventionRule::default(),
+        supervision: Supervision::default(),
         record: None,
         episode: 0,
     }
@@ -137,6 +144,7 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
         epochs: 1,
         retrain_epochs: 1,
         eval_km: 0.03,
+        validation_ticks: 40,
         rule: InterventionRule::default(),
         out: out.clone(),
         seed: 1,
@@ -144,11 +152,16 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
     let (iterations, last) =
         dagger::run(&options, &mut Silent(Quiet), &AtomicBool::new(false)).unwrap();
     assert_eq!(iterations.len(), 2);
-    // Iteration 1 trained on both iterations' frames: 61 recorded ticks each.
+    // Iteration 1 trained on both iterations' frames: 61 recorded ticks each; both validated
+    // on the same 41 frames of the validation episode, which neither trained on.
     assert_eq!(iterations[0].frames_total, 61);
     assert_eq!(iterations[1].frames_total, 122);
     assert_eq!(iterations[0].samples, 61);
     assert_eq!(iterations[1].samples, 122);
+    assert_eq!(iterations[0].validation_samples, 41);
+    assert_eq!(iterations[1].validation_samples, 41);
+    let validation = Dataset::load(&[dagger::validation_dir(&out)]).unwrap();
+    assert_eq!(validation.samples.len(), 41);
     let all = Dataset::load(&[dagger::data_dir(&out, 0), dagger::data_dir(&out, 1)]).unwrap();
     assert_eq!(all.samples.len(), 122);
     // The learner drove about half of iteration 1's ticks (β₁ = 0.5).
@@ -161,14 +174,159 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
                 .is_file()
         );
         let eval = out.join("eval").join(format!("iter{i}"));
-        for f in ["eval.json", "eval.md", "oval_map.png", "oval.mcap"] {
+        for f in [
+            "eval.json",
+            "eval.md",
+            "pit.png",
+            "oval_map.png",
+            "oval.mcap",
+        ] {
             assert!(eval.join(f).is_file(), "{}", eval.join(f).display());
+            assert!(eval.join("free").join(f).is_file(), "free/{f}");
         }
+        assert_eq!(iterations[i].eval_free.supervision, Supervision::Free);
     }
-    assert!(last.overall.distance_km > 0.0);
-    assert!(last.overall.expert_nll.is_some());
+    assert!(last.0.overall.distance_km > 0.0);
+    assert!(last.0.overall.expert_nll.is_some());
+    assert_eq!(
+        last.0.overall.scored_ticks,
+        last.0.overall.calibration.count()
+    );
     for f in ["dagger.md", "dagger.json", "dagger.png"] {
         assert!(out.join(f).is_file(), "{f}");
     }
     std::fs::remove_dir_all(&out).ok();
+}
+
+/// A drive's metrics from `ticks` ticks, the first `scored` of them with a unit Gaussian policy
+/// whose expert action is at `z` standard deviations, curvature stepping by `step` each tick.
+fn drive_metrics(ticks: usize, scored: usize, z: f64, step: f64) -> steerlab::drive::Metrics {
+    let policy = SteeringDistribution::new(&[1.0], &[0.0], &[0.01]).unwrap();
+    let mut tally = Tally::new(Supervision::default());
+    for i in 0..ticks {
+        let mut o = outcome(0.1, step * i as f64);
+        o.expert_curvature_per_m = z * 0.01;
+        if i < scored {
+            o.distribution = Some(&policy);
+        }
+        tally.tick(&o);
+    }
+    tally.metrics()
+}
+
+#[test]
+fn combined_means_are_weighted_by_what_they_average() {
+    // NLL of a unit Gaussian at z: ½z² + ln σ + ln √(2π). Drive A: 100 ticks, 10 scored at
+    // z = 0; drive B: 20 ticks, all scored at z = 2.5. Over the 30 scored ticks the NLL is
+    // n0 + (20/30)·½·2.5² with n0 = ln σ + ½ ln 2π (weighting by all ticks instead would give
+    // n0 + (20/120)·½·2.5²).
+    let a = drive_metrics(100, 10, 0.0, 0.0);
+    let b = drive_metrics(20, 20, 2.5, 0.001);
+    let all = combine(&[a.clone(), b.clone()]);
+    let n0 = 0.01f64.ln() + 0.5 * (2.0 * std::f64::consts::PI).ln();
+    assert_eq!(all.scored_ticks, 30);
+    let expected = n0 + 20.0 / 30.0 * 0.5 * 2.5 * 2.5;
+    assert!(
+        (all.expert_nll.unwrap() - expected).abs() < 1e-9,
+        "{:?}",
+        all.expert_nll
+    );
+    // Coverage: z = 0 is inside both intervals, z = 2.5 inside neither.
+    assert_eq!(all.calibration.inside_1_sigma, 10);
+    assert!((all.coverage_1_sigma.unwrap() - 10.0 / 30.0).abs() < 1e-12);
+    // Whiteness: A steers steadily (0 over 99 rate ticks), B steps 0.001 per 50 ms (0.02 over
+    // 19): (99·0 + 19·0.02) / 118, not weighted by the 120 ticks.
+    assert_eq!(all.rate_ticks, 118);
+    assert!((all.whiteness_per_m_s - 19.0 * 0.02 / 118.0).abs() < 1e-12);
+    assert!((b.whiteness_per_m_s - 0.02).abs() < 1e-12);
+    // Offsets are per tick; distance and ticks add up.
+    assert_eq!(all.ticks, 120);
+    assert!((all.distance_km - 0.06).abs() < 1e-12);
+}
+
+#[test]
+fn without_a_safety_driver_the_drive_ends_at_the_first_crash() {
+    let mut env = states_only(oval());
+    let mut straight =
+        |obs: &steerlab::world::Observation| Action::new(0.0, obs.info.expert_action.speed_m_s);
+    let mut free = options(1500);
+    free.supervision = Supervision::Free;
+    let d = drive(
+        &mut env,
+        &mut Pilot::Custom(&mut straight),
+        &free,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let m = &d.metrics;
+    let first = m.first_crash.expect("driving straight leaves the oval");
+    assert_eq!(first.cause, Crash::OffRoad);
+    assert_eq!(m.crashes, 1);
+    assert_eq!(m.interventions, 0);
+    assert!(m.ticks < 1500, "the drive stopped at the crash");
+    assert!((first.distance_m - m.distance_km * 1000.0).abs() < 1e-9);
+    assert!((first.time_s - m.elapsed_s).abs() < 1e-9);
+    assert_eq!(m.km_per_crash(), Some(m.distance_km));
+    // A wheel leaves the 7 m road when the centre is 2.6 m out (1.8 m wide body, or less
+    // with a heading error): before the 3.5 m the centre-line rule would have waited for.
+    assert!(m.max_abs_offset_m < 3.5, "{}", m.max_abs_offset_m);
+}
+
+#[test]
+fn crashes_happen_under_a_safety_driver_on_a_narrow_road_and_on_props() {
+    // A 3.2 m road: a 1.8 m car's wheels leave it 0.7 m off the centreline, before the safety
+    // driver's 1 m. Driving straight leaves it in every bend.
+    let mut narrow = oval();
+    narrow.road.width_m = 3.2;
+    let mut env = states_only(narrow);
+    let mut straight =
+        |obs: &steerlab::world::Observation| Action::new(0.0, obs.info.expert_action.speed_m_s);
+    let d = drive(
+        &mut env,
+        &mut Pilot::Custom(&mut straight),
+        &options(1500),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert!(d.metrics.interventions >= 1, "{:?}", d.metrics);
+    assert!(
+        d.metrics.crashes >= d.metrics.interventions,
+        "{:?}",
+        d.metrics
+    );
+    assert_eq!(d.crashes.len(), d.metrics.crashes as usize);
+    // Cones on the centreline all round: the expert follows the centreline into one.
+    let mut coned = oval();
+    let length = coned.build_track().unwrap().length_m();
+    coned.props = vec![Prop {
+        kind: PropKind::Cone,
+        at: Placement::Track {
+            s_m: 0.0,
+            offset_m: 0.0,
+        },
+        yaw_deg: 0.0,
+        repeat: Some(Repeat {
+            count: 20,
+            spacing_m: length / 20.0,
+        }),
+    }];
+    let mut env = states_only(coned);
+    let mut free = options(1500);
+    free.supervision = Supervision::Free;
+    let d = drive(
+        &mut env,
+        &mut Pilot::Expert {
+            noise_std_per_m: 0.0,
+        },
+        &free,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let first = d.metrics.first_crash.expect("a cone in the way");
+    assert_eq!(first.cause, Crash::Prop(PropKind::Cone));
+    assert!(
+        first.distance_m < length / 20.0 + 5.0,
+        "{}",
+        first.distance_m
+    );
 }

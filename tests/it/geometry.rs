@@ -128,3 +128,83 @@ fn simulation_is_bit_identical_for_a_seed() {
             .is_err()
     );
 }
+
+#[test]
+fn rectangles_overlap_exactly_when_they_touch() {
+    use steerlab::sim::collision::Rect;
+    let r = |x: f64, y: f64, heading_deg: f64| Rect {
+        centre: Vec2::new(x, y),
+        heading: heading_deg.to_radians(),
+        half_length: 2.0,
+        half_width: 1.0,
+    };
+    // Side by side along x: they touch at a centre distance of 4 m (2 + 2).
+    assert!(r(0.0, 0.0, 0.0).overlaps(&r(3.99, 0.0, 0.0)));
+    assert!(!r(0.0, 0.0, 0.0).overlaps(&r(4.01, 0.0, 0.0)));
+    // Turned by 90°, the second reaches only 1 m along x: touching at 3 m.
+    assert!(r(0.0, 0.0, 0.0).overlaps(&r(2.99, 0.0, 90.0)));
+    assert!(!r(0.0, 0.0, 0.0).overlaps(&r(3.01, 0.0, 90.0)));
+    // The second turned 45° and 3 m off on both axes: the enclosing circles (radius √5 each,
+    // 4.24 m apart) overlap, but along the second's length axis the two span 2.12 + 2 = 4.12 m
+    // < 3·√2 = 4.24 m, so that axis separates them.
+    let a = r(0.0, 0.0, 0.0);
+    let b = r(3.0, 3.0, 45.0);
+    assert!(a.centre.distance(b.centre) < a.reach() + b.reach());
+    assert!(!a.overlaps(&b));
+    assert!(a.overlaps(&r(2.8, 2.8, 45.0)));
+}
+
+#[test]
+fn crashes_come_from_the_body_not_the_centre() {
+    use steerlab::sim::collision::CrashCheck;
+    use steerlab::sim::scenario::{Placement, Prop, PropKind};
+    use steerlab::sim::{Crash, Scenario};
+    let mut oval: Scenario = builtin()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "oval")
+        .unwrap();
+    // The bottom straight runs east along y = −45 m (straight between x = −20 and 20 m, where
+    // its control points and their neighbours are in line); the road is 7 m wide.
+    oval.props = vec![Prop {
+        kind: PropKind::Cone,
+        at: Placement::Absolute { x: 10.0, y: -45.0 },
+        yaw_deg: 0.0,
+        repeat: None,
+    }];
+    let track = oval.build_track().unwrap();
+    let check = CrashCheck::new(&oval, &track);
+    let at = |x: f64, offset: f64| VehicleState {
+        position: Vec2::new(x, -45.0 + offset),
+        heading: 0.0,
+        speed_m_s: 10.0,
+        steer_rad: 0.0,
+    };
+    let s = |x: f64| track.project(Vec2::new(x, -45.0)).s_m;
+    assert_eq!(check.check(&track, &at(-10.0, 0.0), s(-10.0)), None);
+    // The body is 1.8 m wide: 2.5 m left of the centreline it is inside the 3.5 m half width,
+    // at 2.7 m its left wheels are off the road (2.7 + 0.9 > 3.5) while the centre is not.
+    assert_eq!(check.check(&track, &at(-10.0, 2.5), s(-10.0)), None);
+    assert_eq!(
+        check.check(&track, &at(-10.0, 2.7), s(-10.0)),
+        Some(Crash::OffRoad)
+    );
+    assert_eq!(
+        check.check(&track, &at(-10.0, -2.7), s(-10.0)),
+        Some(Crash::OffRoad)
+    );
+    // The cone at x = 10 m (base 0.44 m): the body, centred 1.35 m ahead of the rear axle and
+    // 4.4 m long, reaches 3.55 m ahead of it; 10 − 0.22 − 3.55 = 6.23 m is the last clear
+    // rear-axle position.
+    assert_eq!(check.check(&track, &at(6.2, 0.0), s(6.2)), None);
+    assert_eq!(
+        check.check(&track, &at(6.3, 0.0), s(6.3)),
+        Some(Crash::Prop(PropKind::Cone))
+    );
+    // Beside the cone with 0.1 m to spare: 0.22 + 0.9 = 1.12 m between centres touches.
+    assert_eq!(check.check(&track, &at(9.0, 1.2), s(9.0)), None);
+    assert_eq!(
+        check.check(&track, &at(9.0, 1.1), s(9.0)),
+        Some(Crash::Prop(PropKind::Cone))
+    );
+}

@@ -4,6 +4,7 @@ mod classify;
 mod cli;
 mod detect;
 mod distribution;
+mod docs;
 mod drive;
 mod geometry;
 mod nn;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use steerlab::nn::ModelDir;
 use steerlab::nn::checkpoint::{CONFIG_FILE, WEIGHTS_FILE};
 use steerlab::nn::config::{ModelConfig, SteeringHeadConfig};
+use steerlab::nn::dataset::{Dataset, Sample};
 use steerlab::nn::ops::{
     Conv2dSpec, Roi, conv_transpose2d, conv2d, conv2d_of_affine, linear, max_pool2d, roi_align,
 };
@@ -34,6 +35,11 @@ fn seeded(shape: &[usize], seed: u64) -> Tensor {
 }
 
 /// Largest absolute element of `t`, in f64 whatever its dtype.
+/// The bit patterns of a tensor's values: equal vectors mean equal lengths and values.
+fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
 fn max_abs(t: &Tensor) -> f64 {
     t.abs()
         .unwrap()
@@ -265,6 +271,7 @@ fn roi_align_samples_bilinearly_and_its_gradient_flows_to_the_features() {
     let out = roi_align(&features, &[roi], (1, 2), 1.0, 2).unwrap();
     assert_eq!(out.dims(), &[1, 2, 1, 2]);
     let v = out.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    assert_eq!(v.len(), 4);
     for (a, b) in v.iter().zip([1.5, 3.5, 1.5, 3.5]) {
         assert!((a - b).abs() < 1e-12, "{v:?}");
     }
@@ -524,10 +531,7 @@ fn checkpoints_round_trip_exactly_and_reject_mismatched_weights() {
             t.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
             b[name].flatten_all().unwrap().to_vec1::<f32>().unwrap(),
         );
-        assert!(
-            x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()),
-            "{name} changed"
-        );
+        assert_eq!(bits(&x), bits(&y), "{name} changed");
     }
     let image = (Tensor::ones((1, 3, 66, 200), DType::F32, &Device::Cpu).unwrap() * 0.5).unwrap();
     assert_eq!(
@@ -695,12 +699,98 @@ fn resuming_an_interrupted_run_gives_the_weights_of_an_uninterrupted_one() {
             t.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
             b[name].flatten_all().unwrap().to_vec1::<f32>().unwrap(),
         );
-        assert!(
-            x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()),
-            "{name} differs after resuming"
-        );
+        assert_eq!(bits(&x), bits(&y), "{name} differs after resuming");
     }
     for (m, n) in full.history.iter().zip(&resumed.history) {
         assert_eq!(m.validation_nll.to_bits(), n.validation_nll.to_bits());
     }
+}
+
+#[test]
+fn resuming_with_another_thread_count_says_it_is_not_bit_for_bit() {
+    // The convolutions sum gradients per chunk of samples, and the chunks follow the rayon
+    // thread count: a resume on another count continues, with a warning naming both.
+    let dir = crate::tempdir("resume-threads");
+    let flag = AtomicBool::new(false);
+    train(&options(&dir, 1), &mut InterruptAfter(2, &flag), &flag).unwrap();
+    let other = rayon::current_num_threads() + 1;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(other)
+        .build()
+        .unwrap();
+    let mut resumed = options(&dir, 1);
+    resumed.resume = true;
+    let report = pool
+        .install(|| train(&resumed, &mut Quiet, &AtomicBool::new(false)))
+        .unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("not bit for bit") && w.contains(&format!("{other} threads"))),
+        "{:?}",
+        report.warnings
+    );
+}
+
+fn synthetic_dataset(scenarios: usize, episodes_each: usize, ticks: u64) -> Dataset {
+    let mut data = Dataset::default();
+    for s in 0..scenarios {
+        for e in 0..episodes_each {
+            let episode = data.episodes.len();
+            data.episodes.push(PathBuf::from(format!("s{s}-e{e}.mcap")));
+            data.episode_scenarios.push(format!("scenario{s}"));
+            for tick in 0..ticks {
+                data.samples.push(Sample {
+                    png: Vec::new().into(),
+                    curvature_per_m: 0.0,
+                    episode,
+                    tick,
+                });
+            }
+        }
+    }
+    data
+}
+
+#[test]
+fn every_scenario_is_both_trained_and_validated_on() {
+    // Five scenarios, two episodes each, 20 % held out: split over all ten episodes, two
+    // whole scenarios could have gone to validation and three never been validated. Within
+    // each scenario, one of its two episodes validates.
+    let scenario_of =
+        |data: &Dataset, i: usize| data.episode_scenarios[data.samples[i].episode].clone();
+    for seed in 0..20 {
+        let data = synthetic_dataset(5, 2, 30);
+        let split = data.split(0.2, seed);
+        let mut trained: Vec<String> = split.train.iter().map(|&i| scenario_of(&data, i)).collect();
+        let mut validated: Vec<String> = split
+            .validation
+            .iter()
+            .map(|&i| scenario_of(&data, i))
+            .collect();
+        trained.dedup();
+        trained.sort();
+        trained.dedup();
+        validated.sort();
+        validated.dedup();
+        assert_eq!(trained.len(), 5, "seed {seed}");
+        assert_eq!(validated.len(), 5, "seed {seed}");
+        assert_eq!(split.validation.len(), 150);
+        // Episodes are not split: each is wholly on one side.
+        for &i in &split.validation {
+            assert!(
+                split
+                    .train
+                    .iter()
+                    .all(|&j| data.samples[j].episode != data.samples[i].episode)
+            );
+        }
+    }
+    // One episode per scenario: each is split in time, its last 20 % validating.
+    let data = synthetic_dataset(5, 1, 50);
+    let split = data.split(0.2, 0);
+    assert_eq!(split.validation.len(), 50);
+    assert!(split.validation.iter().all(|&i| data.samples[i].tick >= 40));
+    assert!(split.train.iter().all(|&i| data.samples[i].tick < 40));
 }

@@ -156,6 +156,7 @@ fn same_seed_gives_identical_frames_and_states() {
     };
     let (a, a_other) = run(11);
     let (b, _) = run(11);
+    assert_eq!(a.len(), b.len());
     for (t, ((sa, fa), (sb, fb))) in a.iter().zip(&b).enumerate() {
         assert_eq!(sa, sb, "state differs at tick {t}");
         assert!(fa.rgb == fb.rgb, "frame differs at tick {t}");
