@@ -103,6 +103,18 @@ impl DaggerObserver for Progress {
             bar.finish_and_clear();
         }
         let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.0} %", v * 100.0));
+        let r = &it.recalibration;
+        println!(
+            "[{:>5.0} s] iteration {}: standard deviations × {:.2} (its own drives: {}/{} in the \
+             68 %/95 % intervals before, {}/{} after)",
+            self.started.elapsed().as_secs_f64(),
+            it.iteration,
+            r.factor,
+            pct(r.before.coverage_1_sigma()),
+            pct(r.before.coverage_2_sigma()),
+            pct(r.after.coverage_1_sigma()),
+            pct(r.after.coverage_2_sigma()),
+        );
         println!(
             "[{:>5.0} s] iteration {}: autonomy {:.1} %, {:.2} interventions/km, mean |offset| {:.3} m, \
              expert in the 68 %/95 % intervals {}/{}; without a safety driver {} crashes in {:.2} km",

@@ -238,6 +238,15 @@ fn report(
     let _ = writeln!(r, "## Behaviour cloning against DAgger (held-out tracks)\n");
     let _ = writeln!(
         r,
+        "Every model validates on the same expert episodes (one per training scenario, recorded \
+         before iteration 0, trained on by none), and after training drives held-out episodes of \
+         the training scenarios itself: one factor on all its standard deviations is fitted to \
+         the expert's labels there (temperature scaling; column σ recalibrated in the iteration \
+         table), because a network trained on the expert's noisy drives is too unsure in the \
+         calmer states it drives into itself.\n"
+    );
+    let _ = writeln!(
+        r,
         "With a safety driver (PilotNet's rule). A crash is a wheel leaving the paved road or the \
          body touching a prop. The expert's action is scored under the policy's whole mixture: \
          its negative log-likelihood, the share inside the mixture's central 68.3 % and 95.4 % \

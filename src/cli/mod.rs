@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_train;
+mod calibrate;
 pub mod classify;
 pub mod dagger;
 mod demo;
@@ -56,6 +57,8 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Let a trained policy drive scenarios in closed loop and score it.
     Eval(eval::EvalArgs),
+    /// Fit a policy's standard deviations to its own drives (temperature scaling).
+    Calibrate(calibrate::CalibrateArgs),
     /// Behaviour cloning, then DAgger: the learner drives, the expert labels, retrain, evaluate.
     Dagger(dagger::DaggerArgs),
     /// Train the classification module (shared backbone + classifier head) on Fashion-MNIST.
@@ -138,6 +141,7 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::Train(args) => train::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Calibrate(args) => calibrate::run(&args),
         Command::Dagger(args) => dagger::run(&args),
         Command::TrainClassifier(args) => classify::run(&args),
         Command::EvalDetections(args) => detect_eval::run(&args),

@@ -111,34 +111,42 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
         .map(|s| s.curvature_per_m as f64)
         .collect();
     println!(
-        "{:>6} {:>9} {:>9} {:>9} {:>7}",
-        "tick", "expert", "mode", "sigma", "NLL"
+        "{:>6} {:>9} {:>9} {:>9} {:>7} {:>6}",
+        "tick", "expert", "mode", "sigma", "NLL", "PIT u"
     );
     let every = (predicted.len() / 20).max(1);
     let mut nll = 0.0;
     let mut mae = 0.0;
+    let mut calibration = crate::nn::Calibration::default();
     for (i, d) in predicted.iter().enumerate() {
         let lp = d.log_prob(expert[i]);
         nll -= lp;
         mae += (d.mode() - expert[i]).abs();
+        calibration.add(d, expert[i]);
         if i % every == 0 {
             let sigma = d.components()[d.most_likely_component()].std_dev;
             println!(
-                "{:>6} {:>+9.4} {:>+9.4} {:>9.4} {:>7.2}",
+                "{:>6} {:>+9.4} {:>+9.4} {:>9.4} {:>7.2} {:>6.3}",
                 ticks[i],
                 expert[i],
                 d.mode(),
                 sigma,
-                -lp
+                -lp,
+                d.cdf(expert[i])
             );
         }
     }
     let n = predicted.len() as f64;
+    let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
     println!(
-        "{} frames: mean NLL {:.3}, mean |mode - expert| {:.4} 1/m",
+        "{} frames: mean NLL {:.3}, mean |mode - expert| {:.4} 1/m; expert inside the central \
+         68.3 % / 95.4 % intervals {} / {}, calibration error {:.3}",
         predicted.len(),
         nll / n,
-        mae / n
+        mae / n,
+        pct(calibration.coverage_1_sigma()),
+        pct(calibration.coverage_2_sigma()),
+        calibration.expected_calibration_error().unwrap_or(f64::NAN)
     );
     plot::episode_predictions(&ticks, &expert, &predicted, &args.plot)?;
     println!("plot: {}", args.plot.display());

@@ -8,12 +8,15 @@
 //! training scenario (seeds of their own, `data/validation/`). Every iteration validates on
 //! exactly those episodes and none trains on them, so the best-model choice of each retraining
 //! (the warm-start weights are its first candidate) compares figures on the same frames, and
-//! every scenario is validated.
+//! every scenario is validated. After training, each model drives held-out episodes of the
+//! training scenarios itself and its standard deviations are recalibrated on them
+//! ([`crate::drive::recalibrate`]) before it is evaluated.
 
 use crate::drive::closed_loop::{DriveOptions, Pilot, drive};
 use crate::drive::eval::{EvalOptions, Evaluation, evaluate};
 use crate::drive::metrics::{InterventionRule, Metrics, Supervision};
 use crate::drive::policy::{Choice, Policy};
+use crate::drive::recalibrate::{Recalibration, recalibrate};
 use crate::nn::ModelConfig;
 use crate::nn::train::{TrainObserver, TrainOptions, train};
 use crate::sim::Scenario;
@@ -66,7 +69,10 @@ pub struct Iteration {
     pub samples: usize,
     pub validation_samples: usize,
     pub best_validation_nll: f64,
+    /// The factor fitted on the model's own drives, and its calibration there before and after.
+    pub recalibration: Recalibration,
     pub collect_s: f64,
+    /// Training and recalibration.
     pub train_s: f64,
     pub eval_s: f64,
     pub model: PathBuf,
@@ -95,6 +101,13 @@ pub fn data_dir(out: &Path, i: usize) -> PathBuf {
 /// The fixed validation episodes of a run.
 pub fn validation_dir(out: &Path) -> PathBuf {
     out.join("data").join("validation")
+}
+
+/// The model's own drives its standard deviations are recalibrated on, iteration `i`.
+pub fn calibration_dir(out: &Path, i: usize) -> PathBuf {
+    out.join("data")
+        .join("calibration")
+        .join(format!("iter{i}"))
 }
 
 /// The model folder of iteration `i`.
@@ -194,6 +207,15 @@ pub fn run(
                 .context("clearing an earlier run's model of this iteration")?;
         }
         let report = train(&train_options, observer.trainer(), interrupt)?;
+        observer.stage(i, "recalibrate");
+        let recalibration = recalibrate(
+            &model_dir(&options.out, i),
+            &options.train_scenarios,
+            options.validation_ticks,
+            crate::sim::math::fnv1a(&[&options.seed.to_le_bytes(), &(i as u64).to_le_bytes()]),
+            &calibration_dir(&options.out, i),
+            &mut |n, t, m| observer.drive_progress(n, t, m),
+        )?;
         let train_s = started.elapsed().as_secs_f64();
         // Evaluate.
         observer.stage(i, "evaluate");
@@ -223,6 +245,7 @@ pub fn run(
             samples: report.train_samples,
             validation_samples: report.validation_samples,
             best_validation_nll: report.best_validation_nll,
+            recalibration,
             collect_s,
             train_s,
             eval_s: started.elapsed().as_secs_f64(),
@@ -311,18 +334,19 @@ pub fn write_summary(out: &Path, iterations: &[Iteration]) -> Result<()> {
 /// A Markdown table with one row per iteration.
 pub fn iteration_table(iterations: &[Iteration]) -> String {
     let mut t = String::from(
-        "| iteration | β | learner ticks | frames (all) | best val. NLL | autonomy | interventions/km | mean abs offset (m) | in 68 % / 95 % | free: crashes in km | collect (s) | train (s) | evaluate (s) |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| iteration | β | learner ticks | frames (all) | best val. NLL | σ recalibrated × | autonomy | interventions/km | mean abs offset (m) | in 68 % / 95 % | free: crashes in km | collect (s) | train (s) | evaluate (s) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for it in iterations {
         t.push_str(&format!(
-            "| {}{} | {:.3} | {} | {} | {:.3} | {:.1} % | {:.2} | {:.3} | {} | {} in {:.2} | {:.0} | {:.0} | {:.0} |\n",
+            "| {}{} | {:.3} | {} | {} | {:.3} | {:.2} | {:.1} % | {:.2} | {:.3} | {} | {} in {:.2} | {:.0} | {:.0} | {:.0} |\n",
             it.iteration,
             if it.iteration == 0 { " (BC)" } else { "" },
             it.beta,
             it.learner_ticks,
             it.frames_total,
             it.best_validation_nll,
+            it.recalibration.factor,
             it.eval.autonomy_pct,
             it.eval.interventions_per_km,
             it.eval.mean_abs_offset_m,

@@ -7,6 +7,7 @@ pub mod dagger;
 pub mod eval;
 pub mod metrics;
 pub mod policy;
+pub mod recalibrate;
 
 pub use closed_loop::{Drive, DriveOptions, PathPoint, Pilot, drive};
 pub use metrics::{InterventionRule, Metrics, Supervision, Tally, TickOutcome, Verdict};

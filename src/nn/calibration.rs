@@ -94,3 +94,42 @@ impl Calibration {
         Some(sum / (PIT_BINS - 1) as f64)
     }
 }
+
+/// The factor on the standard deviations that makes `distributions` most likely to have
+/// produced `targets` (temperature scaling of a Gaussian mixture, as Guo et al. 2017 scale
+/// logits and Kuleshov et al. 2018 recalibrate regressors on held-out data): the minimum of the
+/// mean negative log-likelihood over factors 1/20 … 20, by golden-section search on its
+/// logarithm. 1 when there is nothing to fit.
+pub fn fit_std_scale(distributions: &[SteeringDistribution], targets: &[f64]) -> f64 {
+    let pairs: Vec<(&SteeringDistribution, f64)> = distributions
+        .iter()
+        .zip(targets.iter().copied())
+        .filter(|(_, y)| y.is_finite())
+        .collect();
+    if pairs.is_empty() {
+        return 1.0;
+    }
+    let nll = |log_factor: f64| {
+        let factor = log_factor.exp();
+        pairs
+            .iter()
+            .map(|(d, y)| -d.with_std_scale(factor).log_prob(*y))
+            .sum::<f64>()
+    };
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut lo, mut hi) = (-(20f64.ln()), 20f64.ln());
+    let (mut a, mut b) = (hi - ratio * (hi - lo), lo + ratio * (hi - lo));
+    let (mut fa, mut fb) = (nll(a), nll(b));
+    while hi - lo > 1e-4 {
+        if fa < fb {
+            (hi, b, fb) = (b, a, fa);
+            a = hi - ratio * (hi - lo);
+            fa = nll(a);
+        } else {
+            (lo, a, fa) = (a, b, fb);
+            b = lo + ratio * (hi - lo);
+            fb = nll(b);
+        }
+    }
+    ((lo + hi) / 2.0).exp()
+}

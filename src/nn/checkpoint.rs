@@ -157,9 +157,14 @@ impl Model {
 /// `model.safetensors` (the variables of `varmap`), each through a temporary file.
 pub fn save_model<C: serde::Serialize>(dir: &Path, config: &C, varmap: &VarMap) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| model_err(dir, e))?;
-    let json = serde_json::to_vec_pretty(config).map_err(|e| model_err(dir, e))?;
-    write_atomic(&dir.join(CONFIG_FILE), &json)?;
+    write_config(dir, config)?;
     save_tensors(&varmap_tensors(varmap)?, &dir.join(WEIGHTS_FILE))
+}
+
+/// Replaces the `config.json` of a model directory (its weights stay).
+pub fn write_config<C: serde::Serialize>(dir: &Path, config: &C) -> Result<()> {
+    let json = serde_json::to_vec_pretty(config).map_err(|e| model_err(dir, e))?;
+    write_atomic(&dir.join(CONFIG_FILE), &json)
 }
 
 /// Reads the `config.json` of a model directory; errors name the file and the field path.

@@ -93,6 +93,14 @@ pub struct SteeringHeadConfig {
     /// under the policy's error (the expert's curvature is matched to a few 1e-4 1/m on
     /// straights), or every prediction is wider than its error and the policy under-confident.
     pub std_floor_per_m: f64,
+    /// Factor on every standard deviation, fitted after training on the policy's own drives
+    /// (temperature scaling; [`crate::nn::calibration::fit_std_scale`]); 1 as trained.
+    #[serde(default = "one")]
+    pub std_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// A whole model: input, backbone and steering head.
@@ -207,6 +215,9 @@ impl ModelConfig {
         if s.hidden.contains(&0) {
             return Err("steering.hidden: widths must be at least 1".into());
         }
+        if !(s.std_scale.is_finite() && s.std_scale > 0.0) {
+            return Err("steering: std_scale must be positive and finite".into());
+        }
         if !(s.curvature_scale_per_m > 0.0 && s.std_floor_per_m > 0.0) {
             return Err(
                 "steering: curvature_scale_per_m and std_floor_per_m must be positive".into(),
@@ -223,6 +234,7 @@ impl SteeringHeadConfig {
             components: 3,
             curvature_scale_per_m: 0.05,
             std_floor_per_m: 1e-5,
+            std_scale: 1.0,
         }
     }
 }

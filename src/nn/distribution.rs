@@ -209,6 +209,20 @@ impl SteeringDistribution {
         (self.cdf(x) - 0.5).abs() <= level / 2.0
     }
 
+    /// The same mixture with every standard deviation multiplied by `factor`.
+    pub fn with_std_scale(&self, factor: f64) -> Self {
+        Self {
+            components: self
+                .components
+                .iter()
+                .map(|c| Component {
+                    std_dev: c.std_dev * factor,
+                    ..*c
+                })
+                .collect(),
+        }
+    }
+
     /// The message recorded in episode files.
     pub fn to_msg(&self, tick: u64) -> DistributionMsg {
         DistributionMsg {

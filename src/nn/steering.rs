@@ -64,8 +64,8 @@ pub fn softplus(x: &Tensor) -> Result<Tensor> {
 
 impl MixtureBatch {
     /// The head's raw outputs `(B, 3K)` → mixtures: softmax of the first K (as log-weights),
-    /// the next K times the curvature scale as means, `scale·softplus(·) + floor` of the last K
-    /// as standard deviations.
+    /// the next K times the curvature scale as means, `(scale·softplus(·) + floor)·std_scale`
+    /// of the last K as standard deviations.
     pub fn from_raw(raw: &Tensor, config: &SteeringHeadConfig) -> Result<Self> {
         let k = config.components;
         match raw.dims() {
@@ -78,8 +78,9 @@ impl MixtureBatch {
         let scale = config.curvature_scale_per_m;
         let log_weights = candle_nn::ops::log_softmax(&raw.narrow(1, 0, k)?, D::Minus1)?;
         let means = raw.narrow(1, k, k)?.affine(scale, 0.0)?;
+        let t = config.std_scale;
         let std_devs =
-            softplus(&raw.narrow(1, 2 * k, k)?)?.affine(scale, config.std_floor_per_m)?;
+            softplus(&raw.narrow(1, 2 * k, k)?)?.affine(scale * t, config.std_floor_per_m * t)?;
         Ok(MixtureBatch {
             log_weights,
             means,

@@ -188,3 +188,26 @@ fn the_cdf_matches_the_normal_table() {
         g.central_interval_contains(0.012, 0.6827) && !g.central_interval_contains(0.0121, 0.6827)
     );
 }
+
+#[test]
+fn temperature_scaling_finds_the_factor_that_calibrates() {
+    // Actions from N(0.01, 0.002) scored under a mixture twice too wide: the fitted factor is
+    // the ratio of the spreads, 0.5 (the maximum-likelihood σ of a Gaussian is the sample
+    // standard deviation), and afterwards 68 % / 95 % are inside the intervals.
+    use steerlab::nn::calibration::fit_std_scale;
+    let truth = SteeringDistribution::new(&[1.0], &[0.01], &[0.002]).unwrap();
+    let wide = SteeringDistribution::new(&[0.7, 0.3], &[0.01, 0.01], &[0.004, 0.004]).unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    let ys: Vec<f64> = (0..20_000).map(|_| truth.sample(&mut rng)).collect();
+    let ds = vec![wide.clone(); ys.len()];
+    let factor = fit_std_scale(&ds, &ys);
+    assert!((factor - 0.5).abs() < 0.01, "{factor}");
+    let mut after = Calibration::default();
+    for &y in &ys {
+        after.add(&wide.with_std_scale(factor), y);
+    }
+    assert!((after.coverage_1_sigma().unwrap() - 0.683).abs() < 0.015);
+    assert!((after.coverage_2_sigma().unwrap() - 0.954).abs() < 0.01);
+    // Nothing to fit: the factor stays 1.
+    assert_eq!(fit_std_scale(&[], &[]), 1.0);
+}

@@ -162,6 +162,17 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
     assert_eq!(iterations[1].validation_samples, 41);
     let validation = Dataset::load(&[dagger::validation_dir(&out)]).unwrap();
     assert_eq!(validation.samples.len(), 41);
+    // Each model drove the scenario itself (40 ticks) and got a factor on its deviations,
+    // written into its config.
+    for (i, it) in iterations.iter().enumerate() {
+        assert_eq!(it.recalibration.before.count(), 40);
+        let config: steerlab::nn::ModelConfig = serde_json::from_str(
+            &std::fs::read_to_string(dagger::model_dir(&out, i).join("config.json")).unwrap(),
+        )
+        .unwrap();
+        assert!((config.steering.std_scale - it.recalibration.factor).abs() < 1e-12);
+        assert!(dagger::calibration_dir(&out, i).join("oval.mcap").is_file());
+    }
     let all = Dataset::load(&[dagger::data_dir(&out, 0), dagger::data_dir(&out, 1)]).unwrap();
     assert_eq!(all.samples.len(), 122);
     // The learner drove about half of iteration 1's ticks (β₁ = 0.5).

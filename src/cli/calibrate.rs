@@ -1,0 +1,66 @@
+//! `steerlab calibrate`: a trained policy drives held-out episodes of scenarios itself, and one
+//! factor on all its standard deviations is fitted to the expert's labels of those ticks and
+//! written into its `config.json` (see `drive::recalibrate`).
+
+use crate::drive::recalibrate::recalibrate;
+use anyhow::Result;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct CalibrateArgs {
+    /// Model directory; its config.json gets the fitted std_scale.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Scenarios the policy drives; the built-in scenarios when none are given. Use training
+    /// scenarios, not the tracks you evaluate on.
+    #[arg(long = "scenario")]
+    pub scenarios: Vec<PathBuf>,
+    /// Ticks driven on each scenario.
+    #[arg(long, default_value_t = 250)]
+    pub ticks: u64,
+    /// Where the drives are recorded.
+    #[arg(long, default_value = "runs/calibrate")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
+    if args.ticks == 0 {
+        anyhow::bail!("--ticks must be at least 1");
+    }
+    let scenarios = super::load_scenarios(&args.scenarios)?;
+    let bar = super::eval::distance_bar(1.0);
+    let r = recalibrate(
+        &args.model,
+        &scenarios,
+        args.ticks,
+        args.seed,
+        &args.out,
+        &mut |name, ticks, _| {
+            if ticks % 25 == 0 {
+                bar.set_message(format!("{name}: tick {ticks}"));
+                bar.tick();
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
+    println!(
+        "{} policy ticks: expert inside the central 68.3 % / 95.4 % intervals {} / {} \
+         (calibration error {:.3}) before, {} / {} ({:.3}) after multiplying the standard \
+         deviations by {:.3}; std_scale {:.3} written to {}",
+        r.before.count(),
+        pct(r.before.coverage_1_sigma()),
+        pct(r.before.coverage_2_sigma()),
+        r.before.expected_calibration_error().unwrap_or(f64::NAN),
+        pct(r.after.coverage_1_sigma()),
+        pct(r.after.coverage_2_sigma()),
+        r.after.expected_calibration_error().unwrap_or(f64::NAN),
+        r.factor,
+        r.std_scale,
+        args.model.join("config.json").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
