@@ -127,15 +127,19 @@ pub fn status_lines(s: &Snapshot, window_fps: f64) -> Vec<String> {
             s.state.vehicle.speed_m_s
         ),
         format!(
-            "offset {:+.2} m   heading error {:+.1} deg",
+            "offset {:+.2} m   heading error {:+.1} deg{}",
             s.state.lateral_offset_m,
-            s.state.heading_error_rad.to_degrees()
+            s.state.heading_error_rad.to_degrees(),
+            match s.state.crash {
+                Some(crash) => format!("   CRASH: {crash}"),
+                None => String::new(),
+            }
         ),
     ];
     if let Some(m) = &s.metrics {
         lines.push(format!(
-            "policy autonomy {:.1} %   interventions {}   {:.2} km",
-            m.autonomy_pct, m.interventions, m.distance_km
+            "policy autonomy {:.1} %   interventions {}   crashes {}   {:.2} km",
+            m.autonomy_pct, m.interventions, m.crashes, m.distance_km
         ));
     }
     let applied = s.applied.map(|a| a.curvature_per_m);

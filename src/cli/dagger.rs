@@ -20,6 +20,13 @@ pub struct DaggerArgs {
     /// Scenarios each iteration's model is evaluated on (default: the data scenarios).
     #[arg(long = "eval-scenario")]
     pub eval_scenarios: Vec<PathBuf>,
+    /// Scenarios each model drives to recalibrate its standard deviations on: tracks like the
+    /// evaluation's but not them (default: the data scenarios).
+    #[arg(long = "calibration-scenario")]
+    pub calibration_scenarios: Vec<PathBuf>,
+    /// Ticks driven on each calibration scenario.
+    #[arg(long, default_value_t = 600)]
+    pub calibration_ticks: u64,
     /// DAgger iterations after behaviour cloning.
     #[arg(long, default_value_t = 2)]
     pub iterations: usize,
@@ -138,6 +145,11 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
     } else {
         super::load_scenarios(&args.eval_scenarios)?
     };
+    let calibration_scenarios = if args.calibration_scenarios.is_empty() {
+        train_scenarios.clone()
+    } else {
+        super::load_scenarios(&args.calibration_scenarios)?
+    };
     let config = ModelConfig::preset(&args.preset).with_context(|| {
         format!(
             "unknown preset {:?}; choose from {}",
@@ -157,6 +169,8 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
         retrain_epochs: args.retrain_epochs,
         eval_km: args.eval_km,
         validation_ticks: args.validation_ticks,
+        calibration_scenarios,
+        calibration_ticks: args.calibration_ticks,
         rule: InterventionRule::default(),
         out: args.out.clone(),
         seed: args.seed,

@@ -47,6 +47,13 @@ pub struct DemoArgs {
     /// Ticks of the expert's validation episode on each scenario (the fixed validation set).
     #[arg(long, default_value_t = 250)]
     pub validation_ticks: u64,
+    /// Further procedural tracks, used by no training run or evaluation, that each model
+    /// drives to recalibrate its standard deviations on.
+    #[arg(long, default_value_t = 2)]
+    pub calibration_tracks: usize,
+    /// Ticks driven on each calibration track.
+    #[arg(long, default_value_t = 600)]
+    pub calibration_ticks: u64,
     /// Ticks of the policy's drive shown in the GIF.
     #[arg(long, default_value_t = 300)]
     pub gif_ticks: u64,
@@ -105,9 +112,18 @@ pub fn heldout_scenarios(training: &[Scenario], count: usize, seed: u64) -> Resu
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let training = super::load_scenarios(&args.scenarios)?;
-    let heldout = heldout_scenarios(&training, args.heldout, args.seed)?;
+    let mut heldout =
+        heldout_scenarios(&training, args.heldout + args.calibration_tracks, args.seed)?;
+    let calibration: Vec<Scenario> = heldout
+        .split_off(args.heldout)
+        .into_iter()
+        .map(|mut s| {
+            s.name = s.name.replace("heldout_", "calibration_");
+            s
+        })
+        .collect();
     println!(
-        "main job: train on {} ({} ticks each per iteration), {} DAgger iterations, evaluate on {} held-out tracks ({})",
+        "main job: train on {} ({} ticks each per iteration), {} DAgger iterations, recalibrate on {}, evaluate on {} held-out tracks ({})",
         training
             .iter()
             .map(|s| s.name.as_str())
@@ -115,6 +131,15 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             .join(", "),
         args.ticks,
         args.iterations,
+        if calibration.is_empty() {
+            "the training scenarios".to_string()
+        } else {
+            calibration
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
         heldout.len(),
         heldout
             .iter()
@@ -136,6 +161,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         retrain_epochs: args.retrain_epochs,
         eval_km: args.eval_km,
         validation_ticks: args.validation_ticks,
+        calibration_scenarios: if calibration.is_empty() {
+            training.clone()
+        } else {
+            calibration.clone()
+        },
+        calibration_ticks: args.calibration_ticks,
         rule: InterventionRule::default(),
         out: args.out.clone(),
         seed: args.seed,
@@ -239,11 +270,12 @@ fn report(
     let _ = writeln!(
         r,
         "Every model validates on the same expert episodes (one per training scenario, recorded \
-         before iteration 0, trained on by none), and after training drives held-out episodes of \
-         the training scenarios itself: one factor on all its standard deviations is fitted to \
-         the expert's labels there (temperature scaling; column σ recalibrated in the iteration \
-         table), because a network trained on the expert's noisy drives is too unsure in the \
-         calmer states it drives into itself.\n"
+         before iteration 0, trained on by none), and after training drives calibration tracks \
+         itself (procedural like the held-out tracks, but used by no training run or \
+         evaluation): one factor on all its standard deviations is fitted to the expert's labels \
+         there (temperature scaling; column σ recalibrated in the iteration table), because a \
+         network trained on the expert's noisy drives is too unsure in the calmer states it \
+         drives into itself.\n"
     );
     let _ = writeln!(
         r,

@@ -8,9 +8,9 @@
 //! training scenario (seeds of their own, `data/validation/`). Every iteration validates on
 //! exactly those episodes and none trains on them, so the best-model choice of each retraining
 //! (the warm-start weights are its first candidate) compares figures on the same frames, and
-//! every scenario is validated. After training, each model drives held-out episodes of the
-//! training scenarios itself and its standard deviations are recalibrated on them
-//! ([`crate::drive::recalibrate`]) before it is evaluated.
+//! every scenario is validated. After training, each model drives the calibration scenarios
+//! itself (tracks of the kind it is evaluated on, but not those) and its standard deviations
+//! are recalibrated on those drives ([`crate::drive::recalibrate`]) before it is evaluated.
 
 use crate::drive::closed_loop::{DriveOptions, Pilot, drive};
 use crate::drive::eval::{EvalOptions, Evaluation, evaluate};
@@ -50,6 +50,11 @@ pub struct DaggerOptions {
     pub eval_km: f64,
     /// Ticks of each scenario's validation episode.
     pub validation_ticks: u64,
+    /// Scenarios each model drives after training to recalibrate its standard deviations on:
+    /// tracks like the evaluation's but not them (or the training scenarios).
+    pub calibration_scenarios: Vec<Scenario>,
+    /// Ticks driven on each of them.
+    pub calibration_ticks: u64,
     pub rule: InterventionRule,
     pub out: PathBuf,
     pub seed: u64,
@@ -210,8 +215,8 @@ pub fn run(
         observer.stage(i, "recalibrate");
         let recalibration = recalibrate(
             &model_dir(&options.out, i),
-            &options.train_scenarios,
-            options.validation_ticks,
+            &options.calibration_scenarios,
+            options.calibration_ticks,
             crate::sim::math::fnv1a(&[&options.seed.to_le_bytes(), &(i as u64).to_le_bytes()]),
             &calibration_dir(&options.out, i),
             &mut |n, t, m| observer.drive_progress(n, t, m),

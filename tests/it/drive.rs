@@ -135,7 +135,7 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
     let scenario = oval();
     let options = DaggerOptions {
         train_scenarios: vec![scenario.clone()],
-        eval_scenarios: vec![scenario],
+        eval_scenarios: vec![scenario.clone()],
         iterations: 1,
         ticks: 60,
         noise_std_per_m: 0.02,
@@ -145,6 +145,8 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
         retrain_epochs: 1,
         eval_km: 0.03,
         validation_ticks: 40,
+        calibration_scenarios: vec![scenario.clone()],
+        calibration_ticks: 40,
         rule: InterventionRule::default(),
         out: out.clone(),
         seed: 1,
