@@ -2,7 +2,7 @@
 //! factor on all its standard deviations is fitted to the expert's labels of those ticks and
 //! written into its `config.json` (see `drive::recalibrate`).
 
-use crate::drive::recalibrate::recalibrate;
+use crate::drive::recalibrate::{Recalibration, recalibrate, recalibrate_from};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,12 +24,14 @@ pub struct CalibrateArgs {
     pub out: PathBuf,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Fit on these recorded drives of this very model (its ticks with a recorded
+    /// distribution) instead of driving.
+    #[arg(long, num_args = 1..)]
+    pub episodes: Vec<PathBuf>,
 }
 
-pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
-    if args.ticks == 0 {
-        anyhow::bail!("--ticks must be at least 1");
-    }
+/// Lets the policy drive the scenarios and fits on those drives.
+fn drive_and_fit(args: &CalibrateArgs) -> Result<Recalibration> {
     let scenarios = super::load_scenarios(&args.scenarios)?;
     let bar = super::eval::distance_bar(1.0);
     let r = recalibrate(
@@ -46,6 +48,19 @@ pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
         },
     )?;
     bar.finish_and_clear();
+    Ok(r)
+}
+
+pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
+    if args.ticks == 0 {
+        anyhow::bail!("--ticks must be at least 1");
+    }
+    let r = if !args.episodes.is_empty() {
+        let files = crate::nn::dataset::episode_files(&args.episodes)?;
+        recalibrate_from(&args.model, &files)?
+    } else {
+        drive_and_fit(args)?
+    };
     let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
     println!(
         "{} policy ticks: expert inside the central 68.3 % / 95.4 % intervals {} / {} \

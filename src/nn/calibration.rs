@@ -95,11 +95,13 @@ impl Calibration {
     }
 }
 
-/// The factor on the standard deviations that makes `distributions` most likely to have
-/// produced `targets` (temperature scaling of a Gaussian mixture, as Guo et al. 2017 scale
-/// logits and Kuleshov et al. 2018 recalibrate regressors on held-out data): the minimum of the
-/// mean negative log-likelihood over factors 1/20 … 20, by golden-section search on its
-/// logarithm. 1 when there is nothing to fit.
+/// The factor on the standard deviations that calibrates `distributions` best against
+/// `targets`: the one of least expected calibration error (the PIT histogram as flat as one
+/// factor makes it; Kuleshov et al. 2018 likewise fit their recalibration to the empirical
+/// distribution of the PIT), searched over factors 1/20 … 20 in steps of 1 %. A factor fitted
+/// by likelihood instead is pulled wide by the heavy tails of a policy's errors (peaked near
+/// zero, with rare large ones): on the main job it left 75 % of the expert's actions inside the
+/// central 68 % interval. Ties go to the factor nearest 1; 1 when there is nothing to fit.
 pub fn fit_std_scale(distributions: &[SteeringDistribution], targets: &[f64]) -> f64 {
     let pairs: Vec<(&SteeringDistribution, f64)> = distributions
         .iter()
@@ -109,27 +111,22 @@ pub fn fit_std_scale(distributions: &[SteeringDistribution], targets: &[f64]) ->
     if pairs.is_empty() {
         return 1.0;
     }
-    let nll = |log_factor: f64| {
-        let factor = log_factor.exp();
-        pairs
-            .iter()
-            .map(|(d, y)| -d.with_std_scale(factor).log_prob(*y))
-            .sum::<f64>()
+    let error = |factor: f64| {
+        let mut c = Calibration::default();
+        for (d, y) in &pairs {
+            c.add(&d.with_std_scale(factor), *y);
+        }
+        c.expected_calibration_error().unwrap_or(f64::INFINITY)
     };
-    let ratio = (5f64.sqrt() - 1.0) / 2.0;
-    let (mut lo, mut hi) = (-(20f64.ln()), 20f64.ln());
-    let (mut a, mut b) = (hi - ratio * (hi - lo), lo + ratio * (hi - lo));
-    let (mut fa, mut fb) = (nll(a), nll(b));
-    while hi - lo > 1e-4 {
-        if fa < fb {
-            (hi, b, fb) = (b, a, fa);
-            a = hi - ratio * (hi - lo);
-            fa = nll(a);
-        } else {
-            (lo, a, fa) = (a, b, fb);
-            b = lo + ratio * (hi - lo);
-            fb = nll(b);
+    let steps = (20f64.ln() / 1.01f64.ln()).ceil() as i32;
+    let mut best = (error(1.0), 1.0);
+    for k in 1..=steps {
+        for factor in [1.01f64.powi(k), 1.01f64.powi(-k)] {
+            let e = error(factor);
+            if e < best.0 {
+                best = (e, factor);
+            }
         }
     }
-    ((lo + hi) / 2.0).exp()
+    best.1
 }

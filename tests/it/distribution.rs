@@ -191,9 +191,9 @@ fn the_cdf_matches_the_normal_table() {
 
 #[test]
 fn temperature_scaling_finds_the_factor_that_calibrates() {
-    // Actions from N(0.01, 0.002) scored under a mixture twice too wide: the fitted factor is
-    // the ratio of the spreads, 0.5 (the maximum-likelihood σ of a Gaussian is the sample
-    // standard deviation), and afterwards 68 % / 95 % are inside the intervals.
+    // Actions from N(0.01, 0.002) scored under a mixture twice too wide: the factor that makes
+    // the PIT uniform is the ratio of the spreads, 0.5, and afterwards 68 % / 95 % are inside
+    // the intervals.
     use steerlab::nn::calibration::fit_std_scale;
     let truth = SteeringDistribution::new(&[1.0], &[0.01], &[0.002]).unwrap();
     let wide = SteeringDistribution::new(&[0.7, 0.3], &[0.01, 0.01], &[0.004, 0.004]).unwrap();
@@ -201,7 +201,7 @@ fn temperature_scaling_finds_the_factor_that_calibrates() {
     let ys: Vec<f64> = (0..20_000).map(|_| truth.sample(&mut rng)).collect();
     let ds = vec![wide.clone(); ys.len()];
     let factor = fit_std_scale(&ds, &ys);
-    assert!((factor - 0.5).abs() < 0.01, "{factor}");
+    assert!((factor - 0.5).abs() < 0.015, "{factor}");
     let mut after = Calibration::default();
     for &y in &ys {
         after.add(&wide.with_std_scale(factor), y);
