@@ -8,13 +8,14 @@ use crate::drive::policy::Policy;
 use crate::nn::SteeringDistribution;
 use crate::record::schema::{ActionMsg, DriverMsg};
 use crate::record::{EpisodeMeta, Recorder, StepRecord};
+use crate::sim::Scenario;
 use crate::sim::{Action, Expert, ExpertConfig, Vec2};
-use crate::world::{Env, Observation};
+use crate::world::{Env, EnvOptions, Observation};
 use anyhow::{Context, Result, bail};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Who steers.
 pub enum Pilot<'a> {
@@ -192,6 +193,41 @@ pub fn drive(
         recording,
         frames,
     })
+}
+
+/// Drives each scenario once for `ticks` (its episode cut to that length) with the same pilot,
+/// recording `<dir>/<scenario name>.mcap`; `seed(name)` seeds each drive. Data collection,
+/// validation and calibration drives all go this way.
+pub fn drive_each(
+    scenarios: &[Scenario],
+    ticks: u64,
+    dir: &Path,
+    pilot: &mut Pilot,
+    supervision: Supervision,
+    seed: &dyn Fn(&str) -> u64,
+    progress: &mut dyn FnMut(&str, u64, f64),
+) -> Result<Vec<Drive>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut drives = Vec::with_capacity(scenarios.len());
+    for (k, scenario) in scenarios.iter().enumerate() {
+        let mut scenario = scenario.clone();
+        scenario.episode_steps = ticks.min(u32::MAX as u64) as u32;
+        let name = scenario.name.clone();
+        let mut env = Env::new(scenario, EnvOptions::default())
+            .with_context(|| format!("scenario {name}"))?;
+        let run = DriveOptions {
+            distance_m: f64::INFINITY,
+            max_ticks: ticks,
+            seed: seed(&name),
+            supervision,
+            record: Some(dir.join(format!("{name}.mcap"))),
+            episode: k as u32,
+        };
+        drives.push(drive(&mut env, pilot, &run, &mut |t, m| {
+            progress(&name, t, m)
+        })?);
+    }
+    Ok(drives)
 }
 
 fn decide(

@@ -12,7 +12,7 @@
 //! itself (tracks of the kind it is evaluated on, but not those) and its standard deviations
 //! are recalibrated on those drives ([`crate::drive::recalibrate`]) before it is evaluated.
 
-use crate::drive::closed_loop::{DriveOptions, Pilot, drive};
+use crate::drive::closed_loop::{Pilot, drive_each};
 use crate::drive::eval::{EvalOptions, Evaluation, evaluate};
 use crate::drive::metrics::{InterventionRule, Metrics, Supervision};
 use crate::drive::policy::{Choice, Policy};
@@ -20,7 +20,6 @@ use crate::drive::recalibrate::{Recalibration, recalibrate};
 use crate::nn::ModelConfig;
 use crate::nn::train::{TrainObserver, TrainOptions, train};
 use crate::sim::Scenario;
-use crate::world::{Env, EnvOptions};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -141,8 +140,6 @@ pub fn run(
         // Collect.
         observer.stage(i, "collect");
         let started = Instant::now();
-        let dir = data_dir(&options.out, i);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut policy = match i {
             0 => None,
             _ => Some(Policy::load(
@@ -151,38 +148,29 @@ pub fn run(
                 options.seed,
             )?),
         };
-        let mut learner_ticks = 0;
-        for (k, scenario) in options.train_scenarios.iter().enumerate() {
-            let mut scenario = scenario.clone();
-            scenario.episode_steps = options.ticks.min(u32::MAX as u64) as u32;
-            let name = scenario.name.clone();
-            let mut env = Env::new(scenario, EnvOptions::default())
-                .with_context(|| format!("scenario {name}"))?;
-            let seed = crate::sim::math::fnv1a(&[
-                &options.seed.to_le_bytes(),
-                name.as_bytes(),
-                &(i as u64).to_le_bytes(),
-            ]);
-            let mut pilot = match policy.as_mut() {
-                None => Pilot::Expert {
-                    noise_std_per_m: options.noise_std_per_m,
-                },
-                Some(policy) => Pilot::Mixture { policy, beta },
-            };
-            let run = DriveOptions {
-                distance_m: f64::INFINITY,
-                max_ticks: options.ticks,
-                seed,
-                supervision: Supervision::SafetyDriver(options.rule),
-                record: Some(dir.join(format!("{name}.mcap"))),
-                episode: k as u32,
-            };
-            let result = drive(&mut env, &mut pilot, &run, &mut |t, m| {
-                observer.drive_progress(&name, t, m)
-            })?;
-            learner_ticks += result.policy_ticks;
-            frames_total += result.metrics.ticks + 1;
-        }
+        let mut pilot = match policy.as_mut() {
+            None => Pilot::Expert {
+                noise_std_per_m: options.noise_std_per_m,
+            },
+            Some(policy) => Pilot::Mixture { policy, beta },
+        };
+        let drives = drive_each(
+            &options.train_scenarios,
+            options.ticks,
+            &data_dir(&options.out, i),
+            &mut pilot,
+            Supervision::SafetyDriver(options.rule),
+            &|name| {
+                crate::sim::math::fnv1a(&[
+                    &options.seed.to_le_bytes(),
+                    name.as_bytes(),
+                    &(i as u64).to_le_bytes(),
+                ])
+            },
+            &mut |n, t, m| observer.drive_progress(n, t, m),
+        )?;
+        let learner_ticks: u64 = drives.iter().map(|d| d.policy_ticks).sum();
+        frames_total += drives.iter().map(|d| d.metrics.ticks + 1).sum::<u64>();
         let collect_s = started.elapsed().as_secs_f64();
         // Train on everything gathered so far.
         observer.stage(i, "train");
@@ -269,31 +257,19 @@ pub fn run(
 /// The expert drives each training scenario once for the fixed validation set, with the DART
 /// noise of iteration 0 and seeds no collection uses.
 fn record_validation(options: &DaggerOptions, observer: &mut dyn DaggerObserver) -> Result<()> {
-    let dir = validation_dir(&options.out);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (k, scenario) in options.train_scenarios.iter().enumerate() {
-        let mut scenario = scenario.clone();
-        scenario.episode_steps = options.validation_ticks.min(u32::MAX as u64) as u32;
-        let name = scenario.name.clone();
-        let mut env = Env::new(scenario, EnvOptions::default())
-            .with_context(|| format!("scenario {name}"))?;
-        let seed =
-            crate::sim::math::fnv1a(&[b"validation", &options.seed.to_le_bytes(), name.as_bytes()]);
-        let run = DriveOptions {
-            distance_m: f64::INFINITY,
-            max_ticks: options.validation_ticks,
-            seed,
-            supervision: Supervision::SafetyDriver(options.rule),
-            record: Some(dir.join(format!("{name}.mcap"))),
-            episode: k as u32,
-        };
-        let mut pilot = Pilot::Expert {
+    drive_each(
+        &options.train_scenarios,
+        options.validation_ticks,
+        &validation_dir(&options.out),
+        &mut Pilot::Expert {
             noise_std_per_m: options.noise_std_per_m,
-        };
-        drive(&mut env, &mut pilot, &run, &mut |t, m| {
-            observer.drive_progress(&name, t, m)
-        })?;
-    }
+        },
+        Supervision::SafetyDriver(options.rule),
+        &|name| {
+            crate::sim::math::fnv1a(&[b"validation", &options.seed.to_le_bytes(), name.as_bytes()])
+        },
+        &mut |n, t, m| observer.drive_progress(n, t, m),
+    )?;
     Ok(())
 }
 

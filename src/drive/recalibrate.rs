@@ -9,7 +9,7 @@
 //! deviations is fitted to those labels ([`fit_std_scale`]) and written into the model's
 //! config.
 
-use crate::drive::closed_loop::{DriveOptions, Pilot, drive};
+use crate::drive::closed_loop::{Pilot, drive_each};
 use crate::drive::metrics::Supervision;
 use crate::drive::policy::{Choice, Policy};
 use crate::nn::calibration::{Calibration, fit_std_scale};
@@ -17,7 +17,6 @@ use crate::nn::checkpoint::{read_config, write_config};
 use crate::nn::{ModelConfig, SteeringDistribution};
 use crate::record::EpisodeReader;
 use crate::sim::Scenario;
-use crate::world::{Env, EnvOptions};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -95,31 +94,16 @@ pub fn recalibrate(
     out: &Path,
     progress: &mut dyn FnMut(&str, u64, f64),
 ) -> Result<Recalibration> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut policy = Policy::load(model_dir, Choice::Mode, seed)?;
-    let mut files = Vec::new();
-    for (k, scenario) in scenarios.iter().enumerate() {
-        let mut scenario = scenario.clone();
-        scenario.episode_steps = ticks.min(u32::MAX as u64) as u32;
-        let name = scenario.name.clone();
-        let mut env = Env::new(scenario, EnvOptions::default())
-            .with_context(|| format!("scenario {name}"))?;
-        let file = out.join(format!("{name}.mcap"));
-        let run = DriveOptions {
-            distance_m: f64::INFINITY,
-            max_ticks: ticks,
-            seed: crate::sim::math::fnv1a(&[b"calibration", &seed.to_le_bytes(), name.as_bytes()]),
-            supervision: Supervision::default(),
-            record: Some(file.clone()),
-            episode: k as u32,
-        };
-        drive(
-            &mut env,
-            &mut Pilot::Policy(&mut policy),
-            &run,
-            &mut |t, m| progress(&name, t, m),
-        )?;
-        files.push(file);
-    }
+    let drives = drive_each(
+        scenarios,
+        ticks,
+        out,
+        &mut Pilot::Policy(&mut policy),
+        Supervision::default(),
+        &|name| crate::sim::math::fnv1a(&[b"calibration", &seed.to_le_bytes(), name.as_bytes()]),
+        progress,
+    )?;
+    let files: Vec<PathBuf> = drives.into_iter().filter_map(|d| d.recording).collect();
     recalibrate_from(model_dir, &files)
 }
