@@ -20,7 +20,8 @@ pub fn run(args: &EvalDetectionsArgs) -> Result<ExitCode> {
     let truth = coco::read_truth(&args.truth)?;
     let detections = coco::read_detections(&args.detections)?;
     let figures = serde_json::json!({
-        "objects": truth.len(),
+        "objects": truth.iter().filter(|g| !g.crowd).count(),
+        "crowd_regions": truth.iter().filter(|g| g.crowd).count(),
         "detections": detections.len(),
         "map50": mean_ap(&detections, &truth, 0.5),
         "map75": mean_ap(&detections, &truth, 0.75),
