@@ -20,14 +20,25 @@ impl Xvfb {
             if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
                 continue;
             }
+            // A socket without a lock is left from a server that died: not a server to wait for.
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            let _ = std::fs::remove_file(&socket);
+            // -noreset: by default the server resets when its last client leaves, and a window
+            // opened during the reset fails to connect (XOpenDisplayFailed).
             let child = Command::new("Xvfb")
                 .arg(format!(":{n}"))
-                .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .args([
+                    "-screen",
+                    "0",
+                    "1280x800x24",
+                    "-nolisten",
+                    "tcp",
+                    "-noreset",
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("Xvfb is not installed: run scripts/setup.sh (Debian package xvfb)");
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
             let started = Instant::now();
             while !socket.exists() && started.elapsed() < Duration::from_secs(10) {
                 std::thread::sleep(Duration::from_millis(50));
@@ -44,7 +55,9 @@ impl Xvfb {
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM lets the server remove its lock file and socket; SIGKILL would leave them.
+        // SAFETY: signals our own child process.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         let _ = self.child.wait();
     }
 }
