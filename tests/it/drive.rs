@@ -87,6 +87,19 @@ fn options(ticks: u64) -> DriveOptions {
     }
 }
 
+/// A pilot that never steers, at the expert's speed: it leaves the road in every bend.
+fn drive_straight(env: &mut Env, options: &DriveOptions) -> steerlab::drive::Drive {
+    let mut straight =
+        |obs: &steerlab::world::Observation| Action::new(0.0, obs.info.expert_action.speed_m_s);
+    drive(
+        env,
+        &mut Pilot::Custom(&mut straight),
+        options,
+        &mut |_, _| {},
+    )
+    .unwrap()
+}
+
 #[test]
 fn a_pilot_that_always_takes_the_experts_action_has_full_autonomy() {
     let mut env = states_only(oval());
@@ -107,15 +120,7 @@ fn a_pilot_that_always_takes_the_experts_action_has_full_autonomy() {
 #[test]
 fn driving_straight_on_a_curved_track_calls_for_interventions() {
     let mut env = states_only(oval());
-    let mut straight =
-        |obs: &steerlab::world::Observation| Action::new(0.0, obs.info.expert_action.speed_m_s);
-    let d = drive(
-        &mut env,
-        &mut Pilot::Custom(&mut straight),
-        &options(1500),
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let d = drive_straight(&mut env, &options(1500));
     assert!(d.metrics.interventions >= 2, "{:?}", d.metrics);
     assert!(d.metrics.autonomy_pct < 90.0);
     assert_eq!(d.interventions.len(), d.metrics.interventions as usize);
@@ -260,17 +265,9 @@ fn combined_means_are_weighted_by_what_they_average() {
 #[test]
 fn without_a_safety_driver_the_drive_ends_at_the_first_crash() {
     let mut env = states_only(oval());
-    let mut straight =
-        |obs: &steerlab::world::Observation| Action::new(0.0, obs.info.expert_action.speed_m_s);
     let mut free = options(1500);
     free.supervision = Supervision::Free;
-    let d = drive(
-        &mut env,
-        &mut Pilot::Custom(&mut straight),
-        &free,
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let d = drive_straight(&mut env, &free);
     let m = &d.metrics;
     let first = m.first_crash.expect("driving straight leaves the oval");
     assert_eq!(first.cause, Crash::OffRoad);
@@ -292,15 +289,7 @@ fn crashes_happen_under_a_safety_driver_on_a_narrow_road_and_on_props() {
     let mut narrow = oval();
     narrow.road.width_m = 3.2;
     let mut env = states_only(narrow);
-    let mut straight =
-        |obs: &steerlab::world::Observation| Action::new(0.0, obs.info.expert_action.speed_m_s);
-    let d = drive(
-        &mut env,
-        &mut Pilot::Custom(&mut straight),
-        &options(1500),
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let d = drive_straight(&mut env, &options(1500));
     assert!(d.metrics.interventions >= 1, "{:?}", d.metrics);
     assert!(
         d.metrics.crashes >= d.metrics.interventions,
