@@ -3,6 +3,9 @@ fn main() -> std::process::ExitCode {
     end_quietly_on_closed_pipe();
     cheap_library_backtraces();
     steerlab::nn::keep_freed_memory();
+    // First thing in `main`, before any other thread exists (it may set an environment
+    // variable for OpenBLAS while it re-runs its kernel selection).
+    steerlab::nn::ops::select_kernels();
     // SAFETY: first thing in `main`, before any other thread exists.
     unsafe { steerlab::nn::serial_candle_ops() };
     match steerlab::cli::main() {

@@ -83,8 +83,12 @@ impl TrainObserver for Bar {
             eprintln!("warning: {w}");
         }
         println!(
-            "{} parameters; {} training and {} validation samples",
-            r.parameters, r.train_samples, r.validation_samples
+            "{} parameters; {} training and {} validation samples; {} threads, OpenBLAS kernels {}",
+            r.parameters,
+            r.train_samples,
+            r.validation_samples,
+            rayon::current_num_threads(),
+            crate::nn::ops::blas_kernels()
         );
     }
 

@@ -155,7 +155,7 @@ impl Machine {
     pub fn current() -> Self {
         Self {
             threads: rayon::current_num_threads(),
-            blas_kernels: crate::nn::ops::blas_kernels(),
+            blas_kernels: crate::nn::ops::blas_kernels().name.clone(),
         }
     }
 }

@@ -283,6 +283,8 @@ fn recorded_drive_reads_back_and_resimulates_bit_for_bit() {
         noise: 0.02,
         seed: 4,
         labels: false,
+        jobs: 1,
+        worker: None,
     };
     let summary = record(&args).unwrap();
     assert_eq!((summary.episodes, summary.frames), (2, 82));

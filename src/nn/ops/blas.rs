@@ -5,6 +5,9 @@
 //! candle uses 23–43 GFLOP/s. The ops parallelise over samples or rows themselves and call
 //! OpenBLAS from several threads at once, so its own threading is set to one thread (and its
 //! build must be one with locking: Debian's pthread build).
+//!
+//! The kernels are chosen by the processor's feature flags ([`select_kernels`]): OpenBLAS's own
+//! choice goes by model number and falls back to SSE3 kernels on models it does not know.
 
 use std::os::raw::c_int;
 
@@ -101,32 +104,195 @@ fn check<T>(m: usize, n: usize, k: usize, a: &Operand<T>, b: &Operand<T>, c: &[T
     );
 }
 
-/// The kernels OpenBLAS runs, by its name for them ("Haswell", "SkylakeX", …), and a warning
-/// when `OPENBLAS_CORETYPE` forces kernels without AVX-512 on a CPU that has it.
-pub fn kernels() -> String {
-    // SAFETY: returns a pointer to a static NUL-terminated name (dynamic-architecture builds).
-    let name = unsafe { std::ffi::CStr::from_ptr(gotoblas_corename()) }
-        .to_string_lossy()
-        .into_owned();
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f")
-        && !matches!(name.as_str(), "SkylakeX" | "Cooperlake" | "SapphireRapids")
-    {
-        if let Ok(forced) = std::env::var("OPENBLAS_CORETYPE") {
-            return format!(
-                "{name} (forced by OPENBLAS_CORETYPE={forced}; this CPU has AVX-512, which \
-                 OpenBLAS uses when the variable is unset)"
-            );
-        }
-    }
-    name
+/// The widest vector instructions a set of GEMM kernels uses (x86-64), or NEON (aarch64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    Sse,
+    Avx,
+    Avx2,
+    Avx512,
+    Neon,
 }
 
-/// Sets OpenBLAS to run each call on the calling thread, once per process.
-fn single_threaded() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: a plain setter of OpenBLAS's thread count, called once before any product.
-    ONCE.call_once(|| unsafe { openblas_set_num_threads(1) });
+impl std::fmt::Display for Isa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Isa::Sse => "SSE",
+            Isa::Avx => "AVX",
+            Isa::Avx2 => "AVX2/FMA",
+            Isa::Avx512 => "AVX-512",
+            Isa::Neon => "NEON",
+        })
+    }
+}
+
+/// The instructions OpenBLAS's kernels for a core (its name, e.g. "Haswell") use.
+pub fn kernel_isa(core: &str) -> Isa {
+    match core.to_ascii_lowercase().as_str() {
+        "skylakex" | "cooperlake" | "sapphirerapids" => Isa::Avx512,
+        "haswell" | "zen" | "excavator" => Isa::Avx2,
+        "sandybridge" | "bulldozer" | "piledriver" | "steamroller" => Isa::Avx,
+        _ if cfg!(target_arch = "aarch64") => Isa::Neon,
+        _ => Isa::Sse,
+    }
+}
+
+/// The widest instructions this processor (and its operating system) can run, from its
+/// feature flags.
+pub fn cpu_isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") {
+            return Isa::Avx512;
+        }
+        if has!("avx2") && has!("fma") {
+            return Isa::Avx2;
+        }
+        if has!("avx") {
+            return Isa::Avx;
+        }
+        Isa::Sse
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        Isa::Neon
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        Isa::Sse
+    }
+}
+
+/// The OpenBLAS core whose kernels to run instead of `library_choice` on a processor that can
+/// run `cpu`, or `None` where OpenBLAS's own choice already uses the widest instructions.
+/// OpenBLAS picks kernels by processor model number, and a model its table does not know (a
+/// newer Xeon, a virtual machine's generic model) falls back to SSE3 kernels three times
+/// slower than the processor allows; the feature flags do not depend on the model.
+pub fn better_core(cpu: Isa, library_choice: &str) -> Option<&'static str> {
+    if cpu == Isa::Neon || kernel_isa(library_choice) >= cpu {
+        return None;
+    }
+    match cpu {
+        Isa::Avx512 => Some("SkylakeX"),
+        Isa::Avx2 => Some("Haswell"),
+        Isa::Avx => Some("Sandybridge"),
+        Isa::Sse | Isa::Neon => None,
+    }
+}
+
+/// How the kernels in use were chosen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// OpenBLAS's own detection, which matched the processor's features.
+    Library,
+    /// Chosen from the processor's features over OpenBLAS's choice of `from`.
+    Features { from: String },
+    /// Set by the user through `OPENBLAS_CORETYPE`.
+    Forced { value: String },
+}
+
+/// The GEMM kernels in use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kernels {
+    /// OpenBLAS's name for them ("Haswell", "SkylakeX", …).
+    pub name: String,
+    pub isa: Isa,
+    /// The processor's widest instructions.
+    pub cpu: Isa,
+    pub choice: Choice,
+}
+
+impl std::fmt::Display for Kernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}", self.name, self.isa)?;
+        match &self.choice {
+            Choice::Library => write!(f, ", OpenBLAS's own choice)"),
+            Choice::Features { from } => write!(
+                f,
+                ", chosen from the CPU's features; OpenBLAS's own detection picked {from})"
+            ),
+            Choice::Forced { value } if self.isa < self.cpu => write!(
+                f,
+                ", forced by OPENBLAS_CORETYPE={value}; this CPU has {}: unset the variable \
+                 for kernels that use it)",
+                self.cpu
+            ),
+            Choice::Forced { value } => write!(f, ", forced by OPENBLAS_CORETYPE={value})"),
+        }
+    }
+}
+
+unsafe extern "C" {
+    fn gotoblas_dynamic_init();
+    fn gotoblas_dynamic_quit();
+}
+
+fn core_name() -> String {
+    // SAFETY: returns a pointer to a static NUL-terminated name (dynamic-architecture builds).
+    unsafe { std::ffi::CStr::from_ptr(gotoblas_corename()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Runs OpenBLAS's start-up kernel selection again with `OPENBLAS_CORETYPE=core` (the only way
+/// into its table of cores), then restores the variable.
+///
+/// # Safety
+/// No BLAS call may run meanwhile, and no other thread may read the environment through C's
+/// `getenv` (Rust's own readers are locked).
+unsafe fn reselect(core: &str) {
+    const VAR: &str = "OPENBLAS_CORETYPE";
+    let before = std::env::var_os(VAR);
+    // SAFETY: the caller guarantees no concurrent BLAS call or C reader of the environment;
+    // `gotoblas_dynamic_quit` only clears the selection, `gotoblas_dynamic_init` selects by the
+    // variable and fills in that core's blocking parameters.
+    unsafe {
+        std::env::set_var(VAR, core);
+        gotoblas_dynamic_quit();
+        gotoblas_dynamic_init();
+        match before {
+            Some(v) => std::env::set_var(VAR, v),
+            None => std::env::remove_var(VAR),
+        }
+    }
+}
+
+/// Chooses the kernels once per process (see [`better_core`]) and sets OpenBLAS to run each
+/// call on the calling thread. Runs before the first product; `main` calls it first thing,
+/// before other threads exist.
+pub fn select_kernels() -> &'static Kernels {
+    static KERNELS: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
+    KERNELS.get_or_init(|| {
+        let cpu = cpu_isa();
+        let library = core_name();
+        let choice = match std::env::var("OPENBLAS_CORETYPE") {
+            Ok(value) if !value.is_empty() => Choice::Forced { value },
+            _ => match better_core(cpu, &library) {
+                Some(core) => {
+                    // SAFETY: inside the once-only initialiser every product waits for, so no
+                    // BLAS call runs; `main` reaches it before other threads exist.
+                    unsafe { reselect(core) };
+                    Choice::Features { from: library }
+                }
+                None => Choice::Library,
+            },
+        };
+        // SAFETY: a plain setter of OpenBLAS's thread count, before any product.
+        unsafe { openblas_set_num_threads(1) };
+        let name = core_name();
+        Kernels {
+            isa: kernel_isa(&name),
+            name,
+            cpu,
+            choice,
+        }
+    })
+}
+
+/// The kernels in use (choosing them first if no product has run yet).
+pub fn kernels() -> &'static Kernels {
+    select_kernels()
 }
 
 macro_rules! impl_gemm {
@@ -146,7 +312,7 @@ macro_rules! impl_gemm {
                     return;
                 }
                 check(m, n, k, &a, &b, c, ldc);
-                single_threaded();
+                select_kernels();
                 let trans = |t: bool| if t { TRANS } else { NO_TRANS };
                 // SAFETY: `check` proved every operand spans at least the elements BLAS reads
                 // or writes for these sizes and leading dimensions, and all fit a C int; `c` is
@@ -180,6 +346,88 @@ impl_gemm!(f64, cblas_dgemm);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn features_outrank_model_numbers() {
+        assert_eq!(better_core(Isa::Avx512, "Prescott"), Some("SkylakeX"));
+        assert_eq!(better_core(Isa::Avx512, "Haswell"), Some("SkylakeX"));
+        assert_eq!(better_core(Isa::Avx2, "Prescott"), Some("Haswell"));
+        assert_eq!(better_core(Isa::Avx2, "Sandybridge"), Some("Haswell"));
+        assert_eq!(better_core(Isa::Avx, "Core2"), Some("Sandybridge"));
+        assert_eq!(better_core(Isa::Avx512, "Cooperlake"), None);
+        assert_eq!(better_core(Isa::Avx2, "Zen"), None);
+        assert_eq!(better_core(Isa::Avx2, "SkylakeX"), None);
+        assert_eq!(better_core(Isa::Sse, "Prescott"), None);
+    }
+
+    /// On a CPU with AVX2 the kernels in use are not SSE-only (unless the user forced them).
+    #[test]
+    fn kernels_fit_the_processor() {
+        let k = kernels();
+        if !matches!(k.choice, Choice::Forced { .. }) {
+            assert!(k.isa >= k.cpu.min(Isa::Avx512), "{k}");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                assert!(k.isa >= Isa::Avx2, "{k}");
+            }
+        }
+    }
+
+    /// Where OpenBLAS's own detection picked SSE3 kernels, the selection replaces them with the
+    /// widest the processor runs, and products stay right. Run in a child process of this test
+    /// binary, where nothing else uses BLAS meanwhile.
+    #[test]
+    fn misdetected_processor_gets_feature_kernels() {
+        const CHILD: &str = "STEERLAB_BLAS_MISDETECTED_CHILD";
+        let name = "nn::ops::blas::tests::misdetected_processor_gets_feature_kernels";
+        if std::env::var_os(CHILD).is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([name, "--exact", "--test-threads=1", "--nocapture"])
+                .env(CHILD, "1")
+                .env_remove("OPENBLAS_CORETYPE")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(text.contains("1 passed"), "the child ran no test: {text}");
+            return;
+        }
+        // Make OpenBLAS's own choice the SSE3 fallback, as on a model it does not know.
+        // SAFETY: this child process runs this test alone; nothing else calls BLAS.
+        unsafe { reselect("Prescott") };
+        assert_eq!(core_name(), "Prescott");
+        let chosen = select_kernels();
+        println!("{chosen}");
+        if cpu_isa() >= Isa::Avx {
+            assert_eq!(
+                chosen.choice,
+                Choice::Features {
+                    from: "Prescott".into()
+                }
+            );
+            assert_eq!(chosen.isa, cpu_isa());
+        }
+        let (m, n, k) = (7usize, 33usize, 19usize);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 11) as f32 - 5.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.5).collect();
+        let op = |data, ld| Operand {
+            data,
+            ld,
+            transposed: false,
+        };
+        let mut c = vec![0.0f32; m * n];
+        f32::gemm(m, n, k, op(&a, k), op(&b, n), &mut c, n, false);
+        for i in 0..m {
+            for j in 0..n {
+                let want: f32 = (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum();
+                assert_eq!(c[i * n + j], want);
+            }
+        }
+    }
 
     /// Two threads multiplying at once get exactly the single-threaded result (a BLAS build
     /// without locking shares its packing buffers and fails this).

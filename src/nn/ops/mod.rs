@@ -39,7 +39,7 @@ mod linear;
 mod pool;
 mod roi;
 
-pub use blas::kernels as blas_kernels;
+pub use blas::{Choice, Isa, Kernels, kernels as blas_kernels, select_kernels};
 pub use conv::{Conv2dSpec, conv_transpose2d, conv2d, conv2d_of_affine};
 pub use linear::linear;
 pub use pool::max_pool2d;
