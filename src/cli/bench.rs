@@ -1,7 +1,11 @@
 //! `steerlab bench sim`: camera frames per second with 1, 4 and 16 cars in one world, where
 //! each rendered tick spends its time, and the simulation step without rendering.
 
+use crate::sim::ExpertConfig;
 use crate::sim::Scenario;
+use crate::sim::expert::Expert;
+use crate::sim::simulation::Simulation;
+use crate::world::raw::{Layout, RawWorld};
 use crate::world::{Env, EnvOptions, FrameTiming};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -60,6 +64,7 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
         "| cars | ticks/s | camera frames/s | ms per tick | update ms | render graph ms | GPU wait + copy ms | other ms |"
     );
     println!("|---|---|---|---|---|---|---|---|");
+    let mut bevy_fps = Vec::new();
     for &agents in &args.agents {
         let mut env = Env::new(
             scenario.clone(),
@@ -82,11 +87,30 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
             mean(|t| t.gpu_wait_s),
         );
         let tick_ms = 1e3 * elapsed / args.ticks as f64;
+        bevy_fps.push((agents as u64 * args.ticks as u64) as f64 / elapsed);
         println!(
             "| {agents} | {:.1} | {:.1} | {tick_ms:.2} | {update:.2} | {graph:.2} | {wait:.2} | {:.2} |",
             args.ticks as f64 / elapsed,
             (agents as u64 * args.ticks as u64) as f64 / elapsed,
             update - graph - wait,
+        );
+    }
+    println!();
+    println!(
+        "The same meshes and shading through wgpu alone (no Bevy), the same cars driving; \
+         steerlab's camera frames/s as a share of each:"
+    );
+    println!(
+        "| cars | wgpu, pass per camera: frames/s | wgpu, one atlas pass: frames/s | steerlab share of pass per camera | of atlas |"
+    );
+    println!("|---|---|---|---|---|");
+    for (&agents, bevy) in args.agents.iter().zip(&bevy_fps) {
+        let per_pass = raw(&scenario, agents, Layout::PassPerCamera, args.ticks)?;
+        let atlas = raw(&scenario, agents, Layout::Atlas, args.ticks)?;
+        println!(
+            "| {agents} | {per_pass:.1} | {atlas:.1} | {:.2} | {:.2} |",
+            bevy / per_pass,
+            bevy / atlas
         );
     }
     println!();
@@ -121,6 +145,28 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
         "other = main-world schedule, extraction and preparation; ms per tick adds the simulation and the expert."
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Camera frames per second of the world drawn through wgpu alone, the expert driving.
+fn raw(scenario: &Scenario, agents: usize, layout: Layout, ticks: u32) -> Result<f64> {
+    let mut sim = Simulation::new(scenario.clone(), agents)?;
+    let expert = Expert::new(ExpertConfig::default(), 0.0, scenario.seed);
+    let mut world = RawWorld::new(&sim, layout)?;
+    let cruise = scenario.vehicle.speed_m_s;
+    let mut started = Instant::now();
+    for tick in 0..ticks + 20 {
+        if tick == 20 {
+            started = Instant::now();
+        }
+        let actions: Vec<_> = sim
+            .states()
+            .iter()
+            .map(|s| expert.label(&sim.track, s, cruise))
+            .collect();
+        sim.step(&actions)?;
+        world.render(&sim)?;
+    }
+    Ok((agents as u64 * ticks as u64) as f64 / started.elapsed().as_secs_f64())
 }
 
 #[derive(clap::Args, Debug)]

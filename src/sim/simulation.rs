@@ -180,4 +180,30 @@ impl Simulation {
         self.states[i] = self.observe(i, &projection, stats, self.tick);
         Ok(&self.states[i])
     }
+
+    /// Puts car `i` at `state` (position, heading, speed, steering), as if it had driven
+    /// there; the episode's counters continue. Fails on a car that does not exist or a state
+    /// with a non-finite field.
+    pub fn place(&mut self, i: usize, state: VehicleState) -> Result<&AgentState> {
+        let fields = [
+            state.position.x,
+            state.position.y,
+            state.heading,
+            state.speed_m_s,
+            state.steer_rad,
+        ];
+        if fields.iter().any(|v| !v.is_finite()) {
+            return Err(Error::InvalidArgument(format!(
+                "car {i} cannot be placed at a state with a non-finite field: {state:?}"
+            )));
+        }
+        let Some(vehicle) = self.vehicles.get_mut(i) else {
+            return Err(Error::InvalidArgument(format!("no car {i}")));
+        };
+        vehicle.state = state;
+        let projection = self.track.project(state.position);
+        let stats = self.states[i].stats.clone();
+        self.states[i] = self.observe(i, &projection, stats, self.tick);
+        Ok(&self.states[i])
+    }
 }

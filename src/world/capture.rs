@@ -1,9 +1,12 @@
-//! Synchronous camera capture: every camera renders into its own image, and right after
-//! the frame's render graph has been submitted a render-world system copies each image into
-//! a staging buffer, waits for the GPU and sends the RGB pixels to the main world tagged with
-//! the tick they show. When `App::update` returns, the frames of that tick are in the channel.
+//! Synchronous camera capture: the cameras render into tiles of an atlas image, and right
+//! after the frame's render graph has been submitted a render-world system copies each atlas
+//! into a staging buffer (one copy for all its cameras), waits for the GPU and sends each
+//! tile's RGB pixels to the main world tagged with the tick they show. When `App::update`
+//! returns, the frames of that tick are in the channel.
 
+use bevy::camera::NormalizedRenderTarget;
 use bevy::prelude::*;
+use bevy::render::camera::ExtractedCamera;
 use bevy::render::extract_resource::{ExtractResource, ExtractResourcePlugin};
 use bevy::render::render_asset::RenderAssets;
 use bevy::render::render_resource::{
@@ -12,6 +15,7 @@ use bevy::render::render_resource::{
 };
 use bevy::render::renderer::{RenderDevice, RenderQueue};
 use bevy::render::texture::GpuImage;
+use bevy::render::view::ViewTarget;
 use bevy::render::{Render, RenderApp, RenderSystems};
 use crossbeam_channel::{Receiver, Sender};
 use std::time::{Duration, Instant};
@@ -22,8 +26,9 @@ use std::time::{Duration, Instant};
 pub struct CaptureRequest {
     /// Id stamped on the frames rendered this update (the simulation tick they show).
     pub tick: u64,
-    /// Render-target image of each agent camera, by agent index.
-    pub targets: Vec<Handle<Image>>,
+    /// The atlases to read; their tiles are numbered on from one atlas to the next (the
+    /// `agent` of each captured frame).
+    pub atlases: Vec<crate::world::scene::Atlas>,
 }
 
 /// One captured camera image.
@@ -94,7 +99,7 @@ impl Plugin for CapturePlugin {
     }
 }
 
-/// Staging buffer per camera, reused while the image size stays the same.
+/// Staging buffer per atlas, reused while the image size stays the same.
 #[derive(Default)]
 struct Staging {
     buffers: Vec<Option<(Buffer, u64)>>,
@@ -109,41 +114,58 @@ fn capture_frames(
     pipeline_cache: Res<PipelineCache>,
     sender: Res<CaptureSender>,
     render_start: Res<RenderStart>,
+    views: Query<(&ExtractedCamera, &ViewTarget)>,
     mut staging: Local<Staging>,
 ) {
     let graph_done = Instant::now();
     let Some(request) = request else { return };
-    if request.targets.is_empty() {
+    if request.atlases.is_empty() {
         return;
     }
-    staging.buffers.resize_with(request.targets.len(), || None);
+    staging.buffers.resize_with(request.atlases.len(), || None);
     let mut encoder = device.create_command_encoder(&CommandEncoderDescriptor {
         label: Some("steerlab capture"),
     });
-    // (agent, width, height, padded row bytes)
-    let mut copies = Vec::with_capacity(request.targets.len());
-    for (agent, handle) in request.targets.iter().enumerate() {
+    // (atlas, first frame index, padded row bytes)
+    let mut copies = Vec::with_capacity(request.atlases.len());
+    let mut first = 0;
+    for (index, atlas) in request.atlases.iter().enumerate() {
+        let atlas_first = first;
+        first += atlas.tiles as usize;
         // The image is uploaded in the first frame(s); until then there is nothing to read.
-        let Some(gpu) = gpu_images.get(handle) else {
+        let Some(gpu) = gpu_images.get(&atlas.image) else {
+            continue;
+        };
+        // The cameras of the atlas draw into the main texture they share (their output to
+        // the image itself is skipped); it has the image's size and format.
+        let Some(texture) = views
+            .iter()
+            .find_map(|(camera, view)| match &camera.target {
+                Some(NormalizedRenderTarget::Image(t)) if t.handle == atlas.image => {
+                    Some(view.main_texture())
+                }
+                _ => None,
+            })
+        else {
             continue;
         };
         let size = gpu.texture_descriptor.size;
         let padded = RenderDevice::align_copy_bytes_per_row(size.width as usize * 4);
         let bytes = (padded * size.height as usize) as u64;
-        if staging.buffers[agent].as_ref().map(|b| b.1) != Some(bytes) {
+        if staging.buffers[index].as_ref().map(|b| b.1) != Some(bytes) {
             let buffer = device.create_buffer(&BufferDescriptor {
                 label: Some("steerlab capture staging"),
                 size: bytes,
                 usage: BufferUsages::MAP_READ | BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            staging.buffers[agent] = Some((buffer, bytes));
+            staging.buffers[index] = Some((buffer, bytes));
         }
-        let Some((buffer, _)) = staging.buffers[agent].as_ref() else {
+        let Some((buffer, _)) = staging.buffers[index].as_ref() else {
             continue;
         };
         encoder.copy_texture_to_buffer(
-            gpu.texture.as_image_copy(),
+            texture.as_image_copy(),
             TexelCopyBufferInfo {
                 buffer,
                 layout: TexelCopyBufferLayout {
@@ -154,18 +176,18 @@ fn capture_frames(
             },
             size,
         );
-        copies.push((agent, size.width, size.height, padded));
+        copies.push((index, atlas_first, padded));
     }
     if copies.is_empty() {
         return;
     }
     let submission = queue.submit([encoder.finish()]);
     let (map_tx, map_rx) = crossbeam_channel::bounded(copies.len());
-    for &(agent, ..) in &copies {
-        if let Some((buffer, _)) = &staging.buffers[agent] {
+    for &(index, ..) in &copies {
+        if let Some((buffer, _)) = &staging.buffers[index] {
             let tx = map_tx.clone();
             buffer.slice(..).map_async(MapMode::Read, move |r| {
-                let _ = tx.send((agent, r.is_ok()));
+                let _ = tx.send((index, r.is_ok()));
             });
         }
     }
@@ -187,34 +209,40 @@ fn capture_frames(
     };
     let mapped: Vec<(usize, bool)> = map_rx.try_iter().collect();
     let pipelines_pending = pipeline_cache.waiting_pipelines().next().is_some();
-    for (agent, width, height, padded) in copies {
-        let Some((buffer, _)) = &staging.buffers[agent] else {
+    for (index, first, padded) in copies {
+        let atlas = &request.atlases[index];
+        let Some((buffer, _)) = &staging.buffers[index] else {
             continue;
         };
-        if !mapped.iter().any(|&(a, ok)| a == agent && ok) {
+        if !mapped.iter().any(|&(a, ok)| a == index && ok) {
             let _ = sender.0.send(Err(format!(
-                "mapping the capture buffer of camera {agent} failed"
+                "mapping the capture buffer of atlas {index} failed"
             )));
             continue;
         }
-        let mut rgb = Vec::with_capacity(width as usize * height as usize * 3);
+        let (width, height) = (atlas.tile.x, atlas.tile.y);
         {
             let view = buffer.slice(..).get_mapped_range();
-            for row in view.chunks_exact(padded) {
-                for px in row[..width as usize * 4].chunks_exact(4) {
-                    rgb.extend_from_slice(&px[..3]);
+            for tile in 0..atlas.tiles {
+                let origin = atlas.origin(tile);
+                let mut rgb = Vec::with_capacity(width as usize * height as usize * 3);
+                for y in origin.y..origin.y + height {
+                    let start = y as usize * padded + origin.x as usize * 4;
+                    for px in view[start..start + width as usize * 4].chunks_exact(4) {
+                        rgb.extend_from_slice(&px[..3]);
+                    }
                 }
+                let _ = sender.0.send(Ok(CapturedFrame {
+                    agent: first + tile as usize,
+                    tick: request.tick,
+                    width,
+                    height,
+                    rgb,
+                    pipelines_pending,
+                    timings,
+                }));
             }
         }
         buffer.unmap();
-        let _ = sender.0.send(Ok(CapturedFrame {
-            agent,
-            tick: request.tick,
-            width,
-            height,
-            rgb,
-            pipelines_pending,
-            timings,
-        }));
     }
 }

@@ -16,7 +16,7 @@ use crate::sim::vehicle::Action;
 use crate::sim::{ExpertConfig, Frame};
 use crate::world::capture::{CapturePlugin, CaptureReceiver, CaptureRequest, CapturedFrame};
 use crate::world::material::SimMaterialPlugin;
-use crate::world::scene::{AgentEntities, place_agent, spawn_agent, spawn_static_world};
+use crate::world::scene::{AgentEntities, Atlas, place_agent, spawn_agent, spawn_static_world};
 use bevy::app::{PluginsState, TerminalCtrlCHandlerPlugin};
 use bevy::log::{Level, LogPlugin};
 use bevy::prelude::*;
@@ -183,6 +183,16 @@ impl Env {
         self.observe()
     }
 
+    /// Puts car `agent` at `state` (see [`Simulation::place`]) and re-renders every view.
+    pub fn place(
+        &mut self,
+        agent: usize,
+        state: crate::sim::vehicle::VehicleState,
+    ) -> Result<Vec<Observation>> {
+        self.sim.place(agent, state)?;
+        self.observe()
+    }
+
     fn observe(&mut self) -> Result<Vec<Observation>> {
         let states = self.sim.states().to_vec();
         let (mut frames, mut labels): (Vec<Option<Frame>>, Vec<Option<LabelFrame>>) =
@@ -275,6 +285,14 @@ pub fn headless_plugins(render_creation: RenderCreation) -> bevy::app::PluginGro
             .disable::<WinitPlugin>()
             .disable::<PipelinedRenderingPlugin>()
             .disable::<TerminalCtrlCHandlerPlugin>()
+            // Nothing of a headless world is text, UI or sprites, and no one
+            // reads its accessibility tree: each of these ran systems in every update.
+            .disable::<bevy::ui_render::UiRenderPlugin>()
+            .disable::<bevy::ui::UiPlugin>()
+            .disable::<bevy::text::TextPlugin>()
+            .disable::<bevy::a11y::AccessibilityPlugin>()
+            .disable::<bevy::sprite_render::SpriteRenderPlugin>()
+            .disable::<bevy::sprite::SpritePlugin>()
             .set(WindowPlugin {
                 primary_window: None,
                 primary_cursor_options: None,
@@ -361,20 +379,14 @@ impl Renderer {
         let world = app.world_mut();
         let table = Arc::new(spawn_static_world(world, &sim.scenario, &sim.track, labels));
         let n = sim.agent_count();
+        let colour = Atlas::new(world, &sim.scenario, n as u32);
+        let label = labels.then(|| Atlas::new(world, &sim.scenario, n as u32));
         let agents: Vec<AgentEntities> = (0..n)
-            .map(|i| spawn_agent(world, &sim.scenario, i, n, labels))
+            .map(|i| spawn_agent(world, &sim.scenario, i, &colour, label.as_ref()))
             .collect();
-        // Colour targets first (capture index = agent), then label targets (n + agent).
-        let targets = agents
-            .iter()
-            .map(|a| a.target.clone())
-            .chain(
-                agents
-                    .iter()
-                    .filter_map(|a| a.label.as_ref().map(|l| l.1.clone())),
-            )
-            .collect();
-        world.insert_resource(CaptureRequest { tick: 0, targets });
+        // Colour frames first (capture index = agent), then label frames (n + agent).
+        let atlases = std::iter::once(colour).chain(label).collect();
+        world.insert_resource(CaptureRequest { tick: 0, atlases });
         Ok(Renderer {
             app,
             agents,

@@ -4,6 +4,7 @@ pub mod capture;
 pub mod env;
 pub mod material;
 pub mod meshes;
+pub mod raw;
 pub mod scene;
 
 pub use env::{Env, EnvOptions, FrameTiming, Observation, StepInfo};

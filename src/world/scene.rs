@@ -8,8 +8,8 @@ use crate::sim::track::Track;
 use crate::sim::vehicle::VehicleState;
 use crate::world::material::SimMaterial;
 use crate::world::meshes::{PropPart, car_parts, ground_mesh, marking_mesh, prop_parts, road_mesh};
-use bevy::camera::RenderTarget;
 use bevy::camera::visibility::RenderLayers;
+use bevy::camera::{CameraOutputMode, RenderTarget, Viewport};
 use bevy::core_pipeline::tonemapping::{DebandDither, Tonemapping};
 use bevy::prelude::*;
 use bevy::render::render_resource::{TextureFormat, TextureUsages};
@@ -110,6 +110,55 @@ fn spawn_label_twin(world: &mut World, mesh: Handle<Mesh>, transform: Transform,
     ));
 }
 
+/// One object of the static world: its label class and its coloured parts, placed in the
+/// world.
+pub struct StaticObject {
+    pub class: LabelClass,
+    /// Surfaces (ground, road, paint) share their class's label id; each prop gets its own.
+    pub is_prop: bool,
+    pub parts: Vec<PropPart>,
+}
+
+/// Everything that does not move: ground, road, paint and props, in world coordinates.
+pub fn static_objects(scenario: &Scenario, track: &Track) -> Vec<StaticObject> {
+    let surface = |mesh, colour: [f64; 3], class| StaticObject {
+        class,
+        is_prop: false,
+        parts: vec![PropPart {
+            mesh,
+            colour: colour.map(|c| c as f32),
+            transform: Transform::IDENTITY,
+        }],
+    };
+    let mut objects = vec![
+        surface(
+            ground_mesh(track, 400.0),
+            scenario.lighting.ground_colour,
+            LabelClass::Ground,
+        ),
+        surface(road_mesh(track, &scenario.road), ASPHALT, LabelClass::Road),
+    ];
+    if let Some(paint) = marking_mesh(track, &scenario.road) {
+        objects.push(surface(paint, PAINT, LabelClass::LaneMarking));
+    }
+    for prop in scenario.placed_props(track) {
+        let root = ground_transform(prop.position, 0.0, prop.heading);
+        let parts = prop_parts(prop.kind)
+            .into_iter()
+            .map(|p| PropPart {
+                transform: root.mul_transform(p.transform),
+                ..p
+            })
+            .collect();
+        objects.push(StaticObject {
+            class: LabelClass::Prop(prop.kind),
+            is_prop: true,
+            parts,
+        });
+    }
+    objects
+}
+
 /// Spawns everything that does not move; with `labels`, also its label twins. Returns the
 /// class of every label id (props numbered in spawn order).
 pub fn spawn_static_world(
@@ -122,34 +171,20 @@ pub fn spawn_static_world(
     let layers = RenderLayers::layer(WORLD_LAYER);
     let lighting = &scenario.lighting;
     world.insert_resource(ClearColor(srgb(lighting.sky_colour)));
-    let surfaces = [
-        (
-            ground_mesh(track, 400.0),
-            lighting.ground_colour,
-            LabelClass::Ground,
-        ),
-        (road_mesh(track, &scenario.road), ASPHALT, LabelClass::Road),
-    ];
-    let paint = marking_mesh(track, &scenario.road).map(|m| (m, PAINT, LabelClass::LaneMarking));
-    for (mesh, colour, class) in surfaces.into_iter().chain(paint) {
-        let mesh = add_mesh(world, mesh);
-        let material = material(world, colour, lighting);
-        world.spawn((
-            Mesh3d(mesh.clone()),
-            MeshMaterial3d(material),
+    for object in static_objects(scenario, track) {
+        let id = if object.is_prop {
+            table.add(object.class)
+        } else {
+            Some(table.id_of(object.class))
+        };
+        let meshes = spawn_parts(
+            world,
+            object.parts,
             Transform::IDENTITY,
-            layers.clone(),
-            Scenery,
-        ));
-        if labels {
-            spawn_label_twin(world, mesh, Transform::IDENTITY, table.id_of(class));
-        }
-    }
-
-    for prop in scenario.placed_props(track) {
-        let root = ground_transform(prop.position, 0.0, prop.heading);
-        let meshes = spawn_parts(world, prop_parts(prop.kind), root, lighting, &layers, None);
-        let id = table.add(LabelClass::Prop(prop.kind));
+            lighting,
+            &layers,
+            None,
+        );
         if let (true, Some(id)) = (labels, id) {
             for (mesh, transform) in meshes {
                 spawn_label_twin(world, mesh, transform, id);
@@ -164,38 +199,93 @@ pub fn spawn_static_world(
 pub struct AgentEntities {
     pub car: Entity,
     pub camera: Entity,
-    pub target: Handle<Image>,
-    /// The label camera and its image, when labels are rendered.
-    pub label: Option<(Entity, Handle<Image>)>,
+    /// The label camera, when labels are rendered.
+    pub label: Option<Entity>,
 }
 
-/// A camera of the rig `scenario.camera` rendering `layer` into a new image; `order` sorts
-/// the cameras of a frame.
+/// One image holding the frames of every camera of a kind, each in its own tile: the cameras
+/// share one main texture and one copy back instead of one of each per camera. Tiles fill
+/// rows of `columns`, camera `i` in tile `i`.
+#[derive(Clone, Debug)]
+pub struct Atlas {
+    pub image: Handle<Image>,
+    /// Tile (camera frame) size in pixels.
+    pub tile: UVec2,
+    pub columns: u32,
+    pub tiles: u32,
+}
+
+impl Atlas {
+    /// A new atlas image of `tiles` tiles of the scenario's camera size.
+    pub fn new(world: &mut World, scenario: &Scenario, tiles: u32) -> Atlas {
+        let tile = UVec2::new(scenario.camera.width_px, scenario.camera.height_px);
+        // Close to square: lavapipe bins in 64×64 tiles, and a long strip pads more of them.
+        let columns = ((tiles as f64).sqrt().ceil() as u32).max(1);
+        let rows = tiles.div_ceil(columns).max(1);
+        let mut image = Image::new_target_texture(
+            tile.x * columns,
+            tile.y * rows,
+            TextureFormat::Rgba8UnormSrgb,
+            None,
+        );
+        image.texture_descriptor.usage |= TextureUsages::COPY_SRC;
+        let image = world.resource_mut::<Assets<Image>>().add(image);
+        Atlas {
+            image,
+            tile,
+            columns,
+            tiles,
+        }
+    }
+
+    /// Top-left pixel of tile `i`.
+    pub fn origin(&self, i: u32) -> UVec2 {
+        UVec2::new(i % self.columns, i / self.columns) * self.tile
+    }
+}
+
+/// A camera of the rig `scenario.camera` rendering `layer` into tile `tile` of `atlas`;
+/// `order` sorts the cameras of a frame. The first camera of an atlas clears it with `clear`
+/// (the sky), the others keep what is there: each draws only inside its own tile.
 fn spawn_camera(
     world: &mut World,
     scenario: &Scenario,
     order: isize,
     layer: usize,
     clear: ClearColorConfig,
-) -> (Entity, Handle<Image>) {
+    atlas: &Atlas,
+    tile: u32,
+) -> Entity {
     let rig = &scenario.camera;
-    let mut image = Image::new_target_texture(
-        rig.width_px,
-        rig.height_px,
-        TextureFormat::Rgba8UnormSrgb,
-        None,
-    );
-    image.texture_descriptor.usage |= TextureUsages::COPY_SRC;
-    let target = world.resource_mut::<Assets<Image>>().add(image);
-    let camera = world
+    world
         .spawn((
             Camera3d::default(),
             Camera {
                 order,
-                clear_color: clear,
+                clear_color: if tile == 0 {
+                    clear
+                } else {
+                    ClearColorConfig::None
+                },
+                viewport: Some(Viewport {
+                    physical_position: atlas.origin(tile),
+                    physical_size: atlas.tile,
+                    depth: 0.0..1.0,
+                }),
+                // The cameras of an atlas share one main texture, which the capture copies
+                // from directly: no per-camera pass copying it into the image. Bevy renders
+                // only for targets some camera writes to: the last one does, its own tile.
+                output_mode: if tile + 1 == atlas.tiles {
+                    CameraOutputMode::Write {
+                        blend_state: None,
+                        clear_color: ClearColorConfig::None,
+                    }
+                } else {
+                    CameraOutputMode::Skip
+                },
                 ..default()
             },
-            RenderTarget::Image(target.clone().into()),
+            RenderTarget::Image(atlas.image.clone().into()),
             Projection::Perspective(PerspectiveProjection {
                 fov: rig.vertical_fov_rad() as f32,
                 near: 0.1,
@@ -209,8 +299,7 @@ fn spawn_camera(
             RenderLayers::layer(layer),
             Transform::IDENTITY,
         ))
-        .id();
-    (camera, target)
+        .id()
 }
 
 /// Spawns agent `index`'s car body (on the car layer, which hood cameras do not see).
@@ -237,40 +326,40 @@ pub fn car_transform(scenario: &Scenario, vehicle: &VehicleState) -> Transform {
     ground_transform(centre, 0.0, vehicle.heading)
 }
 
-/// Spawns agent `index`'s car and its hood camera rendering into a new image; with
-/// `labels`, also its label camera (same pose, label twins only, sky in id 0's colour).
+/// Spawns agent `index`'s car and its hood camera, rendering into tile `index` of `colour`;
+/// with a `label` atlas, also its label camera there (same pose, label twins only, sky in
+/// id 0's colour).
 pub fn spawn_agent(
     world: &mut World,
     scenario: &Scenario,
     index: usize,
-    agents: usize,
-    labels: bool,
+    colour: &Atlas,
+    label: Option<&Atlas>,
 ) -> AgentEntities {
     let car = spawn_car(world, scenario, index);
-    let (camera, target) = spawn_camera(
+    let tile = index as u32;
+    let camera = spawn_camera(
         world,
         scenario,
         index as isize,
         WORLD_LAYER,
         ClearColorConfig::Default,
+        colour,
+        tile,
     );
     world.entity_mut(camera).insert(AgentCamera(index));
-    let label = labels.then(|| {
-        let sky = id_colour(0);
+    let label = label.map(|atlas| {
         spawn_camera(
             world,
             scenario,
-            (agents + index) as isize,
+            (colour.tiles + tile) as isize,
             LABEL_LAYER,
-            ClearColorConfig::Custom(srgb(sky)),
+            ClearColorConfig::Custom(srgb(id_colour(0))),
+            atlas,
+            tile,
         )
     });
-    AgentEntities {
-        car,
-        camera,
-        target,
-        label,
-    }
+    AgentEntities { car, camera, label }
 }
 
 /// Bevy transform of a camera pose.
@@ -293,7 +382,7 @@ pub fn place_agent(
         *t = car_transform(scenario, vehicle);
     }
     let pose = scenario.camera.pose(vehicle);
-    let cameras = std::iter::once(entities.camera).chain(entities.label.as_ref().map(|l| l.0));
+    let cameras = std::iter::once(entities.camera).chain(entities.label);
     for camera in cameras {
         if let Some(mut t) = world.get_mut::<Transform>(camera) {
             *t = camera_transform(&pose);

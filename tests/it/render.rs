@@ -205,6 +205,44 @@ fn cars_in_one_world_are_independent_episodes() {
     assert!(multi.step_all(&actions[..2]).is_err());
 }
 
+/// The cameras of a world render together into tiles of one atlas (one main texture, one copy
+/// back); each tile is byte for byte the frame a world with that one camera renders from the
+/// same pose, label frames included.
+#[test]
+fn batched_cameras_render_the_frames_a_single_camera_does() {
+    let s = scenario("props");
+    let options = |agents| EnvOptions {
+        agents,
+        render: true,
+        labels: true,
+    };
+    // Five cars: a 3×2 atlas with one tile unused.
+    let mut multi = Env::new(s.clone(), options(5)).unwrap();
+    let mut single = Env::new(s, options(1)).unwrap();
+    multi.reset(7).unwrap();
+    single.reset(7).unwrap();
+    let actions: Vec<Action> = (0..5)
+        .map(|i| Action::new(0.03 * (i as f64 - 2.0), 6.0 + i as f64))
+        .collect();
+    let mut batch = Vec::new();
+    for _ in 0..6 {
+        batch = multi.step_all(&actions).unwrap();
+    }
+    let mut distinct = std::collections::HashSet::new();
+    for (i, o) in batch.iter().enumerate() {
+        let alone = single.place(0, o.state.vehicle).unwrap().remove(0);
+        assert_eq!(alone.state.vehicle, o.state.vehicle);
+        assert!(
+            frame(&alone).rgb == frame(o).rgb,
+            "car {i}: the atlas tile differs from the single camera's frame"
+        );
+        let (a, b) = (alone.labels.unwrap(), o.labels.as_ref().unwrap());
+        assert!(a.ids == b.ids, "car {i}: label frames differ");
+        distinct.insert(frame(o).rgb.clone());
+    }
+    assert_eq!(distinct.len(), 5, "every car sees its own view");
+}
+
 #[test]
 fn props_appear_where_the_camera_maths_puts_them() {
     let s = scenario("props");
