@@ -275,6 +275,31 @@ fn create_render_device() -> Result<(RenderCreation, bool)> {
     })
 }
 
+/// Makes Bevy build mesh uniforms and draw lists on the CPU instead of in compute passes.
+/// On a CPU renderer those passes ran for every camera and cost more than the few meshes of a
+/// driving world do on the CPU. Bevy decides from `GpuPreprocessingSupport`: the mesh plugin
+/// reads it while the app finishes, and the render world derives it again from the device at
+/// start-up, so it is set before both and again right after the latter.
+fn cpu_preprocessing(app: &mut App) {
+    use bevy::render::batching::gpu_preprocessing::{
+        GpuPreprocessingMode, GpuPreprocessingSupport,
+    };
+    fn none() -> GpuPreprocessingSupport {
+        GpuPreprocessingSupport {
+            max_supported_mode: GpuPreprocessingMode::None,
+        }
+    }
+    let Some(render) = app.get_sub_app_mut(bevy::render::RenderApp) else {
+        return;
+    };
+    render.insert_resource(none());
+    render.add_systems(
+        bevy::render::RenderStartup,
+        (|mut commands: Commands| commands.insert_resource(none()))
+            .after(bevy::render::init_gpu_resource::<GpuPreprocessingSupport>),
+    );
+}
+
 static LOG_ONCE: Once = Once::new();
 
 /// Bevy plugins for a windowless app whose `update` renders and finishes one frame.
@@ -365,6 +390,9 @@ impl Renderer {
             .add_plugins((SimMaterialPlugin, CapturePlugin));
         while app.plugins_state() == PluginsState::Adding {
             bevy::tasks::tick_global_task_pools_on_main_thread();
+        }
+        if cpu_renderer {
+            cpu_preprocessing(&mut app);
         }
         app.finish();
         app.cleanup();
