@@ -241,17 +241,20 @@ fn layer_profile(preset: &str, budget: f64) -> Result<()> {
             width,
         };
         let net = Backbone::new(&single, input, vb)?;
-        let x = Var::from_tensor(&Tensor::rand(
-            0f32,
-            1.0,
-            (64, channels, height, width),
-            &device(),
-        )?)?;
+        let image = Tensor::rand(0f32, 1.0, (64, channels, height, width), &device())?;
+        // As in training: the first layer's input is the image, which needs no gradient.
+        let var;
+        let x = if i == 0 {
+            &image
+        } else {
+            var = Var::from_tensor(&image)?;
+            var.as_tensor()
+        };
         let fwd = median_time(budget / 4.0, || {
-            net.forward(&x)?;
+            net.forward(x)?;
             Ok(())
         })?;
-        let out = net.forward(&x)?.sum_all()?;
+        let out = net.forward(x)?.sum_all()?;
         let bwd = median_time(budget / 4.0, || {
             out.backward()?;
             Ok(())
