@@ -16,7 +16,7 @@ use crate::sim::vehicle::Action;
 use crate::sim::{ExpertConfig, Frame};
 use crate::world::capture::{CapturePlugin, CaptureReceiver, CaptureRequest, CapturedFrame};
 use crate::world::material::SimMaterialPlugin;
-use crate::world::scene::{AgentEntities, Atlas, place_agent, spawn_agent, spawn_static_world};
+use crate::world::scene::{TiledViews, spawn_tiled_world};
 use bevy::app::{PluginsState, TerminalCtrlCHandlerPlugin};
 use bevy::log::{Level, LogPlugin};
 use bevy::prelude::*;
@@ -76,7 +76,8 @@ pub struct Observation {
 
 struct Renderer {
     app: App,
-    agents: Vec<AgentEntities>,
+    views: TiledViews,
+    labels: bool,
     /// The class of every label id.
     table: Arc<LabelTable>,
     last_timing: FrameTiming,
@@ -405,19 +406,18 @@ impl Renderer {
             }
         }
         let world = app.world_mut();
-        let table = Arc::new(spawn_static_world(world, &sim.scenario, &sim.track, labels));
-        let n = sim.agent_count();
-        let colour = Atlas::new(world, &sim.scenario, n as u32);
-        let label = labels.then(|| Atlas::new(world, &sim.scenario, n as u32));
-        let agents: Vec<AgentEntities> = (0..n)
-            .map(|i| spawn_agent(world, &sim.scenario, i, &colour, label.as_ref()))
-            .collect();
+        let (table, views) =
+            spawn_tiled_world(world, &sim.scenario, &sim.track, sim.agent_count(), labels);
         // Colour frames first (capture index = agent), then label frames (n + agent).
-        let atlases = std::iter::once(colour).chain(label).collect();
-        world.insert_resource(CaptureRequest { tick: 0, atlases });
+        world.insert_resource(CaptureRequest {
+            tick: 0,
+            atlases: views.atlases(),
+        });
+        let table = Arc::new(table);
         Ok(Renderer {
             app,
-            agents,
+            views,
+            labels,
             table,
             last_timing: FrameTiming::default(),
         })
@@ -448,8 +448,9 @@ impl Renderer {
     /// Places the cars at the simulation's states, runs one update and collects its frames.
     fn update(&mut self, sim: &Simulation) -> Result<Vec<CapturedFrame>> {
         let world = self.app.world_mut();
-        for (entities, state) in self.agents.iter().zip(sim.states()) {
-            place_agent(world, &sim.scenario, entities, &state.vehicle);
+        for (agent, state) in sim.states().iter().enumerate() {
+            let pose = sim.scenario.camera.pose(&state.vehicle);
+            self.views.place(world, agent, &pose);
         }
         world.resource_mut::<CaptureRequest>().tick = sim.tick();
         let started = Instant::now();
@@ -476,14 +477,15 @@ impl Renderer {
 
     /// Cameras rendered per frame: one per car, and a label camera per car with labels.
     fn cameras(&self) -> usize {
-        self.agents.len() + self.agents.iter().filter(|a| a.label.is_some()).count()
+        let n = self.views.colour.tiles as usize;
+        if self.labels { 2 * n } else { n }
     }
 
     /// One frame per car, all showing the simulation's current tick, and each car's label
     /// frame when labels are rendered.
     fn render(&mut self, sim: &Simulation) -> Result<(Vec<Frame>, Vec<Option<LabelFrame>>)> {
         let tick = sim.tick();
-        let n = self.agents.len();
+        let n = self.views.colour.tiles as usize;
         let captured = self.update(sim)?;
         let mut frames: Vec<Option<Frame>> = vec![None; n];
         let mut labels: Vec<Option<LabelFrame>> = vec![None; n];
@@ -512,8 +514,8 @@ impl Renderer {
                 ));
             }
         }
-        for (i, a) in self.agents.iter().enumerate() {
-            if a.label.is_some() && labels[i].is_none() {
+        for (i, label) in labels.iter().enumerate() {
+            if self.labels && label.is_none() {
                 return Err(Error::Render(format!(
                     "label camera {i} delivered no frame for tick {tick}"
                 )));

@@ -17,7 +17,11 @@ pub struct SimMaterialPlugin;
 impl Plugin for SimMaterialPlugin {
     fn build(&self, app: &mut App) {
         embedded_asset!(app, "sim_material.wgsl");
-        app.add_plugins(MaterialPlugin::<SimMaterial>::default());
+        embedded_asset!(app, "tiled.wgsl");
+        app.add_plugins((
+            MaterialPlugin::<SimMaterial>::default(),
+            MaterialPlugin::<TileMaterial>::default(),
+        ));
     }
 }
 
@@ -98,5 +102,51 @@ impl SimMaterial {
                 fog,
             },
         }
+    }
+}
+
+/// The material of one car's copy of the world in an atlas (`tiled.wgsl`): that car's camera
+/// and tile, and the scenario's lighting; surface colours come with the meshes' vertices.
+#[derive(Asset, TypePath, AsBindGroup, Clone, Debug)]
+pub struct TileMaterial {
+    #[uniform(0)]
+    pub view: TileView,
+}
+
+/// The uniform block of `tiled.wgsl` (field meanings are documented there).
+#[derive(Clone, Copy, Debug, Default, ShaderType)]
+pub struct TileView {
+    pub clip_from_world: Mat4,
+    pub tile_map: Vec4,
+    pub camera: Vec4,
+    pub sun_direction: Vec4,
+    pub light: Vec4,
+    pub fog_colour: Vec4,
+    pub fog: Vec4,
+}
+
+impl TileView {
+    /// Lit as `lighting` says, or flat (the vertex colour as it is) for label frames.
+    pub fn new(lighting: Option<&Lighting>) -> Self {
+        let lit = lighting.map(|l| SimMaterial::lit([0.0; 3], l).params);
+        let flat = SimMaterial::flat([0.0; 3]).params;
+        let p = lit.unwrap_or(flat);
+        Self {
+            sun_direction: p.sun_direction,
+            light: p.light,
+            fog_colour: p.fog_colour,
+            fog: p.fog,
+            ..Self::default()
+        }
+    }
+}
+
+impl Material for TileMaterial {
+    fn vertex_shader() -> ShaderRef {
+        "embedded://steerlab/world/tiled.wgsl".into()
+    }
+
+    fn fragment_shader() -> ShaderRef {
+        "embedded://steerlab/world/tiled.wgsl".into()
     }
 }

@@ -6,10 +6,11 @@ use crate::sim::labels::{LabelClass, LabelTable, id_colour};
 use crate::sim::scenario::{Lighting, Scenario};
 use crate::sim::track::Track;
 use crate::sim::vehicle::VehicleState;
-use crate::world::material::SimMaterial;
+use crate::world::material::{SimMaterial, TileMaterial, TileView, linear};
 use crate::world::meshes::{PropPart, car_parts, ground_mesh, marking_mesh, prop_parts, road_mesh};
+use bevy::camera::RenderTarget;
+use bevy::camera::visibility::NoFrustumCulling;
 use bevy::camera::visibility::RenderLayers;
-use bevy::camera::{CameraOutputMode, RenderTarget, Viewport};
 use bevy::core_pipeline::tonemapping::{DebandDither, Tonemapping};
 use bevy::prelude::*;
 use bevy::render::render_resource::{TextureFormat, TextureUsages};
@@ -36,10 +37,6 @@ pub struct AgentCar(pub usize);
 /// so that a window can take a world down and build another.
 #[derive(Component, Clone, Copy, Debug, Default)]
 pub struct Scenery;
-
-/// Marks agent `0`'s hood camera.
-#[derive(Component, Clone, Copy, Debug)]
-pub struct AgentCamera(pub usize);
 
 fn srgb(c: [f64; 3]) -> Color {
     Color::srgb(c[0] as f32, c[1] as f32, c[2] as f32)
@@ -194,18 +191,12 @@ pub fn spawn_static_world(
     table
 }
 
-/// Entities of one agent.
-#[derive(Clone, Debug)]
-pub struct AgentEntities {
-    pub car: Entity,
-    pub camera: Entity,
-    /// The label camera, when labels are rendered.
-    pub label: Option<Entity>,
-}
+/// Render layers of the cars' copies of the world drawn into the colour and label atlases.
+const TILE_LAYER: usize = 3;
+const LABEL_TILE_LAYER: usize = 4;
 
-/// One image holding the frames of every camera of a kind, each in its own tile: the cameras
-/// share one main texture and one copy back instead of one of each per camera. Tiles fill
-/// rows of `columns`, camera `i` in tile `i`.
+/// One image holding the frames of every car camera of a kind, each in its own tile, drawn in
+/// one pass and copied back at once. Tiles fill rows of `columns`, car `i` in tile `i`.
 #[derive(Clone, Debug)]
 pub struct Atlas {
     pub image: Handle<Image>,
@@ -242,64 +233,186 @@ impl Atlas {
     pub fn origin(&self, i: u32) -> UVec2 {
         UVec2::new(i % self.columns, i / self.columns) * self.tile
     }
+
+    fn rows(&self) -> u32 {
+        self.tiles.div_ceil(self.columns).max(1)
+    }
+
+    /// The map from a camera's clip space into tile `i`'s part of the atlas's clip space:
+    /// (a, b, c, d) for x' = x·a + c·w, y' = y·b + d·w.
+    fn tile_map(&self, i: u32) -> Vec4 {
+        let (columns, rows) = (self.columns as f32, self.rows() as f32);
+        let (c, r) = ((i % self.columns) as f32, (i / self.columns) as f32);
+        Vec4::new(
+            1.0 / columns,
+            1.0 / rows,
+            (2.0 * c + 1.0) / columns - 1.0,
+            1.0 - (2.0 * r + 1.0) / rows,
+        )
+    }
 }
 
-/// A camera of the rig `scenario.camera` rendering `layer` into tile `tile` of `atlas`;
-/// `order` sorts the cameras of a frame. The first camera of an atlas clears it with `clear`
-/// (the sky), the others keep what is there: each draws only inside its own tile.
-fn spawn_camera(
+/// The car cameras of a world, all drawn in one pass per atlas. Each car has its own copy of
+/// the static world whose material holds that car's camera and tile (`tiled.wgsl`); one
+/// camera per atlas draws every copy. The copies share their meshes.
+pub struct TiledViews {
+    pub colour: Atlas,
+    pub label: Option<Atlas>,
+    /// Each car's material in the colour atlas and in the label atlas.
+    materials: Vec<(Handle<TileMaterial>, Option<Handle<TileMaterial>>)>,
+    projection: Mat4,
+}
+
+/// `mesh` with every vertex in linear colour `linear`.
+fn coloured(mesh: &Mesh, linear: Vec4) -> Mesh {
+    let n = mesh.count_vertices();
+    mesh.clone()
+        .with_inserted_attribute(Mesh::ATTRIBUTE_COLOR, vec![linear.to_array(); n])
+}
+
+/// Spawns the static world once per car for `agents` cars (and once more per car into a label
+/// atlas with `labels`), and the atlas cameras. Returns the class of every label id (props
+/// numbered in spawn order) and the views to place every tick.
+pub fn spawn_tiled_world(
     world: &mut World,
     scenario: &Scenario,
+    track: &Track,
+    agents: usize,
+    labels: bool,
+) -> (LabelTable, TiledViews) {
+    let mut table = LabelTable::new();
+    let lighting = &scenario.lighting;
+    world.insert_resource(ClearColor(srgb(lighting.sky_colour)));
+    // (colour mesh, label mesh, transform) of every part.
+    let mut parts = Vec::new();
+    for object in static_objects(scenario, track) {
+        let id = if object.is_prop {
+            table.add(object.class)
+        } else {
+            Some(table.id_of(object.class))
+        };
+        for part in object.parts {
+            let colour = coloured(&part.mesh, linear(part.colour.map(f64::from)));
+            let label = match (labels, id) {
+                (true, Some(id)) => Some(coloured(&part.mesh, linear(id_colour(id)))),
+                _ => None,
+            };
+            parts.push((
+                add_mesh(world, colour),
+                label.map(|m| add_mesh(world, m)),
+                part.transform,
+            ));
+        }
+    }
+    let n = agents as u32;
+    let colour = Atlas::new(world, scenario, n);
+    let label = labels.then(|| Atlas::new(world, scenario, n));
+    let mut materials = Vec::new();
+    for agent in 0..n {
+        let mut add = |atlas: &Atlas, lit: bool| {
+            let mut view = TileView::new(lit.then_some(lighting));
+            view.tile_map = atlas.tile_map(agent);
+            world
+                .resource_mut::<Assets<TileMaterial>>()
+                .add(TileMaterial { view })
+        };
+        let colour_material = add(&colour, true);
+        let label_material = label.as_ref().map(|atlas| add(atlas, false));
+        for (mesh, label_mesh, transform) in &parts {
+            world.spawn((
+                Mesh3d(mesh.clone()),
+                MeshMaterial3d(colour_material.clone()),
+                *transform,
+                RenderLayers::layer(TILE_LAYER),
+                NoFrustumCulling,
+                Scenery,
+            ));
+            if let (Some(m), Some(material)) = (label_mesh, &label_material) {
+                world.spawn((
+                    Mesh3d(m.clone()),
+                    MeshMaterial3d(material.clone()),
+                    *transform,
+                    RenderLayers::layer(LABEL_TILE_LAYER),
+                    NoFrustumCulling,
+                    Scenery,
+                ));
+            }
+        }
+        materials.push((colour_material, label_material));
+    }
+    spawn_atlas_camera(world, &colour, 0, TILE_LAYER, ClearColorConfig::Default);
+    if let Some(atlas) = &label {
+        let sky = ClearColorConfig::Custom(srgb(id_colour(0)));
+        spawn_atlas_camera(world, atlas, 1, LABEL_TILE_LAYER, sky);
+    }
+    let rig = &scenario.camera;
+    // Bevy's perspective projection: reverse Z, infinite far plane.
+    let projection = Mat4::perspective_infinite_reverse_rh(
+        rig.vertical_fov_rad() as f32,
+        rig.width_px as f32 / rig.height_px as f32,
+        0.1,
+    );
+    let views = TiledViews {
+        colour,
+        label,
+        materials,
+        projection,
+    };
+    (table, views)
+}
+
+/// The camera drawing every car's copy of the world on `layer` into `atlas`. Its own view
+/// is unused: each copy's material carries its car's camera.
+fn spawn_atlas_camera(
+    world: &mut World,
+    atlas: &Atlas,
     order: isize,
     layer: usize,
     clear: ClearColorConfig,
-    atlas: &Atlas,
-    tile: u32,
-) -> Entity {
-    let rig = &scenario.camera;
-    world
-        .spawn((
-            Camera3d::default(),
-            Camera {
-                order,
-                clear_color: if tile == 0 {
-                    clear
-                } else {
-                    ClearColorConfig::None
-                },
-                viewport: Some(Viewport {
-                    physical_position: atlas.origin(tile),
-                    physical_size: atlas.tile,
-                    depth: 0.0..1.0,
-                }),
-                // The cameras of an atlas share one main texture, which the capture copies
-                // from directly: no per-camera pass copying it into the image. Bevy renders
-                // only for targets some camera writes to: the last one does, its own tile.
-                output_mode: if tile + 1 == atlas.tiles {
-                    CameraOutputMode::Write {
-                        blend_state: None,
-                        clear_color: ClearColorConfig::None,
-                    }
-                } else {
-                    CameraOutputMode::Skip
-                },
-                ..default()
-            },
-            RenderTarget::Image(atlas.image.clone().into()),
-            Projection::Perspective(PerspectiveProjection {
-                fov: rig.vertical_fov_rad() as f32,
-                near: 0.1,
-                far: 1000.0,
-                ..default()
-            }),
-            Tonemapping::None,
-            DebandDither::Disabled,
-            Msaa::Off,
-            NoIndirectDrawing,
-            RenderLayers::layer(layer),
-            Transform::IDENTITY,
-        ))
-        .id()
+) {
+    world.spawn((
+        Camera3d::default(),
+        Camera {
+            order,
+            clear_color: clear,
+            ..default()
+        },
+        RenderTarget::Image(atlas.image.clone().into()),
+        Tonemapping::None,
+        DebandDither::Disabled,
+        Msaa::Off,
+        NoIndirectDrawing,
+        RenderLayers::layer(layer),
+        Transform::IDENTITY,
+    ));
+}
+
+impl TiledViews {
+    /// Points car `agent`'s camera at `pose`.
+    pub fn place(&self, world: &mut World, agent: usize, pose: &CameraPose) {
+        let transform = camera_transform(pose);
+        let clip_from_world = self.projection * transform.to_matrix().inverse();
+        let camera = transform.translation.extend(1.0);
+        let Some((colour, label)) = self.materials.get(agent) else {
+            return;
+        };
+        let mut materials = world.resource_mut::<Assets<TileMaterial>>();
+        let atlases =
+            std::iter::once((colour, &self.colour)).chain(label.as_ref().zip(self.label.as_ref()));
+        for (handle, _) in atlases {
+            if let Some(mut m) = materials.get_mut(handle) {
+                m.view.clip_from_world = clip_from_world;
+                m.view.camera = camera;
+            }
+        }
+    }
+
+    /// The atlases to capture: colour, then labels.
+    pub fn atlases(&self) -> Vec<Atlas> {
+        std::iter::once(self.colour.clone())
+            .chain(self.label.clone())
+            .collect()
+    }
 }
 
 /// Spawns agent `index`'s car body (on the car layer, which hood cameras do not see).
@@ -326,42 +439,6 @@ pub fn car_transform(scenario: &Scenario, vehicle: &VehicleState) -> Transform {
     ground_transform(centre, 0.0, vehicle.heading)
 }
 
-/// Spawns agent `index`'s car and its hood camera, rendering into tile `index` of `colour`;
-/// with a `label` atlas, also its label camera there (same pose, label twins only, sky in
-/// id 0's colour).
-pub fn spawn_agent(
-    world: &mut World,
-    scenario: &Scenario,
-    index: usize,
-    colour: &Atlas,
-    label: Option<&Atlas>,
-) -> AgentEntities {
-    let car = spawn_car(world, scenario, index);
-    let tile = index as u32;
-    let camera = spawn_camera(
-        world,
-        scenario,
-        index as isize,
-        WORLD_LAYER,
-        ClearColorConfig::Default,
-        colour,
-        tile,
-    );
-    world.entity_mut(camera).insert(AgentCamera(index));
-    let label = label.map(|atlas| {
-        spawn_camera(
-            world,
-            scenario,
-            (colour.tiles + tile) as isize,
-            LABEL_LAYER,
-            ClearColorConfig::Custom(srgb(id_colour(0))),
-            atlas,
-            tile,
-        )
-    });
-    AgentEntities { car, camera, label }
-}
-
 /// Bevy transform of a camera pose.
 pub fn camera_transform(pose: &CameraPose) -> Transform {
     let (sp, cp) = pose.pitch.sin_cos();
@@ -369,23 +446,4 @@ pub fn camera_transform(pose: &CameraPose) -> Transform {
     let forward = Vec3::new((cp * cy) as f32, sp as f32, -(cp * sy) as f32);
     Transform::from_translation(Vec3::from_array(pose.ground.to_world(pose.height_m)))
         .looking_to(forward, Vec3::Y)
-}
-
-/// Moves agent `entities` to `vehicle`'s pose.
-pub fn place_agent(
-    world: &mut World,
-    scenario: &Scenario,
-    entities: &AgentEntities,
-    vehicle: &VehicleState,
-) {
-    if let Some(mut t) = world.get_mut::<Transform>(entities.car) {
-        *t = car_transform(scenario, vehicle);
-    }
-    let pose = scenario.camera.pose(vehicle);
-    let cameras = std::iter::once(entities.camera).chain(entities.label);
-    for camera in cameras {
-        if let Some(mut t) = world.get_mut::<Transform>(camera) {
-            *t = camera_transform(&pose);
-        }
-    }
 }
