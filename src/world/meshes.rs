@@ -72,28 +72,82 @@ fn band(
             .filter(|&s| s > s0 && s < s1),
     );
     ss.push(s1);
-    let left = ss
+    let left: Vec<[f32; 3]> = ss
         .iter()
         .map(|&s| track.offset_point(s, to_m.max(from_m)).to_world(height_m))
         .collect();
-    let right = ss
+    let right: Vec<[f32; 3]> = ss
         .iter()
         .map(|&s| track.offset_point(s, to_m.min(from_m)).to_world(height_m))
         .collect();
-    (left, right)
+    let keep = simplified(&left, &right);
+    (
+        keep.iter().map(|&i| left[i]).collect(),
+        keep.iter().map(|&i| right[i]).collect(),
+    )
 }
 
-/// The asphalt ribbon.
-pub fn road_mesh(track: &Track, road: &Road) -> Mesh {
+/// How far a simplified band edge may stray from the track's samples, metres: a third of a
+/// pixel two metres ahead of the camera.
+const BAND_TOLERANCE_M: f32 = 0.005;
+/// The most samples one simplified segment spans (bounds the work on long straights).
+const MAX_SPAN: usize = 64;
+
+/// The samples to keep of a band between polylines `left` and `right` (same length): the first
+/// and last, and as few between as keep every dropped sample of either edge within
+/// [`BAND_TOLERANCE_M`] of the simplified edge. The track's samples are 0.5 m apart, which
+/// curves need and straights do not; every vertex costs a CPU renderer time in every camera.
+fn simplified(left: &[[f32; 3]], right: &[[f32; 3]]) -> Vec<usize> {
+    let n = left.len();
+    if n <= 2 {
+        return (0..n).collect();
+    }
+    let near = |p: &[[f32; 3]], i: usize, j: usize| {
+        let (a, b) = (Vec3::from(p[i]), Vec3::from(p[j]));
+        let ab = b - a;
+        let len2 = ab.length_squared().max(f32::MIN_POSITIVE);
+        (i + 1..j).all(|k| {
+            let q = Vec3::from(p[k]);
+            let t = ((q - a).dot(ab) / len2).clamp(0.0, 1.0);
+            (a + ab * t).distance(q) <= BAND_TOLERANCE_M
+        })
+    };
+    let mut keep = vec![0];
+    let mut i = 0;
+    while i + 1 < n {
+        let mut j = i + 1;
+        while j + 1 < n && j + 1 - i <= MAX_SPAN && near(left, i, j + 1) && near(right, i, j + 1) {
+            j += 1;
+        }
+        keep.push(j);
+        i = j;
+    }
+    keep
+}
+
+/// Arc length of one piece of road or paint: pieces out of a camera's view are not drawn.
+pub const PIECE_M: f64 = 32.0;
+
+/// The arc-length intervals of the pieces of a track of length `len`.
+pub fn pieces(len: f64) -> Vec<(f64, f64)> {
+    let n = (len / PIECE_M).ceil().max(1.0) as usize;
+    (0..n)
+        .map(|i| (i as f64 * len / n as f64, (i + 1) as f64 * len / n as f64))
+        .collect()
+}
+
+/// The asphalt ribbon over arc lengths `[s0, s1]`.
+pub fn road_mesh(track: &Track, road: &Road, (s0, s1): (f64, f64)) -> Mesh {
     let mut m = FlatMesh::default();
     let half = road.width_m / 2.0;
-    let (l, r) = band(track, 0.0, track.length_m(), half, -half, 0.0);
+    let (l, r) = band(track, s0, s1, half, -half, 0.0);
     m.strip(&l, &r);
     m.build()
 }
 
-/// Lane paint: edge lines and the centre line (solid or dashed).
-pub fn marking_mesh(track: &Track, road: &Road) -> Option<Mesh> {
+/// Lane paint over arc lengths `[s0, s1]`: edge lines and the centre line (solid, or the
+/// dashes that start there).
+pub fn marking_mesh(track: &Track, road: &Road, (s0, s1): (f64, f64)) -> Option<Mesh> {
     let lm = &road.lane_markings;
     let half = road.width_m / 2.0;
     let w = lm.line_width_m;
@@ -101,24 +155,28 @@ pub fn marking_mesh(track: &Track, road: &Road) -> Option<Mesh> {
     let mut m = FlatMesh::default();
     if lm.edges {
         for (a, b) in [(half - 2.0 * w, half - w), (-half + w, -half + 2.0 * w)] {
-            let (l, r) = band(track, 0.0, len, a, b, PAINT_HEIGHT_M);
+            let (l, r) = band(track, s0, s1, a, b, PAINT_HEIGHT_M);
             m.strip(&l, &r);
         }
     }
     match lm.centre {
         CentreLine::None => {}
         CentreLine::Solid => {
-            let (l, r) = band(track, 0.0, len, -w / 2.0, w / 2.0, PAINT_HEIGHT_M);
+            let (l, r) = band(track, s0, s1, -w / 2.0, w / 2.0, PAINT_HEIGHT_M);
             m.strip(&l, &r);
         }
         CentreLine::Dashed => {
+            // Dash k starts at k·period and belongs to the piece its start lies in.
             let period = lm.dash_m + lm.gap_m;
-            let mut s = 0.0;
-            while s < len {
+            let first = |s: f64| (s / period).ceil() as u64;
+            for k in first(s0)..first(s1) {
+                let s = k as f64 * period;
+                if s >= len {
+                    break;
+                }
                 let end = (s + lm.dash_m).min(len);
                 let (l, r) = band(track, s, end, -w / 2.0, w / 2.0, PAINT_HEIGHT_M);
                 m.strip(&l, &r);
-                s += period;
             }
         }
     }
@@ -232,4 +290,74 @@ pub fn car_parts(length_m: f64, width_m: f64) -> Vec<PropPart> {
             transform: Transform::from_translation(Vec3::new(-0.1 * l, 1.15, 0.0)),
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::scenario::builtin;
+
+    fn distance_to_polyline(p: Vec3, line: &[[f32; 3]]) -> f32 {
+        line.windows(2)
+            .map(|w| {
+                let (a, b) = (Vec3::from(w[0]), Vec3::from(w[1]));
+                let t = ((p - a).dot(b - a) / (b - a).length_squared()).clamp(0.0, 1.0);
+                (a + (b - a) * t).distance(p)
+            })
+            .fold(f32::INFINITY, f32::min)
+    }
+
+    /// Simplified road edges stay within the tolerance of every track sample's edge point,
+    /// and a straight needs far fewer vertices than its samples.
+    #[test]
+    fn simplified_bands_follow_the_track() {
+        for scenario in builtin().unwrap() {
+            let track = Track::from_spec(&scenario.track, scenario.road.width_m).unwrap();
+            let half = scenario.road.width_m / 2.0;
+            let (l, r) = band(&track, 0.0, track.length_m(), half, -half, 0.0);
+            let samples = track.sample_s().len();
+            assert!(
+                l.len() < samples,
+                "{}: {} of {samples}",
+                scenario.name,
+                l.len()
+            );
+            for &s in track.sample_s() {
+                for (edge, offset) in [(&l, half), (&r, -half)] {
+                    let p = Vec3::from(track.offset_point(s, offset).to_world(0.0));
+                    let d = distance_to_polyline(p, edge);
+                    assert!(
+                        d <= BAND_TOLERANCE_M * 1.01,
+                        "{}: {d} m off at s={s}",
+                        scenario.name
+                    );
+                }
+            }
+        }
+        let straight: Vec<[f32; 3]> = (0..200).map(|i| [i as f32 * 0.5, 0.0, 0.0]).collect();
+        let right: Vec<[f32; 3]> = straight.iter().map(|p| [p[0], 0.0, 3.0]).collect();
+        assert_eq!(simplified(&straight, &right), [0, 64, 128, 192, 199]);
+    }
+
+    /// Cut into pieces, the paint has every dash exactly once.
+    #[test]
+    fn pieces_hold_every_dash_once() {
+        let scenario = builtin().unwrap().remove(0);
+        let track = Track::from_spec(&scenario.track, scenario.road.width_m).unwrap();
+        let road = &scenario.road;
+        let quads = |m: &Mesh| m.indices().unwrap().len() / 6;
+        let whole = quads(&marking_mesh(&track, road, (0.0, track.length_m())).unwrap());
+        let parts = pieces(track.length_m());
+        assert!(parts.len() > 1);
+        let pieces: usize = parts
+            .iter()
+            .filter_map(|&p| marking_mesh(&track, road, p))
+            .map(|m| quads(&m))
+            .sum();
+        // Edge lines may gain a quad at each cut; dashes neither vanish nor double.
+        assert!(
+            pieces >= whole && pieces <= whole + 2 * parts.len(),
+            "{pieces} vs {whole}"
+        );
+    }
 }

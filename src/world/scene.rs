@@ -7,8 +7,11 @@ use crate::sim::scenario::{Lighting, Scenario};
 use crate::sim::track::Track;
 use crate::sim::vehicle::VehicleState;
 use crate::world::material::{SimMaterial, TileMaterial, TileView, linear};
-use crate::world::meshes::{PropPart, car_parts, ground_mesh, marking_mesh, prop_parts, road_mesh};
+use crate::world::meshes::{
+    PropPart, car_parts, ground_mesh, marking_mesh, pieces, prop_parts, road_mesh,
+};
 use bevy::camera::RenderTarget;
+use bevy::camera::primitives::MeshAabb;
 use bevy::camera::visibility::NoFrustumCulling;
 use bevy::camera::visibility::RenderLayers;
 use bevy::core_pipeline::tonemapping::{DebandDither, Tonemapping};
@@ -118,24 +121,37 @@ pub struct StaticObject {
 
 /// Everything that does not move: ground, road, paint and props, in world coordinates.
 pub fn static_objects(scenario: &Scenario, track: &Track) -> Vec<StaticObject> {
-    let surface = |mesh, colour: [f64; 3], class| StaticObject {
+    let surface = |meshes: Vec<Mesh>, colour: [f64; 3], class| StaticObject {
         class,
         is_prop: false,
-        parts: vec![PropPart {
-            mesh,
-            colour: colour.map(|c| c as f32),
-            transform: Transform::IDENTITY,
-        }],
+        parts: meshes
+            .into_iter()
+            .map(|mesh| PropPart {
+                mesh,
+                colour: colour.map(|c| c as f32),
+                transform: Transform::IDENTITY,
+            })
+            .collect(),
     };
+    // Road and paint in pieces, so that cameras skip the pieces out of view.
+    let pieces = pieces(track.length_m());
+    let road = pieces
+        .iter()
+        .map(|&p| road_mesh(track, &scenario.road, p))
+        .collect();
+    let paint: Vec<Mesh> = pieces
+        .iter()
+        .filter_map(|&p| marking_mesh(track, &scenario.road, p))
+        .collect();
     let mut objects = vec![
         surface(
-            ground_mesh(track, 400.0),
+            vec![ground_mesh(track, 400.0)],
             scenario.lighting.ground_colour,
             LabelClass::Ground,
         ),
-        surface(road_mesh(track, &scenario.road), ASPHALT, LabelClass::Road),
+        surface(road, ASPHALT, LabelClass::Road),
     ];
-    if let Some(paint) = marking_mesh(track, &scenario.road) {
+    if !paint.is_empty() {
         objects.push(surface(paint, PAINT, LabelClass::LaneMarking));
     }
     for prop in scenario.placed_props(track) {
@@ -260,7 +276,51 @@ pub struct TiledViews {
     pub label: Option<Atlas>,
     /// Each car's material in the colour atlas and in the label atlas.
     materials: Vec<(Handle<TileMaterial>, Option<Handle<TileMaterial>>)>,
+    /// Each car's copies of the parts: colour entity, label entity, and whether shown.
+    copies: Vec<Vec<(Entity, Option<Entity>, bool)>>,
+    /// World-space bounds (min, max) of every part, in the order of each car's copies.
+    bounds: Vec<(Vec3, Vec3)>,
     projection: Mat4,
+}
+
+/// World-space bounds (min, max) of `mesh` placed by `transform`.
+fn world_bounds(mesh: &Mesh, transform: &Transform) -> (Vec3, Vec3) {
+    let Some(aabb) = mesh.compute_aabb() else {
+        return (Vec3::splat(f32::NEG_INFINITY), Vec3::splat(f32::INFINITY));
+    };
+    let (c, h) = (Vec3::from(aabb.center), Vec3::from(aabb.half_extents));
+    let matrix = transform.to_matrix();
+    let mut bounds = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
+    for corner in 0..8 {
+        let sign = Vec3::new(
+            if corner & 1 == 0 { -1.0 } else { 1.0 },
+            if corner & 2 == 0 { -1.0 } else { 1.0 },
+            if corner & 4 == 0 { -1.0 } else { 1.0 },
+        );
+        let p = matrix.transform_point3(c + h * sign);
+        bounds = (bounds.0.min(p), bounds.1.max(p));
+    }
+    bounds
+}
+
+/// Whether a box (min, max) may be seen through `clip_from_world` (a perspective projection
+/// with reverse Z and no far plane): it is outside when wholly behind one of the four sides
+/// or the near plane.
+fn may_be_seen(clip_from_world: &Mat4, (min, max): (Vec3, Vec3)) -> bool {
+    let (r0, r1, r2, r3) = (
+        clip_from_world.row(0),
+        clip_from_world.row(1),
+        clip_from_world.row(2),
+        clip_from_world.row(3),
+    );
+    [r3 + r0, r3 - r0, r3 + r1, r3 - r1, r3 - r2]
+        .iter()
+        .all(|plane| {
+            let n = plane.truncate();
+            // The corner farthest along the plane's normal.
+            let far = Vec3::select(n.cmpge(Vec3::ZERO), max, min);
+            n.dot(far) + plane.w >= 0.0
+        })
 }
 
 /// `mesh` with every vertex in linear colour `linear`.
@@ -283,8 +343,9 @@ pub fn spawn_tiled_world(
     let mut table = LabelTable::new();
     let lighting = &scenario.lighting;
     world.insert_resource(ClearColor(srgb(lighting.sky_colour)));
-    // (colour mesh, label mesh, transform) of every part.
+    // (colour mesh, label mesh, transform) of every part, and its bounds.
     let mut parts = Vec::new();
+    let mut bounds = Vec::new();
     for object in static_objects(scenario, track) {
         let id = if object.is_prop {
             table.add(object.class)
@@ -292,6 +353,7 @@ pub fn spawn_tiled_world(
             Some(table.id_of(object.class))
         };
         for part in object.parts {
+            bounds.push(world_bounds(&part.mesh, &part.transform));
             let colour = coloured(&part.mesh, linear(part.colour.map(f64::from)));
             let label = match (labels, id) {
                 (true, Some(id)) => Some(coloured(&part.mesh, linear(id_colour(id)))),
@@ -308,6 +370,7 @@ pub fn spawn_tiled_world(
     let colour = Atlas::new(world, scenario, n);
     let label = labels.then(|| Atlas::new(world, scenario, n));
     let mut materials = Vec::new();
+    let mut copies = Vec::new();
     for agent in 0..n {
         let mut add = |atlas: &Atlas, lit: bool| {
             let mut view = TileView::new(lit.then_some(lighting));
@@ -318,26 +381,39 @@ pub fn spawn_tiled_world(
         };
         let colour_material = add(&colour, true);
         let label_material = label.as_ref().map(|atlas| add(atlas, false));
+        let mut agent_copies = Vec::new();
         for (mesh, label_mesh, transform) in &parts {
-            world.spawn((
-                Mesh3d(mesh.clone()),
-                MeshMaterial3d(colour_material.clone()),
-                *transform,
-                RenderLayers::layer(TILE_LAYER),
-                NoFrustumCulling,
-                Scenery,
-            ));
-            if let (Some(m), Some(material)) = (label_mesh, &label_material) {
-                world.spawn((
-                    Mesh3d(m.clone()),
-                    MeshMaterial3d(material.clone()),
+            // Bevy's own culling tests the atlas camera, whose view is not the car's: the
+            // copies are culled by the car's camera in `place` instead.
+            let colour_copy = world
+                .spawn((
+                    Mesh3d(mesh.clone()),
+                    MeshMaterial3d(colour_material.clone()),
                     *transform,
-                    RenderLayers::layer(LABEL_TILE_LAYER),
+                    RenderLayers::layer(TILE_LAYER),
                     NoFrustumCulling,
                     Scenery,
-                ));
-            }
+                ))
+                .id();
+            let label_copy =
+                label_mesh
+                    .as_ref()
+                    .zip(label_material.as_ref())
+                    .map(|(m, material)| {
+                        world
+                            .spawn((
+                                Mesh3d(m.clone()),
+                                MeshMaterial3d(material.clone()),
+                                *transform,
+                                RenderLayers::layer(LABEL_TILE_LAYER),
+                                NoFrustumCulling,
+                                Scenery,
+                            ))
+                            .id()
+                    });
+            agent_copies.push((colour_copy, label_copy, true));
         }
+        copies.push(agent_copies);
         materials.push((colour_material, label_material));
     }
     spawn_atlas_camera(world, &colour, 0, TILE_LAYER, ClearColorConfig::Default);
@@ -356,6 +432,8 @@ pub fn spawn_tiled_world(
         colour,
         label,
         materials,
+        copies,
+        bounds,
         projection,
     };
     (table, views)
@@ -388,14 +466,31 @@ fn spawn_atlas_camera(
 }
 
 impl TiledViews {
-    /// Points car `agent`'s camera at `pose`.
-    pub fn place(&self, world: &mut World, agent: usize, pose: &CameraPose) {
+    /// Points car `agent`'s camera at `pose`, and shows only the parts of its copy of the
+    /// world that camera may see.
+    pub fn place(&mut self, world: &mut World, agent: usize, pose: &CameraPose) {
         let transform = camera_transform(pose);
         let clip_from_world = self.projection * transform.to_matrix().inverse();
         let camera = transform.translation.extend(1.0);
-        let Some((colour, label)) = self.materials.get(agent) else {
+        let (Some((colour, label)), Some(copies)) =
+            (self.materials.get(agent), self.copies.get_mut(agent))
+        else {
             return;
         };
+        for ((colour_copy, label_copy, shown), bounds) in copies.iter_mut().zip(&self.bounds) {
+            let seen = may_be_seen(&clip_from_world, *bounds);
+            if seen != *shown {
+                *shown = seen;
+                let visibility = if seen {
+                    Visibility::Inherited
+                } else {
+                    Visibility::Hidden
+                };
+                for entity in std::iter::once(*colour_copy).chain(*label_copy) {
+                    world.entity_mut(entity).insert(visibility);
+                }
+            }
+        }
         let mut materials = world.resource_mut::<Assets<TileMaterial>>();
         let atlases =
             std::iter::once((colour, &self.colour)).chain(label.as_ref().zip(self.label.as_ref()));
@@ -446,4 +541,35 @@ pub fn camera_transform(pose: &CameraPose) -> Transform {
     let forward = Vec3::new((cp * cy) as f32, sp as f32, -(cp * sy) as f32);
     Transform::from_translation(Vec3::from_array(pose.ground.to_world(pose.height_m)))
         .looking_to(forward, Vec3::Y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boxes_out_of_the_cameras_view_are_culled() {
+        let pose = CameraPose {
+            ground: crate::sim::Vec2::new(0.0, 0.0),
+            height_m: 1.4,
+            yaw: 0.0,
+            pitch: 0.0,
+        };
+        let projection = Mat4::perspective_infinite_reverse_rh(0.8, 3.0, 0.1);
+        let clip = projection * camera_transform(&pose).to_matrix().inverse();
+        // Yaw 0 looks east, which is +X in Bevy's world.
+        let around = |x: f32, z: f32| {
+            (
+                Vec3::new(x - 1.0, 0.0, z - 1.0),
+                Vec3::new(x + 1.0, 1.0, z + 1.0),
+            )
+        };
+        assert!(may_be_seen(&clip, around(20.0, 0.0)), "ahead");
+        assert!(!may_be_seen(&clip, around(-20.0, 0.0)), "behind");
+        assert!(!may_be_seen(&clip, around(5.0, 40.0)), "far to the side");
+        assert!(
+            may_be_seen(&clip, (Vec3::splat(-500.0), Vec3::splat(500.0))),
+            "around"
+        );
+    }
 }
