@@ -28,7 +28,7 @@ pub struct CaptureRequest {
     pub tick: u64,
     /// The atlases to read; their tiles are numbered on from one atlas to the next (the
     /// `agent` of each captured frame).
-    pub atlases: Vec<crate::world::scene::Atlas>,
+    pub atlases: Vec<crate::world::tiles::Atlas>,
 }
 
 /// One captured camera image.

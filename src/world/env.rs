@@ -16,7 +16,7 @@ use crate::sim::vehicle::Action;
 use crate::sim::{ExpertConfig, Frame};
 use crate::world::capture::{CapturePlugin, CaptureReceiver, CaptureRequest, CapturedFrame};
 use crate::world::material::SimMaterialPlugin;
-use crate::world::scene::{TiledViews, spawn_tiled_world};
+use crate::world::tiles::{Atlas, TiledViews, spawn_tiled_world};
 use bevy::app::{PluginsState, TerminalCtrlCHandlerPlugin};
 use bevy::log::{Level, LogPlugin};
 use bevy::prelude::*;
@@ -406,6 +406,23 @@ impl Renderer {
             }
         }
         let world = app.world_mut();
+        let rig = &sim.scenario.camera;
+        let tile = UVec2::new(rig.width_px, rig.height_px);
+        let (_, width, height) = Atlas::layout(tile, sim.agent_count() as u32);
+        let max = world
+            .resource::<RenderDevice>()
+            .limits()
+            .max_texture_dimension_2d as u64;
+        if width.max(height) > max {
+            return Err(Error::InvalidArgument(format!(
+                "{} cars with {}×{} cameras render into a {width}×{height} atlas, and this \
+                 Vulkan device allows {max} pixels a side: put fewer cars in one world (run \
+                 several worlds, e.g. `record --jobs N`) or use a smaller camera",
+                sim.agent_count(),
+                rig.width_px,
+                rig.height_px
+            )));
+        }
         let (table, views) =
             spawn_tiled_world(world, &sim.scenario, &sim.track, sim.agent_count(), labels);
         // Colour frames first (capture index = agent), then label frames (n + agent).

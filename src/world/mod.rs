@@ -6,5 +6,6 @@ pub mod material;
 pub mod meshes;
 pub mod raw;
 pub mod scene;
+pub mod tiles;
 
 pub use env::{Env, EnvOptions, FrameTiming, Observation, StepInfo};

@@ -241,6 +241,34 @@ fn batched_cameras_render_the_frames_a_single_camera_does() {
         distinct.insert(frame(o).rgb.clone());
     }
     assert_eq!(distinct.len(), 5, "every car sees its own view");
+    // A car that does not exist, or a state that is not one, is refused.
+    let mut bad = batch[0].state.vehicle;
+    assert!(single.place(1, bad).is_err());
+    bad.heading = f64::NAN;
+    assert!(single.place(0, bad).is_err());
+}
+
+/// More cars than one atlas of the device's largest texture holds: a clear error naming the
+/// fix, not a panic in the renderer.
+#[test]
+fn too_many_cameras_for_one_atlas_is_a_clear_error() {
+    let mut s = scenario("oval");
+    s.camera.width_px = 2048;
+    s.camera.height_px = 256;
+    let err = Env::new(
+        s,
+        EnvOptions {
+            agents: 400,
+            ..EnvOptions::default()
+        },
+    )
+    .err()
+    .expect("a 40960-pixel-wide atlas is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("fewer cars") && text.contains("atlas"),
+        "{text}"
+    );
 }
 
 #[test]
