@@ -207,32 +207,23 @@ pub fn spawn_tiled_world(
         for (mesh, label_mesh, transform) in &parts {
             // Bevy's own culling tests the atlas camera, whose view is not the car's: the
             // copies are culled by the car's camera in `place` instead.
-            let colour_copy = world
-                .spawn((
-                    Mesh3d(mesh.clone()),
-                    MeshMaterial3d(colour_material.clone()),
-                    *transform,
-                    RenderLayers::layer(TILE_LAYER),
-                    NoFrustumCulling,
-                    Scenery,
-                ))
-                .id();
-            let label_copy =
-                label_mesh
-                    .as_ref()
-                    .zip(label_material.as_ref())
-                    .map(|(m, material)| {
-                        world
-                            .spawn((
-                                Mesh3d(m.clone()),
-                                MeshMaterial3d(material.clone()),
-                                *transform,
-                                RenderLayers::layer(LABEL_TILE_LAYER),
-                                NoFrustumCulling,
-                                Scenery,
-                            ))
-                            .id()
-                    });
+            let mut copy = |mesh: &Handle<Mesh>, material: &Handle<TileMaterial>, layer| {
+                world
+                    .spawn((
+                        Mesh3d(mesh.clone()),
+                        MeshMaterial3d(material.clone()),
+                        *transform,
+                        RenderLayers::layer(layer),
+                        NoFrustumCulling,
+                        Scenery,
+                    ))
+                    .id()
+            };
+            let colour_copy = copy(mesh, &colour_material, TILE_LAYER);
+            let label_copy = label_mesh
+                .as_ref()
+                .zip(label_material.as_ref())
+                .map(|(m, material)| copy(m, material, LABEL_TILE_LAYER));
             agent_copies.push((colour_copy, label_copy, true));
         }
         copies.push(agent_copies);
