@@ -29,6 +29,14 @@ fn main() {
         );
     };
     println!("cargo:rerun-if-changed={dir}/libopenblas.a");
+    // A dynamic-architecture build (Debian's) carries every kernel set and lets the ops choose
+    // one by the CPU's features (`src/nn/ops/blas.rs`); a build for one CPU has only its own.
+    println!("cargo::rustc-check-cfg=cfg(openblas_dynamic_arch)");
+    let archive = std::fs::read(Path::new(dir).join("libopenblas.a")).unwrap_or_default();
+    let needle = b"gotoblas_dynamic_init";
+    if archive.windows(needle.len()).any(|w| w == needle) {
+        println!("cargo:rustc-cfg=openblas_dynamic_arch");
+    }
     println!("cargo:rustc-link-search=native={dir}");
     println!("cargo:rustc-link-lib=static=openblas");
     println!("cargo:rustc-link-lib=dylib=pthread");

@@ -17,7 +17,7 @@ const TRANS: c_int = 112;
 
 unsafe extern "C" {
     fn openblas_set_num_threads(threads: c_int);
-    fn gotoblas_corename() -> *const std::os::raw::c_char;
+    fn openblas_get_corename() -> *const std::os::raw::c_char;
     fn cblas_sgemm(
         order: c_int,
         trans_a: c_int,
@@ -223,14 +223,15 @@ impl std::fmt::Display for Kernels {
     }
 }
 
+#[cfg(openblas_dynamic_arch)]
 unsafe extern "C" {
     fn gotoblas_dynamic_init();
     fn gotoblas_dynamic_quit();
 }
 
 fn core_name() -> String {
-    // SAFETY: returns a pointer to a static NUL-terminated name (dynamic-architecture builds).
-    unsafe { std::ffi::CStr::from_ptr(gotoblas_corename()) }
+    // SAFETY: OpenBLAS returns a pointer to a static NUL-terminated name.
+    unsafe { std::ffi::CStr::from_ptr(openblas_get_corename()) }
         .to_string_lossy()
         .into_owned()
 }
@@ -241,6 +242,7 @@ fn core_name() -> String {
 /// # Safety
 /// No BLAS call may run meanwhile, and no other thread may read the environment through C's
 /// `getenv` (Rust's own readers are locked).
+#[cfg(openblas_dynamic_arch)]
 unsafe fn reselect(core: &str) {
     const VAR: &str = "OPENBLAS_CORETYPE";
     let before = std::env::var_os(VAR);
@@ -268,14 +270,15 @@ pub fn select_kernels() -> &'static Kernels {
         let library = core_name();
         let choice = match std::env::var("OPENBLAS_CORETYPE") {
             Ok(value) if !value.is_empty() => Choice::Forced { value },
-            _ => match better_core(cpu, &library) {
+            _ => match better_core(cpu, &library).filter(|_| cfg!(openblas_dynamic_arch)) {
+                #[cfg(openblas_dynamic_arch)]
                 Some(core) => {
                     // SAFETY: inside the once-only initialiser every product waits for, so no
                     // BLAS call runs; `main` reaches it before other threads exist.
                     unsafe { reselect(core) };
                     Choice::Features { from: library }
                 }
-                None => Choice::Library,
+                _ => Choice::Library,
             },
         };
         // SAFETY: a plain setter of OpenBLAS's thread count, before any product.
@@ -377,6 +380,7 @@ mod tests {
     /// widest the processor runs, and products stay right. Run in a child process of this test
     /// binary, where nothing else uses BLAS meanwhile.
     #[test]
+    #[cfg(openblas_dynamic_arch)]
     fn misdetected_processor_gets_feature_kernels() {
         const CHILD: &str = "STEERLAB_BLAS_MISDETECTED_CHILD";
         let name = "nn::ops::blas::tests::misdetected_processor_gets_feature_kernels";
