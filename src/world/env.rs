@@ -77,7 +77,6 @@ pub struct Observation {
 struct Renderer {
     app: App,
     views: TiledViews,
-    labels: bool,
     /// The class of every label id.
     table: Arc<LabelTable>,
     last_timing: FrameTiming,
@@ -434,7 +433,6 @@ impl Renderer {
         Ok(Renderer {
             app,
             views,
-            labels,
             table,
             last_timing: FrameTiming::default(),
         })
@@ -495,7 +493,7 @@ impl Renderer {
     /// Cameras rendered per frame: one per car, and a label camera per car with labels.
     fn cameras(&self) -> usize {
         let n = self.views.colour.tiles as usize;
-        if self.labels { 2 * n } else { n }
+        if self.views.label.is_some() { 2 * n } else { n }
     }
 
     /// One frame per car, all showing the simulation's current tick, and each car's label
@@ -532,7 +530,7 @@ impl Renderer {
             }
         }
         for (i, label) in labels.iter().enumerate() {
-            if self.labels && label.is_none() {
+            if self.views.label.is_some() && label.is_none() {
                 return Err(Error::Render(format!(
                     "label camera {i} delivered no frame for tick {tick}"
                 )));
