@@ -10,9 +10,10 @@ use crate::nn::backbone::Backbone;
 use crate::nn::checkpoint::{ModelDir, model_err};
 use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
 use crate::nn::optim::{AdamW, AdamWParams, learning_rate};
-use crate::nn::{device, ops};
-use candle_core::{D, DType, Tensor};
-use candle_nn::{Init, VarBuilder, VarMap};
+use crate::nn::device;
+use crate::nn::linear::Mlp;
+use candle_core::{D, DType, Module, Tensor};
+use candle_nn::{VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
@@ -87,7 +88,7 @@ pub struct Classifier {
     pub config: ClassifierConfig,
     pub varmap: VarMap,
     backbone: Backbone,
-    dense: Vec<(Tensor, Tensor)>,
+    dense: Mlp,
 }
 
 impl ModelDir for Classifier {
@@ -112,17 +113,7 @@ impl ModelDir for Classifier {
         let mut widths = vec![features];
         widths.extend(&config.hidden);
         widths.push(config.classes.len());
-        let dense = widths
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| {
-                let vb = vb.pp(format!("classifier.dense{i}"));
-                Ok((
-                    vb.get_with_hints((w[1], w[0]), "weight", Init::Const(0.0))?,
-                    vb.get_with_hints(w[1], "bias", Init::Const(0.0))?,
-                ))
-            })
-            .collect::<Result<_>>()?;
+        let dense = Mlp::new(&widths, vb.pp("classifier"))?;
         Ok(Self {
             config,
             varmap,
@@ -136,14 +127,11 @@ impl Classifier {
     /// Images `(B, C, H, W)`, values 0–1 → logits `(B, classes)`.
     pub fn forward(&self, images: &Tensor) -> Result<Tensor> {
         let maps = self.backbone.forward(images)?;
-        let mut x = match self.config.pooling {
+        let x = match self.config.pooling {
             Pooling::Flatten => maps.flatten_from(1)?,
             Pooling::GlobalAverage => maps.flatten_from(2)?.mean(D::Minus1)?,
         };
-        for (i, (w, b)) in self.dense.iter().enumerate() {
-            x = ops::linear(&x, w, b, i + 1 < self.dense.len())?;
-        }
-        Ok(x)
+        Ok(self.dense.forward(&x)?)
     }
 
     /// The most likely class of each image.

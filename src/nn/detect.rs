@@ -18,8 +18,9 @@ use crate::nn::checkpoint::{ModelDir, initialise, model_err};
 use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
 use crate::nn::ops::{self, Conv2dSpec, Roi};
 use crate::nn::optim::{AdamW, AdamWParams, learning_rate};
+use crate::nn::linear::Linear;
 use crate::nn::{ModelConfig, device};
-use candle_core::{D, DType, Tensor};
+use candle_core::{D, DType, Module, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
@@ -274,25 +275,6 @@ const HEAD_SAMPLES: usize = 64;
 /// Smooth L1's β for box deltas (Detectron's 1/9).
 const BETA: f64 = 1.0 / 9.0;
 
-struct Dense {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-impl Dense {
-    fn new(vb: &VarBuilder, name: &str, shape: (usize, usize)) -> Result<Self> {
-        let vb = vb.pp(name);
-        Ok(Self {
-            weight: vb.get_with_hints(shape, "weight", Init::Const(0.0))?,
-            bias: vb.get_with_hints(shape.0, "bias", Init::Const(0.0))?,
-        })
-    }
-
-    fn forward(&self, x: &Tensor, relu: bool) -> candle_core::Result<Tensor> {
-        ops::linear(x, &self.weight, &self.bias, relu)
-    }
-}
-
 /// A detector's variables and layers.
 pub struct Detector {
     pub config: DetectorConfig,
@@ -301,12 +283,12 @@ pub struct Detector {
     anchors: Vec<BBox>,
     backbone: Backbone,
     rpn_conv: (Tensor, Tensor),
-    rpn_objectness: Dense,
-    rpn_deltas: Dense,
-    fc1: Dense,
-    fc2: Dense,
-    class_logits: Dense,
-    box_deltas: Dense,
+    rpn_objectness: Linear,
+    rpn_deltas: Linear,
+    fc1: Linear,
+    fc2: Linear,
+    class_logits: Linear,
+    box_deltas: Linear,
 }
 
 /// One image's objects: boxes with their class, and boxes of objects too small to count,
@@ -400,12 +382,12 @@ impl ModelDir for Detector {
         let (s, h, k) = (config.roi_bins, config.head_hidden, config.classes.len());
         Ok(Self {
             rpn_conv,
-            rpn_objectness: Dense::new(&rpn, "objectness", (a, r))?,
-            rpn_deltas: Dense::new(&rpn, "deltas", (4 * a, r))?,
-            fc1: Dense::new(&head, "fc1", (h, c * s * s))?,
-            fc2: Dense::new(&head, "fc2", (h, h))?,
-            class_logits: Dense::new(&head, "classes", (k + 1, h))?,
-            box_deltas: Dense::new(&head, "deltas", (4 * k, h))?,
+            rpn_objectness: Linear::new(r, a, false, rpn.pp("objectness"))?,
+            rpn_deltas: Linear::new(r, 4 * a, false, rpn.pp("deltas"))?,
+            fc1: Linear::new(c * s * s, h, true, head.pp("fc1"))?,
+            fc2: Linear::new(h, h, true, head.pp("fc2"))?,
+            class_logits: Linear::new(h, k + 1, false, head.pp("classes"))?,
+            box_deltas: Linear::new(h, 4 * k, false, head.pp("deltas"))?,
             anchors: grid.anchors(&config.anchor_sides, &config.anchor_aspects),
             grid,
             backbone,
@@ -462,8 +444,8 @@ impl Detector {
         // One row per cell; the 1×1 convolutions of the paper are dense layers over rows.
         let rows = hidden.permute((0, 2, 3, 1))?.reshape((b * h * w, r))?;
         let n = self.anchors.len();
-        let objectness = self.rpn_objectness.forward(&rows, false)?.reshape((b, n))?;
-        let deltas = self.rpn_deltas.forward(&rows, false)?.reshape((b, n, 4))?;
+        let objectness = self.rpn_objectness.forward(&rows)?.reshape((b, n))?;
+        let deltas = self.rpn_deltas.forward(&rows)?.reshape((b, n, 4))?;
         Ok((features, objectness, deltas))
     }
 
@@ -471,11 +453,11 @@ impl Detector {
     fn head(&self, features: &Tensor, rois: &[Roi]) -> candle_core::Result<(Tensor, Tensor)> {
         let s = self.config.roi_bins;
         let pooled = ops::roi_align(features, rois, (s, s), 1.0 / self.grid.stride, 2)?;
-        let x = self.fc1.forward(&pooled.flatten_from(1)?, true)?;
-        let x = self.fc2.forward(&x, true)?;
+        let x = self.fc1.forward(&pooled.flatten_from(1)?)?;
+        let x = self.fc2.forward(&x)?;
         Ok((
-            self.class_logits.forward(&x, false)?,
-            self.box_deltas.forward(&x, false)?,
+            self.class_logits.forward(&x)?,
+            self.box_deltas.forward(&x)?,
         ))
     }
 

@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod detect;
 pub mod distribution;
 pub mod idx;
+pub mod linear;
 pub mod ops;
 pub mod optim;
 pub mod plot;

@@ -5,17 +5,16 @@
 use crate::nn::backbone::Backbone;
 use crate::nn::config::{ModelConfig, SteeringHeadConfig};
 use crate::nn::distribution::SteeringDistribution;
-use crate::nn::ops;
-use candle_core::{D, Result, Tensor, bail};
-use candle_nn::{Init, VarBuilder};
+use crate::nn::linear::Mlp;
+use candle_core::{D, Module, Result, Tensor, bail};
+use candle_nn::VarBuilder;
 
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// Dense ReLU layers, then 3K outputs: mixture logits, means and raw scales.
 pub struct SteeringHead {
     config: SteeringHeadConfig,
-    /// Weight `(out, in)` and bias of each dense layer.
-    layers: Vec<(Tensor, Tensor)>,
+    layers: Mlp,
 }
 
 /// A batch of mixtures, each tensor `(B, K)`: log-weights, means (1/m), standard deviations (1/m).
@@ -31,29 +30,16 @@ impl SteeringHead {
         let mut widths = vec![features];
         widths.extend(&config.hidden);
         widths.push(3 * config.components);
-        let layers = widths
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| {
-                let vb = vb.pp(format!("dense{i}"));
-                let weight = vb.get_with_hints((w[1], w[0]), "weight", Init::Const(0.0))?;
-                let bias = vb.get_with_hints(w[1], "bias", Init::Const(0.0))?;
-                Ok((weight, bias))
-            })
-            .collect::<Result<_>>()?;
         Ok(Self {
             config: config.clone(),
-            layers,
+            layers: Mlp::new(&widths, vb)?,
         })
     }
 
     /// Feature maps `(B, C, H, W)` → mixtures.
     pub fn forward(&self, features: &Tensor) -> Result<MixtureBatch> {
-        let mut x = features.flatten_from(1)?; // (B, C·H·W)
-        for (i, (weight, bias)) in self.layers.iter().enumerate() {
-            x = ops::linear(&x, weight, bias, i + 1 < self.layers.len())?;
-        }
-        MixtureBatch::from_raw(&x, &self.config) // x: (B, 3K)
+        let x = self.layers.forward(&features.flatten_from(1)?)?; // (B, C·H·W) → (B, 3K)
+        MixtureBatch::from_raw(&x, &self.config)
     }
 }
 

@@ -60,22 +60,22 @@ pub fn conv2d_of_affine(
 
 /// Sizes of one convolution.
 #[derive(Clone, Copy, Debug)]
-struct Geometry {
-    batch: usize,
-    channels: usize,
-    height: usize,
-    width: usize,
-    out_channels: usize,
-    kernel_h: usize,
-    kernel_w: usize,
-    stride: usize,
-    padding: usize,
-    out_h: usize,
-    out_w: usize,
+pub(super) struct Geometry {
+    pub(super) batch: usize,
+    pub(super) channels: usize,
+    pub(super) height: usize,
+    pub(super) width: usize,
+    pub(super) out_channels: usize,
+    pub(super) kernel_h: usize,
+    pub(super) kernel_w: usize,
+    pub(super) stride: usize,
+    pub(super) padding: usize,
+    pub(super) out_h: usize,
+    pub(super) out_w: usize,
 }
 
 impl Geometry {
-    fn new(x: &[usize], w: &[usize], spec: Conv2dSpec) -> Result<Self> {
+    pub(super) fn new(x: &[usize], w: &[usize], spec: Conv2dSpec) -> Result<Self> {
         let (&[batch, channels, height, width], &[out_channels, in_channels, kernel_h, kernel_w]) =
             (x, w)
         else {
@@ -110,27 +110,27 @@ impl Geometry {
     }
 
     /// Rows of the im2col matrix: C·kh·kw.
-    fn patch(&self) -> usize {
+    pub(super) fn patch(&self) -> usize {
         self.channels * self.kernel_h * self.kernel_w
     }
 
     /// Columns of the im2col matrix: output pixels per channel.
-    fn pixels(&self) -> usize {
+    pub(super) fn pixels(&self) -> usize {
         self.out_h * self.out_w
     }
 
-    fn input_len(&self) -> usize {
+    pub(super) fn input_len(&self) -> usize {
         self.channels * self.height * self.width
     }
 
-    fn output_len(&self) -> usize {
+    pub(super) fn output_len(&self) -> usize {
         self.out_channels * self.pixels()
     }
 
     /// Rows and columns of each phase plane: the zero-padded input split by the remainder of
     /// its row and column index modulo the stride.
     #[inline]
-    fn phase_dims(&self) -> (usize, usize) {
+    pub(super) fn phase_dims(&self) -> (usize, usize) {
         let s = self.stride;
         (
             (self.height + 2 * self.padding).div_ceil(s),
@@ -139,14 +139,14 @@ impl Geometry {
     }
 
     /// Length of one sample's phase planes: C·s·s planes.
-    fn phases_len(&self) -> usize {
+    pub(super) fn phases_len(&self) -> usize {
         let (pu, pv) = self.phase_dims();
         self.channels * self.stride * self.stride * pu * pv
     }
 
     /// Index in the phase planes of padded input position (c, py, px).
     #[inline]
-    fn phase_index(&self, c: usize, py: usize, px: usize) -> usize {
+    pub(super) fn phase_index(&self, c: usize, py: usize, px: usize) -> usize {
         let (s, (pu, pv)) = (self.stride, self.phase_dims());
         (((c * s + py % s) * s + px % s) * pu + py / s) * pv + px / s
     }
@@ -156,7 +156,7 @@ impl Geometry {
     /// Without padding, cells that no input element lands in are never read by a patch, so
     /// the planes are not zeroed first.
     /// Each value enters as `a·x + b`.
-    fn to_phases<T: Real>(&self, x: &[T], (a, b): (T, T), q: &mut [T]) {
+    pub(super) fn to_phases<T: Real>(&self, x: &[T], (a, b): (T, T), q: &mut [T]) {
         let (h, w) = (self.height, self.width);
         let f = |v: T| v * a + b;
         if self.padding > 0 {
@@ -202,14 +202,14 @@ impl Geometry {
 
     /// For each column phase: the first input column in it, that column's padded index, and
     /// how many input columns the phase holds. A phase's columns are contiguous in its plane.
-    fn phase_runs(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+    pub(super) fn phase_runs(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
         let (s, p, w) = (self.stride, self.padding, self.width);
         (0..s.min(w)).map(move |first| (first, first + p, (w - first).div_ceil(s)))
     }
 
     /// The adjoint of [`Geometry::to_phases`] with scale `a`: phase-plane gradients back onto
     /// the input.
-    fn from_phases<T: Real>(&self, q: &[T], a: T, gx: &mut [T]) {
+    pub(super) fn from_phases<T: Real>(&self, q: &[T], a: T, gx: &mut [T]) {
         let (h, w) = (self.height, self.width);
         for c in 0..self.channels {
             for iy in 0..h {
@@ -247,7 +247,7 @@ impl Geometry {
     /// Output rows per tile: the im2col block of a tile (patch × rows·out_w) stays within 2 MB,
     /// which bounds scratch memory for large images. Smaller tiles that stay in L2 measured
     /// slower here: the matrix product then repacks the weights for every few rows.
-    fn tile_rows(&self) -> usize {
+    pub(super) fn tile_rows(&self) -> usize {
         let budget = 2048 * 1024 / std::mem::size_of::<f32>();
         (budget / (self.patch() * self.out_w).max(1)).clamp(1, self.out_h)
     }
@@ -255,13 +255,13 @@ impl Geometry {
     /// Where the runs of patch row (c, i, j) start in the phase planes: the run for output
     /// row `oy` (`out_w` elements) starts at `first + oy · step`.
     #[inline]
-    fn patch_runs(&self, c: usize, i: usize, j: usize) -> (usize, usize) {
+    pub(super) fn patch_runs(&self, c: usize, i: usize, j: usize) -> (usize, usize) {
         (self.phase_index(c, i, j), self.phase_dims().1)
     }
 
     /// Copies the patches of output rows `rows` of one sample (as phase planes `q`) into `col`
     /// (patch × rows.len()·out_w, row-major).
-    fn im2col<T: Real>(&self, q: &[T], rows: std::ops::Range<usize>, col: &mut [T]) {
+    pub(super) fn im2col<T: Real>(&self, q: &[T], rows: std::ops::Range<usize>, col: &mut [T]) {
         let (ow, n) = (self.out_w, rows.len() * self.out_w);
         let mut dst = col[..self.patch() * n].chunks_exact_mut(ow);
         for c in 0..self.channels {
@@ -281,7 +281,7 @@ impl Geometry {
 
     /// Adds the patch gradients of output rows `rows` onto phase-plane gradients `gq` (the
     /// adjoint of [`Geometry::im2col`]).
-    fn col2im<T: Real>(&self, col: &[T], rows: std::ops::Range<usize>, gq: &mut [T]) {
+    pub(super) fn col2im<T: Real>(&self, col: &[T], rows: std::ops::Range<usize>, gq: &mut [T]) {
         let (ow, n) = (self.out_w, rows.len() * self.out_w);
         let mut src = col[..self.patch() * n].chunks_exact(ow);
         for c in 0..self.channels {
@@ -302,7 +302,7 @@ impl Geometry {
     }
 
     /// Row tiles of the output: `[start, end)` ranges of `tile_rows` rows.
-    fn tiles(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    pub(super) fn tiles(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
         let step = self.tile_rows();
         (0..self.out_h)
             .step_by(step)
@@ -310,13 +310,13 @@ impl Geometry {
     }
 
     /// Samples per parallel chunk (see [`chunk_count`]).
-    fn per_chunk(&self) -> usize {
+    pub(super) fn per_chunk(&self) -> usize {
         self.batch.div_ceil(chunk_count(self.batch)).max(1)
     }
 }
 
 /// `c (m×n, leading dimension ldc) = [c +] a (m×k) · b (k×n)`, row-major operands.
-fn matmul<T: Real>(
+pub(super) fn matmul<T: Real>(
     (m, n, k): (usize, usize, usize),
     c: &mut [T],
     ldc: usize,
@@ -327,7 +327,7 @@ fn matmul<T: Real>(
     T::gemm(m, n, k, a, b, c, ldc, accumulate)
 }
 
-fn plain<T>(data: &[T], ld: usize) -> Operand<'_, T> {
+pub(super) fn plain<T>(data: &[T], ld: usize) -> Operand<'_, T> {
     Operand {
         data,
         ld,
@@ -335,7 +335,7 @@ fn plain<T>(data: &[T], ld: usize) -> Operand<'_, T> {
     }
 }
 
-fn transposed<T>(data: &[T], ld: usize) -> Operand<'_, T> {
+pub(super) fn transposed<T>(data: &[T], ld: usize) -> Operand<'_, T> {
     Operand {
         data,
         ld,
@@ -457,7 +457,7 @@ impl Conv2d {
 
 /// Writes `bias[o]` into every element of plane `o` of one sample's output and returns the
 /// sample as initialised values.
-fn fill_planes<'a, T: Real>(
+pub(super) fn fill_planes<'a, T: Real>(
     sample: &'a mut [MaybeUninit<T>],
     pixels: usize,
     bias: &[T],
@@ -473,7 +473,7 @@ fn fill_planes<'a, T: Real>(
 
 /// The sum of `values` over eight interleaved partial sums, so that it vectorises (a single
 /// running sum must add in order); the order is fixed, so the result is repeatable.
-fn sum<T: Real>(values: &[T]) -> T {
+pub(super) fn sum<T: Real>(values: &[T]) -> T {
     let mut lanes = [T::ZERO; 8];
     let chunks = values.chunks_exact(8);
     let rest = chunks.remainder();
@@ -485,7 +485,7 @@ fn sum<T: Real>(values: &[T]) -> T {
 }
 
 /// The output gradient of one sample, zeroed where the ReLU was inactive.
-fn masked<'a, T: Real>(grad: &'a [T], res: &[T], relu: bool, scratch: &'a mut Vec<T>) -> &'a [T] {
+pub(super) fn masked<'a, T: Real>(grad: &'a [T], res: &[T], relu: bool, scratch: &'a mut Vec<T>) -> &'a [T] {
     if !relu {
         return grad;
     }
@@ -691,241 +691,6 @@ impl CustomOp3 for Backward {
             )))
         })?;
         Ok((out, Shape::from(self.output_len(&g))))
-    }
-}
-
-/// Transposed convolution (the adjoint of [`conv2d`], as in FCN decoders): `x (B, Cin, H, W)`
-/// with `weight (Cin, Cout, kh, kw)` (PyTorch's layout) plus `bias (Cout)` gives
-/// `(B, Cout, (H−1)·s − 2p + kh + oh, (W−1)·s − 2p + kw + ow)` for output padding
-/// `(oh, ow)` (each below the stride: the rows and columns a strided convolution of that size
-/// skips), then a ReLU when `relu` is set. Forward
-/// is the convolution's input-gradient path (product, then col2im over phase planes); its
-/// input gradient is a forward convolution; its weight gradient the convolution's with the
-/// roles of input and output gradient exchanged.
-pub fn conv_transpose2d(
-    x: &Tensor,
-    weight: &Tensor,
-    bias: &Tensor,
-    spec: Conv2dSpec,
-    output_padding: (usize, usize),
-    relu: bool,
-) -> Result<Tensor> {
-    transposed_geometry(x.dims(), weight.dims(), spec, output_padding)?;
-    if bias.dims() != [weight.dims().get(1).copied().unwrap_or(0)] {
-        bail!(
-            "conv_transpose2d: bias shape {:?}, expected [Cout]",
-            bias.dims()
-        );
-    }
-    x.contiguous()?.apply_op3(
-        &weight.contiguous()?,
-        &bias.contiguous()?,
-        ConvTranspose2d {
-            spec,
-            output_padding,
-            relu,
-        },
-    )
-}
-
-/// The geometry of the convolution whose adjoint this is: its input is the transposed
-/// convolution's output.
-fn transposed_geometry(
-    x: &[usize],
-    w: &[usize],
-    spec: Conv2dSpec,
-    (pad_h, pad_w): (usize, usize),
-) -> Result<Geometry> {
-    let (&[batch, cin, h, wd], &[wcin, cout, kh, kw]) = (x, w) else {
-        bail!(
-            "conv_transpose2d: expected x (B, Cin, H, W) and weight (Cin, Cout, kh, kw), got {x:?} and {w:?}"
-        )
-    };
-    if wcin != cin {
-        bail!("conv_transpose2d: input has {cin} channels, weight expects {wcin}");
-    }
-    let size =
-        |n: usize, k: usize| ((n.max(1) - 1) * spec.stride + k).checked_sub(2 * spec.padding);
-    if pad_h >= spec.stride || pad_w >= spec.stride {
-        bail!(
-            "conv_transpose2d: output padding must be below the stride {}",
-            spec.stride
-        );
-    }
-    let (Some(oh), Some(ow)) = (size(h, kh), size(wd, kw)) else {
-        bail!(
-            "conv_transpose2d: padding {} larger than the output",
-            spec.padding
-        )
-    };
-    let (oh, ow) = (oh + pad_h, ow + pad_w);
-    let g = Geometry::new(&[batch, cout, oh, ow], &[cin, cout, kh, kw], spec)?;
-    if (g.out_h, g.out_w) != (h, wd) {
-        bail!("conv_transpose2d: {h}x{wd} input does not map back onto a {oh}x{ow} output");
-    }
-    Ok(g)
-}
-
-struct ConvTranspose2d {
-    spec: Conv2dSpec,
-    output_padding: (usize, usize),
-    relu: bool,
-}
-
-impl ConvTranspose2d {
-    /// `g` describes the adjoint convolution: its "input" is our output.
-    fn forward<T: Real>(&self, g: &Geometry, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
-        let per_chunk = g.per_chunk();
-        let (patch, pixels, ow, o) = (g.patch(), g.pixels(), g.out_w, g.out_channels);
-        let mut out = vec![T::ZERO; g.batch * g.input_len()];
-        out.par_chunks_mut(per_chunk * g.input_len())
-            .enumerate()
-            .for_each(|(chunk, out)| {
-                let mut col = vec![T::ZERO; patch * g.tile_rows() * ow];
-                let mut q = vec![T::ZERO; g.phases_len()];
-                for (i, y) in out.chunks_mut(g.input_len()).enumerate() {
-                    let xs = &x[(chunk * per_chunk + i) * g.output_len()..][..g.output_len()];
-                    q.fill(T::ZERO);
-                    for rows in g.tiles() {
-                        let n = rows.len() * ow;
-                        let b = plain(&xs[rows.start * ow..], pixels);
-                        matmul((patch, n, o), &mut col, n, false, transposed(w, patch), b);
-                        g.col2im(&col, rows, &mut q);
-                    }
-                    g.from_phases(&q, T::from_f64(1.0), y);
-                    for (plane, &b) in y.chunks_mut(g.height * g.width).zip(bias) {
-                        plane.iter_mut().for_each(|v| {
-                            let s = *v + b;
-                            *v = if !self.relu || s > T::ZERO {
-                                s
-                            } else {
-                                T::ZERO
-                            };
-                        });
-                    }
-                }
-            });
-        out
-    }
-}
-
-impl CustomOp3 for ConvTranspose2d {
-    fn name(&self) -> &'static str {
-        "steerlab-conv-transpose2d"
-    }
-
-    fn cpu_fwd(
-        &self,
-        sx: &CpuStorage,
-        lx: &Layout,
-        sw: &CpuStorage,
-        lw: &Layout,
-        sb: &CpuStorage,
-        lb: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let g = transposed_geometry(lx.dims(), lw.dims(), self.spec, self.output_padding)?;
-        let out = dispatch!("conv_transpose2d", sx, |T| self.forward::<T>(
-            &g,
-            T::slice(sx, lx, "conv_transpose2d x")?,
-            T::slice(sw, lw, "conv_transpose2d weight")?,
-            T::slice(sb, lb, "conv_transpose2d bias")?,
-        ));
-        Ok((out, Shape::from((g.batch, g.channels, g.height, g.width))))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _bias: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let gy = if self.relu {
-            (grad * res.gt(0.0)?.to_dtype(grad.dtype())?)?
-        } else {
-            grad.clone()
-        };
-        // The input gradient is the forward convolution of the output gradient.
-        let zero = Tensor::zeros(w.dims()[0], w.dtype(), w.device())?;
-        let gx = conv2d(&gy.detach(), &w.detach(), &zero, self.spec, false)?;
-        let op = TransposedWeightGradient {
-            spec: self.spec,
-            output_padding: self.output_padding,
-            weight_dims: w.dims().to_vec(),
-        };
-        let params = x.apply_op2_no_bwd(&gy.contiguous()?, &op)?;
-        let nw = w.elem_count();
-        let gw = params.narrow(0, 0, nw)?.reshape(w.dims())?;
-        let gb = params.narrow(0, nw, w.dims()[1])?;
-        Ok((Some(gx), Some(gw), Some(gb)))
-    }
-}
-
-/// `(x, output gradient)` → weight and bias gradients of a transposed convolution, summed per
-/// fixed chunk of samples and the chunks added in order.
-struct TransposedWeightGradient {
-    spec: Conv2dSpec,
-    output_padding: (usize, usize),
-    weight_dims: Vec<usize>,
-}
-
-impl TransposedWeightGradient {
-    fn run<T: Real>(&self, g: &Geometry, x: &[T], gy: &[T]) -> Vec<T> {
-        let per_chunk = g.per_chunk();
-        let (patch, pixels, ow, o) = (g.patch(), g.pixels(), g.out_w, g.out_channels);
-        let chunks = g.batch.div_ceil(per_chunk);
-        let partials: Vec<Vec<T>> = (0..chunks)
-            .into_par_iter()
-            .map(|chunk| {
-                let mut col = vec![T::ZERO; patch * g.tile_rows() * ow];
-                let mut q = vec![T::ZERO; g.phases_len()];
-                let mut partial = vec![T::ZERO; o * patch + g.channels];
-                for sample in chunk * per_chunk..((chunk + 1) * per_chunk).min(g.batch) {
-                    let (gw, gb) = partial.split_at_mut(o * patch);
-                    let gys = &gy[sample * g.input_len()..][..g.input_len()];
-                    let xs = &x[sample * g.output_len()..][..g.output_len()];
-                    g.to_phases(gys, (T::from_f64(1.0), T::ZERO), &mut q);
-                    for rows in g.tiles() {
-                        let n = rows.len() * ow;
-                        g.im2col(&q, rows.clone(), &mut col);
-                        let a = plain(&xs[rows.start * ow..], pixels);
-                        matmul((o, patch, n), gw, patch, true, a, transposed(&col, n));
-                    }
-                    for (b, plane) in gb.iter_mut().zip(gys.chunks(g.height * g.width)) {
-                        *b += sum(plane);
-                    }
-                }
-                partial
-            })
-            .collect();
-        let mut total = vec![T::ZERO; o * patch + g.channels];
-        for partial in partials {
-            total.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
-        }
-        total
-    }
-}
-
-impl candle_core::CustomOp2 for TransposedWeightGradient {
-    fn name(&self) -> &'static str {
-        "steerlab-conv-transpose2d-weight-gradient"
-    }
-
-    fn cpu_fwd(
-        &self,
-        sx: &CpuStorage,
-        lx: &Layout,
-        sg: &CpuStorage,
-        lg: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let g = transposed_geometry(lx.dims(), &self.weight_dims, self.spec, self.output_padding)?;
-        let out = dispatch!("conv_transpose2d", sx, |T| self.run::<T>(
-            &g,
-            T::slice(sx, lx, "conv_transpose2d x")?,
-            T::slice(sg, lg, "conv_transpose2d grad")?,
-        ));
-        Ok((out, Shape::from(g.out_channels * g.patch() + g.channels)))
     }
 }
 

@@ -35,12 +35,14 @@ macro_rules! dispatch {
 
 mod blas;
 mod conv;
+mod conv_transpose;
 mod linear;
 mod pool;
 mod roi;
 
 pub use blas::{Choice, Isa, Kernels, kernels as blas_kernels, select_kernels};
-pub use conv::{Conv2dSpec, conv_transpose2d, conv2d, conv2d_of_affine};
+pub use conv::{Conv2dSpec, conv2d, conv2d_of_affine};
+pub use conv_transpose::conv_transpose2d;
 pub use linear::linear;
 pub use pool::max_pool2d;
 pub use roi::{Roi, roi_align};
