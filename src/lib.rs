@@ -14,6 +14,7 @@ pub mod error;
 pub mod files;
 pub mod nn;
 pub mod record;
+pub mod report;
 pub mod sim;
 pub mod world;
 

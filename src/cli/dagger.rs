@@ -62,7 +62,7 @@ pub struct DaggerArgs {
 
 /// Prints stages and progress; trains with the training bar.
 pub(crate) struct Progress {
-    pub(crate) trainer: super::train::Bar,
+    pub(crate) trainer: super::progress::Bar,
     bar: Option<ProgressBar>,
     started: Instant,
 }
@@ -70,7 +70,7 @@ pub(crate) struct Progress {
 impl Progress {
     pub(crate) fn new() -> Self {
         Self {
-            trainer: super::train::Bar::new(),
+            trainer: super::train::bar(),
             bar: None,
             started: Instant::now(),
         }

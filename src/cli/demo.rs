@@ -220,7 +220,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     crate::files::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
     crate::files::write_atomic(
         &args.out.join("report.html"),
-        super::html::page("steerlab main job", &report).as_bytes(),
+        crate::report::html::page("steerlab main job", &report).as_bytes(),
     )?;
     println!("{}", iteration_table(&iterations));
     println!(

@@ -2,7 +2,9 @@
 
 use crate::nn::ModelDir;
 use crate::nn::dataset::{BatchStream, Dataset, StreamSpec, frames_to_tensor};
-use crate::nn::{Model, SteeringDistribution, plot};
+use crate::nn::{Model, SteeringDistribution};
+use crate::report::RGBColor;
+use crate::report::plot::{GREEN, LinePanel, RED, line_panels_sized};
 use crate::sim::Frame;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -78,7 +80,7 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
         let ms = started.elapsed().as_secs_f64() * 1e3;
         println!("{}", describe(&dist));
         println!("entropy {:.3} nats; inference {ms:.1} ms", dist.entropy());
-        plot::distribution(&dist, None, &args.plot)?;
+        plot_distribution(&dist, &args.plot)?;
         println!("plot: {}", args.plot.display());
         return Ok(ExitCode::SUCCESS);
     }
@@ -148,7 +150,76 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
         pct(calibration.coverage_2_sigma()),
         calibration.expected_calibration_error().unwrap_or(f64::NAN)
     );
-    plot::episode_predictions(&ticks, &expert, &predicted, &args.plot)?;
+    plot_episode(&ticks, &expert, &predicted, &args.plot)?;
     println!("plot: {}", args.plot.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The density over curvature with its mode marked.
+fn plot_distribution(dist: &SteeringDistribution, path: &Path) -> Result<()> {
+    // The range covers every component that carries at least 5 % of the weight.
+    let shown = dist.components().iter().filter(|c| c.weight >= 0.05);
+    let (lo, hi) = shown.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| {
+        (
+            lo.min(c.mean - 4.0 * c.std_dev),
+            hi.max(c.mean + 4.0 * c.std_dev),
+        )
+    });
+    let curve: Vec<(f64, f64)> = (0..=2000)
+        .map(|i| lo + (hi - lo) * i as f64 / 2000.0)
+        .map(|x| (x, dist.pdf(x)))
+        .collect();
+    let peak = curve.iter().map(|p| p.1).fold(0.0, f64::max);
+    let panel = LinePanel {
+        title: "steering distribution".into(),
+        x_label: "curvature (1/m)".into(),
+        y_label: "density".into(),
+        series: vec![
+            ("density".into(), curve),
+            ("mode".into(), vec![(dist.mode(), 0.0), (dist.mode(), peak)]),
+        ],
+        colours: vec![crate::report::plot::BLUE, GREEN],
+    };
+    Ok(line_panels_sized(path, (640, 300), &[panel])?)
+}
+
+/// Along an episode: the expert's curvature, the policy's mode, and the mode ± 1σ of its
+/// most likely component.
+fn plot_episode(
+    ticks: &[u64],
+    expert: &[f64],
+    predicted: &[SteeringDistribution],
+    path: &Path,
+) -> Result<()> {
+    let at = |f: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
+        ticks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (*t as f64, f(i)))
+            .collect()
+    };
+    let sigma = |i: usize| {
+        let d = &predicted[i];
+        d.components()[d.most_likely_component()].std_dev
+    };
+    let light = RGBColor(150, 190, 230);
+    let panel = LinePanel {
+        title: "policy versus expert".into(),
+        x_label: "tick".into(),
+        y_label: "curvature (1/m)".into(),
+        series: vec![
+            ("expert".into(), at(&|i| expert[i])),
+            ("policy mode".into(), at(&|i| predicted[i].mode())),
+            (
+                "mode + 1 sigma".into(),
+                at(&|i| predicted[i].mode() + sigma(i)),
+            ),
+            (
+                "mode - 1 sigma".into(),
+                at(&|i| predicted[i].mode() - sigma(i)),
+            ),
+        ],
+        colours: vec![RED, crate::report::plot::BLUE, light, light],
+    };
+    Ok(line_panels_sized(path, (1000, 340), &[panel])?)
 }

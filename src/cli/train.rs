@@ -1,15 +1,13 @@
 //! `steerlab train`: recorded episodes in, a steering model directory out.
 
+use super::progress::{Bar, interrupt_on_ctrl_c};
 use crate::nn::config::{ModelConfig, PRESETS};
 use crate::nn::dataset::Augment;
 use crate::nn::optim::AdamWParams;
-use crate::nn::train::{self, EpochMetrics, Stop, TrainObserver, TrainOptions, TrainReport};
+use crate::nn::train::{self, EpochMetrics, Stop, TrainOptions};
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
@@ -62,84 +60,28 @@ pub struct TrainArgs {
     pub init_from: Option<PathBuf>,
 }
 
-/// Training progress on the terminal: a bar per epoch and a line of metrics after it.
-pub(crate) struct Bar {
-    bar: Option<ProgressBar>,
-    loss: f64,
-}
-
-impl Bar {
-    pub(crate) fn new() -> Self {
-        Self {
-            bar: None,
-            loss: f64::NAN,
-        }
-    }
-}
-
-impl TrainObserver for Bar {
-    fn started(&mut self, r: &TrainReport) {
-        for w in &r.warnings {
-            eprintln!("warning: {w}");
-        }
-        println!(
-            "{} parameters; {} training and {} validation samples; {} threads, OpenBLAS kernels {}",
-            r.parameters,
-            r.train_samples,
-            r.validation_samples,
-            rayon::current_num_threads(),
-            crate::nn::ops::blas_kernels()
-        );
-    }
-
-    fn epoch_started(&mut self, epoch: usize, batches: usize, done: usize) {
-        let bar = ProgressBar::new(batches as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
+/// The steering model's line after each epoch.
+pub(crate) fn bar() -> Bar {
+    Bar::new(
+        "samples",
+        Box::new(|e, improved| {
+            let m = EpochMetrics::from(e);
+            let train = if m.train_nll.is_finite() {
+                format!("{:>7.3}", m.train_nll)
+            } else {
+                "      -".into()
+            };
+            format!(
+                "epoch {:>3}: train NLL {train}  validation NLL {:>7.3}  MAE(mode) {:.4} 1/m  {:.0} samples/s  {:.1} s{}",
+                m.epoch,
+                m.validation_nll,
+                m.validation_mae_mode_per_m,
+                m.train_samples_per_s,
+                m.seconds,
+                if improved { "  (best, saved)" } else { "" }
             )
-            .expect("template")
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(epoch.to_string());
-        bar.set_position(done as u64);
-        self.bar = Some(bar);
-    }
-
-    fn batch_done(&mut self, loss: f64, samples_per_s: f64) {
-        self.loss = if self.loss.is_finite() {
-            0.9 * self.loss + 0.1 * loss
-        } else {
-            loss
-        };
-        if let Some(bar) = &self.bar {
-            bar.set_message(format!(
-                "loss {:.3} {samples_per_s:.0} samples/s",
-                self.loss
-            ));
-            bar.inc(1);
-        }
-    }
-
-    fn epoch_done(&mut self, m: &EpochMetrics, improved: bool) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-        let train = if m.train_nll.is_finite() {
-            format!("{:>7.3}", m.train_nll)
-        } else {
-            "      -".into()
-        };
-        println!(
-            "epoch {:>3}: train NLL {train}  validation NLL {:>7.3}  MAE(mode) {:.4} 1/m  {:.0} samples/s  {:.1} s{}",
-            m.epoch,
-            m.validation_nll,
-            m.validation_mae_mode_per_m,
-            m.train_samples_per_s,
-            m.seconds,
-            if improved { "  (best, saved)" } else { "" }
-        );
-    }
+        }),
+    )
 }
 
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
@@ -171,20 +113,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     options.resume = args.resume;
     options.init_from = args.init_from.clone();
 
-    let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupt.clone();
-        // A second Ctrl-C while saving ends the process at once.
-        let _ = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\ninterrupted: saving the training state (Ctrl-C again to quit without saving)"
-            );
-        });
-    }
-    let mut bar = Bar::new();
+    let interrupt = interrupt_on_ctrl_c();
+    let mut bar = bar();
     let report = train::train(&options, &mut bar, &interrupt)
         .with_context(|| format!("training into {}", args.out.display()))?;
     let out = args.out.display();

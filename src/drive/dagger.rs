@@ -289,12 +289,13 @@ pub fn write_summary(out: &Path, iterations: &[Iteration]) -> Result<()> {
             .map(|it| (it.iteration as f64, f(it)))
             .collect::<Vec<_>>()
     };
-    use crate::nn::plot::{LinePanel, line_panels};
+    use crate::report::plot::{LinePanel, line_panels};
     let panel = |title: &str, y: &str, f: fn(&Iteration) -> f64| LinePanel {
         title: title.into(),
         x_label: "DAgger iteration (0: behaviour cloning)".into(),
         y_label: y.into(),
         series: vec![(title.into(), series(f))],
+        colours: Vec::new(),
     };
     line_panels(
         &out.join("dagger.png"),

@@ -4,7 +4,8 @@
 use crate::drive::closed_loop::{Drive, DriveOptions, Pilot, drive};
 use crate::drive::metrics::{Metrics, Supervision, combine};
 use crate::drive::policy::Policy;
-use crate::nn::plot::render;
+use crate::nn::calibration::Calibration;
+use crate::report::plot::{BLUE, RED, render};
 use crate::sim::{Scenario, Track};
 use crate::world::{Env, EnvOptions};
 use anyhow::{Context, Result};
@@ -84,7 +85,7 @@ pub fn evaluate(
         .map(|(name, m)| (name.replace('*', ""), &m.calibration))
         .collect();
     if !calibrations.is_empty() {
-        crate::nn::plot::pit_histograms(&options.out.join(PIT_PNG), &calibrations)?;
+        pit_histograms(&options.out.join(PIT_PNG), &calibrations)?;
     }
     crate::files::write_atomic(
         &options.out.join("eval.json"),
@@ -261,4 +262,71 @@ pub fn track_map(path: &Path, track: &Track, road_width_m: f64, drive: &Drive) -
         Ok(())
     })?;
     Ok(())
+}
+
+/// PIT histograms, one panel per named calibration tally: the density of `u = F(κ_expert)`
+/// in each bin (a calibrated policy: 1 everywhere, the dashed line), with the central-interval
+/// coverage and the calibration error in the title.
+fn pit_histograms(path: &Path, panels: &[(String, &Calibration)]) -> Result<()> {
+    let bins = crate::nn::calibration::PIT_BINS;
+    let width = 420 * panels.len().max(1) as u32;
+    Ok(render(path, (width, 320), |root, text| {
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        let areas = root.split_evenly((1, panels.len().max(1)));
+        for (area, (name, calibration)) in areas.iter().zip(panels) {
+            let n = calibration.count().max(1) as f64;
+            let density: Vec<f64> = calibration
+                .pit_histogram
+                .iter()
+                .map(|&c| c as f64 * bins as f64 / n)
+                .collect();
+            let top = density.iter().cloned().fold(1.5, f64::max) * 1.05;
+            let pct =
+                |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{:.0} %", v * 100.0));
+            let title = format!(
+                "{name}: {} / {} in 68/95 %, ECE {}",
+                pct(calibration.coverage_1_sigma()),
+                pct(calibration.coverage_2_sigma()),
+                calibration
+                    .expected_calibration_error()
+                    .map_or("–".into(), |v| format!("{v:.3}"))
+            );
+            let mut builder = ChartBuilder::on(area);
+            builder
+                .margin(10)
+                .x_label_area_size(if text { 35 } else { 5 })
+                .y_label_area_size(if text { 45 } else { 5 });
+            if text {
+                builder.caption(&title, ("sans-serif", 13));
+            }
+            let mut chart = builder
+                .build_cartesian_2d(0.0..1.0, 0.0..top)
+                .map_err(|x| e(&x))?;
+            let mut mesh = chart.configure_mesh();
+            mesh.light_line_style(RGBColor(235, 235, 235));
+            if text {
+                mesh.x_desc("u = F(expert curvature)")
+                    .y_desc("density")
+                    .label_style(("sans-serif", 11));
+            } else {
+                mesh.x_labels(0).y_labels(0);
+            }
+            mesh.draw().map_err(|x| e(&x))?;
+            chart
+                .draw_series(density.iter().enumerate().map(|(i, &d)| {
+                    let (x0, x1) = (i as f64 / bins as f64, (i + 1) as f64 / bins as f64);
+                    Rectangle::new([(x0, 0.0), (x1, d)], BLUE.mix(0.7).filled())
+                }))
+                .map_err(|x| e(&x))?;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, 1.0), (1.0, 1.0)],
+                    6,
+                    4,
+                    ShapeStyle::from(RED).stroke_width(2),
+                ))
+                .map_err(|x| e(&x))?;
+        }
+        Ok(())
+    })?)
 }

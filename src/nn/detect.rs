@@ -16,9 +16,9 @@ use crate::nn::backbone::Backbone;
 use crate::nn::boxes::{BBox, Detection, GroundTruth, average_precision, coco_ap, mean_ap, nms};
 use crate::nn::checkpoint::{ModelDir, initialise, model_err};
 use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
+use crate::nn::linear::Linear;
 use crate::nn::ops::{self, Conv2dSpec, Roi};
 use crate::nn::optim::{AdamW, AdamWParams, learning_rate};
-use crate::nn::linear::Linear;
 use crate::nn::{ModelConfig, device};
 use candle_core::{D, DType, Module, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
@@ -455,10 +455,7 @@ impl Detector {
         let pooled = ops::roi_align(features, rois, (s, s), 1.0 / self.grid.stride, 2)?;
         let x = self.fc1.forward(&pooled.flatten_from(1)?)?;
         let x = self.fc2.forward(&x)?;
-        Ok((
-            self.class_logits.forward(&x)?,
-            self.box_deltas.forward(&x)?,
-        ))
+        Ok((self.class_logits.forward(&x)?, self.box_deltas.forward(&x)?))
     }
 
     /// An image's proposals, best first: anchors moved by their deltas, clipped to the image,

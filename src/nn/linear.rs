@@ -54,6 +54,8 @@ impl Mlp {
 
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.layers.iter().try_fold(x.clone(), |x, layer| layer.forward(&x))
+        self.layers
+            .iter()
+            .try_fold(x.clone(), |x, layer| layer.forward(&x))
     }
 }

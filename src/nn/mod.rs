@@ -15,11 +15,11 @@ pub mod idx;
 pub mod linear;
 pub mod ops;
 pub mod optim;
-pub mod plot;
 pub mod segment;
 pub mod slide;
 pub mod steering;
 pub mod train;
+pub mod trainer;
 
 pub use calibration::Calibration;
 pub use checkpoint::{Model, ModelDir};

@@ -14,7 +14,7 @@ use steerlab::nn::ops::{
     Conv2dSpec, Roi, conv_transpose2d, conv2d, conv2d_of_affine, linear, max_pool2d, roi_align,
 };
 use steerlab::nn::steering::MixtureBatch;
-use steerlab::nn::train::{EpochMetrics, Quiet, TrainObserver, TrainOptions, train};
+use steerlab::nn::train::{Quiet, TrainObserver, TrainOptions, train};
 use steerlab::nn::{Model, SteeringDistribution};
 
 fn seeded(shape: &[usize], seed: u64) -> Tensor {
@@ -675,7 +675,6 @@ impl TrainObserver for InterruptAfter<'_> {
             self.1.store(true, Ordering::SeqCst);
         }
     }
-    fn epoch_done(&mut self, _m: &EpochMetrics, _improved: bool) {}
 }
 
 #[test]

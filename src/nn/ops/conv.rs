@@ -485,7 +485,12 @@ pub(super) fn sum<T: Real>(values: &[T]) -> T {
 }
 
 /// The output gradient of one sample, zeroed where the ReLU was inactive.
-pub(super) fn masked<'a, T: Real>(grad: &'a [T], res: &[T], relu: bool, scratch: &'a mut Vec<T>) -> &'a [T] {
+pub(super) fn masked<'a, T: Real>(
+    grad: &'a [T],
+    res: &[T],
+    relu: bool,
+    scratch: &'a mut Vec<T>,
+) -> &'a [T] {
     if !relu {
         return grad;
     }

@@ -1,0 +1,631 @@
+//! The one training loop every model uses: AdamW with warm-up and cosine decay, validation
+//! after every epoch, early stopping, the best model saved atomically, a training state (last
+//! weights, optimiser moments, position in the data) saved after every epoch and on
+//! interruption from which a resumed run continues bit for bit, `metrics.csv` and
+//! `curves.png`, and progress with samples per second.
+//!
+//! A model takes part by implementing [`Task`]: its batches, its loss and its validation
+//! figures. Everything else lives here, once.
+
+use crate::error::{Error, Result};
+use crate::files::write_atomic;
+use crate::nn::checkpoint::{ModelDir, load_tensors, load_varmap, save_tensors, varmap_tensors};
+use crate::nn::optim::{AdamW, AdamWParams, learning_rate};
+use crate::report::plot;
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// One batch's loss as a [`Task`] computes it.
+pub struct Loss {
+    /// The scalar the optimiser minimises.
+    pub total: Tensor,
+    /// Samples in the batch (the epoch's mean loss weighs batches by it).
+    pub samples: usize,
+    /// The parts named by [`Task::part_names`], in that order.
+    pub parts: Vec<f64>,
+}
+
+/// Which validation figure decides the best epoch, and which way is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Objective {
+    Lowest(usize),
+    Highest(usize),
+}
+
+/// The batches of one epoch, each or an error.
+pub type Batches<'a, B> = Box<dyn Iterator<Item = Result<B>> + 'a>;
+
+/// What a model brings to training: its data, its loss and its validation figures.
+pub trait Task {
+    type Model: ModelDir;
+    type Batch;
+
+    fn model(&self) -> &Self::Model;
+    /// Training samples per epoch.
+    fn train_len(&self) -> usize;
+    /// Validation samples (reported only).
+    fn validation_len(&self) -> usize {
+        0
+    }
+    /// Things the user should know about the data (reported when training starts).
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The batches of `epoch` (from 1) after the first `skip`: the same for the same epoch and
+    /// seed, so that a resumed run sees what an uninterrupted one would.
+    fn batches(&self, epoch: usize, skip: usize) -> Result<Batches<'_, Self::Batch>>;
+    /// The loss of one batch (the forward pass with gradients).
+    fn loss(&self, batch: &Self::Batch) -> Result<Loss>;
+    /// The validation figures named by [`Task::validation_names`], in that order.
+    fn validate(&self) -> Result<Vec<f64>>;
+
+    /// The loss's column name after `train_` (`nll`, `loss`).
+    fn loss_name(&self) -> &'static str {
+        "loss"
+    }
+    /// Names of the loss's parts, reported as `train_<name>` means.
+    fn part_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn validation_names(&self) -> Vec<String>;
+    fn objective(&self) -> Objective;
+    /// What must be the same for a saved state to be resumed, by name: the model's config,
+    /// the data and every setting that decides the batches.
+    fn fingerprint(&self) -> Vec<(String, serde_json::Value)>;
+}
+
+/// The optimisation settings every task shares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Peak learning rate, reached after warm-up (a twentieth of the steps, at most
+    /// `max_warmup_steps`) and decayed along a cosine to 2 % of it.
+    pub learning_rate: f64,
+    pub max_warmup_steps: u64,
+    pub adamw: AdamWParams,
+    /// Epochs without a better objective before stopping (None: never stop early).
+    pub patience: Option<usize>,
+}
+
+impl Schedule {
+    pub fn new(epochs: usize, batch_size: usize, learning_rate: f64) -> Self {
+        Self {
+            epochs,
+            batch_size,
+            learning_rate,
+            max_warmup_steps: u64::MAX,
+            adamw: AdamWParams::default(),
+            patience: None,
+        }
+    }
+}
+
+/// Where a run writes, and how it may be stopped.
+pub struct Run<'a> {
+    /// The model directory: the best model, `train_state/`, `metrics.csv`, `curves.png`.
+    /// None: train in memory only (nothing written, nothing to resume).
+    pub out: Option<&'a Path>,
+    /// Continue from the state saved in `out`.
+    pub resume: bool,
+    /// The model already holds weights to start from: they are the first candidate for the
+    /// best model, kept unless an epoch validates better.
+    pub warm_start: bool,
+    /// Set (by Ctrl-C, say) to stop after saving the state.
+    pub interrupt: &'a AtomicBool,
+    pub observer: &'a mut dyn Observer,
+}
+
+/// A named figure of an epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    pub name: String,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub value: f64,
+}
+
+/// The figures of one epoch (epoch 0: the model before training).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Epoch {
+    pub epoch: usize,
+    /// Mean training loss over the epoch's samples (NaN for epoch 0; null in JSON).
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub train_loss: f64,
+    /// The loss's parts (`train_…`), then the validation figures, as `metrics.csv` names them.
+    pub figures: Vec<Figure>,
+    pub learning_rate: f64,
+    pub train_samples_per_s: f64,
+    pub seconds: f64,
+    /// Time the training step waited for a batch.
+    pub data_wait_s: f64,
+}
+
+impl Epoch {
+    /// The figure called `name` (NaN when there is none).
+    pub fn get(&self, name: &str) -> f64 {
+        self.figures
+            .iter()
+            .find(|f| f.name == name)
+            .map_or(f64::NAN, |f| f.value)
+    }
+}
+
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// Why training ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stop {
+    Completed,
+    EarlyStopped,
+    Interrupted,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub history: Vec<Epoch>,
+    /// The epoch whose model was kept (0: the starting weights).
+    pub best_epoch: usize,
+    /// Its objective figure.
+    pub best: f64,
+    pub stop: Stop,
+    pub parameters: usize,
+    pub train_samples: usize,
+    pub validation_samples: usize,
+    /// The task's warnings, and a resume's on another machine.
+    pub warnings: Vec<String>,
+    /// The train loss's column and the figures' names, as in `metrics.csv`.
+    pub columns: Vec<String>,
+}
+
+/// Progress callbacks (the command line draws a progress bar with them).
+pub trait Observer {
+    fn started(&mut self, _report: &Report) {}
+    fn epoch_started(&mut self, _epoch: usize, _batches: usize, _done: usize) {}
+    fn batch_done(&mut self, _loss: f64, _samples_per_s: f64) {}
+    fn epoch_done(&mut self, _epoch: &Epoch, _improved: bool) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// An observer that calls a function after every epoch.
+pub struct EachEpoch<F: FnMut(&Epoch)>(pub F);
+impl<F: FnMut(&Epoch)> Observer for EachEpoch<F> {
+    fn epoch_done(&mut self, epoch: &Epoch, _improved: bool) {
+        (self.0)(epoch)
+    }
+}
+
+/// What decides the rounding of a training step besides the run's own settings: the rayon
+/// threads (the convolutions sum gradients per chunk of samples, and the chunks follow the
+/// thread count) and the BLAS kernels. A resume on another machine continues the run, but
+/// not bit for bit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub threads: usize,
+    pub blas_kernels: String,
+}
+
+impl Machine {
+    pub fn current() -> Self {
+        Self {
+            threads: rayon::current_num_threads(),
+            blas_kernels: crate::nn::ops::blas_kernels().name.clone(),
+        }
+    }
+}
+
+/// The position of a run, saved with its weights and optimiser moments.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct State {
+    fingerprint: Vec<(String, serde_json::Value)>,
+    machine: Machine,
+    /// The epoch in progress (from 1) and batches of it already done.
+    epoch: usize,
+    batch_in_epoch: usize,
+    step: u64,
+    loss_sum: f64,
+    part_sums: Vec<f64>,
+    samples: usize,
+    batches: usize,
+    epoch_seconds: f64,
+    epoch_wait_s: f64,
+    best: Option<f64>,
+    best_epoch: usize,
+    epochs_without_improvement: usize,
+    history: Vec<Epoch>,
+}
+
+pub const STATE_DIR: &str = "train_state";
+const STATE_FILE: &str = "state.json";
+const WEIGHTS: &str = "weights.safetensors";
+const MOMENTS: &str = "optimizer.safetensors";
+pub const METRICS_CSV: &str = "metrics.csv";
+pub const CURVES_PNG: &str = "curves.png";
+
+fn state_err(path: &Path, message: impl std::fmt::Display) -> Error {
+    Error::Model {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// Trains `task`'s model as `schedule` says, writing and stopping as `run` says.
+pub fn fit<T: Task>(task: &T, schedule: &Schedule, run: Run) -> Result<Report> {
+    if schedule.batch_size == 0 || schedule.epochs == 0 {
+        return Err(Error::InvalidArgument(
+            "--batch and --epochs must be at least 1".into(),
+        ));
+    }
+    if task.train_len() == 0 {
+        return Err(Error::InvalidArgument("no training samples".into()));
+    }
+    let model = task.model();
+    let varmap = model.varmap();
+    let mut optimiser = AdamW::new(
+        varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Tensor("variable map poisoned".into()))?
+            .clone(),
+        schedule.adamw,
+    )?;
+    let mut fingerprint = task.fingerprint();
+    fingerprint.push(("batch_size".into(), schedule.batch_size.into()));
+    let machine = Machine::current();
+    let parts = task.part_names();
+    let mut state = match (run.out, run.resume) {
+        (Some(out), true) => resume(&out.join(STATE_DIR), &fingerprint, varmap, &mut optimiser)?,
+        (None, true) => {
+            return Err(Error::InvalidArgument(
+                "resume needs the model directory of the interrupted run".into(),
+            ));
+        }
+        (_, false) => State {
+            fingerprint: fingerprint.clone(),
+            machine: machine.clone(),
+            epoch: 1,
+            batch_in_epoch: 0,
+            step: 0,
+            loss_sum: 0.0,
+            part_sums: vec![0.0; parts.len()],
+            samples: 0,
+            batches: 0,
+            epoch_seconds: 0.0,
+            epoch_wait_s: 0.0,
+            best: None,
+            best_epoch: 0,
+            epochs_without_improvement: 0,
+            history: Vec::new(),
+        },
+    };
+    let mut warnings = task.warnings();
+    if state.machine != machine {
+        warnings.push(format!(
+            "the run trained with {} threads and OpenBLAS kernels {} and resumes with {} \
+             threads and {}: it continues, but not bit for bit as an uninterrupted run would \
+             (set RAYON_NUM_THREADS={} and OPENBLAS_CORETYPE to match)",
+            state.machine.threads,
+            state.machine.blas_kernels,
+            machine.threads,
+            machine.blas_kernels,
+            state.machine.threads
+        ));
+    }
+    state.machine = machine;
+    if let Some(out) = run.out {
+        std::fs::create_dir_all(out).map_err(|e| state_err(out, e))?;
+    }
+    let columns: Vec<String> = std::iter::once(format!("train_{}", task.loss_name()))
+        .chain(parts.iter().map(|p| format!("train_{p}")))
+        .chain(task.validation_names())
+        .collect();
+    let report = Report {
+        history: state.history.clone(),
+        best_epoch: state.best_epoch,
+        best: state.best.unwrap_or(f64::NAN),
+        stop: Stop::Completed,
+        parameters: model.parameter_count(),
+        train_samples: task.train_len(),
+        validation_samples: task.validation_len(),
+        warnings,
+        columns: columns.clone(),
+    };
+    run.observer.started(&report);
+    let objective = task.objective();
+    let better = |value: f64, best: Option<f64>| match (objective, best) {
+        (_, None) => !value.is_nan(),
+        (Objective::Lowest(_), Some(b)) => value < b,
+        (Objective::Highest(_), Some(b)) => value > b,
+    };
+    let figure_of = |validation: &[f64]| match objective {
+        Objective::Lowest(i) | Objective::Highest(i) => validation.get(i).copied(),
+    };
+    let named = |part_means: &[f64], validation: &[f64]| -> Vec<Figure> {
+        columns[1..]
+            .iter()
+            .zip(part_means.iter().chain(validation))
+            .map(|(name, &value)| Figure {
+                name: name.clone(),
+                value,
+            })
+            .collect()
+    };
+    if state.history.is_empty() {
+        let started = Instant::now();
+        let validation = task.validate()?;
+        let epoch = Epoch {
+            epoch: 0,
+            train_loss: f64::NAN,
+            figures: named(&vec![f64::NAN; parts.len()], &validation),
+            learning_rate: 0.0,
+            train_samples_per_s: 0.0,
+            seconds: started.elapsed().as_secs_f64(),
+            data_wait_s: 0.0,
+        };
+        if run.warm_start {
+            state.best = figure_of(&validation);
+            if let Some(out) = run.out {
+                model.save(out)?;
+            }
+        }
+        run.observer.epoch_done(&epoch, run.warm_start);
+        state.history.push(epoch);
+    }
+
+    let batches_per_epoch = task.train_len().div_ceil(schedule.batch_size);
+    let total_steps = (batches_per_epoch * schedule.epochs) as u64;
+    let warmup = (total_steps / 20).clamp(1, schedule.max_warmup_steps.max(1));
+    let save = |state: &State, optimiser: &AdamW| match run.out {
+        Some(out) => save_state(&out.join(STATE_DIR), state, varmap, optimiser),
+        None => Ok(()),
+    };
+    while state.epoch <= schedule.epochs {
+        let epoch = state.epoch;
+        run.observer
+            .epoch_started(epoch, batches_per_epoch, state.batch_in_epoch);
+        let started = Instant::now();
+        let mut waited = Duration::ZERO;
+        let mut lr = 0.0;
+        let mut batches = task.batches(epoch, state.batch_in_epoch)?.peekable();
+        loop {
+            let asked = Instant::now();
+            let Some(batch) = batches.next() else { break };
+            waited += asked.elapsed();
+            let batch = batch?;
+            let step_started = Instant::now();
+            lr = learning_rate(
+                state.step,
+                total_steps,
+                warmup,
+                schedule.learning_rate,
+                0.02,
+            );
+            let loss = task.loss(&batch)?;
+            let grads = loss.total.backward()?;
+            optimiser.update(&grads, lr)?;
+            let value = loss.total.to_scalar::<f32>()? as f64;
+            if !value.is_finite() {
+                return Err(Error::Tensor(format!(
+                    "training loss became {value} at epoch {epoch}; lower --lr"
+                )));
+            }
+            state.step += 1;
+            state.batch_in_epoch += 1;
+            state.loss_sum += value * loss.samples as f64;
+            state.samples += loss.samples;
+            state.batches += 1;
+            for (sum, part) in state.part_sums.iter_mut().zip(&loss.parts) {
+                *sum += part;
+            }
+            run.observer.batch_done(
+                value,
+                loss.samples as f64 / step_started.elapsed().as_secs_f64(),
+            );
+            // Peeked only once interrupted: a peek waits for the next batch.
+            if run.interrupt.load(Ordering::SeqCst) && batches.peek().is_some() {
+                state.epoch_seconds += started.elapsed().as_secs_f64();
+                state.epoch_wait_s += waited.as_secs_f64();
+                save(&state, &optimiser)?;
+                return Ok(finish(report, &state, Stop::Interrupted));
+            }
+        }
+        drop(batches);
+        let seconds = state.epoch_seconds + started.elapsed().as_secs_f64();
+        let validation = task.validate()?;
+        let part_means: Vec<f64> = state
+            .part_sums
+            .iter()
+            .map(|s| s / state.batches.max(1) as f64)
+            .collect();
+        let metrics = Epoch {
+            epoch,
+            train_loss: state.loss_sum / state.samples.max(1) as f64,
+            figures: named(&part_means, &validation),
+            learning_rate: lr,
+            train_samples_per_s: state.samples as f64 / seconds.max(1e-9),
+            seconds,
+            data_wait_s: state.epoch_wait_s + waited.as_secs_f64(),
+        };
+        let value = figure_of(&validation).unwrap_or(f64::NAN);
+        let improved = better(value, state.best);
+        if improved {
+            state.best = Some(value);
+            state.best_epoch = epoch;
+            state.epochs_without_improvement = 0;
+            if let Some(out) = run.out {
+                model.save(out)?;
+            }
+        } else {
+            state.epochs_without_improvement += 1;
+        }
+        run.observer.epoch_done(&metrics, improved);
+        state.history.push(metrics);
+        state.epoch += 1;
+        state.batch_in_epoch = 0;
+        state.loss_sum = 0.0;
+        state.part_sums.iter_mut().for_each(|s| *s = 0.0);
+        state.samples = 0;
+        state.batches = 0;
+        state.epoch_seconds = 0.0;
+        state.epoch_wait_s = 0.0;
+        save(&state, &optimiser)?;
+        if let Some(out) = run.out {
+            write_metrics(out, &columns, &state.history)?;
+        }
+        if state.epoch > schedule.epochs {
+            break;
+        }
+        if schedule
+            .patience
+            .is_some_and(|p| state.epochs_without_improvement >= p)
+        {
+            return Ok(finish(report, &state, Stop::EarlyStopped));
+        }
+        if run.interrupt.load(Ordering::SeqCst) {
+            return Ok(finish(report, &state, Stop::Interrupted));
+        }
+    }
+    Ok(finish(report, &state, Stop::Completed))
+}
+
+/// The report at the end of a run: its history and best epoch from the training state.
+fn finish(report: Report, state: &State, stop: Stop) -> Report {
+    Report {
+        history: state.history.clone(),
+        best_epoch: state.best_epoch,
+        best: state.best.unwrap_or(f64::NAN),
+        stop,
+        ..report
+    }
+}
+
+fn save_state(
+    dir: &Path,
+    state: &State,
+    varmap: &candle_nn::VarMap,
+    optimiser: &AdamW,
+) -> Result<()> {
+    // A complete new directory replaces the old one; `state.json` is written last, so a
+    // directory holding it is complete.
+    let tmp = dir.with_file_name(format!("{STATE_DIR}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| state_err(&tmp, e))?;
+    save_tensors(&varmap_tensors(varmap)?, &tmp.join(WEIGHTS))?;
+    save_tensors(&optimiser.state(), &tmp.join(MOMENTS))?;
+    let json = serde_json::to_vec_pretty(state).map_err(|e| state_err(&tmp, e))?;
+    write_atomic(&tmp.join(STATE_FILE), &json)?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::rename(&tmp, dir).map_err(|e| state_err(dir, e))
+}
+
+fn resume(
+    dir: &Path,
+    fingerprint: &[(String, serde_json::Value)],
+    varmap: &candle_nn::VarMap,
+    optimiser: &mut AdamW,
+) -> Result<State> {
+    let tmp = dir.with_file_name(format!("{STATE_DIR}.tmp"));
+    let dir = if !dir.join(STATE_FILE).exists() && tmp.join(STATE_FILE).exists() {
+        tmp.as_path()
+    } else {
+        dir
+    };
+    let path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        state_err(
+            &path,
+            format!("{e}: nothing to resume (train without --resume first)"),
+        )
+    })?;
+    let state: State = serde_json::from_str(&text).map_err(|e| state_err(&path, e))?;
+    let differs: Vec<&str> = fingerprint
+        .iter()
+        .filter(|(name, value)| {
+            state
+                .fingerprint
+                .iter()
+                .find(|(n, _)| n == name)
+                .is_none_or(|(_, v)| v != value)
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !differs.is_empty() {
+        return Err(state_err(
+            &path,
+            format!(
+                "cannot resume: these differ from the interrupted run: {}",
+                differs.join(", ")
+            ),
+        ));
+    }
+    load_varmap(varmap, &dir.join(WEIGHTS), None)?;
+    let moments = load_tensors(&dir.join(MOMENTS))?;
+    optimiser
+        .restore(&moments, state.step)
+        .map_err(|e| state_err(&dir.join(MOMENTS), e))?;
+    Ok(state)
+}
+
+/// Writes `metrics.csv` (epoch, the train loss and figures named by `columns`, learning
+/// rate, samples/s, seconds, data wait) and `curves.png` into `out`.
+pub fn write_metrics(out: &Path, columns: &[String], history: &[Epoch]) -> Result<()> {
+    let mut csv = format!(
+        "epoch,{},learning_rate,train_samples_per_s,seconds,data_wait_s\n",
+        columns.join(",")
+    );
+    for m in history {
+        let figures: Vec<String> = std::iter::once(m.train_loss)
+            .chain(m.figures.iter().map(|f| f.value))
+            .map(|v| v.to_string())
+            .collect();
+        csv += &format!(
+            "{},{},{},{},{},{}\n",
+            m.epoch,
+            figures.join(","),
+            m.learning_rate,
+            m.train_samples_per_s,
+            m.seconds,
+            m.data_wait_s
+        );
+    }
+    write_atomic(&out.join(METRICS_CSV), csv.as_bytes())?;
+    let series = |name: &str| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .map(|m| {
+                let v = if name == columns[0] {
+                    m.train_loss
+                } else {
+                    m.get(name)
+                };
+                (m.epoch as f64, v)
+            })
+            .collect()
+    };
+    let panel = |title: &str, names: &[String]| plot::LinePanel {
+        title: title.into(),
+        x_label: "epoch".into(),
+        y_label: String::new(),
+        series: names.iter().map(|n| (n.clone(), series(n))).collect(),
+        colours: Vec::new(),
+    };
+    // Losses on the left (the train loss, its parts, validation figures named like it), the
+    // other validation figures on the right.
+    let (losses, others): (Vec<String>, Vec<String>) = columns
+        .iter()
+        .cloned()
+        .partition(|c| c.starts_with("train_") || c.ends_with(&columns[0]["train_".len()..]));
+    let mut panels = vec![panel("loss", &losses)];
+    if !others.is_empty() {
+        panels.push(panel("validation", &others));
+    }
+    plot::line_panels(&out.join(CURVES_PNG), &panels)
+}
