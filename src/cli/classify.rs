@@ -1,11 +1,13 @@
 //! `steerlab train-classifier`: the classification module on the shared backbone, trained on
 //! Fashion-MNIST; test accuracy per epoch, the confusion matrix and the model directory.
 
+use super::progress::{Bar, interrupt_on_ctrl_c, run_into};
 use crate::nn::ModelDir;
 use crate::nn::classify::{
     self, Classifier, ClassifierConfig, ClassifierTraining, FASHION_MNIST_CLASSES,
     FASHION_MNIST_DIR, object_crops, read_mnist_split,
 };
+use crate::nn::trainer::Stop;
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +48,9 @@ pub struct TrainClassifierArgs {
     /// Start from the backbone of this model directory (same backbone layers and input).
     #[arg(long)]
     pub backbone_from: Option<PathBuf>,
+    /// Continue the interrupted run saved in `--out` (same arguments).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 pub fn run(args: &TrainClassifierArgs) -> Result<ExitCode> {
@@ -105,40 +110,54 @@ pub fn run(args: &TrainClassifierArgs) -> Result<ExitCode> {
         ..ClassifierTraining::default()
     };
     let started = Instant::now();
-    let (history, confusion) = classify::train(&model, &train, &test, &options, &mut |e| {
-        println!(
-            "epoch {:>3}: train loss {:.4}  test accuracy {:.2} %  {:.0} samples/s  {:.1} s",
-            e.epoch,
-            e.train_loss,
-            e.test_accuracy * 100.0,
-            e.samples_per_s,
-            e.seconds
-        );
-    })?;
+    let interrupt = interrupt_on_ctrl_c();
+    let mut bar = Bar::new(
+        "images",
+        Box::new(|e, improved| {
+            format!(
+                "epoch {:>3}: train loss {:.4}  test accuracy {:.2} %  {:.0} samples/s  {:.1} s{}",
+                e.epoch,
+                e.train_loss,
+                e.get("test_accuracy") * 100.0,
+                e.train_samples_per_s,
+                e.seconds,
+                if improved { "  (best, saved)" } else { "" }
+            )
+        }),
+    );
+    let (report, _) = classify::train(
+        &model,
+        &train,
+        &test,
+        &options,
+        run_into(&args.out, args.resume, &interrupt, &mut bar),
+    )?;
+    if report.stop == Stop::Interrupted {
+        println!("stopped; continue with the same arguments plus --resume");
+        return Ok(ExitCode::from(130));
+    }
     let wall = started.elapsed().as_secs_f64();
-    model.save(&args.out)?;
+    // The best epoch's model, as saved.
+    let confusion = classify::evaluate(&Classifier::load(&args.out)?, &test)?;
+    let epochs = report.history.len() - 1;
     let title = if args.crops_from.is_empty() {
         "Fashion-MNIST"
     } else {
         "object crops"
     };
-    let report = format!(
-        "# {title}, lecture classifier\n\n{} epochs, {:.0} s; test accuracy {:.2} %\n\n{}\n",
-        history.len(),
+    let text = format!(
+        "# {title}, lecture classifier\n\n{epochs} epochs, {:.0} s; test accuracy {:.2} % (the model of epoch {})\n\n{}\n",
         wall,
         confusion.accuracy() * 100.0,
+        report.best_epoch,
         confusion.table()
     );
-    crate::files::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
-    crate::files::write_atomic(
-        &args.out.join("history.json"),
-        serde_json::to_string_pretty(&history)?.as_bytes(),
-    )?;
+    crate::files::write_atomic(&args.out.join("report.md"), text.as_bytes())?;
     println!("{}", confusion.table());
     println!(
-        "test accuracy {:.2} % after {} epochs in {:.0} s; model, report.md and history.json in {}",
+        "test accuracy {:.2} % after {} epochs in {:.0} s; model, report.md, metrics.csv and curves.png in {}",
         confusion.accuracy() * 100.0,
-        history.len(),
+        epochs,
         wall,
         args.out.display()
     );

@@ -1,10 +1,13 @@
 //! `steerlab train-detector`: the two-stage detector trained on the boxes recorded with
 //! `steerlab record --labels`, scored on held-out episodes after every epoch.
 
+use super::progress::{Bar, interrupt_on_ctrl_c, run_into};
 use crate::nn::ModelDir;
+use crate::nn::dataset::Augment;
 use crate::nn::detect::{
-    self, BoxedImages, DetectionScores, Detector, DetectorConfig, DetectorTraining,
+    self, BoxedImages, DetectOptions, DetectionScores, Detector, DetectorConfig, DetectorTraining,
 };
+use crate::nn::trainer::{CURVES_PNG, METRICS_CSV, Stop};
 use anyhow::{Result, bail};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -48,6 +51,9 @@ pub struct TrainDetectorArgs {
     /// are left out of the training data.
     #[arg(long, num_args = 1..)]
     pub test: Vec<PathBuf>,
+    /// Continue the interrupted run saved in `--out` (same arguments).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// Per-class AP@0.5 and the summary figures as a Markdown table.
@@ -114,46 +120,62 @@ pub fn run(args: &TrainDetectorArgs) -> Result<ExitCode> {
         learning_rate: args.lr,
         seed: args.seed,
         flip: !args.no_flip,
-        colour_jitter: args.colour_jitter,
+        photometric: (args.colour_jitter > 0.0).then(|| Augment::jitter(args.colour_jitter as f32)),
     };
     let started = Instant::now();
-    let show = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.3}"));
-    let history = detect::train(&model, &train, &test, &options, &mut |e| {
-        println!(
-            "epoch {:>3}: loss {:.3} (rpn {:.3} + {:.3}, head {:.3} + {:.3}), {:.0} frames/s; held-out mAP@0.5 {} AP {}, {:.1} ms/frame; {:.0} s",
-            e.epoch,
-            e.losses.total(),
-            e.losses.rpn_objectness,
-            e.losses.rpn_boxes,
-            e.losses.head_classes,
-            e.losses.head_boxes,
-            e.images_per_s,
-            show(e.scores.map50),
-            show(e.scores.ap),
-            e.scores.ms_per_frame,
-            started.elapsed().as_secs_f64()
-        )
-    })?;
-    let wall = started.elapsed().as_secs_f64();
-    model.save(&args.out)?;
-    let Some(last) = history.last() else {
-        bail!("--epochs 0: nothing trained");
+    let show = |v: f64| {
+        if v.is_nan() {
+            "–".into()
+        } else {
+            format!("{v:.3}")
+        }
     };
-    let table = scores_table(&model.config.classes, &last.scores);
-    let report = format!(
-        "# Two-stage detector\n\n{} training frames, {} held-out; {} epochs in {:.0} s\n\n{table}\n",
+    let interrupt = interrupt_on_ctrl_c();
+    let mut bar = Bar::new(
+        "frames",
+        Box::new(move |e, improved| {
+            format!(
+                "epoch {:>3}: loss {:.3} (rpn {:.3} + {:.3}, head {:.3} + {:.3}), {:.0} frames/s; held-out mAP@0.5 {} AP {}, {:.1} ms/frame; {:.0} s{}",
+                e.epoch,
+                e.train_loss,
+                e.get("train_rpn_objectness"),
+                e.get("train_rpn_boxes"),
+                e.get("train_head_classes"),
+                e.get("train_head_boxes"),
+                e.train_samples_per_s,
+                show(e.get("test_map50")),
+                show(e.get("test_coco_ap")),
+                e.get("test_ms_per_frame"),
+                started.elapsed().as_secs_f64(),
+                if improved { "  (best, saved)" } else { "" }
+            )
+        }),
+    );
+    let run = run_into(&args.out, args.resume, &interrupt, &mut bar);
+    let report = detect::train(&model, &train, &test, &options, run)?;
+    if report.stop == Stop::Interrupted {
+        println!("stopped; continue with the same arguments plus --resume");
+        return Ok(ExitCode::from(130));
+    }
+    let wall = started.elapsed().as_secs_f64();
+    // The best epoch's model, as saved.
+    let model = Detector::load(&args.out)?;
+    let scores = detect::evaluate(&model, &test, &DetectOptions::default())?;
+    let table = scores_table(&model.config.classes, &scores);
+    let text = format!(
+        "# Two-stage detector\n\n{} training frames, {} held-out; {} epochs in {:.0} s, the model of epoch {}\n\n{table}\n",
         train.len(),
         test.len(),
-        history.len(),
-        wall
+        report.history.len() - 1,
+        wall,
+        report.best_epoch
     );
-    crate::files::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
-    crate::files::write_atomic(
-        &args.out.join("history.json"),
-        serde_json::to_string_pretty(&history)?.as_bytes(),
-    )?;
+    crate::files::write_atomic(&args.out.join("report.md"), text.as_bytes())?;
     println!(
-        "{table}\nmodel, report.md and history.json in {}",
+        "{table}\nmodel (epoch {}), report.md, {} and {} in {}",
+        report.best_epoch,
+        METRICS_CSV,
+        CURVES_PNG,
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)

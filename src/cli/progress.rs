@@ -1,8 +1,9 @@
 //! Training progress on the terminal for every training command: a bar per epoch, a line of
 //! figures after it, and Ctrl-C turned into "save the state and stop".
 
-use crate::nn::trainer::{Epoch, Observer, Report};
+use crate::nn::trainer::{Epoch, Observer, Report, Run};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -93,4 +94,20 @@ pub(crate) fn interrupt_on_ctrl_c() -> Arc<AtomicBool> {
         eprintln!("\ninterrupted: saving the training state (Ctrl-C again to quit without saving)");
     });
     interrupt
+}
+
+/// A run writing into the model directory `out`, stopped by `interrupt`, shown by `bar`.
+pub(crate) fn run_into<'a>(
+    out: &'a Path,
+    resume: bool,
+    interrupt: &'a AtomicBool,
+    bar: &'a mut Bar,
+) -> Run<'a> {
+    Run {
+        out: Some(out),
+        resume,
+        warm_start: false,
+        interrupt,
+        observer: bar,
+    }
 }

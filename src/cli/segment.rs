@@ -1,8 +1,10 @@
 //! `steerlab train-segmenter` (FCN on the shared backbone, trained on recorded class masks)
 //! and `steerlab segment` (a frame's predicted classes as a coloured PNG).
 
+use super::progress::{Bar, interrupt_on_ctrl_c, run_into};
 use crate::nn::ModelDir;
-use crate::nn::segment::{self, MaskedImages, Segmenter, SegmenterConfig};
+use crate::nn::segment::{self, MaskedImages, Segmenter, SegmenterConfig, SegmenterTraining};
+use crate::nn::trainer::Stop;
 use crate::record::EpisodeReader;
 use crate::sim::Frame;
 use crate::sim::labels::LabelClass;
@@ -34,6 +36,9 @@ pub struct TrainSegmenterArgs {
     /// Start from the backbone of this model directory (a steering model, say).
     #[arg(long)]
     pub backbone_from: Option<PathBuf>,
+    /// Continue the interrupted run saved in `--out` (same arguments).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 fn load(files: &[PathBuf], every: u64) -> Result<MaskedImages> {
@@ -82,21 +87,35 @@ pub fn train_run(args: &TrainSegmenterArgs) -> Result<ExitCode> {
         test.len()
     );
     let started = Instant::now();
-    let scores = segment::train(
-        &model,
-        &train,
-        &test,
-        (args.epochs, args.batch, args.lr, args.seed),
-        &mut |epoch, loss, s| {
-            println!(
-                "epoch {epoch:>3}: train loss {loss:.4}  held-out mean IoU {:.3}  pixel accuracy {:.3}  {:.0} s",
-                s.mean_iou,
-                s.pixel_accuracy,
-                started.elapsed().as_secs_f64()
+    let interrupt = interrupt_on_ctrl_c();
+    let mut bar = Bar::new(
+        "frames",
+        Box::new(move |e, improved| {
+            format!(
+                "epoch {:>3}: train loss {:.4}  held-out mean IoU {:.3}  pixel accuracy {:.3}  {:.0} s{}",
+                e.epoch,
+                e.train_loss,
+                e.get("test_mean_iou"),
+                e.get("test_pixel_accuracy"),
+                started.elapsed().as_secs_f64(),
+                if improved { "  (best, saved)" } else { "" }
             )
-        },
-    )?;
-    model.save(&args.out)?;
+        }),
+    );
+    let options = SegmenterTraining {
+        epochs: args.epochs,
+        batch_size: args.batch,
+        learning_rate: args.lr,
+        seed: args.seed,
+    };
+    let run = run_into(&args.out, args.resume, &interrupt, &mut bar);
+    let (report, _) = segment::train(&model, &train, &test, &options, run)?;
+    if report.stop == Stop::Interrupted {
+        println!("stopped; continue with the same arguments plus --resume");
+        return Ok(ExitCode::from(130));
+    }
+    // The best epoch's model, as saved.
+    let scores = segment::evaluate(&Segmenter::load(&args.out)?, &test)?;
     let mut table = String::from("| class | IoU |\n|---|---|\n");
     for (c, iou) in scores.classes.iter().zip(&scores.iou) {
         let v = iou.map_or("–".into(), |v| format!("{:.3}", v));
@@ -107,7 +126,11 @@ pub fn train_run(args: &TrainSegmenterArgs) -> Result<ExitCode> {
         scores.mean_iou, scores.pixel_accuracy
     ));
     crate::files::write_atomic(&args.out.join("report.md"), table.as_bytes())?;
-    println!("{table}\nmodel and report.md in {}", args.out.display());
+    println!(
+        "{table}\nmodel (epoch {}), report.md, metrics.csv and curves.png in {}",
+        report.best_epoch,
+        args.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

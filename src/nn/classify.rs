@@ -11,14 +11,13 @@ use crate::nn::checkpoint::{ModelDir, model_err};
 use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
 use crate::nn::device;
 use crate::nn::linear::Mlp;
-use crate::nn::optim::{AdamW, AdamWParams, learning_rate};
+use crate::nn::optim::AdamWParams;
+use crate::nn::trainer::{self, Batches, Loss, Objective, Report, Run, Schedule, Task};
 use candle_core::{D, DType, Module, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::time::Instant;
 
 /// How feature maps become a vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -407,16 +406,6 @@ impl Default for ClassifierTraining {
     }
 }
 
-/// One epoch's figures.
-#[derive(Clone, Debug, Serialize)]
-pub struct ClassifierEpoch {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub test_accuracy: f64,
-    pub seconds: f64,
-    pub samples_per_s: f64,
-}
-
 /// Accuracy and the confusion matrix (rows: true class, columns: predicted).
 #[derive(Clone, Debug, Serialize)]
 pub struct Confusion {
@@ -478,66 +467,100 @@ pub fn evaluate(model: &Classifier, data: &LabelledImages) -> Result<Confusion> 
     })
 }
 
-/// Trains `model` on `train` with AdamW (warm-up, cosine decay), evaluating on `test` after
-/// every epoch; `on_epoch` sees each epoch's figures.
+/// The classifier's part in training: cross-entropy over shuffled batches, test accuracy.
+struct Classification<'a> {
+    model: &'a Classifier,
+    train: &'a LabelledImages,
+    test: &'a LabelledImages,
+    options: &'a ClassifierTraining,
+}
+
+impl Task for Classification<'_> {
+    type Model = Classifier;
+    type Batch = (Tensor, Tensor, usize);
+
+    fn model(&self) -> &Classifier {
+        self.model
+    }
+
+    fn train_len(&self) -> usize {
+        self.train.len()
+    }
+
+    fn validation_len(&self) -> usize {
+        self.test.len()
+    }
+
+    fn batches(&self, epoch: usize, skip: usize) -> Result<Batches<'_, Self::Batch>> {
+        let o = self.options;
+        let chunks = trainer::shuffled_batches(self.train.len(), o.batch_size, o.seed, epoch, skip);
+        Ok(Box::new(chunks.into_iter().map(|chunk| {
+            let (images, labels) = self.train.batch(&chunk)?;
+            Ok((images, labels, chunk.len()))
+        })))
+    }
+
+    fn loss(&self, (images, labels, samples): &Self::Batch) -> Result<Loss> {
+        let logits = self.model.forward(images)?;
+        Ok(Loss {
+            total: candle_nn::loss::cross_entropy(&logits, labels)?,
+            samples: *samples,
+            parts: Vec::new(),
+        })
+    }
+
+    fn validate(&self) -> Result<Vec<f64>> {
+        Ok(vec![evaluate(self.model, self.test)?.accuracy()])
+    }
+
+    fn validation_names(&self) -> Vec<String> {
+        vec!["test_accuracy".into()]
+    }
+
+    fn objective(&self) -> Objective {
+        Objective::Highest(0)
+    }
+
+    fn fingerprint(&self) -> Vec<(String, serde_json::Value)> {
+        vec![
+            (
+                "model config".into(),
+                serde_json::to_value(&self.model.config).unwrap_or_default(),
+            ),
+            ("images".into(), [self.train.len(), self.test.len()].into()),
+            ("--seed".into(), self.options.seed.into()),
+        ]
+    }
+}
+
+/// Trains `model` on `train`, measuring accuracy on `test` after every epoch; returns the run
+/// and the confusion matrix of the model in memory at its end.
 pub fn train(
     model: &Classifier,
     train: &LabelledImages,
     test: &LabelledImages,
     options: &ClassifierTraining,
-    on_epoch: &mut dyn FnMut(&ClassifierEpoch),
-) -> Result<(Vec<ClassifierEpoch>, Confusion)> {
+    run: Run,
+) -> Result<(Report, Confusion)> {
     if train.input != model.config.input || test.input != model.config.input {
         return Err(Error::InvalidArgument(format!(
             "images are {:?}, the model reads {:?}",
             train.input, model.config.input
         )));
     }
-    let vars = model
-        .varmap
-        .data()
-        .lock()
-        .map_err(|_| Error::Tensor("variable map poisoned".into()))?
-        .clone();
-    let mut optimiser = AdamW::new(
-        vars,
-        AdamWParams {
+    let task = Classification {
+        model,
+        train,
+        test,
+        options,
+    };
+    let schedule = Schedule {
+        adamw: AdamWParams {
             weight_decay: options.weight_decay,
             ..AdamWParams::default()
         },
-    )?;
-    let batches = train.len().div_ceil(options.batch_size.max(1));
-    let total = (batches * options.epochs) as u64;
-    let warmup = (total / 20).max(1);
-    let mut rng = StdRng::seed_from_u64(options.seed);
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut history = Vec::new();
-    let mut confusion = evaluate(model, test)?;
-    for epoch in 1..=options.epochs {
-        let started = Instant::now();
-        order.shuffle(&mut rng);
-        let (mut loss_sum, mut seen) = (0.0, 0usize);
-        for chunk in order.chunks(options.batch_size.max(1)) {
-            let (images, labels) = train.batch(chunk)?;
-            let logits = model.forward(&images)?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &labels)?;
-            let grads = loss.backward()?;
-            let lr = learning_rate(optimiser.step, total, warmup, options.learning_rate, 0.02);
-            optimiser.update(&grads, lr)?;
-            loss_sum += loss.to_scalar::<f32>()? as f64 * chunk.len() as f64;
-            seen += chunk.len();
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        confusion = evaluate(model, test)?;
-        let figures = ClassifierEpoch {
-            epoch,
-            train_loss: loss_sum / seen.max(1) as f64,
-            test_accuracy: confusion.accuracy(),
-            seconds,
-            samples_per_s: seen as f64 / seconds.max(1e-9),
-        };
-        on_epoch(&figures);
-        history.push(figures);
-    }
-    Ok((history, confusion))
+        ..Schedule::new(options.epochs, options.batch_size, options.learning_rate)
+    };
+    let report = trainer::fit(&task, &schedule, run)?;
+    Ok((report, evaluate(model, test)?))
 }

@@ -9,12 +9,10 @@ use crate::nn::backbone::Backbone;
 use crate::nn::checkpoint::{ModelDir, model_err};
 use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
 use crate::nn::ops::{self, Conv2dSpec};
-use crate::nn::optim::{AdamW, AdamWParams, learning_rate};
+use crate::nn::trainer::{self, Batches, Loss, Objective, Report, Run, Schedule, Task};
 use crate::nn::{ModelConfig, device};
 use candle_core::{DType, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
-use rand::seq::SliceRandom;
-use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -289,41 +287,97 @@ pub fn evaluate(model: &Segmenter, data: &MaskedImages) -> Result<SegmentationSc
     })
 }
 
-/// Trains `model` with AdamW for `epochs` over `train`; `on_epoch(epoch, loss, scores on
-/// `test`)` after each.
+/// Training settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmenterTraining {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+}
+
+/// The segmenter's part in training: per-pixel cross-entropy, held-out mean IoU.
+struct Segmentation<'a> {
+    model: &'a Segmenter,
+    train: &'a MaskedImages,
+    test: &'a MaskedImages,
+    options: &'a SegmenterTraining,
+}
+
+impl Task for Segmentation<'_> {
+    type Model = Segmenter;
+    type Batch = (Tensor, Tensor, usize);
+
+    fn model(&self) -> &Segmenter {
+        self.model
+    }
+
+    fn train_len(&self) -> usize {
+        self.train.len()
+    }
+
+    fn validation_len(&self) -> usize {
+        self.test.len()
+    }
+
+    fn batches(&self, epoch: usize, skip: usize) -> Result<Batches<'_, Self::Batch>> {
+        let o = self.options;
+        let chunks = trainer::shuffled_batches(self.train.len(), o.batch_size, o.seed, epoch, skip);
+        Ok(Box::new(chunks.into_iter().map(|chunk| {
+            let (images, targets) = self.train.batch(&chunk)?;
+            Ok((images, targets, chunk.len()))
+        })))
+    }
+
+    fn loss(&self, (images, targets, samples): &Self::Batch) -> Result<Loss> {
+        Ok(Loss {
+            total: pixel_loss(&self.model.forward(images)?, targets)?,
+            samples: *samples,
+            parts: Vec::new(),
+        })
+    }
+
+    fn validate(&self) -> Result<Vec<f64>> {
+        let s = evaluate(self.model, self.test)?;
+        Ok(vec![s.mean_iou, s.pixel_accuracy])
+    }
+
+    fn validation_names(&self) -> Vec<String> {
+        vec!["test_mean_iou".into(), "test_pixel_accuracy".into()]
+    }
+
+    fn objective(&self) -> Objective {
+        Objective::Highest(0)
+    }
+
+    fn fingerprint(&self) -> Vec<(String, serde_json::Value)> {
+        vec![
+            (
+                "model config".into(),
+                serde_json::to_value(&self.model.config).unwrap_or_default(),
+            ),
+            ("frames".into(), [self.train.len(), self.test.len()].into()),
+            ("--seed".into(), self.options.seed.into()),
+        ]
+    }
+}
+
+/// Trains `model` on `train`, scoring on `test` after every epoch; returns the run and the
+/// scores of the model in memory at its end.
 pub fn train(
     model: &Segmenter,
     train: &MaskedImages,
     test: &MaskedImages,
-    (epochs, batch_size, lr, seed): (usize, usize, f64, u64),
-    on_epoch: &mut dyn FnMut(usize, f64, &SegmentationScores),
-) -> Result<SegmentationScores> {
-    let vars = model
-        .varmap
-        .data()
-        .lock()
-        .map_err(|_| Error::Tensor("variable map poisoned".into()))?
-        .clone();
-    let mut optimiser = AdamW::new(vars, AdamWParams::default())?;
-    let batch_size = batch_size.max(1);
-    let total = (train.len().div_ceil(batch_size) * epochs) as u64;
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut scores = evaluate(model, test)?;
-    for epoch in 1..=epochs {
-        order.shuffle(&mut rng);
-        let (mut sum, mut n) = (0.0, 0usize);
-        for chunk in order.chunks(batch_size) {
-            let (images, targets) = train.batch(chunk)?;
-            let loss = pixel_loss(&model.forward(&images)?, &targets)?;
-            let grads = loss.backward()?;
-            let rate = learning_rate(optimiser.step, total, (total / 20).max(1), lr, 0.02);
-            optimiser.update(&grads, rate)?;
-            sum += loss.to_scalar::<f32>()? as f64 * chunk.len() as f64;
-            n += chunk.len();
-        }
-        scores = evaluate(model, test)?;
-        on_epoch(epoch, sum / n.max(1) as f64, &scores);
-    }
-    Ok(scores)
+    options: &SegmenterTraining,
+    run: Run,
+) -> Result<(Report, SegmentationScores)> {
+    let task = Segmentation {
+        model,
+        train,
+        test,
+        options,
+    };
+    let schedule = Schedule::new(options.epochs, options.batch_size, options.learning_rate);
+    let report = trainer::fit(&task, &schedule, run)?;
+    Ok((report, evaluate(model, test)?))
 }

@@ -13,6 +13,8 @@ use crate::nn::checkpoint::{ModelDir, load_tensors, load_varmap, save_tensors, v
 use crate::nn::optim::{AdamW, AdamWParams, learning_rate};
 use crate::report::plot;
 use candle_core::Tensor;
+use rand::seq::SliceRandom;
+use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,6 +79,36 @@ pub trait Task {
     fn fingerprint(&self) -> Vec<(String, serde_json::Value)>;
 }
 
+/// The batches of `epoch` over an in-memory set of `len` samples: a shuffle seeded by the
+/// run's seed and the epoch, cut into `batch_size` chunks, the first `skip` left out. The same
+/// for the same arguments, so that a resumed run sees the batches an uninterrupted one would.
+pub fn shuffled_batches(
+    len: usize,
+    batch_size: usize,
+    seed: u64,
+    epoch: usize,
+    skip: usize,
+) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..len).collect();
+    order.shuffle(&mut batch_rng(seed, epoch, usize::MAX));
+    order
+        .chunks(batch_size.max(1))
+        .skip(skip)
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
+/// The random generator of batch `index` of `epoch` (its augmentation, its sampling): derived
+/// from the seed and the batch's place alone, so a resumed run draws what an uninterrupted one
+/// would.
+pub fn batch_rng(seed: u64, epoch: usize, index: usize) -> StdRng {
+    StdRng::seed_from_u64(crate::sim::math::fnv1a(&[
+        &seed.to_le_bytes(),
+        &(epoch as u64).to_le_bytes(),
+        &(index as u64).to_le_bytes(),
+    ]))
+}
+
 /// The optimisation settings every task shares.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schedule {
@@ -117,6 +149,28 @@ pub struct Run<'a> {
     /// Set (by Ctrl-C, say) to stop after saving the state.
     pub interrupt: &'a AtomicBool,
     pub observer: &'a mut dyn Observer,
+}
+
+impl Run<'static> {
+    /// [`Run::in_memory`] that reports nothing.
+    pub fn quiet() -> Self {
+        // Quiet has no size: leaking one allocates nothing.
+        Self::in_memory(Box::leak(Box::new(Quiet)))
+    }
+}
+
+impl<'a> Run<'a> {
+    /// Training in memory: nothing written, nothing resumed, never interrupted.
+    pub fn in_memory(observer: &'a mut dyn Observer) -> Self {
+        static NEVER: AtomicBool = AtomicBool::new(false);
+        Self {
+            out: None,
+            resume: false,
+            warm_start: false,
+            interrupt: &NEVER,
+            observer,
+        }
+    }
 }
 
 /// A named figure of an epoch.

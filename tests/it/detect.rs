@@ -401,21 +401,17 @@ mod two_stage {
             learning_rate: 2e-3,
             seed: 1,
             flip: true,
-            colour_jitter: 0.2,
+            photometric: Some(steerlab::nn::dataset::Augment::jitter(0.2)),
         };
-        let history = train(
-            &model,
-            &data,
-            &BoxedImages::default(),
-            &options,
-            &mut |_| {},
-        )
-        .unwrap();
-        let (first, last) = (&history[0].losses, &history.last().unwrap().losses);
+        let run = steerlab::nn::trainer::Run::quiet();
+        let report = train(&model, &data, &BoxedImages::default(), &options, run).unwrap();
+        // history[0] is the model before training; [1] the first epoch's.
+        let (first, last) = (&report.history[1], report.history.last().unwrap());
         // The box losses grow at first, as proposals start to overlap objects and become
         // regression targets; the two classification losses fall throughout.
-        let classification =
-            |l: &steerlab::nn::detect::DetectorLosses| l.rpn_objectness + l.head_classes;
+        let classification = |e: &steerlab::nn::trainer::Epoch| {
+            e.get("train_rpn_objectness") + e.get("train_head_classes")
+        };
         assert!(
             classification(last) < 0.2 * classification(first),
             "{first:?} → {last:?}"

@@ -416,7 +416,14 @@ fn the_segmenter_learns_the_rendered_class_masks() {
     let classes = LabelClass::all().iter().map(|c| c.name()).collect();
     let model = Segmenter::new(SegmenterConfig::pilotnet(classes), 3).unwrap();
     let before = segment::evaluate(&model, &data).unwrap();
-    let after = segment::train(&model, &data, &data, (25, 4, 3e-3, 1), &mut |_, _, _| {}).unwrap();
+    let options = segment::SegmenterTraining {
+        epochs: 25,
+        batch_size: 4,
+        learning_rate: 3e-3,
+        seed: 1,
+    };
+    let run = steerlab::nn::trainer::Run::quiet();
+    let (_, after) = segment::train(&model, &data, &data, &options, run).unwrap();
     assert!(
         after.pixel_accuracy > 0.9 && after.mean_iou > before.mean_iou + 0.2,
         "before {before:?}, after {after:?}"
