@@ -246,3 +246,23 @@ fn input_scripts_parse_and_bad_entries_are_named() {
         assert!(err.contains(named), "{bad}: {err}");
     }
 }
+
+#[test]
+fn a_scripted_key_is_held_for_a_frame_then_released() {
+    use bevy::input::InputPlugin;
+    use bevy::prelude::{App, ButtonInput, KeyCode, MinimalPlugins};
+    use steerlab::app::window::{clock, parse_script, script};
+    // Due at once: pressed in the first frame, released in the next (never pressed and
+    // released in the same frame, which a system reading the keys would miss).
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, InputPlugin, clock::plugin, script::plugin))
+        .insert_resource(script::Script::new(parse_script("0 Tab").unwrap()));
+    app.update();
+    let keys = app.world().resource::<ButtonInput<KeyCode>>();
+    assert!(keys.just_pressed(KeyCode::Tab) && keys.pressed(KeyCode::Tab));
+    assert!(!app.world().resource::<script::Script>().finished());
+    app.update();
+    let keys = app.world().resource::<ButtonInput<KeyCode>>();
+    assert!(keys.just_released(KeyCode::Tab) && !keys.pressed(KeyCode::Tab));
+    assert!(app.world().resource::<script::Script>().finished());
+}
