@@ -3,11 +3,13 @@
 //! its training) and `record` (episodes): the layer where learning meets the simulator.
 
 pub mod closed_loop;
+pub mod collect;
 pub mod dagger;
 pub mod eval;
 pub mod metrics;
 pub mod policy;
 pub mod recalibrate;
+pub mod resimulate;
 
 pub use closed_loop::{Drive, DriveOptions, PathPoint, Pilot, drive};
 pub use metrics::{InterventionRule, Metrics, Supervision, Tally, TickOutcome, Verdict};
