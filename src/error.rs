@@ -50,6 +50,26 @@ pub enum Error {
     /// A tensor computation failed.
     #[error("tensor computation: {0}")]
     Tensor(String),
+    /// A file or folder operation failed; `context` says which (`creating runs/record`).
+    #[error("{context}: {error}")]
+    Io {
+        context: String,
+        error: std::io::Error,
+    },
+    /// Another error, with what was being done when it happened (`scenario winding: …`).
+    #[error("{context}: {error}")]
+    Context { context: String, error: Box<Error> },
+}
+
+impl Error {
+    /// This error with what was being done when it happened written in front of it, as
+    /// `context: error`.
+    pub fn context(self, context: impl Into<String>) -> Self {
+        Error::Context {
+            context: context.into(),
+            error: Box::new(self),
+        }
+    }
 }
 
 impl From<candle_core::Error> for Error {

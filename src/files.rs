@@ -39,3 +39,11 @@ pub fn replace_with(
         }
     })
 }
+
+/// Creates `dir` and its parents; the error names the folder.
+pub fn create_dir_all(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|error| Error::Io {
+        context: format!("creating {}", dir.display()),
+        error,
+    })
+}

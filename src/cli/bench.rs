@@ -190,10 +190,10 @@ pub fn record(args: &RecordBenchArgs) -> Result<ExitCode> {
     let bare_fps = args.ticks as f64 / bare_s;
 
     let path = args.out.join("bench_record.mcap");
-    let hidden = indicatif::ProgressBar::hidden();
     let started = Instant::now();
-    let (frames, _, _) =
-        super::record::record_episode(&mut env, &path, scenario.seed, 0, 0.0, &hidden)?;
+    let frames =
+        crate::drive::collect::record_episode(&mut env, &path, scenario.seed, 0, 0.0, &mut || {})?
+            .frames;
     let record_s = started.elapsed().as_secs_f64();
     let record_fps = frames as f64 / record_s;
     let bytes = std::fs::metadata(&path)?.len();

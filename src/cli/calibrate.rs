@@ -32,7 +32,7 @@ pub struct CalibrateArgs {
 
 /// Lets the policy drive the scenarios and fits on those drives.
 fn drive_and_fit(args: &CalibrateArgs) -> Result<Recalibration> {
-    let scenarios = super::load_scenarios(&args.scenarios)?;
+    let scenarios = super::inputs::load_scenarios(&args.scenarios)?;
     let bar = super::eval::distance_bar(1.0);
     let r = recalibrate(
         &args.model,

@@ -139,16 +139,16 @@ impl DaggerObserver for Progress {
 }
 
 pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
-    let train_scenarios = super::load_scenarios(&args.scenarios)?;
+    let train_scenarios = super::inputs::load_scenarios(&args.scenarios)?;
     let eval_scenarios = if args.eval_scenarios.is_empty() {
         train_scenarios.clone()
     } else {
-        super::load_scenarios(&args.eval_scenarios)?
+        super::inputs::load_scenarios(&args.eval_scenarios)?
     };
     let calibration_scenarios = if args.calibration_scenarios.is_empty() {
         train_scenarios.clone()
     } else {
-        super::load_scenarios(&args.calibration_scenarios)?
+        super::inputs::load_scenarios(&args.calibration_scenarios)?
     };
     let config = ModelConfig::preset(&args.preset).with_context(|| {
         format!(

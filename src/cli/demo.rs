@@ -111,7 +111,7 @@ pub fn heldout_scenarios(training: &[Scenario], count: usize, seed: u64) -> Resu
 
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let training = super::load_scenarios(&args.scenarios)?;
+    let training = super::inputs::load_scenarios(&args.scenarios)?;
     let mut heldout =
         heldout_scenarios(&training, args.heldout + args.calibration_tracks, args.seed)?;
     let calibration: Vec<Scenario> = heldout

@@ -86,7 +86,7 @@ pub fn run(args: &TrainDetectorArgs) -> Result<ExitCode> {
         )?)
     };
     let (train, test) = if args.test.is_empty() {
-        super::held_out_split(&args.data, load, |data| {
+        super::inputs::held_out_split(&args.data, load, |data| {
             data.split_off(data.len() - data.len() / 5)
         })?
     } else {

@@ -70,7 +70,7 @@ pub fn evaluate_with_progress(policy: &mut Policy, options: &EvalOptions) -> Res
 }
 
 pub fn run(args: &EvalArgs) -> Result<ExitCode> {
-    let scenarios = super::load_scenarios(&args.scenarios)?;
+    let scenarios = super::inputs::load_scenarios(&args.scenarios)?;
     let mut policy = Policy::load(&args.model, args.choice, args.seed)?;
     let options = EvalOptions {
         scenarios,

@@ -12,6 +12,7 @@ mod detector;
 mod episode_cmd;
 pub mod eval;
 mod export;
+mod inputs;
 pub mod predict;
 mod progress;
 pub mod record;
@@ -20,6 +21,8 @@ mod scenario_cmd;
 mod segment;
 pub mod sim;
 pub mod train;
+
+// For the commands that still name them through this module.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -165,37 +168,4 @@ pub fn main() -> Result<std::process::ExitCode> {
             command: BenchCommand::Train(args),
         } => bench_train::run(&args),
     }
-}
-
-/// Training and held-out data from the episodes under `paths`: the last fifth of the files (at
-/// least one) is held out, or, when there is only one file, the last fifth of its frames
-/// (`split_off` takes them off).
-pub(crate) fn held_out_split<T>(
-    paths: &[PathBuf],
-    load: impl Fn(&[PathBuf]) -> Result<T>,
-    split_off: impl Fn(&mut T) -> T,
-) -> Result<(T, T)> {
-    let files = crate::nn::dataset::episode_files(paths)?;
-    if files.is_empty() {
-        anyhow::bail!("no episode files in {paths:?}");
-    }
-    if files.len() == 1 {
-        let mut train = load(&files)?;
-        let test = split_off(&mut train);
-        return Ok((train, test));
-    }
-    let held = (files.len() / 5).max(1);
-    let (a, b) = files.split_at(files.len() - held);
-    Ok((load(a)?, load(b)?))
-}
-
-/// The scenarios named on the command line, or the built-in ones.
-pub(crate) fn load_scenarios(files: &[PathBuf]) -> Result<Vec<crate::sim::Scenario>> {
-    if files.is_empty() {
-        return Ok(crate::sim::scenario::builtin()?);
-    }
-    files
-        .iter()
-        .map(|f| Ok(crate::sim::Scenario::load(f)?))
-        .collect()
 }

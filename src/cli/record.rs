@@ -1,11 +1,12 @@
-//! `steerlab record`: the expert drives scenarios headlessly; one episode file per run.
+//! `steerlab record`: the expert drives scenarios headlessly, one episode file per run
+//! ([`crate::drive::collect`]); `--jobs N` shares the episodes out to N worker processes of
+//! this executable.
 
-use crate::drive::{DriveOptions, InterventionRule, Pilot, Supervision, drive};
+use crate::drive::collect::{self, RecordOptions, RecordProgress, RecordSummary, Shard};
 use crate::sim::Scenario;
-use crate::world::{Env, EnvOptions};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -51,61 +52,6 @@ fn parse_worker(s: &str) -> Result<(u32, u32), String> {
     }
 }
 
-/// Totals of a recording run.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RecordSummary {
-    pub episodes: u32,
-    pub frames: u64,
-    pub distance_m: f64,
-    pub off_road_events: u32,
-    pub files: Vec<PathBuf>,
-    pub seconds: f64,
-}
-
-/// The seed of episode `episode` of `scenario` in a run with base seed `base` (FNV-1a).
-pub fn episode_seed(base: u64, scenario: &str, episode: u32) -> u64 {
-    crate::sim::math::fnv1a(&[
-        &base.to_le_bytes(),
-        scenario.as_bytes(),
-        &episode.to_le_bytes(),
-    ])
-}
-
-/// Records one expert episode into `path` (the whole episode, no safety driver); returns
-/// (frames, distance, off-road events).
-pub fn record_episode(
-    env: &mut Env,
-    path: &Path,
-    seed: u64,
-    episode: u32,
-    noise: f64,
-    progress: &ProgressBar,
-) -> Result<(u64, f64, u32)> {
-    let options = DriveOptions {
-        distance_m: f64::INFINITY,
-        max_ticks: u64::MAX,
-        seed,
-        // Nobody intervenes and the drive goes on through crashes: the expert's recording.
-        supervision: Supervision::SafetyDriver(InterventionRule {
-            max_offset_m: f64::INFINITY,
-            ..InterventionRule::default()
-        }),
-        record: Some(path.to_path_buf()),
-        episode,
-    };
-    // The bar counts recorded ticks: the first, then one per step.
-    progress.inc(1);
-    let d = drive(
-        env,
-        &mut Pilot::Expert {
-            noise_std_per_m: noise,
-        },
-        &options,
-        &mut |_, _| progress.inc(1),
-    )?;
-    Ok((d.frames, d.metrics.distance_km * 1000.0, d.metrics.crashes))
-}
-
 pub fn run(args: &RecordArgs) -> Result<ExitCode> {
     if args.worker.is_some() {
         // A worker of `--jobs`: its totals go to the parent as one JSON line.
@@ -131,77 +77,59 @@ pub fn run(args: &RecordArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn scenarios_of(args: &RecordArgs) -> Result<Vec<Scenario>> {
-    let mut scenarios: Vec<Scenario> = super::load_scenarios(&args.scenarios)?;
+/// The run `args` describe, for this process's share of the episodes.
+fn options(args: &RecordArgs) -> Result<RecordOptions> {
+    let mut scenarios: Vec<Scenario> = super::inputs::load_scenarios(&args.scenarios)?;
     if let Some(steps) = args.steps {
         scenarios.iter_mut().for_each(|s| s.episode_steps = steps);
     }
-    Ok(scenarios)
+    let shard = match args.worker {
+        Some((worker, workers)) => Shard { worker, workers },
+        None => Shard::default(),
+    };
+    Ok(RecordOptions {
+        scenarios,
+        episodes: args.episodes,
+        out: args.out.clone(),
+        noise_std_per_m: args.noise,
+        seed: args.seed,
+        labels: args.labels,
+        shard,
+    })
 }
 
-fn episode_path(out: &Path, scenario: &str, episode: u32) -> PathBuf {
-    out.join(format!("{scenario}_{episode:03}.mcap"))
-}
-
-/// Records every requested episode (this worker's share of them under `--worker`).
-pub fn record(args: &RecordArgs) -> Result<RecordSummary> {
-    let scenarios = scenarios_of(args)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let (worker, workers) = args.worker.unwrap_or((0, 1));
-    // Episode `i` of the run (scenarios in order, then episodes) belongs to worker i mod N.
-    let mine = |scenario: usize, episode: u32| {
-        (scenario as u64 * args.episodes as u64 + episode as u64) % workers as u64 == worker as u64
-    };
-    let total: u64 = scenarios
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            (0..args.episodes).filter(|&e| mine(i, e)).count() as u64 * (s.episode_steps as u64 + 1)
-        })
-        .sum();
-    let progress = if args.worker.is_some() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(total)
-    };
+fn frames_bar(total: u64) -> ProgressBar {
+    let progress = ProgressBar::new(total);
     progress.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} frames  {per_sec}  eta {eta}  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut summary = RecordSummary::default();
-    let started = Instant::now();
-    for (index, scenario) in scenarios.into_iter().enumerate() {
-        if !(0..args.episodes).any(|e| mine(index, e)) {
-            continue;
+    progress
+}
+
+/// Records this process's share of the episodes, with a progress bar (a line per episode
+/// for the parent under `--worker`).
+fn record(args: &RecordArgs) -> Result<RecordSummary> {
+    let options = options(args)?;
+    let worker = args.worker.is_some();
+    let progress = if worker {
+        ProgressBar::hidden()
+    } else {
+        frames_bar(options.ticks())
+    };
+    let summary = collect::record(&options, &mut |event| match event {
+        RecordProgress::World { scenario } => {
+            progress.set_message(format!("{scenario}: building the world"))
         }
-        let name = scenario.name.clone();
-        progress.set_message(format!("{name}: building the world"));
-        let options = EnvOptions {
-            labels: args.labels,
-            ..EnvOptions::default()
-        };
-        let mut env = Env::new(scenario, options).with_context(|| format!("scenario {name}"))?;
-        for episode in (0..args.episodes).filter(|&e| mine(index, e)) {
-            let seed = episode_seed(args.seed, &name, episode);
-            let path = episode_path(&args.out, &name, episode);
-            progress.set_message(format!("{name} episode {episode}"));
-            let (frames, distance, off_road) =
-                record_episode(&mut env, &path, seed, episode, args.noise, &progress)
-                    .with_context(|| format!("recording {}", path.display()))?;
-            if args.worker.is_some() {
-                // One line per episode for the parent's progress bar.
-                println!("episode {frames}");
-            }
-            summary.episodes += 1;
-            summary.frames += frames;
-            summary.distance_m += distance;
-            summary.off_road_events += off_road;
-            summary.files.push(path);
+        RecordProgress::Episode { scenario, episode } => {
+            progress.set_message(format!("{scenario} episode {episode}"))
         }
-    }
+        RecordProgress::Tick => progress.inc(1),
+        // One line per episode for the parent's progress bar.
+        RecordProgress::Written(episode) if worker => println!("episode {}", episode.frames),
+        RecordProgress::Written(_) => {}
+    })?;
     progress.finish_and_clear();
-    summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
 
@@ -212,15 +140,13 @@ pub fn record(args: &RecordArgs) -> Result<RecordSummary> {
 fn record_in_workers(args: &RecordArgs) -> Result<RecordSummary> {
     use std::io::BufRead;
     let exe = std::env::current_exe().context("finding this executable to start workers")?;
-    let scenarios = scenarios_of(args)?;
-    let planned: Vec<PathBuf> = scenarios
-        .iter()
-        .flat_map(|s| (0..args.episodes).map(|e| episode_path(&args.out, &s.name, e)))
-        .collect();
-    let total: u64 = scenarios
-        .iter()
-        .map(|s| (s.episode_steps as u64 + 1) * args.episodes as u64)
-        .sum();
+    let options = options(args)?;
+    let planned = options.files();
+    let total = RecordOptions {
+        shard: Shard::default(),
+        ..options
+    }
+    .ticks();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let started = Instant::now();
@@ -249,11 +175,7 @@ fn record_in_workers(args: &RecordArgs) -> Result<RecordSummary> {
             .with_context(|| format!("starting worker {w} ({})", exe.display()))?;
         children.push(child);
     }
-    let progress = ProgressBar::new(total);
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} frames  {per_sec}  eta {eta}  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let progress = frames_bar(total);
     progress.set_message(format!("{} worker processes", args.jobs));
     let readers: Vec<_> = children
         .iter_mut()
@@ -282,13 +204,7 @@ fn record_in_workers(args: &RecordArgs) -> Result<RecordSummary> {
             .with_context(|| format!("waiting for worker {w}"))?;
         let part = last.strip_prefix("summary ").unwrap_or_default();
         match serde_json::from_str::<RecordSummary>(part) {
-            Ok(part) if status.success() => {
-                summary.episodes += part.episodes;
-                summary.frames += part.frames;
-                summary.distance_m += part.distance_m;
-                summary.off_road_events += part.off_road_events;
-                summary.files.extend(part.files);
-            }
+            Ok(part) if status.success() => summary.add(part),
             _ => failures.push(format!("worker {w} ({status})")),
         }
     }

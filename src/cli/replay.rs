@@ -1,11 +1,11 @@
 //! `steerlab replay`: an episode's camera stream to PNGs or a GIF with the action drawn over
 //! it, or re-simulated and re-rendered from its actions with a frame-by-frame hash check.
 
+use crate::drive::resimulate::{Counterfactual, resimulate};
+use crate::error::Error;
 use crate::record::{EpisodeReader, Step};
 use crate::sim::Frame;
-use crate::sim::vehicle::Action;
-use crate::world::{Env, EnvOptions};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -36,26 +36,6 @@ pub struct ReplayArgs {
     pub window: super::sim::WindowArgs,
 }
 
-/// What a re-simulation changes about the recorded view (nothing by default).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Counterfactual {
-    pub camera_width: Option<u32>,
-    pub camera_height: Option<u32>,
-    /// Lighting (sun, sky, fog) to render the drive under instead of the recorded one.
-    pub lighting: Option<crate::sim::scenario::Lighting>,
-}
-
-/// Result of a re-simulation.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Resimulation {
-    pub frames: u64,
-    /// Frames whose hash equals the recorded one (only counted when the camera is unchanged).
-    pub matching: u64,
-    pub compared: u64,
-    /// Largest distance between a recorded and a re-simulated position, metres.
-    pub max_position_error_m: f64,
-}
-
 pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     if args.export.is_none() && args.frames.is_none() && !args.resimulate {
         return view(args);
@@ -77,6 +57,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             lighting,
         };
         let r = resimulate(&episode, &view, &mut |frame, step| sink.push(frame, step))?;
+        if let Some(cut) = &r.cut {
+            eprintln!("warning: {}: {cut}", episode.path.display());
+        }
         if r.compared > 0 {
             println!(
                 "{} of {} re-rendered frames match their recorded hashes; max position error {:.2e} m",
@@ -107,66 +90,6 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     }
     println!("replayed {} frames", steps.outcome().frames);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Re-runs an episode's recorded actions in a fresh world and hands every re-rendered frame
-/// with its recorded step to `each`.
-pub fn resimulate(
-    episode: &EpisodeReader,
-    view: &Counterfactual,
-    each: &mut dyn FnMut(&Frame, &Step) -> Result<()>,
-) -> Result<Resimulation> {
-    let mut scenario = episode.scenario.clone();
-    let recorded = scenario.clone();
-    if let Some(w) = view.camera_width {
-        scenario.camera.width_px = w;
-    }
-    if let Some(h) = view.camera_height {
-        scenario.camera.height_px = h;
-    }
-    if let Some(lighting) = &view.lighting {
-        scenario.lighting = lighting.clone();
-    }
-    // Hashes are comparable only when the picture should be the recorded one.
-    let same_camera = scenario == recorded;
-    let mut env = Env::new(scenario, EnvOptions::default())?;
-    let mut obs = env.reset(episode.meta.seed)?.remove(0);
-    let mut r = Resimulation {
-        frames: 0,
-        matching: 0,
-        compared: 0,
-        max_position_error_m: 0.0,
-    };
-    let mut steps = episode.steps(false)?;
-    let mut pending_action: Option<Action> = None;
-    for step in steps.by_ref() {
-        if let Some(action) = pending_action.take() {
-            obs = env.step(action)?;
-        }
-        if obs.state.tick != step.tick {
-            bail!(
-                "recorded tick {} but the re-simulation is at tick {}",
-                step.tick,
-                obs.state.tick
-            );
-        }
-        let dx = obs.state.vehicle.position.x - step.state.x_m;
-        let dy = obs.state.vehicle.position.y - step.state.y_m;
-        r.max_position_error_m = r.max_position_error_m.max(dx.hypot(dy));
-        if let Some(frame) = &obs.frame {
-            r.frames += 1;
-            if same_camera && let Some(info) = &step.frame_info {
-                r.compared += 1;
-                r.matching += (frame.content_hash() == info.content_hash) as u64;
-            }
-            each(frame, &step)?;
-        }
-        pending_action = step.action;
-    }
-    if let Some(cut) = &steps.outcome().cut {
-        eprintln!("warning: {}: {cut}", episode.path.display());
-    }
-    Ok(r)
 }
 
 /// The episode in the viewer window: play, pause, step, scrub and change speed, with the
@@ -205,29 +128,37 @@ impl GifWriter {
         }
     }
 
-    pub(crate) fn push(&mut self, frame: &Frame) -> Result<()> {
+    pub(crate) fn push(&mut self, frame: &Frame) -> crate::Result<()> {
         let size = (frame.width, frame.height);
         let (w, h) = (frame.width as u16, frame.height as u16);
+        let path = self.path.clone();
+        let failed = |message: String| Error::Output {
+            path: path.clone(),
+            message,
+        };
         if self.encoder.is_none() {
-            let file = std::fs::File::create(&self.path)
-                .with_context(|| format!("creating {}", self.path.display()))?;
-            let mut encoder = gif::Encoder::new(file, w, h, &[])?;
-            encoder.set_repeat(gif::Repeat::Infinite)?;
+            let file = std::fs::File::create(&self.path).map_err(|error| Error::Io {
+                context: format!("creating {}", self.path.display()),
+                error,
+            })?;
+            let mut encoder =
+                gif::Encoder::new(file, w, h, &[]).map_err(|e| failed(e.to_string()))?;
+            encoder
+                .set_repeat(gif::Repeat::Infinite)
+                .map_err(|e| failed(e.to_string()))?;
             self.encoder = Some(encoder);
             self.size = Some(size);
         }
         if self.size != Some(size) {
-            bail!(
-                "{}: frame size changed within the episode",
-                self.path.display()
-            );
+            return Err(failed("frame size changed within the episode".into()));
         }
         let mut g = gif::Frame::from_rgb_speed(w, h, &frame.rgb, 10);
         g.delay = self.delay_cs;
         self.encoder
             .as_mut()
             .expect("created above")
-            .write_frame(&g)?;
+            .write_frame(&g)
+            .map_err(|e| failed(e.to_string()))?;
         Ok(())
     }
 
@@ -257,7 +188,7 @@ impl FrameSink {
         })
     }
 
-    fn push(&mut self, frame: &Frame, step: &Step) -> Result<()> {
+    fn push(&mut self, frame: &Frame, step: &Step) -> crate::Result<()> {
         let mut shown = frame.clone();
         draw_overlay(&mut shown, step);
         if let Some(dir) = &self.dir {

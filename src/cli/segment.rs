@@ -67,7 +67,7 @@ fn load(files: &[PathBuf], every: u64) -> Result<MaskedImages> {
 }
 
 pub fn train_run(args: &TrainSegmenterArgs) -> Result<ExitCode> {
-    let (train, test) = super::held_out_split(
+    let (train, test) = super::inputs::held_out_split(
         &args.data,
         |files| load(files, args.every),
         |data| data.split_off(data.len() - data.len() / 5),

@@ -106,7 +106,7 @@ pub fn print_report(r: &WindowReport) {
 pub fn run(args: &SimArgs) -> Result<ExitCode> {
     // Before building any world: say at once when no window can open.
     window::check_display()?;
-    let scenarios = super::load_scenarios(&args.scenario)?;
+    let scenarios = super::inputs::load_scenarios(&args.scenario)?;
     let driver = args.driver.unwrap_or(if args.model.is_some() {
         Driver::Policy
     } else {

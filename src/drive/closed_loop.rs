@@ -5,13 +5,13 @@
 
 use crate::drive::metrics::{Metrics, Supervision, Tally, TickOutcome, Verdict};
 use crate::drive::policy::Policy;
+use crate::error::{Error, Result};
 use crate::nn::SteeringDistribution;
 use crate::record::schema::{ActionMsg, DriverMsg};
 use crate::record::{EpisodeMeta, Recorder, StepRecord};
 use crate::sim::Scenario;
 use crate::sim::{Action, Expert, ExpertConfig, Vec2};
 use crate::world::{Env, EnvOptions, Observation};
-use anyhow::{Context, Result, bail};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
@@ -207,14 +207,14 @@ pub fn drive_each(
     seed: &dyn Fn(&str) -> u64,
     progress: &mut dyn FnMut(&str, u64, f64),
 ) -> Result<Vec<Drive>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::files::create_dir_all(dir)?;
     let mut drives = Vec::with_capacity(scenarios.len());
     for (k, scenario) in scenarios.iter().enumerate() {
         let mut scenario = scenario.clone();
         scenario.episode_steps = ticks.min(u32::MAX as u64) as u32;
         let name = scenario.name.clone();
         let mut env = Env::new(scenario, EnvOptions::default())
-            .with_context(|| format!("scenario {name}"))?;
+            .map_err(|e| e.context(format!("scenario {name}")))?;
         let run = DriveOptions {
             distance_m: f64::INFINITY,
             max_ticks: ticks,
@@ -260,11 +260,13 @@ fn decide(
         }
     };
     let Some(frame) = &obs.frame else {
-        bail!("a policy drives from camera frames, but this world renders none");
+        return Err(Error::InvalidArgument(
+            "a policy drives from camera frames, but this world renders none".into(),
+        ));
     };
     let (action, distribution) = policy
         .act(frame, label.speed_m_s)
-        .context("the policy could not act")?;
+        .map_err(|e| e.context("the policy could not act"))?;
     Ok(Decision {
         action,
         distribution: Some(distribution),

@@ -1,13 +1,16 @@
 //! Closed-loop driving: the learned policy steers from pixels, evaluation scores it as the
-//! field does, and DAgger improves it. Uses `world` (the rendered `Env`), `nn` (the model and
-//! its training) and `record` (episodes): the layer where learning meets the simulator.
+//! field does, and DAgger improves it; the expert's episodes are collected here too, and
+//! recorded episodes re-simulated. Uses `world` (the rendered `Env`), `nn` (the model and its
+//! training) and `record` (episodes): the layer where learning meets the simulator.
 
 pub mod closed_loop;
+pub mod collect;
 pub mod dagger;
 pub mod eval;
 pub mod metrics;
 pub mod policy;
 pub mod recalibrate;
+pub mod resimulate;
 
 pub use closed_loop::{Drive, DriveOptions, PathPoint, Pilot, drive};
 pub use metrics::{InterventionRule, Metrics, Supervision, Tally, TickOutcome, Verdict};

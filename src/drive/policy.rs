@@ -3,11 +3,11 @@
 //! follows the expert's speed profile (a cruise controller that slows for curves), as PilotNet
 //! controls steering only.
 
+use crate::error::{Error, Result};
 use crate::nn::ModelDir;
 use crate::nn::dataset::frames_to_tensor;
 use crate::nn::{Model, SteeringDistribution};
 use crate::sim::{Action, Frame};
-use anyhow::{Context, Result, bail};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::path::Path;
@@ -50,17 +50,17 @@ impl Policy {
     pub fn distribution(&self, frame: &Frame) -> Result<SteeringDistribution> {
         let input = self.model.config.input;
         if (frame.height as usize, frame.width as usize) != (input.height, input.width) {
-            bail!(
+            return Err(Error::InvalidArgument(format!(
                 "the camera renders {}x{} frames but the model expects {}x{}: set the scenario's \
                  camera size to the model's input",
-                frame.width,
-                frame.height,
-                input.width,
-                input.height
-            );
+                frame.width, frame.height, input.width, input.height
+            )));
         }
         let images = frames_to_tensor(&[frame])?;
-        let mut all = self.model.predict(&images).context("policy inference")?;
+        let mut all = self
+            .model
+            .predict(&images)
+            .map_err(|e| e.context("policy inference"))?;
         Ok(all.remove(0))
     }
 

@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::sim::track::Track;
+pub use crate::sim::track::{MAX_TRACK_LENGTH_M, TrackSpec};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -38,33 +39,12 @@ pub struct Scenario {
     pub vehicle: VehicleSpec,
 }
 
-/// Longest centreline accepted, metres.
-pub const MAX_TRACK_LENGTH_M: f64 = 20_000.0;
-
 fn default_dt_s() -> f64 {
     0.05
 }
 
 fn default_episode_steps() -> u32 {
     1200
-}
-
-/// How the closed centreline is given.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum TrackSpec {
-    /// Explicit control points `(x, y)` in metres of a closed centreline, joined by a
-    /// centripetal Catmull-Rom spline. The last point repeats the first.
-    ControlPoints { points: Vec<(f64, f64)> },
-    /// A star-shaped loop: a circle of the given length perturbed by low harmonics.
-    Procedural {
-        /// Seed of the generator (independent of the episode seed).
-        seed: u64,
-        /// Length of the centreline, metres (100..=[`MAX_TRACK_LENGTH_M`]).
-        length_m: f64,
-        /// 0 gives a circle; 1 gives strongly winding tracks (0..=1).
-        curviness: f64,
-    },
 }
 
 /// Road surface and paint.
@@ -542,66 +522,7 @@ impl Scenario {
     }
 
     fn track_problems(&self) -> Vec<String> {
-        let mut p = Vec::new();
-        match &self.track {
-            TrackSpec::ControlPoints { points } => {
-                if points.iter().any(|(x, y)| !x.is_finite() || !y.is_finite()) {
-                    p.push("track.points: every coordinate must be finite".into());
-                    return p;
-                }
-                if points.len() < 4 {
-                    p.push(format!(
-                        "track.points: {} points given; a closed centreline needs at least 4 distinct points, the first repeated at the end",
-                        points.len()
-                    ));
-                    return p;
-                }
-                let (first, last) = (points[0], points[points.len() - 1]);
-                let gap = (first.0 - last.0).hypot(first.1 - last.1);
-                if gap > 1e-6 {
-                    p.push(format!(
-                        "track.points: centreline is not closed: the last point ({}, {}) is {gap:.2} m from the first ({}, {}); repeat the first point at the end",
-                        last.0, last.1, first.0, first.1
-                    ));
-                } else if points.len() < 5 {
-                    p.push(
-                        "track.points: a closed centreline needs at least 4 distinct points".into(),
-                    );
-                }
-                let perimeter: f64 = points
-                    .windows(2)
-                    .map(|w| (w[0].0 - w[1].0).hypot(w[0].1 - w[1].1))
-                    .sum();
-                if perimeter > MAX_TRACK_LENGTH_M {
-                    p.push(format!(
-                        "track.points: the centreline is {perimeter:.0} m long; the limit is {MAX_TRACK_LENGTH_M} m"
-                    ));
-                    return p;
-                }
-                for (i, w) in points.windows(2).enumerate() {
-                    if (w[0].0 - w[1].0).hypot(w[0].1 - w[1].1) < 0.1 {
-                        p.push(format!(
-                            "track.points[{}]: repeats the previous point",
-                            i + 1
-                        ));
-                    }
-                }
-            }
-            TrackSpec::Procedural {
-                length_m,
-                curviness,
-                ..
-            } => {
-                if !(length_m.is_finite() && (100.0..=20_000.0).contains(length_m)) {
-                    p.push(format!(
-                        "track.length_m: {length_m} must be in [100, 20000] metres"
-                    ));
-                }
-                if !(curviness.is_finite() && (0.0..=1.0).contains(curviness)) {
-                    p.push(format!("track.curviness: {curviness} must be in [0, 1]"));
-                }
-            }
-        }
+        let mut p = self.track.problems();
         if !p.is_empty() || self.road.width_m.is_nan() || self.road.width_m <= 0.0 {
             return p;
         }

@@ -7,6 +7,7 @@ mod distribution;
 mod docs;
 mod drive;
 mod geometry;
+mod layers;
 mod nn;
 mod record;
 mod render;

@@ -616,13 +616,13 @@ fn recorded_set() -> &'static Path {
             steerlab::world::Env::new(scenario, steerlab::world::EnvOptions::default()).unwrap();
         for episode in 0..3 {
             let path = dir.join(format!("winding-{episode}.mcap"));
-            steerlab::cli::record::record_episode(
+            steerlab::drive::collect::record_episode(
                 &mut env,
                 &path,
                 100 + episode as u64,
                 episode,
                 0.02,
-                &indicatif::ProgressBar::hidden(),
+                &mut || {},
             )
             .unwrap();
         }

@@ -3,8 +3,8 @@
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use std::path::{Path, PathBuf};
-use steerlab::cli::record::{RecordArgs, record};
-use steerlab::cli::replay::{Counterfactual, resimulate};
+use steerlab::drive::collect::{RecordOptions, RecordProgress, Shard, record};
+use steerlab::drive::resimulate::{Counterfactual, resimulate};
 use steerlab::record::schema::{ActionMsg, DistributionMsg, DriverMsg, StateMsg};
 use steerlab::record::{EpisodeMeta, EpisodeReader, EpisodeWriter, Step, StepRecord, check};
 use steerlab::sim::scenario::builtin;
@@ -275,19 +275,27 @@ fn not_an_episode_is_a_clear_error() {
 #[test]
 fn recorded_drive_reads_back_and_resimulates_bit_for_bit() {
     let dir = crate::tempdir("record");
-    let args = RecordArgs {
-        scenarios: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/props.ron")],
+    let mut scenario =
+        Scenario::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/props.ron"))
+            .unwrap();
+    scenario.episode_steps = 40;
+    let options = RecordOptions {
+        scenarios: vec![scenario],
         episodes: 2,
-        steps: Some(40),
         out: dir.clone(),
-        noise: 0.02,
+        noise_std_per_m: 0.02,
         seed: 4,
         labels: false,
-        jobs: 1,
-        worker: None,
+        shard: Shard::default(),
     };
-    let summary = record(&args).unwrap();
+    let mut ticks = 0;
+    let summary = record(&options, &mut |p| {
+        ticks += matches!(p, RecordProgress::Tick) as u64;
+    })
+    .unwrap();
     assert_eq!((summary.episodes, summary.frames), (2, 82));
+    // The progress display counts every recorded tick: 41 per episode, as planned.
+    assert_eq!((ticks, options.ticks()), (82, 82));
     let mut frames = 0;
     for file in &summary.files {
         let episode = EpisodeReader::open(file).unwrap();

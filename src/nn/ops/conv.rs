@@ -2,7 +2,7 @@
 //! gradient accumulated per fixed chunk of samples.
 
 use super::blas::Operand;
-use super::{Real, chunk_count};
+use super::element::{Real, chunk_count};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;

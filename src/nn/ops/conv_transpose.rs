@@ -1,8 +1,8 @@
 //! Transposed convolution (FCN decoders): the convolution's adjoint, built from the same
 //! phase-plane geometry, products and col2im as [`super::conv`].
 
-use super::Real;
 use super::conv::{Conv2dSpec, Geometry, conv2d, matmul, plain, sum, transposed};
+use super::element::Real;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;

@@ -3,8 +3,8 @@
 //! (PilotNet's first dense layer at batch 1), about ten times the arithmetic. Small layers run
 //! on the calling thread; large ones are split over the rayon pool.
 
-use super::Real;
 use super::blas::Operand;
+use super::element::Real;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;

@@ -36,8 +36,10 @@ macro_rules! dispatch {
 mod blas;
 mod conv;
 mod conv_transpose;
+mod element;
 mod linear;
 mod pool;
+pub mod profile;
 mod roi;
 
 pub use blas::{Choice, Isa, Kernels, kernels as blas_kernels, select_kernels};
@@ -46,99 +48,3 @@ pub use conv_transpose::conv_transpose2d;
 pub use linear::linear;
 pub use pool::max_pool2d;
 pub use roi::{Roi, roi_align};
-
-/// Wall time spent inside each op since the last [`take_profile`], for `bench train`'s report
-/// of where a training step goes.
-pub mod profile {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::Instant;
-
-    /// The ops timed, in report order.
-    pub const NAMES: [&str; 6] = [
-        "conv forward",
-        "conv backward",
-        "max-pool forward",
-        "max-pool gradient",
-        "dense forward",
-        "dense backward",
-    ];
-    static NANOS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
-
-    /// Runs `f`, adding its wall time to slot `slot`.
-    pub(crate) fn timed<R>(slot: usize, f: impl FnOnce() -> R) -> R {
-        let started = Instant::now();
-        let result = f();
-        NANOS[slot].fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        result
-    }
-
-    /// Seconds per op since the last call, and resets them.
-    pub fn take_profile() -> [f64; 6] {
-        std::array::from_fn(|i| NANOS[i].swap(0, Ordering::Relaxed) as f64 * 1e-9)
-    }
-}
-
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, Layout, Result, bail};
-
-/// The element types the ops run on.
-pub(crate) trait Real:
-    Copy
-    + Send
-    + Sync
-    + 'static
-    + PartialOrd
-    + std::ops::Add<Output = Self>
-    + std::ops::Mul<Output = Self>
-    + std::ops::AddAssign
-    + std::fmt::Debug
-    + blas::Gemm
-{
-    const ZERO: Self;
-    const NEG_INFINITY: Self;
-    fn from_f64(v: f64) -> Self;
-    fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [Self]>;
-}
-
-fn contiguous<'a, T>(values: &'a [T], layout: &Layout, what: &str) -> Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&values[start..end]),
-        None => bail!("{what}: expected a contiguous tensor"),
-    }
-}
-
-macro_rules! impl_real {
-    ($t:ty, $variant:ident) => {
-        impl Real for $t {
-            const ZERO: Self = 0.0;
-            const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
-            fn from_f64(v: f64) -> Self {
-                v as $t
-            }
-            fn slice<'a>(
-                storage: &'a CpuStorage,
-                layout: &Layout,
-                what: &str,
-            ) -> Result<&'a [Self]> {
-                match storage {
-                    CpuStorage::$variant(v) => contiguous(v, layout, what),
-                    other => bail!(
-                        "{what}: expected {}, got {:?}",
-                        stringify!($t),
-                        other.dtype()
-                    ),
-                }
-            }
-        }
-    };
-}
-
-impl_real!(f32, F32);
-impl_real!(f64, F64);
-
-/// How many fixed chunks `items` samples are cut into: four per thread, so that work stealing
-/// evens out a core that is busy elsewhere, and the same for the same count, so that sums over
-/// chunks always add in the same order.
-pub(crate) fn chunk_count(items: usize) -> usize {
-    (4 * rayon::current_num_threads()).clamp(1, items.max(1))
-}

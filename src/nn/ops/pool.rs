@@ -1,6 +1,6 @@
 //! Max-pooling (no padding, floor mode) whose gradient goes to the first maximum of each window.
 
-use super::Real;
+use super::element::Real;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;

@@ -3,7 +3,7 @@
 //! mean of `sampling × sampling` bilinear samples. The gradient flows back to the feature map
 //! (the boxes are proposals, not learned through this op, as in Faster R-CNN).
 
-use super::Real;
+use super::element::Real;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;

@@ -4,8 +4,11 @@
 //! points), sampled about every [`SAMPLE_SPACING_M`]; queries interpolate the samples.
 
 use crate::sim::math::{Vec2, point_segment, segment_distance, segments_intersect, wrap_angle};
-use crate::sim::scenario::TrackSpec;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+mod spec;
+
+pub use spec::{MAX_TRACK_LENGTH_M, TrackSpec};
 
 /// Target distance between centreline samples, metres.
 pub const SAMPLE_SPACING_M: f64 = 0.5;

@@ -1,0 +1,38 @@
+//! What the commands' arguments name: scenario files (the built-in scenarios when none are
+//! given) and episode folders split into training and held-out files.
+
+use anyhow::Result;
+use std::path::PathBuf;
+
+/// Training and held-out data from the episodes under `paths`: the last fifth of the files (at
+/// least one) is held out, or, when there is only one file, the last fifth of its frames
+/// (`split_off` takes them off).
+pub(crate) fn held_out_split<T>(
+    paths: &[PathBuf],
+    load: impl Fn(&[PathBuf]) -> Result<T>,
+    split_off: impl Fn(&mut T) -> T,
+) -> Result<(T, T)> {
+    let files = crate::nn::dataset::episode_files(paths)?;
+    if files.is_empty() {
+        anyhow::bail!("no episode files in {paths:?}");
+    }
+    if files.len() == 1 {
+        let mut train = load(&files)?;
+        let test = split_off(&mut train);
+        return Ok((train, test));
+    }
+    let held = (files.len() / 5).max(1);
+    let (a, b) = files.split_at(files.len() - held);
+    Ok((load(a)?, load(b)?))
+}
+
+/// The scenarios named on the command line, or the built-in ones.
+pub(crate) fn load_scenarios(files: &[PathBuf]) -> Result<Vec<crate::sim::Scenario>> {
+    if files.is_empty() {
+        return Ok(crate::sim::scenario::builtin()?);
+    }
+    files
+        .iter()
+        .map(|f| Ok(crate::sim::Scenario::load(f)?))
+        .collect()
+}
