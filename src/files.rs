@@ -47,3 +47,71 @@ pub fn create_dir_all(dir: &Path) -> Result<()> {
         error,
     })
 }
+
+/// The pixel layouts of the PNG files the project reads and writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pixels {
+    /// Three bytes a pixel (camera frames, plots).
+    Rgb,
+    /// One byte a pixel (class masks).
+    Gray,
+}
+
+impl Pixels {
+    fn colour_type(self) -> png::ColorType {
+        match self {
+            Pixels::Rgb => png::ColorType::Rgb,
+            Pixels::Gray => png::ColorType::Grayscale,
+        }
+    }
+}
+
+/// Encodes 8-bit pixels (`width·height` of `pixels`' layout, row-major) as PNG.
+pub fn encode_png(width: u32, height: u32, pixels: Pixels, data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(pixels.colour_type());
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder
+            .write_header()
+            .map_err(|e| Error::Render(format!("PNG header: {e}")))?;
+        writer
+            .write_image_data(data)
+            .map_err(|e| Error::Render(format!("PNG data: {e}")))?;
+    }
+    Ok(out)
+}
+
+/// Decodes an 8-bit PNG of the layout `pixels`: width, height and the pixels. Errors start with
+/// `what` ("PNG frame") and refuse images over 64 megapixels before allocating.
+pub fn decode_png(bytes: &[u8], pixels: Pixels, what: &str) -> Result<(u32, u32, Vec<u8>)> {
+    let bad = |e: String| Error::Render(format!("{what}: {e}"));
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .map_err(|e| bad(e.to_string()))?;
+    let info = reader.info();
+    if info.color_type != pixels.colour_type() || info.bit_depth != png::BitDepth::Eight {
+        let expected = match pixels {
+            Pixels::Rgb => "8-bit RGB",
+            Pixels::Gray => "8-bit grayscale",
+        };
+        return Err(bad(format!(
+            "expected {expected}, got {:?} {:?}",
+            info.color_type, info.bit_depth
+        )));
+    }
+    let (width, height) = (info.width, info.height);
+    if (width as u64) * (height as u64) > 64 << 20 {
+        return Err(bad(format!("{width}x{height} is too large")));
+    }
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| bad("size overflow".into()))?;
+    let mut data = vec![0; size];
+    let out = reader
+        .next_frame(&mut data)
+        .map_err(|e| bad(e.to_string()))?;
+    data.truncate(out.buffer_size());
+    Ok((width, height, data))
+}

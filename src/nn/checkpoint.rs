@@ -4,25 +4,15 @@
 
 use crate::error::{Error, Result};
 use crate::files::{replace_with, write_atomic};
-use crate::nn::config::ModelConfig;
 use crate::nn::device;
-use crate::nn::distribution::SteeringDistribution;
-use crate::nn::steering::SteeringNet;
 use candle_core::{DType, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
-
-/// A steering model: its config, its variables and the network built on them.
-pub struct Model {
-    pub config: ModelConfig,
-    pub varmap: VarMap,
-    pub net: SteeringNet,
-}
 
 pub(crate) fn model_err(path: &Path, message: impl std::fmt::Display) -> Error {
     Error::Model {
@@ -108,48 +98,6 @@ pub trait ModelDir: Sized {
     /// `backbone.*` tensor must be there with the same shape.
     fn load_backbone(&self, dir: &Path) -> Result<()> {
         load_varmap(self.varmap(), &dir.join(WEIGHTS_FILE), Some("backbone."))
-    }
-}
-
-impl ModelDir for Model {
-    type Config = ModelConfig;
-
-    fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-
-    fn varmap(&self) -> &VarMap {
-        &self.varmap
-    }
-
-    fn zeroed(config: ModelConfig, path: &Path) -> Result<Self> {
-        config.feature_shape().map_err(|e| model_err(path, e))?;
-        let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device());
-        let net = SteeringNet::new(&config, vb).map_err(|e| model_err(path, e))?;
-        Ok(Self {
-            config,
-            varmap,
-            net,
-        })
-    }
-}
-
-impl Model {
-    /// The variables by name (for saving and comparing).
-    pub fn tensors(&self) -> Result<HashMap<String, Tensor>> {
-        varmap_tensors(&self.varmap)
-    }
-
-    /// Replaces every variable with the tensor of the same name in a safetensors file, after
-    /// checking that names, shapes and types all match the config.
-    pub fn load_weights(&self, path: &Path) -> Result<()> {
-        load_varmap(&self.varmap, path, None)
-    }
-
-    /// Steering distributions for images `(B, C, H, W)`, values 0–1.
-    pub fn predict(&self, images: &Tensor) -> Result<Vec<SteeringDistribution>> {
-        Ok(self.net.forward(images)?.to_distributions()?)
     }
 }
 

@@ -12,7 +12,7 @@ use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
 use crate::nn::device;
 use crate::nn::linear::Mlp;
 use crate::nn::optim::AdamWParams;
-use crate::nn::trainer::{self, Batches, Loss, Objective, Report, Run, Schedule, Task};
+use crate::nn::trainer::{self, Examples, Objective, Report, Run, Schedule, Supervised};
 use candle_core::{D, DType, Module, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::{SeedableRng, rngs::StdRng};
@@ -467,69 +467,13 @@ pub fn evaluate(model: &Classifier, data: &LabelledImages) -> Result<Confusion> 
     })
 }
 
-/// The classifier's part in training: cross-entropy over shuffled batches, test accuracy.
-struct Classification<'a> {
-    model: &'a Classifier,
-    train: &'a LabelledImages,
-    test: &'a LabelledImages,
-    options: &'a ClassifierTraining,
-}
-
-impl Task for Classification<'_> {
-    type Model = Classifier;
-    type Batch = (Tensor, Tensor, usize);
-
-    fn model(&self) -> &Classifier {
-        self.model
+impl Examples for LabelledImages {
+    fn len(&self) -> usize {
+        self.labels.len()
     }
 
-    fn train_len(&self) -> usize {
-        self.train.len()
-    }
-
-    fn validation_len(&self) -> usize {
-        self.test.len()
-    }
-
-    fn batches(&self, epoch: usize, skip: usize) -> Result<Batches<'_, Self::Batch>> {
-        let o = self.options;
-        let chunks = trainer::shuffled_batches(self.train.len(), o.batch_size, o.seed, epoch, skip);
-        Ok(Box::new(chunks.into_iter().map(|chunk| {
-            let (images, labels) = self.train.batch(&chunk)?;
-            Ok((images, labels, chunk.len()))
-        })))
-    }
-
-    fn loss(&self, (images, labels, samples): &Self::Batch) -> Result<Loss> {
-        let logits = self.model.forward(images)?;
-        Ok(Loss {
-            total: candle_nn::loss::cross_entropy(&logits, labels)?,
-            samples: *samples,
-            parts: Vec::new(),
-        })
-    }
-
-    fn validate(&self) -> Result<Vec<f64>> {
-        Ok(vec![evaluate(self.model, self.test)?.accuracy()])
-    }
-
-    fn validation_names(&self) -> Vec<String> {
-        vec!["test_accuracy".into()]
-    }
-
-    fn objective(&self) -> Objective {
-        Objective::Highest(0)
-    }
-
-    fn fingerprint(&self) -> Vec<(String, serde_json::Value)> {
-        vec![
-            (
-                "model config".into(),
-                serde_json::to_value(&self.model.config).unwrap_or_default(),
-            ),
-            ("images".into(), [self.train.len(), self.test.len()].into()),
-            ("--seed".into(), self.options.seed.into()),
-        ]
+    fn batch(&self, indices: &[usize]) -> Result<(Tensor, Tensor)> {
+        LabelledImages::batch(self, indices)
     }
 }
 
@@ -548,11 +492,21 @@ pub fn train(
             train.input, model.config.input
         )));
     }
-    let task = Classification {
+    let task = Supervised {
         model,
         train,
         test,
-        options,
+        batch_size: options.batch_size,
+        seed: options.seed,
+        loss: |model: &Classifier, images, labels| {
+            Ok(candle_nn::loss::cross_entropy(
+                &model.forward(images)?,
+                labels,
+            )?)
+        },
+        validate: |model, test| Ok(vec![evaluate(model, test)?.accuracy()]),
+        validation_names: &["test_accuracy"],
+        objective: Objective::Highest(0),
     };
     let schedule = Schedule {
         adamw: AdamWParams {

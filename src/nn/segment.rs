@@ -7,10 +7,11 @@
 use crate::error::{Error, Result};
 use crate::nn::backbone::Backbone;
 use crate::nn::checkpoint::{ModelDir, model_err};
+use crate::nn::config::ModelConfig;
 use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
+use crate::nn::device;
 use crate::nn::ops::{self, Conv2dSpec};
-use crate::nn::trainer::{self, Batches, Loss, Objective, Report, Run, Schedule, Task};
-use crate::nn::{ModelConfig, device};
+use crate::nn::trainer::{self, Examples, Objective, Report, Run, Schedule, Supervised};
 use candle_core::{DType, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
@@ -296,69 +297,13 @@ pub struct SegmenterTraining {
     pub seed: u64,
 }
 
-/// The segmenter's part in training: per-pixel cross-entropy, held-out mean IoU.
-struct Segmentation<'a> {
-    model: &'a Segmenter,
-    train: &'a MaskedImages,
-    test: &'a MaskedImages,
-    options: &'a SegmenterTraining,
-}
-
-impl Task for Segmentation<'_> {
-    type Model = Segmenter;
-    type Batch = (Tensor, Tensor, usize);
-
-    fn model(&self) -> &Segmenter {
-        self.model
+impl Examples for MaskedImages {
+    fn len(&self) -> usize {
+        self.frames.len()
     }
 
-    fn train_len(&self) -> usize {
-        self.train.len()
-    }
-
-    fn validation_len(&self) -> usize {
-        self.test.len()
-    }
-
-    fn batches(&self, epoch: usize, skip: usize) -> Result<Batches<'_, Self::Batch>> {
-        let o = self.options;
-        let chunks = trainer::shuffled_batches(self.train.len(), o.batch_size, o.seed, epoch, skip);
-        Ok(Box::new(chunks.into_iter().map(|chunk| {
-            let (images, targets) = self.train.batch(&chunk)?;
-            Ok((images, targets, chunk.len()))
-        })))
-    }
-
-    fn loss(&self, (images, targets, samples): &Self::Batch) -> Result<Loss> {
-        Ok(Loss {
-            total: pixel_loss(&self.model.forward(images)?, targets)?,
-            samples: *samples,
-            parts: Vec::new(),
-        })
-    }
-
-    fn validate(&self) -> Result<Vec<f64>> {
-        let s = evaluate(self.model, self.test)?;
-        Ok(vec![s.mean_iou, s.pixel_accuracy])
-    }
-
-    fn validation_names(&self) -> Vec<String> {
-        vec!["test_mean_iou".into(), "test_pixel_accuracy".into()]
-    }
-
-    fn objective(&self) -> Objective {
-        Objective::Highest(0)
-    }
-
-    fn fingerprint(&self) -> Vec<(String, serde_json::Value)> {
-        vec![
-            (
-                "model config".into(),
-                serde_json::to_value(&self.model.config).unwrap_or_default(),
-            ),
-            ("frames".into(), [self.train.len(), self.test.len()].into()),
-            ("--seed".into(), self.options.seed.into()),
-        ]
+    fn batch(&self, indices: &[usize]) -> Result<(Tensor, Tensor)> {
+        MaskedImages::batch(self, indices)
     }
 }
 
@@ -371,11 +316,19 @@ pub fn train(
     options: &SegmenterTraining,
     run: Run,
 ) -> Result<(Report, SegmentationScores)> {
-    let task = Segmentation {
+    let task = Supervised {
         model,
         train,
         test,
-        options,
+        batch_size: options.batch_size,
+        seed: options.seed,
+        loss: |model: &Segmenter, images, masks| pixel_loss(&model.forward(images)?, masks),
+        validate: |model, test| {
+            let s = evaluate(model, test)?;
+            Ok(vec![s.mean_iou, s.pixel_accuracy])
+        },
+        validation_names: &["test_mean_iou", "test_pixel_accuracy"],
+        objective: Objective::Highest(0),
     };
     let schedule = Schedule::new(options.epochs, options.batch_size, options.learning_rate);
     let report = trainer::fit(&task, &schedule, run)?;

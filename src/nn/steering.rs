@@ -2,12 +2,18 @@
 //! al. 2019, "Variational End-to-End Navigation and Localization", and its training loss, the
 //! negative log-likelihood of the expert's curvature computed with log-sum-exp.
 
+use crate::error::Result as CrateResult;
 use crate::nn::backbone::Backbone;
+use crate::nn::checkpoint::{ModelDir, load_varmap, model_err, varmap_tensors};
 use crate::nn::config::{ModelConfig, SteeringHeadConfig};
+use crate::nn::device;
 use crate::nn::distribution::SteeringDistribution;
 use crate::nn::linear::Mlp;
+use candle_core::DType;
 use candle_core::{D, Module, Result, Tensor, bail};
-use candle_nn::VarBuilder;
+use candle_nn::{VarBuilder, VarMap};
+use std::collections::HashMap;
+use std::path::Path;
 
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
@@ -140,5 +146,54 @@ impl SteeringNet {
     /// Images `(B, C, H, W)`, values 0–1 → mixtures.
     pub fn forward(&self, images: &Tensor) -> Result<MixtureBatch> {
         self.head.forward(&self.backbone.forward(images)?)
+    }
+}
+
+/// A steering model: its config, its variables and the network built on them.
+pub struct Model {
+    pub config: ModelConfig,
+    pub varmap: VarMap,
+    pub net: SteeringNet,
+}
+
+impl ModelDir for Model {
+    type Config = ModelConfig;
+
+    fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    fn zeroed(config: ModelConfig, path: &Path) -> CrateResult<Self> {
+        config.feature_shape().map_err(|e| model_err(path, e))?;
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device());
+        let net = SteeringNet::new(&config, vb).map_err(|e| model_err(path, e))?;
+        Ok(Self {
+            config,
+            varmap,
+            net,
+        })
+    }
+}
+
+impl Model {
+    /// The variables by name (for saving and comparing).
+    pub fn tensors(&self) -> CrateResult<HashMap<String, Tensor>> {
+        varmap_tensors(&self.varmap)
+    }
+
+    /// Replaces every variable with the tensor of the same name in a safetensors file, after
+    /// checking that names, shapes and types all match the config.
+    pub fn load_weights(&self, path: &Path) -> CrateResult<()> {
+        load_varmap(&self.varmap, path, None)
+    }
+
+    /// Steering distributions for images `(B, C, H, W)`, values 0–1.
+    pub fn predict(&self, images: &Tensor) -> CrateResult<Vec<SteeringDistribution>> {
+        Ok(self.net.forward(images)?.to_distributions()?)
     }
 }

@@ -4,11 +4,11 @@
 //! stopping, metrics) is [`crate::nn::trainer`]'s.
 
 use crate::error::{Error, Result};
-use crate::nn::ModelDir;
-use crate::nn::checkpoint::Model;
+use crate::nn::checkpoint::ModelDir;
 use crate::nn::config::ModelConfig;
 use crate::nn::dataset::{Augment, Batch, BatchStream, Dataset, Split, StreamSpec};
 use crate::nn::optim::AdamWParams;
+use crate::nn::steering::Model;
 use crate::nn::trainer::{self, Batches, Epoch, Loss, Objective, Run, Schedule, Task};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 //! at all.
 
 use crate::error::{Error, Result};
-use crate::sim::Frame;
+use crate::files::{Pixels, encode_png, write_atomic};
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -49,14 +49,7 @@ where
         draw(&root, text).map_err(|e| plot_err(path, e))?;
         root.present().map_err(|e| plot_err(path, e))?;
     }
-    Frame {
-        tick: 0,
-        agent: 0,
-        width,
-        height,
-        rgb,
-    }
-    .save_png(path)
+    write_atomic(path, &encode_png(width, height, Pixels::Rgb, &rgb)?)
 }
 
 fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {

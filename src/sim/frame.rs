@@ -1,6 +1,7 @@
 //! Camera frames: RGB8 images tagged with the tick they show.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::files::{Pixels, decode_png, encode_png};
 use std::path::Path;
 
 /// One camera image.
@@ -46,48 +47,12 @@ impl Frame {
 
     /// Encodes the frame as PNG.
     pub fn to_png(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        {
-            let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
-            encoder.set_color(png::ColorType::Rgb);
-            encoder.set_depth(png::BitDepth::Eight);
-            let mut writer = encoder
-                .write_header()
-                .map_err(|e| Error::Render(format!("PNG header: {e}")))?;
-            writer
-                .write_image_data(&self.rgb)
-                .map_err(|e| Error::Render(format!("PNG data: {e}")))?;
-        }
-        Ok(out)
+        encode_png(self.width, self.height, Pixels::Rgb, &self.rgb)
     }
 
     /// Decodes an 8-bit RGB PNG.
     pub fn from_png(png: &[u8], tick: u64, agent: usize) -> Result<Frame> {
-        let bad = |e: String| Error::Render(format!("PNG frame: {e}"));
-        let mut reader = png::Decoder::new(std::io::Cursor::new(png))
-            .read_info()
-            .map_err(|e| bad(e.to_string()))?;
-        let info = reader.info();
-        if info.color_type != png::ColorType::Rgb || info.bit_depth != png::BitDepth::Eight {
-            return Err(bad(format!(
-                "expected 8-bit RGB, got {:?} {:?}",
-                info.color_type, info.bit_depth
-            )));
-        }
-        let (width, height) = (info.width, info.height);
-        if (width as u64) * (height as u64) > 64 << 20 {
-            return Err(bad(format!("{width}x{height} is too large")));
-        }
-        let mut rgb = vec![
-            0;
-            reader
-                .output_buffer_size()
-                .ok_or_else(|| bad("size overflow".into()))?
-        ];
-        let out = reader
-            .next_frame(&mut rgb)
-            .map_err(|e| bad(e.to_string()))?;
-        rgb.truncate(out.buffer_size());
+        let (width, height, rgb) = decode_png(png, Pixels::Rgb, "PNG frame")?;
         Ok(Frame {
             tick,
             agent,
@@ -105,38 +70,10 @@ impl Frame {
 
 /// Encodes an 8-bit grayscale PNG (class masks).
 pub fn gray_png(width: u32, height: u32, values: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut out, width, height);
-        encoder.set_color(png::ColorType::Grayscale);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder
-            .write_header()
-            .map_err(|e| Error::Render(format!("PNG header: {e}")))?;
-        writer
-            .write_image_data(values)
-            .map_err(|e| Error::Render(format!("PNG data: {e}")))?;
-    }
-    Ok(out)
+    encode_png(width, height, Pixels::Gray, values)
 }
 
 /// Decodes an 8-bit grayscale PNG: width, height and values.
 pub fn gray_from_png(png: &[u8]) -> Result<(u32, u32, Vec<u8>)> {
-    let bad = |e: String| Error::Render(format!("PNG mask: {e}"));
-    let mut reader = png::Decoder::new(std::io::Cursor::new(png))
-        .read_info()
-        .map_err(|e| bad(e.to_string()))?;
-    let info = reader.info();
-    if info.color_type != png::ColorType::Grayscale || info.bit_depth != png::BitDepth::Eight {
-        return Err(bad(format!(
-            "expected 8-bit grayscale, got {:?} {:?}",
-            info.color_type, info.bit_depth
-        )));
-    }
-    let (w, h) = (info.width, info.height);
-    let mut values = vec![0u8; (w * h) as usize];
-    reader
-        .next_frame(&mut values)
-        .map_err(|e| bad(e.to_string()))?;
-    Ok((w, h, values))
+    decode_png(png, Pixels::Gray, "PNG mask")
 }

@@ -7,107 +7,24 @@
 //! A model takes part by implementing [`Task`]: its batches, its loss and its validation
 //! figures. Everything else lives here, once.
 
+mod metrics;
+mod state;
+mod supervised;
+mod task;
+
+pub use metrics::{CURVES_PNG, METRICS_CSV, write_metrics};
+pub use state::{Machine, STATE_DIR};
+pub use supervised::{Examples, Supervised};
+pub use task::{Batches, Epoch, Figure, Loss, Objective, Task, batch_rng, shuffled_batches};
+
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
-use crate::nn::checkpoint::{ModelDir, load_tensors, load_varmap, save_tensors, varmap_tensors};
+use crate::nn::checkpoint::ModelDir;
 use crate::nn::optim::{AdamW, AdamWParams, learning_rate};
-use crate::report::plot;
-use candle_core::Tensor;
-use rand::seq::SliceRandom;
-use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
+use state::{State, resume, save_state, state_err};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// One batch's loss as a [`Task`] computes it.
-pub struct Loss {
-    /// The scalar the optimiser minimises.
-    pub total: Tensor,
-    /// Samples in the batch (the epoch's mean loss weighs batches by it).
-    pub samples: usize,
-    /// The parts named by [`Task::part_names`], in that order.
-    pub parts: Vec<f64>,
-}
-
-/// Which validation figure decides the best epoch, and which way is better.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Objective {
-    Lowest(usize),
-    Highest(usize),
-}
-
-/// The batches of one epoch, each or an error.
-pub type Batches<'a, B> = Box<dyn Iterator<Item = Result<B>> + 'a>;
-
-/// What a model brings to training: its data, its loss and its validation figures.
-pub trait Task {
-    type Model: ModelDir;
-    type Batch;
-
-    fn model(&self) -> &Self::Model;
-    /// Training samples per epoch.
-    fn train_len(&self) -> usize;
-    /// Validation samples (reported only).
-    fn validation_len(&self) -> usize {
-        0
-    }
-    /// Things the user should know about the data (reported when training starts).
-    fn warnings(&self) -> Vec<String> {
-        Vec::new()
-    }
-    /// The batches of `epoch` (from 1) after the first `skip`: the same for the same epoch and
-    /// seed, so that a resumed run sees what an uninterrupted one would.
-    fn batches(&self, epoch: usize, skip: usize) -> Result<Batches<'_, Self::Batch>>;
-    /// The loss of one batch (the forward pass with gradients).
-    fn loss(&self, batch: &Self::Batch) -> Result<Loss>;
-    /// The validation figures named by [`Task::validation_names`], in that order.
-    fn validate(&self) -> Result<Vec<f64>>;
-
-    /// The loss's column name after `train_` (`nll`, `loss`).
-    fn loss_name(&self) -> &'static str {
-        "loss"
-    }
-    /// Names of the loss's parts, reported as `train_<name>` means.
-    fn part_names(&self) -> Vec<String> {
-        Vec::new()
-    }
-    fn validation_names(&self) -> Vec<String>;
-    fn objective(&self) -> Objective;
-    /// What must be the same for a saved state to be resumed, by name: the model's config,
-    /// the data and every setting that decides the batches.
-    fn fingerprint(&self) -> Vec<(String, serde_json::Value)>;
-}
-
-/// The batches of `epoch` over an in-memory set of `len` samples: a shuffle seeded by the
-/// run's seed and the epoch, cut into `batch_size` chunks, the first `skip` left out. The same
-/// for the same arguments, so that a resumed run sees the batches an uninterrupted one would.
-pub fn shuffled_batches(
-    len: usize,
-    batch_size: usize,
-    seed: u64,
-    epoch: usize,
-    skip: usize,
-) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..len).collect();
-    order.shuffle(&mut batch_rng(seed, epoch, usize::MAX));
-    order
-        .chunks(batch_size.max(1))
-        .skip(skip)
-        .map(<[usize]>::to_vec)
-        .collect()
-}
-
-/// The random generator of batch `index` of `epoch` (its augmentation, its sampling): derived
-/// from the seed and the batch's place alone, so a resumed run draws what an uninterrupted one
-/// would.
-pub fn batch_rng(seed: u64, epoch: usize, index: usize) -> StdRng {
-    StdRng::seed_from_u64(crate::sim::math::fnv1a(&[
-        &seed.to_le_bytes(),
-        &(epoch as u64).to_le_bytes(),
-        &(index as u64).to_le_bytes(),
-    ]))
-}
 
 /// The optimisation settings every task shares.
 #[derive(Clone, Debug, PartialEq)]
@@ -173,44 +90,6 @@ impl<'a> Run<'a> {
     }
 }
 
-/// A named figure of an epoch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Figure {
-    pub name: String,
-    #[serde(deserialize_with = "f64_or_nan")]
-    pub value: f64,
-}
-
-/// The figures of one epoch (epoch 0: the model before training).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Epoch {
-    pub epoch: usize,
-    /// Mean training loss over the epoch's samples (NaN for epoch 0; null in JSON).
-    #[serde(deserialize_with = "f64_or_nan")]
-    pub train_loss: f64,
-    /// The loss's parts (`train_…`), then the validation figures, as `metrics.csv` names them.
-    pub figures: Vec<Figure>,
-    pub learning_rate: f64,
-    pub train_samples_per_s: f64,
-    pub seconds: f64,
-    /// Time the training step waited for a batch.
-    pub data_wait_s: f64,
-}
-
-impl Epoch {
-    /// The figure called `name` (NaN when there is none).
-    pub fn get(&self, name: &str) -> f64 {
-        self.figures
-            .iter()
-            .find(|f| f.name == name)
-            .map_or(f64::NAN, |f| f.value)
-    }
-}
-
-fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
-
 /// Why training ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Stop {
@@ -248,68 +127,6 @@ pub trait Observer {
 /// An observer that ignores everything.
 pub struct Quiet;
 impl Observer for Quiet {}
-
-/// An observer that calls a function after every epoch.
-pub struct EachEpoch<F: FnMut(&Epoch)>(pub F);
-impl<F: FnMut(&Epoch)> Observer for EachEpoch<F> {
-    fn epoch_done(&mut self, epoch: &Epoch, _improved: bool) {
-        (self.0)(epoch)
-    }
-}
-
-/// What decides the rounding of a training step besides the run's own settings: the rayon
-/// threads (the convolutions sum gradients per chunk of samples, and the chunks follow the
-/// thread count) and the BLAS kernels. A resume on another machine continues the run, but
-/// not bit for bit.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Machine {
-    pub threads: usize,
-    pub blas_kernels: String,
-}
-
-impl Machine {
-    pub fn current() -> Self {
-        Self {
-            threads: rayon::current_num_threads(),
-            blas_kernels: crate::nn::ops::blas_kernels().name.clone(),
-        }
-    }
-}
-
-/// The position of a run, saved with its weights and optimiser moments.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct State {
-    fingerprint: Vec<(String, serde_json::Value)>,
-    machine: Machine,
-    /// The epoch in progress (from 1) and batches of it already done.
-    epoch: usize,
-    batch_in_epoch: usize,
-    step: u64,
-    loss_sum: f64,
-    part_sums: Vec<f64>,
-    samples: usize,
-    batches: usize,
-    epoch_seconds: f64,
-    epoch_wait_s: f64,
-    best: Option<f64>,
-    best_epoch: usize,
-    epochs_without_improvement: usize,
-    history: Vec<Epoch>,
-}
-
-pub const STATE_DIR: &str = "train_state";
-const STATE_FILE: &str = "state.json";
-const WEIGHTS: &str = "weights.safetensors";
-const MOMENTS: &str = "optimizer.safetensors";
-pub const METRICS_CSV: &str = "metrics.csv";
-pub const CURVES_PNG: &str = "curves.png";
-
-fn state_err(path: &Path, message: impl std::fmt::Display) -> Error {
-    Error::Model {
-        path: path.to_path_buf(),
-        message: message.to_string(),
-    }
-}
 
 /// Trains `task`'s model as `schedule` says, writing and stopping as `run` says.
 pub fn fit<T: Task>(task: &T, schedule: &Schedule, run: Run) -> Result<Report> {
@@ -559,127 +376,4 @@ fn finish(report: Report, state: &State, stop: Stop) -> Report {
         stop,
         ..report
     }
-}
-
-fn save_state(
-    dir: &Path,
-    state: &State,
-    varmap: &candle_nn::VarMap,
-    optimiser: &AdamW,
-) -> Result<()> {
-    // A complete new directory replaces the old one; `state.json` is written last, so a
-    // directory holding it is complete.
-    let tmp = dir.with_file_name(format!("{STATE_DIR}.tmp"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| state_err(&tmp, e))?;
-    save_tensors(&varmap_tensors(varmap)?, &tmp.join(WEIGHTS))?;
-    save_tensors(&optimiser.state(), &tmp.join(MOMENTS))?;
-    let json = serde_json::to_vec_pretty(state).map_err(|e| state_err(&tmp, e))?;
-    write_atomic(&tmp.join(STATE_FILE), &json)?;
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::rename(&tmp, dir).map_err(|e| state_err(dir, e))
-}
-
-fn resume(
-    dir: &Path,
-    fingerprint: &[(String, serde_json::Value)],
-    varmap: &candle_nn::VarMap,
-    optimiser: &mut AdamW,
-) -> Result<State> {
-    let tmp = dir.with_file_name(format!("{STATE_DIR}.tmp"));
-    let dir = if !dir.join(STATE_FILE).exists() && tmp.join(STATE_FILE).exists() {
-        tmp.as_path()
-    } else {
-        dir
-    };
-    let path = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        state_err(
-            &path,
-            format!("{e}: nothing to resume (train without --resume first)"),
-        )
-    })?;
-    let state: State = serde_json::from_str(&text).map_err(|e| state_err(&path, e))?;
-    let differs: Vec<&str> = fingerprint
-        .iter()
-        .filter(|(name, value)| {
-            state
-                .fingerprint
-                .iter()
-                .find(|(n, _)| n == name)
-                .is_none_or(|(_, v)| v != value)
-        })
-        .map(|(name, _)| name.as_str())
-        .collect();
-    if !differs.is_empty() {
-        return Err(state_err(
-            &path,
-            format!(
-                "cannot resume: these differ from the interrupted run: {}",
-                differs.join(", ")
-            ),
-        ));
-    }
-    load_varmap(varmap, &dir.join(WEIGHTS), None)?;
-    let moments = load_tensors(&dir.join(MOMENTS))?;
-    optimiser
-        .restore(&moments, state.step)
-        .map_err(|e| state_err(&dir.join(MOMENTS), e))?;
-    Ok(state)
-}
-
-/// Writes `metrics.csv` (epoch, the train loss and figures named by `columns`, learning
-/// rate, samples/s, seconds, data wait) and `curves.png` into `out`.
-pub fn write_metrics(out: &Path, columns: &[String], history: &[Epoch]) -> Result<()> {
-    let mut csv = format!(
-        "epoch,{},learning_rate,train_samples_per_s,seconds,data_wait_s\n",
-        columns.join(",")
-    );
-    for m in history {
-        let figures: Vec<String> = std::iter::once(m.train_loss)
-            .chain(m.figures.iter().map(|f| f.value))
-            .map(|v| v.to_string())
-            .collect();
-        csv += &format!(
-            "{},{},{},{},{},{}\n",
-            m.epoch,
-            figures.join(","),
-            m.learning_rate,
-            m.train_samples_per_s,
-            m.seconds,
-            m.data_wait_s
-        );
-    }
-    write_atomic(&out.join(METRICS_CSV), csv.as_bytes())?;
-    let series = |name: &str| -> Vec<(f64, f64)> {
-        history
-            .iter()
-            .map(|m| {
-                let v = if name == columns[0] {
-                    m.train_loss
-                } else {
-                    m.get(name)
-                };
-                (m.epoch as f64, v)
-            })
-            .collect()
-    };
-    let panel = |title: &str, names: &[String]| plot::LinePanel {
-        title: title.into(),
-        x_label: "epoch".into(),
-        y_label: String::new(),
-        series: names.iter().map(|n| (n.clone(), series(n))).collect(),
-        colours: Vec::new(),
-    };
-    // Losses on the left (the train loss, its parts, validation figures named like it), the
-    // other validation figures on the right.
-    let (losses, others): (Vec<String>, Vec<String>) = columns
-        .iter()
-        .cloned()
-        .partition(|c| c.starts_with("train_") || c.ends_with(&columns[0]["train_".len()..]));
-    let mut panels = vec![panel("loss", &losses)];
-    if !others.is_empty() {
-        panels.push(panel("validation", &others));
-    }
-    plot::line_panels(&out.join(CURVES_PNG), &panels)
 }
