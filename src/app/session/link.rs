@@ -2,7 +2,7 @@
 //! snapshots (a window that falls behind sees newer ones later, a source never runs ahead by
 //! more than two) and an unbounded one of commands (a key press is never dropped).
 
-use super::{Command, Snapshot};
+use super::messages::{Command, Snapshot};
 use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use std::thread::JoinHandle;

@@ -2,7 +2,7 @@
 //! so that it does not jerk. The mouse wheel zooms it, dragging with the right button turns it
 //! around the car, Home puts it back behind.
 
-use super::WindowSystems;
+use super::schedule::WindowSystems;
 use crate::world::scene::{AgentCar, CAR_LAYER, WORLD_LAYER};
 use bevy::camera::visibility::RenderLayers;
 use bevy::core_pipeline::tonemapping::Tonemapping;

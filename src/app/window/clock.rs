@@ -3,7 +3,7 @@
 //! renderer), and the frame rate the HUD shows and the report gives is measured here. Public so
 //! that tests can run [scripts](super::script) without a window.
 
-use super::Report;
+use super::schedule::Report;
 use bevy::prelude::*;
 use std::collections::VecDeque;
 use std::time::Instant;

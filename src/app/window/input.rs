@@ -3,8 +3,8 @@
 //! ones, so the arrows drive live and scrub a replay. (The mouse's camera controls belong to the
 //! [`camera`](super::camera) rig.)
 
-use super::WindowSystems;
 use super::receiver::{Current, Source};
+use super::schedule::WindowSystems;
 use super::ui::{SCRUB_BOTTOM, SCRUB_HEIGHT, SCRUB_MARGIN};
 use crate::app::hud;
 use crate::app::session::{Command, Driver};

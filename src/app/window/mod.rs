@@ -14,10 +14,13 @@ mod camera;
 pub mod clock;
 mod input;
 mod receiver;
+mod schedule;
 mod screenshot;
 pub mod script;
 mod ui;
 
+pub use schedule::WindowReport;
+use schedule::{Report, WindowSystems};
 pub use script::{ScriptInput, Scripted, parse_script};
 
 use crate::app::session::{Link, Snapshot};
@@ -26,7 +29,6 @@ use crate::world::material::SimMaterialPlugin;
 use anyhow::{Result, bail};
 use bevy::prelude::*;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 /// How the window is opened and, for automation, closed.
 #[derive(Clone, Debug)]
@@ -42,58 +44,6 @@ pub struct WindowOptions {
     pub keys: &'static str,
     /// Run the event loop on the calling thread even when it is not the main thread.
     pub any_thread: bool,
-}
-
-/// What the window measured.
-#[derive(Clone, Debug, Default)]
-pub struct WindowReport {
-    /// Frames drawn after the first second (pipelines compile in it), and their span.
-    pub frames: u64,
-    pub seconds: f64,
-    /// Snapshots shown, and the mean inference latency they carried, ms.
-    pub snapshots: u64,
-    pub mean_latency_ms: Option<f64>,
-    latencies: u64,
-    pub last: Option<Snapshot>,
-    pub screenshot: Option<PathBuf>,
-}
-
-impl WindowReport {
-    pub fn frames_per_s(&self) -> f64 {
-        self.frames as f64 / self.seconds.max(1e-9)
-    }
-}
-
-/// The report, shared with [`run`]: Bevy's event loop consumes the app, so what the systems
-/// measure has to outlive it.
-#[derive(Resource, Clone, Default)]
-struct Report(Arc<Mutex<WindowReport>>);
-
-impl Report {
-    fn update(&self, change: impl FnOnce(&mut WindowReport)) {
-        // Only a system that panicked while holding it poisons the lock, and that ends the app.
-        if let Ok(mut report) = self.0.lock() {
-            change(&mut report);
-        }
-    }
-}
-
-/// The order of the window's work within a frame (in `Update`). Scripted input comes before all
-/// of it, in `PreUpdate`, where real input is read.
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum WindowSystems {
-    /// Keys and the mouse: commands to the source, the chase rig turned and zoomed.
-    Input,
-    /// The newest snapshot taken from the source.
-    Receive,
-    /// The 3D world brought to the snapshot: rebuilt for another world, the car moved.
-    Stage,
-    /// The chase camera following the car where the rig puts it.
-    Camera,
-    /// The HUD redrawn for a snapshot that changed.
-    Hud,
-    /// Closing by itself after `--seconds`, once the screenshot is saved.
-    Close,
 }
 
 /// Opens the window on `link`'s snapshots, starting from `first`; returns when it is closed.

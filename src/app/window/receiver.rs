@@ -3,7 +3,7 @@
 //! again), and stages the 3D world for it: another world is built when the snapshot's world
 //! changes, and the car is put where the snapshot has it.
 
-use super::{Report, WindowSystems};
+use super::schedule::{Report, WindowSystems};
 use crate::app::session::{Command, Link, Snapshot};
 use crate::world::scene::{AgentCar, Scenery, car_transform, spawn_car, spawn_static_world};
 use bevy::ecs::error::{BevyError, Severity};

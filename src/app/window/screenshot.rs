@@ -4,7 +4,7 @@
 
 use super::clock::Clock;
 use super::receiver::Current;
-use super::{Report, WindowSystems};
+use super::schedule::{Report, WindowSystems};
 use crate::sim::Frame;
 use bevy::ecs::error::{BevyError, Severity};
 use bevy::prelude::*;

@@ -4,9 +4,9 @@
 //! [`crate::app::hud`] as plain pixels and lines; this module lays it out in Bevy's UI and
 //! redraws it when the snapshot shown changes.
 
-use super::WindowSystems;
 use super::clock::Clock;
 use super::receiver::Current;
+use super::schedule::WindowSystems;
 use crate::app::hud;
 use crate::nn::boxes::{BOX_COLOURS, draw_outline};
 use crate::sim::Frame;

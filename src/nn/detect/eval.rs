@@ -1,7 +1,8 @@
 //! Scoring a detector: AP at IoU 0.5 per class, their mean, COCO's AP@[.5:.95] and the time per
 //! frame.
 
-use super::{BoxedImages, DetectOptions, Detector};
+use super::data::BoxedImages;
+use super::model::{DetectOptions, Detector};
 use crate::error::Result;
 use crate::nn::boxes::{Detection, average_precision, coco_ap, mean_ap};
 use serde::Serialize;

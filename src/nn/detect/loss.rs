@@ -2,7 +2,8 @@
 //! proposal network's objectness and box losses and the head's class and box losses.
 
 use super::anchors::{HEAD_WEIGHTS, RPN_WEIGHTS, best_truth, encode, iou_matrix, max_iou};
-use super::{Detector, ImageTruth};
+use super::data::ImageTruth;
+use super::model::Detector;
 use crate::error::{Error, Result};
 use crate::nn::boxes::BBox;
 use crate::nn::device;

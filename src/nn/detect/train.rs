@@ -1,7 +1,9 @@
 //! Training the detector: batches of frames (mirrored and jittered), the four-part loss of
 //! [`Detector::loss`], scored by mAP@0.5 on held-out frames after every epoch.
 
-use super::{BoxedImages, DetectOptions, Detector, ImageTruth, Transform, evaluate};
+use super::data::{BoxedImages, ImageTruth, Transform};
+use super::eval::evaluate;
+use super::model::{DetectOptions, Detector};
 use crate::error::{Error, Result};
 use crate::nn::dataset::Augment;
 use crate::nn::trainer::{self, Batches, Loss, Objective, Report, Run, Schedule, Task};
