@@ -2,7 +2,8 @@
 //! import only the modules its layer may use, and Bevy and candle only where the table allows.
 //! Imports are `crate::x` paths (in `use` lines, groups such as `use crate::{x, y}`, and
 //! code), `super::` chains that climb out of their layer, and `bevy…::`/`candle…::` paths;
-//! comments and string literals are skipped.
+//! comments and string literals are skipped. Within the layers, no two files import each
+//! other, directly or through others.
 
 use std::path::{Path, PathBuf};
 
@@ -43,23 +44,6 @@ const KEPT_OUT: &[(&str, &[&str])] = &[
         &["error", "files", "report", "sim", "record", "nn", "drive"],
     ),
     ("candle", &["sim", "record", "world"]),
-];
-
-/// Files whose violations are being fixed in another change: the message says so.
-const BEING_REWRITTEN: &[&str] = &[
-    "src/nn/",
-    "src/app/",
-    "src/drive/eval.rs",
-    "src/drive/dagger.rs",
-    "src/cli/train.rs",
-    "src/cli/detect.rs",
-    "src/cli/detector.rs",
-    "src/cli/detect_eval.rs",
-    "src/cli/classify.rs",
-    "src/cli/segment.rs",
-    "src/cli/predict.rs",
-    "src/cli/html.rs",
-    "src/cli/demo.rs",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -393,18 +377,12 @@ fn every_module_imports_only_the_layers_below_it() {
     for file in &files {
         let relative = file.strip_prefix(root.join("src")).unwrap();
         let source = std::fs::read_to_string(file).unwrap();
-        let shown = format!("src/{}", relative.display());
-        let elsewhere = BEING_REWRITTEN.iter().any(|p| shown.starts_with(p));
         for v in violations(relative, &source) {
             report.push(format!(
-                "{shown}:{}: {}{}",
+                "src/{}:{}: {}",
+                relative.display(),
                 v.line,
-                v.message,
-                if elsewhere {
-                    " (this file is being rewritten in another change: fix it there)"
-                } else {
-                    ""
-                }
+                v.message
             ));
         }
     }
@@ -546,4 +524,209 @@ fn the_readme_layout_table_says_what_the_check_enforces() {
             "the README's Layout table has no row for `{name}`"
         );
     }
+}
+
+/// The modules a file imports, as paths from the crate root: `crate::…` and `super::…` paths
+/// (groups give one path per item), and in a folder's `mod.rs` the paths into its own children
+/// (`child::item`). `children` are the child modules of this file's module.
+fn imports(module: &[String], children: &[String], source: &str) -> Vec<(usize, Vec<String>)> {
+    let tokens = tokens(source);
+    let mut found = Vec::new();
+    let ident = |t: &Token| t.text.chars().all(|c| c.is_alphanumeric() || c == '_');
+    // Inline modules (`mod tests { … }`) are this file: their `super` paths are skipped.
+    let (mut depth, mut inline_at) = (0, Vec::new());
+    for (i, t) in tokens.iter().enumerate() {
+        match t.text.as_str() {
+            "{" => {
+                depth += 1;
+                if i >= 2 && tokens[i - 2].text == "mod" {
+                    inline_at.push(depth);
+                }
+                continue;
+            }
+            "}" => {
+                if inline_at.last() == Some(&depth) {
+                    inline_at.pop();
+                }
+                depth -= 1;
+                continue;
+            }
+            _ => {}
+        }
+        let starts_path = i == 0 || tokens[i - 1].text != "::";
+        if !starts_path || tokens.get(i + 1).map(|t| t.text.as_str()) != Some("::") {
+            continue;
+        }
+        let (mut at, mut k) = match t.text.as_str() {
+            "crate" => (Vec::new(), i + 2),
+            "super" if inline_at.is_empty() => {
+                let mut at = module.to_vec();
+                let mut k = i;
+                while tokens.get(k).is_some_and(|t| t.text == "super")
+                    && tokens.get(k + 1).is_some_and(|t| t.text == "::")
+                {
+                    at.pop();
+                    k += 2;
+                }
+                (at, k)
+            }
+            word if children.iter().any(|c| c == word) => (module.to_vec(), i),
+            _ => continue,
+        };
+        while let Some(t) = tokens.get(k).filter(|t| ident(t)) {
+            at.push(t.text.clone());
+            if tokens.get(k + 1).is_none_or(|t| t.text != "::") {
+                break;
+            }
+            k += 2;
+        }
+        if tokens.get(k).is_some_and(|t| t.text == "{") {
+            // Each item of the group: its path up to a nested group, `as` or the next item.
+            let (mut level, mut item, mut line) = (0, Vec::new(), t.line);
+            for u in &tokens[k..] {
+                match u.text.as_str() {
+                    "{" => level += 1,
+                    "}" | "," if level == 1 => {
+                        if !item.is_empty() {
+                            found.push((line, [at.clone(), std::mem::take(&mut item)].concat()));
+                        }
+                        if u.text == "}" {
+                            break;
+                        }
+                    }
+                    "}" => level -= 1,
+                    "::" => {}
+                    _ if level == 1 && ident(u) && u.text != "as" => {
+                        if item.is_empty() {
+                            line = u.line;
+                        }
+                        item.push(u.text.clone());
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            found.push((t.line, at));
+        }
+    }
+    found
+}
+
+/// Groups of files that import each other (strongly connected, more than one file), each as
+/// its files and the imports between them.
+fn import_cycles(files: &[(Vec<String>, String)]) -> Vec<Vec<String>> {
+    let modules: Vec<&Vec<String>> = files.iter().map(|(m, _)| m).collect();
+    let file_of = |path: &[String]| {
+        (0..=path.len())
+            .rev()
+            .find_map(|n| modules.iter().position(|m| m.as_slice() == &path[..n]))
+    };
+    let mut edges: Vec<Vec<(usize, usize)>> = vec![Vec::new(); files.len()];
+    for (from, (module, source)) in files.iter().enumerate() {
+        let children: Vec<String> = modules
+            .iter()
+            .filter(|m| m.len() == module.len() + 1 && m.starts_with(module))
+            .map(|m| m[module.len()].clone())
+            .collect();
+        for (line, path) in imports(module, &children, source) {
+            if let Some(to) = file_of(&path).filter(|&to| to != from) {
+                edges[from].push((to, line));
+            }
+        }
+    }
+    // Reachability is enough at this size: a file is in a cycle with each file it reaches
+    // that reaches it back.
+    let reach = |start: usize| {
+        let (mut seen, mut stack) = (vec![false; files.len()], vec![start]);
+        while let Some(v) = stack.pop() {
+            for &(w, _) in &edges[v] {
+                if !seen[w] {
+                    seen[w] = true;
+                    stack.push(w);
+                }
+            }
+        }
+        seen
+    };
+    let reaches: Vec<Vec<bool>> = (0..files.len()).map(reach).collect();
+    let name = |i: usize| format!("src/{}", files[i].0.join("/"));
+    let mut cycles: Vec<Vec<String>> = Vec::new();
+    let mut placed = vec![false; files.len()];
+    for a in 0..files.len() {
+        if placed[a] || !reaches[a][a] {
+            continue;
+        }
+        let group: Vec<usize> = (0..files.len())
+            .filter(|&b| reaches[a][b] && reaches[b][a])
+            .collect();
+        let mut lines: Vec<String> = Vec::new();
+        for &b in &group {
+            placed[b] = true;
+            for &(c, line) in edges[b].iter().filter(|(c, _)| group.contains(c)) {
+                lines.push(format!("{}:{line} imports {}", name(b), name(c)));
+            }
+        }
+        cycles.push(lines);
+    }
+    cycles
+}
+
+#[test]
+fn no_two_files_import_each_other() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut paths = Vec::new();
+    rust_files(&root, &mut paths);
+    let files: Vec<(Vec<String>, String)> = paths
+        .iter()
+        .map(|p| {
+            let module = module_path(p.strip_prefix(&root).unwrap());
+            (module, std::fs::read_to_string(p).unwrap())
+        })
+        .filter(|(m, _)| !matches!(m.as_slice(), [one] if one == "main"))
+        .collect();
+    let cycles = import_cycles(&files);
+    assert!(
+        cycles.is_empty(),
+        "files that import each other (move what both need into a file of its own):\n{}",
+        cycles
+            .iter()
+            .map(|c| c.join("\n"))
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
+}
+
+#[test]
+fn import_cycles_are_found() {
+    let file = |m: &str, s: &str| {
+        (
+            m.split('/').map(String::from).collect::<Vec<_>>(),
+            s.to_string(),
+        )
+    };
+    // A parent and a child importing each other, and a chain of three back to its start.
+    let files = vec![
+        file("sim", "pub mod track;\npub use track::Track;\n"),
+        file("sim/track", "use super::Scenario;\n// use crate::nn::x;\n"),
+        file("nn/a", "use crate::nn::b::X;\n"),
+        file("nn/b", "fn f() { crate::nn::c::g() }\n"),
+        file("nn/c", "use crate::{nn::a, sim};\n"),
+        file(
+            "nn/d",
+            "use crate::nn::a::Y;\nmod tests { use super::*; }\n",
+        ),
+    ];
+    let cycles = import_cycles(&files);
+    assert_eq!(cycles.len(), 2, "{cycles:?}");
+    assert!(
+        cycles[0]
+            .iter()
+            .any(|l| l == "src/sim:2 imports src/sim/track")
+    );
+    assert!(
+        cycles[0]
+            .iter()
+            .any(|l| l == "src/sim/track:1 imports src/sim")
+    );
+    assert_eq!(cycles[1].len(), 3, "{:?}", cycles[1]);
 }
