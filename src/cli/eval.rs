@@ -66,7 +66,7 @@ pub fn evaluate_with_progress(policy: &mut Policy, options: &EvalOptions) -> Res
         }
     });
     bar.finish_and_clear();
-    result
+    Ok(result?)
 }
 
 pub fn run(args: &EvalArgs) -> Result<ExitCode> {

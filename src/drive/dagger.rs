@@ -17,10 +17,10 @@ use crate::drive::eval::{EvalOptions, Evaluation, evaluate};
 use crate::drive::metrics::{InterventionRule, Metrics, Supervision};
 use crate::drive::policy::{Choice, Policy};
 use crate::drive::recalibrate::{Recalibration, recalibrate};
+use crate::error::{Error, Result};
 use crate::nn::ModelConfig;
 use crate::nn::train::{TrainObserver, TrainOptions, train};
 use crate::sim::Scenario;
-use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -196,8 +196,10 @@ pub fn run(
             .join(crate::nn::checkpoint::CONFIG_FILE)
             .exists()
         {
-            std::fs::remove_dir_all(model_dir(&options.out, i))
-                .context("clearing an earlier run's model of this iteration")?;
+            std::fs::remove_dir_all(model_dir(&options.out, i)).map_err(|error| Error::Io {
+                context: "clearing an earlier run's model of this iteration".into(),
+                error,
+            })?;
         }
         let report = train(&train_options, observer.trainer(), interrupt)?;
         observer.stage(i, "recalibrate");
@@ -275,10 +277,12 @@ fn record_validation(options: &DaggerOptions, observer: &mut dyn DaggerObserver)
 
 /// `dagger.json`, `dagger.md` and `dagger.png` (metrics per iteration).
 pub fn write_summary(out: &Path, iterations: &[Iteration]) -> Result<()> {
-    crate::files::write_atomic(
-        &out.join("dagger.json"),
-        serde_json::to_string_pretty(iterations)?.as_bytes(),
-    )?;
+    let json = out.join("dagger.json");
+    let text = serde_json::to_string_pretty(iterations).map_err(|e| Error::Output {
+        path: json.clone(),
+        message: e.to_string(),
+    })?;
+    crate::files::write_atomic(&json, text.as_bytes())?;
     crate::files::write_atomic(
         &out.join("dagger.md"),
         iteration_table(iterations).as_bytes(),

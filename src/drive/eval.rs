@@ -4,11 +4,11 @@
 use crate::drive::closed_loop::{Drive, DriveOptions, Pilot, drive};
 use crate::drive::metrics::{Metrics, Supervision, combine};
 use crate::drive::policy::Policy;
+use crate::error::{Error, Result};
 use crate::nn::calibration::Calibration;
 use crate::report::plot::{BLUE, RED, render};
 use crate::sim::{Scenario, Track};
 use crate::world::{Env, EnvOptions};
-use anyhow::{Context, Result};
 use plotters::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -50,8 +50,7 @@ pub fn evaluate(
     options: &EvalOptions,
     progress: &mut dyn FnMut(&str, u64, f64),
 ) -> Result<Evaluation> {
-    std::fs::create_dir_all(&options.out)
-        .with_context(|| format!("creating {}", options.out.display()))?;
+    crate::files::create_dir_all(&options.out)?;
     let mut drives = Vec::new();
     for scenario in &options.scenarios {
         let distance_m = options.km * 1000.0;
@@ -60,7 +59,7 @@ pub fn evaluate(
         scenario.episode_steps = max_ticks.min(u32::MAX as u64) as u32;
         let name = scenario.name.clone();
         let mut env = Env::new(scenario, EnvOptions::default())
-            .with_context(|| format!("scenario {name}"))?;
+            .map_err(|e| e.context(format!("scenario {name}")))?;
         let run = DriveOptions {
             distance_m,
             max_ticks,
@@ -87,10 +86,12 @@ pub fn evaluate(
     if !calibrations.is_empty() {
         pit_histograms(&options.out.join(PIT_PNG), &calibrations)?;
     }
-    crate::files::write_atomic(
-        &options.out.join("eval.json"),
-        serde_json::to_string_pretty(&evaluation)?.as_bytes(),
-    )?;
+    let json = options.out.join("eval.json");
+    let text = serde_json::to_string_pretty(&evaluation).map_err(|e| Error::Output {
+        path: json.clone(),
+        message: e.to_string(),
+    })?;
+    crate::files::write_atomic(&json, text.as_bytes())?;
     crate::files::write_atomic(
         &options.out.join("eval.md"),
         metrics_table(&evaluation.rows()).as_bytes(),

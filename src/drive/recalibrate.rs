@@ -12,12 +12,12 @@
 use crate::drive::closed_loop::{Pilot, drive_each};
 use crate::drive::metrics::Supervision;
 use crate::drive::policy::{Choice, Policy};
+use crate::error::{Error, Result};
 use crate::nn::calibration::{Calibration, fit_std_scale};
 use crate::nn::checkpoint::{read_config, write_config};
 use crate::nn::{ModelConfig, SteeringDistribution};
 use crate::record::EpisodeReader;
 use crate::sim::Scenario;
-use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -43,7 +43,7 @@ pub fn policy_ticks(files: &[PathBuf]) -> Result<(Vec<SteeringDistribution>, Vec
         for step in steps.by_ref() {
             if let Some(msg) = &step.distribution {
                 let d = SteeringDistribution::from_msg(msg)
-                    .with_context(|| format!("{}: tick {}", file.display(), step.tick))?;
+                    .map_err(|e| e.context(format!("{}: tick {}", file.display(), step.tick)))?;
                 distributions.push(d);
                 labels.push(step.expert_action.curvature_per_m);
             }
@@ -57,7 +57,7 @@ pub fn policy_ticks(files: &[PathBuf]) -> Result<(Vec<SteeringDistribution>, Vec
 pub fn recalibrate_from(model_dir: &Path, files: &[PathBuf]) -> Result<Recalibration> {
     let (distributions, labels) = policy_ticks(files)?;
     if distributions.is_empty() {
-        bail!(
+        return Err(Error::InvalidArgument(format!(
             "no tick of {} was steered by a policy (no /policy/distribution messages); record \
              drives of the model with `eval`",
             files
@@ -65,7 +65,7 @@ pub fn recalibrate_from(model_dir: &Path, files: &[PathBuf]) -> Result<Recalibra
                 .map(|f| f.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        )));
     }
     let factor = fit_std_scale(&distributions, &labels);
     let (mut before, mut after) = (Calibration::default(), Calibration::default());
