@@ -3,6 +3,7 @@
 
 use crate::drive::eval::{EvalOptions, Evaluation, evaluate, metrics_table};
 use crate::drive::metrics::Supervision;
+use crate::drive::suite::{SUITE_JSON, SUITE_MD, SUITE_PNG, Suite, run_suite};
 use crate::drive::{Choice, InterventionRule, Policy};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -35,6 +36,11 @@ pub struct EvalArgs {
     /// touching a prop); reports distance and time to the first crash.
     #[arg(long)]
     pub free: bool,
+    /// Drive a robustness suite instead of scenarios: `robustness` (built in,
+    /// `scenarios/suites/robustness.ron`) or a suite file. Every axis and severity is driven with
+    /// a safety driver and without one; writes suite.md, suite.json and suite.png.
+    #[arg(long, value_name = "NAME|FILE", conflicts_with_all = ["scenarios", "free"])]
+    pub suite: Option<String>,
 }
 
 /// A progress bar over metres driven.
@@ -70,8 +76,40 @@ pub fn evaluate_with_progress(policy: &mut Policy, options: &EvalOptions) -> Res
 }
 
 pub fn run(args: &EvalArgs) -> Result<ExitCode> {
-    let scenarios = super::inputs::load_scenarios(&args.scenarios)?;
     let mut policy = Policy::load(&args.model, args.choice, args.seed)?;
+    if let Some(name) = &args.suite {
+        let suite = Suite::named(name)?;
+        let cells = suite.cells()?.len() as f64;
+        let bar = distance_bar(2.0 * cells * suite.km * 1000.0);
+        let (mut done_before, mut current, mut last) = (0.0, String::new(), 0.0);
+        let result = run_suite(
+            &mut policy,
+            &suite,
+            &args.out,
+            args.seed,
+            &mut |name, ticks, metres| {
+                if name != current {
+                    done_before += last;
+                    current = name.to_string();
+                }
+                last = metres;
+                if ticks % 20 == 0 {
+                    bar.set_position((done_before + metres) as u64);
+                    bar.set_message(format!("{name}"));
+                }
+            },
+        );
+        bar.finish_and_clear();
+        let result = result?;
+        println!("{}", result.table());
+        println!(
+            "score (autonomy over every cell): {:.1} %; {SUITE_MD}, {SUITE_JSON} and {SUITE_PNG} (heat map) in {}",
+            result.overall.autonomy_pct,
+            args.out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let scenarios = super::inputs::load_scenarios(&args.scenarios)?;
     let options = EvalOptions {
         scenarios,
         km: args.km,

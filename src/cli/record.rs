@@ -4,6 +4,7 @@
 
 use crate::drive::collect::{self, RecordOptions, RecordProgress, RecordSummary, Shard};
 use crate::sim::Scenario;
+use crate::sim::randomise::Randomisation;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -37,6 +38,11 @@ pub struct RecordArgs {
     /// cores than one world keeps busy). Episodes and their seeds do not depend on it.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: u32,
+    /// Domain randomisation: each episode's light, fog, road, props, camera mount, speed and
+    /// curviness drawn from a preset (`default`) or a ranges file (`scenarios/randomise/*.ron`),
+    /// seeded by the episode's seed; the drawn scenario is saved in the episode.
+    #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET|FILE")]
+    pub randomise: Option<String>,
     /// The share of the episodes this process records, "W/N": set by `--jobs` on its workers.
     #[arg(long, hide = true, value_parser = parse_worker)]
     pub worker: Option<(u32, u32)>,
@@ -95,6 +101,11 @@ fn options(args: &RecordArgs) -> Result<RecordOptions> {
         seed: args.seed,
         labels: args.labels,
         shard,
+        randomise: args
+            .randomise
+            .as_deref()
+            .map(Randomisation::named)
+            .transpose()?,
     })
 }
 
@@ -163,6 +174,9 @@ fn record_in_workers(args: &RecordArgs) -> Result<RecordSummary> {
             .stdout(std::process::Stdio::piped());
         if let Some(steps) = args.steps {
             cmd.args(["--steps", &steps.to_string()]);
+        }
+        if let Some(ranges) = &args.randomise {
+            cmd.args(["--randomise", ranges]);
         }
         if args.labels {
             cmd.arg("--labels");

@@ -1,6 +1,7 @@
 //! `steerlab scenario check`.
 
 use crate::sim::Scenario;
+use crate::sim::randomise::Randomisation;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +10,16 @@ use std::process::ExitCode;
 pub fn check(files: &[PathBuf]) -> Result<ExitCode> {
     let mut failed = 0;
     for file in files {
+        if is_randomisation(file) {
+            match Randomisation::load(file) {
+                Ok(_) => println!("ok      {}: randomisation ranges", file.display()),
+                Err(e) => {
+                    failed += 1;
+                    println!("invalid {e}");
+                }
+            }
+            continue;
+        }
         match Scenario::load(file).and_then(|s| s.build_track().map(|t| (s, t))) {
             Ok((scenario, track)) => {
                 println!("ok      {}: {}", file.display(), scenario.summary(&track))
@@ -24,4 +35,14 @@ pub fn check(files: &[PathBuf]) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a file holds randomisation ranges (`Randomisation(…)`) rather than a scenario.
+fn is_randomisation(file: &std::path::Path) -> bool {
+    std::fs::read_to_string(file).is_ok_and(|text| {
+        text.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with("//"))
+            .is_some_and(|l| l.starts_with("Randomisation"))
+    })
 }

@@ -7,6 +7,7 @@
 use crate::drive::{DriveOptions, InterventionRule, Pilot, Supervision, drive};
 use crate::error::Result;
 use crate::sim::Scenario;
+use crate::sim::randomise::Randomisation;
 use crate::world::{Env, EnvOptions};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -28,6 +29,9 @@ pub struct RecordOptions {
     pub labels: bool,
     /// The share of the episodes this process records.
     pub shard: Shard,
+    /// Draw each episode's scenario from these ranges, seeded by the episode's seed (its
+    /// file then holds the drawn scenario).
+    pub randomise: Option<Randomisation>,
 }
 
 /// One worker's share of a run: episode `i` of the run (scenarios in order, then episodes)
@@ -197,8 +201,8 @@ pub fn record(
             labels: options.labels,
             ..EnvOptions::default()
         };
-        let mut env = Env::new(scenario.clone(), env_options)
-            .map_err(|e| e.context(format!("scenario {name}")))?;
+        // One world for the scenario, or one per episode when each draws its own.
+        let mut world: Option<Env> = None;
         for episode in mine {
             let seed = episode_seed(options.seed, name, episode);
             let path = episode_path(&options.out, name, episode);
@@ -206,8 +210,21 @@ pub fn record(
                 scenario: name,
                 episode,
             });
+            if options.randomise.is_some() {
+                world = None;
+            }
+            if world.is_none() {
+                let drawn = match &options.randomise {
+                    Some(ranges) => ranges.draw(scenario, seed)?,
+                    None => scenario.clone(),
+                };
+                let env = Env::new(drawn, env_options.clone())
+                    .map_err(|e| e.context(format!("scenario {name}, episode {episode}")))?;
+                world = Some(env);
+            }
+            let Some(env) = world.as_mut() else { continue };
             let recorded = record_episode(
-                &mut env,
+                env,
                 &path,
                 seed,
                 episode,

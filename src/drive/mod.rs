@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod policy;
 pub mod recalibrate;
 pub mod resimulate;
+pub mod suite;
 
 pub use closed_loop::{Drive, DriveOptions, PathPoint, Pilot, drive};
 pub use metrics::{InterventionRule, Metrics, Supervision, Tally, TickOutcome, Verdict};

@@ -179,3 +179,72 @@ pub fn line_panels_sized(path: &Path, size: (u32, u32), panels: &[LinePanel]) ->
         Ok(())
     })
 }
+
+/// A grid of values as coloured cells (red at `range.0`, amber halfway, green at `range.1`),
+/// each with its value written in it; rows and columns named. Missing values stay grey.
+pub fn heat_map(
+    path: &Path,
+    title: &str,
+    rows: &[String],
+    columns: &[String],
+    values: &[Vec<Option<f64>>],
+    (lo, hi): (f64, f64),
+) -> Result<()> {
+    let (label_w, cell_w, cell_h, top) = (150u32, 120u32, 34u32, 40u32);
+    let width = label_w + cell_w * columns.len().max(1) as u32 + 10;
+    let height = top + cell_h * (rows.len() as u32 + 1) + 10;
+    let colour = |v: f64| {
+        let t = ((v - lo) / (hi - lo).max(1e-12)).clamp(0.0, 1.0);
+        let (r, g) = if t < 0.5 {
+            (220.0, 60.0 + 330.0 * t)
+        } else {
+            (220.0 - 340.0 * (t - 0.5), 225.0)
+        };
+        RGBColor(r as u8, g as u8, 70)
+    };
+    render(path, (width, height), |root, text| {
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        let font = ("sans-serif", 14).into_font();
+        if text {
+            root.draw(&Text::new(title.to_string(), (10, 12), font.clone()))
+                .map_err(|x| e(&x))?;
+        }
+        let at =
+            |col: u32, row: u32| ((label_w + col * cell_w) as i32, (top + row * cell_h) as i32);
+        for (c, name) in columns.iter().enumerate() {
+            if text {
+                let (x, y) = at(c as u32, 0);
+                root.draw(&Text::new(name.clone(), (x + 8, y + 10), font.clone()))
+                    .map_err(|x| e(&x))?;
+            }
+        }
+        for (r, (name, row)) in rows.iter().zip(values).enumerate() {
+            let (_, y0) = at(0, r as u32 + 1);
+            if text {
+                root.draw(&Text::new(name.clone(), (10, y0 + 10), font.clone()))
+                    .map_err(|x| e(&x))?;
+            }
+            for (c, v) in row.iter().enumerate() {
+                let (x, y) = at(c as u32, r as u32 + 1);
+                let fill = v.map_or(RGBColor(200, 200, 200), colour);
+                root.draw(&Rectangle::new(
+                    [
+                        (x + 1, y + 1),
+                        (x + cell_w as i32 - 1, y + cell_h as i32 - 1),
+                    ],
+                    fill.filled(),
+                ))
+                .map_err(|x| e(&x))?;
+                if let (true, Some(v)) = (text, v) {
+                    root.draw(&Text::new(
+                        format!("{v:.1}"),
+                        (x + 40, y + 10),
+                        font.clone(),
+                    ))
+                    .map_err(|x| e(&x))?;
+                }
+            }
+        }
+        Ok(())
+    })
+}

@@ -12,6 +12,7 @@ pub mod expert;
 pub mod frame;
 pub mod labels;
 pub mod math;
+pub mod randomise;
 pub mod scenario;
 pub mod simulation;
 pub mod track;

@@ -296,36 +296,7 @@ impl Scenario {
 
     /// Parses without semantic checks.
     pub fn parse(text: &str, file: &str) -> Result<Scenario> {
-        let syntax =
-            |span: ron::error::Span, field: String, message: String| Error::ScenarioSyntax {
-                file: file.to_string(),
-                line: span.start.line,
-                column: span.start.col,
-                field,
-                message,
-            };
-        let mut de = ron::Deserializer::from_str(text)
-            .map_err(|e| syntax(e.span, String::new(), e.code.to_string()))?;
-        let parsed: std::result::Result<Scenario, _> = serde_path_to_error::deserialize(&mut de);
-        match parsed {
-            Ok(scenario) => {
-                de.end().map_err(|code| {
-                    let e = de.span_error(code);
-                    syntax(e.span, String::new(), e.code.to_string())
-                })?;
-                Ok(scenario)
-            }
-            Err(e) => {
-                let path = e.path().to_string();
-                let field = if path == "." {
-                    String::new()
-                } else {
-                    format!("{path}: ")
-                };
-                let spanned = de.span_error(e.into_inner());
-                Err(syntax(spanned.span, field, spanned.code.to_string()))
-            }
-        }
+        parse_ron(text, file)
     }
 
     /// Every semantic problem of the scenario, empty when it is sound.
@@ -596,4 +567,38 @@ pub fn builtin() -> Result<Vec<Scenario>> {
         .iter()
         .map(|(file, text)| Scenario::from_ron(text, &format!("scenarios/{file}")))
         .collect()
+}
+
+/// Parses RON text into `T` without semantic checks; errors name `file`, the line, the column
+/// and the field path.
+pub(crate) fn parse_ron<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T> {
+    let syntax = |span: ron::error::Span, field: String, message: String| Error::ScenarioSyntax {
+        file: file.to_string(),
+        line: span.start.line,
+        column: span.start.col,
+        field,
+        message,
+    };
+    let mut de = ron::Deserializer::from_str(text)
+        .map_err(|e| syntax(e.span, String::new(), e.code.to_string()))?;
+    let parsed: std::result::Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    match parsed {
+        Ok(value) => {
+            de.end().map_err(|code| {
+                let e = de.span_error(code);
+                syntax(e.span, String::new(), e.code.to_string())
+            })?;
+            Ok(value)
+        }
+        Err(e) => {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                String::new()
+            } else {
+                format!("{path}: ")
+            };
+            let spanned = de.span_error(e.into_inner());
+            Err(syntax(spanned.span, field, spanned.code.to_string()))
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod drive;
 mod geometry;
 mod layers;
 mod nn;
+mod randomise;
 mod record;
 mod render;
 mod scenario;

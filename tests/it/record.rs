@@ -287,6 +287,7 @@ fn recorded_drive_reads_back_and_resimulates_bit_for_bit() {
         seed: 4,
         labels: false,
         shard: Shard::default(),
+        randomise: None,
     };
     let mut ticks = 0;
     let summary = record(&options, &mut |p| {

@@ -1,0 +1,258 @@
+//! Domain randomisation: ranges over how a scenario looks and drives (light, fog, road width
+//! and paint, props, the camera's mount, speed, the curviness of generated tracks), and
+//! scenarios drawn from them. A draw is a function of the base scenario, the ranges and a seed
+//! alone, and the drawn scenario is a complete scenario: an episode recorded with it carries
+//! it in its metadata, so it replays and re-simulates like any other.
+//!
+//! Ranges are RON files (`scenarios/randomise/*.ron`, every field optional):
+//!
+//! ```ron
+//! Randomisation(
+//!     sun_intensity: (0.02, 1.0),
+//!     fog_probability: 0.3,
+//!     centre_lines: [None, Dashed, Solid],
+//! )
+//! ```
+
+use crate::error::{Error, Result};
+use crate::sim::math::fnv1a;
+use crate::sim::scenario::{CentreLine, Fog, Placement, Scenario, parse_ron};
+use crate::sim::track::TrackSpec;
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The ranges a scenario is drawn from. `(lo, hi)` ranges are drawn uniformly; offsets are
+/// added to the base scenario's value, scales multiply it, the rest replace it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Randomisation {
+    /// Sun height above the horizon, degrees (within 0..=90).
+    pub sun_elevation_deg: (f64, f64),
+    /// Direction the sunlight comes from, degrees.
+    pub sun_azimuth_deg: (f64, f64),
+    /// Direct and sky light (within 0..=4; near 0 is night-like).
+    pub sun_intensity: (f64, f64),
+    pub ambient_intensity: (f64, f64),
+    /// The sky colour times this (dark skies at the low end), clamped to [0, 1].
+    pub sky_brightness_scale: (f64, f64),
+    /// Each channel of the ground colour moves by up to ± this.
+    pub ground_colour_shift: f64,
+    /// Chance of fog, and where it is opaque, metres (it starts at 0–50 % of that).
+    pub fog_probability: f64,
+    pub fog_end_m: (f64, f64),
+    /// Asphalt width, metres.
+    pub road_width_m: (f64, f64),
+    /// Centre lines drawn from, equally likely.
+    pub centre_lines: Vec<CentreLine>,
+    /// Chance of painted edge lines.
+    pub edge_line_probability: f64,
+    /// Each repeated prop row's count times this (0 clears them).
+    pub prop_density_scale: (f64, f64),
+    /// Camera mount: height and pitch offsets, field-of-view offset (same frame size).
+    pub camera_height_offset_m: (f64, f64),
+    pub camera_pitch_offset_deg: (f64, f64),
+    pub camera_fov_offset_deg: (f64, f64),
+    /// Cruise speed times this.
+    pub speed_scale: (f64, f64),
+    /// Curviness of procedural tracks (0..=1); tracks of control points keep their shape.
+    pub curviness: (f64, f64),
+}
+
+impl Default for Randomisation {
+    /// The ranges the main job trains with: from dusk-dark to bright, fog a third of the
+    /// time, roads 4.5–9 m with any paint, a camera mounted ±0.3 m and ±3° off.
+    fn default() -> Self {
+        Self {
+            sun_elevation_deg: (4.0, 75.0),
+            sun_azimuth_deg: (0.0, 360.0),
+            sun_intensity: (0.02, 1.0),
+            ambient_intensity: (0.06, 0.5),
+            sky_brightness_scale: (0.12, 1.1),
+            ground_colour_shift: 0.12,
+            fog_probability: 0.3,
+            fog_end_m: (35.0, 250.0),
+            road_width_m: (4.5, 9.0),
+            centre_lines: vec![CentreLine::None, CentreLine::Dashed, CentreLine::Solid],
+            edge_line_probability: 0.7,
+            prop_density_scale: (0.0, 1.5),
+            camera_height_offset_m: (-0.3, 0.3),
+            camera_pitch_offset_deg: (-3.0, 3.0),
+            camera_fov_offset_deg: (-5.0, 5.0),
+            speed_scale: (0.85, 1.25),
+            curviness: (0.15, 0.9),
+        }
+    }
+}
+
+/// The named range sets `--randomise` takes besides a file.
+pub const PRESETS: [&str; 1] = ["default"];
+
+impl Randomisation {
+    /// A preset by name, or the ranges of a RON file.
+    pub fn named(name_or_file: &str) -> Result<Self> {
+        match name_or_file {
+            "default" => Ok(Self::default()),
+            path => Self::load(Path::new(path)),
+        }
+    }
+
+    /// Reads and checks a ranges file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ScenarioIo {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_ron(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks ranges; `file` names them in errors.
+    pub fn from_ron(text: &str, file: &str) -> Result<Self> {
+        let ranges: Self = parse_ron(text, file)?;
+        let problems = ranges.problems();
+        if problems.is_empty() {
+            Ok(ranges)
+        } else {
+            Err(Error::ScenarioInvalid {
+                file: file.to_string(),
+                problems,
+            })
+        }
+    }
+
+    /// Every problem of the ranges, each naming its field (empty when they can be drawn from).
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let mut range = |name: &str, (lo, hi): (f64, f64), min: f64, max: f64| {
+            if !lo.is_finite() || !hi.is_finite() {
+                p.push(format!("{name}: ({lo}, {hi}) must be finite"));
+            } else if lo > hi {
+                p.push(format!(
+                    "{name}: ({lo}, {hi}) is inverted: the first value is the lowest"
+                ));
+            } else if lo < min || hi > max {
+                p.push(format!(
+                    "{name}: ({lo}, {hi}) must lie within [{min}, {max}]"
+                ));
+            }
+        };
+        range("sun_elevation_deg", self.sun_elevation_deg, 0.0, 90.0);
+        range("sun_azimuth_deg", self.sun_azimuth_deg, -720.0, 720.0);
+        range("sun_intensity", self.sun_intensity, 0.0, 4.0);
+        range("ambient_intensity", self.ambient_intensity, 0.0, 4.0);
+        range("sky_brightness_scale", self.sky_brightness_scale, 0.0, 4.0);
+        range("fog_end_m", self.fog_end_m, 5.0, 10_000.0);
+        range("road_width_m", self.road_width_m, 2.5, 60.0);
+        range("prop_density_scale", self.prop_density_scale, 0.0, 10.0);
+        range(
+            "camera_height_offset_m",
+            self.camera_height_offset_m,
+            -2.0,
+            5.0,
+        );
+        range(
+            "camera_pitch_offset_deg",
+            self.camera_pitch_offset_deg,
+            -30.0,
+            30.0,
+        );
+        range(
+            "camera_fov_offset_deg",
+            self.camera_fov_offset_deg,
+            -60.0,
+            60.0,
+        );
+        range("speed_scale", self.speed_scale, 0.1, 5.0);
+        range("curviness", self.curviness, 0.0, 1.0);
+        for (name, v) in [
+            ("ground_colour_shift", self.ground_colour_shift),
+            ("fog_probability", self.fog_probability),
+            ("edge_line_probability", self.edge_line_probability),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                p.push(format!("{name}: {v} must be in [0, 1]"));
+            }
+        }
+        if self.centre_lines.is_empty() {
+            p.push("centre_lines: is empty: list at least one of None, Dashed, Solid".into());
+        }
+        p.iter().map(|m| format!("randomisation.{m}")).collect()
+    }
+
+    /// `base` with every randomised property drawn with `seed`; errors when the draw does not
+    /// make a valid scenario (a camera pushed below the ground, say), naming the problem.
+    pub fn draw(&self, base: &Scenario, seed: u64) -> Result<Scenario> {
+        let mut rng = StdRng::seed_from_u64(fnv1a(&[b"randomise", &seed.to_le_bytes()]));
+        let mut uniform = |(lo, hi): (f64, f64)| {
+            if hi > lo {
+                rng.random_range(lo..=hi)
+            } else {
+                lo
+            }
+        };
+        let mut s = base.clone();
+        let l = &mut s.lighting;
+        l.sun_elevation_deg = uniform(self.sun_elevation_deg);
+        l.sun_azimuth_deg = uniform(self.sun_azimuth_deg);
+        l.sun_intensity = uniform(self.sun_intensity);
+        l.ambient_intensity = uniform(self.ambient_intensity);
+        let sky = uniform(self.sky_brightness_scale);
+        l.sky_colour = l.sky_colour.map(|c| (c * sky).clamp(0.0, 1.0));
+        let shift = self.ground_colour_shift;
+        for c in &mut l.ground_colour {
+            *c = (*c + uniform((-shift, shift))).clamp(0.0, 1.0);
+        }
+        let fog = uniform((0.0, 1.0)) < self.fog_probability;
+        let fog_end_m = uniform(self.fog_end_m);
+        let fog_start = uniform((0.0, 0.5));
+        let fog_grey = uniform((0.45, 0.85));
+        l.fog = fog.then(|| Fog {
+            colour: [fog_grey, fog_grey, fog_grey * 1.03].map(|c| c.min(1.0)),
+            start_m: fog_start * fog_end_m,
+            end_m: fog_end_m,
+        });
+        let (old_half, width) = (s.road.width_m / 2.0, uniform(self.road_width_m));
+        s.road.width_m = width;
+        // Props beside the road stay as far from its edge as they were.
+        for prop in &mut s.props {
+            if let Placement::Track { offset_m, .. } = &mut prop.at
+                && offset_m.abs() >= old_half
+            {
+                *offset_m += offset_m.signum() * (width / 2.0 - old_half);
+            }
+        }
+        let pick = uniform((0.0, self.centre_lines.len() as f64)) as usize;
+        s.road.lane_markings.centre = self.centre_lines[pick.min(self.centre_lines.len() - 1)];
+        s.road.lane_markings.edges = uniform((0.0, 1.0)) < self.edge_line_probability;
+        let density = uniform(self.prop_density_scale);
+        for prop in &mut s.props {
+            if let Some(repeat) = &mut prop.repeat {
+                repeat.count = (repeat.count as f64 * density).round() as u32;
+            }
+        }
+        s.props
+            .retain(|p| p.repeat.as_ref().is_none_or(|r| r.count > 0));
+        let c = &mut s.camera;
+        c.mount_height_m += uniform(self.camera_height_offset_m);
+        c.pitch_deg += uniform(self.camera_pitch_offset_deg);
+        c.horizontal_fov_deg += uniform(self.camera_fov_offset_deg);
+        s.vehicle.speed_m_s *= uniform(self.speed_scale);
+        let curviness = uniform(self.curviness);
+        if let TrackSpec::Procedural { curviness: c, .. } = &mut s.track {
+            *c = curviness;
+        }
+        s.description = format!(
+            "{} (randomised, draw seed {seed})",
+            base.description.trim_end_matches('.')
+        );
+        let problems = s.validate();
+        if problems.is_empty() {
+            Ok(s)
+        } else {
+            Err(Error::ScenarioInvalid {
+                file: format!("{} randomised with seed {seed}", base.name),
+                problems,
+            })
+        }
+    }
+}
