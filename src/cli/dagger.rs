@@ -58,6 +58,14 @@ pub struct DaggerArgs {
     pub validation_ticks: u64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Domain randomisation of the collection and validation drives: `default` (the ranges of
+    /// `scenarios/randomise/default.ron`), a ranges file, or `off` (the scenarios as written).
+    #[arg(long, value_name = "PRESET|FILE|off", default_value = "off")]
+    pub randomise: String,
+    /// Drives per scenario and iteration when randomised, each in a scenario of its own draw,
+    /// sharing the scenario's ticks.
+    #[arg(long, default_value_t = 4)]
+    pub draws: u32,
 }
 
 /// Prints stages and progress; trains with the training bar.
@@ -174,6 +182,7 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
         rule: InterventionRule::default(),
         out: args.out.clone(),
         seed: args.seed,
+        randomise: super::inputs::randomisation(&args.randomise, args.draws)?,
     };
     let (iterations, _) = dagger::run(&options, &mut Progress::new(), &AtomicBool::new(false))?;
     println!("{}", iteration_table(&iterations));

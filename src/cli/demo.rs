@@ -59,6 +59,14 @@ pub struct DemoArgs {
     pub gif_ticks: u64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Domain randomisation of the collection and validation drives: `default` (the ranges of
+    /// `scenarios/randomise/default.ron`), a ranges file, or `off` (the scenarios as written).
+    #[arg(long, value_name = "PRESET|FILE|off", default_value = "off")]
+    pub randomise: String,
+    /// Drives per scenario and iteration when randomised, each in a scenario of its own draw,
+    /// sharing the scenario's ticks.
+    #[arg(long, default_value_t = 4)]
+    pub draws: u32,
 }
 
 /// Procedural tracks that no training scenario uses: the first procedural scenario (or the
@@ -170,6 +178,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         rule: InterventionRule::default(),
         out: args.out.clone(),
         seed: args.seed,
+        randomise: super::inputs::randomisation(&args.randomise, args.draws)?,
     };
     let mut progress = super::dagger::Progress::new();
     let (iterations, last) = dagger::run(&options, &mut progress, &AtomicBool::new(false))?;

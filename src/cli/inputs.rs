@@ -36,3 +36,17 @@ pub(crate) fn load_scenarios(files: &[PathBuf]) -> Result<Vec<crate::sim::Scenar
         .map(|f| Ok(crate::sim::Scenario::load(f)?))
         .collect()
 }
+
+/// `--randomise`: `off`, a preset or a ranges file, with the drives each scenario is split into.
+pub(crate) fn randomisation(
+    name: &str,
+    draws: u32,
+) -> Result<Option<(crate::sim::randomise::Randomisation, u32)>> {
+    Ok(match name {
+        "off" => None,
+        name => Some((
+            crate::sim::randomise::Randomisation::named(name)?,
+            draws.max(1),
+        )),
+    })
+}

@@ -10,6 +10,7 @@ use crate::nn::SteeringDistribution;
 use crate::record::schema::{ActionMsg, DriverMsg};
 use crate::record::{EpisodeMeta, Recorder, StepRecord};
 use crate::sim::Scenario;
+use crate::sim::randomise::Randomisation;
 use crate::sim::{Action, Expert, ExpertConfig, Vec2};
 use crate::world::{Env, EnvOptions, Observation};
 use rand::rngs::StdRng;
@@ -197,7 +198,9 @@ pub fn drive(
 
 /// Drives each scenario once for `ticks` (its episode cut to that length) with the same pilot,
 /// recording `<dir>/<scenario name>.mcap`; `seed(name)` seeds each drive. Data collection,
-/// validation and calibration drives all go this way.
+/// validation and calibration drives all go this way. With `randomise = Some((ranges, n))`
+/// each scenario is instead driven `n` times for `ticks / n`, each drive in a scenario drawn
+/// from `ranges` with the drive's seed, recorded as `<name>_<k>.mcap`.
 pub fn drive_each(
     scenarios: &[Scenario],
     ticks: u64,
@@ -205,27 +208,39 @@ pub fn drive_each(
     pilot: &mut Pilot,
     supervision: Supervision,
     seed: &dyn Fn(&str) -> u64,
+    randomise: Option<(&Randomisation, u32)>,
     progress: &mut dyn FnMut(&str, u64, f64),
 ) -> Result<Vec<Drive>> {
     crate::files::create_dir_all(dir)?;
-    let mut drives = Vec::with_capacity(scenarios.len());
-    for (k, scenario) in scenarios.iter().enumerate() {
-        let mut scenario = scenario.clone();
-        scenario.episode_steps = ticks.min(u32::MAX as u64) as u32;
-        let name = scenario.name.clone();
-        let mut env = Env::new(scenario, EnvOptions::default())
-            .map_err(|e| e.context(format!("scenario {name}")))?;
-        let run = DriveOptions {
-            distance_m: f64::INFINITY,
-            max_ticks: ticks,
-            seed: seed(&name),
-            supervision,
-            record: Some(dir.join(format!("{name}.mcap"))),
-            episode: k as u32,
-        };
-        drives.push(drive(&mut env, pilot, &run, &mut |t, m| {
-            progress(&name, t, m)
-        })?);
+    let draws = randomise.map_or(1, |(_, n)| n.max(1));
+    let ticks = (ticks / draws as u64).max(1);
+    let mut drives = Vec::with_capacity(scenarios.len() * draws as usize);
+    for (k, base) in scenarios.iter().enumerate() {
+        let name = base.name.clone();
+        for draw in 0..draws {
+            let (mut scenario, drive_seed, file) = match randomise {
+                None => (base.clone(), seed(&name), format!("{name}.mcap")),
+                Some((ranges, _)) => {
+                    let drive_seed = seed(&format!("{name}/{draw}"));
+                    let drawn = ranges.draw(base, drive_seed)?;
+                    (drawn, drive_seed, format!("{name}_{draw}.mcap"))
+                }
+            };
+            scenario.episode_steps = ticks.min(u32::MAX as u64) as u32;
+            let mut env = Env::new(scenario, EnvOptions::default())
+                .map_err(|e| e.context(format!("scenario {name}")))?;
+            let run = DriveOptions {
+                distance_m: f64::INFINITY,
+                max_ticks: ticks,
+                seed: drive_seed,
+                supervision,
+                record: Some(dir.join(file)),
+                episode: k as u32 * draws + draw,
+            };
+            drives.push(drive(&mut env, pilot, &run, &mut |t, m| {
+                progress(&name, t, m)
+            })?);
+        }
     }
     Ok(drives)
 }

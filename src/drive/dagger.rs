@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::nn::ModelConfig;
 use crate::nn::train::{TrainObserver, TrainOptions, train};
 use crate::sim::Scenario;
+use crate::sim::randomise::Randomisation;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -57,6 +58,9 @@ pub struct DaggerOptions {
     pub rule: InterventionRule,
     pub out: PathBuf,
     pub seed: u64,
+    /// Domain randomisation of the collection and validation drives: the ranges, and how many
+    /// drives (each in a scenario of its own draw) share a scenario's ticks.
+    pub randomise: Option<(Randomisation, u32)>,
 }
 
 /// One iteration's figures.
@@ -167,6 +171,7 @@ pub fn run(
                     &(i as u64).to_le_bytes(),
                 ])
             },
+            options.randomise.as_ref().map(|(r, n)| (r, *n)),
             &mut |n, t, m| observer.drive_progress(n, t, m),
         )?;
         let learner_ticks: u64 = drives.iter().map(|d| d.policy_ticks).sum();
@@ -270,6 +275,7 @@ fn record_validation(options: &DaggerOptions, observer: &mut dyn DaggerObserver)
         &|name| {
             crate::sim::math::fnv1a(&[b"validation", &options.seed.to_le_bytes(), name.as_bytes()])
         },
+        options.randomise.as_ref().map(|(r, n)| (r, *n)),
         &mut |n, t, m| observer.drive_progress(n, t, m),
     )?;
     Ok(())

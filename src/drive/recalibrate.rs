@@ -102,6 +102,7 @@ pub fn recalibrate(
         &mut Pilot::Policy(&mut policy),
         Supervision::default(),
         &|name| crate::sim::math::fnv1a(&[b"calibration", &seed.to_le_bytes(), name.as_bytes()]),
+        None,
         progress,
     )?;
     let files: Vec<PathBuf> = drives.into_iter().filter_map(|d| d.recording).collect();

@@ -215,3 +215,37 @@ fn a_suite_run_writes_a_table_and_heat_map_that_agree_with_its_json() {
     // Two severity columns of 120 px beside the 150 px label column.
     assert_eq!(frame.width, 150 + 2 * 120 + 10);
 }
+
+#[test]
+fn collection_drives_split_a_scenario_into_drives_of_their_own_draws() {
+    use steerlab::drive::closed_loop::{Pilot, drive_each};
+    use steerlab::drive::metrics::Supervision;
+    let mut scenario = Scenario::load(&repo("scenarios/oval.ron")).unwrap();
+    scenario.episode_steps = 40;
+    let dir = crate::tempdir("randomise-drives");
+    let ranges = Randomisation::default();
+    let drives = drive_each(
+        std::slice::from_ref(&scenario),
+        40,
+        &dir,
+        &mut Pilot::Expert {
+            noise_std_per_m: 0.0,
+        },
+        Supervision::default(),
+        &|name| steerlab::sim::math::fnv1a(&[name.as_bytes()]),
+        Some((&ranges, 2)),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    assert_eq!(drives.len(), 2);
+    let scenarios: Vec<Scenario> = ["oval_0.mcap", "oval_1.mcap"]
+        .iter()
+        .map(|f| EpisodeReader::open(&dir.join(f)).unwrap().scenario)
+        .collect();
+    // Each drive is 20 ticks of a scenario drawn with its own seed.
+    assert_ne!(scenarios[0], scenarios[1]);
+    for (d, s) in drives.iter().zip(&scenarios) {
+        assert_eq!(d.metrics.ticks, 20);
+        assert_eq!(s.episode_steps, 20);
+    }
+}
