@@ -11,7 +11,8 @@ use crate::drive::{InterventionRule, Policy};
 use crate::error::{Error, Result};
 use crate::report::plot;
 use crate::sim::Scenario;
-use crate::sim::scenario::{CentreLine, Fog, Placement, Prop, PropKind, Repeat, parse_ron};
+use crate::sim::ron_file::{parse_ron, read_ron_file, valid};
+use crate::sim::scenario::{CentreLine, Fog, Placement, Prop, PropKind, Repeat};
 use crate::sim::track::TrackSpec;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -81,14 +82,7 @@ impl Suite {
     pub fn named(name_or_file: &str) -> Result<Self> {
         match BUILT_IN.iter().find(|(name, _)| *name == name_or_file) {
             Some((name, text)) => Self::from_ron(text, &format!("built-in suite {name}")),
-            None => {
-                let path = Path::new(name_or_file);
-                let text = std::fs::read_to_string(path).map_err(|source| Error::ScenarioIo {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                Self::from_ron(&text, &path.display().to_string())
-            }
+            None => read_ron_file(Path::new(name_or_file), Self::from_ron),
         }
     }
 
@@ -111,14 +105,7 @@ impl Suite {
                     .map(|p| format!("{}: {p}", scenario.name)),
             );
         }
-        if problems.is_empty() {
-            Ok(suite)
-        } else {
-            Err(Error::ScenarioInvalid {
-                file: file.to_string(),
-                problems,
-            })
-        }
+        valid(suite, file, problems)
     }
 
     /// Every cell: each axis, severity and track, with its scenario (named

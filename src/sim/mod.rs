@@ -13,6 +13,7 @@ pub mod frame;
 pub mod labels;
 pub mod math;
 pub mod randomise;
+pub mod ron_file;
 pub mod scenario;
 pub mod simulation;
 pub mod track;

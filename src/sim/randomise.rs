@@ -14,9 +14,10 @@
 //! )
 //! ```
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sim::math::fnv1a;
-use crate::sim::scenario::{CentreLine, Fog, Placement, Scenario, parse_ron};
+use crate::sim::ron_file::{parse_ron, read_ron_file, valid};
+use crate::sim::scenario::{CentreLine, Fog, Placement, Scenario};
 use crate::sim::track::TrackSpec;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
@@ -99,25 +100,14 @@ impl Randomisation {
 
     /// Reads and checks a ranges file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ScenarioIo {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_ron(&text, &path.display().to_string())
+        read_ron_file(path, Self::from_ron)
     }
 
     /// Parses and checks ranges; `file` names them in errors.
     pub fn from_ron(text: &str, file: &str) -> Result<Self> {
         let ranges: Self = parse_ron(text, file)?;
         let problems = ranges.problems();
-        if problems.is_empty() {
-            Ok(ranges)
-        } else {
-            Err(Error::ScenarioInvalid {
-                file: file.to_string(),
-                problems,
-            })
-        }
+        valid(ranges, file, problems)
     }
 
     /// Every problem of the ranges, each naming its field (empty when they can be drawn from).
@@ -246,13 +236,10 @@ impl Randomisation {
             base.description.trim_end_matches('.')
         );
         let problems = s.validate();
-        if problems.is_empty() {
-            Ok(s)
-        } else {
-            Err(Error::ScenarioInvalid {
-                file: format!("{} randomised with seed {seed}", base.name),
-                problems,
-            })
-        }
+        valid(
+            s,
+            &format!("{} randomised with seed {seed}", base.name),
+            problems,
+        )
     }
 }

@@ -3,6 +3,7 @@
 //! [`Scenario::validate`] then reports every semantic problem at once.
 
 use crate::error::{Error, Result};
+use crate::sim::ron_file::{parse_ron, read_ron_file, valid};
 use crate::sim::track::Track;
 pub use crate::sim::track::{MAX_TRACK_LENGTH_M, TrackSpec};
 use serde::{Deserialize, Serialize};
@@ -273,25 +274,14 @@ impl Default for VehicleSpec {
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ScenarioIo {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_ron(&text, &path.display().to_string())
+        read_ron_file(path, Self::from_ron)
     }
 
     /// Parses and validates scenario text; `file` names it in errors.
     pub fn from_ron(text: &str, file: &str) -> Result<Scenario> {
         let scenario = Self::parse(text, file)?;
         let problems = scenario.validate();
-        if problems.is_empty() {
-            Ok(scenario)
-        } else {
-            Err(Error::ScenarioInvalid {
-                file: file.to_string(),
-                problems,
-            })
-        }
+        valid(scenario, file, problems)
     }
 
     /// Parses without semantic checks.
@@ -567,38 +557,4 @@ pub fn builtin() -> Result<Vec<Scenario>> {
         .iter()
         .map(|(file, text)| Scenario::from_ron(text, &format!("scenarios/{file}")))
         .collect()
-}
-
-/// Parses RON text into `T` without semantic checks; errors name `file`, the line, the column
-/// and the field path.
-pub(crate) fn parse_ron<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T> {
-    let syntax = |span: ron::error::Span, field: String, message: String| Error::ScenarioSyntax {
-        file: file.to_string(),
-        line: span.start.line,
-        column: span.start.col,
-        field,
-        message,
-    };
-    let mut de = ron::Deserializer::from_str(text)
-        .map_err(|e| syntax(e.span, String::new(), e.code.to_string()))?;
-    let parsed: std::result::Result<T, _> = serde_path_to_error::deserialize(&mut de);
-    match parsed {
-        Ok(value) => {
-            de.end().map_err(|code| {
-                let e = de.span_error(code);
-                syntax(e.span, String::new(), e.code.to_string())
-            })?;
-            Ok(value)
-        }
-        Err(e) => {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                String::new()
-            } else {
-                format!("{path}: ")
-            };
-            let spanned = de.span_error(e.into_inner());
-            Err(syntax(spanned.span, field, spanned.code.to_string()))
-        }
-    }
 }
