@@ -61,7 +61,7 @@ pub struct DemoArgs {
     pub seed: u64,
     /// Domain randomisation of the collection and validation drives: `default` (the ranges of
     /// `scenarios/randomise/default.ron`), a ranges file, or `off` (the scenarios as written).
-    #[arg(long, value_name = "PRESET|FILE|off", default_value = "off")]
+    #[arg(long, value_name = "PRESET|FILE|off", default_value = "default")]
     pub randomise: String,
     /// Drives per scenario and iteration when randomised, each in a scenario of its own draw,
     /// sharing the scenario's ticks.
