@@ -7,6 +7,7 @@
 use crate::drive::dagger::{self, DaggerOptions, Iteration, iteration_table};
 use crate::drive::eval::{Evaluation, metrics_table};
 use crate::drive::metrics::Supervision;
+use crate::drive::suite::{SUITE_PNG, Suite, SuiteResult, run_suite};
 use crate::drive::{Choice, DriveOptions, InterventionRule, Pilot, Policy, drive};
 use crate::nn::ModelConfig;
 use crate::sim::Scenario;
@@ -67,6 +68,10 @@ pub struct DemoArgs {
     /// sharing the scenario's ticks.
     #[arg(long, default_value_t = 4)]
     pub draws: u32,
+    /// The robustness suite BC and the final model drive at the end (`robustness`, a suite
+    /// file, or `off`).
+    #[arg(long, value_name = "NAME|FILE|off", default_value = "robustness")]
+    pub suite: String,
 }
 
 /// Procedural tracks that no training scenario uses: the first procedural scenario (or the
@@ -184,7 +189,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let (iterations, last) = dagger::run(&options, &mut progress, &AtomicBool::new(false))?;
     // The GIF: the final policy on the first held-out track, its distribution drawn over.
     let gif_started = Instant::now();
-    let final_model = &iterations.last().expect("iteration 0").model;
+    let final_model = &final_it(&iterations).model;
     let drive_file = args.out.join("policy_drive.mcap");
     let gif = args.out.join("policy_drive.gif");
     {
@@ -218,12 +223,34 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         window: Default::default(),
     })?;
     let gif_s = gif_started.elapsed().as_secs_f64();
+    // The robustness suite: behaviour cloning and the final model.
+    let suite_started = Instant::now();
+    let mut suites = Vec::new();
+    if args.suite != "off" {
+        let suite = Suite::named(&args.suite)?;
+        for (label, it) in [("bc", &iterations[0]), ("final", final_it(&iterations))] {
+            println!(
+                "suite {}: {label} model (iteration {})",
+                suite.name, it.iteration
+            );
+            let mut policy = Policy::load(&it.model, Choice::Mode, args.seed)?;
+            let out = args.out.join(format!("suite-{label}"));
+            let result = run_suite(&mut policy, &suite, &out, args.seed, &mut |_, _, _| {})?;
+            println!(
+                "suite {}: {label} model scores {:.1} %",
+                suite.name, result.overall.autonomy_pct
+            );
+            suites.push((label, it.iteration, result));
+        }
+    }
+    let suite_s = suite_started.elapsed().as_secs_f64();
     let report = report(
         args,
         &training,
         &iterations,
         &last,
-        gif_s,
+        &suites,
+        (gif_s, suite_s),
         started.elapsed().as_secs_f64(),
     );
     crate::files::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
@@ -244,6 +271,11 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The last iteration (there is always iteration 0).
+fn final_it(iterations: &[Iteration]) -> &Iteration {
+    iterations.last().expect("iteration 0")
+}
+
 fn relative(out: &Path, path: &Path) -> String {
     path.strip_prefix(out).unwrap_or(path).display().to_string()
 }
@@ -253,7 +285,8 @@ fn report(
     training: &[Scenario],
     iterations: &[Iteration],
     (last, last_free): &(Evaluation, Evaluation),
-    gif_s: f64,
+    suites: &[(&str, usize, SuiteResult)],
+    (gif_s, suite_s): (f64, f64),
     total_s: f64,
 ) -> String {
     let out = &args.out;
@@ -324,6 +357,23 @@ fn report(
             ),
         ])
     );
+    for (label, iteration, result) in suites {
+        let _ = writeln!(
+            r,
+            "## Robustness suite `{}`, {} (iteration {iteration})\n\nHeld-out generated tracks changed \
+             along each axis at rising severity (`scenarios/suites/`); score (autonomy over every \
+             cell): **{:.1} %**.\n\n{}\n![heat map]({})\n",
+            result.suite,
+            if *label == "bc" {
+                "behaviour cloning"
+            } else {
+                "final model"
+            },
+            result.overall.autonomy_pct,
+            result.table(),
+            relative(out, &out.join(format!("suite-{label}")).join(SUITE_PNG))
+        );
+    }
     let _ = writeln!(r, "## Iterations\n\n{}", iteration_table(iterations));
     let _ = writeln!(r, "![metrics per iteration](dagger.png)\n");
     let final_eval = out.join("eval").join(format!("iter{}", final_it.iteration));
@@ -363,6 +413,7 @@ fn report(
         );
     }
     let _ = writeln!(r, "| GIF of the policy driving | {gif_s:.0} |");
+    let _ = writeln!(r, "| robustness suite, both models | {suite_s:.0} |");
     let _ = writeln!(r, "| **total** | **{total_s:.0}** |\n");
     let _ = writeln!(
         r,
