@@ -5,12 +5,11 @@ use std::path::PathBuf;
 /// Errors returned by the library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A scenario file could not be read from disk.
-    #[error("{path}: cannot read scenario: {source}")]
+    /// A scenario, ranges or suite file could not be read from disk.
+    #[error("{path}: cannot read the file: {error}")]
     ScenarioIo {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A scenario file is not valid RON for the scenario schema.
     #[error("{file}:{line}:{column}: {field}{message}")]
@@ -22,8 +21,9 @@ pub enum Error {
         field: String,
         message: String,
     },
-    /// A scenario parsed but its values are inconsistent; every problem is listed.
-    #[error("{file}: invalid scenario:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    /// A scenario (or ranges, or suite) parsed but its values are inconsistent; every problem
+    /// is listed, each naming its field.
+    #[error("{file}: invalid:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     ScenarioInvalid { file: String, problems: Vec<String> },
     /// No GPU or software Vulkan driver could be opened.
     #[error(

@@ -44,9 +44,9 @@ pub(crate) fn read_ron_file<T>(
     path: &Path,
     parse: impl FnOnce(&str, &str) -> Result<T>,
 ) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::ScenarioIo {
+    let text = std::fs::read_to_string(path).map_err(|error| Error::ScenarioIo {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse(&text, &path.display().to_string())
 }
