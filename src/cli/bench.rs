@@ -134,6 +134,10 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
             1e6 * elapsed / (ticks as f64 * agents as f64)
         );
     }
+    if let Some((network, route)) = scenario.build_network()? {
+        traffic_steps(&scenario, args.ticks.max(1000))?;
+        map_patches(&network, &route);
+    }
     println!();
     println!(
         "update = one Bevy App::update (main schedule, extraction, render schedule, readback);"
@@ -145,6 +149,70 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
         "other = main-world schedule, extraction and preparation; ms per tick adds the simulation and the expert."
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The headless step of a town (one ego car driven by the expert) with 0, 12, 50 and 200
+/// traffic cars.
+fn traffic_steps(scenario: &Scenario, ticks: u32) -> Result<()> {
+    println!();
+    println!("| traffic cars | µs per tick without rendering (ego + traffic) |");
+    println!("|---|---|");
+    for cars in [0u32, 12, 50, 200] {
+        let mut s = scenario.clone();
+        s.traffic.cars = cars;
+        let mut sim = match Simulation::new(s.clone(), 1) {
+            Ok(sim) => sim,
+            Err(e) => {
+                println!("| {cars} | not placed: {e} |");
+                continue;
+            }
+        };
+        let mut expert = Expert::new(ExpertConfig::default(), 0.0, 1);
+        let started = Instant::now();
+        for _ in 0..ticks {
+            let state = sim.states()[0].clone();
+            let a = expert.act(&sim.track, &state, s.vehicle.speed_m_s).applied;
+            sim.step(&[a])?;
+        }
+        println!(
+            "| {cars} | {:.1} |",
+            1e6 * started.elapsed().as_secs_f64() / ticks as f64
+        );
+    }
+    Ok(())
+}
+
+/// The drivable-area raster of a network: time to build it, and per ego-centred 64×64
+/// patch over ±40 m taken at places along the route.
+fn map_patches(network: &crate::sim::network::Network, route: &crate::sim::network::route::Route) {
+    use crate::sim::network::raster::DrivableMap;
+    let started = Instant::now();
+    let map = DrivableMap::new(network, 0.25);
+    let build_ms = 1e3 * started.elapsed().as_secs_f64();
+    let poses: Vec<_> = route
+        .lanes
+        .iter()
+        .map(|&l| {
+            let path = &network.lanes[l].path;
+            path.at(path.length_m() / 2.0)
+        })
+        .collect();
+    let mut patch = vec![0.0f32; 64 * 64];
+    let patches = 20_000;
+    let started = Instant::now();
+    let mut paved = 0.0;
+    for k in 0..patches {
+        let (p, heading) = poses[k % poses.len()];
+        map.patch(p, heading + k as f64 * 1e-3, 40.0, 64, &mut patch);
+        paved += patch[2080];
+    }
+    let us = 1e6 * started.elapsed().as_secs_f64() / patches as f64;
+    let (w, h) = map.size();
+    println!();
+    println!(
+        "drivable map: {w}×{h} cells of 0.25 m built in {build_ms:.1} ms; a 64×64 patch over ±40 m in {us:.1} µs ({:.0} % of {patches} centres paved)",
+        100.0 * paved / patches as f32
+    );
 }
 
 /// Camera frames per second of the world drawn through wgpu alone, the expert driving.

@@ -14,7 +14,7 @@ pub struct CalibrateArgs {
     pub model: PathBuf,
     /// Scenarios the policy drives; the built-in scenarios when none are given. Use training
     /// scenarios, not the tracks you evaluate on.
-    #[arg(long = "scenario")]
+    #[arg(long = "scenario", num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
     /// Ticks driven on each scenario.
     #[arg(long, default_value_t = 250)]

@@ -15,14 +15,14 @@ use std::time::Instant;
 #[derive(clap::Args, Debug)]
 pub struct DaggerArgs {
     /// Scenarios driven for data; the built-in scenarios when none are given.
-    #[arg(long = "scenario")]
+    #[arg(long = "scenario", num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
     /// Scenarios each iteration's model is evaluated on (default: the data scenarios).
-    #[arg(long = "eval-scenario")]
+    #[arg(long = "eval-scenario", num_args = 1..)]
     pub eval_scenarios: Vec<PathBuf>,
     /// Scenarios each model drives to recalibrate its standard deviations on: tracks like the
     /// evaluation's but not them (default: the data scenarios).
-    #[arg(long = "calibration-scenario")]
+    #[arg(long = "calibration-scenario", num_args = 1..)]
     pub calibration_scenarios: Vec<PathBuf>,
     /// Ticks driven on each calibration scenario.
     #[arg(long, default_value_t = 600)]

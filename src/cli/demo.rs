@@ -23,7 +23,7 @@ use std::time::Instant;
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
     /// Scenarios driven for training data; the built-in scenarios when none are given.
-    #[arg(long = "scenario")]
+    #[arg(long = "scenario", num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
     /// Output folder.
     #[arg(long, default_value = "runs/demo")]

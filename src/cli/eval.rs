@@ -16,7 +16,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Scenario files; the built-in scenarios when none are given.
-    #[arg(long = "scenario")]
+    #[arg(long = "scenario", num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
     /// Distance driven on each scenario, km.
     #[arg(long, default_value_t = 1.0)]

@@ -26,15 +26,35 @@ pub(crate) fn held_out_split<T>(
     Ok((load(a)?, load(b)?))
 }
 
-/// The scenarios named on the command line, or the built-in ones.
-pub(crate) fn load_scenarios(files: &[PathBuf]) -> Result<Vec<crate::sim::Scenario>> {
-    if files.is_empty() {
+/// The scenarios named on the command line (a folder stands for its `.ron` files), or the
+/// built-in ones.
+pub(crate) fn load_scenarios(paths: &[PathBuf]) -> Result<Vec<crate::sim::Scenario>> {
+    if paths.is_empty() {
         return Ok(crate::sim::scenario::builtin()?);
     }
-    files
-        .iter()
-        .map(|f| Ok(crate::sim::Scenario::load(f)?))
-        .collect()
+    let mut scenarios = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            scenarios.push(crate::sim::Scenario::load(path)?);
+            continue;
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the folder {}: {e}", path.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "ron"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            anyhow::bail!(
+                "{}: the folder holds no scenario (.ron) files",
+                path.display()
+            );
+        }
+        for file in files {
+            scenarios.push(crate::sim::Scenario::load(&file)?);
+        }
+    }
+    Ok(scenarios)
 }
 
 /// `--randomise`: `off`, a preset or a ranges file, with the drives each scenario is split into.

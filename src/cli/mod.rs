@@ -13,6 +13,7 @@ mod episode_cmd;
 pub mod eval;
 mod export;
 mod inputs;
+mod map;
 pub mod predict;
 mod progress;
 pub mod record;
@@ -77,6 +78,9 @@ pub enum Command {
     /// Detect objects in a frame or an episode: boxes drawn into a PNG or GIF, and mAP against
     /// the recorded boxes of a labelled episode.
     Detect(detect::DetectArgs),
+    /// A road network from above: paved area, lanes, turn paths, the scenario's route and
+    /// the path of a recorded episode.
+    Map(map::MapArgs),
     /// Export recorded episodes to other formats.
     Export {
         #[command(subcommand)]
@@ -152,6 +156,7 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::Segment(args) => segment::run(&args),
         Command::TrainDetector(args) => detector::run(&args),
         Command::Detect(args) => detect::run(&args),
+        Command::Map(args) => map::run(&args),
         Command::Export {
             command: ExportCommand::Coco(args),
         } => export::run(&args),

@@ -14,7 +14,7 @@ use std::time::Instant;
 #[derive(clap::Args, Debug)]
 pub struct RecordArgs {
     /// Scenario files; the built-in scenarios when none are given.
-    #[arg(long = "scenario")]
+    #[arg(long = "scenario", num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
     /// Episodes per scenario.
     #[arg(long, default_value_t = 1)]

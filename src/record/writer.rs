@@ -61,13 +61,14 @@ impl EpisodeMeta {
             (
                 "camera".into(),
                 format!(
-                    "{}x{} hfov {} deg, height {} m, forward {} m, pitch {} deg",
+                    "{}x{} hfov {} deg, height {} m, forward {} m, pitch {} deg, yaw {} deg",
                     c.width_px,
                     c.height_px,
                     c.horizontal_fov_deg,
                     c.mount_height_m,
                     c.mount_forward_m,
-                    c.pitch_deg
+                    c.pitch_deg,
+                    c.yaw_deg
                 ),
             ),
         ])

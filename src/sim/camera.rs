@@ -28,7 +28,7 @@ impl CameraRig {
         CameraPose {
             ground: vehicle.position + Vec2::from_heading(vehicle.heading) * self.mount_forward_m,
             height_m: self.mount_height_m,
-            yaw: vehicle.heading,
+            yaw: vehicle.heading + self.yaw_deg.to_radians(),
             pitch: self.pitch_deg.to_radians(),
         }
     }
@@ -79,5 +79,23 @@ mod tests {
         let (xl, yl) = rig.project(&pose, Vec2::new(20.0, 5.0), 0.0).unwrap();
         assert!(xl < 100.0 && yl > 33.0);
         assert!(rig.project(&pose, Vec2::new(-5.0, 0.0), 0.0).is_none());
+    }
+
+    #[test]
+    fn a_camera_yawed_left_sees_the_road_ahead_right_of_centre() {
+        let rig = CameraRig {
+            yaw_deg: 5.0,
+            pitch_deg: 0.0,
+            ..CameraRig::default()
+        };
+        let pose = rig.pose(&VehicleState::default());
+        let (x, _) = rig
+            .project(&pose, Vec2::new(1000.0, 0.0), rig.mount_height_m)
+            .unwrap();
+        let fx = 100.0 / (45f64).to_radians().tan();
+        assert!(
+            (x - (100.0 + fx * 5f64.to_radians().tan())).abs() < 1e-6,
+            "{x}"
+        );
     }
 }

@@ -23,6 +23,8 @@ pub enum Crash {
     OffRoad,
     /// The body touches a prop of this kind.
     Prop(PropKind),
+    /// The body touches another car of the traffic.
+    Car,
 }
 
 impl std::fmt::Display for Crash {
@@ -30,6 +32,7 @@ impl std::fmt::Display for Crash {
         match self {
             Crash::OffRoad => write!(f, "off road"),
             Crash::Prop(kind) => write!(f, "hit {kind:?}"),
+            Crash::Car => write!(f, "hit a car"),
         }
     }
 }
@@ -161,6 +164,9 @@ pub struct CrashCheck {
     body_width_m: f64,
     wheelbase_m: f64,
     road_half_width_m: f64,
+    /// The paved area of a road network (roads and junctions); `None` on a loop, where the
+    /// road is the band round the track.
+    network: Option<std::sync::Arc<crate::sim::network::Network>>,
 }
 
 fn cell(p: Vec2) -> (i64, i64) {
@@ -187,6 +193,11 @@ impl CrashCheck {
             body_width_m: v.width_m,
             wheelbase_m: v.wheelbase_m,
             road_half_width_m: scenario.road.width_m / 2.0,
+            network: scenario
+                .build_network()
+                .ok()
+                .flatten()
+                .map(|(network, _)| std::sync::Arc::new(network)),
         }
     }
 
@@ -219,6 +230,13 @@ impl CrashCheck {
                     }
                 }
             }
+        }
+        if let Some(network) = &self.network {
+            return body
+                .corners()
+                .iter()
+                .any(|c| !network.is_paved(*c))
+                .then_some(Crash::OffRoad);
         }
         let road_width = 2.0 * self.road_half_width_m;
         body.corners()

@@ -83,7 +83,9 @@ impl Expert {
         } else {
             f64::INFINITY
         };
-        Action::new(curvature, cruise_speed_m_s.min(curve_speed))
+        // In traffic, the car ahead or a junction it must wait at may allow less.
+        let allowed = agent.speed_cap_m_s.unwrap_or(f64::INFINITY);
+        Action::new(curvature, cruise_speed_m_s.min(curve_speed).min(allowed))
     }
 
     /// The label and the action to apply (label plus seeded DART noise).

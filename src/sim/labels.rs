@@ -19,6 +19,8 @@ pub enum LabelClass {
     LaneMarking,
     Ground,
     Prop(PropKind),
+    /// A car of the traffic (a moving car; parked cars are `Prop(ParkedCar)`).
+    Car,
 }
 
 impl LabelClass {
@@ -31,6 +33,7 @@ impl LabelClass {
             LabelClass::Ground,
         ];
         all.extend(PropKind::ALL.iter().map(|&k| LabelClass::Prop(k)));
+        all.push(LabelClass::Car);
         all
     }
 
@@ -42,6 +45,7 @@ impl LabelClass {
             LabelClass::LaneMarking => 2,
             LabelClass::Ground => 3,
             LabelClass::Prop(k) => 4 + PropKind::ALL.iter().position(|p| p == k).unwrap_or(0),
+            LabelClass::Car => 4 + PropKind::ALL.len(),
         }
     }
 
@@ -52,12 +56,13 @@ impl LabelClass {
             LabelClass::LaneMarking => "lane marking".into(),
             LabelClass::Ground => "ground".into(),
             LabelClass::Prop(k) => format!("{k:?}").to_lowercase(),
+            LabelClass::Car => "car".into(),
         }
     }
 
     /// Whether objects of this class get boxes (things, not stuff).
     pub fn is_object(&self) -> bool {
-        matches!(self, LabelClass::Prop(_))
+        matches!(self, LabelClass::Prop(_) | LabelClass::Car)
     }
 }
 

@@ -12,11 +12,13 @@ pub mod expert;
 pub mod frame;
 pub mod labels;
 pub mod math;
+pub mod network;
 pub mod randomise;
 pub mod ron_file;
 pub mod scenario;
 pub mod simulation;
 pub mod track;
+pub mod traffic;
 pub mod vehicle;
 
 pub use collision::{Crash, CrashCheck};

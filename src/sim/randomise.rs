@@ -50,9 +50,10 @@ pub struct Randomisation {
     pub edge_line_probability: f64,
     /// Each repeated prop row's count times this (0 clears them).
     pub prop_density_scale: (f64, f64),
-    /// Camera mount: height and pitch offsets, field-of-view offset (same frame size).
+    /// Camera mount: height, pitch and yaw offsets, field-of-view offset (same frame size).
     pub camera_height_offset_m: (f64, f64),
     pub camera_pitch_offset_deg: (f64, f64),
+    pub camera_yaw_offset_deg: (f64, f64),
     pub camera_fov_offset_deg: (f64, f64),
     /// Cruise speed times this.
     pub speed_scale: (f64, f64),
@@ -79,9 +80,10 @@ impl Default for Randomisation {
             prop_density_scale: (0.0, 1.5),
             camera_height_offset_m: (-0.3, 0.3),
             camera_pitch_offset_deg: (-3.0, 3.0),
+            camera_yaw_offset_deg: (0.0, 0.0),
             camera_fov_offset_deg: (-5.0, 5.0),
             speed_scale: (0.85, 1.25),
-            curviness: (0.15, 0.9),
+            curviness: (0.15, 1.0),
         }
     }
 }
@@ -143,6 +145,12 @@ impl Randomisation {
         range(
             "camera_pitch_offset_deg",
             self.camera_pitch_offset_deg,
+            -30.0,
+            30.0,
+        );
+        range(
+            "camera_yaw_offset_deg",
+            self.camera_yaw_offset_deg,
             -30.0,
             30.0,
         );
@@ -231,6 +239,8 @@ impl Randomisation {
         if let TrackSpec::Procedural { curviness: c, .. } = &mut s.track {
             *c = curviness;
         }
+        // Drawn last so that adding it left every earlier draw of a seed as it was.
+        s.camera.yaw_deg += uniform(self.camera_yaw_offset_deg);
         s.description = format!(
             "{} (randomised, draw seed {seed})",
             base.description.trim_end_matches('.')

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::sim::ron_file::{parse_ron, read_ron_file, valid};
 use crate::sim::track::Track;
 pub use crate::sim::track::{MAX_TRACK_LENGTH_M, TrackSpec};
+use crate::sim::traffic::spec::TrafficSpec;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -38,6 +39,9 @@ pub struct Scenario {
     pub camera: CameraRig,
     #[serde(default)]
     pub vehicle: VehicleSpec,
+    /// Other cars driving the road network (towns only).
+    #[serde(default, skip_serializing_if = "TrafficSpec::is_none")]
+    pub traffic: TrafficSpec,
 }
 
 fn default_dt_s() -> f64 {
@@ -215,6 +219,8 @@ pub struct CameraRig {
     pub mount_forward_m: f64,
     /// Tilt, degrees; negative looks down.
     pub pitch_deg: f64,
+    /// Turn from the car's heading, degrees; positive looks left.
+    pub yaw_deg: f64,
 }
 
 impl Default for CameraRig {
@@ -226,6 +232,7 @@ impl Default for CameraRig {
             mount_height_m: 1.4,
             mount_forward_m: 1.8,
             pitch_deg: -6.0,
+            yaw_deg: 0.0,
         }
     }
 }
@@ -236,6 +243,7 @@ impl CameraRig {
     pub const FOV_RANGE_DEG: (f64, f64) = (20.0, 150.0);
     pub const HEIGHT_M_RANGE: (f64, f64) = (0.3, 5.0);
     pub const PITCH_RANGE_DEG: (f64, f64) = (-45.0, 30.0);
+    pub const YAW_RANGE_DEG: (f64, f64) = (-45.0, 45.0);
 }
 
 /// Kinematic-bicycle parameters of the car.
@@ -422,6 +430,14 @@ impl Scenario {
             ),
         );
         check(
+            in_range(c.yaw_deg, CameraRig::YAW_RANGE_DEG),
+            format!(
+                "camera.yaw_deg: {} must be in {:?}",
+                c.yaw_deg,
+                CameraRig::YAW_RANGE_DEG
+            ),
+        );
+        check(
             c.mount_forward_m.is_finite() && c.mount_forward_m.abs() <= 10.0,
             format!(
                 "camera.mount_forward_m: {} must be within ±10 m",
@@ -479,6 +495,12 @@ impl Scenario {
             }
         }
         p.extend(self.track_problems());
+        if self.traffic.cars > 0 || self.traffic != TrafficSpec::default() {
+            p.extend(self.traffic.problems());
+            if self.track.network().is_none() {
+                p.push("traffic: cars drive road networks; give the track as `Network(...)` or `Town(...)`".into());
+            }
+        }
         p
     }
 
@@ -487,11 +509,35 @@ impl Scenario {
         if !p.is_empty() || self.road.width_m.is_nan() || self.road.width_m <= 0.0 {
             return p;
         }
+        if self.track.network().is_some() {
+            // A route crosses itself at junctions: the network's own checks apply instead.
+            if let Err(problems) = self.track.build_network(self.road.width_m) {
+                p.extend(problems);
+            }
+            return p;
+        }
         match Track::from_spec(&self.track, self.road.width_m) {
             Ok(track) => p.extend(track.problems(self.road.width_m)),
             Err(e) => p.push(format!("track: {e}")),
         }
         p
+    }
+
+    /// The road network and the route of this scenario, when its track is a network.
+    pub fn build_network(
+        &self,
+    ) -> Result<
+        Option<(
+            crate::sim::network::Network,
+            crate::sim::network::route::Route,
+        )>,
+    > {
+        self.track
+            .build_network(self.road.width_m)
+            .map_err(|problems| Error::ScenarioInvalid {
+                file: self.name.clone(),
+                problems,
+            })
     }
 
     /// Builds the track this scenario describes.
@@ -509,6 +555,16 @@ impl Scenario {
             TrackSpec::Procedural {
                 seed, curviness, ..
             } => format!("procedural seed {seed} curviness {curviness}"),
+            TrackSpec::Network { .. } | TrackSpec::Town { .. } => {
+                match self.track.build_network(self.road.width_m) {
+                    Ok(Some((network, route))) => format!(
+                        "route through {} junctions; {}",
+                        route.junctions(&network).len(),
+                        network.summary()
+                    ),
+                    _ => "network".into(),
+                }
+            }
         };
         format!(
             "{}: {:.0} m track ({kind}), road {:.1} m, {} props, camera {}x{} @ {:.0}° fov, {:.1} m/s, dt {:.3} s, {} steps{}",

@@ -4,8 +4,10 @@
 use crate::error::{Error, Result};
 use crate::sim::collision::{Crash, CrashCheck};
 use crate::sim::episode::EpisodeStats;
+use crate::sim::network::Network;
 use crate::sim::scenario::Scenario;
 use crate::sim::track::{Track, TrackProjection};
+use crate::sim::traffic::{RoutePath, Traffic};
 use crate::sim::vehicle::{Action, Vehicle, VehicleState};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
@@ -25,8 +27,11 @@ pub struct AgentState {
     /// Curvature of the track at `s_m`, 1/m.
     pub track_curvature_per_m: f64,
     pub stats: EpisodeStats,
-    /// The car's body is off the paved road or touching a prop now ([`CrashCheck`]).
+    /// The car's body is off the paved road or touching a prop or a car now ([`CrashCheck`]).
     pub crash: Option<Crash>,
+    /// In traffic: the speed the car ahead and the junction rule allow next tick, m/s.
+    #[serde(default)]
+    pub speed_cap_m_s: Option<f64>,
     /// The episode is over: step limit reached or the car left the world.
     pub done: bool,
 }
@@ -36,10 +41,20 @@ pub struct AgentState {
 pub struct Simulation {
     pub scenario: Scenario,
     pub track: Track,
+    /// The road network of a town, the route the cars drive, and its traffic.
+    town: Option<Town>,
     crash_check: CrashCheck,
     vehicles: Vec<Vehicle>,
     states: Vec<AgentState>,
     tick: u64,
+}
+
+/// A town: its network, the ego cars' route, and the traffic (when the scenario has some).
+#[derive(Clone, Debug)]
+pub struct Town {
+    pub network: std::sync::Arc<Network>,
+    pub route: RoutePath,
+    pub traffic: Option<Traffic>,
 }
 
 /// A car further than this many road widths from the centreline has left the world.
@@ -53,11 +68,39 @@ impl Simulation {
                 "a simulation needs at least one car".into(),
             ));
         }
-        let track = scenario.build_track()?;
+        let town = match scenario.build_network()? {
+            Some((network, route)) => {
+                let route =
+                    RoutePath::new(&network, route).map_err(|e| Error::ScenarioInvalid {
+                        file: scenario.name.clone(),
+                        problems: vec![format!("track.route: {e}")],
+                    })?;
+                let traffic = (scenario.traffic.cars > 0).then(|| {
+                    let v = &scenario.vehicle;
+                    Traffic::new(
+                        &network,
+                        scenario.traffic.clone(),
+                        (v.length_m, v.width_m),
+                        v.wheelbase_m,
+                    )
+                });
+                Some(Town {
+                    network: std::sync::Arc::new(network),
+                    route,
+                    traffic,
+                })
+            }
+            None => None,
+        };
+        let track = match &town {
+            Some(t) => t.route.track.clone(),
+            None => scenario.build_track()?,
+        };
         let crash_check = CrashCheck::new(&scenario, &track);
         let mut sim = Simulation {
             scenario,
             track,
+            town,
             crash_check,
             vehicles: Vec::new(),
             states: Vec::new(),
@@ -68,7 +111,66 @@ impl Simulation {
         sim.states = vec![AgentState::default(); agents];
         let seed = sim.scenario.seed;
         sim.reset(seed);
+        if let Some(traffic) = sim.town.as_ref().and_then(|t| t.traffic.as_ref())
+            && traffic.cars.len() < sim.scenario.traffic.cars as usize
+        {
+            return Err(Error::ScenarioInvalid {
+                file: sim.scenario.name.clone(),
+                problems: vec![format!(
+                    "traffic.cars: room for {} of {} cars (each needs 15 m of lane to itself); fewer cars or a larger town",
+                    traffic.cars.len(),
+                    sim.scenario.traffic.cars
+                )],
+            });
+        }
         Ok(sim)
+    }
+
+    /// The town of a road-network scenario: network, route and traffic.
+    pub fn town(&self) -> Option<&Town> {
+        self.town.as_ref()
+    }
+
+    /// The traffic cars' states (empty without traffic).
+    pub fn traffic_states(&self) -> Vec<VehicleState> {
+        self.town
+            .as_ref()
+            .and_then(|t| t.traffic.as_ref())
+            .map(|t| t.states())
+            .unwrap_or_default()
+    }
+
+    /// Arc length and speed of every car on the route (what traffic sees of the ego cars).
+    fn ego_places(&self) -> Vec<(f64, f64)> {
+        self.states
+            .iter()
+            .map(|s| (s.s_m, s.vehicle.speed_m_s))
+            .collect()
+    }
+
+    /// Lets the traffic see the ego cars where they are now: their speed caps for the next
+    /// tick, and crashes into traffic cars.
+    fn update_traffic_view(&mut self) {
+        let egos = self.ego_places();
+        let dt = self.scenario.dt_s;
+        let v0 = self.scenario.vehicle.speed_m_s;
+        let Some(town) = self.town.as_mut() else {
+            return;
+        };
+        let Some(traffic) = town.traffic.as_mut() else {
+            return;
+        };
+        let caps = traffic.ego_speed_caps(&town.network, &town.route, &egos, v0, dt);
+        let bodies = traffic.bodies();
+        for (state, cap) in self.states.iter_mut().zip(caps) {
+            state.speed_cap_m_s = cap;
+            if state.crash.is_none() {
+                let body = self.crash_check.body(&state.vehicle);
+                if bodies.iter().any(|b| b.overlaps(&body)) {
+                    state.crash = Some(Crash::Car);
+                }
+            }
+        }
     }
 
     pub fn agent_count(&self) -> usize {
@@ -107,6 +209,13 @@ impl Simulation {
             self.states[i] = self.observe(i, &projection, EpisodeStats::default(), 0);
         }
         self.tick = 0;
+        let egos: Vec<VehicleState> = self.states.iter().map(|s| s.vehicle).collect();
+        if let Some(town) = self.town.as_mut()
+            && let Some(traffic) = town.traffic.as_mut()
+        {
+            traffic.reset(&town.network, seed, &egos);
+        }
+        self.update_traffic_view();
         &self.states
     }
 
@@ -137,6 +246,14 @@ impl Simulation {
             stats.record(before.distance(after), projection.lateral_offset_m, half);
             self.states[i] = self.observe(i, &projection, stats, self.tick);
         }
+        let egos = self.ego_places();
+        let dt = self.scenario.dt_s;
+        if let Some(town) = self.town.as_mut()
+            && let Some(traffic) = town.traffic.as_mut()
+        {
+            traffic.step(&town.network, &town.route, &egos, dt);
+        }
+        self.update_traffic_view();
         Ok(&self.states)
     }
 
@@ -162,6 +279,7 @@ impl Simulation {
                 .crash_check
                 .check(&self.track, &vehicle, projection.s_m),
             done: lost || tick >= self.scenario.episode_steps as u64,
+            speed_cap_m_s: None,
         }
     }
 

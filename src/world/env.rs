@@ -467,6 +467,14 @@ impl Renderer {
             let pose = sim.scenario.camera.pose(&state.vehicle);
             self.views.place(world, agent, &pose);
         }
+        if sim.scenario.traffic.cars > 0 {
+            let bodies: Vec<Transform> = sim
+                .traffic_states()
+                .iter()
+                .map(|state| crate::world::scene::car_transform(&sim.scenario, state))
+                .collect();
+            self.views.place_traffic(world, &bodies);
+        }
         world.resource_mut::<CaptureRequest>().tick = sim.tick();
         let started = Instant::now();
         self.app.update();

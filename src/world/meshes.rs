@@ -1,7 +1,9 @@
 //! Meshes of the driving world: the road ribbon, its paint, the ground, props and cars.
 //! Low-poly on purpose: on a CPU renderer every triangle costs frame rate.
 
-use crate::sim::scenario::{CentreLine, PropKind, Road};
+use crate::sim::Vec2;
+use crate::sim::network::{Network, NodeKind, Polyline};
+use crate::sim::scenario::{CentreLine, LaneMarkings, PropKind, Road};
 use crate::sim::track::Track;
 use bevy::asset::RenderAssetUsages;
 use bevy::math::primitives::{Cuboid, Sphere};
@@ -41,6 +43,16 @@ impl FlatMesh {
         }
     }
 
+    /// A convex polygon, counter-clockwise seen from above, as a triangle fan.
+    fn fan(&mut self, polygon: &[[f32; 3]]) {
+        let base = self.positions.len() as u32;
+        self.positions.extend_from_slice(polygon);
+        for k in 1..polygon.len().saturating_sub(1) as u32 {
+            self.indices
+                .extend_from_slice(&[base, base + k, base + k + 1]);
+        }
+    }
+
     fn build(self) -> Mesh {
         let normals = vec![[0.0f32, 1.0, 0.0]; self.positions.len()];
         Mesh::new(
@@ -53,10 +65,34 @@ impl FlatMesh {
     }
 }
 
+/// A centreline parameterised by arc length: a track loop or a network road.
+trait Line {
+    fn sample_s(&self) -> &[f64];
+    fn offset_point(&self, s: f64, offset_m: f64) -> Vec2;
+}
+
+impl Line for Track {
+    fn sample_s(&self) -> &[f64] {
+        Track::sample_s(self)
+    }
+    fn offset_point(&self, s: f64, offset_m: f64) -> Vec2 {
+        Track::offset_point(self, s, offset_m)
+    }
+}
+
+impl Line for Polyline {
+    fn sample_s(&self) -> &[f64] {
+        Polyline::sample_s(self)
+    }
+    fn offset_point(&self, s: f64, offset_m: f64) -> Vec2 {
+        Polyline::offset_point(self, s, offset_m)
+    }
+}
+
 /// Closed band between lateral offsets `from_m` and `to_m` (left positive) at `height_m`,
-/// over the arc-length interval `[s0, s1]`, sampled at the track's own samples.
+/// over the arc-length interval `[s0, s1]`, sampled at the line's own samples.
 fn band(
-    track: &Track,
+    track: &impl Line,
     s0: f64,
     s1: f64,
     from_m: f64,
@@ -181,6 +217,99 @@ pub fn marking_mesh(track: &Track, road: &Road, (s0, s1): (f64, f64)) -> Option<
         }
     }
     (!m.indices.is_empty()).then(|| m.build())
+}
+
+/// The asphalt of a road network: each road in pieces, then every junction surface. Roads
+/// end exactly on an edge of their junction's surface, so nothing overlaps and nothing is
+/// left open.
+pub fn network_road_meshes(network: &Network) -> Vec<Mesh> {
+    let mut meshes = Vec::new();
+    for road in &network.roads {
+        let hw = road.half_width_m;
+        for (s0, s1) in pieces(road.centre.length_m()) {
+            let mut m = FlatMesh::default();
+            let (l, r) = band(&road.centre, s0, s1, hw, -hw, 0.0);
+            m.strip(&l, &r);
+            meshes.push(m.build());
+        }
+    }
+    for junction in &network.junctions {
+        let mut m = FlatMesh::default();
+        let polygon: Vec<[f32; 3]> = junction.outline.iter().map(|p| p.to_world(0.0)).collect();
+        m.fan(&polygon);
+        if !m.indices.is_empty() {
+            meshes.push(m.build());
+        }
+    }
+    meshes
+}
+
+/// The paint of a road network: the centre line between the two directions (as the
+/// scenario's markings say), dashed lines between lanes of one direction, edge lines, and a
+/// stop line across the lanes into every junction.
+pub fn network_marking_meshes(network: &Network, lm: &LaneMarkings) -> Vec<Mesh> {
+    let w = lm.line_width_m;
+    let lw = network.lane_width_m;
+    let mut meshes = Vec::new();
+    for road in &network.roads {
+        let line = &road.centre;
+        let len = line.length_m();
+        let hw = road.half_width_m;
+        let mut m = FlatMesh::default();
+        let mut solid = |m: &mut FlatMesh, s0: f64, s1: f64, at: f64, width: f64| {
+            let (l, r) = band(
+                line,
+                s0,
+                s1,
+                at - width / 2.0,
+                at + width / 2.0,
+                PAINT_HEIGHT_M,
+            );
+            m.strip(&l, &r);
+        };
+        let dashed = |m: &mut FlatMesh,
+                      solid: &mut dyn FnMut(&mut FlatMesh, f64, f64, f64, f64),
+                      at: f64| {
+            let period = lm.dash_m + lm.gap_m;
+            let mut s = lm.gap_m / 2.0;
+            while s + 0.5 < len {
+                solid(m, s, (s + lm.dash_m).min(len), at, w);
+                s += period;
+            }
+        };
+        match lm.centre {
+            CentreLine::None => {}
+            CentreLine::Solid => solid(&mut m, 0.0, len, 0.0, w),
+            CentreLine::Dashed => dashed(&mut m, &mut solid, 0.0),
+        }
+        for k in 1..road.lanes {
+            for side in [-1.0, 1.0] {
+                dashed(&mut m, &mut solid, side * k as f64 * lw);
+            }
+        }
+        if lm.edges {
+            solid(&mut m, 0.0, len, hw - 1.5 * w, w);
+            solid(&mut m, 0.0, len, -hw + 1.5 * w, w);
+        }
+        // Stop lines: across the right half at the far end, the left half at the near end.
+        let stop_w = 0.4;
+        if network.junctions[road.to].kind == NodeKind::Junction && len > 2.0 {
+            solid(
+                &mut m,
+                len - 0.6 - stop_w,
+                len - 0.6,
+                -hw / 2.0,
+                hw - 2.0 * w,
+            );
+        }
+        if network.junctions[road.from].kind == NodeKind::Junction && len > 2.0 {
+            solid(&mut m, 0.6, 0.6 + stop_w, hw / 2.0, hw - 2.0 * w);
+        }
+        if !m.indices.is_empty() {
+            meshes.push(m.build());
+        }
+    }
+    meshes
 }
 
 /// A square of ground around the track with `margin_m` to spare, slightly below the road.

@@ -8,7 +8,8 @@ use crate::sim::track::Track;
 use crate::sim::vehicle::VehicleState;
 use crate::world::material::SimMaterial;
 use crate::world::meshes::{
-    PropPart, car_parts, ground_mesh, marking_mesh, pieces, prop_parts, road_mesh,
+    PropPart, car_parts, ground_mesh, marking_mesh, network_marking_meshes, network_road_meshes,
+    pieces, prop_parts, road_mesh,
 };
 use bevy::camera::visibility::RenderLayers;
 use bevy::prelude::*;
@@ -128,15 +129,25 @@ pub fn static_objects(scenario: &Scenario, track: &Track) -> Vec<StaticObject> {
             .collect(),
     };
     // Road and paint in pieces, so that cameras skip the pieces out of view.
-    let pieces = pieces(track.length_m());
-    let road = pieces
-        .iter()
-        .map(|&p| road_mesh(track, &scenario.road, p))
-        .collect();
-    let paint: Vec<Mesh> = pieces
-        .iter()
-        .filter_map(|&p| marking_mesh(track, &scenario.road, p))
-        .collect();
+    let (road, paint): (Vec<Mesh>, Vec<Mesh>) = match scenario.build_network() {
+        Ok(Some((network, _))) => (
+            network_road_meshes(&network),
+            network_marking_meshes(&network, &scenario.road.lane_markings),
+        ),
+        _ => {
+            let pieces = pieces(track.length_m());
+            (
+                pieces
+                    .iter()
+                    .map(|&p| road_mesh(track, &scenario.road, p))
+                    .collect(),
+                pieces
+                    .iter()
+                    .filter_map(|&p| marking_mesh(track, &scenario.road, p))
+                    .collect(),
+            )
+        }
+    };
     let mut objects = vec![
         surface(
             vec![ground_mesh(track, 400.0)],

@@ -5,10 +5,11 @@
 //! camera may see.
 
 use crate::sim::camera::CameraPose;
-use crate::sim::labels::{LabelTable, id_colour};
+use crate::sim::labels::{LabelClass, LabelTable, id_colour};
 use crate::sim::scenario::Scenario;
 use crate::sim::track::Track;
 use crate::world::material::{TileMaterial, TileView, linear};
+use crate::world::meshes::car_parts;
 use crate::world::scene::{Scenery, add_mesh, camera_transform, srgb, static_objects};
 use bevy::camera::RenderTarget;
 use bevy::camera::primitives::MeshAabb;
@@ -90,6 +91,16 @@ impl Atlas {
     }
 }
 
+/// Body colours of traffic cars (sRGB), in turn.
+const TRAFFIC_PAINT: [[f64; 3]; 6] = [
+    [0.75, 0.12, 0.10],
+    [0.10, 0.30, 0.70],
+    [0.90, 0.75, 0.15],
+    [0.15, 0.50, 0.25],
+    [0.85, 0.85, 0.88],
+    [0.20, 0.20, 0.22],
+];
+
 /// The car cameras of a world, all drawn in one pass per atlas. Each car has its own copy of
 /// the static world whose material holds that car's camera and tile (`tiled.wgsl`); one
 /// camera per atlas draws every copy. The copies share their meshes.
@@ -102,6 +113,10 @@ pub struct TiledViews {
     copies: Vec<Vec<(Entity, Option<Entity>, bool)>>,
     /// World-space bounds (min, max) of every part, in the order of each car's copies.
     bounds: Vec<(Vec3, Vec3)>,
+    /// Each car's copies of the traffic cars' parts: colour entity, label entity, and the
+    /// part's place on the car; `traffic_parts` parts per traffic car.
+    traffic: Vec<Vec<(Entity, Option<Entity>, Transform)>>,
+    traffic_parts: usize,
     projection: Mat4,
 }
 
@@ -162,6 +177,7 @@ pub fn spawn_tiled_world(
     agents: usize,
     labels: bool,
 ) -> (LabelTable, TiledViews) {
+    let traffic_cars = scenario.traffic.cars as usize;
     let mut table = LabelTable::new();
     let lighting = &scenario.lighting;
     world.insert_resource(ClearColor(srgb(lighting.sky_colour)));
@@ -188,11 +204,39 @@ pub fn spawn_tiled_world(
             ));
         }
     }
+    // Traffic cars: one label id each, painted from a palette; placed every tick.
+    let v = &scenario.vehicle;
+    let car = car_parts(v.length_m, v.width_m);
+    let traffic_parts = car.len();
+    let mut traffic_meshes = Vec::new();
+    for i in 0..traffic_cars {
+        let id = table.add(LabelClass::Car);
+        let paint = TRAFFIC_PAINT[i % TRAFFIC_PAINT.len()];
+        for (k, part) in car.iter().enumerate() {
+            // The body takes the car's paint; the cabin stays dark.
+            let c = if k == 0 {
+                paint
+            } else {
+                part.colour.map(f64::from)
+            };
+            let colour = coloured(&part.mesh, linear(c));
+            let label_mesh = match (labels, id) {
+                (true, Some(id)) => Some(coloured(&part.mesh, linear(id_colour(id)))),
+                _ => None,
+            };
+            traffic_meshes.push((
+                add_mesh(world, colour),
+                label_mesh.map(|m| add_mesh(world, m)),
+                part.transform,
+            ));
+        }
+    }
     let n = agents as u32;
     let colour = Atlas::new(world, scenario, n);
     let label = labels.then(|| Atlas::new(world, scenario, n));
     let mut materials = Vec::new();
     let mut copies = Vec::new();
+    let mut traffic = Vec::new();
     for agent in 0..n {
         let mut add = |atlas: &Atlas, lit: bool| {
             let mut view = TileView::new(lit.then_some(lighting));
@@ -227,6 +271,29 @@ pub fn spawn_tiled_world(
             agent_copies.push((colour_copy, label_copy, true));
         }
         copies.push(agent_copies);
+        let mut agent_traffic = Vec::new();
+        for (mesh, label_mesh, local) in &traffic_meshes {
+            let mut copy = |mesh: &Handle<Mesh>, material: &Handle<TileMaterial>, layer| {
+                world
+                    .spawn((
+                        Mesh3d(mesh.clone()),
+                        MeshMaterial3d(material.clone()),
+                        Transform::IDENTITY,
+                        Visibility::Hidden,
+                        RenderLayers::layer(layer),
+                        NoFrustumCulling,
+                        Scenery,
+                    ))
+                    .id()
+            };
+            let colour_copy = copy(mesh, &colour_material, TILE_LAYER);
+            let label_copy = label_mesh
+                .as_ref()
+                .zip(label_material.as_ref())
+                .map(|(m, material)| copy(m, material, LABEL_TILE_LAYER));
+            agent_traffic.push((colour_copy, label_copy, *local));
+        }
+        traffic.push(agent_traffic);
         materials.push((colour_material, label_material));
     }
     spawn_atlas_camera(world, &colour, 0, TILE_LAYER, ClearColorConfig::Default);
@@ -247,6 +314,8 @@ pub fn spawn_tiled_world(
         materials,
         copies,
         bounds,
+        traffic,
+        traffic_parts,
         projection,
     };
     (table, views)
@@ -311,6 +380,23 @@ impl TiledViews {
             if let Some(mut m) = materials.get_mut(handle) {
                 m.view.clip_from_world = clip_from_world;
                 m.view.camera = camera;
+            }
+        }
+    }
+
+    /// Puts the traffic cars' bodies at `bodies` (Bevy transforms of each car's body) in every
+    /// car's copy of the world; cars beyond them are hidden.
+    pub fn place_traffic(&mut self, world: &mut World, bodies: &[Transform]) {
+        for agent_traffic in &self.traffic {
+            for (k, (colour, label, local)) in agent_traffic.iter().enumerate() {
+                let car = k / self.traffic_parts.max(1);
+                let (transform, visibility) = match bodies.get(car) {
+                    Some(body) => (body.mul_transform(*local), Visibility::Inherited),
+                    None => (Transform::IDENTITY, Visibility::Hidden),
+                };
+                for entity in std::iter::once(*colour).chain(*label) {
+                    world.entity_mut(entity).insert((transform, visibility));
+                }
             }
         }
     }

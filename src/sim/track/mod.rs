@@ -65,6 +65,13 @@ impl Track {
                 length_m,
                 curviness,
             } => Track::procedural(*seed, *length_m, *curviness, road_width_m),
+            TrackSpec::Network { .. } | TrackSpec::Town { .. } => {
+                let (network, route) = spec
+                    .build_network(road_width_m)
+                    .map_err(|p| p.join("; "))?
+                    .ok_or("not a network")?;
+                Track::from_samples(route.samples(&network))
+            }
         }
     }
 

@@ -4,6 +4,8 @@
 //!
 //! [`Track`]: super::Track
 
+use crate::sim::network::route::Route;
+use crate::sim::network::{Network, NetworkSpec, NodeSpec, RoadSpec, RouteSpec, town};
 use serde::{Deserialize, Serialize};
 
 /// Longest centreline accepted, metres.
@@ -25,9 +27,61 @@ pub enum TrackSpec {
         /// 0 gives a circle; 1 gives strongly winding tracks (0..=1).
         curviness: f64,
     },
+    /// A road network written out, and the route the cars drive through it. Lanes are half
+    /// the scenario's road width wide.
+    Network {
+        nodes: Vec<NodeSpec>,
+        roads: Vec<RoadSpec>,
+        #[serde(default)]
+        route: RouteSpec,
+    },
+    /// A generated town about `size_m` across (250..=2000), and the route the cars drive.
+    Town {
+        seed: u64,
+        size_m: f64,
+        #[serde(default)]
+        route: RouteSpec,
+    },
 }
 
 impl TrackSpec {
+    /// The network and route of a `Network` or `Town` (`None` for a loop); lanes are half
+    /// `road_width_m` wide. Errors list every problem, each naming its field.
+    pub fn build_network(
+        &self,
+        road_width_m: f64,
+    ) -> Result<Option<(Network, Route)>, Vec<String>> {
+        let Some((network, route)) = self.network() else {
+            return Ok(None);
+        };
+        let network = Network::build(&network, road_width_m / 2.0, "track")?;
+        let route = Route::build(&network, route).map_err(|e| vec![format!("track.{e}")])?;
+        Ok(Some((network, route)))
+    }
+
+    /// The road network and route of a `Network` or `Town`; `None` for a loop.
+    pub fn network(&self) -> Option<(NetworkSpec, &RouteSpec)> {
+        match self {
+            Self::Network {
+                nodes,
+                roads,
+                route,
+            } => Some((
+                NetworkSpec {
+                    nodes: nodes.clone(),
+                    roads: roads.clone(),
+                },
+                route,
+            )),
+            Self::Town {
+                seed,
+                size_m,
+                route,
+            } => Some((town(*seed, *size_m), route)),
+            _ => None,
+        }
+    }
+
     /// Every problem of the specification itself, as `track.<field>: …` lines (empty when it
     /// can be built; the built track's own checks are [`super::Track::problems`]).
     pub fn problems(&self) -> Vec<String> {
@@ -90,7 +144,28 @@ impl TrackSpec {
                     p.push(format!("track.curviness: {curviness} must be in [0, 1]"));
                 }
             }
+            Self::Town { size_m, route, .. } => {
+                if !(size_m.is_finite() && (250.0..=2000.0).contains(size_m)) {
+                    p.push(format!(
+                        "track.size_m: {size_m} must be in [250, 2000] metres"
+                    ));
+                }
+                p.extend(route_problems(route));
+            }
+            Self::Network { route, .. } => p.extend(route_problems(route)),
         }
         p
+    }
+}
+
+fn route_problems(route: &RouteSpec) -> Vec<String> {
+    match route {
+        RouteSpec::Random { turns, .. } if *turns > 1000 => {
+            vec![format!("track.route.turns: {turns}; at most 1000")]
+        }
+        RouteSpec::Turns(turns) if turns.is_empty() => {
+            vec!["track.route: Turns([]) lists no manoeuvre; give at least one of Left, Straight, Right".into()]
+        }
+        _ => Vec::new(),
     }
 }

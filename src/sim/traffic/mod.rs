@@ -1,0 +1,471 @@
+//! Traffic: cars that drive random routes through a road network with the same lane
+//! following as the expert, keep their distance to whatever is ahead in their lane with the
+//! Intelligent Driver Model (Treiber et al. 2000), and cross junctions one at a time.
+//!
+//! Right of way: a junction is a resource held by one car at a time. A car asks for it when
+//! its turn path is within [`APPROACH_M`] and gets it first come, first served (ties: the
+//! lower participant number), once the lane it turns into has room for it (so nobody waits
+//! inside a junction); it gives it back when it has left the turn path. Without the junction,
+//! the stop line is a standing car in front of it. The ego cars take part too: the expert
+//! reads its speed limit from the same rule ([`Traffic::ego_speed_caps`]). Everything is
+//! a function of the scenario and the episode seed: the same seed gives the same traffic.
+
+use crate::sim::collision::Rect;
+use crate::sim::math::{Vec2, fnv1a};
+use crate::sim::network::route::Route;
+use crate::sim::network::{LaneKind, Network};
+use crate::sim::track::Track;
+use crate::sim::vehicle::VehicleState;
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use std::collections::HashMap;
+
+pub mod spec;
+
+pub use spec::TrafficSpec;
+
+/// A car asks for its next junction this far before its turn path, metres.
+pub const APPROACH_M: f64 = 30.0;
+/// Lanes ahead searched for a leader, metres.
+const LOOK_AHEAD_M: f64 = 80.0;
+
+/// A closed route with arc length, and where along it each of its lanes starts.
+#[derive(Clone, Debug)]
+pub struct RoutePath {
+    pub route: Route,
+    pub track: Track,
+    /// Arc length (on `track`) where each route lane starts, plus the total at the end.
+    lane_start_s: Vec<f64>,
+}
+
+impl RoutePath {
+    pub fn new(network: &Network, route: Route) -> Result<RoutePath, String> {
+        let track = Track::from_samples(route.samples(network))?;
+        let total: f64 = route.length_m(network);
+        let scale = track.length_m() / total.max(1e-9);
+        let mut lane_start_s = Vec::with_capacity(route.lanes.len() + 1);
+        let mut s = 0.0;
+        for &l in &route.lanes {
+            lane_start_s.push(s * scale);
+            s += network.lanes[l].path.length_m();
+        }
+        lane_start_s.push(track.length_m());
+        Ok(RoutePath {
+            route,
+            track,
+            lane_start_s,
+        })
+    }
+
+    /// The index in the route of the lane at arc length `s`, and how far into it `s` is.
+    pub fn lane_at(&self, s: f64) -> (usize, f64) {
+        let s = self.track.wrap_s(s);
+        let k = match self.lane_start_s.binary_search_by(|v| v.total_cmp(&s)) {
+            Ok(k) => k,
+            Err(k) => k.saturating_sub(1),
+        }
+        .min(self.route.lanes.len() - 1);
+        (k, s - self.lane_start_s[k])
+    }
+
+    /// Arc length from `s` forward to the start of route lane `k` (wrapping round the loop).
+    fn distance_to(&self, s: f64, k: usize) -> f64 {
+        (self.lane_start_s[k] - self.track.wrap_s(s)).rem_euclid(self.track.length_m())
+    }
+
+    fn lane_length(&self, k: usize) -> f64 {
+        self.lane_start_s[k + 1] - self.lane_start_s[k]
+    }
+
+    /// The next turn path at or after route lane `k`: (route index, junction).
+    fn next_turn(&self, network: &Network, k: usize) -> Option<(usize, usize)> {
+        let n = self.route.lanes.len();
+        (0..n)
+            .map(|d| (k + d) % n)
+            .find_map(|i| match network.lanes[self.route.lanes[i]].kind {
+                LaneKind::Turn { junction, .. } => Some((i, junction)),
+                _ => None,
+            })
+    }
+}
+
+/// One traffic car.
+#[derive(Clone, Debug)]
+pub struct TrafficCar {
+    pub path: RoutePath,
+    /// Arc length along its route, metres.
+    pub s_m: f64,
+    pub speed_m_s: f64,
+    pub desired_speed_m_s: f64,
+}
+
+/// Where a participant (an ego car or a traffic car) is, as the junction rule and the
+/// leaders see it.
+#[derive(Clone, Copy, Debug)]
+struct Place {
+    /// Route lane index and distance into it.
+    k: usize,
+    into_m: f64,
+    lane: usize,
+    speed: f64,
+    /// The traffic car, or `None` for an ego car (on the ego route).
+    car: Option<usize>,
+}
+
+/// One tick's view of every participant: places, and who is on each lane.
+struct Snapshot {
+    places: Vec<Place>,
+    /// Lane → (participant, distance into the lane, speed).
+    on_lane: HashMap<usize, Vec<(usize, f64, f64)>>,
+}
+
+/// Every traffic car of a world and the junctions they hold.
+#[derive(Clone, Debug)]
+pub struct Traffic {
+    pub spec: TrafficSpec,
+    pub cars: Vec<TrafficCar>,
+    /// Per junction: participants waiting or crossing, in the order they asked; the first
+    /// holds it. Participants are numbered ego cars first, then traffic cars.
+    queues: Vec<Vec<usize>>,
+    car_length_m: f64,
+    car_width_m: f64,
+    wheelbase_m: f64,
+}
+
+impl Traffic {
+    /// Traffic of `spec` in `network`, not yet placed (see [`Traffic::reset`]).
+    pub fn new(
+        network: &Network,
+        spec: TrafficSpec,
+        body: (f64, f64),
+        wheelbase_m: f64,
+    ) -> Traffic {
+        Traffic {
+            spec,
+            cars: Vec::new(),
+            queues: vec![Vec::new(); network.junctions.len()],
+            car_length_m: body.0,
+            car_width_m: body.1,
+            wheelbase_m,
+        }
+    }
+
+    /// Places the cars for an episode of `seed`: each on a random route at a random place
+    /// at least 15 m from every car already placed (ego cars included), at rest. Places as
+    /// many as there is room for.
+    pub fn reset(&mut self, network: &Network, seed: u64, egos: &[VehicleState]) {
+        let mut rng = StdRng::seed_from_u64(fnv1a(&[
+            b"traffic",
+            &self.spec.seed.to_le_bytes(),
+            &seed.to_le_bytes(),
+        ]));
+        self.cars.clear();
+        for q in &mut self.queues {
+            q.clear();
+        }
+        let mut taken: Vec<Vec2> = egos.iter().map(|e| e.position).collect();
+        for _ in 0..self.spec.cars {
+            let route = Route::random(network, rng.random_range(0..u64::MAX), 24);
+            let Ok(path) = RoutePath::new(network, route) else {
+                continue;
+            };
+            let len = path.track.length_m();
+            let mut placed = None;
+            for _ in 0..200 {
+                let s = rng.random_range(0.0..len);
+                let p = path.track.at(s).position;
+                // Not inside a junction (the rule has not seen it), and clear of the others.
+                let (k, _) = path.lane_at(s);
+                let on_road = matches!(
+                    network.lanes[path.route.lanes[k]].kind,
+                    LaneKind::Road { .. }
+                );
+                if on_road && taken.iter().all(|q| q.distance(p) > 15.0) {
+                    placed = Some(s);
+                    break;
+                }
+            }
+            let Some(s) = placed else {
+                continue;
+            };
+            taken.push(path.track.at(s).position);
+            let (lo, hi) = self.spec.speed_range_m_s;
+            let desired = if hi > lo {
+                rng.random_range(lo..=hi)
+            } else {
+                lo
+            };
+            self.cars.push(TrafficCar {
+                path,
+                s_m: s,
+                speed_m_s: 0.0,
+                desired_speed_m_s: desired,
+            });
+        }
+    }
+
+    /// The vehicle state of traffic car `i` (rear axle on its lane, pointing along it).
+    pub fn state(&self, i: usize) -> VehicleState {
+        let car = &self.cars[i];
+        let tp = car.path.track.at(car.s_m);
+        VehicleState {
+            position: tp.position,
+            heading: tp.heading,
+            speed_m_s: car.speed_m_s,
+            steer_rad: (tp.curvature_per_m * self.wheelbase_m).atan(),
+        }
+    }
+
+    pub fn states(&self) -> Vec<VehicleState> {
+        (0..self.cars.len()).map(|i| self.state(i)).collect()
+    }
+
+    /// The body of a car in `state`.
+    pub fn body(&self, state: &VehicleState) -> Rect {
+        Rect {
+            centre: state.body_centre(self.wheelbase_m),
+            heading: state.heading,
+            half_length: self.car_length_m / 2.0,
+            half_width: self.car_width_m / 2.0,
+        }
+    }
+
+    /// Every traffic car's body.
+    pub fn bodies(&self) -> Vec<Rect> {
+        (0..self.cars.len())
+            .map(|i| self.body(&self.state(i)))
+            .collect()
+    }
+
+    fn path<'a>(&'a self, ego_path: &'a RoutePath, place: &Place) -> &'a RoutePath {
+        match place.car {
+            Some(i) => &self.cars[i].path,
+            None => ego_path,
+        }
+    }
+
+    /// Places of every participant: ego cars (on `ego_path` at arc length and speed `egos`)
+    /// then traffic cars.
+    fn snapshot(&self, ego_path: &RoutePath, egos: &[(f64, f64)]) -> Snapshot {
+        let mut places = Vec::with_capacity(egos.len() + self.cars.len());
+        for &(s, speed) in egos {
+            let (k, into_m) = ego_path.lane_at(s);
+            places.push(Place {
+                k,
+                into_m,
+                lane: ego_path.route.lanes[k],
+                speed,
+                car: None,
+            });
+        }
+        for (i, car) in self.cars.iter().enumerate() {
+            let (k, into_m) = car.path.lane_at(car.s_m);
+            places.push(Place {
+                k,
+                into_m,
+                lane: car.path.route.lanes[k],
+                speed: car.speed_m_s,
+                car: Some(i),
+            });
+        }
+        let mut on_lane: HashMap<usize, Vec<(usize, f64, f64)>> = HashMap::new();
+        for (who, p) in places.iter().enumerate() {
+            on_lane
+                .entry(p.lane)
+                .or_default()
+                .push((who, p.into_m, p.speed));
+        }
+        Snapshot { places, on_lane }
+    }
+
+    /// Updates the junction queues: join on approach, leave once past the turn path.
+    fn update_queues(&mut self, network: &Network, ego_path: &RoutePath, snap: &Snapshot) {
+        let mut next_of = Vec::with_capacity(snap.places.len());
+        for place in &snap.places {
+            let path = self.path(ego_path, place);
+            // The junction this participant is in or comes to next, and how far it is.
+            let next = match network.lanes[place.lane].kind {
+                LaneKind::Turn { junction, .. } => Some((junction, 0.0)),
+                LaneKind::Road { .. } => path.next_turn(network, place.k).map(|(k, j)| {
+                    let s = path.lane_start_s[place.k] + place.into_m;
+                    (j, path.distance_to(s, k))
+                }),
+            };
+            next_of.push(next.filter(|&(_, d)| d <= APPROACH_M).map(|(j, _)| j));
+        }
+        for (j, q) in self.queues.iter_mut().enumerate() {
+            q.retain(|&who| next_of.get(who).copied().flatten() == Some(j));
+        }
+        for (who, next) in next_of.into_iter().enumerate() {
+            if let Some(j) = next
+                && !self.queues[j].contains(&who)
+            {
+                self.queues[j].push(who);
+            }
+        }
+    }
+
+    /// Whether participant `who` may enter junction `j`: it is first in the queue, and the
+    /// lane after its turn path has room for it.
+    fn may_enter(
+        &self,
+        network: &Network,
+        ego_path: &RoutePath,
+        snap: &Snapshot,
+        who: usize,
+        j: usize,
+    ) -> bool {
+        if self.queues[j].first() != Some(&who) {
+            return false;
+        }
+        let place = &snap.places[who];
+        if matches!(network.lanes[place.lane].kind, LaneKind::Turn { .. }) {
+            return true;
+        }
+        let path = self.path(ego_path, place);
+        let Some((k, _)) = path.next_turn(network, place.k) else {
+            return true;
+        };
+        let exit = path.route.lanes[(k + 1) % path.route.lanes.len()];
+        let room = self.car_length_m + self.spec.min_gap_m;
+        snap.on_lane
+            .get(&exit)
+            .is_none_or(|cars| cars.iter().all(|&(o, into, _)| o == who || into > room))
+    }
+
+    /// The gap to what participant `who` must not run into, metres, and its speed: the
+    /// nearest participant ahead on its lanes, or the stop line of a junction it may not enter.
+    fn leader(
+        &self,
+        network: &Network,
+        ego_path: &RoutePath,
+        snap: &Snapshot,
+        who: usize,
+    ) -> Option<(f64, f64)> {
+        let me = &snap.places[who];
+        let path = self.path(ego_path, me);
+        let n = path.route.lanes.len();
+        let mut best: Option<(f64, f64)> = None;
+        let mut consider = |gap: f64, speed: f64| {
+            if best.is_none_or(|(g, _)| gap < g) {
+                best = Some((gap, speed));
+            }
+        };
+        // Along my lanes: `ahead` is the distance from me to the start of lane k.
+        let mut ahead = -me.into_m;
+        for d in 0..n {
+            if ahead > LOOK_AHEAD_M {
+                break;
+            }
+            let k = (me.k + d) % n;
+            let lane = path.route.lanes[k];
+            for &(o, into, speed) in snap.on_lane.get(&lane).into_iter().flatten() {
+                let along = ahead + into;
+                if o != who && along > 0.0 {
+                    consider(along - self.car_length_m, speed);
+                }
+            }
+            if d > 0
+                && let LaneKind::Turn { junction, .. } = network.lanes[lane].kind
+                && !self.may_enter(network, ego_path, snap, who, junction)
+            {
+                // Stop a metre before the turn path begins.
+                consider(ahead - 1.0, 0.0);
+            }
+            ahead += path.lane_length(k);
+        }
+        best.map(|(g, v)| (g.max(0.0), v))
+    }
+
+    /// IDM acceleration for speed `v`, desired speed `v0`, and a leader (gap, speed).
+    fn idm(&self, v: f64, v0: f64, leader: Option<(f64, f64)>) -> f64 {
+        let s = &self.spec;
+        let free = 1.0 - (v / v0.max(0.1)).powi(4);
+        let interaction = match leader {
+            Some((gap, lead_v)) => {
+                let dv = v - lead_v;
+                let desired = s.min_gap_m
+                    + (v * s.time_headway_s
+                        + v * dv / (2.0 * (s.max_accel_m_s2 * s.comfortable_decel_m_s2).sqrt()))
+                    .max(0.0);
+                (desired / gap.max(0.1)).powi(2)
+            }
+            None => 0.0,
+        };
+        // Braking is bounded by what a car can do (9 m/s²).
+        (s.max_accel_m_s2 * (free - interaction)).max(-9.0)
+    }
+
+    /// Advances the traffic cars by `dt_s`, the ego cars standing where `egos` says (arc
+    /// length on `ego_path`, speed).
+    pub fn step(
+        &mut self,
+        network: &Network,
+        ego_path: &RoutePath,
+        egos: &[(f64, f64)],
+        dt_s: f64,
+    ) {
+        let snap = self.snapshot(ego_path, egos);
+        self.update_queues(network, ego_path, &snap);
+        let accels: Vec<f64> = (0..self.cars.len())
+            .map(|i| {
+                let car = &self.cars[i];
+                // Slow for the curves ahead as the expert does (4 m/s² lateral).
+                let mut v0 = car.desired_speed_m_s;
+                let mut d = 0.0;
+                while d <= 20.0 {
+                    let k = car.path.track.at(car.s_m + d).curvature_per_m.abs();
+                    if k > 1e-6 {
+                        v0 = v0.min((4.0 / k).sqrt());
+                    }
+                    d += 2.0;
+                }
+                let leader = self.leader(network, ego_path, &snap, egos.len() + i);
+                self.idm(car.speed_m_s, v0, leader)
+            })
+            .collect();
+        for (car, a) in self.cars.iter_mut().zip(accels) {
+            let v = (car.speed_m_s + a * dt_s).max(0.0);
+            car.s_m = car
+                .path
+                .track
+                .wrap_s(car.s_m + 0.5 * (car.speed_m_s + v) * dt_s);
+            car.speed_m_s = v;
+        }
+    }
+
+    /// For each ego car: the speed the junction rule and the car ahead allow it next tick
+    /// (`None`: nothing close enough to matter), with the IDM at the ego's cruise speed `v0`.
+    pub fn ego_speed_caps(
+        &mut self,
+        network: &Network,
+        ego_path: &RoutePath,
+        egos: &[(f64, f64)],
+        v0: f64,
+        dt_s: f64,
+    ) -> Vec<Option<f64>> {
+        let snap = self.snapshot(ego_path, egos);
+        self.update_queues(network, ego_path, &snap);
+        (0..egos.len())
+            .map(|who| {
+                let leader = self.leader(network, ego_path, &snap, who)?;
+                let v = egos[who].1;
+                let a = self.idm(v, v0, Some(leader));
+                (a < 0.5 * self.spec.max_accel_m_s2).then(|| (v + a * dt_s).max(0.0))
+            })
+            .collect()
+    }
+
+    /// Junction queues (for tests and the HUD): participant numbers per junction.
+    pub fn queues(&self) -> &[Vec<usize>] {
+        &self.queues
+    }
+
+    pub fn by_lane(&self) -> HashMap<usize, usize> {
+        let mut m = HashMap::new();
+        for car in &self.cars {
+            let (k, _) = car.path.lane_at(car.s_m);
+            *m.entry(car.path.route.lanes[k]).or_default() += 1;
+        }
+        m
+    }
+}
