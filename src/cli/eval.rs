@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// Model directory (config.json, model.safetensors).
+    /// Model directory (config.json, model.safetensors), or `expert` for the privileged
+    /// expert (the baseline: can the scenarios be driven at all?).
     #[arg(long)]
     pub model: PathBuf,
     /// Scenario files; the built-in scenarios when none are given.
@@ -54,7 +55,10 @@ pub fn distance_bar(total_m: f64) -> ProgressBar {
 }
 
 /// Evaluates with a progress bar; returns the evaluation.
-pub fn evaluate_with_progress(policy: &mut Policy, options: &EvalOptions) -> Result<Evaluation> {
+pub fn evaluate_with_progress(
+    policy: Option<&mut Policy>,
+    options: &EvalOptions,
+) -> Result<Evaluation> {
     let per = options.km * 1000.0;
     let bar = distance_bar(per * options.scenarios.len() as f64);
     let mut done_before = 0.0;
@@ -76,6 +80,12 @@ pub fn evaluate_with_progress(policy: &mut Policy, options: &EvalOptions) -> Res
 }
 
 pub fn run(args: &EvalArgs) -> Result<ExitCode> {
+    if args.model.as_os_str() == "expert" {
+        if args.suite.is_some() {
+            anyhow::bail!("--suite drives a learned policy; give --model a model directory");
+        }
+        return report(evaluate_with_progress(None, &options(args)?)?, args);
+    }
     let mut policy = Policy::load(&args.model, args.choice, args.seed)?;
     if let Some(name) = &args.suite {
         let suite = Suite::named(name)?;
@@ -109,9 +119,16 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let scenarios = super::inputs::load_scenarios(&args.scenarios)?;
-    let options = EvalOptions {
-        scenarios,
+    report(
+        evaluate_with_progress(Some(&mut policy), &options(args)?)?,
+        args,
+    )
+}
+
+/// What `eval` drives: the scenarios, distance, supervision and output of `args`.
+fn options(args: &EvalArgs) -> Result<EvalOptions> {
+    Ok(EvalOptions {
+        scenarios: super::inputs::load_scenarios(&args.scenarios)?,
         km: args.km,
         out: args.out.clone(),
         seed: args.seed,
@@ -123,8 +140,10 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
                 ..InterventionRule::default()
             })
         },
-    };
-    let evaluation = evaluate_with_progress(&mut policy, &options)?;
+    })
+}
+
+fn report(evaluation: Evaluation, args: &EvalArgs) -> Result<ExitCode> {
     println!("{}", metrics_table(&evaluation.rows()));
     println!(
         "eval.json, eval.md, pit.png (calibration), maps and recordings in {}",

@@ -229,12 +229,12 @@ pub fn run(
             seed: options.seed,
             supervision: Supervision::SafetyDriver(options.rule),
         };
-        let evaluation = evaluate(&mut policy, &eval_options, &mut |n, t, m| {
+        let evaluation = evaluate(Some(&mut policy), &eval_options, &mut |n, t, m| {
             observer.drive_progress(n, t, m)
         })?;
         eval_options.out = eval_dir.join("free");
         eval_options.supervision = Supervision::Free;
-        let free = evaluate(&mut policy, &eval_options, &mut |n, t, m| {
+        let free = evaluate(Some(&mut policy), &eval_options, &mut |n, t, m| {
             observer.drive_progress(n, t, m)
         })?;
         let it = Iteration {

@@ -45,8 +45,11 @@ pub fn tick_budget(scenario: &Scenario, distance_m: f64) -> u64 {
 /// Drives `policy` on every scenario; writes `eval.json`, `eval.md`, `pit.png` (the
 /// calibration of its distribution), `<scenario>_map.png` and `<scenario>.mcap` into
 /// `options.out`. `progress(scenario, ticks, metres)` follows the drive.
+///
+/// Without a policy the privileged expert drives (no DART noise, no camera rendered): the
+/// baseline that shows a scenario can be driven at all.
 pub fn evaluate(
-    policy: &mut Policy,
+    mut policy: Option<&mut Policy>,
     options: &EvalOptions,
     progress: &mut dyn FnMut(&str, u64, f64),
 ) -> Result<Evaluation> {
@@ -58,8 +61,12 @@ pub fn evaluate(
         let mut scenario = scenario.clone();
         scenario.episode_steps = max_ticks.min(u32::MAX as u64) as u32;
         let name = scenario.name.clone();
-        let mut env = Env::new(scenario, EnvOptions::default())
-            .map_err(|e| e.context(format!("scenario {name}")))?;
+        let env_options = EnvOptions {
+            render: policy.is_some(),
+            ..EnvOptions::default()
+        };
+        let mut env =
+            Env::new(scenario, env_options).map_err(|e| e.context(format!("scenario {name}")))?;
         let run = DriveOptions {
             distance_m,
             max_ticks,
@@ -68,7 +75,13 @@ pub fn evaluate(
             record: Some(options.out.join(format!("{name}.mcap"))),
             episode: 0,
         };
-        let result = drive(&mut env, &mut Pilot::Policy(policy), &run, &mut |t, m| {
+        let mut pilot = match policy.as_deref_mut() {
+            Some(policy) => Pilot::Policy(policy),
+            None => Pilot::Expert {
+                noise_std_per_m: 0.0,
+            },
+        };
+        let result = drive(&mut env, &mut pilot, &run, &mut |t, m| {
             progress(&name, t, m)
         })?;
         let map = options.out.join(format!("{name}_map.png"));

@@ -267,7 +267,7 @@ pub fn run_suite(
             seed,
             supervision,
         };
-        evaluate(policy, &options, progress)
+        evaluate(Some(policy), &options, progress)
     };
     let supervised = run(
         policy,
