@@ -158,6 +158,7 @@ impl Player {
             world_id: 0,
             scenario: self.scenario.clone(),
             state,
+            traffic: Arc::new(Vec::new()),
             frame: Arc::new(frame),
             expert: step.expert_action,
             applied: step.action,

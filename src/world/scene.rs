@@ -229,6 +229,31 @@ pub fn spawn_car(world: &mut World, scenario: &Scenario, index: usize) -> Entity
     car
 }
 
+/// Spawns traffic car `index` (counted from 1) in the world every camera sees, painted from
+/// `paint` (sRGB), hidden until placed.
+pub fn spawn_traffic_car(
+    world: &mut World,
+    scenario: &Scenario,
+    index: usize,
+    paint: [f64; 3],
+) -> Entity {
+    let car = world
+        .spawn((AgentCar(index), Transform::IDENTITY, Visibility::Hidden))
+        .id();
+    let v = &scenario.vehicle;
+    let mut parts = car_parts(v.length_m, v.width_m);
+    parts[0].colour = paint.map(|c| c as f32);
+    spawn_parts(
+        world,
+        parts,
+        Transform::IDENTITY,
+        &scenario.lighting,
+        &RenderLayers::layer(WORLD_LAYER),
+        Some(car),
+    );
+    car
+}
+
 /// Where the car body of a vehicle in `state` goes (its centre, half a wheelbase ahead of the
 /// rear axle the dynamics track).
 pub fn car_transform(scenario: &Scenario, vehicle: &VehicleState) -> Transform {

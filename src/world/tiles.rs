@@ -92,7 +92,7 @@ impl Atlas {
 }
 
 /// Body colours of traffic cars (sRGB), in turn.
-const TRAFFIC_PAINT: [[f64; 3]; 6] = [
+pub const TRAFFIC_PAINT: [[f64; 3]; 6] = [
     [0.75, 0.12, 0.10],
     [0.10, 0.30, 0.70],
     [0.90, 0.75, 0.15],

@@ -104,6 +104,8 @@ pub struct Snapshot {
     pub world_id: u64,
     pub scenario: Arc<Scenario>,
     pub state: AgentState,
+    /// The traffic cars of a town (live sessions only).
+    pub traffic: Arc<Vec<crate::sim::VehicleState>>,
     /// The network's camera frame of this tick.
     pub frame: Arc<Frame>,
     pub expert: Action,

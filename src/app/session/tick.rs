@@ -163,6 +163,7 @@ impl Session {
             world_id: self.world_id,
             scenario: self.scenario.clone(),
             state: self.obs.state.clone(),
+            traffic: std::sync::Arc::new(self.env.simulation().traffic_states()),
             frame,
             expert: self.obs.info.expert_action,
             applied: self.applied,

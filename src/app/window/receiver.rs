@@ -5,7 +5,10 @@
 
 use super::schedule::{Report, WindowSystems};
 use crate::app::session::{Command, Link, Snapshot};
-use crate::world::scene::{AgentCar, Scenery, car_transform, spawn_car, spawn_static_world};
+use crate::world::scene::{
+    AgentCar, Scenery, car_transform, spawn_car, spawn_static_world, spawn_traffic_car,
+};
+use crate::world::tiles::TRAFFIC_PAINT;
 use bevy::ecs::error::{BevyError, Severity};
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -109,6 +112,10 @@ fn rebuild_world(world: &mut World, mut shown: Local<Option<u64>>) -> Result {
         spawn_static_world(world, &scenario, track, false);
     }
     spawn_car(world, &scenario, 0);
+    for i in 0..scenario.traffic.cars as usize {
+        let paint = TRAFFIC_PAINT[i % TRAFFIC_PAINT.len()];
+        spawn_traffic_car(world, &scenario, i + 1, paint);
+    }
     if let Err(e) = track {
         let message = format!("scenario {}: {e}", scenario.name);
         return Err(BevyError::new(Severity::Warning, message));
@@ -116,9 +123,23 @@ fn rebuild_world(world: &mut World, mut shown: Local<Option<u64>>) -> Result {
     Ok(())
 }
 
-fn place_car(current: Res<Current>, mut cars: Query<&mut Transform, With<AgentCar>>) {
+/// Puts the ego car (agent 0) and the traffic cars (1, 2, …) where the snapshot has them;
+/// traffic cars the snapshot lacks are hidden.
+fn place_car(current: Res<Current>, mut cars: Query<(&AgentCar, &mut Transform, &mut Visibility)>) {
     let s = &current.0;
-    for mut t in &mut cars {
-        *t = car_transform(&s.scenario, &s.state.vehicle);
+    for (car, mut t, mut visibility) in &mut cars {
+        let state = match car.0 {
+            0 => Some(&s.state.vehicle),
+            i => s.traffic.get(i - 1),
+        };
+        match state {
+            Some(state) => {
+                *t = car_transform(&s.scenario, state);
+                if car.0 > 0 {
+                    *visibility = Visibility::Inherited;
+                }
+            }
+            None => *visibility = Visibility::Hidden,
+        }
     }
 }
