@@ -7,7 +7,7 @@ use crate::drive::metrics::{Metrics, Supervision, Tally, TickOutcome, Verdict};
 use crate::drive::policy::Policy;
 use crate::error::{Error, Result};
 use crate::nn::SteeringDistribution;
-use crate::record::schema::{ActionMsg, DriverMsg};
+use crate::record::schema::{ActionMsg, DriverMsg, RouteMsg};
 use crate::record::{EpisodeMeta, Recorder, StepRecord};
 use crate::sim::Scenario;
 use crate::sim::randomise::Randomisation;
@@ -123,6 +123,7 @@ pub fn drive(
         if let Some(recorder) = recorder.as_mut() {
             recorder.record(StepRecord {
                 tick,
+                route: obs.state.route.as_ref().map(|r| RouteMsg::new(tick, r)),
                 frame: obs.frame.take(),
                 state: (&obs.state).into(),
                 action: decision.as_ref().map(|d| ActionMsg::new(tick, d.action)),

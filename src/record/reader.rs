@@ -36,6 +36,8 @@ pub struct Step {
     pub distribution: Option<DistributionMsg>,
     /// Visible objects of the frame, when labels were recorded.
     pub objects: Option<ObjectsMsg>,
+    /// The car's place on its route, in a town.
+    pub route: Option<RouteMsg>,
     /// The class mask of the frame as a grayscale PNG (values index `objects.classes`).
     pub class_mask_png: Option<Vec<u8>>,
 }
@@ -138,6 +140,7 @@ struct Partial {
     distribution: Option<DistributionMsg>,
     objects: Option<ObjectsMsg>,
     class_mask_png: Option<Vec<u8>>,
+    route: Option<RouteMsg>,
     started: bool,
 }
 
@@ -330,6 +333,11 @@ impl Assembler {
                 let (png, _) = decode_compressed_image(data).ok_or("malformed CompressedImage")?;
                 self.partial.class_mask_png = Some(png.to_vec());
             }
+            TOPIC_ROUTE => {
+                let r: RouteMsg = json(data)?;
+                self.begin(r.tick);
+                self.partial.route = Some(r);
+            }
             TOPIC_OBJECTS => {
                 let o: ObjectsMsg = json(data)?;
                 self.begin(o.tick);
@@ -357,6 +365,7 @@ impl Assembler {
                     state,
                     driver,
                     distribution: p.distribution,
+                    route: p.route,
                     objects: p.objects,
                     class_mask_png: p.class_mask_png,
                 });

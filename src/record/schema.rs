@@ -20,6 +20,7 @@ pub const TOPIC_DRIVER: &str = "/driver";
 pub const TOPIC_DISTRIBUTION: &str = "/policy/distribution";
 pub const TOPIC_OBJECTS: &str = "/labels/objects";
 pub const TOPIC_CLASS_MASK: &str = "/labels/class_mask";
+pub const TOPIC_ROUTE: &str = "/route";
 
 /// Name of the metadata record that describes the episode.
 pub const METADATA_NAME: &str = "steerlab.episode";
@@ -80,6 +81,39 @@ impl From<&AgentState> for StateMsg {
     }
 }
 
+/// Where the car is on its route through a town, at a tick.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteMsg {
+    pub tick: u64,
+    /// The network lane, and its index in the route.
+    pub lane: usize,
+    pub route_index: usize,
+    /// The junction the car is in or comes to next, the manoeuvre there (`Left`, `Straight`,
+    /// `Right`, `UTurn`), and how far ahead its turn path begins (0 inside it).
+    pub junction: String,
+    pub turn: String,
+    pub distance_to_junction_m: f64,
+    pub in_junction: bool,
+}
+
+impl RouteMsg {
+    pub fn new(tick: u64, p: &crate::sim::traffic::RoutePosition) -> Self {
+        Self {
+            tick,
+            lane: p.lane,
+            route_index: p.route_index,
+            junction: p.junction.clone(),
+            turn: format!("{:?}", p.turn),
+            distance_to_junction_m: if p.distance_to_junction_m.is_finite() {
+                p.distance_to_junction_m
+            } else {
+                -1.0
+            },
+            in_junction: p.in_junction,
+        }
+    }
+}
+
 /// Which driver chose the action of a tick.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DriverMsg {
@@ -136,6 +170,7 @@ pub struct ObjectsMsg {
 /// JSON Schema of each JSON topic.
 pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
     const ACTION: &str = r#"{"type":"object","title":"steerlab.Action","properties":{"tick":{"type":"integer"},"curvature_per_m":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["tick","curvature_per_m","speed_m_s"]}"#;
+    const ROUTE: &str = r#"{"type":"object","title":"steerlab.Route","properties":{"tick":{"type":"integer"},"lane":{"type":"integer"},"route_index":{"type":"integer"},"junction":{"type":"string"},"turn":{"type":"string","enum":["Left","Straight","Right","UTurn"]},"distance_to_junction_m":{"type":"number"},"in_junction":{"type":"boolean"}},"required":["tick","lane","route_index","junction","turn","distance_to_junction_m","in_junction"]}"#;
     const STATE: &str = r#"{"type":"object","title":"steerlab.State","properties":{"tick":{"type":"integer"},"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"speed_m_s":{"type":"number"},"steer_rad":{"type":"number"},"s_m":{"type":"number"},"lateral_offset_m":{"type":"number"},"heading_error_rad":{"type":"number"},"distance_m":{"type":"number"},"off_road":{"type":"boolean"}},"required":["tick","x_m","y_m","heading_rad","speed_m_s","steer_rad","s_m","lateral_offset_m","heading_error_rad","distance_m","off_road"]}"#;
     const DRIVER: &str = r#"{"type":"object","title":"steerlab.Driver","properties":{"tick":{"type":"integer"},"driver":{"type":"string","enum":["expert","policy","keyboard","replay"]}},"required":["tick","driver"]}"#;
     const DISTRIBUTION: &str = r#"{"type":"object","title":"steerlab.SteeringDistribution","properties":{"tick":{"type":"integer"},"weights":{"type":"array","items":{"type":"number"}},"means":{"type":"array","items":{"type":"number"}},"std_devs":{"type":"array","items":{"type":"number"}}},"required":["tick","weights","means","std_devs"]}"#;
@@ -148,6 +183,7 @@ pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
         TOPIC_DRIVER => Some(("steerlab.Driver", DRIVER)),
         TOPIC_DISTRIBUTION => Some(("steerlab.SteeringDistribution", DISTRIBUTION)),
         TOPIC_FRAME_INFO => Some(("steerlab.FrameInfo", FRAME_INFO)),
+        TOPIC_ROUTE => Some(("steerlab.Route", ROUTE)),
         _ => None,
     }
 }

@@ -90,6 +90,8 @@ pub struct StepRecord {
     pub distribution: Option<DistributionMsg>,
     /// The label frame of the camera frame (class mask and object boxes), when rendered.
     pub labels: Option<LabelFrame>,
+    /// The car's place on its route, in a town.
+    pub route: Option<RouteMsg>,
 }
 
 /// Objects with fewer visible pixels than this get no box.
@@ -144,6 +146,7 @@ impl EpisodeWriter {
             TOPIC_STATE,
             TOPIC_DRIVER,
             TOPIC_DISTRIBUTION,
+            TOPIC_ROUTE,
         ] {
             let (name, schema) = json_schema(topic).expect("every JSON topic has a schema");
             let schema_id = writer
@@ -251,6 +254,9 @@ impl EpisodeWriter {
             self.put_json(TOPIC_OBJECTS, tick, &objects)?;
         }
         self.put_json(TOPIC_DRIVER, tick, &step.driver)?;
+        if let Some(route) = &step.route {
+            self.put_json(TOPIC_ROUTE, tick, route)?;
+        }
         // The state closes a tick: a reader treats a tick as complete once it has its state.
         self.put_json(TOPIC_STATE, tick, &step.state)
     }

@@ -32,6 +32,9 @@ pub struct AgentState {
     /// In traffic: the speed the car ahead and the junction rule allow next tick, m/s.
     #[serde(default)]
     pub speed_cap_m_s: Option<f64>,
+    /// In a town: the car's place on its route (lane, next junction and manoeuvre).
+    #[serde(default)]
+    pub route: Option<crate::sim::traffic::RoutePosition>,
     /// The episode is over: step limit reached or the car left the world.
     pub done: bool,
 }
@@ -280,6 +283,10 @@ impl Simulation {
                 .check(&self.track, &vehicle, projection.s_m),
             done: lost || tick >= self.scenario.episode_steps as u64,
             speed_cap_m_s: None,
+            route: self
+                .town
+                .as_ref()
+                .map(|t| t.route.position(&t.network, projection.s_m)),
         }
     }
 

@@ -459,3 +459,47 @@ fn traffic_cars_are_rendered_and_labelled_as_cars() {
     assert!(seen >= 3, "no traffic car came into view");
     assert!(env.simulation().traffic_states().len() == 14);
 }
+
+#[test]
+fn town_episodes_record_the_route_and_resimulate_with_traffic_bit_for_bit() {
+    use steerlab::drive::collect::{RecordOptions, Shard, record};
+    use steerlab::drive::resimulate::{Counterfactual, resimulate};
+    use steerlab::record::EpisodeReader;
+    let dir = crate::tempdir("town-record");
+    let mut s = shipped("town_traffic");
+    s.episode_steps = 120;
+    let options = RecordOptions {
+        scenarios: vec![s],
+        episodes: 1,
+        out: dir.clone(),
+        noise_std_per_m: 0.02,
+        seed: 9,
+        labels: false,
+        shard: Shard::default(),
+        randomise: None,
+    };
+    let summary = record(&options, &mut |_| {}).unwrap();
+    let episode = EpisodeReader::open(&summary.files[0]).unwrap();
+    let steps: Vec<_> = episode.steps(false).unwrap().collect();
+    assert_eq!(steps.len(), 121);
+    // Every tick says where the car is on its route; the distance to the next junction
+    // shrinks as the car drives towards it.
+    let routes: Vec<_> = steps
+        .iter()
+        .map(|s| s.route.clone().expect("a /route message"))
+        .collect();
+    assert!(
+        routes
+            .iter()
+            .all(|r| ["Left", "Straight", "Right", "UTurn"].contains(&r.turn.as_str()))
+    );
+    let (a, b) = (&routes[10], &routes[11]);
+    if a.junction == b.junction && !a.in_junction && !b.in_junction {
+        assert!(
+            b.distance_to_junction_m < a.distance_to_junction_m,
+            "{a:?} then {b:?}"
+        );
+    }
+    let r = resimulate(&episode, &Counterfactual::default(), &mut |_, _| Ok(())).unwrap();
+    assert_eq!((r.compared, r.matching), (121, 121));
+}

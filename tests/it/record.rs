@@ -68,6 +68,17 @@ fn synthetic_step(tick: u64, rng: &mut StdRng) -> StepRecord {
             std_devs: vec![0.01, 0.02],
         }),
         labels: None,
+        route: tick
+            .is_multiple_of(3)
+            .then(|| steerlab::record::schema::RouteMsg {
+                tick,
+                lane: tick as usize % 11,
+                route_index: 2,
+                junction: "j1_2".into(),
+                turn: "Left".into(),
+                distance_to_junction_m: 17.5,
+                in_junction: false,
+            }),
     }
 }
 
@@ -95,6 +106,7 @@ fn expected(step: &StepRecord) -> Step {
         distribution: step.distribution.clone(),
         objects: None,
         class_mask_png: None,
+        route: step.route.clone(),
     }
 }
 

@@ -77,6 +77,12 @@ impl Session {
         if let Some((recorder, _, frames)) = self.recorder.as_mut() {
             let record = StepRecord {
                 tick,
+                route: self
+                    .obs
+                    .state
+                    .route
+                    .as_ref()
+                    .map(|r| crate::record::schema::RouteMsg::new(tick, r)),
                 frame: self.frame.as_deref().cloned(),
                 state: (&self.obs.state).into(),
                 action: Some(ActionMsg::new(tick, action)),

@@ -13,10 +13,11 @@
 use crate::sim::collision::Rect;
 use crate::sim::math::{Vec2, fnv1a};
 use crate::sim::network::route::Route;
-use crate::sim::network::{LaneKind, Network};
+use crate::sim::network::{LaneKind, Network, Turn};
 use crate::sim::track::Track;
 use crate::sim::vehicle::VehicleState;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 pub mod spec;
@@ -76,6 +77,39 @@ impl RoutePath {
         self.lane_start_s[k + 1] - self.lane_start_s[k]
     }
 
+    /// Where arc length `s` is on the route: its lane and the junction it is in or comes to
+    /// next, with the manoeuvre there.
+    pub fn position(&self, network: &Network, s: f64) -> RoutePosition {
+        let (k, into) = self.lane_at(s);
+        let lane = self.route.lanes[k];
+        let (junction, turn, distance, inside) = match network.lanes[lane].kind {
+            LaneKind::Turn { junction, turn } => (junction, turn, 0.0, true),
+            LaneKind::Road { .. } => match self.next_turn(network, k) {
+                Some((t, junction)) => {
+                    let LaneKind::Turn { turn, .. } = network.lanes[self.route.lanes[t]].kind
+                    else {
+                        unreachable!("next_turn finds turn paths")
+                    };
+                    (
+                        junction,
+                        turn,
+                        self.distance_to(self.lane_start_s[k] + into, t),
+                        false,
+                    )
+                }
+                None => (0, Turn::Straight, f64::INFINITY, false),
+            },
+        };
+        RoutePosition {
+            lane,
+            route_index: k,
+            junction: network.junctions[junction].name.clone(),
+            turn,
+            distance_to_junction_m: distance,
+            in_junction: inside,
+        }
+    }
+
     /// The next turn path at or after route lane `k`: (route index, junction).
     fn next_turn(&self, network: &Network, k: usize) -> Option<(usize, usize)> {
         let n = self.route.lanes.len();
@@ -86,6 +120,20 @@ impl RoutePath {
                 _ => None,
             })
     }
+}
+
+/// A car's place on its route: what `/route` records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoutePosition {
+    /// The network lane it is on, and that lane's place in the route.
+    pub lane: usize,
+    pub route_index: usize,
+    /// The junction it is in or comes to next, the manoeuvre there, and how far ahead its
+    /// turn path begins (0 inside the junction).
+    pub junction: String,
+    pub turn: Turn,
+    pub distance_to_junction_m: f64,
+    pub in_junction: bool,
 }
 
 /// One traffic car.
