@@ -136,6 +136,23 @@ pub fn status_lines(s: &Snapshot, window_fps: f64) -> Vec<String> {
             }
         ),
     ];
+    if let Some(r) = &s.state.route {
+        lines.push(if r.in_junction {
+            format!("route: {:?} through {} now", r.turn, r.junction)
+        } else {
+            format!(
+                "route: {:?} at {} in {:.0} m{}",
+                r.turn,
+                r.junction,
+                r.distance_to_junction_m,
+                if s.traffic.is_empty() {
+                    String::new()
+                } else {
+                    format!("   traffic {} cars", s.traffic.len())
+                }
+            )
+        });
+    }
     if let Some(m) = &s.metrics {
         lines.push(format!(
             "policy autonomy {:.1} %   interventions {}   crashes {}   {:.2} km",
