@@ -198,7 +198,8 @@ pub fn status_lines(s: &Snapshot, window_fps: f64) -> Vec<String> {
 
 /// The key legend of the live window and of the replay viewer.
 pub const LIVE_KEYS: &str = "arrows/WASD drive | Tab, 1/2/3: manual/expert/policy | Space pause | \
-. step | R reset | N next world | C record | wheel, right drag: view | Esc quit";
+. step | R reset | J/K/L next junction left/straight/right | N next world | C record | \
+wheel, right drag: view | Esc quit";
 pub const REPLAY_KEYS: &str = "Space play/pause | Left/Right one frame (Shift: 10) | Up/Down speed | \
 Home start | click or drag the bar to scrub | Esc quit";
 

@@ -129,6 +129,70 @@ impl Simulation {
         Ok(sim)
     }
 
+    /// Changes the route of the cars in a town so that they take `turn` at the next junction
+    /// they reach (then the shortest way back round the loop). Errors when the scenario is not
+    /// a town or that junction has no such manoeuvre from the car's lane, naming the ones it has.
+    pub fn choose_turn(&mut self, turn: crate::sim::network::Turn) -> Result<()> {
+        let Some(town) = self.town.as_mut() else {
+            return Err(Error::InvalidArgument(
+                "turns are chosen in towns (a `Network` or `Town` track)".into(),
+            ));
+        };
+        let network = town.network.clone();
+        let s = self.states.first().map_or(0.0, |st| st.s_m);
+        let (k, _) = town.route.lane_at(s);
+        let lanes = &town.route.route.lanes;
+        let n = lanes.len();
+        // The junction after the one the car may be crossing now.
+        let from = if matches!(
+            network.lanes[lanes[k]].kind,
+            crate::sim::network::LaneKind::Turn { .. }
+        ) {
+            (k + 1) % n
+        } else {
+            k
+        };
+        let Some((t, junction)) = town.route.next_turn(&network, from) else {
+            return Err(Error::InvalidArgument(
+                "the route passes no junction".into(),
+            ));
+        };
+        let incoming = lanes[(t + n - 1) % n];
+        let options: Vec<(usize, crate::sim::network::Turn)> = network.lanes[incoming]
+            .next
+            .iter()
+            .filter_map(|&l| match network.lanes[l].kind {
+                crate::sim::network::LaneKind::Turn { turn, .. } => Some((l, turn)),
+                _ => None,
+            })
+            .collect();
+        let Some(&(chosen, _)) = options.iter().find(|(_, t)| *t == turn) else {
+            return Err(Error::InvalidArgument(format!(
+                "no {turn:?} at {} from this lane; it allows {:?}",
+                network.junctions[junction].name,
+                options.iter().map(|(_, t)| *t).collect::<Vec<_>>()
+            )));
+        };
+        // Keep the route up to the lane into that junction, from where the car is.
+        let mut walk: Vec<usize> = (0..n)
+            .map(|d| lanes[(from + d) % n])
+            .take_while(|&l| l != incoming)
+            .collect();
+        walk.push(incoming);
+        walk.push(chosen);
+        walk.push(network.lanes[chosen].next[0]);
+        let route = crate::sim::network::route::Route::closed(&network, walk);
+        town.route = RoutePath::new(&network, route).map_err(Error::InvalidArgument)?;
+        self.track = town.route.track.clone();
+        for i in 0..self.states.len() {
+            let projection = self.track.project(self.vehicles[i].state.position);
+            let stats = self.states[i].stats.clone();
+            self.states[i] = self.observe(i, &projection, stats, self.tick);
+        }
+        self.update_traffic_view();
+        Ok(())
+    }
+
     /// The town of a road-network scenario: network, route and traffic.
     pub fn town(&self) -> Option<&Town> {
         self.town.as_ref()

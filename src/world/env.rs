@@ -177,6 +177,12 @@ impl Env {
         self.observe()
     }
 
+    /// In a town: the cars take `turn` at the next junction (see
+    /// [`Simulation::choose_turn`]); what they see is unchanged until the next tick.
+    pub fn choose_turn(&mut self, turn: crate::sim::network::Turn) -> Result<()> {
+        self.sim.choose_turn(turn)
+    }
+
     /// Puts car `agent` back on the centreline (an intervention) and re-renders its view.
     pub fn recentre(&mut self, agent: usize) -> Result<Vec<Observation>> {
         self.sim.recentre(agent)?;

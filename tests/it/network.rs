@@ -503,3 +503,58 @@ fn town_episodes_record_the_route_and_resimulate_with_traffic_bit_for_bit() {
     let r = resimulate(&episode, &Counterfactual::default(), &mut |_, _| Ok(())).unwrap();
     assert_eq!((r.compared, r.matching), (121, 121));
 }
+
+#[test]
+fn a_driver_can_choose_the_turn_at_the_next_junction() {
+    use steerlab::sim::network::Turn;
+    let mut s = shipped("town_small");
+    s.episode_steps = u32::MAX;
+    let mut sim = Simulation::new(s.clone(), 1).unwrap();
+    sim.reset(2);
+    let mut expert = Expert::new(ExpertConfig::default(), 0.0, 2);
+    // At every junction the car comes to, ask for the first manoeuvre it allows other than
+    // the planned one, and check the car takes it and stays on the paved area.
+    let mut chosen = 0;
+    let mut last_junction = String::new();
+    for _ in 0..6000 {
+        let state = sim.states()[0].clone();
+        let route = state.route.clone().unwrap();
+        if !route.in_junction
+            && route.junction != last_junction
+            && route.distance_to_junction_m < 40.0
+        {
+            last_junction = route.junction.clone();
+            for turn in [Turn::Left, Turn::Right, Turn::Straight] {
+                if turn != route.turn && sim.choose_turn(turn).is_ok() {
+                    let after = sim.states()[0].route.clone().unwrap();
+                    assert_eq!(
+                        (after.turn, after.junction.as_str()),
+                        (turn, route.junction.as_str())
+                    );
+                    chosen += 1;
+                    break;
+                }
+            }
+        }
+        let state = sim.states()[0].clone();
+        let a = expert.act(&sim.track, &state, s.vehicle.speed_m_s).applied;
+        let after = sim.step(&[a]).unwrap()[0].clone();
+        assert!(
+            after.crash.is_none(),
+            "tick {}: {:?}",
+            after.tick,
+            after.crash
+        );
+        assert!(
+            after.lateral_offset_m.abs() < 0.6,
+            "tick {}: {}",
+            after.tick,
+            after.lateral_offset_m
+        );
+    }
+    assert!(chosen >= 5, "chose {chosen} turns");
+    // Outside a town there is nothing to choose.
+    let mut loop_sim =
+        Simulation::new(steerlab::sim::scenario::builtin().unwrap().remove(0), 1).unwrap();
+    assert!(loop_sim.choose_turn(Turn::Left).is_err());
+}

@@ -60,6 +60,8 @@ pub enum Command {
     /// Replay speed factor to multiply by.
     Speed(f64),
     Reset,
+    /// In a town: take this manoeuvre at the next junction.
+    ChooseTurn(crate::sim::network::Turn),
     NextScenario,
     ToggleRecording,
     Quit,

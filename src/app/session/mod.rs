@@ -185,6 +185,12 @@ impl Session {
             Command::Manual { steer, throttle } => self.manual = (steer, throttle),
             Command::TogglePause => self.paused = !self.paused,
             Command::Step => return Ok(true),
+            Command::ChooseTurn(turn) => {
+                self.message = Some(match self.env.choose_turn(turn) {
+                    Ok(()) => format!("next junction: {turn:?}"),
+                    Err(e) => e.to_string(),
+                });
+            }
             Command::Reset => {
                 let obs = self.env.reset(self.options.seed)?.remove(0);
                 self.observe(obs);

@@ -8,6 +8,7 @@ use super::schedule::WindowSystems;
 use super::ui::{SCRUB_BOTTOM, SCRUB_HEIGHT, SCRUB_MARGIN};
 use crate::app::hud;
 use crate::app::session::{Command, Driver};
+use crate::sim::network::Turn;
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 
@@ -42,6 +43,9 @@ fn keyboard(
             KeyCode::Space => Command::TogglePause,
             KeyCode::Period => Command::Step,
             KeyCode::KeyR => Command::Reset,
+            KeyCode::KeyJ => Command::ChooseTurn(Turn::Left),
+            KeyCode::KeyK => Command::ChooseTurn(Turn::Straight),
+            KeyCode::KeyL => Command::ChooseTurn(Turn::Right),
             KeyCode::KeyN => Command::NextScenario,
             KeyCode::KeyC => Command::ToggleRecording,
             KeyCode::Home => Command::Seek(i64::MIN),

@@ -83,6 +83,12 @@ impl Route {
         ))
     }
 
+    /// The walk `lanes` (each leading into the next) closed by the shortest way from its last
+    /// lane back to its first.
+    pub fn closed(network: &Network, lanes: Vec<usize>) -> Route {
+        close(network, lanes)
+    }
+
     /// The route's centreline, lane after lane (closed: the last point leads to the first).
     pub fn samples(&self, network: &Network) -> Vec<Vec2> {
         let mut pts: Vec<Vec2> = Vec::new();

@@ -111,7 +111,7 @@ impl RoutePath {
     }
 
     /// The next turn path at or after route lane `k`: (route index, junction).
-    fn next_turn(&self, network: &Network, k: usize) -> Option<(usize, usize)> {
+    pub fn next_turn(&self, network: &Network, k: usize) -> Option<(usize, usize)> {
         let n = self.route.lanes.len();
         (0..n)
             .map(|d| (k + d) % n)
