@@ -39,6 +39,10 @@ pub struct Randomisation {
     pub sky_brightness_scale: (f64, f64),
     /// Each channel of the ground colour moves by up to ± this.
     pub ground_colour_shift: f64,
+    /// Chance that the ground takes a colour of `ground_palette` (sRGB; grass, dry grass,
+    /// sand, dirt, gravel, snow by default) instead of the scenario's, before the shift.
+    pub ground_palette_probability: f64,
+    pub ground_palette: Vec<[f64; 3]>,
     /// Chance of fog, and where it is opaque, metres (it starts at 0–50 % of that).
     pub fog_probability: f64,
     pub fog_end_m: (f64, f64),
@@ -72,6 +76,15 @@ impl Default for Randomisation {
             ambient_intensity: (0.06, 0.5),
             sky_brightness_scale: (0.12, 1.1),
             ground_colour_shift: 0.12,
+            ground_palette_probability: 0.5,
+            ground_palette: vec![
+                [0.25, 0.35, 0.20],
+                [0.52, 0.50, 0.30],
+                [0.78, 0.72, 0.55],
+                [0.42, 0.33, 0.24],
+                [0.55, 0.55, 0.52],
+                [0.88, 0.89, 0.92],
+            ],
             fog_probability: 0.3,
             fog_end_m: (35.0, 250.0),
             road_width_m: (4.5, 9.0),
@@ -166,10 +179,21 @@ impl Randomisation {
             ("ground_colour_shift", self.ground_colour_shift),
             ("fog_probability", self.fog_probability),
             ("edge_line_probability", self.edge_line_probability),
+            ("ground_palette_probability", self.ground_palette_probability),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 p.push(format!("{name}: {v} must be in [0, 1]"));
             }
+        }
+        for (i, c) in self.ground_palette.iter().enumerate() {
+            if c.iter().any(|v| !(0.0..=1.0).contains(v)) {
+                p.push(format!(
+                    "ground_palette[{i}]: {c:?}: every channel must be in [0, 1]"
+                ));
+            }
+        }
+        if self.ground_palette.is_empty() && self.ground_palette_probability > 0.0 {
+            p.push("ground_palette: is empty while ground_palette_probability is above 0".into());
         }
         if self.centre_lines.is_empty() {
             p.push("centre_lines: is empty: list at least one of None, Dashed, Solid".into());
@@ -239,8 +263,15 @@ impl Randomisation {
         if let TrackSpec::Procedural { curviness: c, .. } = &mut s.track {
             *c = curviness;
         }
-        // Drawn last so that adding it left every earlier draw of a seed as it was.
+        // Drawn last so that adding them left every earlier draw of a seed as it was.
         s.camera.yaw_deg += uniform(self.camera_yaw_offset_deg);
+        if !self.ground_palette.is_empty() && uniform((0.0, 1.0)) < self.ground_palette_probability {
+            let pick = uniform((0.0, self.ground_palette.len() as f64)) as usize;
+            let base = self.ground_palette[pick.min(self.ground_palette.len() - 1)];
+            for (c, b) in s.lighting.ground_colour.iter_mut().zip(base) {
+                *c = (b + uniform((-shift, shift))).clamp(0.0, 1.0);
+            }
+        }
         s.description = format!(
             "{} (randomised, draw seed {seed})",
             base.description.trim_end_matches('.')

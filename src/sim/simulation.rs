@@ -120,9 +120,10 @@ impl Simulation {
             return Err(Error::ScenarioInvalid {
                 file: sim.scenario.name.clone(),
                 problems: vec![format!(
-                    "traffic.cars: room for {} of {} cars (each needs 15 m of lane to itself); fewer cars or a larger town",
+                    "traffic.cars: room for {} of {} cars (each starts {} m from the others); fewer cars or a larger town",
                     traffic.cars.len(),
-                    sim.scenario.traffic.cars
+                    sim.scenario.traffic.cars,
+                    crate::sim::traffic::PLACE_GAP_M
                 )],
             });
         }

@@ -26,6 +26,8 @@ pub use spec::TrafficSpec;
 
 /// A car asks for its next junction this far before its turn path, metres.
 pub const APPROACH_M: f64 = 30.0;
+/// Traffic cars start at least this far from every other car, metres.
+pub const PLACE_GAP_M: f64 = 10.0;
 /// Lanes ahead searched for a leader, metres.
 const LOOK_AHEAD_M: f64 = 80.0;
 
@@ -198,7 +200,7 @@ impl Traffic {
     }
 
     /// Places the cars for an episode of `seed`: each on a random route at a random place
-    /// at least 15 m from every car already placed (ego cars included), at rest. Places as
+    /// at least [`PLACE_GAP_M`] from every car already placed (ego cars included), at rest. Places as
     /// many as there is room for.
     pub fn reset(&mut self, network: &Network, seed: u64, egos: &[VehicleState]) {
         let mut rng = StdRng::seed_from_u64(fnv1a(&[
@@ -227,7 +229,7 @@ impl Traffic {
                     network.lanes[path.route.lanes[k]].kind,
                     LaneKind::Road { .. }
                 );
-                if on_road && taken.iter().all(|q| q.distance(p) > 15.0) {
+                if on_road && taken.iter().all(|q| q.distance(p) > PLACE_GAP_M) {
                     placed = Some(s);
                     break;
                 }
