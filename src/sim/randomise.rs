@@ -179,7 +179,10 @@ impl Randomisation {
             ("ground_colour_shift", self.ground_colour_shift),
             ("fog_probability", self.fog_probability),
             ("edge_line_probability", self.edge_line_probability),
-            ("ground_palette_probability", self.ground_palette_probability),
+            (
+                "ground_palette_probability",
+                self.ground_palette_probability,
+            ),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 p.push(format!("{name}: {v} must be in [0, 1]"));
@@ -265,7 +268,8 @@ impl Randomisation {
         }
         // Drawn last so that adding them left every earlier draw of a seed as it was.
         s.camera.yaw_deg += uniform(self.camera_yaw_offset_deg);
-        if !self.ground_palette.is_empty() && uniform((0.0, 1.0)) < self.ground_palette_probability {
+        if !self.ground_palette.is_empty() && uniform((0.0, 1.0)) < self.ground_palette_probability
+        {
             let pick = uniform((0.0, self.ground_palette.len() as f64)) as usize;
             let base = self.ground_palette[pick.min(self.ground_palette.len() - 1)];
             for (c, b) in s.lighting.ground_colour.iter_mut().zip(base) {

@@ -39,6 +39,9 @@ pub struct Scenario {
     pub camera: CameraRig,
     #[serde(default)]
     pub vehicle: VehicleSpec,
+    /// A crash (off the paved area, a prop or a car touched) ends the episode.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub end_on_crash: bool,
     /// Other cars driving the road network (towns only).
     #[serde(default, skip_serializing_if = "TrafficSpec::is_none")]
     pub traffic: TrafficSpec,

@@ -236,6 +236,7 @@ impl Simulation {
                 let body = self.crash_check.body(&state.vehicle);
                 if bodies.iter().any(|b| b.overlaps(&body)) {
                     state.crash = Some(Crash::Car);
+                    state.done |= self.scenario.end_on_crash;
                 }
             }
         }
@@ -335,6 +336,10 @@ impl Simulation {
         let vehicle = self.vehicles[i].state;
         let lost =
             projection.lateral_offset_m.abs() > LOST_ROAD_WIDTHS * self.scenario.road.width_m;
+        let crash = self
+            .crash_check
+            .check(&self.track, &vehicle, projection.s_m);
+        let crashed = self.scenario.end_on_crash && crash.is_some();
         AgentState {
             tick,
             vehicle,
@@ -343,10 +348,8 @@ impl Simulation {
             heading_error_rad: self.track.heading_error(projection, vehicle.heading),
             track_curvature_per_m: self.track.at(projection.s_m).curvature_per_m,
             stats,
-            crash: self
-                .crash_check
-                .check(&self.track, &vehicle, projection.s_m),
-            done: lost || tick >= self.scenario.episode_steps as u64,
+            crash,
+            done: lost || crashed || tick >= self.scenario.episode_steps as u64,
             speed_cap_m_s: None,
             route: self
                 .town
@@ -368,6 +371,7 @@ impl Simulation {
         let projection = self.track.project(tp.position);
         let stats = self.states[i].stats.clone();
         self.states[i] = self.observe(i, &projection, stats, self.tick);
+        self.update_traffic_view();
         Ok(&self.states[i])
     }
 
@@ -394,6 +398,7 @@ impl Simulation {
         let projection = self.track.project(state.position);
         let stats = self.states[i].stats.clone();
         self.states[i] = self.observe(i, &projection, stats, self.tick);
+        self.update_traffic_view();
         Ok(&self.states[i])
     }
 }

@@ -558,3 +558,24 @@ fn a_driver_can_choose_the_turn_at_the_next_junction() {
         Simulation::new(steerlab::sim::scenario::builtin().unwrap().remove(0), 1).unwrap();
     assert!(loop_sim.choose_turn(Turn::Left).is_err());
 }
+
+#[test]
+fn a_car_placed_onto_a_traffic_car_is_a_crash_that_ends_the_episode_when_asked() {
+    use steerlab::sim::Crash;
+    let mut s = shipped("town_traffic");
+    s.end_on_crash = true;
+    let mut sim = Simulation::new(s, 1).unwrap();
+    sim.reset(3);
+    assert!(sim.states()[0].crash.is_none());
+    // On top of traffic car 0, and then just beside it (a body width and a bit to its left).
+    let car = sim.traffic_states()[0];
+    let state = sim.place(0, car).unwrap().clone();
+    assert_eq!(state.crash, Some(Crash::Car));
+    assert!(state.done, "end_on_crash ends the episode");
+    let beside = steerlab::sim::VehicleState {
+        position: car.position + Vec2::from_heading(car.heading).perp() * 2.2,
+        ..car
+    };
+    let state = sim.place(0, beside).unwrap().clone();
+    assert_ne!(state.crash, Some(Crash::Car), "{:?}", state.crash);
+}
