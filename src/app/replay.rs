@@ -158,7 +158,12 @@ impl Player {
             world_id: 0,
             scenario: self.scenario.clone(),
             state,
-            traffic: Arc::new(Vec::new()),
+            traffic: Arc::new(
+                step.traffic
+                    .as_ref()
+                    .map(|t| t.states())
+                    .unwrap_or_default(),
+            ),
             frame: Arc::new(frame),
             expert: step.expert_action,
             applied: step.action,

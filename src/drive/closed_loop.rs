@@ -7,7 +7,7 @@ use crate::drive::metrics::{Metrics, Supervision, Tally, TickOutcome, Verdict};
 use crate::drive::policy::Policy;
 use crate::error::{Error, Result};
 use crate::nn::SteeringDistribution;
-use crate::record::schema::{ActionMsg, DriverMsg, RouteMsg};
+use crate::record::schema::{ActionMsg, DriverMsg, RouteMsg, TrafficMsg};
 use crate::record::{EpisodeMeta, Recorder, StepRecord};
 use crate::sim::Scenario;
 use crate::sim::randomise::Randomisation;
@@ -124,6 +124,7 @@ pub fn drive(
             recorder.record(StepRecord {
                 tick,
                 route: obs.state.route.as_ref().map(|r| RouteMsg::new(tick, r)),
+                traffic: TrafficMsg::new(tick, &env.simulation().traffic_states()),
                 frame: obs.frame.take(),
                 state: (&obs.state).into(),
                 action: decision.as_ref().map(|d| ActionMsg::new(tick, d.action)),

@@ -38,6 +38,8 @@ pub struct Step {
     pub objects: Option<ObjectsMsg>,
     /// The car's place on its route, in a town.
     pub route: Option<RouteMsg>,
+    /// The traffic cars, in a town with traffic.
+    pub traffic: Option<TrafficMsg>,
     /// The class mask of the frame as a grayscale PNG (values index `objects.classes`).
     pub class_mask_png: Option<Vec<u8>>,
 }
@@ -141,6 +143,7 @@ struct Partial {
     objects: Option<ObjectsMsg>,
     class_mask_png: Option<Vec<u8>>,
     route: Option<RouteMsg>,
+    traffic: Option<TrafficMsg>,
     started: bool,
 }
 
@@ -333,6 +336,11 @@ impl Assembler {
                 let (png, _) = decode_compressed_image(data).ok_or("malformed CompressedImage")?;
                 self.partial.class_mask_png = Some(png.to_vec());
             }
+            TOPIC_TRAFFIC => {
+                let t: TrafficMsg = json(data)?;
+                self.begin(t.tick);
+                self.partial.traffic = Some(t);
+            }
             TOPIC_ROUTE => {
                 let r: RouteMsg = json(data)?;
                 self.begin(r.tick);
@@ -366,6 +374,7 @@ impl Assembler {
                     driver,
                     distribution: p.distribution,
                     route: p.route,
+                    traffic: p.traffic,
                     objects: p.objects,
                     class_mask_png: p.class_mask_png,
                 });

@@ -21,6 +21,7 @@ pub const TOPIC_DISTRIBUTION: &str = "/policy/distribution";
 pub const TOPIC_OBJECTS: &str = "/labels/objects";
 pub const TOPIC_CLASS_MASK: &str = "/labels/class_mask";
 pub const TOPIC_ROUTE: &str = "/route";
+pub const TOPIC_TRAFFIC: &str = "/traffic";
 
 /// Name of the metadata record that describes the episode.
 pub const METADATA_NAME: &str = "steerlab.episode";
@@ -114,6 +115,53 @@ impl RouteMsg {
     }
 }
 
+/// The traffic cars of a town at a tick (so that a replay shows them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrafficMsg {
+    pub tick: u64,
+    pub cars: Vec<TrafficCarMsg>,
+}
+
+/// One traffic car: rear-axle position, heading and speed.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrafficCarMsg {
+    pub x_m: f64,
+    pub y_m: f64,
+    pub heading_rad: f64,
+    pub speed_m_s: f64,
+}
+
+impl TrafficMsg {
+    /// `None` without traffic.
+    pub fn new(tick: u64, cars: &[crate::sim::VehicleState]) -> Option<Self> {
+        (!cars.is_empty()).then(|| Self {
+            tick,
+            cars: cars
+                .iter()
+                .map(|c| TrafficCarMsg {
+                    x_m: c.position.x,
+                    y_m: c.position.y,
+                    heading_rad: c.heading,
+                    speed_m_s: c.speed_m_s,
+                })
+                .collect(),
+        })
+    }
+
+    /// The cars as vehicle states (steering unknown: straight).
+    pub fn states(&self) -> Vec<crate::sim::VehicleState> {
+        self.cars
+            .iter()
+            .map(|c| crate::sim::VehicleState {
+                position: crate::sim::Vec2::new(c.x_m, c.y_m),
+                heading: c.heading_rad,
+                speed_m_s: c.speed_m_s,
+                steer_rad: 0.0,
+            })
+            .collect()
+    }
+}
+
 /// Which driver chose the action of a tick.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DriverMsg {
@@ -171,6 +219,7 @@ pub struct ObjectsMsg {
 pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
     const ACTION: &str = r#"{"type":"object","title":"steerlab.Action","properties":{"tick":{"type":"integer"},"curvature_per_m":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["tick","curvature_per_m","speed_m_s"]}"#;
     const ROUTE: &str = r#"{"type":"object","title":"steerlab.Route","properties":{"tick":{"type":"integer"},"lane":{"type":"integer"},"route_index":{"type":"integer"},"junction":{"type":"string"},"turn":{"type":"string","enum":["Left","Straight","Right","UTurn"]},"distance_to_junction_m":{"type":"number"},"in_junction":{"type":"boolean"}},"required":["tick","lane","route_index","junction","turn","distance_to_junction_m","in_junction"]}"#;
+    const TRAFFIC: &str = r#"{"type":"object","title":"steerlab.Traffic","properties":{"tick":{"type":"integer"},"cars":{"type":"array","items":{"type":"object","properties":{"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["x_m","y_m","heading_rad","speed_m_s"]}}},"required":["tick","cars"]}"#;
     const STATE: &str = r#"{"type":"object","title":"steerlab.State","properties":{"tick":{"type":"integer"},"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"speed_m_s":{"type":"number"},"steer_rad":{"type":"number"},"s_m":{"type":"number"},"lateral_offset_m":{"type":"number"},"heading_error_rad":{"type":"number"},"distance_m":{"type":"number"},"off_road":{"type":"boolean"}},"required":["tick","x_m","y_m","heading_rad","speed_m_s","steer_rad","s_m","lateral_offset_m","heading_error_rad","distance_m","off_road"]}"#;
     const DRIVER: &str = r#"{"type":"object","title":"steerlab.Driver","properties":{"tick":{"type":"integer"},"driver":{"type":"string","enum":["expert","policy","keyboard","replay"]}},"required":["tick","driver"]}"#;
     const DISTRIBUTION: &str = r#"{"type":"object","title":"steerlab.SteeringDistribution","properties":{"tick":{"type":"integer"},"weights":{"type":"array","items":{"type":"number"}},"means":{"type":"array","items":{"type":"number"}},"std_devs":{"type":"array","items":{"type":"number"}}},"required":["tick","weights","means","std_devs"]}"#;
@@ -184,6 +233,7 @@ pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
         TOPIC_DISTRIBUTION => Some(("steerlab.SteeringDistribution", DISTRIBUTION)),
         TOPIC_FRAME_INFO => Some(("steerlab.FrameInfo", FRAME_INFO)),
         TOPIC_ROUTE => Some(("steerlab.Route", ROUTE)),
+        TOPIC_TRAFFIC => Some(("steerlab.Traffic", TRAFFIC)),
         _ => None,
     }
 }

@@ -92,6 +92,8 @@ pub struct StepRecord {
     pub labels: Option<LabelFrame>,
     /// The car's place on its route, in a town.
     pub route: Option<RouteMsg>,
+    /// The traffic cars, in a town with traffic.
+    pub traffic: Option<TrafficMsg>,
 }
 
 /// Objects with fewer visible pixels than this get no box.
@@ -147,6 +149,7 @@ impl EpisodeWriter {
             TOPIC_DRIVER,
             TOPIC_DISTRIBUTION,
             TOPIC_ROUTE,
+            TOPIC_TRAFFIC,
         ] {
             let (name, schema) = json_schema(topic).expect("every JSON topic has a schema");
             let schema_id = writer
@@ -256,6 +259,9 @@ impl EpisodeWriter {
         self.put_json(TOPIC_DRIVER, tick, &step.driver)?;
         if let Some(route) = &step.route {
             self.put_json(TOPIC_ROUTE, tick, route)?;
+        }
+        if let Some(traffic) = &step.traffic {
+            self.put_json(TOPIC_TRAFFIC, tick, traffic)?;
         }
         // The state closes a tick: a reader treats a tick as complete once it has its state.
         self.put_json(TOPIC_STATE, tick, &step.state)

@@ -500,6 +500,12 @@ fn town_episodes_record_the_route_and_resimulate_with_traffic_bit_for_bit() {
             "{a:?} then {b:?}"
         );
     }
+    // The traffic cars are recorded every tick, for replays.
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.traffic.as_ref().is_some_and(|t| t.cars.len() == 14))
+    );
     let r = resimulate(&episode, &Counterfactual::default(), &mut |_, _| Ok(())).unwrap();
     assert_eq!((r.compared, r.matching), (121, 121));
 }

@@ -79,6 +79,17 @@ fn synthetic_step(tick: u64, rng: &mut StdRng) -> StepRecord {
                 distance_to_junction_m: 17.5,
                 in_junction: false,
             }),
+        traffic: tick
+            .is_multiple_of(2)
+            .then(|| steerlab::record::schema::TrafficMsg {
+                tick,
+                cars: vec![steerlab::record::schema::TrafficCarMsg {
+                    x_m: 1.5,
+                    y_m: -2.0,
+                    heading_rad: 0.3,
+                    speed_m_s: 7.0,
+                }],
+            }),
     }
 }
 
@@ -107,6 +118,7 @@ fn expected(step: &StepRecord) -> Step {
         objects: None,
         class_mask_png: None,
         route: step.route.clone(),
+        traffic: step.traffic.clone(),
     }
 }
 

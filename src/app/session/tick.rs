@@ -83,6 +83,10 @@ impl Session {
                     .route
                     .as_ref()
                     .map(|r| crate::record::schema::RouteMsg::new(tick, r)),
+                traffic: crate::record::schema::TrafficMsg::new(
+                    tick,
+                    &self.env.simulation().traffic_states(),
+                ),
                 frame: self.frame.as_deref().cloned(),
                 state: (&self.obs.state).into(),
                 action: Some(ActionMsg::new(tick, action)),
