@@ -2,9 +2,11 @@
 //! Foxglove and the `mcap` CLI. The writer runs on its own thread; the reader streams and
 //! survives truncation and corruption.
 
+mod check;
 pub mod reader;
 pub mod schema;
 pub mod writer;
 
-pub use reader::{CheckReport, EpisodeIndex, EpisodeReader, ReadOutcome, Step, StepIter, check};
+pub use check::{CheckReport, check};
+pub use reader::{EpisodeIndex, EpisodeReader, ReadOutcome, Step, StepIter};
 pub use writer::{EpisodeMeta, EpisodeWriter, Recorder, StepRecord};

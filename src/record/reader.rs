@@ -572,31 +572,3 @@ fn read_at(file: &mut File, offset: u64, len: usize) -> std::io::Result<Vec<u8>>
     file.read_exact(&mut buf)?;
     Ok(buf)
 }
-
-/// What `steerlab episode check` reports.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CheckReport {
-    pub outcome: ReadOutcome,
-    pub scenario: String,
-    pub seed: u64,
-    /// Ticks are consecutive from 0.
-    pub contiguous: bool,
-}
-
-/// Reads a whole episode, decoding and verifying every frame.
-pub fn check(path: &Path) -> Result<CheckReport> {
-    let episode = EpisodeReader::open(path)?;
-    let mut steps = episode.steps(true)?;
-    let mut expected = 0;
-    let mut contiguous = true;
-    for step in steps.by_ref() {
-        contiguous &= step.tick == expected;
-        expected = step.tick + 1;
-    }
-    Ok(CheckReport {
-        outcome: steps.outcome().clone(),
-        scenario: episode.scenario.name.clone(),
-        seed: episode.meta.seed,
-        contiguous,
-    })
-}

@@ -1,7 +1,8 @@
 //! The drivable area of a network as a grid seen from above, and ego-centred,
 //! heading-aligned patches of it (a map input a network can take next to the camera).
 
-use super::{Network, in_convex};
+use super::Network;
+use super::surface::in_convex;
 use crate::sim::math::{Vec2, point_segment};
 
 /// Paved cells of a network over its bounds.
