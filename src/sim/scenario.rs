@@ -392,54 +392,34 @@ impl Scenario {
         }
         let c = &self.camera;
         let in_range = |v: f64, (lo, hi): (f64, f64)| v.is_finite() && v >= lo && v <= hi;
-        check(
-            (CameraRig::WIDTH_RANGE.0..=CameraRig::WIDTH_RANGE.1).contains(&c.width_px),
-            format!(
-                "camera.width_px: {} must be in {:?}",
-                c.width_px,
-                CameraRig::WIDTH_RANGE
-            ),
-        );
-        check(
-            (CameraRig::HEIGHT_RANGE.0..=CameraRig::HEIGHT_RANGE.1).contains(&c.height_px),
-            format!(
-                "camera.height_px: {} must be in {:?}",
-                c.height_px,
-                CameraRig::HEIGHT_RANGE
-            ),
-        );
-        check(
-            in_range(c.horizontal_fov_deg, CameraRig::FOV_RANGE_DEG),
-            format!(
-                "camera.horizontal_fov_deg: {} must be in {:?}",
+        for (field, value, (lo, hi)) in [
+            ("width_px", c.width_px, CameraRig::WIDTH_RANGE),
+            ("height_px", c.height_px, CameraRig::HEIGHT_RANGE),
+        ] {
+            check(
+                (lo..=hi).contains(&value),
+                format!("camera.{field}: {value} must be in {:?}", (lo, hi)),
+            );
+        }
+        for (field, value, range) in [
+            (
+                "horizontal_fov_deg",
                 c.horizontal_fov_deg,
-                CameraRig::FOV_RANGE_DEG
+                CameraRig::FOV_RANGE_DEG,
             ),
-        );
-        check(
-            in_range(c.mount_height_m, CameraRig::HEIGHT_M_RANGE),
-            format!(
-                "camera.mount_height_m: {} must be in {:?}",
+            (
+                "mount_height_m",
                 c.mount_height_m,
-                CameraRig::HEIGHT_M_RANGE
+                CameraRig::HEIGHT_M_RANGE,
             ),
-        );
-        check(
-            in_range(c.pitch_deg, CameraRig::PITCH_RANGE_DEG),
-            format!(
-                "camera.pitch_deg: {} must be in {:?}",
-                c.pitch_deg,
-                CameraRig::PITCH_RANGE_DEG
-            ),
-        );
-        check(
-            in_range(c.yaw_deg, CameraRig::YAW_RANGE_DEG),
-            format!(
-                "camera.yaw_deg: {} must be in {:?}",
-                c.yaw_deg,
-                CameraRig::YAW_RANGE_DEG
-            ),
-        );
+            ("pitch_deg", c.pitch_deg, CameraRig::PITCH_RANGE_DEG),
+            ("yaw_deg", c.yaw_deg, CameraRig::YAW_RANGE_DEG),
+        ] {
+            check(
+                in_range(value, range),
+                format!("camera.{field}: {value} must be in {range:?}"),
+            );
+        }
         check(
             c.mount_forward_m.is_finite() && c.mount_forward_m.abs() <= 10.0,
             format!(
