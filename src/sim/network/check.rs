@@ -3,7 +3,7 @@
 
 use super::spec::{NetworkSpec, NodeKind};
 use super::types::Road;
-use crate::sim::math::{point_segment, segments_intersect};
+use crate::sim::math::{Vec2, point_segment, segments_intersect};
 use std::collections::HashMap;
 
 /// Every problem of the specification itself, naming fields under `field`.
@@ -135,8 +135,27 @@ pub(super) fn spec_problems(spec: &NetworkSpec, field: &str) -> Vec<String> {
 /// Roads whose paved bands cross or overlap away from a shared junction.
 pub(super) fn crossings(roads: &[Road], field: &str) -> Vec<String> {
     let mut p = Vec::new();
+    // Each road's box grown by its half width: roads whose boxes are apart cannot touch.
+    let boxes: Vec<(Vec2, Vec2)> = roads
+        .iter()
+        .map(|r| {
+            let pts = r.centre.points();
+            let grow = Vec2::new(r.half_width_m, r.half_width_m);
+            let lo = pts
+                .iter()
+                .fold(pts[0], |m, q| Vec2::new(m.x.min(q.x), m.y.min(q.y)));
+            let hi = pts
+                .iter()
+                .fold(pts[0], |m, q| Vec2::new(m.x.max(q.x), m.y.max(q.y)));
+            (lo - grow, hi + grow)
+        })
+        .collect();
     for a in 0..roads.len() {
         for b in a + 1..roads.len() {
+            let ((alo, ahi), (blo, bhi)) = (boxes[a], boxes[b]);
+            if alo.x > bhi.x || blo.x > ahi.x || alo.y > bhi.y || blo.y > ahi.y {
+                continue;
+            }
             let (ra, rb) = (&roads[a], &roads[b]);
             let clearance = ra.half_width_m + rb.half_width_m;
             let (pa, pb) = (ra.centre.points(), rb.centre.points());
