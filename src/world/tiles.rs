@@ -251,46 +251,25 @@ pub fn spawn_tiled_world(
         for (mesh, label_mesh, transform) in &parts {
             // Bevy's own culling tests the atlas camera, whose view is not the car's: the
             // copies are culled by the car's camera in `place` instead.
-            let mut copy = |mesh: &Handle<Mesh>, material: &Handle<TileMaterial>, layer| {
-                world
-                    .spawn((
-                        Mesh3d(mesh.clone()),
-                        MeshMaterial3d(material.clone()),
-                        *transform,
-                        RenderLayers::layer(layer),
-                        NoFrustumCulling,
-                        Scenery,
-                    ))
-                    .id()
-            };
-            let colour_copy = copy(mesh, &colour_material, TILE_LAYER);
-            let label_copy = label_mesh
-                .as_ref()
-                .zip(label_material.as_ref())
-                .map(|(m, material)| copy(m, material, LABEL_TILE_LAYER));
+            let (colour_copy, label_copy) = spawn_copies(
+                world,
+                (mesh, label_mesh.as_ref()),
+                (&colour_material, label_material.as_ref()),
+                *transform,
+                Visibility::Inherited,
+            );
             agent_copies.push((colour_copy, label_copy, true));
         }
         copies.push(agent_copies);
         let mut agent_traffic = Vec::new();
         for (mesh, label_mesh, local) in &traffic_meshes {
-            let mut copy = |mesh: &Handle<Mesh>, material: &Handle<TileMaterial>, layer| {
-                world
-                    .spawn((
-                        Mesh3d(mesh.clone()),
-                        MeshMaterial3d(material.clone()),
-                        Transform::IDENTITY,
-                        Visibility::Hidden,
-                        RenderLayers::layer(layer),
-                        NoFrustumCulling,
-                        Scenery,
-                    ))
-                    .id()
-            };
-            let colour_copy = copy(mesh, &colour_material, TILE_LAYER);
-            let label_copy = label_mesh
-                .as_ref()
-                .zip(label_material.as_ref())
-                .map(|(m, material)| copy(m, material, LABEL_TILE_LAYER));
+            let (colour_copy, label_copy) = spawn_copies(
+                world,
+                (mesh, label_mesh.as_ref()),
+                (&colour_material, label_material.as_ref()),
+                Transform::IDENTITY,
+                Visibility::Hidden,
+            );
             agent_traffic.push((colour_copy, label_copy, *local));
         }
         traffic.push(agent_traffic);
@@ -319,6 +298,35 @@ pub fn spawn_tiled_world(
         projection,
     };
     (table, views)
+}
+
+/// One car's copy of a part: the colour mesh with the car's colour material on the tile
+/// layer and, with labels, the label mesh with its label material on the label layer.
+fn spawn_copies(
+    world: &mut World,
+    (mesh, label_mesh): (&Handle<Mesh>, Option<&Handle<Mesh>>),
+    (material, label_material): (&Handle<TileMaterial>, Option<&Handle<TileMaterial>>),
+    transform: Transform,
+    visibility: Visibility,
+) -> (Entity, Option<Entity>) {
+    let mut copy = |mesh: &Handle<Mesh>, material: &Handle<TileMaterial>, layer| {
+        world
+            .spawn((
+                Mesh3d(mesh.clone()),
+                MeshMaterial3d(material.clone()),
+                transform,
+                visibility,
+                RenderLayers::layer(layer),
+                NoFrustumCulling,
+                Scenery,
+            ))
+            .id()
+    };
+    let colour = copy(mesh, material, TILE_LAYER);
+    let label = label_mesh
+        .zip(label_material)
+        .map(|(m, material)| copy(m, material, LABEL_TILE_LAYER));
+    (colour, label)
 }
 
 /// The camera drawing every car's copy of the world on `layer` into `atlas`. Its own view
