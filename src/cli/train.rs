@@ -46,7 +46,7 @@ pub struct TrainArgs {
     /// Turn off photometric augmentation.
     #[arg(long)]
     pub no_augment: bool,
-    /// Turn off balancing of straight driving against turns.
+    /// Turn off balancing of straight driving, gentle, medium and sharp turns.
     #[arg(long)]
     pub no_balance: bool,
     /// Threads decoding frames into batches.

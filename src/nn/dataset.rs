@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Below this |curvature| (1/m, a 100 m radius) a sample counts as straight driving.
-pub const STRAIGHT_CURVATURE_PER_M: f64 = 0.01;
+/// Edges (1/m) of the bands of |curvature| that balanced training draws from: straight
+/// driving (radius over 100 m), gentle, medium and sharp turns (radius under 16 m).
+pub const CURVATURE_BANDS_PER_M: [f64; 3] = [0.01, 0.03, 0.0625];
 
 /// One labelled frame.
 #[derive(Clone, Debug)]
@@ -225,8 +226,11 @@ impl Dataset {
         Ok(split)
     }
 
-    /// The sample order of one epoch: a seeded shuffle of `indices`; with `balance`, half the
-    /// epoch is drawn (with replacement) from straight driving and half from turns.
+    /// The sample order of one epoch: a seeded shuffle of `indices`; with `balance`, drawn
+    /// (with replacement) from the bands of [`CURVATURE_BANDS_PER_M`], each band's share of
+    /// the epoch in proportion to the square root of its size. Sharp turns, a few percent of
+    /// any drive, are then seen several times as often as in the recordings, while no band
+    /// of a handful of frames is repeated hundreds of times.
     pub fn epoch_order(
         &self,
         indices: &[usize],
@@ -235,15 +239,28 @@ impl Dataset {
         epoch: usize,
     ) -> Vec<usize> {
         let mut rng = seeded_rng(&[b"epoch", &seed.to_le_bytes(), &epoch.to_le_bytes()]);
-        let (straight, turns): (Vec<usize>, Vec<usize>) = indices.iter().partition(|&&i| {
-            (self.samples[i].curvature_per_m.abs() as f64) < STRAIGHT_CURVATURE_PER_M
-        });
-        let mut order = if balance && !straight.is_empty() && !turns.is_empty() {
+        let mut bands: Vec<Vec<usize>> = vec![Vec::new(); CURVATURE_BANDS_PER_M.len() + 1];
+        for &i in indices {
+            let k = self.samples[i].curvature_per_m.abs() as f64;
+            let band = CURVATURE_BANDS_PER_M
+                .iter()
+                .filter(|&&edge| k >= edge)
+                .count();
+            bands[band].push(i);
+        }
+        bands.retain(|b| !b.is_empty());
+        let mut order = if balance && bands.len() > 1 {
             let n = indices.len();
-            let mut drawn: Vec<usize> = (0..n / 2)
-                .map(|_| straight[rng.random_range(0..straight.len())])
-                .collect();
-            drawn.extend((n / 2..n).map(|_| turns[rng.random_range(0..turns.len())]));
+            let roots: Vec<f64> = bands.iter().map(|b| (b.len() as f64).sqrt()).collect();
+            let total: f64 = roots.iter().sum();
+            let mut drawn = Vec::with_capacity(n);
+            let mut cumulative = 0.0;
+            for (band, root) in bands.iter().zip(&roots) {
+                let start = (cumulative / total * n as f64).round() as usize;
+                cumulative += root;
+                let end = (cumulative / total * n as f64).round() as usize;
+                drawn.extend((start..end).map(|_| band[rng.random_range(0..band.len())]));
+            }
             drawn
         } else {
             indices.to_vec()

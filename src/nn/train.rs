@@ -38,7 +38,7 @@ pub struct TrainOptions {
     /// split `data` by `validation_fraction`.
     pub validation: Vec<PathBuf>,
     pub augment: Option<Augment>,
-    /// Draw straight driving and turns equally often.
+    /// Draw bands of |curvature| by the square root of their size (`Dataset::epoch_order`).
     pub balance: bool,
     /// Epochs without a better validation NLL before stopping.
     pub patience: usize,

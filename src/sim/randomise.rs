@@ -63,7 +63,16 @@ pub struct Randomisation {
     pub speed_scale: (f64, f64),
     /// Curviness of procedural tracks (0..=1); tracks of control points keep their shape.
     pub curviness: (f64, f64),
+    /// A procedural track's length times this: shorter loops bend sharper.
+    pub track_length_scale: (f64, f64),
+    /// Whether a procedural track gets a new generator seed per draw (a new shape each
+    /// episode). Drawn seeds are at least `FIRST_DRAWN_TRACK_SEED`; held-out tracks use lower.
+    pub new_track_shapes: bool,
 }
+
+/// The lowest generator seed a draw gives a procedural track: held-out tracks and suites use
+/// seeds below it, so no training draw can repeat one.
+pub const FIRST_DRAWN_TRACK_SEED: u64 = 10_000;
 
 impl Default for Randomisation {
     /// The ranges the main job trains with: from dusk-dark to bright, fog a third of the
@@ -97,6 +106,8 @@ impl Default for Randomisation {
             camera_fov_offset_deg: (-5.0, 5.0),
             speed_scale: (0.85, 1.25),
             curviness: (0.15, 1.0),
+            track_length_scale: (0.45, 1.2),
+            new_track_shapes: true,
         }
     }
 }
@@ -175,6 +186,7 @@ impl Randomisation {
         );
         range("speed_scale", self.speed_scale, 0.1, 5.0);
         range("curviness", self.curviness, 0.0, 1.0);
+        range("track_length_scale", self.track_length_scale, 0.1, 10.0);
         for (name, v) in [
             ("ground_colour_shift", self.ground_colour_shift),
             ("fog_probability", self.fog_probability),
@@ -275,6 +287,22 @@ impl Randomisation {
             for (c, b) in s.lighting.ground_colour.iter_mut().zip(base) {
                 *c = (b + uniform((-shift, shift))).clamp(0.0, 1.0);
             }
+        }
+        let length_scale = uniform(self.track_length_scale);
+        let track_seed = uniform((FIRST_DRAWN_TRACK_SEED as f64, u32::MAX as f64)) as u64;
+        if let TrackSpec::Procedural { seed, length_m, .. } = &mut s.track {
+            *length_m *= length_scale;
+            if self.new_track_shapes {
+                *seed = track_seed;
+            }
+            // Rows of props keep their density along the shorter or longer loop.
+            for prop in &mut s.props {
+                if let Some(repeat) = &mut prop.repeat {
+                    repeat.count = (repeat.count as f64 * length_scale).round() as u32;
+                }
+            }
+            s.props
+                .retain(|p| p.repeat.as_ref().is_none_or(|r| r.count > 0));
         }
         s.description = format!(
             "{} (randomised, draw seed {seed})",

@@ -550,9 +550,10 @@ impl Scenario {
             }
         };
         format!(
-            "{}: {:.0} m track ({kind}), road {:.1} m, {} props, camera {}x{} @ {:.0}° fov, {:.1} m/s, dt {:.3} s, {} steps{}",
+            "{}: {:.0} m track ({kind}; tightest bend radius {:.0} m), road {:.1} m, {} props, camera {}x{} @ {:.0}° fov, {:.1} m/s, dt {:.3} s, {} steps{}",
             self.name,
             track.length_m(),
+            1.0 / track.max_abs_curvature_per_m().max(1e-6),
             self.road.width_m,
             self.expanded_prop_count(),
             self.camera.width_px,

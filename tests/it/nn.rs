@@ -793,3 +793,52 @@ fn every_scenario_is_both_trained_and_validated_on() {
     assert!(split.validation.iter().all(|&i| data.samples[i].tick >= 40));
     assert!(split.train.iter().all(|&i| data.samples[i].tick < 40));
 }
+
+#[test]
+fn balanced_epochs_draw_curvature_bands_by_the_square_root_of_their_size() {
+    // 900 straight, 90 gentle, 9 medium and 1 sharp frame.
+    let curvatures = [(900, 0.001f32), (90, -0.02), (9, 0.05), (1, -0.1)];
+    let samples: Vec<Sample> = curvatures
+        .iter()
+        .flat_map(|&(n, k)| std::iter::repeat_n(k, n))
+        .enumerate()
+        .map(|(tick, curvature_per_m)| Sample {
+            png: std::sync::Arc::from(Vec::new()),
+            curvature_per_m,
+            episode: 0,
+            tick: tick as u64,
+        })
+        .collect();
+    let data = Dataset {
+        samples,
+        ..Dataset::default()
+    };
+    let all: Vec<usize> = (0..1000).collect();
+    let order = data.epoch_order(&all, true, 7, 0);
+    assert_eq!(order.len(), 1000);
+    assert_eq!(order, data.epoch_order(&all, true, 7, 0), "seeded");
+    assert_ne!(
+        order,
+        data.epoch_order(&all, true, 7, 1),
+        "new order per epoch"
+    );
+    let count = |k: f32| {
+        order
+            .iter()
+            .filter(|&&i| data.samples[i].curvature_per_m == k)
+            .count()
+    };
+    // Shares 30 : 9.49 : 3 : 1 of 43.49.
+    let expected = [(0.001, 689.8), (-0.02, 218.2), (0.05, 69.0), (-0.1, 23.0)];
+    for (k, n) in expected {
+        assert!(
+            (count(k) as f64 - n).abs() <= 1.0,
+            "{k}: {} not {n}",
+            count(k)
+        );
+    }
+    // Unbalanced: every sample once.
+    let mut plain = data.epoch_order(&all, false, 7, 0);
+    plain.sort();
+    assert_eq!(plain, all);
+}

@@ -6,8 +6,9 @@ use steerlab::drive::collect::{RecordOptions, Shard, record};
 use steerlab::drive::resimulate::{Counterfactual, resimulate};
 use steerlab::record::EpisodeReader;
 use steerlab::sim::Scenario;
-use steerlab::sim::randomise::Randomisation;
+use steerlab::sim::randomise::{FIRST_DRAWN_TRACK_SEED, Randomisation};
 use steerlab::sim::scenario::builtin;
+use steerlab::sim::track::TrackSpec;
 
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -33,6 +34,22 @@ fn draws_are_seeded_and_every_drawn_scenario_validates_and_builds() {
             assert!((4.5..=9.0).contains(&a.road.width_m));
             let lift = a.camera.mount_height_m - base.camera.mount_height_m;
             assert!(lift.abs() <= 0.3 + 1e-9, "camera moved {lift} m");
+            if let (
+                TrackSpec::Procedural {
+                    seed: drawn_seed,
+                    length_m,
+                    ..
+                },
+                TrackSpec::Procedural {
+                    length_m: base_length_m,
+                    ..
+                },
+            ) = (&a.track, &base.track)
+            {
+                assert!(*drawn_seed >= FIRST_DRAWN_TRACK_SEED, "seed {drawn_seed}");
+                let scale = length_m / base_length_m;
+                assert!((0.45..=1.2).contains(&scale), "length times {scale}");
+            }
             looks.insert(format!("{:?}", a.lighting));
         }
         assert_eq!(

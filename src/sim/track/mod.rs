@@ -209,6 +209,11 @@ impl Track {
         ))
     }
 
+    /// The largest |curvature| of the centreline, 1/m (one over the tightest bend's radius).
+    pub fn max_abs_curvature_per_m(&self) -> f64 {
+        self.curvature.iter().fold(0.0, |m, k| m.max(k.abs()))
+    }
+
     pub fn length_m(&self) -> f64 {
         self.s[self.points.len()]
     }
