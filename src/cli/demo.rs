@@ -29,7 +29,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "runs/demo")]
     pub out: PathBuf,
     /// Ticks driven per scenario and iteration.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 850)]
     pub ticks: u64,
     /// DAgger iterations after behaviour cloning.
     #[arg(long, default_value_t = 2)]

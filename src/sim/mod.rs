@@ -16,6 +16,7 @@ pub mod network;
 pub mod randomise;
 pub mod ron_file;
 pub mod scenario;
+pub mod shipped;
 pub mod simulation;
 pub mod track;
 pub mod traffic;

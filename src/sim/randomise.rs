@@ -32,7 +32,8 @@ pub struct Randomisation {
     pub sun_elevation_deg: (f64, f64),
     /// Direction the sunlight comes from, degrees.
     pub sun_azimuth_deg: (f64, f64),
-    /// Direct and sky light (within 0..=4; near 0 is night-like).
+    /// Direct and sky light (within 0..=4; near 0 is night-like). These two and the sky's
+    /// brightness follow one light level per draw, log-uniformly within each range.
     pub sun_intensity: (f64, f64),
     pub ambient_intensity: (f64, f64),
     /// The sky colour times this (dark skies at the low end), clamped to [0, 1].
@@ -231,9 +232,14 @@ impl Randomisation {
         let l = &mut s.lighting;
         l.sun_elevation_deg = uniform(self.sun_elevation_deg);
         l.sun_azimuth_deg = uniform(self.sun_azimuth_deg);
-        l.sun_intensity = uniform(self.sun_intensity);
-        l.ambient_intensity = uniform(self.ambient_intensity);
-        let sky = uniform(self.sky_brightness_scale);
+        // One light level for the scene, each intensity log-uniform from it with a little
+        // jitter of its own: a dark sun comes with a dark sky, and dusk and night are drawn
+        // as often as day (uniform draws made a night-like scene one draw in a hundred).
+        let level = uniform((0.0, 1.0));
+        let mut light = |range| log_between(range, level + uniform((-0.12, 0.12)));
+        l.sun_intensity = light(self.sun_intensity);
+        l.ambient_intensity = light(self.ambient_intensity);
+        let sky = light(self.sky_brightness_scale);
         l.sky_colour = l.sky_colour.map(|c| (c * sky).clamp(0.0, 1.0));
         let shift = self.ground_colour_shift;
         for c in &mut l.ground_colour {
@@ -314,5 +320,16 @@ impl Randomisation {
             &format!("{} randomised with seed {seed}", base.name),
             problems,
         )
+    }
+}
+
+/// The value at quantile `q` (clamped to 0..=1) of a log-uniform draw over `(lo, hi)`; a
+/// linear one where `lo` is not above zero.
+fn log_between((lo, hi): (f64, f64), q: f64) -> f64 {
+    let q = q.clamp(0.0, 1.0);
+    if lo > 0.0 {
+        lo * (hi / lo).powf(q)
+    } else {
+        lo + (hi - lo) * q
     }
 }

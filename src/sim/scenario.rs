@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::sim::ron_file::{parse_ron, read_ron_file, valid};
+use crate::sim::shipped::BUILTIN;
 use crate::sim::track::Track;
 pub use crate::sim::track::{MAX_TRACK_LENGTH_M, TrackSpec};
 use crate::sim::traffic::spec::TrafficSpec;
@@ -579,19 +580,7 @@ impl Scenario {
     }
 }
 
-/// The scenarios shipped in `scenarios/`, compiled into the binary: `(file name, RON text)`.
-pub const BUILTIN: [(&str, &str); 5] = [
-    ("oval.ron", include_str!("../../scenarios/oval.ron")),
-    ("winding.ron", include_str!("../../scenarios/winding.ron")),
-    ("props.ron", include_str!("../../scenarios/props.ron")),
-    ("dusk_fog.ron", include_str!("../../scenarios/dusk_fog.ron")),
-    (
-        "procedural.ron",
-        include_str!("../../scenarios/procedural.ron"),
-    ),
-];
-
-/// Parses the built-in scenarios.
+/// Parses the built-in scenarios ([`BUILTIN`]).
 pub fn builtin() -> Result<Vec<Scenario>> {
     BUILTIN
         .iter()

@@ -62,6 +62,31 @@ fn draws_are_seeded_and_every_drawn_scenario_validates_and_builds() {
 }
 
 #[test]
+fn night_like_light_is_drawn_as_often_as_its_share_of_the_log_range() {
+    // Sun, ambient light and sky brightness share one light level: with the default ranges
+    // about one draw in six has sun ≤ 0.06 and ambient ≤ 0.1 at once (uniform independent
+    // draws gave one in a hundred), and a dark sun never comes with a bright sky.
+    let ranges = Randomisation::default();
+    let base = builtin().unwrap().remove(0);
+    let draws: Vec<Scenario> = (0..600)
+        .map(|seed| ranges.draw(&base, seed).unwrap())
+        .collect();
+    let night = draws
+        .iter()
+        .filter(|s| s.lighting.sun_intensity <= 0.06 && s.lighting.ambient_intensity <= 0.1)
+        .count();
+    assert!(
+        (60..=160).contains(&night),
+        "{night} night-like draws in 600"
+    );
+    for s in &draws {
+        if s.lighting.sun_intensity <= 0.04 {
+            assert!(s.lighting.ambient_intensity < 0.15, "{:?}", s.lighting);
+        }
+    }
+}
+
+#[test]
 fn the_default_ranges_file_holds_the_default_ranges() {
     let file = Randomisation::load(&repo("scenarios/randomise/default.ron")).unwrap();
     assert_eq!(file, Randomisation::default());

@@ -3,7 +3,8 @@
 
 use steerlab::Error;
 use steerlab::sim::Scenario;
-use steerlab::sim::scenario::{BUILTIN, TrackSpec, builtin};
+use steerlab::sim::scenario::{TrackSpec, builtin};
+use steerlab::sim::shipped::BUILTIN;
 
 const MINIMAL: &str = r#"Scenario(
     name: "square",
