@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = EnvOptions {
         agents: 1,
         render: true,
-        labels: false,
+        ..EnvOptions::default() // no label frames, no map patches
     };
     let mut env = Env::new(scenario, options)?;
     let mut obs = env.reset(42)?.remove(0);

@@ -148,7 +148,7 @@ pub struct Steering {
 /// A worker steering with `policy`.
 pub fn policy_worker(mut policy: Policy) -> std::io::Result<Worker<Steering>> {
     Worker::spawn("steerlab-policy", move |frame| {
-        let distribution = policy.distribution(frame)?;
+        let distribution = policy.distribution(&crate::drive::policy::Seen::camera(frame))?;
         Ok(Steering {
             curvature_per_m: policy.curvature(&distribution),
             distribution,

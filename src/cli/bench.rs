@@ -72,6 +72,7 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
                 agents,
                 render: true,
                 labels: args.labels,
+                map: None,
             },
         )
         .with_context(|| format!("building a world with {agents} cars"))?;

@@ -7,6 +7,7 @@ use crate::nn::backbone::Backbone;
 use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec, ModelConfig, PRESETS};
 use crate::nn::ops;
 use crate::nn::optim::{AdamW, AdamWParams};
+use crate::nn::steering::Inputs;
 use crate::nn::steering::MixtureBatch;
 use crate::nn::{Model, device};
 use anyhow::{Context, Result, bail};
@@ -109,7 +110,7 @@ fn measure_stock(preset: &str, budget: f64) -> Result<Figures> {
     let targets = ((Tensor::rand(0f32, 1.0, 64, &device())? - 0.5)? * 0.1)?;
     // Same outputs as our ops, first.
     let (ours, theirs) = (
-        model.net.forward(&one)?.means,
+        model.net.forward(&Inputs::camera(one.clone()))?.means,
         stock_forward(&model, &one)?.means,
     );
     let diff = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
@@ -151,11 +152,40 @@ fn measure_stock(preset: &str, budget: f64) -> Result<Figures> {
     })
 }
 
+/// `n` samples of what a model of `config` reads: random camera images, random map patches
+/// and commands where it reads them.
+fn random_inputs(config: &ModelConfig, n: usize) -> Result<Inputs> {
+    let i = config.input;
+    let maps = match &config.map {
+        Some(m) => {
+            let s = m.spec.size;
+            Some(Tensor::rand(
+                0f32,
+                1.0,
+                (n, m.mode.channels(), s, s),
+                &device(),
+            )?)
+        }
+        None => None,
+    };
+    let commands = if config.reads_commands() {
+        let follow = vec![crate::sim::map_input::Command::Follow; n];
+        Some(crate::nn::dataset::commands_to_tensor(&follow)?)
+    } else {
+        None
+    };
+    Ok(Inputs {
+        images: Tensor::rand(0f32, 1.0, (n, i.channels, i.height, i.width), &device())?,
+        maps,
+        commands,
+    })
+}
+
 fn measure(preset: &str, budget: f64) -> Result<Figures> {
     let config = ModelConfig::preset(preset).context("preset")?;
+    let one = random_inputs(&config, 1)?;
+    let batch = random_inputs(&config, 64)?;
     let model = Model::new(config, 0)?;
-    let one = Tensor::rand(0f32, 1.0, (1, 3, 66, 200), &device())?;
-    let batch = Tensor::rand(0f32, 1.0, (64, 3, 66, 200), &device())?;
     let targets = ((Tensor::rand(0f32, 1.0, 64, &device())? - 0.5)? * 0.1)?;
     let latency = median_time(budget, || {
         model.net.forward(&one)?.means.to_vec2::<f32>()?;

@@ -2,10 +2,9 @@
 
 use crate::drive::InterventionRule;
 use crate::drive::dagger::{self, DaggerObserver, DaggerOptions, Iteration, iteration_table};
-use crate::nn::ModelConfig;
-use crate::nn::config::PRESETS;
 use crate::nn::train::TrainObserver;
-use anyhow::{Context, Result};
+use crate::sim::map_input::{GpsNoise, MapMode};
+use anyhow::Result;
 use indicatif::ProgressBar;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,8 +41,17 @@ pub struct DaggerArgs {
     /// β₀: the expert's share of ticks in iteration 1 (βᵢ = β₀ⁱ).
     #[arg(long, default_value_t = 0.5)]
     pub beta: f64,
+    /// Network preset: pilotnet, lecture, navnet (camera and map) or cil (one head per
+    /// navigation command); see `train --help`.
     #[arg(long, default_value = "pilotnet")]
     pub preset: String,
+    /// The map a navnet reads: routed (the default), unrouted, or none.
+    #[arg(long, value_enum)]
+    pub map: Option<MapMode>,
+    /// A navnet reads its map at a GPS fix this wrong: `σ_pos,σ_heading` in metres and
+    /// degrees (and optionally the error's correlation time in seconds, 10 by default).
+    #[arg(long, value_name = "σ_POS,σ_HEADING")]
+    pub gps_noise: Option<GpsNoise>,
     /// Epochs of behaviour cloning, and of each retraining.
     #[arg(long, default_value_t = 8)]
     pub epochs: usize,
@@ -158,13 +166,7 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
     } else {
         super::inputs::load_scenarios(&args.calibration_scenarios)?
     };
-    let config = ModelConfig::preset(&args.preset).with_context(|| {
-        format!(
-            "unknown preset {:?}; choose from {}",
-            args.preset,
-            PRESETS.join(", ")
-        )
-    })?;
+    let config = super::inputs::model_config(&args.preset, args.map)?;
     let options = DaggerOptions {
         train_scenarios,
         eval_scenarios,
@@ -183,6 +185,7 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
         out: args.out.clone(),
         seed: args.seed,
         randomise: super::inputs::randomisation(&args.randomise, args.draws)?,
+        gps: args.gps_noise,
     };
     let (iterations, _) = dagger::run(&options, &mut Progress::new(), &AtomicBool::new(false))?;
     println!("{}", iteration_table(&iterations));

@@ -184,6 +184,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         out: args.out.clone(),
         seed: args.seed,
         randomise: super::inputs::randomisation(&args.randomise, args.draws)?,
+        gps: None,
     };
     let mut progress = super::dagger::Progress::new();
     let (iterations, last) = dagger::run(&options, &mut progress, &AtomicBool::new(false))?;

@@ -5,6 +5,7 @@ use crate::drive::eval::{EvalOptions, Evaluation, evaluate, metrics_table};
 use crate::drive::metrics::Supervision;
 use crate::drive::suite::{SUITE_JSON, SUITE_MD, SUITE_PNG, Suite, run_suite};
 use crate::drive::{Choice, InterventionRule, Policy};
+use crate::sim::map_input::GpsNoise;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -33,6 +34,10 @@ pub struct EvalArgs {
     /// |lateral offset| at which the safety driver intervenes, metres.
     #[arg(long, default_value_t = 1.0, conflicts_with = "free")]
     pub intervention_offset: f64,
+    /// A model that reads a map reads it at a GPS fix this wrong: `σ_pos,σ_heading` in metres
+    /// and degrees (and optionally the error's correlation time in seconds, 10 by default).
+    #[arg(long, value_name = "σ_POS,σ_HEADING")]
+    pub gps_noise: Option<GpsNoise>,
     /// No safety driver: each drive ends at its first crash (a wheel off the road or the body
     /// touching a prop); reports distance and time to the first crash.
     #[arg(long)]
@@ -140,6 +145,7 @@ fn options(args: &EvalArgs) -> Result<EvalOptions> {
                 ..InterventionRule::default()
             })
         },
+        gps: args.gps_noise,
     })
 }
 

@@ -1,8 +1,30 @@
 //! What the commands' arguments name: scenario files (the built-in scenarios when none are
 //! given) and episode folders split into training and held-out files.
 
-use anyhow::Result;
+use crate::nn::ModelConfig;
+use crate::nn::config::PRESETS;
+use crate::sim::map_input::MapMode;
+use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
+
+/// The model config of `preset`, its map set to `map` where given (a `navnet` reads a routed
+/// map unless told otherwise; `--map none` is its camera-only baseline).
+pub(crate) fn model_config(preset: &str, map: Option<MapMode>) -> Result<ModelConfig> {
+    let config = ModelConfig::preset(preset).with_context(|| {
+        format!(
+            "unknown --preset {preset:?}; choose one of {}",
+            PRESETS.join(", ")
+        )
+    })?;
+    match map {
+        None => Ok(config),
+        Some(mode) if preset == "navnet" => Ok(ModelConfig::navnet(mode)),
+        Some(_) => bail!(
+            "--map picks the map a navnet model reads; the {preset} preset reads none (use \
+             --preset navnet)"
+        ),
+    }
+}
 
 /// Training and held-out data from the episodes under `paths`: the last fifth of the files (at
 /// least one) is held out, or, when there is only one file, the last fifth of its frames
@@ -14,7 +36,7 @@ pub(crate) fn held_out_split<T>(
 ) -> Result<(T, T)> {
     let files = crate::nn::dataset::episode_files(paths)?;
     if files.is_empty() {
-        anyhow::bail!("no episode files in {paths:?}");
+        bail!("no episode files in {paths:?}");
     }
     if files.len() == 1 {
         let mut train = load(&files)?;

@@ -2,6 +2,7 @@
 
 use crate::nn::ModelDir;
 use crate::nn::dataset::{BatchStream, Dataset, StreamSpec, frames_to_tensor};
+use crate::nn::steering::Inputs;
 use crate::nn::{Model, SteeringDistribution};
 use crate::report::RGBColor;
 use crate::report::plot::{GREEN, LinePanel, RED, line_panels_sized};
@@ -76,7 +77,15 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
             .with_context(|| format!("{}: not a PNG image", args.input.display()))?;
         check_size(&model, &frame, &args.input)?;
         let started = std::time::Instant::now();
-        let dist = model.predict(&frames_to_tensor(&[&frame])?)?.remove(0);
+        if model.config.map_channels() > 0 || model.config.reads_commands() {
+            bail!(
+                "{} reads a map or a navigation command beside the camera, which a PNG frame \
+                 does not carry; give it an episode recorded with --map instead",
+                args.model.display()
+            );
+        }
+        let inputs = Inputs::camera(frames_to_tensor(&[&frame])?);
+        let dist = model.predict(&inputs)?.remove(0);
         let ms = started.elapsed().as_secs_f64() * 1e3;
         println!("{}", describe(&dist));
         println!("entropy {:.3} nats; inference {ms:.1} ms", dist.entropy());
@@ -100,11 +109,13 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
             seed: 0,
             epoch: 0,
             workers: 2,
+            map_channels: model.config.map_channels(),
+            commands: model.config.reads_commands(),
         },
     );
     let mut predicted = Vec::with_capacity(data.samples.len());
     for batch in stream {
-        predicted.extend(model.predict(&batch?.images)?);
+        predicted.extend(model.predict(&batch?.inputs)?);
     }
     let ticks: Vec<u64> = data.samples.iter().map(|s| s.tick).collect();
     let expert: Vec<f64> = data

@@ -4,6 +4,7 @@
 
 use crate::drive::collect::{self, RecordOptions, RecordProgress, RecordSummary, Shard};
 use crate::sim::Scenario;
+use crate::sim::map_input::{GpsNoise, MapOptions, MapSpec};
 use crate::sim::randomise::Randomisation;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -43,6 +44,14 @@ pub struct RecordArgs {
     /// seeded by the episode's seed; the drawn scenario is saved in the episode.
     #[arg(long, num_args = 0..=1, default_missing_value = "default", value_name = "PRESET|FILE")]
     pub randomise: Option<String>,
+    /// Also record each tick's map patch: the drivable area and the route ahead around the car
+    /// (64 × 64 over ±40 m), the input a `navnet` model reads beside the camera.
+    #[arg(long)]
+    pub map: bool,
+    /// Cut the map patches at a GPS fix this wrong: `σ_pos,σ_heading` in metres and degrees
+    /// (and optionally the error's correlation time in seconds, 10 by default).
+    #[arg(long, value_name = "σ_POS,σ_HEADING", requires = "map")]
+    pub gps_noise: Option<GpsNoise>,
     /// The share of the episodes this process records, "W/N": set by `--jobs` on its workers.
     #[arg(long, hide = true, value_parser = parse_worker)]
     pub worker: Option<(u32, u32)>,
@@ -106,6 +115,10 @@ fn options(args: &RecordArgs) -> Result<RecordOptions> {
             .as_deref()
             .map(Randomisation::named)
             .transpose()?,
+        map: args.map.then(|| MapOptions {
+            spec: MapSpec::default(),
+            gps: args.gps_noise,
+        }),
     })
 }
 
@@ -180,6 +193,12 @@ fn record_in_workers(args: &RecordArgs) -> Result<RecordSummary> {
         }
         if args.labels {
             cmd.arg("--labels");
+        }
+        if args.map {
+            cmd.arg("--map");
+        }
+        if let Some(gps) = &args.gps_noise {
+            cmd.args(["--gps-noise", &gps.to_string()]);
         }
         for s in &args.scenarios {
             cmd.arg("--scenario").arg(s);

@@ -1,10 +1,10 @@
 //! `steerlab train`: recorded episodes in, a steering model directory out.
 
 use super::progress::{Bar, interrupt_on_ctrl_c};
-use crate::nn::config::{ModelConfig, PRESETS};
 use crate::nn::dataset::Augment;
 use crate::nn::optim::AdamWParams;
 use crate::nn::train::{self, EpochMetrics, Stop, TrainOptions};
+use crate::sim::map_input::MapMode;
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,9 +17,14 @@ pub struct TrainArgs {
     /// Model directory to write (config.json, model.safetensors, metrics.csv, curves.png).
     #[arg(long)]
     pub out: PathBuf,
-    /// Network preset: pilotnet or lecture.
+    /// Network preset: pilotnet, lecture, navnet (camera and map, Amini et al. 2019) or cil
+    /// (one head per navigation command, Codevilla et al. 2018).
     #[arg(long, default_value = "pilotnet")]
     pub preset: String,
+    /// The map a navnet reads: routed (the default), unrouted, or none (its camera-only
+    /// baseline). The episodes must have been recorded with --map.
+    #[arg(long, value_enum)]
+    pub map: Option<MapMode>,
     #[arg(long, default_value_t = 20)]
     pub epochs: usize,
     #[arg(long, default_value_t = 64)]
@@ -85,13 +90,7 @@ pub(crate) fn bar() -> Bar {
 }
 
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
-    let Some(config) = ModelConfig::preset(&args.preset) else {
-        bail!(
-            "unknown --preset {:?}; choose one of {}",
-            args.preset,
-            PRESETS.join(", ")
-        );
-    };
+    let config = super::inputs::model_config(&args.preset, args.map)?;
     if !(0.0..1.0).contains(&args.validation_fraction) {
         bail!("--validation-fraction must be in [0, 1)");
     }

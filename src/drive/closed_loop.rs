@@ -3,13 +3,15 @@
 //! strays, and the drive can be recorded for replay and for training (the expert's label is
 //! recorded at every tick, whoever drove).
 
+use crate::drive::junctions::JunctionTally;
 use crate::drive::metrics::{Metrics, Supervision, Tally, TickOutcome, Verdict};
-use crate::drive::policy::Policy;
+use crate::drive::policy::{Policy, Seen, command_of};
 use crate::error::{Error, Result};
 use crate::nn::SteeringDistribution;
 use crate::record::schema::{ActionMsg, DriverMsg, RouteMsg, TrafficMsg};
 use crate::record::{EpisodeMeta, Recorder, StepRecord};
 use crate::sim::Scenario;
+use crate::sim::map_input::MapOptions;
 use crate::sim::randomise::Randomisation;
 use crate::sim::{Action, Expert, ExpertConfig, Vec2};
 use crate::world::{Env, EnvOptions, Observation};
@@ -103,6 +105,12 @@ pub fn drive(
         None => None,
     };
     let mut tally = Tally::new(options.supervision);
+    let mut junctions = JunctionTally::default();
+    // Further than half a lane from the route's path, the car is on another lane or road.
+    let off_route_m = env
+        .simulation()
+        .town()
+        .map_or(f64::INFINITY, |t| t.network.lane_width_m / 2.0);
     let mut path = Vec::new();
     let mut interventions = Vec::new();
     let mut crashes = Vec::new();
@@ -141,6 +149,7 @@ pub fn drive(
                     .and_then(|d| d.distribution.as_ref())
                     .map(|d| d.to_msg(tick)),
                 labels: obs.labels.take(),
+                map: obs.map.take(),
             })?;
         }
         let Some(decision) = decision else { break };
@@ -166,6 +175,10 @@ pub fn drive(
             expert_curvature_per_m: label.curvature_per_m,
             distribution: decision.distribution.as_ref(),
         });
+        if let Some(route) = &s.route {
+            let off = s.lateral_offset_m.abs() > off_route_m || verdict == Verdict::Intervene;
+            junctions.tick(route, moved, off);
+        }
         if s.crash.is_some() && !crashed {
             crashes.push(s.vehicle.position);
         }
@@ -186,9 +199,11 @@ pub fn drive(
         Some(r) => (options.record.clone(), r.finish()?),
         None => (None, 0),
     };
+    let mut metrics = tally.metrics();
+    metrics.junctions = junctions.finish(over && obs.state.crash.is_some());
     Ok(Drive {
         scenario: scenario.name.clone(),
-        metrics: tally.metrics(),
+        metrics,
         path,
         interventions,
         crashes,
@@ -202,7 +217,9 @@ pub fn drive(
 /// recording `<dir>/<scenario name>.mcap`; `seed(name)` seeds each drive. Data collection,
 /// validation and calibration drives all go this way. With `randomise = Some((ranges, n))`
 /// each scenario is instead driven `n` times for `ticks / n`, each drive in a scenario drawn
-/// from `ranges` with the drive's seed, recorded as `<name>_<k>.mcap`.
+/// from `ranges` with the drive's seed, recorded as `<name>_<k>.mcap`. With `map`, every tick
+/// also cuts (and records) the car's map patch.
+#[allow(clippy::too_many_arguments)]
 pub fn drive_each(
     scenarios: &[Scenario],
     ticks: u64,
@@ -211,6 +228,7 @@ pub fn drive_each(
     supervision: Supervision,
     seed: &dyn Fn(&str) -> u64,
     randomise: Option<(&Randomisation, u32)>,
+    map: Option<MapOptions>,
     progress: &mut dyn FnMut(&str, u64, f64),
 ) -> Result<Vec<Drive>> {
     crate::files::create_dir_all(dir)?;
@@ -229,8 +247,12 @@ pub fn drive_each(
                 }
             };
             scenario.episode_steps = ticks.min(u32::MAX as u64) as u32;
-            let mut env = Env::new(scenario, EnvOptions::default())
-                .map_err(|e| e.context(format!("scenario {name}")))?;
+            let options = EnvOptions {
+                map,
+                ..EnvOptions::default()
+            };
+            let mut env =
+                Env::new(scenario, options).map_err(|e| e.context(format!("scenario {name}")))?;
             let run = DriveOptions {
                 distance_m: f64::INFINITY,
                 max_ticks: ticks,
@@ -281,8 +303,13 @@ fn decide(
             "a policy drives from camera frames, but this world renders none".into(),
         ));
     };
+    let seen = Seen {
+        frame,
+        map: obs.map.as_ref().map(|m| &m.patch),
+        command: command_of(&obs.state),
+    };
     let (action, distribution) = policy
-        .act(frame, label.speed_m_s)
+        .act(&seen, label.speed_m_s)
         .map_err(|e| e.context("the policy could not act"))?;
     Ok(Decision {
         action,

@@ -7,6 +7,7 @@
 use crate::drive::{DriveOptions, InterventionRule, Pilot, Supervision, drive};
 use crate::error::Result;
 use crate::sim::Scenario;
+use crate::sim::map_input::MapOptions;
 use crate::sim::randomise::Randomisation;
 use crate::world::{Env, EnvOptions};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,8 @@ pub struct RecordOptions {
     /// Draw each episode's scenario from these ranges, seeded by the episode's seed (its
     /// file then holds the drawn scenario).
     pub randomise: Option<Randomisation>,
+    /// Also cut and record each tick's map patch (the navigation network's map input).
+    pub map: Option<MapOptions>,
 }
 
 /// One worker's share of a run: episode `i` of the run (scenarios in order, then episodes)
@@ -199,6 +202,7 @@ pub fn record(
         progress(RecordProgress::World { scenario: name });
         let env_options = EnvOptions {
             labels: options.labels,
+            map: options.map,
             ..EnvOptions::default()
         };
         // One world for the scenario, or one per episode when each draws its own.

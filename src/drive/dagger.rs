@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::nn::ModelConfig;
 use crate::nn::train::{TrainObserver, TrainOptions, train};
 use crate::sim::Scenario;
+use crate::sim::map_input::{GpsNoise, MapOptions};
 use crate::sim::randomise::Randomisation;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,9 @@ pub struct DaggerOptions {
     /// Domain randomisation of the collection and validation drives: the ranges, and how many
     /// drives (each in a scenario of its own draw) share a scenario's ticks.
     pub randomise: Option<(Randomisation, u32)>,
+    /// GPS noise on the pose map patches are cut at (a model that reads a map); `None`: the
+    /// true pose.
+    pub gps: Option<GpsNoise>,
 }
 
 /// One iteration's figures.
@@ -172,6 +176,7 @@ pub fn run(
                 ])
             },
             options.randomise.as_ref().map(|(r, n)| (r, *n)),
+            map_options(options),
             &mut |n, t, m| observer.drive_progress(n, t, m),
         )?;
         let learner_ticks: u64 = drives.iter().map(|d| d.policy_ticks).sum();
@@ -228,6 +233,7 @@ pub fn run(
             out: eval_dir.clone(),
             seed: options.seed,
             supervision: Supervision::SafetyDriver(options.rule),
+            gps: options.gps,
         };
         let evaluation = evaluate(Some(&mut policy), &eval_options, &mut |n, t, m| {
             observer.drive_progress(n, t, m)
@@ -276,9 +282,19 @@ fn record_validation(options: &DaggerOptions, observer: &mut dyn DaggerObserver)
             crate::sim::math::fnv1a(&[b"validation", &options.seed.to_le_bytes(), name.as_bytes()])
         },
         options.randomise.as_ref().map(|(r, n)| (r, *n)),
+        map_options(options),
         &mut |n, t, m| observer.drive_progress(n, t, m),
     )?;
     Ok(())
+}
+
+/// The map patches every drive records: those the trained model reads, cut at the true pose
+/// or at a GPS fix with `options.gps`.
+fn map_options(options: &DaggerOptions) -> Option<MapOptions> {
+    options.config.map.as_ref().map(|m| MapOptions {
+        spec: m.spec,
+        gps: options.gps,
+    })
 }
 
 /// `dagger.json`, `dagger.md` and `dagger.png` (metrics per iteration).

@@ -2,11 +2,13 @@
 //! and overall metrics, a map of each drive, and the drives recorded for replay.
 
 use crate::drive::closed_loop::{Drive, DriveOptions, Pilot, drive};
+use crate::drive::junctions::Passages;
 use crate::drive::metrics::{Metrics, Supervision, combine};
 use crate::drive::policy::Policy;
 use crate::error::{Error, Result};
 use crate::nn::calibration::Calibration;
 use crate::report::plot::{BLUE, RED, render};
+use crate::sim::map_input::{GpsNoise, MapOptions};
 use crate::sim::{Scenario, Track};
 use crate::world::{Env, EnvOptions};
 use plotters::prelude::*;
@@ -24,6 +26,8 @@ pub struct EvalOptions {
     /// With a safety driver (PilotNet's interventions) or free (each drive ends at its first
     /// crash).
     pub supervision: Supervision,
+    /// GPS noise on the pose a policy's map patch is cut at (`None`: the true pose).
+    pub gps: Option<GpsNoise>,
 }
 
 /// Results of an evaluation.
@@ -63,6 +67,13 @@ pub fn evaluate(
         let name = scenario.name.clone();
         let env_options = EnvOptions {
             render: policy.is_some(),
+            map: policy
+                .as_deref()
+                .and_then(Policy::map_options)
+                .map(|m| MapOptions {
+                    gps: options.gps,
+                    ..m
+                }),
             ..EnvOptions::default()
         };
         let mut env =
@@ -184,6 +195,35 @@ pub fn metrics_table(rows: &[(String, Metrics)]) -> String {
                 m.whiteness_per_m_s,
             ));
         }
+    }
+    t.push_str(&junction_table(rows));
+    t
+}
+
+/// Junction success by manoeuvre (passages that left on the route's road / passages), when
+/// any drive went through a junction.
+pub fn junction_table(rows: &[(String, Metrics)]) -> String {
+    if rows.iter().all(|(_, m)| m.junctions.all().attempts == 0) {
+        return String::new();
+    }
+    let cell = |p: Passages| match p.success_pct() {
+        Some(pct) => format!("{}/{} ({pct:.0} %)", p.successes, p.attempts),
+        None => "–".into(),
+    };
+    let mut t = String::from(
+        "\nJunctions: passages that left on the route's road / passages\n\n\
+         | | left | straight | right | u-turn | all |\n|---|---|---|---|---|---|\n",
+    );
+    for (name, m) in rows {
+        let j = &m.junctions;
+        t.push_str(&format!(
+            "| {name} | {} | {} | {} | {} | {} |\n",
+            cell(j.left),
+            cell(j.straight),
+            cell(j.right),
+            cell(j.u_turn),
+            cell(j.all())
+        ));
     }
     t
 }

@@ -4,6 +4,7 @@
 //! policy, the likelihood of the expert's action and the calibration of the policy's whole
 //! mixture (probability integral transform, [`Calibration`]).
 
+use crate::drive::junctions::JunctionStats;
 use crate::nn::{Calibration, SteeringDistribution};
 use crate::sim::Crash;
 use serde::{Deserialize, Serialize};
@@ -106,6 +107,9 @@ pub struct Tally {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     pub supervision: Supervision,
+    /// Junction passages by manoeuvre, in a town (whether the car left on its route's road).
+    #[serde(default)]
+    pub junctions: JunctionStats,
     /// PilotNet autonomy: (1 − interventions · penalty / elapsed) · 100, floored at 0
     /// (100 without a safety driver, who never intervenes).
     pub autonomy_pct: f64,
@@ -261,8 +265,10 @@ pub fn combine(parts: &[Metrics]) -> Metrics {
         (per(sum, n), n)
     };
     let mut calibration = Calibration::default();
+    let mut junctions = JunctionStats::default();
     for m in parts {
         calibration.merge(&m.calibration);
+        junctions.merge(&m.junctions);
     }
     let (nll, scored) = weighted(&|m| (m.expert_nll.unwrap_or(0.0), m.scored_ticks));
     let (whiteness, rate_ticks) = weighted(&|m| (m.whiteness_per_m_s, m.rate_ticks));
@@ -281,6 +287,7 @@ pub fn combine(parts: &[Metrics]) -> Metrics {
         scored_ticks: scored,
         expert_nll: (scored > 0).then_some(nll),
         calibration,
+        junctions,
         ..Metrics::default()
     }
     .with_derived()

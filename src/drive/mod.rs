@@ -7,6 +7,7 @@ pub mod closed_loop;
 pub mod collect;
 pub mod dagger;
 pub mod eval;
+pub mod junctions;
 pub mod metrics;
 pub mod policy;
 pub mod recalibrate;

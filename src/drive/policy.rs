@@ -5,8 +5,10 @@
 
 use crate::error::{Error, Result};
 use crate::nn::ModelDir;
-use crate::nn::dataset::frames_to_tensor;
+use crate::nn::dataset::{commands_to_tensor, frames_to_tensor, maps_to_tensor};
+use crate::nn::steering::Inputs;
 use crate::nn::{Model, SteeringDistribution};
+use crate::sim::map_input::{Command, MapOptions};
 use crate::sim::{Action, Frame};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -22,6 +24,34 @@ pub enum Choice {
     Mean,
     /// A draw from the mixture (seeded).
     Sample,
+}
+
+/// What a policy reads at a tick.
+#[derive(Clone, Copy, Debug)]
+pub struct Seen<'a> {
+    pub frame: &'a Frame,
+    /// The map patch at the believed pose (when the world cuts one).
+    pub map: Option<&'a Frame>,
+    /// The navigation command (`Follow` away from junctions and off towns).
+    pub command: Command,
+}
+
+impl<'a> Seen<'a> {
+    /// A camera frame alone.
+    pub fn camera(frame: &'a Frame) -> Self {
+        Self {
+            frame,
+            map: None,
+            command: Command::Follow,
+        }
+    }
+}
+
+/// The command for a car in `state`: its route's next manoeuvre near a junction.
+pub fn command_of(state: &crate::sim::AgentState) -> Command {
+    state.route.as_ref().map_or(Command::Follow, |r| {
+        Command::from_route(r.turn, r.distance_to_junction_m, r.in_junction)
+    })
 }
 
 /// A steering model and how it acts.
@@ -46,9 +76,12 @@ impl Policy {
         Ok(Self::new(model, choice, seed))
     }
 
-    /// The steering distribution for one camera frame.
-    pub fn distribution(&self, frame: &Frame) -> Result<SteeringDistribution> {
-        let input = self.model.config.input;
+    /// The steering distribution for what the car sees: its camera frame, and the map patch
+    /// and navigation command when the model reads them.
+    pub fn distribution(&self, seen: &Seen) -> Result<SteeringDistribution> {
+        let config = &self.model.config;
+        let input = config.input;
+        let frame = seen.frame;
         if (frame.height as usize, frame.width as usize) != (input.height, input.width) {
             return Err(Error::InvalidArgument(format!(
                 "the camera renders {}x{} frames but the model expects {}x{}: set the scenario's \
@@ -56,12 +89,41 @@ impl Policy {
                 frame.width, frame.height, input.width, input.height
             )));
         }
-        let images = frames_to_tensor(&[frame])?;
+        let maps = match (config.map_channels(), seen.map) {
+            (0, _) => None,
+            (channels, Some(map)) => Some(maps_to_tensor(&[map], channels)?),
+            (_, None) => {
+                return Err(Error::InvalidArgument(
+                    "the model reads a map beside the camera, but the world cuts none (drive \
+                     it with the model's map options: eval, dagger and sim set them from the \
+                     model's config)"
+                        .into(),
+                ));
+            }
+        };
+        let commands = if config.reads_commands() {
+            Some(commands_to_tensor(&[seen.command])?)
+        } else {
+            None
+        };
+        let inputs = Inputs {
+            images: frames_to_tensor(&[frame])?,
+            maps,
+            commands,
+        };
         let mut all = self
             .model
-            .predict(&images)
+            .predict(&inputs)
             .map_err(|e| e.context("policy inference"))?;
         Ok(all.remove(0))
+    }
+
+    /// The map options a world must give this policy (`None`: it reads no map).
+    pub fn map_options(&self) -> Option<MapOptions> {
+        self.model.config.map.as_ref().map(|m| MapOptions {
+            spec: m.spec,
+            gps: None,
+        })
     }
 
     /// The curvature chosen from `distribution`.
@@ -73,10 +135,10 @@ impl Policy {
         }
     }
 
-    /// The action for `frame`, at the expert's speed `speed_m_s`, and the distribution it
-    /// came from.
-    pub fn act(&mut self, frame: &Frame, speed_m_s: f64) -> Result<(Action, SteeringDistribution)> {
-        let d = self.distribution(frame)?;
+    /// The action for what the car sees, at the expert's speed `speed_m_s`, and the
+    /// distribution it came from.
+    pub fn act(&mut self, seen: &Seen, speed_m_s: f64) -> Result<(Action, SteeringDistribution)> {
+        let d = self.distribution(seen)?;
         Ok((Action::new(self.curvature(&d), speed_m_s), d))
     }
 }

@@ -95,6 +95,7 @@ pub fn recalibrate(
     progress: &mut dyn FnMut(&str, u64, f64),
 ) -> Result<Recalibration> {
     let mut policy = Policy::load(model_dir, Choice::Mode, seed)?;
+    let map = policy.map_options();
     let drives = drive_each(
         scenarios,
         ticks,
@@ -103,6 +104,7 @@ pub fn recalibrate(
         Supervision::default(),
         &|name| crate::sim::math::fnv1a(&[b"calibration", &seed.to_le_bytes(), name.as_bytes()]),
         None,
+        map,
         progress,
     )?;
     let files: Vec<PathBuf> = drives.into_iter().filter_map(|d| d.recording).collect();

@@ -266,6 +266,7 @@ pub fn run_suite(
             out: out.join(folder),
             seed,
             supervision,
+            gps: None,
         };
         evaluate(Some(policy), &options, progress)
     };

@@ -1,6 +1,7 @@
 //! Model configuration: a serde type with named presets, saved as a checkpoint's `config.json`.
 
 use crate::nn::ops::Conv2dSpec;
+use crate::sim::map_input::{COMMANDS, MapMode, MapSpec};
 use serde::{Deserialize, Serialize};
 
 /// The image the network reads: `channels`×`height`×`width`, values 0–1 in RGB order.
@@ -103,7 +104,30 @@ fn one() -> f64 {
     1.0
 }
 
-/// A whole model: input, backbone and steering head.
+/// The map branch of a navigation network (Amini et al. 2019): a small CNN over the map
+/// patch whose features join the camera's before the steering head.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapBranchConfig {
+    /// Unrouted (the drivable area) or routed (and the route ahead).
+    pub mode: MapMode,
+    pub spec: MapSpec,
+    pub layers: Vec<LayerSpec>,
+}
+
+impl MapBranchConfig {
+    /// The input the branch reads: the mode's channels of a `size × size` patch.
+    pub fn input(&self) -> InputSpec {
+        InputSpec {
+            channels: self.mode.channels(),
+            height: self.spec.size,
+            width: self.spec.size,
+        }
+    }
+}
+
+/// A whole model: input, backbone and steering head; for navigation, a map branch, or one
+/// head per high-level command (conditional imitation, Codevilla et al. 2018).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
@@ -112,10 +136,21 @@ pub struct ModelConfig {
     pub input: InputSpec,
     pub backbone: BackboneConfig,
     pub steering: SteeringHeadConfig,
+    /// The map branch (`None`: the camera alone).
+    #[serde(default)]
+    pub map: Option<MapBranchConfig>,
+    /// Steering heads, one per command (follow, left, straight, right) when 4; 1 for a
+    /// single head.
+    #[serde(default = "one_head")]
+    pub command_heads: usize,
+}
+
+fn one_head() -> usize {
+    1
 }
 
 /// Preset names accepted by [`ModelConfig::preset`].
-pub const PRESETS: [&str; 2] = ["pilotnet", "lecture"];
+pub const PRESETS: [&str; 4] = ["pilotnet", "lecture", "navnet", "cil"];
 
 impl ModelConfig {
     /// Bojarski et al. 2016, "End to End Learning for Self-Driving Cars": normalisation, three
@@ -145,7 +180,43 @@ impl ModelConfig {
                 ],
             },
             steering: SteeringHeadConfig::default_with(vec![100, 50, 10]),
+            map: None,
+            command_heads: 1,
         }
+    }
+
+    /// PilotNet's camera trunk with a map branch (three strided convolutions over the 64 × 64
+    /// patch: 16, 32, 32 channels, 6 × 6 at the end) whose features join the camera's before
+    /// a 100-50-10 head over a mixture of 5 components, room for one mode per exit of a
+    /// 4-way junction and one to spare (Amini et al. 2019). `mode` picks the map's channels.
+    pub fn navnet(mode: MapMode) -> Self {
+        let conv = |out_channels, kernel, stride| LayerSpec::Conv {
+            out_channels,
+            kernel,
+            stride,
+            padding: 0,
+        };
+        let mut config = Self::pilotnet();
+        config.preset = "navnet".into();
+        config.steering.components = 5;
+        if mode != MapMode::None {
+            config.map = Some(MapBranchConfig {
+                mode,
+                spec: MapSpec::default(),
+                layers: vec![conv(16, 5, 2), conv(32, 5, 2), conv(32, 3, 2)],
+            });
+        }
+        config
+    }
+
+    /// Conditional imitation learning (Codevilla et al. 2018): PilotNet's trunk and one
+    /// mixture head per high-level command (follow the road, left, straight, right at the
+    /// next junction), the command choosing the head.
+    pub fn cil() -> Self {
+        let mut config = Self::pilotnet();
+        config.preset = "cil".into();
+        config.command_heads = COMMANDS;
+        config
     }
 
     /// The lecture's classifier trunk: conv 32 3×3 + ReLU, max-pool 2, conv 64 3×3 + ReLU,
@@ -184,6 +255,8 @@ impl ModelConfig {
                 ],
             },
             steering: SteeringHeadConfig::default_with(vec![64]),
+            map: None,
+            command_heads: 1,
         }
     }
 
@@ -192,6 +265,8 @@ impl ModelConfig {
         match name {
             "pilotnet" => Some(Self::pilotnet()),
             "lecture" => Some(Self::lecture()),
+            "navnet" => Some(Self::navnet(MapMode::Routed)),
+            "cil" => Some(Self::cil()),
             _ => None,
         }
     }
@@ -223,7 +298,53 @@ impl ModelConfig {
                 "steering: curvature_scale_per_m and std_floor_per_m must be positive".into(),
             );
         }
+        if ![1, COMMANDS].contains(&self.command_heads) {
+            return Err(format!(
+                "command_heads: {} must be 1 or {COMMANDS} (follow, left, straight, right)",
+                self.command_heads
+            ));
+        }
+        self.map_feature_shape()?;
         Ok(shape)
+    }
+
+    /// Shape (C, H, W) of the map branch's feature map (`None` without a map branch).
+    pub fn map_feature_shape(&self) -> Result<Option<(usize, usize, usize)>, String> {
+        let Some(map) = &self.map else {
+            return Ok(None);
+        };
+        if map.mode == MapMode::None {
+            return Err("map.mode: a map branch reads unrouted or routed maps".into());
+        }
+        let problems = map.spec.problems();
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        let i = map.input();
+        let mut shape = (i.channels, i.height, i.width);
+        for (n, layer) in map.layers.iter().enumerate() {
+            shape = layer
+                .output(shape)
+                .map_err(|e| format!("map.layers[{n}]: {e}"))?;
+        }
+        Ok(Some(shape))
+    }
+
+    /// Channels of the map patch the model reads (0: no map).
+    pub fn map_channels(&self) -> usize {
+        self.map.as_ref().map_or(0, |m| m.mode.channels())
+    }
+
+    /// Whether the model reads a navigation command (one head per command).
+    pub fn reads_commands(&self) -> bool {
+        self.command_heads > 1
+    }
+
+    /// Features the steering head reads: the camera's and the map's, flattened.
+    pub fn head_features(&self) -> Result<usize, String> {
+        let (c, h, w) = self.feature_shape()?;
+        let map = self.map_feature_shape()?.map_or(0, |(c, h, w)| c * h * w);
+        Ok(c * h * w + map)
     }
 }
 

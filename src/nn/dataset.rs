@@ -6,8 +6,12 @@
 use crate::error::{Error, Result};
 use crate::nn::config::InputSpec;
 use crate::nn::device;
+use crate::nn::steering::Inputs;
 use crate::record::EpisodeReader;
+use crate::record::schema::RouteMsg;
 use crate::sim::Frame;
+use crate::sim::map_input::{COMMANDS, Command};
+use crate::sim::network::Turn;
 use candle_core::Tensor;
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use rand::{RngExt, SeedableRng, rngs::StdRng, seq::SliceRandom};
@@ -29,6 +33,10 @@ pub struct Sample {
     /// Index into [`Dataset::episodes`].
     pub episode: usize,
     pub tick: u64,
+    /// The map patch the car read at this frame (when recorded): RGB PNG.
+    pub map_png: Option<Arc<[u8]>>,
+    /// The navigation command at this frame (in a town; `Follow` elsewhere).
+    pub command: Command,
 }
 
 /// Every labelled frame of a set of episode files.
@@ -124,6 +132,8 @@ impl Dataset {
                     curvature_per_m: step.expert_action.curvature_per_m as f32,
                     episode,
                     tick: step.tick,
+                    map_png: step.map_png.map(Into::into),
+                    command: step.route.as_ref().map_or(Command::Follow, command_of),
                 });
             }
             if let Some(cut) = &steps.outcome().cut {
@@ -227,10 +237,11 @@ impl Dataset {
     }
 
     /// The sample order of one epoch: a seeded shuffle of `indices`; with `balance`, drawn
-    /// (with replacement) from the bands of [`CURVATURE_BANDS_PER_M`], each band's share of
-    /// the epoch in proportion to the square root of its size. Sharp turns, a few percent of
-    /// any drive, are then seen several times as often as in the recordings, while no band
-    /// of a handful of frames is repeated hundreds of times.
+    /// (with replacement) from the bands of [`CURVATURE_BANDS_PER_M`], apart for the ticks
+    /// near a junction (a command other than `Follow`) and the rest, each band's share of the
+    /// epoch in proportion to the square root of its size. Sharp turns and junctions, a few
+    /// percent of any drive, are then seen several times as often as in the recordings, while
+    /// no band of a handful of frames is repeated hundreds of times.
     pub fn epoch_order(
         &self,
         indices: &[usize],
@@ -239,14 +250,17 @@ impl Dataset {
         epoch: usize,
     ) -> Vec<usize> {
         let mut rng = seeded_rng(&[b"epoch", &seed.to_le_bytes(), &epoch.to_le_bytes()]);
-        let mut bands: Vec<Vec<usize>> = vec![Vec::new(); CURVATURE_BANDS_PER_M.len() + 1];
+        let per_command = CURVATURE_BANDS_PER_M.len() + 1;
+        let mut bands: Vec<Vec<usize>> = vec![Vec::new(); 2 * per_command];
         for &i in indices {
-            let k = self.samples[i].curvature_per_m.abs() as f64;
+            let sample = &self.samples[i];
+            let k = sample.curvature_per_m.abs() as f64;
             let band = CURVATURE_BANDS_PER_M
                 .iter()
                 .filter(|&&edge| k >= edge)
                 .count();
-            bands[band].push(i);
+            let near_junction = sample.command != Command::Follow;
+            bands[band + per_command * usize::from(near_junction)].push(i);
         }
         bands.retain(|b| !b.is_empty());
         let mut order = if balance && bands.len() > 1 {
@@ -383,9 +397,59 @@ pub fn frames_to_tensor(frames: &[&Frame]) -> Result<Tensor> {
     Ok(Tensor::from_vec(all, (frames.len(), 3, h, w), &device())?)
 }
 
-/// A mini-batch: images `(B, 3, H, W)` and targets `(B,)` (1/m).
+/// The command of a recorded route message.
+fn command_of(route: &RouteMsg) -> Command {
+    let turn = match route.turn.as_str() {
+        "Left" => Turn::Left,
+        "Right" => Turn::Right,
+        "UTurn" => Turn::UTurn,
+        _ => Turn::Straight,
+    };
+    Command::from_route(turn, route.distance_to_junction_m, route.in_junction)
+}
+
+/// Map patches `(N, C, S, S)` 0–1: the first `channels` of each RGB patch (red the drivable
+/// area, green the route).
+pub fn maps_to_tensor(patches: &[&Frame], channels: usize) -> Result<Tensor> {
+    let Some(first) = patches.first() else {
+        return Err(Error::InvalidArgument("no map patches".into()));
+    };
+    let n = first.width as usize;
+    let mut all = Vec::with_capacity(patches.len() * channels * n * n);
+    for p in patches {
+        if (p.width as usize, p.height as usize) != (n, n) {
+            return Err(Error::InvalidArgument(format!(
+                "map patches of different sizes in one batch ({}x{} and {n}x{n})",
+                p.width, p.height
+            )));
+        }
+        for c in 0..channels {
+            all.extend(p.rgb.chunks_exact(3).map(|px| px[c] as f32 / 255.0));
+        }
+    }
+    Ok(Tensor::from_vec(
+        all,
+        (patches.len(), channels, n, n),
+        &device(),
+    )?)
+}
+
+/// Commands `(N, COMMANDS)` one-hot.
+pub fn commands_to_tensor(commands: &[Command]) -> Result<Tensor> {
+    let mut all = vec![0f32; commands.len() * COMMANDS];
+    for (i, c) in commands.iter().enumerate() {
+        all[i * COMMANDS + c.index()] = 1.0;
+    }
+    Ok(Tensor::from_vec(
+        all,
+        (commands.len(), COMMANDS),
+        &device(),
+    )?)
+}
+
+/// A mini-batch: the network's inputs and targets `(B,)` (1/m).
 pub struct Batch {
-    pub images: Tensor,
+    pub inputs: Inputs,
     pub targets: Tensor,
     pub size: usize,
 }
@@ -402,6 +466,10 @@ pub struct StreamSpec {
     pub seed: u64,
     pub epoch: usize,
     pub workers: usize,
+    /// Also batch each sample's map patch, with this many channels (0: none).
+    pub map_channels: usize,
+    /// Also batch each sample's command (one-hot).
+    pub commands: bool,
 }
 
 /// Batches in order, prepared by worker threads; at most `2 × workers` batches are in flight.
@@ -560,8 +628,42 @@ fn make_batch(
         targets.push(sample.curvature_per_m);
     }
     let size = indices.len();
+    let maps = if spec.map_channels > 0 {
+        let patches = indices
+            .iter()
+            .map(|&i| {
+                let sample = &data.samples[i];
+                let in_episode = |message: String| Error::Episode {
+                    path: data.episodes[sample.episode].clone(),
+                    message: format!("tick {}: {message}", sample.tick),
+                };
+                let png = sample.map_png.as_ref().ok_or_else(|| {
+                    in_episode(
+                        "no map patch recorded; record with a map (`--map`) to train a model \
+                         that reads one"
+                            .into(),
+                    )
+                })?;
+                Frame::from_png(png, sample.tick, 0).map_err(|e| in_episode(e.to_string()))
+            })
+            .collect::<Result<Vec<Frame>>>()?;
+        let refs: Vec<&Frame> = patches.iter().collect();
+        Some(maps_to_tensor(&refs, spec.map_channels)?)
+    } else {
+        None
+    };
+    let commands = if spec.commands {
+        let c: Vec<Command> = indices.iter().map(|&i| data.samples[i].command).collect();
+        Some(commands_to_tensor(&c)?)
+    } else {
+        None
+    };
     Ok(Batch {
-        images: Tensor::from_vec(images, (size, 3, h, w), &device())?,
+        inputs: Inputs {
+            images: Tensor::from_vec(images, (size, 3, h, w), &device())?,
+            maps,
+            commands,
+        },
         targets: Tensor::from_vec(targets, size, &device())?,
         size,
     })

@@ -17,10 +17,11 @@ use std::path::Path;
 
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
-/// Dense ReLU layers, then 3K outputs: mixture logits, means and raw scales.
+/// Dense ReLU layers, then 3K outputs: mixture logits, means and raw scales; with several
+/// commands, one such branch per command and the command picks the branch's outputs.
 pub struct SteeringHead {
     config: SteeringHeadConfig,
-    layers: Mlp,
+    branches: Vec<Mlp>,
 }
 
 /// A batch of mixtures, each tensor `(B, K)`: log-weights, means (1/m), standard deviations (1/m).
@@ -31,20 +32,47 @@ pub struct MixtureBatch {
 }
 
 impl SteeringHead {
-    /// Builds `dense{i}` layers under `vb`, the last one being the mixture output.
-    pub fn new(config: &SteeringHeadConfig, features: usize, vb: VarBuilder) -> Result<Self> {
+    /// Builds `dense{i}` layers under `vb` (under `branch{b}` for each of `branches` > 1),
+    /// the last one being the mixture output.
+    pub fn new(
+        config: &SteeringHeadConfig,
+        features: usize,
+        branches: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let mut widths = vec![features];
         widths.extend(&config.hidden);
         widths.push(3 * config.components);
+        let branches = match branches {
+            1 => vec![Mlp::new(&widths, vb)?],
+            n => (0..n)
+                .map(|b| Mlp::new(&widths, vb.pp(format!("branch{b}"))))
+                .collect::<Result<_>>()?,
+        };
         Ok(Self {
             config: config.clone(),
-            layers: Mlp::new(&widths, vb)?,
+            branches,
         })
     }
 
-    /// Feature maps `(B, C, H, W)` → mixtures.
-    pub fn forward(&self, features: &Tensor) -> Result<MixtureBatch> {
-        let x = self.layers.forward(&features.flatten_from(1)?)?; // (B, C·H·W) → (B, 3K)
+    /// Features `(B, F)` → mixtures; `commands (B, N)` one-hot picks each sample's branch
+    /// when there are N > 1.
+    pub fn forward(&self, features: &Tensor, commands: Option<&Tensor>) -> Result<MixtureBatch> {
+        let x = match (&self.branches[..], commands) {
+            ([one], _) => one.forward(features)?, // (B, F) → (B, 3K)
+            (many, Some(onehot)) => {
+                let outs: Vec<Tensor> = many
+                    .iter()
+                    .map(|m| m.forward(features))
+                    .collect::<Result<_>>()?;
+                let all = Tensor::stack(&outs, 1)?; // (B, N, 3K)
+                all.broadcast_mul(&onehot.unsqueeze(2)?)?.sum(1)?
+            }
+            (many, None) => bail!(
+                "steering head: {} command branches but no commands given",
+                many.len()
+            ),
+        };
         MixtureBatch::from_raw(&x, &self.config)
     }
 }
@@ -124,28 +152,96 @@ impl MixtureBatch {
     }
 }
 
-/// Backbone plus steering head.
+/// What a steering network reads for a batch, all f32: camera images `(B, 3, H, W)` 0–1, and
+/// as its config asks, map patches `(B, C, S, S)` 0–1 and commands one-hot `(B, N)`.
+pub struct Inputs {
+    pub images: Tensor,
+    pub maps: Option<Tensor>,
+    pub commands: Option<Tensor>,
+}
+
+impl Inputs {
+    /// Camera images alone.
+    pub fn camera(images: Tensor) -> Self {
+        Self {
+            images,
+            maps: None,
+            commands: None,
+        }
+    }
+
+    /// The inputs of samples `start..start + len`.
+    pub fn narrow(&self, start: usize, len: usize) -> Result<Self> {
+        let part = |t: &Tensor| t.narrow(0, start, len);
+        Ok(Self {
+            images: part(&self.images)?,
+            maps: self.maps.as_ref().map(part).transpose()?,
+            commands: self.commands.as_ref().map(part).transpose()?,
+        })
+    }
+
+    /// The same inputs cut off from the graph (no gradient flows back into them).
+    pub fn detach(&self) -> Self {
+        Self {
+            images: self.images.detach(),
+            maps: self.maps.as_ref().map(Tensor::detach),
+            commands: self.commands.as_ref().map(Tensor::detach),
+        }
+    }
+}
+
+/// Backbone plus steering head; for navigation, a map branch beside the backbone.
 pub struct SteeringNet {
     pub backbone: Backbone,
+    pub map: Option<Backbone>,
     pub head: SteeringHead,
 }
 
 impl SteeringNet {
-    /// Builds the network under `vb` (`backbone.*`, `steering.*`); weights start at zero, so
-    /// call [`crate::nn::checkpoint::initialise`] or load a checkpoint.
+    /// Builds the network under `vb` (`backbone.*`, `map.*`, `steering.*`); weights start at
+    /// zero, so call [`crate::nn::checkpoint::initialise`] or load a checkpoint.
     pub fn new(config: &ModelConfig, vb: VarBuilder) -> Result<Self> {
-        let (c, h, w) = match config.feature_shape() {
-            Ok(shape) => shape,
+        let features = match config.head_features() {
+            Ok(n) => n,
             Err(e) => bail!("model config: {e}"),
         };
         let backbone = Backbone::new(&config.backbone, config.input, vb.pp("backbone"))?;
-        let head = SteeringHead::new(&config.steering, c * h * w, vb.pp("steering"))?;
-        Ok(Self { backbone, head })
+        let map = match &config.map {
+            Some(m) => Some(Backbone::new(
+                &crate::nn::config::BackboneConfig {
+                    normalise: false,
+                    layers: m.layers.clone(),
+                },
+                m.input(),
+                vb.pp("map"),
+            )?),
+            None => None,
+        };
+        let head = SteeringHead::new(
+            &config.steering,
+            features,
+            config.command_heads,
+            vb.pp("steering"),
+        )?;
+        Ok(Self {
+            backbone,
+            map,
+            head,
+        })
     }
 
-    /// Images `(B, C, H, W)`, values 0–1 → mixtures.
-    pub fn forward(&self, images: &Tensor) -> Result<MixtureBatch> {
-        self.head.forward(&self.backbone.forward(images)?)
+    /// Inputs → mixtures.
+    pub fn forward(&self, inputs: &Inputs) -> Result<MixtureBatch> {
+        let camera = self.backbone.forward(&inputs.images)?.flatten_from(1)?;
+        let features = match (&self.map, &inputs.maps) {
+            (None, _) => camera,
+            (Some(branch), Some(maps)) => {
+                let map = branch.forward(maps)?.flatten_from(1)?;
+                Tensor::cat(&[&camera, &map], 1)?
+            }
+            (Some(_), None) => bail!("this model reads a map beside the camera but none was given"),
+        };
+        self.head.forward(&features, inputs.commands.as_ref())
     }
 }
 
@@ -192,8 +288,8 @@ impl Model {
         load_varmap(&self.varmap, path, None)
     }
 
-    /// Steering distributions for images `(B, C, H, W)`, values 0–1.
-    pub fn predict(&self, images: &Tensor) -> CrateResult<Vec<SteeringDistribution>> {
-        Ok(self.net.forward(images)?.to_distributions()?)
+    /// Steering distributions for a batch of inputs.
+    pub fn predict(&self, inputs: &Inputs) -> CrateResult<Vec<SteeringDistribution>> {
+        Ok(self.net.forward(inputs)?.to_distributions()?)
     }
 }

@@ -154,6 +154,8 @@ impl Steering<'_> {
                 seed: if epoch == 0 { 0 } else { self.options.seed },
                 epoch,
                 workers: self.options.workers,
+                map_channels: self.model.config.map_channels(),
+                commands: self.model.config.reads_commands(),
             },
         )
     }
@@ -185,7 +187,7 @@ impl Task for Steering<'_> {
 
     fn loss(&self, batch: &Batch) -> Result<Loss> {
         Ok(Loss {
-            total: self.model.net.forward(&batch.images)?.nll(&batch.targets)?,
+            total: self.model.net.forward(&batch.inputs)?.nll(&batch.targets)?,
             samples: batch.size,
             parts: Vec::new(),
         })
@@ -196,7 +198,7 @@ impl Task for Steering<'_> {
         let (mut nll, mut mode, mut mean, mut n) = (0.0, 0.0, 0.0, 0usize);
         for batch in stream {
             let batch = batch?;
-            let out = self.model.net.forward(&batch.images.detach())?;
+            let out = self.model.net.forward(&batch.inputs.detach())?;
             let log_prob = out.log_prob(&batch.targets)?.to_vec1::<f32>()?;
             let targets = batch.targets.to_vec1::<f32>()?;
             for ((lp, t), d) in log_prob.iter().zip(&targets).zip(out.to_distributions()?) {

@@ -42,6 +42,10 @@ pub struct Step {
     pub traffic: Option<TrafficMsg>,
     /// The class mask of the frame as a grayscale PNG (values index `objects.classes`).
     pub class_mask_png: Option<Vec<u8>>,
+    /// The map patch as an RGB PNG (red paved, green the route ahead), when recorded.
+    pub map_png: Option<Vec<u8>>,
+    /// The believed pose the map patch was cut at.
+    pub map_pose: Option<MapPoseMsg>,
 }
 
 /// How reading ended.
@@ -144,6 +148,8 @@ struct Partial {
     class_mask_png: Option<Vec<u8>>,
     route: Option<RouteMsg>,
     traffic: Option<TrafficMsg>,
+    map_png: Option<Vec<u8>>,
+    map_pose: Option<MapPoseMsg>,
     started: bool,
 }
 
@@ -336,6 +342,15 @@ impl Assembler {
                 let (png, _) = decode_compressed_image(data).ok_or("malformed CompressedImage")?;
                 self.partial.class_mask_png = Some(png.to_vec());
             }
+            TOPIC_MAP_IMAGE => {
+                let (png, _) = decode_compressed_image(data).ok_or("malformed CompressedImage")?;
+                self.partial.map_png = Some(png.to_vec());
+            }
+            TOPIC_MAP_POSE => {
+                let pose: MapPoseMsg = json(data)?;
+                self.begin(pose.tick);
+                self.partial.map_pose = Some(pose);
+            }
             TOPIC_TRAFFIC => {
                 let t: TrafficMsg = json(data)?;
                 self.begin(t.tick);
@@ -377,6 +392,8 @@ impl Assembler {
                     traffic: p.traffic,
                     objects: p.objects,
                     class_mask_png: p.class_mask_png,
+                    map_png: p.map_png,
+                    map_pose: p.map_pose,
                 });
             }
             _ => {}

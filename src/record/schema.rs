@@ -22,6 +22,10 @@ pub const TOPIC_OBJECTS: &str = "/labels/objects";
 pub const TOPIC_CLASS_MASK: &str = "/labels/class_mask";
 pub const TOPIC_ROUTE: &str = "/route";
 pub const TOPIC_TRAFFIC: &str = "/traffic";
+/// The map patch the navigation network reads (PNG: red paved, green the route ahead) and the
+/// believed pose it was cut at.
+pub const TOPIC_MAP_IMAGE: &str = "/map/image";
+pub const TOPIC_MAP_POSE: &str = "/map/pose";
 
 /// Name of the metadata record that describes the episode.
 pub const METADATA_NAME: &str = "steerlab.episode";
@@ -80,6 +84,15 @@ impl From<&AgentState> for StateMsg {
             off_road: s.stats.off_road,
         }
     }
+}
+
+/// The pose a map patch was cut at: the GPS fix (the true pose without GPS noise).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MapPoseMsg {
+    pub tick: u64,
+    pub x_m: f64,
+    pub y_m: f64,
+    pub heading_rad: f64,
 }
 
 /// Where the car is on its route through a town, at a tick.
@@ -217,6 +230,7 @@ pub struct ObjectsMsg {
 
 /// JSON Schema of each JSON topic.
 pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
+    const MAP_POSE: &str = r#"{"type":"object","title":"steerlab.MapPose","properties":{"tick":{"type":"integer"},"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"}},"required":["tick","x_m","y_m","heading_rad"]}"#;
     const ACTION: &str = r#"{"type":"object","title":"steerlab.Action","properties":{"tick":{"type":"integer"},"curvature_per_m":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["tick","curvature_per_m","speed_m_s"]}"#;
     const ROUTE: &str = r#"{"type":"object","title":"steerlab.Route","properties":{"tick":{"type":"integer"},"lane":{"type":"integer"},"route_index":{"type":"integer"},"junction":{"type":"string"},"turn":{"type":"string","enum":["Left","Straight","Right","UTurn"]},"distance_to_junction_m":{"type":"number"},"in_junction":{"type":"boolean"}},"required":["tick","lane","route_index","junction","turn","distance_to_junction_m","in_junction"]}"#;
     const TRAFFIC: &str = r#"{"type":"object","title":"steerlab.Traffic","properties":{"tick":{"type":"integer"},"cars":{"type":"array","items":{"type":"object","properties":{"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["x_m","y_m","heading_rad","speed_m_s"]}}},"required":["tick","cars"]}"#;
@@ -234,6 +248,7 @@ pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
         TOPIC_FRAME_INFO => Some(("steerlab.FrameInfo", FRAME_INFO)),
         TOPIC_ROUTE => Some(("steerlab.Route", ROUTE)),
         TOPIC_TRAFFIC => Some(("steerlab.Traffic", TRAFFIC)),
+        TOPIC_MAP_POSE => Some(("steerlab.MapPose", MAP_POSE)),
         _ => None,
     }
 }

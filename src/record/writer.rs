@@ -7,6 +7,7 @@
 use crate::error::{Error, Result};
 use crate::record::schema::*;
 use crate::sim::labels::{LabelClass, LabelFrame};
+use crate::sim::map_input::MapObservation;
 use crate::sim::{Frame, Scenario};
 use crossbeam_channel::{Receiver, Sender};
 use mcap::records::{MessageHeader, Metadata};
@@ -94,6 +95,8 @@ pub struct StepRecord {
     pub route: Option<RouteMsg>,
     /// The traffic cars, in a town with traffic.
     pub traffic: Option<TrafficMsg>,
+    /// The map patch and the pose it was cut at, when the world cuts them.
+    pub map: Option<MapObservation>,
 }
 
 /// Objects with fewer visible pixels than this get no box.
@@ -134,7 +137,7 @@ impl EpisodeWriter {
                 COMPRESSED_IMAGE_DEFINITION.as_bytes(),
             )
             .map_err(|e| mcap_err(path, e))?;
-        for topic in [TOPIC_IMAGE, TOPIC_CLASS_MASK] {
+        for topic in [TOPIC_IMAGE, TOPIC_CLASS_MASK, TOPIC_MAP_IMAGE] {
             let id = writer
                 .add_channel(image_schema, topic, "cdr", &BTreeMap::new())
                 .map_err(|e| mcap_err(path, e))?;
@@ -150,6 +153,7 @@ impl EpisodeWriter {
             TOPIC_DISTRIBUTION,
             TOPIC_ROUTE,
             TOPIC_TRAFFIC,
+            TOPIC_MAP_POSE,
         ] {
             let (name, schema) = json_schema(topic).expect("every JSON topic has a schema");
             let schema_id = writer
@@ -262,6 +266,21 @@ impl EpisodeWriter {
         }
         if let Some(traffic) = &step.traffic {
             self.put_json(TOPIC_TRAFFIC, tick, traffic)?;
+        }
+        if let Some(map) = &step.map {
+            let png = map.patch.to_png()?;
+            self.put(
+                TOPIC_MAP_IMAGE,
+                tick,
+                &encode_compressed_image(tick * self.dt_ns, &png),
+            )?;
+            let pose = MapPoseMsg {
+                tick,
+                x_m: map.position.x,
+                y_m: map.position.y,
+                heading_rad: map.heading,
+            };
+            self.put_json(TOPIC_MAP_POSE, tick, &pose)?;
         }
         // The state closes a tick: a reader treats a tick as complete once it has its state.
         self.put_json(TOPIC_STATE, tick, &step.state)

@@ -11,6 +11,7 @@ pub mod episode;
 pub mod expert;
 pub mod frame;
 pub mod labels;
+pub mod map_input;
 pub mod math;
 pub mod network;
 pub mod randomise;

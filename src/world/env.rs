@@ -9,6 +9,7 @@
 use crate::error::{Error, Result};
 use crate::sim::expert::Expert;
 use crate::sim::labels::{LabelFrame, LabelTable};
+use crate::sim::map_input::{MapObservation, MapOptions, MapSensor};
 use crate::sim::scenario::Scenario;
 use crate::sim::simulation::{AgentState, Simulation};
 use crate::sim::track::Track;
@@ -41,6 +42,8 @@ pub struct EnvOptions {
     /// Also render each camera's label frame (ids of sky, road, marking, ground and every
     /// prop instance), for class masks and object boxes. Costs a second render per camera.
     pub labels: bool,
+    /// Also cut each car's map patch (the navigation network's second input) every tick.
+    pub map: Option<MapOptions>,
 }
 
 impl Default for EnvOptions {
@@ -49,6 +52,7 @@ impl Default for EnvOptions {
             agents: 1,
             render: true,
             labels: false,
+            map: None,
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct Observation {
     /// The label frame of the same view (`None` unless `EnvOptions::labels`).
     pub labels: Option<LabelFrame>,
     pub state: AgentState,
+    /// The map patch at the car's believed pose (`None` unless `EnvOptions::map`).
+    pub map: Option<MapObservation>,
     pub done: bool,
     pub info: StepInfo,
 }
@@ -98,6 +104,7 @@ pub struct Env {
     sim: Simulation,
     expert: Expert,
     renderer: Option<Renderer>,
+    map: Option<MapSensor>,
 }
 
 /// Updates allowed before the first complete frame; shaders load asynchronously.
@@ -121,10 +128,12 @@ impl Env {
         } else {
             None
         };
+        let map = options.map.map(|o| MapSensor::new(&sim, o));
         let mut env = Env {
             sim,
             expert,
             renderer,
+            map,
         };
         if let Some(r) = env.renderer.as_mut() {
             r.warm_up(&env.sim)?;
@@ -148,6 +157,11 @@ impl Env {
         &self.sim
     }
 
+    /// The map sensor, when the world cuts map patches.
+    pub fn map_sensor(&self) -> Option<&MapSensor> {
+        self.map.as_ref()
+    }
+
     /// Timing of the last rendered tick (`None` when rendering is off).
     pub fn last_frame_timing(&self) -> Option<FrameTiming> {
         self.renderer.as_ref().map(|r| r.last_timing)
@@ -156,6 +170,9 @@ impl Env {
     /// Starts a new episode for every car and returns what they see at tick 0.
     pub fn reset(&mut self, seed: u64) -> Result<Vec<Observation>> {
         self.sim.reset(seed);
+        if let Some(map) = self.map.as_mut() {
+            map.reset(seed, self.sim.agent_count());
+        }
         self.observe()
     }
 
@@ -174,6 +191,9 @@ impl Env {
     /// One tick for every car (one action each, in agent order).
     pub fn step_all(&mut self, actions: &[Action]) -> Result<Vec<Observation>> {
         self.sim.step(actions)?;
+        if let Some(map) = self.map.as_mut() {
+            map.step(self.sim.scenario.dt_s);
+        }
         self.observe()
     }
 
@@ -214,9 +234,11 @@ impl Env {
         Ok(states
             .into_iter()
             .zip(frames.drain(..).zip(labels.drain(..)))
-            .map(|(state, (frame, labels))| Observation {
+            .enumerate()
+            .map(|(agent, (state, (frame, labels)))| Observation {
                 frame,
                 labels,
+                map: self.map.as_ref().map(|m| m.observe(agent, &state)),
                 done: state.done,
                 info: StepInfo {
                     expert_action: self.expert.label(&self.sim.track, &state, cruise),

@@ -156,6 +156,7 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
         out: out.clone(),
         seed: 1,
         randomise: None,
+        gps: None,
     };
     let (iterations, last) =
         dagger::run(&options, &mut Silent(Quiet), &AtomicBool::new(false)).unwrap();

@@ -8,6 +8,7 @@ mod docs;
 mod drive;
 mod geometry;
 mod layers;
+mod navigation;
 mod network;
 mod nn;
 mod randomise;

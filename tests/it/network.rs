@@ -477,6 +477,7 @@ fn town_episodes_record_the_route_and_resimulate_with_traffic_bit_for_bit() {
         labels: false,
         shard: Shard::default(),
         randomise: None,
+        map: None,
     };
     let summary = record(&options, &mut |_| {}).unwrap();
     let episode = EpisodeReader::open(&summary.files[0]).unwrap();

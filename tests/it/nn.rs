@@ -501,7 +501,10 @@ fn presets_have_the_published_shapes() {
             config.preset
         );
         assert_eq!(model.parameter_count(), parameters, "{}", config.preset);
-        let out = model.net.forward(&images).unwrap();
+        let out = model
+            .net
+            .forward(&steerlab::nn::steering::Inputs::camera(images.clone()))
+            .unwrap();
         for t in [&out.log_weights, &out.means, &out.std_devs] {
             assert_eq!(t.dims(), &[2, 3]);
         }
@@ -516,6 +519,94 @@ fn presets_have_the_published_shapes() {
             );
         }
     }
+}
+
+#[test]
+fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
+    use steerlab::nn::config::{InputSpec, LayerSpec, MapBranchConfig};
+    use steerlab::nn::steering::{Inputs, SteeringNet};
+    use steerlab::sim::map_input::{MapMode, MapSpec};
+    let conv = |out_channels, stride| LayerSpec::Conv {
+        out_channels,
+        kernel: 3,
+        stride,
+        padding: 0,
+    };
+    // Camera 3×8×8 → 2×6×6; routed map 2×8×8 → 2×3×3; four command branches of hidden 4.
+    let mut config = ModelConfig::navnet(MapMode::Routed);
+    config.input = InputSpec {
+        channels: 3,
+        height: 8,
+        width: 8,
+    };
+    config.backbone.layers = vec![conv(2, 1)];
+    config.map = Some(MapBranchConfig {
+        mode: MapMode::Routed,
+        spec: MapSpec {
+            size: 8,
+            half_extent_m: 40.0,
+        },
+        layers: vec![conv(2, 2)],
+    });
+    config.steering.hidden = vec![4];
+    config.command_heads = 4;
+    assert_eq!(config.head_features().unwrap(), 72 + 18);
+    let varmap = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F64, &Device::Cpu);
+    let net = SteeringNet::new(&config, vb).unwrap();
+    for (i, var) in varmap.all_vars().iter().enumerate() {
+        var.set(&(seeded(var.dims(), 100 + i as u64) * 0.5).unwrap())
+            .unwrap();
+    }
+    let commands = Tensor::new(
+        &[
+            [0.0f64, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+            [1.0, 0.0, 0.0, 0.0],
+        ],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let targets = Tensor::new(&[0.02f64, -0.04, 0.0], &Device::Cpu).unwrap();
+    let loss = |t: &[Tensor]| {
+        let inputs = Inputs {
+            images: t[0].clone(),
+            maps: Some(t[1].clone()),
+            commands: Some(commands.clone()),
+        };
+        net.forward(&inputs).unwrap().nll(&targets).unwrap()
+    };
+    let images = seeded(&[3, 3, 8, 8], 1).affine(0.5, 0.5).unwrap();
+    let maps = seeded(&[3, 2, 8, 8], 2).affine(0.5, 0.5).unwrap();
+    let err = gradient_error(&[images.clone(), maps.clone()], &loss);
+    assert!(err < 1e-4, "relative error {err}");
+    // The map moves the answer, and the command picks the branch.
+    let forward = |maps: &Tensor, commands: &Tensor| {
+        net.forward(&Inputs {
+            images: images.clone(),
+            maps: Some(maps.clone()),
+            commands: Some(commands.clone()),
+        })
+        .unwrap()
+        .means
+    };
+    let base = forward(&maps, &commands);
+    assert!(max_diff(&base, &forward(&maps.zeros_like().unwrap(), &commands)) > 1e-6);
+    let other = Tensor::new(
+        &[
+            [0.0f64, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+            [1.0, 0.0, 0.0, 0.0],
+        ],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let changed = (forward(&maps, &other) - &base).unwrap().abs().unwrap();
+    let per_sample = changed.max(1).unwrap().to_vec1::<f64>().unwrap();
+    assert!(per_sample[0] > 1e-6 && per_sample[1] == 0.0 && per_sample[2] == 0.0);
+    // Without its map, a navnet says what it lacks.
+    let err = net.forward(&Inputs::camera(images.clone())).err().unwrap();
+    assert!(err.to_string().contains("map"), "{err}");
 }
 
 #[test]
@@ -534,6 +625,7 @@ fn checkpoints_round_trip_exactly_and_reject_mismatched_weights() {
         assert_eq!(bits(&x), bits(&y), "{name} changed");
     }
     let image = (Tensor::ones((1, 3, 66, 200), DType::F32, &Device::Cpu).unwrap() * 0.5).unwrap();
+    let image = steerlab::nn::steering::Inputs::camera(image);
     assert_eq!(
         model.predict(&image).unwrap(),
         loaded.predict(&image).unwrap()
@@ -745,6 +837,8 @@ fn synthetic_dataset(scenarios: usize, episodes_each: usize, ticks: u64) -> Data
                     curvature_per_m: 0.0,
                     episode,
                     tick,
+                    map_png: None,
+                    command: steerlab::sim::map_input::Command::Follow,
                 });
             }
         }
@@ -807,6 +901,8 @@ fn balanced_epochs_draw_curvature_bands_by_the_square_root_of_their_size() {
             curvature_per_m,
             episode: 0,
             tick: tick as u64,
+            map_png: None,
+            command: steerlab::sim::map_input::Command::Follow,
         })
         .collect();
     let data = Dataset {

@@ -153,6 +153,7 @@ fn randomised_episodes_repeat_and_resimulate_to_the_same_frames() {
             labels: false,
             shard: Shard::default(),
             randomise: Some(ranges.clone()),
+            map: None,
         };
         record(&options, &mut |_| {}).unwrap().files
     };
@@ -276,6 +277,7 @@ fn collection_drives_split_a_scenario_into_drives_of_their_own_draws() {
         Supervision::default(),
         &|name| steerlab::sim::math::fnv1a(&[name.as_bytes()]),
         Some((&ranges, 2)),
+        None,
         &mut |_, _, _| {},
     )
     .unwrap();

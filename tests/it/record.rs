@@ -90,6 +90,21 @@ fn synthetic_step(tick: u64, rng: &mut StdRng) -> StepRecord {
                     speed_m_s: 7.0,
                 }],
             }),
+        map: tick
+            .is_multiple_of(4)
+            .then(|| steerlab::sim::map_input::MapObservation {
+                patch: Frame {
+                    tick,
+                    agent: 0,
+                    width: 16,
+                    height: 16,
+                    rgb: (0..16 * 16 * 3)
+                        .map(|_| rng.random_range(0..2) * 255)
+                        .collect(),
+                },
+                position: steerlab::sim::Vec2::new(3.0, -4.0 + tick as f64),
+                heading: 0.25,
+            }),
     }
 }
 
@@ -119,6 +134,16 @@ fn expected(step: &StepRecord) -> Step {
         class_mask_png: None,
         route: step.route.clone(),
         traffic: step.traffic.clone(),
+        map_png: step.map.as_ref().map(|m| m.patch.to_png().unwrap()),
+        map_pose: step
+            .map
+            .as_ref()
+            .map(|m| steerlab::record::schema::MapPoseMsg {
+                tick: step.tick,
+                x_m: m.position.x,
+                y_m: m.position.y,
+                heading_rad: m.heading,
+            }),
     }
 }
 
@@ -312,6 +337,7 @@ fn recorded_drive_reads_back_and_resimulates_bit_for_bit() {
         labels: false,
         shard: Shard::default(),
         randomise: None,
+        map: None,
     };
     let mut ticks = 0;
     let summary = record(&options, &mut |p| {

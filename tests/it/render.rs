@@ -215,6 +215,7 @@ fn batched_cameras_render_the_frames_a_single_camera_does() {
         agents,
         render: true,
         labels: true,
+        map: None,
     };
     // Five cars: a 3×2 atlas with one tile unused.
     let mut multi = Env::new(s.clone(), options(5)).unwrap();

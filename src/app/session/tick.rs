@@ -97,6 +97,7 @@ impl Session {
                 },
                 distribution: distribution.as_ref().map(|d| d.to_msg(tick)),
                 labels: None,
+                map: self.obs.map.clone(),
             };
             if let Err(e) = recorder.record(record) {
                 self.message = Some(format!("recording failed: {e}"));

@@ -4,6 +4,7 @@
 use super::Network;
 use super::surface::in_convex;
 use crate::sim::math::{Vec2, point_segment};
+use crate::sim::track::Track;
 
 /// Paved cells of a network over its bounds.
 #[derive(Clone, Debug)]
@@ -21,30 +22,16 @@ impl DrivableMap {
     /// is).
     pub fn new(network: &Network, cell_m: f64) -> DrivableMap {
         let (lo, hi) = network.bounds();
-        let origin = lo - Vec2::new(cell_m, cell_m);
-        let width = ((hi.x - origin.x) / cell_m).ceil() as usize + 2;
-        let height = ((hi.y - origin.y) / cell_m).ceil() as usize + 2;
-        let mut map = DrivableMap {
-            origin,
-            cell_m,
-            width,
-            height,
-            paved: vec![0; width * height],
-        };
+        let mut map = DrivableMap::empty(lo, hi, cell_m);
         for road in &network.roads {
             let pts = road.centre.points();
-            let hw = road.half_width_m;
             for i in 0..pts.len().saturating_sub(1) {
-                let (a, b) = (pts[i], pts[i + 1]);
-                let first = i == 0;
-                let last = i + 2 == pts.len();
-                map.fill(
-                    Vec2::new(a.x.min(b.x) - hw, a.y.min(b.y) - hw),
-                    Vec2::new(a.x.max(b.x) + hw, a.y.max(b.y) + hw),
-                    |p| {
-                        let (d, t) = point_segment(p, a, b);
-                        d <= hw && !(first && t <= 0.0) && !(last && t >= 1.0)
-                    },
+                map.stamp_segment(
+                    pts[i],
+                    pts[i + 1],
+                    road.half_width_m,
+                    i == 0,
+                    i + 2 == pts.len(),
                 );
             }
         }
@@ -60,6 +47,50 @@ impl DrivableMap {
             map.fill(lo, hi, |p| in_convex(&j.outline, p));
         }
         map
+    }
+
+    /// The road of a closed track `half_width_m` either side of its centreline.
+    pub fn from_track(track: &Track, half_width_m: f64, cell_m: f64) -> DrivableMap {
+        let pts = track.samples();
+        let lo = pts
+            .iter()
+            .fold(pts[0], |m, p| Vec2::new(m.x.min(p.x), m.y.min(p.y)));
+        let hi = pts
+            .iter()
+            .fold(pts[0], |m, p| Vec2::new(m.x.max(p.x), m.y.max(p.y)));
+        let margin = Vec2::new(half_width_m, half_width_m);
+        let mut map = DrivableMap::empty(lo - margin, hi + margin, cell_m);
+        for i in 0..pts.len() {
+            map.stamp_segment(pts[i], pts[(i + 1) % pts.len()], half_width_m, false, false);
+        }
+        map
+    }
+
+    /// An unpaved grid covering `lo`..`hi` with a cell of margin.
+    fn empty(lo: Vec2, hi: Vec2, cell_m: f64) -> DrivableMap {
+        let origin = lo - Vec2::new(cell_m, cell_m);
+        let width = ((hi.x - origin.x) / cell_m).ceil() as usize + 2;
+        let height = ((hi.y - origin.y) / cell_m).ceil() as usize + 2;
+        DrivableMap {
+            origin,
+            cell_m,
+            width,
+            height,
+            paved: vec![0; width * height],
+        }
+    }
+
+    /// Paves the cells within `half_width_m` of segment `a`–`b`; an open end (`open_start`,
+    /// `open_end`) is cut square instead of rounded.
+    fn stamp_segment(&mut self, a: Vec2, b: Vec2, hw: f64, open_start: bool, open_end: bool) {
+        self.fill(
+            Vec2::new(a.x.min(b.x) - hw, a.y.min(b.y) - hw),
+            Vec2::new(a.x.max(b.x) + hw, a.y.max(b.y) + hw),
+            |p| {
+                let (d, t) = point_segment(p, a, b);
+                d <= hw && !(open_start && t <= 0.0) && !(open_end && t >= 1.0)
+            },
+        );
     }
 
     /// Marks the cells in the box `lo`..`hi` whose centres pass `inside`.
