@@ -28,11 +28,21 @@ pub struct CalibrateArgs {
     /// distribution) instead of driving.
     #[arg(long, num_args = 1..)]
     pub episodes: Vec<PathBuf>,
+    /// Drive scenarios drawn from domain-randomisation ranges: `default`, a ranges file, or
+    /// `off` (the scenarios as written). Calibrate across the conditions the policy will
+    /// drive in, as it was trained.
+    #[arg(long, default_value = "off", value_name = "PRESET|FILE|off")]
+    pub randomise: String,
+    /// Drives per scenario when randomised, each in a scenario of its own draw, sharing the
+    /// scenario's ticks.
+    #[arg(long, default_value_t = 4)]
+    pub draws: u32,
 }
 
 /// Lets the policy drive the scenarios and fits on those drives.
 fn drive_and_fit(args: &CalibrateArgs) -> Result<Recalibration> {
     let scenarios = super::inputs::load_scenarios(&args.scenarios)?;
+    let randomise = super::inputs::randomisation(&args.randomise, args.draws)?;
     let bar = super::eval::distance_bar(1.0);
     let r = recalibrate(
         &args.model,
@@ -40,6 +50,7 @@ fn drive_and_fit(args: &CalibrateArgs) -> Result<Recalibration> {
         args.ticks,
         args.seed,
         &args.out,
+        randomise.as_ref().map(|(r, n)| (r, *n)),
         &mut |name, ticks, _| {
             if ticks % 25 == 0 {
                 bar.set_message(format!("{name}: tick {ticks}"));

@@ -219,6 +219,7 @@ pub fn run(
             options.calibration_ticks,
             crate::sim::math::fnv1a(&[&options.seed.to_le_bytes(), &(i as u64).to_le_bytes()]),
             &calibration_dir(&options.out, i),
+            options.randomise.as_ref().map(|(r, n)| (r, *n)),
             &mut |n, t, m| observer.drive_progress(n, t, m),
         )?;
         let train_s = started.elapsed().as_secs_f64();
