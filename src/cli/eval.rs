@@ -151,6 +151,10 @@ fn options(args: &EvalArgs) -> Result<EvalOptions> {
 
 fn report(evaluation: Evaluation, args: &EvalArgs) -> Result<ExitCode> {
     println!("{}", metrics_table(&evaluation.rows()));
+    print!(
+        "{}",
+        crate::drive::junctions::entries_summary(&evaluation.junction_entries())
+    );
     println!(
         "eval.json, eval.md, pit.png (calibration), maps and recordings in {}",
         args.out.display()

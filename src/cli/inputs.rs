@@ -48,16 +48,12 @@ pub(crate) fn held_out_split<T>(
     Ok((load(a)?, load(b)?))
 }
 
-/// The scenarios named on the command line (a folder stands for its `.ron` files), or the
-/// built-in ones.
-pub(crate) fn load_scenarios(paths: &[PathBuf]) -> Result<Vec<crate::sim::Scenario>> {
-    if paths.is_empty() {
-        return Ok(crate::sim::scenario::builtin()?);
-    }
-    let mut scenarios = Vec::new();
+/// The files named on the command line, a folder standing for its `.ron` files (sorted).
+pub(crate) fn ron_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut all = Vec::new();
     for path in paths {
         if !path.is_dir() {
-            scenarios.push(crate::sim::Scenario::load(path)?);
+            all.push(path.clone());
             continue;
         }
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
@@ -67,16 +63,26 @@ pub(crate) fn load_scenarios(paths: &[PathBuf]) -> Result<Vec<crate::sim::Scenar
             .collect();
         files.sort();
         if files.is_empty() {
-            anyhow::bail!(
+            bail!(
                 "{}: the folder holds no scenario (.ron) files",
                 path.display()
             );
         }
-        for file in files {
-            scenarios.push(crate::sim::Scenario::load(&file)?);
-        }
+        all.extend(files);
     }
-    Ok(scenarios)
+    Ok(all)
+}
+
+/// The scenarios named on the command line (a folder stands for its `.ron` files), or the
+/// built-in ones.
+pub(crate) fn load_scenarios(paths: &[PathBuf]) -> Result<Vec<crate::sim::Scenario>> {
+    if paths.is_empty() {
+        return Ok(crate::sim::scenario::builtin()?);
+    }
+    ron_files(paths)?
+        .iter()
+        .map(|file| Ok(crate::sim::Scenario::load(file)?))
+        .collect()
 }
 
 /// `--randomise`: `off`, a preset or a ranges file, with the drives each scenario is split into.

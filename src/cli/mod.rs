@@ -13,6 +13,7 @@ mod episode_cmd;
 pub mod eval;
 mod export;
 mod inputs;
+mod localise;
 mod map;
 pub mod predict;
 mod progress;
@@ -81,6 +82,9 @@ pub enum Command {
     /// A road network from above: paved area, lanes, turn paths, the scenario's route and
     /// the path of a recorded episode.
     Map(map::MapArgs),
+    /// Where the car of recorded episodes was: a particle filter around a noisy GPS fix,
+    /// weighted by the steering network's posterior under each candidate's map patch.
+    Localise(localise::LocaliseArgs),
     /// Export recorded episodes to other formats.
     Export {
         #[command(subcommand)]
@@ -157,6 +161,7 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::TrainDetector(args) => detector::run(&args),
         Command::Detect(args) => detect::run(&args),
         Command::Map(args) => map::run(&args),
+        Command::Localise(args) => localise::run(&args),
         Command::Export {
             command: ExportCommand::Coco(args),
         } => export::run(&args),

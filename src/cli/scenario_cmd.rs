@@ -6,10 +6,12 @@ use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Validates each file; prints `ok` and a summary, or every problem found.
-pub fn check(files: &[PathBuf]) -> Result<ExitCode> {
+/// Validates each file (a folder: its `.ron` files); prints `ok` and a summary, or every
+/// problem found.
+pub fn check(paths: &[PathBuf]) -> Result<ExitCode> {
+    let files = super::inputs::ron_files(paths)?;
     let mut failed = 0;
-    for file in files {
+    for file in &files {
         if is_randomisation(file) {
             match Randomisation::load(file) {
                 Ok(_) => println!("ok      {}: randomisation ranges", file.display()),

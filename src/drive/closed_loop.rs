@@ -3,7 +3,7 @@
 //! strays, and the drive can be recorded for replay and for training (the expert's label is
 //! recorded at every tick, whoever drove).
 
-use crate::drive::junctions::JunctionTally;
+use crate::drive::junctions::{JunctionEntry, JunctionTally};
 use crate::drive::metrics::{Metrics, Supervision, Tally, TickOutcome, Verdict};
 use crate::drive::policy::{Policy, Seen, command_of};
 use crate::error::{Error, Result};
@@ -74,6 +74,8 @@ pub struct Drive {
     pub recording: Option<PathBuf>,
     /// Camera frames written into the recording.
     pub frames: u64,
+    /// In a town: the policy's mixture at each entry into a junction, beside its exits.
+    pub junction_entries: Vec<JunctionEntry>,
 }
 
 struct Decision {
@@ -106,6 +108,7 @@ pub fn drive(
     };
     let mut tally = Tally::new(options.supervision);
     let mut junctions = JunctionTally::default();
+    let (mut junction_entries, mut was_in_junction) = (Vec::new(), false);
     // Further than half a lane from the route's path, the car is on another lane or road.
     let off_route_m = env
         .simulation()
@@ -128,6 +131,18 @@ pub fn drive(
         } else {
             Some(decide(pilot, &mut expert, &mut coin, &obs)?)
         };
+        let in_junction = obs.state.route.as_ref().is_some_and(|r| r.in_junction);
+        if in_junction
+            && !was_in_junction
+            && let (Some(route), Some(town), Some(d)) = (
+                &obs.state.route,
+                env.simulation().town(),
+                decision.as_ref().and_then(|d| d.distribution.as_ref()),
+            )
+        {
+            junction_entries.extend(JunctionEntry::at(&town.network, &town.route, route, d));
+        }
+        was_in_junction = in_junction;
         if let Some(recorder) = recorder.as_mut() {
             recorder.record(StepRecord {
                 tick,
@@ -210,6 +225,7 @@ pub fn drive(
         policy_ticks,
         recording,
         frames,
+        junction_entries,
     })
 }
 

@@ -2,7 +2,7 @@
 //! and overall metrics, a map of each drive, and the drives recorded for replay.
 
 use crate::drive::closed_loop::{Drive, DriveOptions, Pilot, drive};
-use crate::drive::junctions::Passages;
+use crate::drive::junctions::{JunctionEntry, Passages, entries_figure, entries_summary};
 use crate::drive::metrics::{Metrics, Supervision, combine};
 use crate::drive::policy::Policy;
 use crate::error::{Error, Result};
@@ -116,14 +116,28 @@ pub fn evaluate(
         message: e.to_string(),
     })?;
     crate::files::write_atomic(&json, text.as_bytes())?;
-    crate::files::write_atomic(
-        &options.out.join("eval.md"),
-        metrics_table(&evaluation.rows()).as_bytes(),
-    )?;
+    let entries = evaluation.junction_entries();
+    if !entries.is_empty() {
+        entries_figure(&options.out.join(JUNCTIONS_PNG), &entries)?;
+    }
+    let mut md = metrics_table(&evaluation.rows());
+    md.push_str(&entries_summary(&entries));
+    crate::files::write_atomic(&options.out.join("eval.md"), md.as_bytes())?;
     Ok(evaluation)
 }
 
+/// The policy's mixture at junction entries beside the exits' curvatures (towns).
+pub const JUNCTIONS_PNG: &str = "junctions.png";
+
 impl Evaluation {
+    /// Every drive's junction entries.
+    pub fn junction_entries(&self) -> Vec<&JunctionEntry> {
+        self.drives
+            .iter()
+            .flat_map(|d| &d.junction_entries)
+            .collect()
+    }
+
     /// Table rows: each scenario, then the overall figures.
     pub fn rows(&self) -> Vec<(String, Metrics)> {
         let mut rows: Vec<(String, Metrics)> = self

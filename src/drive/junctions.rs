@@ -6,8 +6,10 @@
 //! more than half a lane from the route's path, no intervention) and failed otherwise: a wrong
 //! exit puts the car on another road, away from the route, within those metres.
 
-use crate::sim::network::Turn;
-use crate::sim::traffic::RoutePosition;
+use crate::nn::SteeringDistribution;
+use crate::sim::math::wrap_angle;
+use crate::sim::network::{LaneKind, Network, Turn};
+use crate::sim::traffic::{RoutePath, RoutePosition};
 use serde::{Deserialize, Serialize};
 
 /// How far past the turn path the car must still be on the route, metres.
@@ -144,4 +146,215 @@ impl JunctionTally {
             passages.successes += u32::from(!p.failed);
         }
     }
+}
+
+/// Mixture components below this weight are not counted as modes.
+pub const MODE_WEIGHT: f64 = 0.1;
+/// The exits' curvatures are their turn paths' mean curvature over this first stretch, metres.
+const EXIT_WINDOW_M: f64 = 10.0;
+
+/// What the policy's mixture said as the car entered a junction's turn path, beside the
+/// curvatures of the exits it could have taken from its lane (Amini et al. 2019's
+/// multimodality: with an unrouted map, one mode per exit).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JunctionEntry {
+    pub junction: String,
+    /// The route's manoeuvre here.
+    pub turn: Turn,
+    /// Each exit from the car's lane: its manoeuvre and curvature, 1/m.
+    pub exits: Vec<(Turn, f64)>,
+    /// The mixture: (weight, mean, standard deviation) per component.
+    pub components: Vec<(f64, f64, f64)>,
+}
+
+impl JunctionEntry {
+    /// The car at `route`, on the first tick of a turn path of `network` along `path`, and
+    /// the policy's `distribution` there (`None` when its lane leads into no turn path).
+    pub fn at(
+        network: &Network,
+        path: &RoutePath,
+        route: &RoutePosition,
+        distribution: &SteeringDistribution,
+    ) -> Option<JunctionEntry> {
+        let lanes = &path.route.lanes;
+        let n = lanes.len();
+        let incoming = lanes[(route.route_index + n - 1) % n];
+        let exits: Vec<(Turn, f64)> = network.lanes[incoming]
+            .next
+            .iter()
+            .filter_map(|&l| match network.lanes[l].kind {
+                LaneKind::Turn { turn, .. } => {
+                    let p = &network.lanes[l].path;
+                    let window = EXIT_WINDOW_M.min(p.length_m());
+                    let (_, h0) = p.at(0.0);
+                    let (_, h1) = p.at(window);
+                    Some((turn, wrap_angle(h1 - h0) / window.max(1e-6)))
+                }
+                _ => None,
+            })
+            .collect();
+        (!exits.is_empty()).then(|| JunctionEntry {
+            junction: route.junction.clone(),
+            turn: route.turn,
+            exits,
+            components: distribution
+                .components()
+                .iter()
+                .map(|c| (c.weight, c.mean, c.std_dev))
+                .collect(),
+        })
+    }
+
+    /// Components carrying at least [`MODE_WEIGHT`], merged when their means are within two
+    /// standard deviations of each other: the modes of the mixture.
+    pub fn modes(&self) -> usize {
+        let mut strong: Vec<(f64, f64)> = self
+            .components
+            .iter()
+            .filter(|c| c.0 >= MODE_WEIGHT)
+            .map(|c| (c.1, c.2))
+            .collect();
+        strong.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut modes = 0;
+        let mut last: Option<(f64, f64)> = None;
+        for (mean, std) in strong {
+            match last {
+                Some((m, s)) if mean - m <= 2.0 * s.max(std) => {}
+                _ => modes += 1,
+            }
+            last = Some((mean, std));
+        }
+        modes
+    }
+
+    /// Whether every exit has a mode of its own: a component of weight ≥ [`MODE_WEIGHT`]
+    /// within two of its standard deviations of the exit's curvature, no component serving
+    /// two exits.
+    pub fn one_mode_per_exit(&self) -> bool {
+        let mut used = vec![false; self.components.len()];
+        let mut exits: Vec<f64> = self.exits.iter().map(|e| e.1).collect();
+        exits.sort_by(f64::total_cmp);
+        exits.iter().all(|&k| {
+            let pick = self
+                .components
+                .iter()
+                .enumerate()
+                .filter(|(i, c)| !used[*i] && c.0 >= MODE_WEIGHT && (k - c.1).abs() <= 2.0 * c.2)
+                .min_by(|a, b| (k - a.1.1).abs().total_cmp(&(k - b.1.1).abs()));
+            match pick {
+                Some((i, _)) => {
+                    used[i] = true;
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    /// The mixture's probability within ±2σ of each exit's curvature (σ: the components'
+    /// weighted mean standard deviation).
+    pub fn mass_near_exits(&self) -> Vec<f64> {
+        let sigma: f64 = self.components.iter().map(|c| c.0 * c.2).sum();
+        self.exits
+            .iter()
+            .map(|&(_, k)| {
+                self.components
+                    .iter()
+                    .map(|&(w, m, s)| {
+                        w * (normal_cdf((k + 2.0 * sigma - m) / s)
+                            - normal_cdf((k - 2.0 * sigma - m) / s))
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+}
+
+fn normal_cdf(z: f64) -> f64 {
+    crate::nn::distribution::standard_normal_cdf(z)
+}
+
+/// A markdown summary of junction entries: by number of exits, how many entries, the mean
+/// number of modes, and the share with one mode per exit.
+pub fn entries_summary(entries: &[&JunctionEntry]) -> String {
+    if entries.is_empty() {
+        return String::new();
+    }
+    let mut t = String::from(
+        "\nJunction entries: the policy's mixture on entering a turn path (modes: components of \
+         weight ≥ 10 %, merged within 2σ)\n\n| exits | entries | mean modes | one mode per exit | \
+         mass within ±2σ of each exit |\n|---|---|---|---|---|\n",
+    );
+    for exits in 1..=4 {
+        let of: Vec<&&JunctionEntry> = entries.iter().filter(|e| e.exits.len() == exits).collect();
+        if of.is_empty() {
+            continue;
+        }
+        let n = of.len() as f64;
+        let modes = of.iter().map(|e| e.modes() as f64).sum::<f64>() / n;
+        let one = of.iter().filter(|e| e.one_mode_per_exit()).count() as f64 / n;
+        let mass: Vec<f64> = of.iter().flat_map(|e| e.mass_near_exits()).collect();
+        let mean_mass = mass.iter().sum::<f64>() / mass.len().max(1) as f64;
+        t.push_str(&format!(
+            "| {exits} | {} | {modes:.2} | {:.0} % | {:.2} |\n",
+            of.len(),
+            one * 100.0,
+            mean_mass
+        ));
+    }
+    t
+}
+
+/// The mixture's density on entering up to four junctions (the most exits first), each exit's
+/// curvature drawn as a vertical line: Amini et al.'s multimodality figure.
+pub fn entries_figure(
+    path: &std::path::Path,
+    entries: &[&JunctionEntry],
+) -> crate::error::Result<()> {
+    use crate::report::plot::{BLUE, GREEN, LinePanel, ORANGE, RED, line_panels};
+    let mut chosen: Vec<&&JunctionEntry> = entries.iter().collect();
+    chosen.sort_by_key(|e| std::cmp::Reverse(e.exits.len()));
+    chosen.truncate(4);
+    let panels: Vec<LinePanel> = chosen
+        .iter()
+        .map(|e| {
+            let lo = e.exits.iter().map(|x| x.1).fold(-0.05, f64::min) - 0.05;
+            let hi = e.exits.iter().map(|x| x.1).fold(0.05, f64::max) + 0.05;
+            let density = |k: f64| -> f64 {
+                e.components
+                    .iter()
+                    .map(|&(w, m, s)| {
+                        w * (-0.5 * ((k - m) / s).powi(2)).exp()
+                            / (s * (2.0 * std::f64::consts::PI).sqrt())
+                    })
+                    .sum()
+            };
+            let curve: Vec<(f64, f64)> = (0..=400)
+                .map(|i| lo + (hi - lo) * i as f64 / 400.0)
+                .map(|k| (k, density(k)))
+                .collect();
+            let top = curve.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0);
+            let mut series = vec![("mixture density".to_string(), curve)];
+            let mut colours = vec![BLUE];
+            for &(turn, k) in &e.exits {
+                series.push((format!("{turn:?} exit"), vec![(k, 0.0), (k, top)]));
+                colours.push(match turn {
+                    Turn::Left | Turn::UTurn => ORANGE,
+                    Turn::Straight => GREEN,
+                    Turn::Right => RED,
+                });
+            }
+            LinePanel {
+                title: format!("{} ({:?} on the route)", e.junction, e.turn),
+                x_label: "curvature (1/m)".into(),
+                y_label: "density".into(),
+                series,
+                colours,
+            }
+        })
+        .collect();
+    if panels.is_empty() {
+        return Ok(());
+    }
+    line_panels(path, &panels)
 }

@@ -8,6 +8,7 @@ pub mod collect;
 pub mod dagger;
 pub mod eval;
 pub mod junctions;
+pub mod localise;
 pub mod metrics;
 pub mod policy;
 pub mod recalibrate;

@@ -232,16 +232,37 @@ impl SteeringNet {
 
     /// Inputs → mixtures.
     pub fn forward(&self, inputs: &Inputs) -> Result<MixtureBatch> {
-        let camera = self.backbone.forward(&inputs.images)?.flatten_from(1)?;
-        let features = match (&self.map, &inputs.maps) {
-            (None, _) => camera,
+        let camera = self.camera_features(&inputs.images)?;
+        self.forward_features(&camera, inputs.maps.as_ref(), inputs.commands.as_ref())
+    }
+
+    /// The backbone's features of camera images `(B, 3, H, W)`, flattened: `(B, F)`.
+    pub fn camera_features(&self, images: &Tensor) -> Result<Tensor> {
+        self.backbone.forward(images)?.flatten_from(1)
+    }
+
+    /// Mixtures from camera features `(B, F)` and the rest of the inputs; camera features of
+    /// one image `(1, F)` are shared by every map patch `(N, C, S, S)` (many candidate poses
+    /// seen through one camera frame, as localisation asks).
+    pub fn forward_features(
+        &self,
+        camera: &Tensor,
+        maps: Option<&Tensor>,
+        commands: Option<&Tensor>,
+    ) -> Result<MixtureBatch> {
+        let features = match (&self.map, maps) {
+            (None, _) => camera.clone(),
             (Some(branch), Some(maps)) => {
                 let map = branch.forward(maps)?.flatten_from(1)?;
+                let camera = match (camera.dim(0)?, map.dim(0)?) {
+                    (1, n) if n > 1 => camera.broadcast_as((n, camera.dim(1)?))?.contiguous()?,
+                    _ => camera.clone(),
+                };
                 Tensor::cat(&[&camera, &map], 1)?
             }
             (Some(_), None) => bail!("this model reads a map beside the camera but none was given"),
         };
-        self.head.forward(&features, inputs.commands.as_ref())
+        self.head.forward(&features, commands)
     }
 }
 

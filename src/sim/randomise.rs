@@ -16,12 +16,16 @@
 
 use crate::error::Result;
 use crate::sim::math::fnv1a;
+use crate::sim::network::RouteSpec;
 use crate::sim::ron_file::{parse_ron, read_ron_file, valid};
 use crate::sim::scenario::{CentreLine, Fog, Placement, Scenario};
 use crate::sim::track::TrackSpec;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+/// The narrowest road drawn for a town (two lanes, one each way), metres.
+pub const TOWN_MIN_ROAD_WIDTH_M: f64 = 6.0;
 
 /// The ranges a scenario is drawn from. `(lo, hi)` ranges are drawn uniformly; offsets are
 /// added to the base scenario's value, scales multiply it, the rest replace it.
@@ -66,8 +70,9 @@ pub struct Randomisation {
     pub curviness: (f64, f64),
     /// A procedural track's length times this: shorter loops bend sharper.
     pub track_length_scale: (f64, f64),
-    /// Whether a procedural track gets a new generator seed per draw (a new shape each
-    /// episode). Drawn seeds are at least `FIRST_DRAWN_TRACK_SEED`; held-out tracks use lower.
+    /// Whether a procedural track or a generated town gets a new generator seed per draw (a
+    /// new shape, a new town and route, each episode). Drawn seeds are at least
+    /// `FIRST_DRAWN_TRACK_SEED`; held-out tracks and towns use lower ones.
     pub new_track_shapes: bool,
 }
 
@@ -254,7 +259,16 @@ impl Randomisation {
             start_m: fog_start * fog_end_m,
             end_m: fog_end_m,
         });
-        let (old_half, width) = (s.road.width_m / 2.0, uniform(self.road_width_m));
+        // A town's road holds a lane each way: its lanes keep at least the room of a narrow
+        // urban lane.
+        let widths = match s.track {
+            TrackSpec::Town { .. } | TrackSpec::Network { .. } => {
+                let (lo, hi) = self.road_width_m;
+                (lo.max(TOWN_MIN_ROAD_WIDTH_M.min(hi)), hi)
+            }
+            _ => self.road_width_m,
+        };
+        let (old_half, width) = (s.road.width_m / 2.0, uniform(widths));
         s.road.width_m = width;
         // Props beside the road stay as far from its edge as they were.
         for prop in &mut s.props {
@@ -309,6 +323,15 @@ impl Randomisation {
             }
             s.props
                 .retain(|p| p.repeat.as_ref().is_none_or(|r| r.count > 0));
+        }
+        // A generated town gets a town and a route of its own.
+        if let TrackSpec::Town { seed, route, .. } = &mut s.track
+            && self.new_track_shapes
+        {
+            *seed = track_seed;
+            if let RouteSpec::Random { seed, .. } = route {
+                *seed = track_seed + 1;
+            }
         }
         s.description = format!(
             "{} (randomised, draw seed {seed})",

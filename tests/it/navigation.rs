@@ -221,3 +221,155 @@ fn junction_success_counts_a_wrong_exit_as_a_failure() {
     let stats = tally.finish(true);
     assert_eq!((stats.right.attempts, stats.right.successes), (1, 0));
 }
+
+#[test]
+fn the_particle_filter_recovers_a_known_gps_offset_from_a_synthetic_likelihood() {
+    use steerlab::drive::localise::{LocaliseOptions, Localiser, Pose, summarise};
+    // A fix whose error barely moves (τ = 10⁶ s): a fixed offset the GPS alone never reveals.
+    let options = LocaliseOptions {
+        gps: GpsNoise {
+            position_m: 10.0,
+            heading_deg: 3.0,
+            correlation_s: 1e6,
+        },
+        particles: 300,
+        every_ticks: 1,
+        network_weight: 1.0,
+        seed: 4,
+        ..LocaliseOptions::default()
+    };
+    let dt = 0.05;
+    let mut localiser = Localiser::new(&options, dt).unwrap();
+    // The car drives a gentle arc at 10 m/s; the synthetic evidence is a 2 m Gaussian around
+    // its true position, which only the network filter hears.
+    let mut points = Vec::new();
+    for tick in 0..600 {
+        let t = tick as f64 * dt;
+        let heading = 0.02 * t;
+        let truth = Pose::new(10.0 * t, 0.1 * t * t, heading);
+        let point = localiser
+            .tick(truth, &mut |candidates| {
+                Ok(Some(
+                    candidates
+                        .iter()
+                        .map(|c| -0.5 * c.position.distance(truth.position).powi(2) / 4.0)
+                        .collect(),
+                ))
+            })
+            .unwrap();
+        points.push(point);
+    }
+    let s = summarise(&points, 20.0);
+    assert_eq!(s.points, 200);
+    assert!(s.fix.0 > 5.0, "the drawn offset is large: {s:?}");
+    assert!(s.with_network.0 < 1.0, "the evidence finds the car: {s:?}");
+    assert!(
+        s.with_network.0 < 0.1 * s.fix.0,
+        "ten times better than the fix: {s:?}"
+    );
+    // Without the evidence, the filter can only follow the fix it started from.
+    assert!(s.without_network.0 > 0.5 * s.fix.0, "{s:?}");
+    // Bad options are named.
+    let bad = LocaliseOptions {
+        particles: 1,
+        every_ticks: 0,
+        ..LocaliseOptions::default()
+    };
+    let err = Localiser::new(&bad, dt).err().unwrap().to_string();
+    assert!(err.contains("particles") && err.contains("every"), "{err}");
+}
+
+#[test]
+fn localise_runs_on_a_recorded_town_drive_and_writes_its_report() {
+    use steerlab::nn::config::ModelConfig;
+    use steerlab::nn::{Model, ModelDir};
+    use steerlab::sim::map_input::MapMode;
+    let dir = crate::tempdir("localise");
+    let town = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/town_small.ron");
+    let bin = env!("CARGO_BIN_EXE_steerlab");
+    let out = std::process::Command::new(bin)
+        .args(["record", "--steps", "30", "--out"])
+        .arg(dir.join("episodes"))
+        .arg("--scenario")
+        .arg(&town)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An untrained navnet with an unrouted map, at the town's camera size.
+    let scenario = Scenario::load(&town).unwrap();
+    let mut config = ModelConfig::navnet(MapMode::Unrouted);
+    config.input.width = scenario.camera.width_px as usize;
+    config.input.height = scenario.camera.height_px as usize;
+    Model::new(config, 3)
+        .unwrap()
+        .save(&dir.join("model"))
+        .unwrap();
+    let out = std::process::Command::new(bin)
+        .arg("localise")
+        .arg(dir.join("episodes"))
+        .arg("--model")
+        .arg(dir.join("model"))
+        .args([
+            "--particles",
+            "24",
+            "--gps-noise",
+            "10,5",
+            "--settle-s",
+            "0.5",
+            "--out",
+        ])
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("| all ("), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("out/localise.json")).unwrap()).unwrap();
+    let fix = json["overall"]["fix"][0].as_f64().unwrap();
+    assert!(fix > 0.5 && fix < 60.0, "a 10 m fix error: {fix}");
+    assert!(
+        json["overall"]["with_network"][0]
+            .as_f64()
+            .unwrap()
+            .is_finite()
+    );
+    assert!(dir.join("out/localise.png").exists());
+    let gifs = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "gif")
+        })
+        .count();
+    assert_eq!(gifs, 1);
+    // A camera-only model is refused with the reason.
+    let mut camera = ModelConfig::pilotnet();
+    camera.input.width = scenario.camera.width_px as usize;
+    camera.input.height = scenario.camera.height_px as usize;
+    Model::new(camera, 3)
+        .unwrap()
+        .save(&dir.join("camera"))
+        .unwrap();
+    let out = std::process::Command::new(bin)
+        .arg("localise")
+        .arg(dir.join("episodes"))
+        .arg("--model")
+        .arg(dir.join("camera"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("reads a map"), "{stderr}");
+}

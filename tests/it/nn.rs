@@ -604,6 +604,22 @@ fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
     let changed = (forward(&maps, &other) - &base).unwrap().abs().unwrap();
     let per_sample = changed.max(1).unwrap().to_vec1::<f64>().unwrap();
     assert!(per_sample[0] > 1e-6 && per_sample[1] == 0.0 && per_sample[2] == 0.0);
+    // One camera frame's features serve many map patches (localisation's candidates): the
+    // same mixtures as the frame repeated beside each patch.
+    let one = images.narrow(0, 1, 1).unwrap();
+    let camera = net.camera_features(&one).unwrap();
+    let shared = net
+        .forward_features(&camera, Some(&maps), Some(&commands))
+        .unwrap();
+    let repeated = net
+        .forward(&Inputs {
+            images: one.repeat((3, 1, 1, 1)).unwrap(),
+            maps: Some(maps.clone()),
+            commands: Some(commands.clone()),
+        })
+        .unwrap();
+    assert!(max_diff(&shared.means, &repeated.means) < 1e-12);
+    assert!(max_diff(&shared.std_devs, &repeated.std_devs) < 1e-12);
     // Without its map, a navnet says what it lacks.
     let err = net.forward(&Inputs::camera(images.clone())).err().unwrap();
     assert!(err.to_string().contains("map"), "{err}");

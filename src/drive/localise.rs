@@ -1,0 +1,613 @@
+//! Localisation from the steering posterior, as in Amini et al. 2019: a particle filter over
+//! the car's pose (x, y, heading) started around a noisy GPS fix. Every tick each particle
+//! moves by the car's odometry (distance and heading change since the last tick, with noise);
+//! every few ticks it is weighted by the network's density of the curvature the car actually
+//! drove, computed from the camera frame and the map patch cut at that particle's pose (the
+//! camera features once, all candidates' patches in batches): a pose whose map explains what
+//! the car did, given what it saw, gains weight. A fix one GPS correlation time after the last
+//! one used (so roughly independent of it) weights the particles too. A second filter with
+//! odometry and GPS alone runs beside it on the same draws, so what the network adds is
+//! measured rather than assumed.
+
+use crate::error::{Error, Result};
+use crate::nn::Model;
+use crate::nn::dataset::{frames_to_tensor, maps_to_tensor};
+use crate::record::EpisodeReader;
+use crate::sim::expert::standard_normal;
+use crate::sim::map_input::{GpsFix, GpsNoise, MapSpec, MapView};
+use crate::sim::math::{fnv1a, wrap_angle};
+use crate::sim::{Frame, Simulation, Vec2, VehicleState};
+use candle_core::Tensor;
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use serde::Serialize;
+
+/// A candidate pose: position (metres) and heading (radians from east).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Pose {
+    pub position: Vec2,
+    pub heading: f64,
+}
+
+impl Pose {
+    pub fn new(x: f64, y: f64, heading: f64) -> Pose {
+        Pose {
+            position: Vec2::new(x, y),
+            heading,
+        }
+    }
+
+    /// Position error (metres) and absolute heading error (degrees) against `truth`.
+    pub fn error(&self, truth: &Pose) -> (f64, f64) {
+        (
+            self.position.distance(truth.position),
+            wrap_angle(self.heading - truth.heading).abs().to_degrees(),
+        )
+    }
+}
+
+/// How the filters run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LocaliseOptions {
+    /// Particles (candidate poses) per filter.
+    pub particles: usize,
+    /// The GPS receiver's error; the fix the filters start from and are weighted by.
+    pub gps: GpsNoise,
+    /// Ticks between the network's updates (1: every tick).
+    pub every_ticks: u64,
+    /// The exponent on the network's likelihood: successive frames are far from independent
+    /// evidence, so each update counts for this fraction of one.
+    pub network_weight: f64,
+    /// Odometry noise per tick: relative distance error and heading-change error (radians).
+    pub odometry_distance: f64,
+    pub odometry_heading_rad: f64,
+    /// Jitter given to particles after resampling: metres and radians.
+    pub roughen_m: f64,
+    pub roughen_rad: f64,
+    pub seed: u64,
+}
+
+impl Default for LocaliseOptions {
+    fn default() -> Self {
+        Self {
+            particles: 256,
+            gps: GpsNoise {
+                position_m: 10.0,
+                heading_deg: 5.0,
+                correlation_s: crate::sim::map_input::GPS_CORRELATION_S,
+            },
+            every_ticks: 2,
+            network_weight: 0.5,
+            odometry_distance: 0.02,
+            odometry_heading_rad: 0.002,
+            roughen_m: 0.3,
+            roughen_rad: 0.004,
+            seed: 0,
+        }
+    }
+}
+
+impl LocaliseOptions {
+    /// Every value out of range, named.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.particles < 2 || self.particles > 100_000 {
+            p.push(format!(
+                "particles: {} must be in 2..=100000",
+                self.particles
+            ));
+        }
+        if self.every_ticks == 0 {
+            p.push("every: must be at least 1 tick".into());
+        }
+        let g = &self.gps;
+        if !(g.position_m.is_finite() && g.position_m > 0.0 && g.position_m <= 1000.0) {
+            p.push(format!(
+                "gps-noise: σ_pos {} must be in (0, 1000] metres",
+                g.position_m
+            ));
+        }
+        if !(g.heading_deg.is_finite() && (0.0..=90.0).contains(&g.heading_deg)) {
+            p.push(format!(
+                "gps-noise: σ_heading {} must be in [0, 90] degrees",
+                g.heading_deg
+            ));
+        }
+        for (name, v) in [
+            ("network-weight", self.network_weight),
+            ("odometry_distance", self.odometry_distance),
+            ("odometry_heading_rad", self.odometry_heading_rad),
+            ("roughen_m", self.roughen_m),
+            ("roughen_rad", self.roughen_rad),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                p.push(format!("{name}: {v} must be a finite number ≥ 0"));
+            }
+        }
+        p
+    }
+}
+
+/// Weighted candidate poses.
+#[derive(Debug)]
+pub struct ParticleFilter {
+    pub particles: Vec<Pose>,
+    log_weights: Vec<f64>,
+    rng: StdRng,
+    roughen: (f64, f64),
+    odometry: (f64, f64),
+}
+
+impl ParticleFilter {
+    /// `n` particles drawn around `around` with standard deviations `sigma_m` per axis and
+    /// `sigma_rad` in heading, seeded.
+    pub fn new(
+        around: Pose,
+        (sigma_m, sigma_rad): (f64, f64),
+        options: &LocaliseOptions,
+        seed: u64,
+    ) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let particles = (0..options.particles)
+            .map(|_| Pose {
+                position: around.position
+                    + Vec2::new(
+                        sigma_m * standard_normal(&mut rng),
+                        sigma_m * standard_normal(&mut rng),
+                    ),
+                heading: wrap_angle(around.heading + sigma_rad * standard_normal(&mut rng)),
+            })
+            .collect();
+        Self {
+            particles,
+            log_weights: vec![0.0; options.particles],
+            rng,
+            roughen: (options.roughen_m, options.roughen_rad),
+            odometry: (options.odometry_distance, options.odometry_heading_rad),
+        }
+    }
+
+    /// Moves every particle by the odometry: `distance_m` along its heading turned by half of
+    /// `heading_change`, then the rest of the turn, each with its own noise.
+    pub fn predict(&mut self, distance_m: f64, heading_change: f64) {
+        let (sd, sh) = self.odometry;
+        for p in &mut self.particles {
+            let d = distance_m * (1.0 + sd * standard_normal(&mut self.rng));
+            let dh = heading_change + sh * standard_normal(&mut self.rng);
+            p.position = p.position + Vec2::from_heading(p.heading + dh / 2.0) * d;
+            p.heading = wrap_angle(p.heading + dh);
+        }
+    }
+
+    /// Multiplies the weights by `exp(log_likelihood)` (non-finite values count as
+    /// impossible); resamples when fewer than half the particles carry the weight.
+    pub fn update(&mut self, log_likelihood: &[f64]) {
+        for (w, l) in self.log_weights.iter_mut().zip(log_likelihood) {
+            *w += if l.is_finite() { *l } else { -1e6 };
+        }
+        let max = self.log_weights.iter().copied().fold(f64::MIN, f64::max);
+        self.log_weights.iter_mut().for_each(|w| *w -= max);
+        if self.effective_size() < self.particles.len() as f64 / 2.0 {
+            self.resample();
+        }
+    }
+
+    /// Normalised weights.
+    pub fn weights(&self) -> Vec<f64> {
+        let w: Vec<f64> = self.log_weights.iter().map(|l| l.exp()).collect();
+        let sum: f64 = w.iter().sum();
+        w.iter().map(|x| x / sum).collect()
+    }
+
+    /// `1 / Σ wᵢ²`: how many particles effectively carry the weight.
+    pub fn effective_size(&self) -> f64 {
+        1.0 / self.weights().iter().map(|w| w * w).sum::<f64>()
+    }
+
+    /// Systematic resampling, then jitter so that copies of one particle spread again.
+    fn resample(&mut self) {
+        let w = self.weights();
+        let n = self.particles.len();
+        let start: f64 = self.rng.random_range(0.0..1.0) / n as f64;
+        let mut out = Vec::with_capacity(n);
+        let (mut i, mut cumulative) = (0, w[0]);
+        for k in 0..n {
+            let u = start + k as f64 / n as f64;
+            while u > cumulative && i + 1 < n {
+                i += 1;
+                cumulative += w[i];
+            }
+            out.push(self.particles[i]);
+        }
+        let (rm, rr) = self.roughen;
+        for p in &mut out {
+            p.position = p.position
+                + Vec2::new(
+                    rm * standard_normal(&mut self.rng),
+                    rm * standard_normal(&mut self.rng),
+                );
+            p.heading = wrap_angle(p.heading + rr * standard_normal(&mut self.rng));
+        }
+        self.particles = out;
+        self.log_weights = vec![0.0; n];
+    }
+
+    /// The weighted mean pose (circular mean for the heading).
+    pub fn mean(&self) -> Pose {
+        let w = self.weights();
+        let (mut x, mut y, mut c, mut s) = (0.0, 0.0, 0.0, 0.0);
+        for (p, w) in self.particles.iter().zip(&w) {
+            x += w * p.position.x;
+            y += w * p.position.y;
+            c += w * p.heading.cos();
+            s += w * p.heading.sin();
+        }
+        Pose::new(x, y, s.atan2(c))
+    }
+
+    /// Weighted RMS distance of the particles from their mean, metres.
+    pub fn spread_m(&self) -> f64 {
+        let m = self.mean().position;
+        let w = self.weights();
+        self.particles
+            .iter()
+            .zip(&w)
+            .map(|(p, w)| w * (p.position - m).dot(p.position - m))
+            .sum::<f64>()
+            .sqrt()
+    }
+}
+
+/// One tick of localisation: the truth, the raw fix and both filters' posterior means.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct TrackPoint {
+    pub t_s: f64,
+    pub truth: Pose,
+    pub fix: Pose,
+    /// The filter with the network's likelihood.
+    pub with_network: Pose,
+    /// The filter with odometry and GPS alone.
+    pub without_network: Pose,
+    pub spread_m: f64,
+}
+
+/// The GPS receiver and the two filters of one drive.
+pub struct Localiser {
+    options: LocaliseOptions,
+    dt_s: f64,
+    gps: GpsFix,
+    filters: Option<(ParticleFilter, ParticleFilter)>,
+    last: Option<Pose>,
+    tick: u64,
+    /// Ticks between the GPS fixes the filters use (one correlation time).
+    gps_every: u64,
+}
+
+impl Localiser {
+    /// A localiser for a drive ticking every `dt_s` seconds.
+    pub fn new(options: &LocaliseOptions, dt_s: f64) -> Result<Localiser> {
+        let problems = options.problems();
+        if !problems.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "localise: {}",
+                problems.join("; ")
+            )));
+        }
+        Ok(Localiser {
+            options: options.clone(),
+            dt_s,
+            gps: GpsFix::new(
+                options.gps,
+                fnv1a(&[b"localise", &options.seed.to_le_bytes()]),
+            ),
+            filters: None,
+            last: None,
+            tick: 0,
+            gps_every: ((options.gps.correlation_s / dt_s).round() as u64).max(1),
+        })
+    }
+
+    /// The filter that uses the network (after the first tick).
+    pub fn filter(&self) -> Option<&ParticleFilter> {
+        self.filters.as_ref().map(|f| &f.0)
+    }
+
+    /// Whether the network is asked at this tick.
+    pub fn wants_network(&self) -> bool {
+        self.tick % self.options.every_ticks == 0
+    }
+
+    /// Advances by one tick at the true pose `truth`; `likelihood` gives ln p(observation |
+    /// pose) for candidate poses (`None`: no evidence this tick). It is only called when
+    /// [`Localiser::wants_network`] says so.
+    pub fn tick(
+        &mut self,
+        truth: Pose,
+        likelihood: &mut dyn FnMut(&[Pose]) -> Result<Option<Vec<f64>>>,
+    ) -> Result<TrackPoint> {
+        if self.tick > 0 {
+            self.gps.step(self.dt_s);
+        }
+        let (position, heading) = self.gps.fix(&VehicleState {
+            position: truth.position,
+            heading: truth.heading,
+            ..VehicleState::default()
+        });
+        let fix = Pose { position, heading };
+        let sigma = (
+            self.options.gps.position_m,
+            self.options.gps.heading_deg.max(1.0).to_radians(),
+        );
+        let seed = fnv1a(&[b"particles", &self.options.seed.to_le_bytes()]);
+        let (with, without) = self.filters.get_or_insert_with(|| {
+            (
+                ParticleFilter::new(fix, sigma, &self.options, seed),
+                ParticleFilter::new(fix, sigma, &self.options, seed),
+            )
+        });
+        if let Some(last) = self.last {
+            let distance = truth.position.distance(last.position);
+            let turn = wrap_angle(truth.heading - last.heading);
+            with.predict(distance, turn);
+            without.predict(distance, turn);
+        }
+        if self.tick > 0 && self.tick % self.gps_every == 0 {
+            for f in [&mut *with, &mut *without] {
+                let l: Vec<f64> = f
+                    .particles
+                    .iter()
+                    .map(|p| {
+                        let d = p.position - fix.position;
+                        let h = wrap_angle(p.heading - fix.heading);
+                        -0.5 * (d.dot(d) / (sigma.0 * sigma.0) + (h / sigma.1).powi(2))
+                    })
+                    .collect();
+                f.update(&l);
+            }
+        }
+        if self.tick % self.options.every_ticks == 0
+            && let Some(l) = likelihood(&with.particles)?
+        {
+            let scaled: Vec<f64> = l.iter().map(|x| x * self.options.network_weight).collect();
+            with.update(&scaled);
+        }
+        let point = TrackPoint {
+            t_s: self.tick as f64 * self.dt_s,
+            truth,
+            fix,
+            with_network: with.mean(),
+            without_network: without.mean(),
+            spread_m: with.spread_m(),
+        };
+        self.last = Some(truth);
+        self.tick += 1;
+        Ok(point)
+    }
+}
+
+/// The network's log-density of a driven curvature for many candidate poses.
+pub struct NetworkLikelihood<'a> {
+    model: &'a Model,
+    view: MapView,
+    spec: MapSpec,
+    channels: usize,
+}
+
+/// Candidates sent through the network at once.
+const BATCH: usize = 256;
+
+impl<'a> NetworkLikelihood<'a> {
+    /// For `model` (which must read a map without commands) in the world of `sim`.
+    pub fn new(model: &'a Model, sim: &Simulation) -> Result<Self> {
+        let config = &model.config;
+        let Some(map) = &config.map else {
+            return Err(Error::InvalidArgument(
+                "localise needs a model that reads a map (trained with --map unrouted or \
+                 routed, e.g. --preset navnet); this one reads the camera alone"
+                    .into(),
+            ));
+        };
+        if config.reads_commands() {
+            return Err(Error::InvalidArgument(
+                "localise scores map patches; this model reads navigation commands (cil) \
+                 instead: use a navnet model"
+                    .into(),
+            ));
+        }
+        Ok(Self {
+            model,
+            view: MapView::new(sim),
+            spec: map.spec,
+            channels: config.map_channels(),
+        })
+    }
+
+    pub fn view(&self) -> &MapView {
+        &self.view
+    }
+
+    /// ln p(`curvature_per_m` | camera `frame`, map at each candidate), the route drawn from
+    /// `route_s_m` for a routed map.
+    pub fn log_likelihood(
+        &self,
+        frame: &Frame,
+        curvature_per_m: f64,
+        route_s_m: f64,
+        candidates: &[Pose],
+    ) -> Result<Vec<f64>> {
+        let image = frames_to_tensor(&[frame])?;
+        let net = &self.model.net;
+        let camera = net.camera_features(&image)?;
+        let mut out = Vec::with_capacity(candidates.len());
+        for chunk in candidates.chunks(BATCH) {
+            let patches: Vec<Frame> = chunk
+                .iter()
+                .map(|p| {
+                    self.view
+                        .patch(&self.spec, p.position, p.heading, route_s_m)
+                })
+                .collect();
+            let refs: Vec<&Frame> = patches.iter().collect();
+            let maps = maps_to_tensor(&refs, self.channels)?;
+            let mixtures = net.forward_features(&camera, Some(&maps), None)?;
+            let targets = Tensor::full(curvature_per_m as f32, chunk.len(), image.device())?;
+            let l = mixtures.log_prob(&targets)?.to_vec1::<f32>()?;
+            out.extend(l.iter().map(|&x| x as f64));
+        }
+        Ok(out)
+    }
+}
+
+/// A drive localised.
+#[derive(Clone, Debug, Serialize)]
+pub struct Localisation {
+    pub episode: String,
+    pub points: Vec<TrackPoint>,
+    /// Network evaluations and the seconds they and the filters took.
+    pub updates: u64,
+    pub wall_s: f64,
+    /// What the episode file lost at its end, if it was cut.
+    pub cut: Option<String>,
+}
+
+/// Mean errors over the points from `settle_s` on: (position m, heading deg) of the raw fix,
+/// the filter without the network and the filter with it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ErrorSummary {
+    pub points: usize,
+    pub fix: (f64, f64),
+    pub without_network: (f64, f64),
+    pub with_network: (f64, f64),
+}
+
+/// Averages the errors of `points` from `settle_s` seconds on.
+pub fn summarise<'a>(
+    points: impl IntoIterator<Item = &'a TrackPoint>,
+    settle_s: f64,
+) -> ErrorSummary {
+    let mut s = ErrorSummary::default();
+    let add = |a: &mut (f64, f64), e: (f64, f64)| {
+        a.0 += e.0;
+        a.1 += e.1;
+    };
+    for p in points.into_iter().filter(|p| p.t_s >= settle_s) {
+        s.points += 1;
+        add(&mut s.fix, p.fix.error(&p.truth));
+        add(&mut s.without_network, p.without_network.error(&p.truth));
+        add(&mut s.with_network, p.with_network.error(&p.truth));
+    }
+    let n = s.points.max(1) as f64;
+    for e in [&mut s.fix, &mut s.without_network, &mut s.with_network] {
+        e.0 /= n;
+        e.1 /= n;
+    }
+    s
+}
+
+/// Localises the car of a recorded `episode` with `model`; `each` sees every tick's point,
+/// the network filter and the map (for drawing).
+pub fn localise(
+    episode: &EpisodeReader,
+    model: &Model,
+    options: &LocaliseOptions,
+    each: &mut dyn FnMut(&TrackPoint, &ParticleFilter, &MapView) -> Result<()>,
+) -> Result<Localisation> {
+    let started = std::time::Instant::now();
+    let sim = Simulation::new(episode.scenario.clone(), 1)?;
+    let likelihood = NetworkLikelihood::new(model, &sim)?;
+    let mut localiser = Localiser::new(options, episode.scenario.dt_s)?;
+    let mut steps = episode.steps(true)?;
+    let (mut points, mut updates) = (Vec::new(), 0u64);
+    for step in steps.by_ref() {
+        let s = &step.state;
+        let truth = Pose::new(s.x_m, s.y_m, s.heading_rad);
+        let curvature = step.action.unwrap_or(step.expert_action).curvature_per_m;
+        let point = localiser.tick(truth, &mut |candidates| match &step.frame {
+            Some(frame) => {
+                updates += 1;
+                likelihood
+                    .log_likelihood(frame, curvature, s.s_m, candidates)
+                    .map(Some)
+            }
+            None => Ok(None),
+        })?;
+        if let Some(filter) = localiser.filter() {
+            each(&point, filter, likelihood.view())?;
+        }
+        points.push(point);
+    }
+    if updates == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{}: the episode holds no camera frames (recorded with --no-frames?); localise \
+             reads what the camera saw",
+            episode.path.display()
+        )));
+    }
+    Ok(Localisation {
+        episode: episode.path.display().to_string(),
+        points,
+        updates,
+        wall_s: started.elapsed().as_secs_f64(),
+        cut: steps.outcome().cut.clone(),
+    })
+}
+
+/// A north-up picture `size` pixels wide of the roads within `half_extent_m` of the truth: the
+/// particles (blue), the raw fix (red cross), the filter's mean (yellow), the odometry-and-GPS
+/// filter's mean (orange) and the truth (white).
+pub fn snapshot(
+    view: &MapView,
+    filter: &ParticleFilter,
+    point: &TrackPoint,
+    size: usize,
+    half_extent_m: f64,
+) -> Frame {
+    let spec = MapSpec {
+        size,
+        half_extent_m,
+    };
+    let centre = point.truth.position;
+    let map = view.patch(&spec, centre, std::f64::consts::FRAC_PI_2, 0.0);
+    let mut rgb: Vec<u8> = map
+        .rgb
+        .chunks_exact(3)
+        .flat_map(|px| {
+            if px[0] > 0 {
+                [70, 70, 78]
+            } else {
+                [18, 22, 18]
+            }
+        })
+        .collect();
+    let step = spec.pixel_m();
+    let mut dot = |p: Vec2, r: i64, colour: [u8; 3], cross: bool| {
+        let d = p - centre;
+        let row = ((half_extent_m - d.y) / step - 0.5).round() as i64;
+        let col = ((half_extent_m + d.x) / step - 0.5).round() as i64;
+        for dy in -r..=r {
+            for dx in -r..=r {
+                if cross && dy != dx && dy != -dx {
+                    continue;
+                }
+                let (y, x) = (row + dy, col + dx);
+                if y >= 0 && x >= 0 && (y as usize) < size && (x as usize) < size {
+                    let i = (y as usize * size + x as usize) * 3;
+                    rgb[i..i + 3].copy_from_slice(&colour);
+                }
+            }
+        }
+    };
+    for p in &filter.particles {
+        dot(p.position, 0, [80, 150, 255], false);
+    }
+    dot(point.without_network.position, 2, [255, 140, 20], false);
+    dot(point.fix.position, 4, [230, 40, 40], true);
+    dot(point.with_network.position, 2, [255, 230, 40], false);
+    dot(point.truth.position, 1, [255, 255, 255], false);
+    Frame {
+        tick: 0,
+        agent: 0,
+        width: size as u32,
+        height: size as u32,
+        rgb,
+    }
+}
