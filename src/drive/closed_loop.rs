@@ -78,6 +78,10 @@ pub struct Drive {
     pub junction_entries: Vec<JunctionEntry>,
 }
 
+/// Off its route's lane for this far, a car driving without a safety driver has left the
+/// route, metres.
+pub const LEAVE_ROUTE_M: f64 = crate::drive::junctions::EXIT_CHECK_M;
+
 struct Decision {
     action: Action,
     distribution: Option<SteeringDistribution>,
@@ -114,6 +118,9 @@ pub fn drive(
         .simulation()
         .town()
         .map_or(f64::INFINITY, |t| t.network.lane_width_m / 2.0);
+    // Without a safety driver in a town, a drive also ends when the car has left its route.
+    let free_in_town = options.supervision == Supervision::Free && off_route_m.is_finite();
+    let (mut off_route_for_m, mut left_route) = (0.0, false);
     let mut path = Vec::new();
     let mut interventions = Vec::new();
     let mut crashes = Vec::new();
@@ -193,6 +200,15 @@ pub fn drive(
         if let Some(route) = &s.route {
             let off = s.lateral_offset_m.abs() > off_route_m || verdict == Verdict::Intervene;
             junctions.tick(route, moved, off);
+            off_route_for_m = if s.lateral_offset_m.abs() > off_route_m {
+                off_route_for_m + moved
+            } else {
+                0.0
+            };
+            if free_in_town && off_route_for_m > LEAVE_ROUTE_M && s.crash.is_none() {
+                left_route = true;
+                over = true;
+            }
         }
         if s.crash.is_some() && !crashed {
             crashes.push(s.vehicle.position);
@@ -216,6 +232,18 @@ pub fn drive(
     };
     let mut metrics = tally.metrics();
     metrics.junctions = junctions.finish(over && obs.state.crash.is_some());
+    if free_in_town {
+        // A drive cut short was planned to its full distance; one that ran out of ticks had
+        // no more route to drive.
+        let ended_early = over && options.distance_m.is_finite();
+        metrics.route_completed_km = metres / 1000.0;
+        metrics.route_planned_km = if ended_early {
+            options.distance_m.max(metres) / 1000.0
+        } else {
+            metres / 1000.0
+        };
+        metrics.left_route = left_route as u32;
+    }
     Ok(Drive {
         scenario: scenario.name.clone(),
         metrics,

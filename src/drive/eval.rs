@@ -211,6 +211,31 @@ pub fn metrics_table(rows: &[(String, Metrics)]) -> String {
         }
     }
     t.push_str(&junction_table(rows));
+    t.push_str(&route_table(rows));
+    t
+}
+
+/// Route completion of free drives in towns, when there are any.
+pub fn route_table(rows: &[(String, Metrics)]) -> String {
+    if rows.iter().all(|(_, m)| m.route_planned_km == 0.0) {
+        return String::new();
+    }
+    let mut t = String::from(
+        "\nRoute completion: each drive ends at its first crash or its first departure from the \
+         route (off its lane for 15 m)\n\n| | planned km | driven km | route completion | \
+         ended off the route | ended in a crash |\n|---|---|---|---|---|---|\n",
+    );
+    for (name, m) in rows {
+        t.push_str(&format!(
+            "| {name} | {:.2} | {:.2} | {} | {} | {} |\n",
+            m.route_planned_km,
+            m.route_completed_km,
+            m.route_completion_pct()
+                .map_or("–".into(), |p| format!("{p:.1} %")),
+            m.left_route,
+            m.crashes
+        ));
+    }
     t
 }
 

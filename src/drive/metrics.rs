@@ -140,6 +140,16 @@ pub struct Metrics {
     pub calibration_error: Option<f64>,
     /// The counts the three figures above come from (PIT histogram).
     pub calibration: Calibration,
+    /// Route completion, for drives in a town without a safety driver (`--free`), as on
+    /// CARLA's leaderboard: the route distance planned, and the distance driven before the
+    /// drive ended at its first crash or its first departure from the route, km.
+    #[serde(default)]
+    pub route_planned_km: f64,
+    #[serde(default)]
+    pub route_completed_km: f64,
+    /// Free drives that ended by leaving the route (a wrong exit, or driving off its lane).
+    #[serde(default)]
+    pub left_route: u32,
 }
 
 impl Tally {
@@ -246,6 +256,12 @@ impl Metrics {
         self
     }
 
+    /// Route completion in percent (free drives in a town; `None` elsewhere).
+    pub fn route_completion_pct(&self) -> Option<f64> {
+        (self.route_planned_km > 0.0)
+            .then(|| 100.0 * (self.route_completed_km / self.route_planned_km).min(1.0))
+    }
+
     /// Kilometres driven per crash: the total distance over the number of crashes (the rate's
     /// maximum-likelihood estimate when drives end at their first crash); `None` without one.
     pub fn km_per_crash(&self) -> Option<f64> {
@@ -288,6 +304,9 @@ pub fn combine(parts: &[Metrics]) -> Metrics {
         expert_nll: (scored > 0).then_some(nll),
         calibration,
         junctions,
+        route_planned_km: parts.iter().map(|m| m.route_planned_km).sum(),
+        route_completed_km: parts.iter().map(|m| m.route_completed_km).sum(),
+        left_route: parts.iter().map(|m| m.left_route).sum(),
         ..Metrics::default()
     }
     .with_derived()

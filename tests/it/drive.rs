@@ -334,3 +334,56 @@ fn crashes_happen_under_a_safety_driver_on_a_narrow_road_and_on_props() {
         first.distance_m
     );
 }
+
+#[test]
+fn route_completion_ends_a_free_town_drive_at_its_first_departure_or_crash() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/town_small.ron");
+    let free = DriveOptions {
+        distance_m: 600.0,
+        max_ticks: 5000,
+        supervision: Supervision::Free,
+        ..options(0)
+    };
+    // The expert keeps to its route: all of it is driven.
+    let mut env = states_only(Scenario::load(&path).unwrap());
+    let mut expert = |obs: &steerlab::world::Observation| obs.info.expert_action;
+    let d = drive(
+        &mut env,
+        &mut Pilot::Custom(&mut expert),
+        &free,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let m = &d.metrics;
+    assert_eq!((m.left_route, m.crashes), (0, 0), "{m:?}");
+    assert!((m.route_planned_km - 0.6).abs() < 0.01, "{m:?}");
+    assert_eq!(m.route_completion_pct(), Some(100.0));
+    // A pilot that never steers leaves the route (or the road) at the first bend or junction:
+    // its drive ends there, short of the 600 m planned.
+    let mut env = states_only(Scenario::load(&path).unwrap());
+    let s = drive_straight(&mut env, &free).metrics;
+    assert_eq!(s.left_route + s.crashes, 1, "{s:?}");
+    assert!((s.route_planned_km - 0.6).abs() < 1e-9, "{s:?}");
+    let pct = s.route_completion_pct().unwrap();
+    assert!(
+        pct < 100.0 && (pct - 100.0 * s.distance_km / 0.6).abs() < 1e-6,
+        "{s:?}"
+    );
+    // Combined, the distances add up; the table shows it.
+    let both = steerlab::drive::metrics::combine(&[m.clone(), s.clone()]);
+    assert!((both.route_planned_km - 1.2).abs() < 0.01);
+    let table = steerlab::drive::eval::route_table(&[("town".into(), both)]);
+    assert!(table.contains("| town | 1.20 |"), "{table}");
+    // With a safety driver there is no route completion.
+    let mut env = states_only(Scenario::load(&path).unwrap());
+    let supervised = DriveOptions {
+        distance_m: 300.0,
+        ..options(5000)
+    };
+    assert_eq!(
+        drive_straight(&mut env, &supervised)
+            .metrics
+            .route_completion_pct(),
+        None
+    );
+}
