@@ -9,6 +9,7 @@ use crate::nn::SteeringDistribution;
 use crate::nn::boxes::Detection;
 use crate::nn::detect::{DetectOptions, Detector};
 use crate::sim::Frame;
+use crate::sim::map_input::Command;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,9 +28,29 @@ pub struct Inferred<T> {
 
 type Answer<T> = Result<Inferred<T>, String>;
 
+/// What a network is offered at a tick: the camera frame, and for a policy that reads them the
+/// map patch cut at the car's believed pose and the navigation command.
+#[derive(Clone, Debug)]
+pub struct Sight {
+    pub frame: Arc<Frame>,
+    pub map: Option<Arc<Frame>>,
+    pub command: Command,
+}
+
+impl Sight {
+    /// A camera frame alone.
+    pub fn camera(frame: Arc<Frame>) -> Self {
+        Self {
+            frame,
+            map: None,
+            command: Command::Follow,
+        }
+    }
+}
+
 struct Job {
     frame_id: u64,
-    frame: Arc<Frame>,
+    sight: Sight,
     offered: Instant,
 }
 
@@ -49,7 +70,7 @@ impl<T: Send + 'static> Worker<T> {
     /// Starts a thread named `name` answering each frame with `infer`.
     pub fn spawn(
         name: &str,
-        mut infer: impl FnMut(&Frame) -> anyhow::Result<T> + Send + 'static,
+        mut infer: impl FnMut(&Sight) -> anyhow::Result<T> + Send + 'static,
     ) -> std::io::Result<Self> {
         let (jobs, job_rx) = bounded::<Job>(QUEUE);
         let (result_tx, results) = bounded(16);
@@ -64,7 +85,7 @@ impl<T: Send + 'static> Worker<T> {
                         counter.fetch_add(1, Ordering::Relaxed);
                         job = newer;
                     }
-                    let answer = infer(&job.frame)
+                    let answer = infer(&job.sight)
                         .map(|value| Inferred {
                             frame_id: job.frame_id,
                             value,
@@ -85,12 +106,13 @@ impl<T: Send + 'static> Worker<T> {
         })
     }
 
-    /// Offers a frame; returns at once. A full queue counts the frame as skipped.
-    pub fn offer(&mut self, frame_id: u64, frame: Arc<Frame>) {
+    /// Offers what the car sees at frame `frame_id`; returns at once. A full queue counts the
+    /// frame as skipped.
+    pub fn offer(&mut self, frame_id: u64, sight: Sight) {
         self.offered += 1;
         let job = Job {
             frame_id,
-            frame,
+            sight,
             offered: Instant::now(),
         };
         if let Some(jobs) = &self.jobs
@@ -147,8 +169,12 @@ pub struct Steering {
 
 /// A worker steering with `policy`.
 pub fn policy_worker(mut policy: Policy) -> std::io::Result<Worker<Steering>> {
-    Worker::spawn("steerlab-policy", move |frame| {
-        let distribution = policy.distribution(&crate::drive::policy::Seen::camera(frame))?;
+    Worker::spawn("steerlab-policy", move |sight| {
+        let distribution = policy.distribution(&crate::drive::policy::Seen {
+            frame: &sight.frame,
+            map: sight.map.as_deref(),
+            command: sight.command,
+        })?;
         Ok(Steering {
             curvature_per_m: policy.curvature(&distribution),
             distribution,
@@ -159,7 +185,8 @@ pub fn policy_worker(mut policy: Policy) -> std::io::Result<Worker<Steering>> {
 /// A worker detecting objects with `detector` (boxes of the frame, best first).
 pub fn detector_worker(detector: Detector) -> std::io::Result<Worker<Vec<Detection>>> {
     let options = DetectOptions::default();
-    Worker::spawn("steerlab-detector", move |frame| {
+    Worker::spawn("steerlab-detector", move |sight| {
+        let frame = &sight.frame;
         let input = detector.config.input;
         anyhow::ensure!(
             (frame.width as usize, frame.height as usize) == (input.width, input.height),
@@ -169,7 +196,7 @@ pub fn detector_worker(detector: Detector) -> std::io::Result<Worker<Vec<Detecti
             frame.width,
             frame.height
         );
-        let images = crate::nn::dataset::frames_to_tensor(&[frame])?;
+        let images = crate::nn::dataset::frames_to_tensor(&[frame.as_ref()])?;
         Ok(detector.detect(&images, &options)?.remove(0))
     })
 }

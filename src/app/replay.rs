@@ -165,6 +165,12 @@ impl Player {
                     .unwrap_or_default(),
             ),
             frame: Arc::new(frame),
+            // The recorded map patch, when the drive cut one.
+            map: step
+                .map_png
+                .as_deref()
+                .and_then(|png| Frame::from_png(png, step.tick, 0).ok())
+                .map(Arc::new),
             expert: step.expert_action,
             applied: step.action,
             driver: driver(&step.driver),

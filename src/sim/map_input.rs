@@ -331,6 +331,13 @@ impl MapSensor {
         &self.view
     }
 
+    /// Draws the route of `sim` from now on (after a turn was chosen, the route changed).
+    pub fn follow_route(&mut self, sim: &Simulation) {
+        if let Some(town) = sim.town() {
+            self.view.route = town.route.track.clone();
+        }
+    }
+
     /// New receivers for `agents` cars, seeded from the episode's seed.
     pub fn reset(&mut self, seed: u64, agents: usize) {
         self.fixes = match self.options.gps {

@@ -200,7 +200,12 @@ impl Env {
     /// In a town: the cars take `turn` at the next junction (see
     /// [`Simulation::choose_turn`]); what they see is unchanged until the next tick.
     pub fn choose_turn(&mut self, turn: crate::sim::network::Turn) -> Result<()> {
-        self.sim.choose_turn(turn)
+        self.sim.choose_turn(turn)?;
+        // A routed map draws the new route.
+        if let Some(map) = self.map.as_mut() {
+            map.follow_route(&self.sim);
+        }
+        Ok(())
     }
 
     /// Puts car `agent` back on the centreline (an intervention) and re-renders its view.

@@ -373,3 +373,55 @@ fn localise_runs_on_a_recorded_town_drive_and_writes_its_report() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("reads a map"), "{stderr}");
 }
+
+#[test]
+fn a_turn_chosen_before_a_junction_redraws_the_route_on_the_map() {
+    use steerlab::sim::map_input::MapOptions;
+    use steerlab::sim::network::Turn;
+    use steerlab::world::{Env, EnvOptions};
+    let mut env = Env::new(
+        shipped("town_small.ron"),
+        EnvOptions {
+            render: false,
+            map: Some(MapOptions::default()),
+            ..EnvOptions::default()
+        },
+    )
+    .unwrap();
+    let mut obs = env.reset(1).unwrap().remove(0);
+    // Drive to 20 m before a junction, where the patch shows its exits.
+    for _ in 0..2000 {
+        let r = obs.state.route.clone().unwrap();
+        if !r.in_junction && r.distance_to_junction_m < 20.0 {
+            break;
+        }
+        obs = env.step(obs.info.expert_action).unwrap();
+    }
+    let planned = obs.state.route.as_ref().unwrap().turn;
+    let green = |o: &steerlab::world::Observation| -> Vec<bool> {
+        o.map
+            .as_ref()
+            .unwrap()
+            .patch
+            .rgb
+            .chunks_exact(3)
+            .map(|p| p[1] == 255)
+            .collect()
+    };
+    let chosen = [Turn::Left, Turn::Straight, Turn::Right]
+        .into_iter()
+        .filter(|t| *t != planned)
+        .find(|t| env.choose_turn(*t).is_ok())
+        .expect("another way out of the junction");
+    let action = obs.info.expert_action;
+    let before = green(&obs);
+    let after = env.step(action).unwrap();
+    assert_eq!(after.state.route.as_ref().unwrap().turn, chosen);
+    let now = green(&after);
+    let changed = before.iter().zip(&now).filter(|(a, b)| a != b).count();
+    assert!(
+        changed > 40,
+        "{planned:?} → {chosen:?}: {changed} route pixels changed"
+    );
+    assert!(now.iter().filter(|g| **g).count() > 100);
+}

@@ -110,6 +110,8 @@ pub struct Snapshot {
     pub traffic: Arc<Vec<crate::sim::VehicleState>>,
     /// The network's camera frame of this tick.
     pub frame: Arc<Frame>,
+    /// The map patch the policy reads (navigation models), cut at the car's believed pose.
+    pub map: Option<Arc<Frame>>,
     pub expert: Action,
     /// The action applied from this tick on.
     pub applied: Option<Action>,

@@ -17,6 +17,7 @@ use crate::nn::ModelDir;
 use crate::nn::boxes::Detection;
 use crate::nn::detect::Detector;
 use crate::record::{EpisodeMeta, Recorder};
+use crate::sim::map_input::MapOptions;
 use crate::sim::{Action, Frame, Scenario};
 use crate::world::{Env, EnvOptions, Observation};
 use anyhow::{Context, Result};
@@ -54,6 +55,8 @@ const MANUAL_MAX_SPEED: f64 = 25.0;
 
 struct Session {
     options: SessionOptions,
+    /// The map the policy reads (navigation models), cut by every world built.
+    map: Option<MapOptions>,
     index: usize,
     world_id: u64,
     env: Env,
@@ -80,13 +83,13 @@ struct Session {
 
 impl Session {
     fn new(options: SessionOptions) -> Result<Self> {
-        let worker = match &options.model {
-            Some(dir) => Some(policy_worker(Policy::load(
-                dir,
-                crate::drive::Choice::Mode,
-                options.seed,
-            )?)?),
-            None => None,
+        let (worker, map) = match &options.model {
+            Some(dir) => {
+                let policy = Policy::load(dir, crate::drive::Choice::Mode, options.seed)?;
+                let map = policy.map_options();
+                (Some(policy_worker(policy)?), map)
+            }
+            None => (None, None),
         };
         let detector = match &options.detector {
             Some(dir) => {
@@ -102,12 +105,13 @@ impl Session {
             options.driver
         };
         let scenario = options.scenarios[0].clone();
-        let (env, mut obs) = Self::build(&scenario, options.seed)?;
+        let (env, mut obs) = Self::build(&scenario, options.seed, map)?;
         let frame = obs.frame.take().map(Arc::new);
         Ok(Self {
             manual_speed: scenario.vehicle.speed_m_s,
             scenario: Arc::new(scenario),
             index: 0,
+            map,
             world_id: 0,
             env,
             obs,
@@ -135,8 +139,16 @@ impl Session {
         self.obs = obs;
     }
 
-    fn build(scenario: &Scenario, seed: u64) -> Result<(Env, Observation)> {
-        let mut env = Env::new(scenario.clone(), EnvOptions::default())
+    fn build(
+        scenario: &Scenario,
+        seed: u64,
+        map: Option<MapOptions>,
+    ) -> Result<(Env, Observation)> {
+        let options = EnvOptions {
+            map,
+            ..EnvOptions::default()
+        };
+        let mut env = Env::new(scenario.clone(), options)
             .with_context(|| format!("building the world of scenario {}", scenario.name))?;
         let obs = env.reset(seed)?.remove(0);
         Ok((env, obs))
@@ -203,7 +215,7 @@ impl Session {
                 self.index = (self.index + 1) % self.options.scenarios.len();
                 let scenario = self.options.scenarios[self.index].clone();
                 // A world that fails to build leaves the current one driving.
-                match Self::build(&scenario, self.options.seed) {
+                match Self::build(&scenario, self.options.seed, self.map) {
                     Ok((env, obs)) => {
                         self.env = env;
                         self.observe(obs);

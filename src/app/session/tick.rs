@@ -6,12 +6,14 @@ use super::{
     DetectionsView, Driver, LiveInference, MANUAL_ACCEL, MANUAL_MAX_CURVATURE, MANUAL_MAX_SPEED,
     PolicyView, Session, Snapshot,
 };
+use crate::app::inference::Sight;
 use crate::drive::{TickOutcome, Verdict};
 use crate::record::StepRecord;
 use crate::record::schema::{ActionMsg, DriverMsg};
 use crate::sim::Action;
 use anyhow::Result;
 use crossbeam_channel::Sender;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 impl Session {
@@ -39,7 +41,14 @@ impl Session {
     pub(super) fn tick(&mut self) -> Result<()> {
         let tick = self.obs.state.tick;
         if let (Some(worker), Some(frame)) = (self.worker.as_mut(), &self.frame) {
-            worker.offer(tick, frame.clone());
+            worker.offer(
+                tick,
+                Sight {
+                    frame: frame.clone(),
+                    map: self.obs.map.as_ref().map(|m| Arc::new(m.patch.clone())),
+                    command: crate::drive::policy::command_of(&self.obs.state),
+                },
+            );
             // The policy acts on this frame when its answer comes within half a tick (it does
             // at a few ms per frame), else on the newest answer it has: a late answer costs a
             // tick of lag, never a stall.
@@ -55,7 +64,7 @@ impl Session {
             && let Some(frame) = &self.frame
         {
             // Boxes are drawn, not acted on: the newest ready is enough.
-            detector.offer(tick, frame.clone());
+            detector.offer(tick, Sight::camera(frame.clone()));
             for answer in detector.answers() {
                 match answer {
                     Ok(a) => self.boxes = Some(a),
@@ -176,6 +185,7 @@ impl Session {
             state: self.obs.state.clone(),
             traffic: std::sync::Arc::new(self.env.simulation().traffic_states()),
             frame,
+            map: self.obs.map.as_ref().map(|m| Arc::new(m.patch.clone())),
             expert: self.obs.info.expert_action,
             applied: self.applied,
             driver: self.driver,

@@ -35,6 +35,7 @@ pub(super) struct KeyLegend(pub(super) &'static str);
 #[derive(Resource)]
 struct HudImages {
     inset: Handle<Image>,
+    map: Handle<Image>,
     plot: Handle<Image>,
 }
 
@@ -59,6 +60,13 @@ struct ScrubBar;
 #[derive(Component)]
 struct ScrubFill;
 
+/// The map patch a navigation policy reads and its caption: shown once a map arrives.
+#[derive(Component)]
+struct MapInset;
+
+/// Pixels per map pixel in the HUD.
+const MAP_SCALE: f32 = 2.5;
+
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(Startup, spawn_hud);
     app.add_systems(
@@ -66,6 +74,7 @@ pub(super) fn plugin(app: &mut App) {
         (
             fill_box_legend,
             draw_inset,
+            draw_map,
             draw_plot,
             write_status,
             show_playback,
@@ -100,6 +109,7 @@ fn spawn_hud(mut commands: Commands, mut images: ResMut<Assets<Image>>, keys: Re
     // The inset is sized on the first snapshot; a PilotNet frame until then.
     let inset = images.add(rgba_image(200, 66, true));
     let plot = images.add(rgba_image(PLOT_SIZE.0 as u32, PLOT_SIZE.1 as u32, false));
+    let map = images.add(rgba_image(64, 64, true));
     let text = |size: f32| TextFont::from_font_size(size);
     commands
         .spawn((
@@ -142,6 +152,26 @@ fn spawn_hud(mut commands: Commands, mut images: ResMut<Assets<Image>>, keys: Re
                     height: Val::Px(66.0 * INSET_SCALE),
                     ..default()
                 },
+            ));
+            p.spawn((
+                Text::new("map input: red paved, green the route ahead"),
+                text(13.0),
+                TextColor(CAPTION),
+                Node {
+                    display: Display::None,
+                    ..default()
+                },
+                MapInset,
+            ));
+            p.spawn((
+                ImageNode::new(map.clone()),
+                Node {
+                    display: Display::None,
+                    width: Val::Px(64.0 * MAP_SCALE),
+                    height: Val::Px(64.0 * MAP_SCALE),
+                    ..default()
+                },
+                MapInset,
             ));
             p.spawn((
                 Text::new("boxes:"),
@@ -216,7 +246,7 @@ fn spawn_hud(mut commands: Commands, mut images: ResMut<Assets<Image>>, keys: Re
         },
         BackgroundColor(PANEL),
     ));
-    commands.insert_resource(HudImages { inset, plot });
+    commands.insert_resource(HudImages { inset, map, plot });
 }
 
 /// Names the detector's classes in their box colours once the first detections arrive.
@@ -269,6 +299,46 @@ fn draw_inset(current: Res<Current>, hud: Res<HudImages>, mut images: ResMut<Ass
         }
     }
     image.data = Some(rgba);
+}
+
+/// The map patch the policy reads, beside the camera inset (navigation models only).
+fn draw_map(
+    current: Res<Current>,
+    hud: Res<HudImages>,
+    mut images: ResMut<Assets<Image>>,
+    mut nodes: Query<&mut Node, With<MapInset>>,
+) {
+    let map = &current.0.map;
+    let display = if map.is_some() {
+        Display::Flex
+    } else {
+        Display::None
+    };
+    for mut node in &mut nodes {
+        if node.display != display {
+            node.display = display;
+        }
+        // The image node (the caption's size is its text's): sized to the patch.
+        if let Some(m) = map
+            && node.width != Val::Auto
+        {
+            let (w, h) = (
+                Val::Px(m.width as f32 * MAP_SCALE),
+                Val::Px(m.height as f32 * MAP_SCALE),
+            );
+            if node.width != w || node.height != h {
+                node.width = w;
+                node.height = h;
+            }
+        }
+    }
+    let (Some(m), Some(mut image)) = (map, images.get_mut(&hud.map)) else {
+        return;
+    };
+    if image.width() != m.width || image.height() != m.height {
+        *image = rgba_image(m.width, m.height, true);
+    }
+    image.data = Some(frame_rgba(m));
 }
 
 /// The policy's steering distribution with the applied and the expert's curvatures, and a
