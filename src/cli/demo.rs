@@ -221,6 +221,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         camera_width: None,
         camera_height: None,
         lighting_from: None,
+        junction: None,
         window: Default::default(),
     })?;
     let gif_s = gif_started.elapsed().as_secs_f64();

@@ -31,6 +31,10 @@ pub struct ReplayArgs {
     /// With --resimulate: render under the lighting (sun, sky, fog) of this scenario file.
     #[arg(long, requires = "resimulate")]
     pub lighting_from: Option<PathBuf>,
+    /// Export only the passage through the route's N-th junction (1 for the first), from 3 s
+    /// before its turn path to 3 s after.
+    #[arg(long, value_name = "N", conflicts_with = "resimulate", value_parser = clap::value_parser!(u32).range(1..))]
+    pub junction: Option<u32>,
     /// The viewer window (opened when there is nothing to export or re-simulate).
     #[command(flatten)]
     pub window: super::sim::WindowArgs,
@@ -79,16 +83,37 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         });
     }
     let mut steps = episode.steps(true)?;
+    let margin = (3.0 / episode.scenario.dt_s).round() as usize;
+    let mut window = args.junction.map(|n| JunctionWindow::new(n, margin));
+    let mut pushed = 0;
     for step in steps.by_ref() {
-        if let Some(frame) = &step.frame {
-            sink.push(frame, &step)?;
+        let Some(frame) = &step.frame else { continue };
+        match window.as_mut() {
+            None => sink.push(frame, &step)?,
+            Some(w) => {
+                for s in w.offer(step.clone()) {
+                    sink.push(s.frame.as_ref().expect("steps with frames only"), &s)?;
+                    pushed += 1;
+                }
+            }
         }
+    }
+    if let Some(n) = args.junction
+        && pushed == 0
+    {
+        anyhow::bail!(
+            "{}: the drive passes fewer than {n} junction(s) (or was not recorded in a town)",
+            args.file.display()
+        );
     }
     sink.finish()?;
     if let Some(cut) = &steps.outcome().cut {
         eprintln!("warning: {}: {cut}", args.file.display());
     }
-    println!("replayed {} frames", steps.outcome().frames);
+    match args.junction {
+        Some(n) => println!("{pushed} frames through junction {n} of the route"),
+        None => println!("replayed {} frames", steps.outcome().frames),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -170,6 +195,73 @@ impl GifWriter {
     }
 }
 
+/// Picks the steps around the N-th entry into a junction's turn path: `margin` steps before
+/// it, the passage, and `margin` steps after leaving it.
+struct JunctionWindow {
+    wanted: u32,
+    margin: usize,
+    entries: u32,
+    was_in: bool,
+    before: std::collections::VecDeque<Step>,
+    /// Steps still to give after the turn path was left (`None`: not left yet).
+    after: Option<usize>,
+    active: bool,
+}
+
+impl JunctionWindow {
+    fn new(wanted: u32, margin: usize) -> Self {
+        Self {
+            wanted,
+            margin,
+            entries: 0,
+            was_in: false,
+            before: std::collections::VecDeque::new(),
+            after: None,
+            active: false,
+        }
+    }
+
+    /// The steps to show now (none, one, or the buffered lead-in with this one).
+    fn offer(&mut self, step: Step) -> Vec<Step> {
+        let inside = step.route.as_ref().is_some_and(|r| r.in_junction);
+        let entered = inside && !self.was_in;
+        let left = !inside && self.was_in;
+        self.was_in = inside;
+        if entered {
+            self.entries += 1;
+            if self.entries == self.wanted {
+                self.active = true;
+                let mut out: Vec<Step> = self.before.drain(..).collect();
+                out.push(step);
+                return out;
+            }
+        }
+        if self.active {
+            if left && self.after.is_none() {
+                self.after = Some(self.margin);
+            }
+            return match &mut self.after {
+                Some(0) => {
+                    self.active = false;
+                    Vec::new()
+                }
+                Some(n) => {
+                    *n -= 1;
+                    vec![step]
+                }
+                None => vec![step],
+            };
+        }
+        if self.entries < self.wanted {
+            self.before.push_back(step);
+            if self.before.len() > self.margin {
+                self.before.pop_front();
+            }
+        }
+        Vec::new()
+    }
+}
+
 /// Where replayed frames go: PNG files and/or a GIF, each with the overlay drawn.
 struct FrameSink {
     dir: Option<PathBuf>,
@@ -191,6 +283,13 @@ impl FrameSink {
     fn push(&mut self, frame: &Frame, step: &Step) -> crate::Result<()> {
         let mut shown = frame.clone();
         draw_overlay(&mut shown, step);
+        if let Some(map) = step
+            .map_png
+            .as_deref()
+            .and_then(|png| Frame::from_png(png, step.tick, 0).ok())
+        {
+            shown = beside(&shown, &map);
+        }
         if let Some(dir) = &self.dir {
             shown.save_png(&dir.join(format!("{:06}.png", step.tick)))?;
         }
@@ -205,6 +304,34 @@ impl FrameSink {
             Some(gif) => gif.finish(),
             None => Ok(()),
         }
+    }
+}
+
+/// `frame` with `map` scaled (nearest pixel) to its height on its right.
+fn beside(frame: &Frame, map: &Frame) -> Frame {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let side = h;
+    let width = w + side;
+    let mut rgb = vec![0u8; width * h * 3];
+    for y in 0..h {
+        rgb[y * width * 3..(y * width + w) * 3]
+            .copy_from_slice(&frame.rgb[y * w * 3..(y + 1) * w * 3]);
+        for x in 0..side {
+            let (my, mx) = (
+                y * map.height as usize / side,
+                x * map.width as usize / side,
+            );
+            let src = (my * map.width as usize + mx) * 3;
+            let dst = (y * width + w + x) * 3;
+            rgb[dst..dst + 3].copy_from_slice(&map.rgb[src..src + 3]);
+        }
+    }
+    Frame {
+        tick: frame.tick,
+        agent: frame.agent,
+        width: width as u32,
+        height: h as u32,
+        rgb,
     }
 }
 

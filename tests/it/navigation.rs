@@ -425,3 +425,71 @@ fn a_turn_chosen_before_a_junction_redraws_the_route_on_the_map() {
     );
     assert!(now.iter().filter(|g| **g).count() > 100);
 }
+
+#[test]
+fn replay_exports_the_passage_through_one_junction_with_the_map_beside_the_frame() {
+    let dir = crate::tempdir("replay-junction");
+    let town = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/town_small.ron");
+    let bin = env!("CARGO_BIN_EXE_steerlab");
+    let out = std::process::Command::new(bin)
+        .args(["record", "--map", "--steps", "500", "--out"])
+        .arg(&dir)
+        .arg("--scenario")
+        .arg(&town)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let episode = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "mcap"))
+        .unwrap();
+    let frames = dir.join("frames");
+    let out = std::process::Command::new(bin)
+        .arg("replay")
+        .arg(&episode)
+        .args(["--junction", "1", "--frames"])
+        .arg(&frames)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut pngs: Vec<PathBuf> = std::fs::read_dir(&frames)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    pngs.sort();
+    // 3 s (60 ticks) before the turn path, the passage, 3 s after: a part of the 501 ticks.
+    assert!(
+        pngs.len() > 120 && pngs.len() < 400,
+        "{} frames",
+        pngs.len()
+    );
+    assert!(
+        stdout.contains(&format!("{} frames through junction 1", pngs.len())),
+        "{stdout}"
+    );
+    // The map patch stands beside the camera frame, scaled to its height.
+    let scenario = Scenario::load(&town).unwrap();
+    let (w, h) = (scenario.camera.width_px, scenario.camera.height_px);
+    let frame = steerlab::sim::Frame::from_png(&std::fs::read(&pngs[0]).unwrap(), 0, 0).unwrap();
+    assert_eq!((frame.width, frame.height), (w + h, h));
+    // A junction the drive never reaches is an error, not an empty export.
+    let out = std::process::Command::new(bin)
+        .arg("replay")
+        .arg(&episode)
+        .args(["--junction", "99", "--frames"])
+        .arg(dir.join("none"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fewer than 99 junction"));
+}
