@@ -72,6 +72,14 @@ pub struct DemoArgs {
     /// file, or `off`).
     #[arg(long, value_name = "NAME|FILE|off", default_value = "robustness")]
     pub suite: String,
+    /// Also run the navigation stage after the tracks: a navnet with a routed map learns to
+    /// drive the shipped towns with traffic and is scored on two held-out towns (about 12 more
+    /// minutes on two cores; results in `<out>/towns`).
+    #[arg(long)]
+    pub towns: bool,
+    /// Ticks driven per town and iteration in the navigation stage.
+    #[arg(long, default_value_t = 1200)]
+    pub town_ticks: u64,
 }
 
 /// Procedural tracks that no training scenario uses: the first procedural scenario (or the
@@ -246,15 +254,24 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         }
     }
     let suite_s = suite_started.elapsed().as_secs_f64();
-    let report = report(
+    let towns = if args.towns {
+        Some(super::demo_town::run(args)?)
+    } else {
+        None
+    };
+    let mut report = report(
         args,
         &training,
         &iterations,
         &last,
         &suites,
         (gif_s, suite_s),
+        towns.as_ref().map(|t| t.seconds),
         started.elapsed().as_secs_f64(),
     );
+    if let Some(stage) = &towns {
+        report.push_str(&super::demo_town::report_section(&args.out, stage));
+    }
     crate::files::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
     crate::files::write_atomic(
         &args.out.join("report.html"),
@@ -289,6 +306,7 @@ fn report(
     (last, last_free): &(Evaluation, Evaluation),
     suites: &[(&str, usize, SuiteResult)],
     (gif_s, suite_s): (f64, f64),
+    towns_s: Option<f64>,
     total_s: f64,
 ) -> String {
     let out = &args.out;
@@ -416,6 +434,9 @@ fn report(
     }
     let _ = writeln!(r, "| GIF of the policy driving | {gif_s:.0} |");
     let _ = writeln!(r, "| robustness suite, both models | {suite_s:.0} |");
+    if let Some(s) = towns_s {
+        let _ = writeln!(r, "| navigation stage in towns | {s:.0} |");
+    }
     let _ = writeln!(r, "| **total** | **{total_s:.0}** |\n");
     let _ = writeln!(
         r,

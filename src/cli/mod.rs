@@ -6,6 +6,7 @@ mod calibrate;
 pub mod classify;
 pub mod dagger;
 mod demo;
+mod demo_town;
 mod detect;
 mod detect_eval;
 mod detector;

@@ -387,3 +387,50 @@ fn route_completion_ends_a_free_town_drive_at_its_first_departure_or_crash() {
         None
     );
 }
+
+#[test]
+fn a_tiny_town_dagger_run_trains_a_routed_navnet_on_map_patches() {
+    use steerlab::sim::map_input::MapMode;
+    let out = crate::tempdir("town-dagger");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/town_small.ron");
+    let town = Scenario::load(&path).unwrap();
+    let mut config = ModelConfig::navnet(MapMode::Routed);
+    config.input.width = town.camera.width_px as usize;
+    config.input.height = town.camera.height_px as usize;
+    let options = DaggerOptions {
+        train_scenarios: vec![town.clone()],
+        eval_scenarios: vec![town.clone()],
+        iterations: 1,
+        ticks: 60,
+        noise_std_per_m: 0.02,
+        beta0: 0.5,
+        config,
+        epochs: 1,
+        retrain_epochs: 1,
+        eval_km: 0.05,
+        validation_ticks: 30,
+        calibration_scenarios: vec![town.clone()],
+        calibration_ticks: 30,
+        rule: InterventionRule::default(),
+        out: out.clone(),
+        seed: 2,
+        randomise: None,
+        gps: None,
+    };
+    let (iterations, last) =
+        dagger::run(&options, &mut Silent(Quiet), &AtomicBool::new(false)).unwrap();
+    assert_eq!(iterations.len(), 2);
+    // Every training frame came with the routed patch the network read beside it.
+    let data = Dataset::load(&[dagger::data_dir(&out, 0), dagger::data_dir(&out, 1)]).unwrap();
+    assert_eq!(data.samples.len(), 122);
+    assert!(data.samples.iter().all(|s| s.map_png.is_some()));
+    let model =
+        <steerlab::nn::Model as steerlab::nn::ModelDir>::load(&dagger::model_dir(&out, 1)).unwrap();
+    assert_eq!(model.config.map_channels(), 2);
+    // The final model drove the town itself with its map; its drive is recorded with it.
+    let drive = &last.0.drives[0];
+    assert!(drive.policy_ticks > 0 && drive.metrics.distance_km > 0.04);
+    let recording =
+        steerlab::record::EpisodeReader::open(drive.recording.as_ref().unwrap()).unwrap();
+    assert!(recording.steps(false).unwrap().all(|s| s.map_png.is_some()));
+}
