@@ -205,48 +205,55 @@ impl JunctionEntry {
         })
     }
 
-    /// Components carrying at least [`MODE_WEIGHT`], merged when their means are within two
-    /// standard deviations of each other: the modes of the mixture.
-    pub fn modes(&self) -> usize {
-        let mut strong: Vec<(f64, f64)> = self
+    /// The mixture's modes: components carrying at least [`MODE_WEIGHT`], sorted by mean, a
+    /// component within two standard deviations of the one before joining its mode. Each mode
+    /// as (weight-averaged mean, largest standard deviation).
+    pub fn mode_list(&self) -> Vec<(f64, f64)> {
+        let mut strong: Vec<(f64, f64, f64)> = self
             .components
             .iter()
             .filter(|c| c.0 >= MODE_WEIGHT)
-            .map(|c| (c.1, c.2))
+            .map(|&(w, m, s)| (w, m, s))
             .collect();
-        strong.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut modes = 0;
-        let mut last: Option<(f64, f64)> = None;
-        for (mean, std) in strong {
-            match last {
-                Some((m, s)) if mean - m <= 2.0 * s.max(std) => {}
-                _ => modes += 1,
+        strong.sort_by(|a, b| a.1.total_cmp(&b.1));
+        // Per mode: summed weight, weighted sum of means, largest std, the last member.
+        let mut groups: Vec<(f64, f64, f64, (f64, f64))> = Vec::new();
+        for (w, m, s) in strong {
+            match groups.last_mut() {
+                Some(g) if m - g.3.0 <= 2.0 * s.max(g.3.1) => {
+                    g.0 += w;
+                    g.1 += w * m;
+                    g.2 = g.2.max(s);
+                    g.3 = (m, s);
+                }
+                _ => groups.push((w, w * m, s, (m, s))),
             }
-            last = Some((mean, std));
         }
-        modes
+        groups.iter().map(|g| (g.1 / g.0, g.2)).collect()
     }
 
-    /// Whether every exit has a mode of its own: a component of weight ≥ [`MODE_WEIGHT`]
-    /// within two of its standard deviations of the exit's curvature, no component serving
-    /// two exits.
+    /// How many modes the mixture has (see [`JunctionEntry::mode_list`]).
+    pub fn modes(&self) -> usize {
+        self.mode_list().len()
+    }
+
+    /// Whether every exit has a mode of its own: each exit's nearest mode lies within two of
+    /// that mode's standard deviations of the exit's curvature, and no two exits share one. A
+    /// single broad mode spanning several exits does not count.
     pub fn one_mode_per_exit(&self) -> bool {
-        let mut used = vec![false; self.components.len()];
-        let mut exits: Vec<f64> = self.exits.iter().map(|e| e.1).collect();
-        exits.sort_by(f64::total_cmp);
-        exits.iter().all(|&k| {
-            let pick = self
-                .components
+        let modes = self.mode_list();
+        let mut used = vec![false; modes.len()];
+        self.exits.iter().all(|&(_, k)| {
+            let nearest = modes
                 .iter()
                 .enumerate()
-                .filter(|(i, c)| !used[*i] && c.0 >= MODE_WEIGHT && (k - c.1).abs() <= 2.0 * c.2)
-                .min_by(|a, b| (k - a.1.1).abs().total_cmp(&(k - b.1.1).abs()));
-            match pick {
-                Some((i, _)) => {
+                .min_by(|a, b| (k - a.1.0).abs().total_cmp(&(k - b.1.0).abs()));
+            match nearest {
+                Some((i, &(m, s))) if !used[i] && (k - m).abs() <= 2.0 * s => {
                     used[i] = true;
                     true
                 }
-                None => false,
+                _ => false,
             }
         })
     }

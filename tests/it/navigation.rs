@@ -493,3 +493,45 @@ fn replay_exports_the_passage_through_one_junction_with_the_map_beside_the_frame
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("fewer than 99 junction"));
 }
+
+#[test]
+fn a_mixture_counts_as_multimodal_only_with_a_mode_of_its_own_at_each_exit() {
+    use steerlab::drive::junctions::JunctionEntry;
+    use steerlab::sim::network::Turn;
+    let exits = vec![(Turn::Left, 0.07), (Turn::Straight, 0.0), (Turn::Right, -0.09)];
+    let entry = |components: Vec<(f64, f64, f64)>| JunctionEntry {
+        junction: "j".into(),
+        turn: Turn::Left,
+        exits: exits.clone(),
+        components,
+    };
+    // One narrow mode at each exit (and a negligible fourth component).
+    let three = entry(vec![
+        (0.3, 0.068, 0.01),
+        (0.38, 0.002, 0.012),
+        (0.3, -0.088, 0.01),
+        (0.02, 0.03, 0.01),
+    ]);
+    assert_eq!(three.modes(), 3);
+    assert!(three.one_mode_per_exit());
+    let mass = three.mass_near_exits();
+    assert_eq!(mass.len(), 3);
+    assert!(mass.iter().all(|m| *m > 0.25 && *m < 0.45), "{mass:?}");
+    // One broad mode over all three exits: unimodal, however much mass it puts near each.
+    let broad = entry(vec![(0.5, 0.0, 0.05), (0.5, 0.01, 0.05)]);
+    assert_eq!(broad.modes(), 1);
+    assert!(!broad.one_mode_per_exit());
+    // Two modes for three exits, or two components at one exit, do not count either.
+    let two = entry(vec![(0.5, 0.07, 0.01), (0.5, -0.09, 0.01)]);
+    assert_eq!(two.modes(), 2);
+    assert!(!two.one_mode_per_exit());
+    let twins = entry(vec![(0.5, 0.07, 0.01), (0.3, 0.075, 0.01), (0.2, -0.09, 0.01)]);
+    assert_eq!(twins.modes(), 2);
+    assert!(!twins.one_mode_per_exit());
+    // A lone exit with the mixture on it.
+    let lone = JunctionEntry {
+        exits: vec![(Turn::Right, -0.09)],
+        ..entry(vec![(1.0, -0.085, 0.01)])
+    };
+    assert!(lone.one_mode_per_exit());
+}
