@@ -76,7 +76,7 @@ impl Default for LocaliseOptions {
                 correlation_s: crate::sim::map_input::GPS_CORRELATION_S,
             },
             every_ticks: 2,
-            network_weight: 0.5,
+            network_weight: 0.25,
             odometry_distance: 0.02,
             odometry_heading_rad: 0.002,
             roughen_m: 0.3,
@@ -270,6 +270,9 @@ pub struct TrackPoint {
     pub spread_m: f64,
 }
 
+/// A move longer than this in one tick is no drive but a reset of the car, metres.
+const TELEPORT_M: f64 = 5.0;
+
 /// The GPS receiver and the two filters of one drive.
 pub struct Localiser {
     options: LocaliseOptions,
@@ -283,8 +286,9 @@ pub struct Localiser {
 }
 
 impl Localiser {
-    /// A localiser for a drive ticking every `dt_s` seconds.
-    pub fn new(options: &LocaliseOptions, dt_s: f64) -> Result<Localiser> {
+    /// A localiser for a drive ticking every `dt_s` seconds; `drive_seed` (with the options'
+    /// seed) draws its GPS error and particles, so that different drives get different ones.
+    pub fn new(options: &LocaliseOptions, dt_s: f64, drive_seed: u64) -> Result<Localiser> {
         let problems = options.problems();
         if !problems.is_empty() {
             return Err(Error::InvalidArgument(format!(
@@ -292,8 +296,9 @@ impl Localiser {
                 problems.join("; ")
             )));
         }
+        let mut options = options.clone();
+        options.seed = fnv1a(&[&options.seed.to_le_bytes(), &drive_seed.to_le_bytes()]);
         Ok(Localiser {
-            options: options.clone(),
             dt_s,
             gps: GpsFix::new(
                 options.gps,
@@ -303,6 +308,7 @@ impl Localiser {
             last: None,
             tick: 0,
             gps_every: ((options.gps.correlation_s / dt_s).round() as u64).max(1),
+            options,
         })
     }
 
@@ -347,8 +353,15 @@ impl Localiser {
         if let Some(last) = self.last {
             let distance = truth.position.distance(last.position);
             let turn = wrap_angle(truth.heading - last.heading);
-            with.predict(distance, turn);
-            without.predict(distance, turn);
+            if distance > TELEPORT_M {
+                // The car was put somewhere else (a safety driver's reset): start again
+                // from the fix.
+                *with = ParticleFilter::new(fix, sigma, &self.options, seed ^ self.tick);
+                *without = ParticleFilter::new(fix, sigma, &self.options, seed ^ self.tick);
+            } else {
+                with.predict(distance, turn);
+                without.predict(distance, turn);
+            }
         }
         if self.tick > 0 && self.tick % self.gps_every == 0 {
             for f in [&mut *with, &mut *without] {
@@ -514,7 +527,7 @@ pub fn localise(
     let started = std::time::Instant::now();
     let sim = Simulation::new(episode.scenario.clone(), 1)?;
     let likelihood = NetworkLikelihood::new(model, &sim)?;
-    let mut localiser = Localiser::new(options, episode.scenario.dt_s)?;
+    let mut localiser = Localiser::new(options, episode.scenario.dt_s, episode.meta.seed)?;
     let mut steps = episode.steps(true)?;
     let (mut points, mut updates) = (Vec::new(), 0u64);
     for step in steps.by_ref() {

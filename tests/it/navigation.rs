@@ -239,7 +239,7 @@ fn the_particle_filter_recovers_a_known_gps_offset_from_a_synthetic_likelihood()
         ..LocaliseOptions::default()
     };
     let dt = 0.05;
-    let mut localiser = Localiser::new(&options, dt).unwrap();
+    let mut localiser = Localiser::new(&options, dt, 0).unwrap();
     // The car drives a gentle arc at 10 m/s; the synthetic evidence is a 2 m Gaussian around
     // its true position, which only the network filter hears.
     let mut points = Vec::new();
@@ -275,7 +275,7 @@ fn the_particle_filter_recovers_a_known_gps_offset_from_a_synthetic_likelihood()
         every_ticks: 0,
         ..LocaliseOptions::default()
     };
-    let err = Localiser::new(&bad, dt).err().unwrap().to_string();
+    let err = Localiser::new(&bad, dt, 0).err().unwrap().to_string();
     assert!(err.contains("particles") && err.contains("every"), "{err}");
 }
 
@@ -498,7 +498,11 @@ fn replay_exports_the_passage_through_one_junction_with_the_map_beside_the_frame
 fn a_mixture_counts_as_multimodal_only_with_a_mode_of_its_own_at_each_exit() {
     use steerlab::drive::junctions::JunctionEntry;
     use steerlab::sim::network::Turn;
-    let exits = vec![(Turn::Left, 0.07), (Turn::Straight, 0.0), (Turn::Right, -0.09)];
+    let exits = vec![
+        (Turn::Left, 0.07),
+        (Turn::Straight, 0.0),
+        (Turn::Right, -0.09),
+    ];
     let entry = |components: Vec<(f64, f64, f64)>| JunctionEntry {
         junction: "j".into(),
         turn: Turn::Left,
@@ -525,7 +529,11 @@ fn a_mixture_counts_as_multimodal_only_with_a_mode_of_its_own_at_each_exit() {
     let two = entry(vec![(0.5, 0.07, 0.01), (0.5, -0.09, 0.01)]);
     assert_eq!(two.modes(), 2);
     assert!(!two.one_mode_per_exit());
-    let twins = entry(vec![(0.5, 0.07, 0.01), (0.3, 0.075, 0.01), (0.2, -0.09, 0.01)]);
+    let twins = entry(vec![
+        (0.5, 0.07, 0.01),
+        (0.3, 0.075, 0.01),
+        (0.2, -0.09, 0.01),
+    ]);
     assert_eq!(twins.modes(), 2);
     assert!(!twins.one_mode_per_exit());
     // A lone exit with the mixture on it.
