@@ -221,17 +221,11 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             &mut |_, _| {},
         )?;
     }
-    super::replay::run(&super::replay::ReplayArgs {
-        file: drive_file,
-        export: Some(gif.clone()),
-        frames: None,
-        resimulate: false,
-        camera_width: None,
-        camera_height: None,
-        lighting_from: None,
-        junction: None,
-        window: Default::default(),
-    })?;
+    super::replay::run(&super::replay::ReplayArgs::gif(
+        drive_file,
+        gif.clone(),
+        None,
+    ))?;
     let gif_s = gif_started.elapsed().as_secs_f64();
     // The robustness suite: behaviour cloning and the final model.
     let suite_started = Instant::now();

@@ -70,17 +70,7 @@ pub fn run(args: &DemoArgs) -> Result<TownStage> {
     // else the first.
     let mut exported = None;
     for n in [2, 1] {
-        let replay = super::replay::ReplayArgs {
-            file: drive.clone(),
-            export: Some(gif.clone()),
-            frames: None,
-            resimulate: false,
-            camera_width: None,
-            camera_height: None,
-            lighting_from: None,
-            junction: Some(n),
-            window: Default::default(),
-        };
+        let replay = super::replay::ReplayArgs::gif(drive.clone(), gif.clone(), Some(n));
         if super::replay::run(&replay).is_ok() {
             exported = Some(gif.clone());
             break;

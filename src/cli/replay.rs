@@ -40,6 +40,24 @@ pub struct ReplayArgs {
     pub window: super::sim::WindowArgs,
 }
 
+impl ReplayArgs {
+    /// Exports `file` as the GIF `gif`: the whole drive, or the passage through the route's
+    /// `junction`-th junction.
+    pub(crate) fn gif(file: PathBuf, gif: PathBuf, junction: Option<u32>) -> Self {
+        Self {
+            file,
+            export: Some(gif),
+            frames: None,
+            resimulate: false,
+            camera_width: None,
+            camera_height: None,
+            lighting_from: None,
+            junction,
+            window: Default::default(),
+        }
+    }
+}
+
 pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     if args.export.is_none() && args.frames.is_none() && !args.resimulate {
         return view(args);
