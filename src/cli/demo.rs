@@ -249,7 +249,20 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     }
     let suite_s = suite_started.elapsed().as_secs_f64();
     let towns = if args.towns {
-        Some(super::demo_town::run(args)?)
+        Some(super::demo_town::run(
+            &super::demo_town::TownStageOptions {
+                out: &args.out,
+                iterations: args.iterations,
+                ticks: args.town_ticks,
+                epochs: args.epochs,
+                retrain_epochs: args.retrain_epochs,
+                validation_ticks: args.validation_ticks,
+                calibration_ticks: args.calibration_ticks,
+                seed: args.seed,
+                randomise: &args.randomise,
+                draws: args.draws,
+            },
+        )?)
     } else {
         None
     };

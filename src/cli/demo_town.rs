@@ -4,7 +4,6 @@
 //! two held-out towns: junction success by manoeuvre, route completion, crashes, calibration,
 //! the mixture at junction entries, and a GIF of a turn with the mixture and the map drawn.
 
-use super::demo::DemoArgs;
 use crate::drive::dagger::{self, DaggerOptions, Iteration, iteration_table};
 use crate::drive::eval::{Evaluation, JUNCTIONS_PNG, metrics_table};
 use crate::drive::junctions::entries_summary;
@@ -28,8 +27,25 @@ pub struct TownStage {
     pub seconds: f64,
 }
 
+/// What the main job passes on to the stage.
+pub struct TownStageOptions<'a> {
+    /// The main job's folder; the stage writes into `<out>/towns`.
+    pub out: &'a Path,
+    pub iterations: usize,
+    /// Ticks per town and iteration.
+    pub ticks: u64,
+    pub epochs: usize,
+    pub retrain_epochs: usize,
+    pub validation_ticks: u64,
+    pub calibration_ticks: u64,
+    pub seed: u64,
+    /// `--randomise` and `--draws` as the main job was given them.
+    pub randomise: &'a str,
+    pub draws: u32,
+}
+
 /// Runs the stage into `<out>/towns`.
-pub fn run(args: &DemoArgs) -> Result<TownStage> {
+pub fn run(args: &TownStageOptions) -> Result<TownStage> {
     let started = Instant::now();
     let (train, heldout) = crate::sim::scenario::builtin_towns()?;
     let out = args.out.join("towns");
@@ -42,7 +58,7 @@ pub fn run(args: &DemoArgs) -> Result<TownStage> {
         train_scenarios: train.clone(),
         eval_scenarios: heldout.clone(),
         iterations: args.iterations,
-        ticks: args.town_ticks,
+        ticks: args.ticks,
         noise_std_per_m: 0.02,
         beta0: 0.5,
         config: super::inputs::model_config("navnet", Some(MapMode::Routed))?,
@@ -55,7 +71,7 @@ pub fn run(args: &DemoArgs) -> Result<TownStage> {
         rule: InterventionRule::default(),
         out: out.clone(),
         seed: args.seed,
-        randomise: super::inputs::randomisation(&args.randomise, args.draws)?,
+        randomise: super::inputs::randomisation(args.randomise, args.draws)?,
         gps: None,
     };
     let mut progress = super::dagger::Progress::new();
