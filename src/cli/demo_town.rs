@@ -9,6 +9,7 @@ use crate::drive::eval::{Evaluation, JUNCTIONS_PNG, metrics_table};
 use crate::drive::junctions::entries_summary;
 use crate::drive::metrics::InterventionRule;
 use crate::sim::map_input::MapMode;
+use crate::sim::shipped::{HELDOUT_TOWNS, TOWNS};
 use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -47,7 +48,7 @@ pub struct TownStageOptions<'a> {
 /// Runs the stage into `<out>/towns`.
 pub fn run(args: &TownStageOptions) -> Result<TownStage> {
     let started = Instant::now();
-    let (train, heldout) = crate::sim::scenario::builtin_towns()?;
+    let (train, heldout) = (shipped(&TOWNS)?, shipped(&HELDOUT_TOWNS)?);
     let out = args.out.join("towns");
     println!(
         "navigation stage: navnet with a routed map, trained in {} (randomised: a new town and route per drive), evaluated on {}",
@@ -101,6 +102,14 @@ pub fn run(args: &TownStageOptions) -> Result<TownStage> {
         gif: exported,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The scenarios compiled into the binary from `files`.
+fn shipped(files: &[(&str, &str)]) -> Result<Vec<crate::sim::Scenario>> {
+    Ok(files
+        .iter()
+        .map(|(file, text)| crate::sim::Scenario::from_ron(text, &format!("scenarios/{file}")))
+        .collect::<crate::error::Result<_>>()?)
 }
 
 fn names(scenarios: &[crate::sim::Scenario]) -> String {

@@ -4,12 +4,14 @@
 
 use super::replay::GifWriter;
 use crate::drive::localise::{
-    Localisation, LocaliseOptions, TrackPoint, localise, snapshot, summarise,
+    Localisation, LocaliseOptions, ParticleFilter, TrackPoint, localise, summarise,
 };
 use crate::nn::{Model, ModelDir};
 use crate::record::EpisodeReader;
 use crate::report::plot::{GREEN, LinePanel, ORANGE, RED, line_panels};
 use crate::sim::map_input::GpsNoise;
+use crate::sim::map_input::{MapSpec, MapView};
+use crate::sim::{Frame, Vec2};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -231,4 +233,65 @@ fn plot(path: &std::path::Path, runs: &[Localisation]) -> Result<()> {
         ],
     )?;
     Ok(())
+}
+
+/// A north-up picture `size` pixels wide of the roads within `half_extent_m` of the truth: the
+/// particles (blue), the raw fix (red cross), the filter's mean (yellow), the odometry-and-GPS
+/// filter's mean (orange) and the truth (white).
+fn snapshot(
+    view: &MapView,
+    filter: &ParticleFilter,
+    point: &TrackPoint,
+    size: usize,
+    half_extent_m: f64,
+) -> Frame {
+    let spec = MapSpec {
+        size,
+        half_extent_m,
+    };
+    let centre = point.truth.position;
+    let map = view.patch(&spec, centre, std::f64::consts::FRAC_PI_2, 0.0);
+    let mut rgb: Vec<u8> = map
+        .rgb
+        .chunks_exact(3)
+        .flat_map(|px| {
+            if px[0] > 0 {
+                [70, 70, 78]
+            } else {
+                [18, 22, 18]
+            }
+        })
+        .collect();
+    let step = spec.pixel_m();
+    let mut dot = |p: Vec2, r: i64, colour: [u8; 3], cross: bool| {
+        let d = p - centre;
+        let row = ((half_extent_m - d.y) / step - 0.5).round() as i64;
+        let col = ((half_extent_m + d.x) / step - 0.5).round() as i64;
+        for dy in -r..=r {
+            for dx in -r..=r {
+                if cross && dy != dx && dy != -dx {
+                    continue;
+                }
+                let (y, x) = (row + dy, col + dx);
+                if y >= 0 && x >= 0 && (y as usize) < size && (x as usize) < size {
+                    let i = (y as usize * size + x as usize) * 3;
+                    rgb[i..i + 3].copy_from_slice(&colour);
+                }
+            }
+        }
+    };
+    for p in &filter.particles {
+        dot(p.position, 0, [80, 150, 255], false);
+    }
+    dot(point.without_network.position, 2, [255, 140, 20], false);
+    dot(point.fix.position, 4, [230, 40, 40], true);
+    dot(point.with_network.position, 2, [255, 230, 40], false);
+    dot(point.truth.position, 1, [255, 255, 255], false);
+    Frame {
+        tick: 0,
+        agent: 0,
+        width: size as u32,
+        height: size as u32,
+        rgb,
+    }
 }

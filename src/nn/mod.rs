@@ -19,6 +19,7 @@ pub mod optim;
 pub mod segment;
 pub mod slide;
 pub mod steering;
+pub mod tensors;
 pub mod train;
 pub mod trainer;
 

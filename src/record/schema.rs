@@ -111,6 +111,22 @@ pub struct RouteMsg {
 }
 
 impl RouteMsg {
+    /// The navigation command a driver at this place is given.
+    pub fn command(&self) -> crate::sim::map_input::Command {
+        use crate::sim::network::Turn;
+        let turn = match self.turn.as_str() {
+            "Left" => Turn::Left,
+            "Right" => Turn::Right,
+            "UTurn" => Turn::UTurn,
+            _ => Turn::Straight,
+        };
+        crate::sim::map_input::Command::from_route(
+            turn,
+            self.distance_to_junction_m,
+            self.in_junction,
+        )
+    }
+
     pub fn new(tick: u64, p: &crate::sim::traffic::RoutePosition) -> Self {
         Self {
             tick,

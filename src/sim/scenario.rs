@@ -582,19 +582,7 @@ impl Scenario {
 
 /// Parses the built-in scenarios ([`BUILTIN`]).
 pub fn builtin() -> Result<Vec<Scenario>> {
-    parse_shipped(&BUILTIN)
-}
-
-/// The shipped towns for training and the held-out ones (see [`crate::sim::shipped`]).
-pub fn builtin_towns() -> Result<(Vec<Scenario>, Vec<Scenario>)> {
-    Ok((
-        parse_shipped(&crate::sim::shipped::TOWNS)?,
-        parse_shipped(&crate::sim::shipped::HELDOUT_TOWNS)?,
-    ))
-}
-
-fn parse_shipped(files: &[(&str, &str)]) -> Result<Vec<Scenario>> {
-    files
+    BUILTIN
         .iter()
         .map(|(file, text)| Scenario::from_ron(text, &format!("scenarios/{file}")))
         .collect()
