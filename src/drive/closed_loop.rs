@@ -147,7 +147,13 @@ pub fn drive(
                 decision.as_ref().and_then(|d| d.distribution.as_ref()),
             )
         {
-            junction_entries.extend(JunctionEntry::at(&town.network, &town.route, route, d));
+            junction_entries.extend(JunctionEntry::at(
+                &town.network,
+                &town.route,
+                route,
+                &obs.state.vehicle,
+                d,
+            ));
         }
         was_in_junction = in_junction;
         if let Some(recorder) = recorder.as_mut() {

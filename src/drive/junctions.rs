@@ -7,9 +7,10 @@
 //! exit puts the car on another road, away from the route, within those metres.
 
 use crate::nn::SteeringDistribution;
-use crate::sim::math::wrap_angle;
+use crate::sim::expert::{ExpertConfig, pursuit_curvature};
 use crate::sim::network::{LaneKind, Network, Turn};
 use crate::sim::traffic::{RoutePath, RoutePosition};
+use crate::sim::vehicle::VehicleState;
 use serde::{Deserialize, Serialize};
 
 /// How far past the turn path the car must still be on the route, metres.
@@ -150,8 +151,6 @@ impl JunctionTally {
 
 /// Mixture components below this weight are not counted as modes.
 pub const MODE_WEIGHT: f64 = 0.1;
-/// The exits' curvatures are their turn paths' mean curvature over this first stretch, metres.
-const EXIT_WINDOW_M: f64 = 10.0;
 
 /// What the policy's mixture said as the car entered a junction's turn path, beside the
 /// curvatures of the exits it could have taken from its lane (Amini et al. 2019's
@@ -161,21 +160,28 @@ pub struct JunctionEntry {
     pub junction: String,
     /// The route's manoeuvre here.
     pub turn: Turn,
-    /// Each exit from the car's lane: its manoeuvre and curvature, 1/m.
+    /// Each exit from the car's lane: its manoeuvre and the curvature the expert would steer
+    /// from the car's pose to take it, 1/m.
     pub exits: Vec<(Turn, f64)>,
     /// The mixture: (weight, mean, standard deviation) per component.
     pub components: Vec<(f64, f64, f64)>,
 }
 
 impl JunctionEntry {
-    /// The car at `route`, on the first tick of a turn path of `network` along `path`, and
-    /// the policy's `distribution` there (`None` when its lane leads into no turn path).
+    /// The car in `car` state at `route`, on the first tick of a turn path of `network`
+    /// along `path`, and the policy's `distribution` there (`None` when its lane leads into no
+    /// turn path). Each exit's curvature is the expert's pure-pursuit label toward that exit
+    /// from the car's pose: what the label would have been had the route taken it, the answer
+    /// a mode of the mixture should sit on (a car already turning one way needs more to take
+    /// the other exit than the turn path's own bend).
     pub fn at(
         network: &Network,
         path: &RoutePath,
         route: &RoutePosition,
+        car: &VehicleState,
         distribution: &SteeringDistribution,
     ) -> Option<JunctionEntry> {
+        let lookahead = ExpertConfig::default().lookahead_m(car.speed_m_s);
         let lanes = &path.route.lanes;
         let n = lanes.len();
         let incoming = lanes[(route.route_index + n - 1) % n];
@@ -185,10 +191,9 @@ impl JunctionEntry {
             .filter_map(|&l| match network.lanes[l].kind {
                 LaneKind::Turn { turn, .. } => {
                     let p = &network.lanes[l].path;
-                    let window = EXIT_WINDOW_M.min(p.length_m());
-                    let (_, h0) = p.at(0.0);
-                    let (_, h1) = p.at(window);
-                    Some((turn, wrap_angle(h1 - h0) / window.max(1e-6)))
+                    let on_path = p.distance(car.position).1;
+                    let target = exit_point(network, l, on_path + lookahead);
+                    Some((turn, pursuit_curvature(car, target)))
                 }
                 _ => None,
             })
@@ -274,6 +279,17 @@ impl JunctionEntry {
                     .sum()
             })
             .collect()
+    }
+}
+
+/// The point `s_m` along turn lane `turn` of `network`, continuing onto the lane after it
+/// when the turn path is shorter.
+fn exit_point(network: &Network, turn: usize, s_m: f64) -> crate::sim::math::Vec2 {
+    let p = &network.lanes[turn].path;
+    let over = s_m - p.length_m();
+    match network.lanes[turn].next.first() {
+        Some(&next) if over > 0.0 => network.lanes[next].path.at(over).0,
+        _ => p.at(s_m.clamp(0.0, p.length_m())).0,
     }
 }
 

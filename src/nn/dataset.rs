@@ -38,7 +38,15 @@ pub struct Sample {
     pub map_png: Option<Arc<[u8]>>,
     /// The navigation command at this frame (in a town; `Follow` elsewhere).
     pub command: Command,
+    /// The car is within [`DECISION_ZONE_M`] before a junction's turn path: the expert's
+    /// look-ahead point is already on the route's exit while the camera still shows the
+    /// approach, so this label is where the exits part.
+    pub decision: bool,
 }
+
+/// How far before a turn path a tick belongs to the junction's decision: a little more than
+/// the expert's look-ahead at town speeds (3 m + 0.3 s × 10 m/s), metres.
+pub const DECISION_ZONE_M: f64 = 8.0;
 
 /// Every labelled frame of a set of episode files.
 #[derive(Clone, Debug, Default)]
@@ -138,6 +146,9 @@ impl Dataset {
                         .route
                         .as_ref()
                         .map_or(Command::Follow, RouteMsg::command),
+                    decision: step.route.as_ref().is_some_and(|r| {
+                        !r.in_junction && r.distance_to_junction_m <= DECISION_ZONE_M
+                    }),
                 });
             }
             if let Some(cut) = &steps.outcome().cut {
@@ -241,11 +252,12 @@ impl Dataset {
     }
 
     /// The sample order of one epoch: a seeded shuffle of `indices`; with `balance`, drawn
-    /// (with replacement) from the bands of [`CURVATURE_BANDS_PER_M`], apart for the ticks
-    /// near a junction (a command other than `Follow`) and the rest, each band's share of the
-    /// epoch in proportion to the square root of its size. Sharp turns and junctions, a few
-    /// percent of any drive, are then seen several times as often as in the recordings, while
-    /// no band of a handful of frames is repeated hundreds of times.
+    /// (with replacement) from the bands of [`CURVATURE_BANDS_PER_M`], apart for three zones
+    /// (the road away from junctions, the approach to and the turn through a junction, and the
+    /// decision ticks just before a turn path where the exits' labels part), each band's share
+    /// of the epoch in proportion to the square root of its size. Sharp turns and junctions, a
+    /// few percent of any drive, are then seen several times as often as in the recordings,
+    /// while no band of a handful of frames is repeated hundreds of times.
     pub fn epoch_order(
         &self,
         indices: &[usize],
@@ -254,8 +266,8 @@ impl Dataset {
         epoch: usize,
     ) -> Vec<usize> {
         let mut rng = seeded_rng(&[b"epoch", &seed.to_le_bytes(), &epoch.to_le_bytes()]);
-        let per_command = CURVATURE_BANDS_PER_M.len() + 1;
-        let mut bands: Vec<Vec<usize>> = vec![Vec::new(); 2 * per_command];
+        let per_zone = CURVATURE_BANDS_PER_M.len() + 1;
+        let mut bands: Vec<Vec<usize>> = vec![Vec::new(); 3 * per_zone];
         for &i in indices {
             let sample = &self.samples[i];
             let k = sample.curvature_per_m.abs() as f64;
@@ -263,8 +275,12 @@ impl Dataset {
                 .iter()
                 .filter(|&&edge| k >= edge)
                 .count();
-            let near_junction = sample.command != Command::Follow;
-            bands[band + per_command * usize::from(near_junction)].push(i);
+            let zone = match (sample.decision, sample.command != Command::Follow) {
+                (true, _) => 2,
+                (false, true) => 1,
+                (false, false) => 0,
+            };
+            bands[band + per_zone * zone].push(i);
         }
         bands.retain(|b| !b.is_empty());
         let mut order = if balance && bands.len() > 1 {

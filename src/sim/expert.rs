@@ -32,6 +32,23 @@ impl Default for ExpertConfig {
     }
 }
 
+impl ExpertConfig {
+    /// How far ahead the expert aims at `speed_m_s`, metres.
+    pub fn lookahead_m(&self, speed_m_s: f64) -> f64 {
+        self.lookahead_min_m + self.lookahead_gain_s * speed_m_s
+    }
+}
+
+/// Pure pursuit: the curvature of the arc from a car in `state` through `target`.
+pub fn pursuit_curvature(
+    state: &crate::sim::vehicle::VehicleState,
+    target: crate::sim::math::Vec2,
+) -> f64 {
+    let to_target = target - state.position;
+    let alpha = to_target.heading() - state.heading;
+    2.0 * alpha.sin() / to_target.length().max(1e-3)
+}
+
 /// What the expert decided for one tick.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ExpertAction {
@@ -64,12 +81,10 @@ impl Expert {
     pub fn label(&self, track: &Track, agent: &AgentState, cruise_speed_m_s: f64) -> Action {
         let c = &self.config;
         let state = &agent.vehicle;
-        let lookahead = c.lookahead_min_m + c.lookahead_gain_s * state.speed_m_s;
-        let target = track.at(agent.s_m + lookahead).position;
-        let to_target = target - state.position;
-        let alpha = to_target.heading() - state.heading;
-        let distance = to_target.length().max(1e-3);
-        let curvature = 2.0 * alpha.sin() / distance;
+        let target = track
+            .at(agent.s_m + c.lookahead_m(state.speed_m_s))
+            .position;
+        let curvature = pursuit_curvature(state, target);
         // Slow down for the sharpest curve within the preview horizon.
         let preview = (cruise_speed_m_s * c.speed_preview_s).max(1.0);
         let mut max_k: f64 = 0.0;
