@@ -60,6 +60,9 @@ pub struct DaggerArgs {
     /// Distance driven on each evaluation scenario, km.
     #[arg(long, default_value_t = 0.5)]
     pub eval_km: f64,
+    /// Evaluate only the last iteration's model (saves an evaluation per iteration).
+    #[arg(long)]
+    pub eval_last: bool,
     /// Ticks of the expert's validation episode on each scenario (recorded once, before
     /// iteration 0; no iteration trains on it).
     #[arg(long, default_value_t = 250)]
@@ -138,19 +141,21 @@ impl DaggerObserver for Progress {
             pct(r.after.coverage_1_sigma()),
             pct(r.after.coverage_2_sigma()),
         );
-        println!(
-            "[{:>5.0} s] iteration {}: autonomy {:.1} %, {:.2} interventions/km, mean |offset| {:.3} m, \
-             expert in the 68 %/95 % intervals {}/{}; without a safety driver {} crashes in {:.2} km",
-            self.started.elapsed().as_secs_f64(),
-            it.iteration,
-            it.eval.autonomy_pct,
-            it.eval.interventions_per_km,
-            it.eval.mean_abs_offset_m,
-            pct(it.eval.coverage_1_sigma),
-            pct(it.eval.coverage_2_sigma),
-            it.eval_free.crashes,
-            it.eval_free.distance_km,
-        );
+        if let (Some(e), Some(f)) = (&it.eval, &it.eval_free) {
+            println!(
+                "[{:>5.0} s] iteration {}: autonomy {:.1} %, {:.2} interventions/km, mean |offset| {:.3} m, \
+                 expert in the 68 %/95 % intervals {}/{}; without a safety driver {} crashes in {:.2} km",
+                self.started.elapsed().as_secs_f64(),
+                it.iteration,
+                e.autonomy_pct,
+                e.interventions_per_km,
+                e.mean_abs_offset_m,
+                pct(e.coverage_1_sigma),
+                pct(e.coverage_2_sigma),
+                f.crashes,
+                f.distance_km,
+            );
+        }
     }
 }
 
@@ -186,6 +191,7 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
         seed: args.seed,
         randomise: super::inputs::randomisation(&args.randomise, args.draws)?,
         gps: args.gps_noise,
+        evaluate_every: !args.eval_last,
     };
     let (iterations, _) = dagger::run(&options, &mut Progress::new(), &AtomicBool::new(false))?;
     println!("{}", iteration_table(&iterations));

@@ -68,18 +68,24 @@ pub struct DemoArgs {
     /// sharing the scenario's ticks.
     #[arg(long, default_value_t = 4)]
     pub draws: u32,
-    /// The robustness suite BC and the final model drive at the end (`robustness`, a suite
-    /// file, or `off`).
+    /// The robustness suite the final model drives at the end (`robustness`, a suite file,
+    /// or `off`).
     #[arg(long, value_name = "NAME|FILE|off", default_value = "robustness")]
     pub suite: String,
-    /// Also run the navigation stage after the tracks: a navnet with a routed map learns to
-    /// drive the shipped towns with traffic and is scored on two held-out towns (about 12 more
-    /// minutes on two cores; results in `<out>/towns`).
+    /// The behaviour-cloning model drives the suite too, beside the final one (about 5 more
+    /// minutes on two cores).
     #[arg(long)]
-    pub towns: bool,
+    pub suite_bc: bool,
+    /// Skip the navigation stage (a navnet with a routed map learning the shipped towns with
+    /// traffic, scored on two held-out towns; results in `<out>/towns`).
+    #[arg(long)]
+    pub no_towns: bool,
     /// Ticks driven per town and iteration in the navigation stage.
     #[arg(long, default_value_t = 1200)]
     pub town_ticks: u64,
+    /// DAgger iterations of the navigation stage (only the last model is evaluated).
+    #[arg(long, default_value_t = 1)]
+    pub town_iterations: usize,
 }
 
 /// Procedural tracks that no training scenario uses: the first procedural scenario (or the
@@ -193,6 +199,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         seed: args.seed,
         randomise: super::inputs::randomisation(&args.randomise, args.draws)?,
         gps: None,
+        evaluate_every: true,
     };
     let mut progress = super::dagger::Progress::new();
     let (iterations, last) = dagger::run(&options, &mut progress, &AtomicBool::new(false))?;
@@ -227,12 +234,16 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         None,
     ))?;
     let gif_s = gif_started.elapsed().as_secs_f64();
-    // The robustness suite: behaviour cloning and the final model.
+    // The robustness suite: the final model (and behaviour cloning with --suite-bc).
     let suite_started = Instant::now();
     let mut suites = Vec::new();
     if args.suite != "off" {
         let suite = Suite::named(&args.suite)?;
-        for (label, it) in [("bc", &iterations[0]), ("final", final_it(&iterations))] {
+        let mut models = vec![("final", final_it(&iterations))];
+        if args.suite_bc {
+            models.insert(0, ("bc", &iterations[0]));
+        }
+        for (label, it) in models {
             println!(
                 "suite {}: {label} model (iteration {})",
                 suite.name, it.iteration
@@ -248,11 +259,11 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         }
     }
     let suite_s = suite_started.elapsed().as_secs_f64();
-    let towns = if args.towns {
+    let towns = if !args.no_towns {
         Some(super::demo_town::run(
             &super::demo_town::TownStageOptions {
                 out: &args.out,
-                iterations: args.iterations,
+                iterations: args.town_iterations,
                 ticks: args.town_ticks,
                 epochs: args.epochs,
                 retrain_epochs: args.retrain_epochs,
@@ -300,6 +311,21 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
 /// The last iteration (there is always iteration 0).
 fn final_it(iterations: &[Iteration]) -> &Iteration {
     iterations.last().expect("iteration 0")
+}
+
+/// Rows of behaviour cloning and the final model for one of their evaluations (those run).
+fn bc_and_final(
+    first: &Iteration,
+    last: &Iteration,
+    of: fn(&Iteration) -> &Option<crate::drive::metrics::Metrics>,
+) -> Vec<(String, crate::drive::metrics::Metrics)> {
+    [
+        ("behaviour cloning (iteration 0)".to_string(), first),
+        (format!("after DAgger (iteration {})", last.iteration), last),
+    ]
+    .into_iter()
+    .filter_map(|(label, it)| Some((label, of(it).clone()?)))
+    .collect()
 }
 
 fn relative(out: &Path, path: &Path) -> String {
@@ -357,13 +383,7 @@ fn report(
     let _ = writeln!(
         r,
         "{}",
-        metrics_table(&[
-            ("behaviour cloning (iteration 0)".into(), first.eval.clone()),
-            (
-                format!("after DAgger (iteration {})", final_it.iteration),
-                final_it.eval.clone()
-            ),
-        ])
+        metrics_table(&bc_and_final(first, final_it, |it| &it.eval))
     );
     let _ = writeln!(
         r,
@@ -373,16 +393,7 @@ fn report(
     let _ = writeln!(
         r,
         "{}",
-        metrics_table(&[
-            (
-                "behaviour cloning (iteration 0)".into(),
-                first.eval_free.clone()
-            ),
-            (
-                format!("after DAgger (iteration {})", final_it.iteration),
-                final_it.eval_free.clone()
-            ),
-        ])
+        metrics_table(&bc_and_final(first, final_it, |it| &it.eval_free))
     );
     for (label, iteration, result) in suites {
         let _ = writeln!(
@@ -440,7 +451,15 @@ fn report(
         );
     }
     let _ = writeln!(r, "| GIF of the policy driving | {gif_s:.0} |");
-    let _ = writeln!(r, "| robustness suite, both models | {suite_s:.0} |");
+    let _ = writeln!(
+        r,
+        "| robustness suite, {} | {suite_s:.0} |",
+        if args.suite_bc {
+            "both models"
+        } else {
+            "final model"
+        }
+    );
     if let Some(s) = towns_s {
         let _ = writeln!(r, "| navigation stage in towns | {s:.0} |");
     }

@@ -65,6 +65,9 @@ pub struct DaggerOptions {
     /// GPS noise on the pose map patches are cut at (a model that reads a map); `None`: the
     /// true pose.
     pub gps: Option<GpsNoise>,
+    /// Evaluate every iteration's model (`false`: the last one only, for a run that must fit
+    /// a time budget).
+    pub evaluate_every: bool,
 }
 
 /// One iteration's figures.
@@ -88,10 +91,11 @@ pub struct Iteration {
     pub train_s: f64,
     pub eval_s: f64,
     pub model: PathBuf,
-    /// Evaluation with a safety driver (PilotNet's interventions).
-    pub eval: Metrics,
+    /// Evaluation with a safety driver (PilotNet's interventions); `None` when this
+    /// iteration was not evaluated ([`DaggerOptions::evaluate_every`]).
+    pub eval: Option<Metrics>,
     /// Evaluation without one: each drive ends at its first crash.
-    pub eval_free: Metrics,
+    pub eval_free: Option<Metrics>,
 }
 
 /// What the stages of a run report as they go.
@@ -199,6 +203,7 @@ pub fn run(
         };
         if i > 0 {
             train_options.init_from = Some(model_dir(&options.out, i - 1));
+            train_options.keep_start = false;
             // A warm start needs a gentler step than training from scratch.
             train_options.learning_rate *= 0.5;
         }
@@ -224,26 +229,31 @@ pub fn run(
         )?;
         let train_s = started.elapsed().as_secs_f64();
         // Evaluate.
-        observer.stage(i, "evaluate");
         let started = Instant::now();
-        let mut policy = Policy::load(&model_dir(&options.out, i), Choice::Mode, options.seed)?;
-        let eval_dir = options.out.join("eval").join(format!("iter{i}"));
-        let mut eval_options = EvalOptions {
-            scenarios: options.eval_scenarios.clone(),
-            km: options.eval_km,
-            out: eval_dir.clone(),
-            seed: options.seed,
-            supervision: Supervision::SafetyDriver(options.rule),
-            gps: options.gps,
+        let evaluations = if options.evaluate_every || i == options.iterations {
+            observer.stage(i, "evaluate");
+            let mut policy = Policy::load(&model_dir(&options.out, i), Choice::Mode, options.seed)?;
+            let eval_dir = options.out.join("eval").join(format!("iter{i}"));
+            let mut eval_options = EvalOptions {
+                scenarios: options.eval_scenarios.clone(),
+                km: options.eval_km,
+                out: eval_dir.clone(),
+                seed: options.seed,
+                supervision: Supervision::SafetyDriver(options.rule),
+                gps: options.gps,
+            };
+            let evaluation = evaluate(Some(&mut policy), &eval_options, &mut |n, t, m| {
+                observer.drive_progress(n, t, m)
+            })?;
+            eval_options.out = eval_dir.join("free");
+            eval_options.supervision = Supervision::Free;
+            let free = evaluate(Some(&mut policy), &eval_options, &mut |n, t, m| {
+                observer.drive_progress(n, t, m)
+            })?;
+            Some((evaluation, free))
+        } else {
+            None
         };
-        let evaluation = evaluate(Some(&mut policy), &eval_options, &mut |n, t, m| {
-            observer.drive_progress(n, t, m)
-        })?;
-        eval_options.out = eval_dir.join("free");
-        eval_options.supervision = Supervision::Free;
-        let free = evaluate(Some(&mut policy), &eval_options, &mut |n, t, m| {
-            observer.drive_progress(n, t, m)
-        })?;
         let it = Iteration {
             iteration: i,
             beta,
@@ -257,15 +267,20 @@ pub fn run(
             train_s,
             eval_s: started.elapsed().as_secs_f64(),
             model: model_dir(&options.out, i),
-            eval: evaluation.overall.clone(),
-            eval_free: free.overall.clone(),
+            eval: evaluations.as_ref().map(|e| e.0.overall.clone()),
+            eval_free: evaluations.as_ref().map(|e| e.1.overall.clone()),
         };
         observer.iteration_done(&it);
         iterations.push(it);
-        last_eval = Some((evaluation, free));
+        if evaluations.is_some() {
+            last_eval = evaluations;
+        }
         write_summary(&options.out, &iterations)?;
     }
-    Ok((iterations, last_eval.expect("at least iteration 0 ran")))
+    Ok((
+        iterations,
+        last_eval.expect("the last iteration is evaluated"),
+    ))
 }
 
 /// The expert drives each training scenario once for the fixed validation set, with the DART
@@ -310,14 +325,14 @@ pub fn write_summary(out: &Path, iterations: &[Iteration]) -> Result<()> {
         &out.join("dagger.md"),
         iteration_table(iterations).as_bytes(),
     )?;
-    let series = |f: fn(&Iteration) -> f64| {
+    let series = |f: fn(&Iteration) -> Option<f64>| {
         iterations
             .iter()
-            .map(|it| (it.iteration as f64, f(it)))
+            .filter_map(|it| Some((it.iteration as f64, f(it)?)))
             .collect::<Vec<_>>()
     };
     use crate::report::plot::{LinePanel, line_panels};
-    let panel = |title: &str, y: &str, f: fn(&Iteration) -> f64| LinePanel {
+    let panel = |title: &str, y: &str, f: fn(&Iteration) -> Option<f64>| LinePanel {
         title: title.into(),
         x_label: "DAgger iteration (0: behaviour cloning)".into(),
         y_label: y.into(),
@@ -327,13 +342,15 @@ pub fn write_summary(out: &Path, iterations: &[Iteration]) -> Result<()> {
     line_panels(
         &out.join("dagger.png"),
         &[
-            panel("autonomy", "%", |it| it.eval.autonomy_pct),
+            panel("autonomy", "%", |it| Some(it.eval.as_ref()?.autonomy_pct)),
             panel("interventions per km", "1/km", |it| {
-                it.eval.interventions_per_km
+                Some(it.eval.as_ref()?.interventions_per_km)
             }),
-            panel("mean |lateral offset|", "m", |it| it.eval.mean_abs_offset_m),
+            panel("mean |lateral offset|", "m", |it| {
+                Some(it.eval.as_ref()?.mean_abs_offset_m)
+            }),
             panel("free driving: km before crashing", "km", |it| {
-                it.eval_free.distance_km
+                Some(it.eval_free.as_ref()?.distance_km)
             }),
         ],
     )?;
@@ -347,8 +364,23 @@ pub fn iteration_table(iterations: &[Iteration]) -> String {
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for it in iterations {
+        let evaluated = match (&it.eval, &it.eval_free) {
+            (Some(e), Some(f)) => format!(
+                "{:.1} % | {:.2} | {:.3} | {} | {} in {:.2}",
+                e.autonomy_pct,
+                e.interventions_per_km,
+                e.mean_abs_offset_m,
+                match (e.coverage_1_sigma, e.coverage_2_sigma) {
+                    (Some(a), Some(b)) => format!("{:.0} % / {:.0} %", a * 100.0, b * 100.0),
+                    _ => "–".into(),
+                },
+                f.crashes,
+                f.distance_km,
+            ),
+            _ => "not evaluated | – | – | – | –".into(),
+        };
         t.push_str(&format!(
-            "| {}{} | {:.3} | {} | {} | {:.3} | {:.2} | {:.1} % | {:.2} | {:.3} | {} | {} in {:.2} | {:.0} | {:.0} | {:.0} |\n",
+            "| {}{} | {:.3} | {} | {} | {:.3} | {:.2} | {evaluated} | {:.0} | {:.0} | {:.0} |\n",
             it.iteration,
             if it.iteration == 0 { " (BC)" } else { "" },
             it.beta,
@@ -356,15 +388,6 @@ pub fn iteration_table(iterations: &[Iteration]) -> String {
             it.frames_total,
             it.best_validation_nll,
             it.recalibration.factor,
-            it.eval.autonomy_pct,
-            it.eval.interventions_per_km,
-            it.eval.mean_abs_offset_m,
-            match (it.eval.coverage_1_sigma, it.eval.coverage_2_sigma) {
-                (Some(a), Some(b)) => format!("{:.0} % / {:.0} %", a * 100.0, b * 100.0),
-                _ => "–".into(),
-            },
-            it.eval_free.crashes,
-            it.eval_free.distance_km,
             it.collect_s,
             it.train_s,
             it.eval_s,

@@ -48,6 +48,11 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Start from these weights instead of random ones (same config).
     pub init_from: Option<PathBuf>,
+    /// With `init_from`: the starting weights compete for the best model like any epoch
+    /// (`false`: only trained epochs do, so new data always changes the model — DAgger's
+    /// retraining, whose fixed validation set holds the expert's states the starting weights
+    /// were fitted to, not the learner's states the new data adds).
+    pub keep_start: bool,
 }
 
 impl TrainOptions {
@@ -70,6 +75,7 @@ impl TrainOptions {
             workers: 2,
             resume: false,
             init_from: None,
+            keep_start: true,
         }
     }
 }
@@ -297,7 +303,7 @@ pub fn train(
         )));
     }
     let model = Model::new(config.clone(), options.seed)?;
-    let warm_start = !options.resume && options.init_from.is_some();
+    let warm_start = !options.resume && options.init_from.is_some() && options.keep_start;
     if let (false, Some(init)) = (options.resume, &options.init_from) {
         model.load_weights(&init.join(crate::nn::checkpoint::WEIGHTS_FILE))?;
     }

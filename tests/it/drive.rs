@@ -157,6 +157,7 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
         seed: 1,
         randomise: None,
         gps: None,
+        evaluate_every: true,
     };
     let (iterations, last) =
         dagger::run(&options, &mut Silent(Quiet), &AtomicBool::new(false)).unwrap();
@@ -204,7 +205,10 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
             assert!(eval.join(f).is_file(), "{}", eval.join(f).display());
             assert!(eval.join("free").join(f).is_file(), "free/{f}");
         }
-        assert_eq!(iterations[i].eval_free.supervision, Supervision::Free);
+        assert_eq!(
+            iterations[i].eval_free.as_ref().unwrap().supervision,
+            Supervision::Free
+        );
     }
     assert!(last.0.overall.distance_km > 0.0);
     assert!(last.0.overall.expert_nll.is_some());
@@ -416,10 +420,15 @@ fn a_tiny_town_dagger_run_trains_a_routed_navnet_on_map_patches() {
         seed: 2,
         randomise: None,
         gps: None,
+        evaluate_every: false,
     };
     let (iterations, last) =
         dagger::run(&options, &mut Silent(Quiet), &AtomicBool::new(false)).unwrap();
     assert_eq!(iterations.len(), 2);
+    // Only the last iteration was evaluated.
+    assert!(iterations[0].eval.is_none() && iterations[0].eval_free.is_none());
+    assert!(iterations[1].eval.is_some() && iterations[1].eval_free.is_some());
+    assert!(!out.join("eval").join("iter0").exists());
     // Every training frame came with the routed patch the network read beside it.
     let data = Dataset::load(&[dagger::data_dir(&out, 0), dagger::data_dir(&out, 1)]).unwrap();
     assert_eq!(data.samples.len(), 122);
