@@ -191,7 +191,11 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
         seed: args.seed,
         randomise: super::inputs::randomisation(&args.randomise, args.draws)?,
         gps: args.gps_noise,
-        evaluate_every: !args.eval_last,
+        evaluate: if args.eval_last {
+            dagger::Evaluate::Last
+        } else {
+            dagger::Evaluate::Every
+        },
     };
     let (iterations, _) = dagger::run(&options, &mut Progress::new(), &AtomicBool::new(false))?;
     println!("{}", iteration_table(&iterations));

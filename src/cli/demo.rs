@@ -81,10 +81,10 @@ pub struct DemoArgs {
     #[arg(long)]
     pub no_towns: bool,
     /// Ticks driven per town and iteration in the navigation stage.
-    #[arg(long, default_value_t = 1200)]
+    #[arg(long, default_value_t = 1000)]
     pub town_ticks: u64,
     /// DAgger iterations of the navigation stage (only the last model is evaluated).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     pub town_iterations: usize,
 }
 
@@ -199,7 +199,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         seed: args.seed,
         randomise: super::inputs::randomisation(&args.randomise, args.draws)?,
         gps: None,
-        evaluate_every: true,
+        evaluate: dagger::Evaluate::FirstAndLast,
     };
     let mut progress = super::dagger::Progress::new();
     let (iterations, last) = dagger::run(&options, &mut progress, &AtomicBool::new(false))?;

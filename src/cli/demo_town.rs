@@ -74,7 +74,7 @@ pub fn run(args: &TownStageOptions) -> Result<TownStage> {
         seed: args.seed,
         randomise: super::inputs::randomisation(args.randomise, args.draws)?,
         gps: None,
-        evaluate_every: false,
+        evaluate: dagger::Evaluate::Last,
     };
     let mut progress = super::dagger::Progress::new();
     let (iterations, last) = dagger::run(&options, &mut progress, &AtomicBool::new(false))?;

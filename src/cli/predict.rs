@@ -111,6 +111,8 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
             workers: 2,
             map_channels: model.config.map_channels(),
             commands: model.config.reads_commands(),
+            // The label the expert gave on the drive, whatever the model reads.
+            route_blind: false,
         },
     );
     let mut predicted = Vec::with_capacity(data.samples.len());

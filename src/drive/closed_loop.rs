@@ -141,19 +141,12 @@ pub fn drive(
         let in_junction = obs.state.route.as_ref().is_some_and(|r| r.in_junction);
         if in_junction
             && !was_in_junction
-            && let (Some(route), Some(town), Some(d)) = (
+            && let (Some(route), Some(d)) = (
                 &obs.state.route,
-                env.simulation().town(),
                 decision.as_ref().and_then(|d| d.distribution.as_ref()),
             )
         {
-            junction_entries.extend(JunctionEntry::at(
-                &town.network,
-                &town.route,
-                route,
-                &obs.state.vehicle,
-                d,
-            ));
+            junction_entries.extend(JunctionEntry::at(route, d));
         }
         was_in_junction = in_junction;
         if let Some(recorder) = recorder.as_mut() {

@@ -65,9 +65,27 @@ pub struct DaggerOptions {
     /// GPS noise on the pose map patches are cut at (a model that reads a map); `None`: the
     /// true pose.
     pub gps: Option<GpsNoise>,
-    /// Evaluate every iteration's model (`false`: the last one only, for a run that must fit
-    /// a time budget).
-    pub evaluate_every: bool,
+    /// Which iterations' models are evaluated (a run that must fit a time budget skips some).
+    pub evaluate: Evaluate,
+}
+
+/// Which iterations of a DAgger run are evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evaluate {
+    Every,
+    /// Behaviour cloning and the last iteration.
+    FirstAndLast,
+    Last,
+}
+
+impl Evaluate {
+    fn includes(self, iteration: usize, last: usize) -> bool {
+        match self {
+            Evaluate::Every => true,
+            Evaluate::FirstAndLast => iteration == 0 || iteration == last,
+            Evaluate::Last => iteration == last,
+        }
+    }
 }
 
 /// One iteration's figures.
@@ -92,7 +110,7 @@ pub struct Iteration {
     pub eval_s: f64,
     pub model: PathBuf,
     /// Evaluation with a safety driver (PilotNet's interventions); `None` when this
-    /// iteration was not evaluated ([`DaggerOptions::evaluate_every`]).
+    /// iteration was not evaluated ([`DaggerOptions::evaluate`]).
     pub eval: Option<Metrics>,
     /// Evaluation without one: each drive ends at its first crash.
     pub eval_free: Option<Metrics>,
@@ -230,7 +248,7 @@ pub fn run(
         let train_s = started.elapsed().as_secs_f64();
         // Evaluate.
         let started = Instant::now();
-        let evaluations = if options.evaluate_every || i == options.iterations {
+        let evaluations = if options.evaluate.includes(i, options.iterations) {
             observer.stage(i, "evaluate");
             let mut policy = Policy::load(&model_dir(&options.out, i), Choice::Mode, options.seed)?;
             let eval_dir = options.out.join("eval").join(format!("iter{i}"));

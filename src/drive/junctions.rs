@@ -7,10 +7,8 @@
 //! exit puts the car on another road, away from the route, within those metres.
 
 use crate::nn::SteeringDistribution;
-use crate::sim::expert::{ExpertConfig, pursuit_curvature};
-use crate::sim::network::{LaneKind, Network, Turn};
-use crate::sim::traffic::{RoutePath, RoutePosition};
-use crate::sim::vehicle::VehicleState;
+use crate::sim::network::Turn;
+use crate::sim::traffic::RoutePosition;
 use serde::{Deserialize, Serialize};
 
 /// How far past the turn path the car must still be on the route, metres.
@@ -168,40 +166,21 @@ pub struct JunctionEntry {
 }
 
 impl JunctionEntry {
-    /// The car in `car` state at `route`, on the first tick of a turn path of `network`
-    /// along `path`, and the policy's `distribution` there (`None` when its lane leads into no
-    /// turn path). Each exit's curvature is the expert's pure-pursuit label toward that exit
-    /// from the car's pose: what the label would have been had the route taken it, the answer
-    /// a mode of the mixture should sit on (a car already turning one way needs more to take
-    /// the other exit than the turn path's own bend).
-    pub fn at(
-        network: &Network,
-        path: &RoutePath,
-        route: &RoutePosition,
-        car: &VehicleState,
-        distribution: &SteeringDistribution,
-    ) -> Option<JunctionEntry> {
-        let lookahead = ExpertConfig::default().lookahead_m(car.speed_m_s);
-        let lanes = &path.route.lanes;
-        let n = lanes.len();
-        let incoming = lanes[(route.route_index + n - 1) % n];
-        let exits: Vec<(Turn, f64)> = network.lanes[incoming]
-            .next
-            .iter()
-            .filter_map(|&l| match network.lanes[l].kind {
-                LaneKind::Turn { turn, .. } => {
-                    let p = &network.lanes[l].path;
-                    let on_path = p.distance(car.position).1;
-                    let target = exit_point(network, l, on_path + lookahead);
-                    Some((turn, pursuit_curvature(car, target)))
-                }
-                _ => None,
-            })
-            .collect();
-        (!exits.is_empty()).then(|| JunctionEntry {
+    /// The car at `route` on the first tick of a turn path, and the policy's `distribution`
+    /// there (`None` when its lane leads into no turn path). Each exit's curvature is the
+    /// expert's pure-pursuit label toward that exit from the car's pose (`route.exits`): what
+    /// the label would have been had the route taken it, the answer a mode of the mixture
+    /// should sit on (a car already turning one way needs more to take the other exit than the
+    /// turn path's own bend).
+    pub fn at(route: &RoutePosition, distribution: &SteeringDistribution) -> Option<JunctionEntry> {
+        (!route.exits.is_empty()).then(|| JunctionEntry {
             junction: route.junction.clone(),
             turn: route.turn,
-            exits,
+            exits: route
+                .exits
+                .iter()
+                .map(|e| (e.turn, e.curvature_per_m))
+                .collect(),
             components: distribution
                 .components()
                 .iter()
@@ -279,17 +258,6 @@ impl JunctionEntry {
                     .sum()
             })
             .collect()
-    }
-}
-
-/// The point `s_m` along turn lane `turn` of `network`, continuing onto the lane after it
-/// when the turn path is shorter.
-fn exit_point(network: &Network, turn: usize, s_m: f64) -> crate::sim::math::Vec2 {
-    let p = &network.lanes[turn].path;
-    let over = s_m - p.length_m();
-    match network.lanes[turn].next.first() {
-        Some(&next) if over > 0.0 => network.lanes[next].path.at(over).0,
-        _ => p.at(s_m.clamp(0.0, p.length_m())).0,
     }
 }
 

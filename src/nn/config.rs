@@ -340,6 +340,11 @@ impl ModelConfig {
         self.command_heads > 1
     }
 
+    /// Whether the model is told the route: a routed map or a command.
+    pub fn reads_route(&self) -> bool {
+        self.reads_commands() || self.map.as_ref().is_some_and(|m| m.mode == MapMode::Routed)
+    }
+
     /// Features the steering head reads: the camera's and the map's, flattened.
     pub fn head_features(&self) -> Result<usize, String> {
         let (c, h, w) = self.feature_shape()?;

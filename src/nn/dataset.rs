@@ -38,15 +38,12 @@ pub struct Sample {
     pub map_png: Option<Arc<[u8]>>,
     /// The navigation command at this frame (in a town; `Follow` elsewhere).
     pub command: Command,
-    /// The car is within [`DECISION_ZONE_M`] before a junction's turn path: the expert's
-    /// look-ahead point is already on the route's exit while the camera still shows the
-    /// approach, so this label is where the exits part.
-    pub decision: bool,
+    /// Near a junction (from [`crate::sim::exits::DECISION_ZONE_M`] before its turn path to
+    /// [`crate::sim::exits::COMMIT_M`] into it), the expert's curvature toward every exit of
+    /// the car's lane, the route's among them; empty elsewhere. Here the exits' labels part
+    /// while the camera still shows the approach.
+    pub exits: Vec<f32>,
 }
-
-/// How far before a turn path a tick belongs to the junction's decision: a little more than
-/// the expert's look-ahead at town speeds (3 m + 0.3 s × 10 m/s), metres.
-pub const DECISION_ZONE_M: f64 = 8.0;
 
 /// Every labelled frame of a set of episode files.
 #[derive(Clone, Debug, Default)]
@@ -146,8 +143,8 @@ impl Dataset {
                         .route
                         .as_ref()
                         .map_or(Command::Follow, RouteMsg::command),
-                    decision: step.route.as_ref().is_some_and(|r| {
-                        !r.in_junction && r.distance_to_junction_m <= DECISION_ZONE_M
+                    exits: step.route.as_ref().map_or_else(Vec::new, |r| {
+                        r.exits.iter().map(|e| e.curvature_per_m as f32).collect()
                     }),
                 });
             }
@@ -275,7 +272,7 @@ impl Dataset {
                 .iter()
                 .filter(|&&edge| k >= edge)
                 .count();
-            let zone = match (sample.decision, sample.command != Command::Follow) {
+            let zone = match (!sample.exits.is_empty(), sample.command != Command::Follow) {
                 (true, _) => 2,
                 (false, true) => 1,
                 (false, false) => 0,
@@ -409,6 +406,10 @@ pub struct StreamSpec {
     pub map_channels: usize,
     /// Also batch each sample's command (one-hot).
     pub commands: bool,
+    /// The model is not told the route (no routed map, no command): a sample near a junction
+    /// is labelled with the curvature toward one of its exits drawn uniformly (seeded by
+    /// `seed`, `epoch` and the sample), the route the car could as well have been on.
+    pub route_blind: bool,
 }
 
 /// Batches in order, prepared by worker threads; at most `2 × workers` batches are in flight.
@@ -564,7 +565,18 @@ fn make_batch(
             ]);
             augment.apply(&mut images[start..], &mut rng);
         }
-        targets.push(sample.curvature_per_m);
+        targets.push(match (&sample.exits[..], spec.route_blind) {
+            (exits, true) if !exits.is_empty() => {
+                let mut rng = seeded_rng(&[
+                    b"exit",
+                    &spec.seed.to_le_bytes(),
+                    &spec.epoch.to_le_bytes(),
+                    &i.to_le_bytes(),
+                ]);
+                exits[rng.random_range(0..exits.len())]
+            }
+            _ => sample.curvature_per_m,
+        });
     }
     let size = indices.len();
     let maps = if spec.map_channels > 0 {

@@ -284,15 +284,6 @@ impl ModelDir for Model {
         &self.varmap
     }
 
-    /// A fresh model with seeded weights, its mixture components' means starting spread
-    /// evenly over ±[`SPREAD_MEANS_PER_M`] (see [`Model::spread_means`]).
-    fn new(config: ModelConfig, seed: u64) -> CrateResult<Self> {
-        let model = Self::zeroed(config, Path::new("<config>"))?;
-        crate::nn::checkpoint::initialise(&model.varmap, seed)?;
-        model.spread_means()?;
-        Ok(model)
-    }
-
     fn zeroed(config: ModelConfig, path: &Path) -> CrateResult<Self> {
         config.feature_shape().map_err(|e| model_err(path, e))?;
         let varmap = VarMap::new();
@@ -306,45 +297,7 @@ impl ModelDir for Model {
     }
 }
 
-/// Fresh mixture components' means start spread evenly over this range of curvature, 1/m: a
-/// town corner of 10 m radius at either end.
-pub const SPREAD_MEANS_PER_M: f64 = 0.1;
-
 impl Model {
-    /// Sets the output biases of the mixture means (every command branch) so that component k
-    /// of K starts at curvature `−S + 2S·k/(K−1)`, S = [`SPREAD_MEANS_PER_M`]. Components that
-    /// start on top of one another stay together: the gradient that would pull one of them
-    /// onto a rare second answer (the other exit of a junction) is too weak to split them, and
-    /// the mixture learns one broad mode where the data has two.
-    pub fn spread_means(&self) -> CrateResult<()> {
-        let head = &self.config.steering;
-        let k = head.components;
-        if k < 2 {
-            return Ok(());
-        }
-        let last = head.hidden.len();
-        let vars = self
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| crate::error::Error::Tensor("variable map poisoned".into()))?;
-        for (name, var) in vars.iter() {
-            let is_output_bias =
-                name.starts_with("steering.") && name.ends_with(&format!(".dense{last}.bias"));
-            if !is_output_bias {
-                continue;
-            }
-            let mut bias: Vec<f32> = var.as_tensor().to_vec1()?;
-            for c in 0..k {
-                let mean =
-                    -SPREAD_MEANS_PER_M + 2.0 * SPREAD_MEANS_PER_M * c as f64 / (k - 1) as f64;
-                bias[k + c] = (mean / head.curvature_scale_per_m) as f32;
-            }
-            var.set(&candle_core::Tensor::from_vec(bias, 3 * k, &device())?)?;
-        }
-        Ok(())
-    }
-
     /// The variables by name (for saving and comparing).
     pub fn tensors(&self) -> CrateResult<HashMap<String, Tensor>> {
         varmap_tensors(&self.varmap)

@@ -162,6 +162,7 @@ impl Steering<'_> {
                 workers: self.options.workers,
                 map_channels: self.model.config.map_channels(),
                 commands: self.model.config.reads_commands(),
+                route_blind: !self.model.config.reads_route(),
             },
         )
     }

@@ -108,6 +108,9 @@ pub struct RouteMsg {
     pub turn: String,
     pub distance_to_junction_m: f64,
     pub in_junction: bool,
+    /// Near a junction, every exit from the car's lane with the expert's curvature toward it.
+    #[serde(default)]
+    pub exits: Vec<crate::sim::traffic::ExitLabel>,
 }
 
 impl RouteMsg {
@@ -140,6 +143,7 @@ impl RouteMsg {
                 -1.0
             },
             in_junction: p.in_junction,
+            exits: p.exits.clone(),
         }
     }
 }
@@ -248,7 +252,7 @@ pub struct ObjectsMsg {
 pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
     const MAP_POSE: &str = r#"{"type":"object","title":"steerlab.MapPose","properties":{"tick":{"type":"integer"},"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"}},"required":["tick","x_m","y_m","heading_rad"]}"#;
     const ACTION: &str = r#"{"type":"object","title":"steerlab.Action","properties":{"tick":{"type":"integer"},"curvature_per_m":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["tick","curvature_per_m","speed_m_s"]}"#;
-    const ROUTE: &str = r#"{"type":"object","title":"steerlab.Route","properties":{"tick":{"type":"integer"},"lane":{"type":"integer"},"route_index":{"type":"integer"},"junction":{"type":"string"},"turn":{"type":"string","enum":["Left","Straight","Right","UTurn"]},"distance_to_junction_m":{"type":"number"},"in_junction":{"type":"boolean"}},"required":["tick","lane","route_index","junction","turn","distance_to_junction_m","in_junction"]}"#;
+    const ROUTE: &str = r#"{"type":"object","title":"steerlab.Route","properties":{"tick":{"type":"integer"},"lane":{"type":"integer"},"route_index":{"type":"integer"},"junction":{"type":"string"},"turn":{"type":"string","enum":["Left","Straight","Right","UTurn"]},"distance_to_junction_m":{"type":"number"},"in_junction":{"type":"boolean"},"exits":{"type":"array","items":{"type":"object","properties":{"turn":{"type":"string","enum":["Left","Straight","Right","UTurn"]},"curvature_per_m":{"type":"number"}},"required":["turn","curvature_per_m"]}}},"required":["tick","lane","route_index","junction","turn","distance_to_junction_m","in_junction"]}"#;
     const TRAFFIC: &str = r#"{"type":"object","title":"steerlab.Traffic","properties":{"tick":{"type":"integer"},"cars":{"type":"array","items":{"type":"object","properties":{"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["x_m","y_m","heading_rad","speed_m_s"]}}},"required":["tick","cars"]}"#;
     const STATE: &str = r#"{"type":"object","title":"steerlab.State","properties":{"tick":{"type":"integer"},"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"speed_m_s":{"type":"number"},"steer_rad":{"type":"number"},"s_m":{"type":"number"},"lateral_offset_m":{"type":"number"},"heading_error_rad":{"type":"number"},"distance_m":{"type":"number"},"off_road":{"type":"boolean"}},"required":["tick","x_m","y_m","heading_rad","speed_m_s","steer_rad","s_m","lateral_offset_m","heading_error_rad","distance_m","off_road"]}"#;
     const DRIVER: &str = r#"{"type":"object","title":"steerlab.Driver","properties":{"tick":{"type":"integer"},"driver":{"type":"string","enum":["expert","policy","keyboard","replay"]}},"required":["tick","driver"]}"#;

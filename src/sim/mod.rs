@@ -8,12 +8,14 @@
 pub mod camera;
 pub mod collision;
 pub mod episode;
+pub mod exits;
 pub mod expert;
 pub mod frame;
 pub mod labels;
 pub mod map_input;
 pub mod math;
 pub mod network;
+pub mod pursuit;
 pub mod randomise;
 pub mod ron_file;
 pub mod scenario;

@@ -351,10 +351,12 @@ impl Simulation {
             crash,
             done: lost || crashed || tick >= self.scenario.episode_steps as u64,
             speed_cap_m_s: None,
-            route: self
-                .town
-                .as_ref()
-                .map(|t| t.route.position(&t.network, projection.s_m)),
+            route: self.town.as_ref().map(|t| {
+                let mut position = t.route.position(&t.network, projection.s_m);
+                position.exits =
+                    crate::sim::exits::exit_labels(&t.network, &t.route, &position, &vehicle);
+                position
+            }),
         }
     }
 

@@ -157,7 +157,7 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
         seed: 1,
         randomise: None,
         gps: None,
-        evaluate_every: true,
+        evaluate: dagger::Evaluate::Every,
     };
     let (iterations, last) =
         dagger::run(&options, &mut Silent(Quiet), &AtomicBool::new(false)).unwrap();
@@ -420,7 +420,7 @@ fn a_tiny_town_dagger_run_trains_a_routed_navnet_on_map_patches() {
         seed: 2,
         randomise: None,
         gps: None,
-        evaluate_every: false,
+        evaluate: dagger::Evaluate::Last,
     };
     let (iterations, last) =
         dagger::run(&options, &mut Silent(Quiet), &AtomicBool::new(false)).unwrap();

@@ -185,6 +185,7 @@ fn junction_success_counts_a_wrong_exit_as_a_failure() {
         turn,
         distance_to_junction_m: if in_junction { 0.0 } else { 40.0 },
         in_junction,
+        exits: Vec::new(),
     };
     // Drive `metres` in 1 m ticks at one place of the route, off it from tick `off_from`.
     let drive = |tally: &mut JunctionTally, p: &RoutePosition, metres: usize, off_from: usize| {
@@ -542,4 +543,128 @@ fn a_mixture_counts_as_multimodal_only_with_a_mode_of_its_own_at_each_exit() {
         ..entry(vec![(1.0, -0.085, 0.01)])
     };
     assert!(lone.one_mode_per_exit());
+}
+
+#[test]
+fn near_a_junction_every_exit_is_labelled_and_the_routes_label_is_the_experts() {
+    use steerlab::sim::exits::{COMMIT_M, DECISION_ZONE_M};
+    use steerlab::sim::network::Turn;
+    use steerlab::world::{Env, EnvOptions};
+    let mut env = Env::new(
+        shipped("town_small.ron"),
+        EnvOptions {
+            render: false,
+            ..EnvOptions::default()
+        },
+    )
+    .unwrap();
+    let mut obs = env.reset(3).unwrap().remove(0);
+    let (mut labelled, mut far, mut several) = (0, 0, 0);
+    for _ in 0..1500 {
+        let r = obs.state.route.clone().unwrap();
+        let near = r.in_junction || r.distance_to_junction_m <= DECISION_ZONE_M;
+        if r.exits.is_empty() {
+            far += 1;
+            // Away from the junction, or committed to its turn.
+            assert!(
+                r.in_junction || r.distance_to_junction_m > DECISION_ZONE_M,
+                "{r:?}"
+            );
+        } else {
+            assert!(near);
+            labelled += 1;
+            // One label per exit, the route's among them and equal to the expert's (the
+            // route's track is the lanes resampled, so within a little).
+            let route = r
+                .exits
+                .iter()
+                .find(|e| e.turn == r.turn)
+                .expect("the route's exit");
+            let expert = obs.info.expert_action.curvature_per_m;
+            assert!(
+                (route.curvature_per_m - expert).abs() < 0.01,
+                "{:?}: {} vs the expert's {expert}",
+                r.turn,
+                route.curvature_per_m
+            );
+            if r.exits.len() >= 2 && r.in_junction {
+                several += 1;
+                // Entering the junction, left exits bend left of right ones.
+                let of = |t: Turn| {
+                    r.exits
+                        .iter()
+                        .find(|e| e.turn == t)
+                        .map(|e| e.curvature_per_m)
+                };
+                if let (Some(l), Some(rt)) = (of(Turn::Left), of(Turn::Right)) {
+                    assert!(l > 0.02 && rt < -0.02, "left {l}, right {rt}");
+                }
+            }
+        }
+        obs = env.step(obs.info.expert_action).unwrap();
+    }
+    assert!(
+        labelled > 20 && far > 500 && several > 0,
+        "{labelled} {far} {several}"
+    );
+    assert!(COMMIT_M > 0.0);
+}
+
+#[test]
+fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
+    use std::sync::Arc;
+    use steerlab::nn::dataset::{BatchStream, Dataset, Sample, StreamSpec};
+    // One frame near a junction with three exits, recorded on a route that turned left.
+    let frame = steerlab::sim::Frame {
+        width: 4,
+        height: 2,
+        tick: 0,
+        agent: 0,
+        rgb: vec![90; 4 * 2 * 3],
+    };
+    let data = Arc::new(Dataset {
+        samples: vec![Sample {
+            png: frame.to_png().unwrap().into(),
+            curvature_per_m: 0.08,
+            episode: 0,
+            tick: 0,
+            map_png: None,
+            command: steerlab::sim::map_input::Command::Left,
+            exits: vec![0.08, 0.0, -0.1],
+        }],
+        episodes: vec![PathBuf::from("e.mcap")],
+        episode_scenarios: vec!["town".into()],
+        frame_size: Some((2, 4)),
+        warnings: Vec::new(),
+    });
+    let targets = |route_blind: bool| -> Vec<f32> {
+        (0..60)
+            .map(|epoch| {
+                let spec = StreamSpec {
+                    order: vec![0],
+                    batch_size: 1,
+                    skip_batches: 0,
+                    augment: None,
+                    seed: 1,
+                    epoch,
+                    workers: 1,
+                    map_channels: 0,
+                    commands: false,
+                    route_blind,
+                };
+                let batch = BatchStream::new(data.clone(), spec)
+                    .next()
+                    .unwrap()
+                    .unwrap();
+                batch.targets.to_vec1::<f32>().unwrap()[0]
+            })
+            .collect()
+    };
+    // Told the route: always its label. Not told: each exit's, about equally often.
+    assert!(targets(false).iter().all(|&k| k == 0.08));
+    let blind = targets(true);
+    for exit in [0.08f32, 0.0, -0.1] {
+        let n = blind.iter().filter(|&&k| k == exit).count();
+        assert!((10..=35).contains(&n), "{exit}: {n} of 60");
+    }
 }

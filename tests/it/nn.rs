@@ -855,7 +855,7 @@ fn synthetic_dataset(scenarios: usize, episodes_each: usize, ticks: u64) -> Data
                     tick,
                     map_png: None,
                     command: steerlab::sim::map_input::Command::Follow,
-                    decision: false,
+                    exits: Vec::new(),
                 });
             }
         }
@@ -920,7 +920,7 @@ fn balanced_epochs_draw_curvature_bands_by_the_square_root_of_their_size() {
             tick: tick as u64,
             map_png: None,
             command: steerlab::sim::map_input::Command::Follow,
-            decision: false,
+            exits: Vec::new(),
         })
         .collect();
     let data = Dataset {
@@ -958,46 +958,6 @@ fn balanced_epochs_draw_curvature_bands_by_the_square_root_of_their_size() {
 }
 
 #[test]
-fn fresh_mixture_components_start_spread_over_the_curvatures_of_a_turn() {
-    use steerlab::nn::steering::SPREAD_MEANS_PER_M;
-    for preset in ["pilotnet", "navnet", "cil"] {
-        let config = ModelConfig::preset(preset).unwrap();
-        let (k, scale) = (
-            config.steering.components,
-            config.steering.curvature_scale_per_m,
-        );
-        let last = config.steering.hidden.len();
-        let model = Model::new(config, 5).unwrap();
-        let biases: Vec<(String, Vec<f32>)> = model
-            .tensors()
-            .unwrap()
-            .into_iter()
-            .filter(|(name, _)| name.ends_with(&format!(".dense{last}.bias")))
-            .map(|(name, t)| (name, t.to_vec1().unwrap()))
-            .collect();
-        assert!(!biases.is_empty(), "{preset}: no output bias");
-        for (name, bias) in biases {
-            let means: Vec<f64> = bias[k..2 * k].iter().map(|&b| b as f64 * scale).collect();
-            assert!(
-                (means[0] + SPREAD_MEANS_PER_M).abs() < 1e-6,
-                "{preset} {name}: {means:?}"
-            );
-            assert!(
-                (means[k - 1] - SPREAD_MEANS_PER_M).abs() < 1e-6,
-                "{preset} {name}: {means:?}"
-            );
-            let step = 2.0 * SPREAD_MEANS_PER_M / (k - 1) as f64;
-            for w in means.windows(2) {
-                assert!(
-                    (w[1] - w[0] - step).abs() < 1e-6,
-                    "{preset} {name}: {means:?}"
-                );
-            }
-        }
-    }
-}
-
-#[test]
 fn decision_ticks_before_a_junction_are_drawn_as_a_band_of_their_own() {
     // 990 straight frames away from junctions and 10 on the approach where the exits part:
     // balanced, the 10 fill √10 / (√990 + √10) of the epoch (≈ 9 %, not 1 %).
@@ -1009,7 +969,11 @@ fn decision_ticks_before_a_junction_are_drawn_as_a_band_of_their_own() {
             tick,
             map_png: None,
             command: steerlab::sim::map_input::Command::Follow,
-            decision: tick >= 990,
+            exits: if tick >= 990 {
+                vec![0.1, -0.1]
+            } else {
+                Vec::new()
+            },
         })
         .collect();
     let data = Dataset {

@@ -109,6 +109,7 @@ impl RoutePath {
             turn,
             distance_to_junction_m: distance,
             in_junction: inside,
+            exits: Vec::new(),
         }
     }
 
@@ -136,6 +137,17 @@ pub struct RoutePosition {
     pub turn: Turn,
     pub distance_to_junction_m: f64,
     pub in_junction: bool,
+    /// Near a junction, every exit from the car's lane with the expert's curvature toward it
+    /// (set by the simulation from the car's pose); empty elsewhere.
+    #[serde(default)]
+    pub exits: Vec<ExitLabel>,
+}
+
+/// One exit from a car's lane into a junction, and the expert's curvature toward it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExitLabel {
+    pub turn: Turn,
+    pub curvature_per_m: f64,
 }
 
 /// One traffic car.
