@@ -45,6 +45,24 @@ pub struct Sample {
     pub exits: Vec<f32>,
 }
 
+/// Exits whose labels differ by at least this much have parted, 1/m: a third of a 10 m
+/// corner's curvature.
+pub const EXITS_PARTED_PER_M: f32 = 0.03;
+
+impl Sample {
+    /// Whether the exits' labels at this frame have parted (differ by at least
+    /// [`EXITS_PARTED_PER_M`]): the frames where which exit the route takes changes the answer.
+    pub fn exits_parted(&self) -> bool {
+        let (lo, hi) = self
+            .exits
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &k| {
+                (lo.min(k), hi.max(k))
+            });
+        hi - lo >= EXITS_PARTED_PER_M
+    }
+}
+
 /// Every labelled frame of a set of episode files.
 #[derive(Clone, Debug, Default)]
 pub struct Dataset {
@@ -251,7 +269,7 @@ impl Dataset {
     /// The sample order of one epoch: a seeded shuffle of `indices`; with `balance`, drawn
     /// (with replacement) from the bands of [`CURVATURE_BANDS_PER_M`], apart for three zones
     /// (the road away from junctions, the approach to and the turn through a junction, and the
-    /// decision ticks just before a turn path where the exits' labels part), each band's share
+    /// decision ticks around the start of a turn path where the exits' labels have parted), each band's share
     /// of the epoch in proportion to the square root of its size. Sharp turns and junctions, a
     /// few percent of any drive, are then seen several times as often as in the recordings,
     /// while no band of a handful of frames is repeated hundreds of times.
@@ -272,7 +290,7 @@ impl Dataset {
                 .iter()
                 .filter(|&&edge| k >= edge)
                 .count();
-            let zone = match (!sample.exits.is_empty(), sample.command != Command::Follow) {
+            let zone = match (sample.exits_parted(), sample.command != Command::Follow) {
                 (true, _) => 2,
                 (false, true) => 1,
                 (false, false) => 0,
