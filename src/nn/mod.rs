@@ -2,6 +2,7 @@
 //! mixture over curvature, Amini et al. 2019), its training from recorded episodes, and the
 //! checkpoints it is saved in. Never imports Bevy.
 
+pub mod augment;
 pub mod backbone;
 pub mod boxes;
 pub mod calibration;
