@@ -270,8 +270,8 @@ impl Dataset {
     /// The sample order of one epoch: a seeded shuffle of `indices`; with `balance`, drawn
     /// (with replacement) from the bands of [`CURVATURE_BANDS_PER_M`], apart for three zones
     /// (the road away from junctions, the approach to and the turn through a junction, and the
-    /// decision ticks around the start of a turn path where the exits' labels have parted), each band's share
-    /// of the epoch in proportion to the square root of its size. Sharp turns and junctions, a
+    /// decision ticks around the start of a turn path where the exits' labels have parted),
+    /// each band's share of the epoch in proportion to the square root of its size. Sharp turns and junctions, a
     /// few percent of any drive, are then seen several times as often as in the recordings,
     /// while no band of a handful of frames is repeated hundreds of times.
     pub fn epoch_order(
