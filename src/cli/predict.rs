@@ -113,6 +113,7 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
             commands: model.config.reads_commands(),
             // The label the expert gave on the drive, whatever the model reads.
             route_blind: false,
+            components: model.config.steering.components,
         },
     );
     let mut predicted = Vec::with_capacity(data.samples.len());

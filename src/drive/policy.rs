@@ -59,6 +59,8 @@ pub struct Policy {
     pub model: Model,
     pub choice: Choice,
     rng: StdRng,
+    /// The curvature chosen at the last tick.
+    last: Option<f64>,
 }
 
 impl Policy {
@@ -67,6 +69,7 @@ impl Policy {
             model,
             choice,
             rng: StdRng::seed_from_u64(seed ^ 0x5EED_0000_D21E_0001),
+            last: None,
         }
     }
 
@@ -126,13 +129,20 @@ impl Policy {
         })
     }
 
-    /// The curvature chosen from `distribution`.
+    /// The curvature chosen from `distribution`. A navigation model not told the route offers
+    /// a mode per exit at a junction, often of equal weight; by mode it keeps to the mode
+    /// nearest its last choice ([`SteeringDistribution::mode_near`]), as a driver keeps to the road it took.
     pub fn curvature(&mut self, distribution: &SteeringDistribution) -> f64 {
-        match self.choice {
-            Choice::Mode => distribution.mode(),
-            Choice::Mean => distribution.mean(),
-            Choice::Sample => distribution.sample(&mut self.rng),
-        }
+        let chosen = match (self.choice, self.last) {
+            (Choice::Mode, Some(last)) if self.model.config.chooses_roads() => {
+                distribution.mode_near(last)
+            }
+            (Choice::Mode, _) => distribution.mode(),
+            (Choice::Mean, _) => distribution.mean(),
+            (Choice::Sample, _) => distribution.sample(&mut self.rng),
+        };
+        self.last = Some(chosen);
+        chosen
     }
 
     /// The action for what the car sees, at the expert's speed `speed_m_s`, and the

@@ -345,6 +345,12 @@ impl ModelConfig {
         self.reads_commands() || self.map.as_ref().is_some_and(|m| m.mode == MapMode::Routed)
     }
 
+    /// Whether the model navigates towns without being told the route (a navnet with an
+    /// unrouted map or none): at a junction it offers a mode per exit and its driver picks one.
+    pub fn chooses_roads(&self) -> bool {
+        !self.reads_route() && (self.preset == "navnet" || self.map.is_some())
+    }
+
     /// Features the steering head reads: the camera's and the map's, flattened.
     pub fn head_features(&self) -> Result<usize, String> {
         let (c, h, w) = self.feature_shape()?;

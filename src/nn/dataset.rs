@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 pub use crate::nn::augment::{Augment, Jitter};
 use crate::nn::config::InputSpec;
 use crate::nn::device;
+use crate::nn::route_blind::AnchoredTargets;
 use crate::nn::steering::Inputs;
 use crate::nn::tensors::append_chw;
 pub use crate::nn::tensors::{commands_to_tensor, frames_to_tensor, maps_to_tensor};
@@ -14,6 +15,7 @@ use crate::record::EpisodeReader;
 use crate::record::schema::RouteMsg;
 use crate::sim::Frame;
 use crate::sim::map_input::Command;
+use crate::sim::network::Turn;
 use candle_core::Tensor;
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use rand::{RngExt, SeedableRng, rngs::StdRng, seq::SliceRandom};
@@ -41,9 +43,9 @@ pub struct Sample {
     pub command: Command,
     /// Near a junction (from [`crate::sim::exits::DECISION_ZONE_M`] before its turn path to
     /// [`crate::sim::exits::COMMIT_M`] into it), the expert's curvature toward every exit of
-    /// the car's lane, the route's among them; empty elsewhere. Here the exits' labels part
-    /// while the camera still shows the approach.
-    pub exits: Vec<f32>,
+    /// the car's lane, the route's among them, each with its manoeuvre; empty elsewhere. Here
+    /// the exits' labels part while the camera still shows the approach.
+    pub exits: Vec<(Turn, f32)>,
 }
 
 /// Exits whose labels differ by at least this much have parted, 1/m: a third of a 10 m
@@ -57,7 +59,7 @@ impl Sample {
         let (lo, hi) = self
             .exits
             .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &k| {
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &(_, k)| {
                 (lo.min(k), hi.max(k))
             });
         hi - lo >= EXITS_PARTED_PER_M
@@ -163,7 +165,10 @@ impl Dataset {
                         .as_ref()
                         .map_or(Command::Follow, RouteMsg::command),
                     exits: step.route.as_ref().map_or_else(Vec::new, |r| {
-                        r.exits.iter().map(|e| e.curvature_per_m as f32).collect()
+                        r.exits
+                            .iter()
+                            .map(|e| (e.turn, e.curvature_per_m as f32))
+                            .collect()
                     }),
                 });
             }
@@ -332,10 +337,12 @@ fn seeded_rng(parts: &[&[u8]]) -> StdRng {
     StdRng::seed_from_u64(crate::sim::math::fnv1a(parts))
 }
 
-/// A mini-batch: the network's inputs and targets `(B,)` (1/m).
+/// A mini-batch: the network's inputs and targets `(B,)` (1/m); for a route-blind stream,
+/// also every exit's label on the component of its manoeuvre (see [`crate::nn::route_blind`]).
 pub struct Batch {
     pub inputs: Inputs,
     pub targets: Tensor,
+    pub anchored: Option<AnchoredTargets>,
     pub size: usize,
 }
 
@@ -357,8 +364,11 @@ pub struct StreamSpec {
     pub commands: bool,
     /// The model is not told the route (no routed map, no command): a sample near a junction
     /// is labelled with the curvature toward one of its exits drawn uniformly (seeded by
-    /// `seed`, `epoch` and the sample), the route the car could as well have been on.
+    /// `seed`, `epoch` and the sample), the route the car could as well have been on; the
+    /// batch also holds every exit's label anchored on the model's `components`.
     pub route_blind: bool,
+    /// The model's mixture components (for the anchored targets of a route-blind stream).
+    pub components: usize,
 }
 
 /// Batches in order, prepared by worker threads; at most `2 × workers` batches are in flight.
@@ -522,7 +532,7 @@ fn make_batch(
                     &spec.epoch.to_le_bytes(),
                     &i.to_le_bytes(),
                 ]);
-                exits[rng.random_range(0..exits.len())]
+                exits[rng.random_range(0..exits.len())].1
             }
             _ => sample.curvature_per_m,
         });
@@ -558,6 +568,15 @@ fn make_batch(
     } else {
         None
     };
+    let anchored = if spec.route_blind {
+        let exits: Vec<&[(Turn, f32)]> = indices
+            .iter()
+            .map(|&i| &data.samples[i].exits[..])
+            .collect();
+        Some(AnchoredTargets::new(&exits, spec.components)?)
+    } else {
+        None
+    };
     Ok(Batch {
         inputs: Inputs {
             images: Tensor::from_vec(images, (size, 3, h, w), &device())?,
@@ -565,6 +584,7 @@ fn make_batch(
             commands,
         },
         targets: Tensor::from_vec(targets, size, &device())?,
+        anchored,
         size,
     })
 }

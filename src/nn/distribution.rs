@@ -146,6 +146,22 @@ impl SteeringDistribution {
         self.components[self.most_likely_component()].mean
     }
 
+    /// The mean of the component nearest `previous` (1/m) among those carrying at least half
+    /// the leading component's weight: where the mixture offers several roads, a driver keeps
+    /// to the one it took rather than switching at each tick between modes of equal weight.
+    pub fn mode_near(&self, previous: f64) -> f64 {
+        let lead = self.components[self.most_likely_component()].weight;
+        self.components
+            .iter()
+            .filter(|c| c.weight >= 0.5 * lead)
+            .min_by(|a, b| {
+                (a.mean - previous)
+                    .abs()
+                    .total_cmp(&(b.mean - previous).abs())
+            })
+            .map_or_else(|| self.mode(), |c| c.mean)
+    }
+
     /// A draw from the mixture with our own seeded generator.
     pub fn sample(&self, rng: &mut StdRng) -> f64 {
         let u: f64 = rng.random_range(0.0..1.0);

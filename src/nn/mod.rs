@@ -17,6 +17,7 @@ pub mod idx;
 pub mod linear;
 pub mod ops;
 pub mod optim;
+pub mod route_blind;
 pub mod segment;
 pub mod slide;
 pub mod steering;

@@ -9,6 +9,7 @@ use crate::nn::config::{ModelConfig, SteeringHeadConfig};
 use crate::nn::device;
 use crate::nn::distribution::SteeringDistribution;
 use crate::nn::linear::Mlp;
+use crate::nn::route_blind::AnchoredTargets;
 use candle_core::DType;
 use candle_core::{D, Module, Result, Tensor, bail};
 use candle_nn::{VarBuilder, VarMap};
@@ -112,9 +113,7 @@ impl MixtureBatch {
     /// `ln w_k + ln N(y; μ_k, σ_k)`.
     pub fn log_prob(&self, targets: &Tensor) -> Result<Tensor> {
         let y = targets.unsqueeze(1)?.broadcast_as(self.means.shape())?; // (B, K)
-        let z = ((y - &self.means)? / &self.std_devs)?;
-        let log_normal = ((z.sqr()? * -0.5)? - self.std_devs.log()?)?.affine(1.0, -LN_SQRT_2PI)?;
-        let joint = (&self.log_weights + log_normal)?;
+        let joint = self.log_joint(&y)?;
         let max = joint.max_keepdim(1)?.detach();
         let lse = (joint.broadcast_sub(&max)?.exp()?.sum_keepdim(1)?.log()? + max)?;
         lse.squeeze(1)
@@ -123,6 +122,23 @@ impl MixtureBatch {
     /// Mean negative log-likelihood of `targets (B,)`, the training loss.
     pub fn nll(&self, targets: &Tensor) -> Result<Tensor> {
         self.log_prob(targets)?.mean_all()?.neg()
+    }
+
+    /// `ln w_k + ln N(y_k; μ_k, σ_k)` for targets `y (B, K)`, one per component.
+    fn log_joint(&self, y: &Tensor) -> Result<Tensor> {
+        let z = ((y - &self.means)? / &self.std_devs)?;
+        let log_normal = ((z.sqr()? * -0.5)? - self.std_devs.log()?)?.affine(1.0, -LN_SQRT_2PI)?;
+        &self.log_weights + log_normal
+    }
+
+    /// The training loss of a model not told the route (see [`crate::nn::route_blind`]): per
+    /// sample, `plain_b · (−ln p(y_b))` plus, near a junction, `−Σ_k a_k (ln w_k + ln N(v_k;
+    /// μ_k, σ_k))` over each exit's label `v_k` on its component with share `a_k`; the batch
+    /// mean of these.
+    pub fn route_blind_nll(&self, targets: &Tensor, anchored: &AnchoredTargets) -> Result<Tensor> {
+        let plain = (self.log_prob(targets)? * &anchored.plain)?;
+        let exits = (self.log_joint(&anchored.values)? * &anchored.shares)?.sum(1)?;
+        (plain + exits)?.mean_all()?.neg()
     }
 
     /// The mixtures as plain values, one per sample.

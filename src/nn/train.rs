@@ -163,6 +163,7 @@ impl Steering<'_> {
                 map_channels: self.model.config.map_channels(),
                 commands: self.model.config.reads_commands(),
                 route_blind: !self.model.config.reads_route(),
+                components: self.model.config.steering.components,
             },
         )
     }
@@ -194,7 +195,14 @@ impl Task for Steering<'_> {
 
     fn loss(&self, batch: &Batch) -> Result<Loss> {
         Ok(Loss {
-            total: self.model.net.forward(&batch.inputs)?.nll(&batch.targets)?,
+            total: match &batch.anchored {
+                Some(a) => self
+                    .model
+                    .net
+                    .forward(&batch.inputs)?
+                    .route_blind_nll(&batch.targets, a)?,
+                None => self.model.net.forward(&batch.inputs)?.nll(&batch.targets)?,
+            },
             samples: batch.size,
             parts: Vec::new(),
         })

@@ -114,17 +114,21 @@ pub struct RouteMsg {
 }
 
 impl RouteMsg {
-    /// The navigation command a driver at this place is given.
-    pub fn command(&self) -> crate::sim::map_input::Command {
+    /// The route's manoeuvre at the junction the car is in or comes to next.
+    pub fn manoeuvre(&self) -> crate::sim::network::Turn {
         use crate::sim::network::Turn;
-        let turn = match self.turn.as_str() {
+        match self.turn.as_str() {
             "Left" => Turn::Left,
             "Right" => Turn::Right,
             "UTurn" => Turn::UTurn,
             _ => Turn::Straight,
-        };
+        }
+    }
+
+    /// The navigation command a driver at this place is given.
+    pub fn command(&self) -> crate::sim::map_input::Command {
         crate::sim::map_input::Command::from_route(
-            turn,
+            self.manoeuvre(),
             self.distance_to_junction_m,
             self.in_junction,
         )

@@ -613,8 +613,10 @@ fn near_a_junction_every_exit_is_labelled_and_the_routes_label_is_the_experts() 
 #[test]
 fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
     use std::sync::Arc;
-    use steerlab::nn::dataset::{BatchStream, Dataset, Sample, StreamSpec};
-    // One frame near a junction with three exits, recorded on a route that turned left.
+    use steerlab::nn::dataset::{Batch, BatchStream, Dataset, Sample, StreamSpec};
+    use steerlab::sim::network::Turn;
+    // A frame near a junction with three exits, recorded on a route that turned left, and
+    // one on the road after it.
     let frame = steerlab::sim::Frame {
         width: 4,
         height: 2,
@@ -622,41 +624,58 @@ fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
         agent: 0,
         rgb: vec![90; 4 * 2 * 3],
     };
+    let sample = |curvature_per_m, exits: Vec<(Turn, f32)>| Sample {
+        png: frame.to_png().unwrap().into(),
+        curvature_per_m,
+        episode: 0,
+        tick: 0,
+        map_png: None,
+        command: steerlab::sim::map_input::Command::Left,
+        exits,
+    };
     let data = Arc::new(Dataset {
-        samples: vec![Sample {
-            png: frame.to_png().unwrap().into(),
-            curvature_per_m: 0.08,
-            episode: 0,
-            tick: 0,
-            map_png: None,
-            command: steerlab::sim::map_input::Command::Left,
-            exits: vec![0.08, 0.0, -0.1],
-        }],
+        samples: vec![
+            sample(
+                0.08,
+                vec![
+                    (Turn::Left, 0.08),
+                    (Turn::Straight, 0.0),
+                    (Turn::Right, -0.1),
+                ],
+            ),
+            sample(0.01, Vec::new()),
+        ],
         episodes: vec![PathBuf::from("e.mcap")],
         episode_scenarios: vec!["town".into()],
         frame_size: Some((2, 4)),
         warnings: Vec::new(),
     });
+    let batch = |route_blind: bool, epoch: usize, order: Vec<usize>| -> Batch {
+        let spec = StreamSpec {
+            order,
+            batch_size: 2,
+            skip_batches: 0,
+            augment: None,
+            seed: 1,
+            epoch,
+            workers: 1,
+            map_channels: 0,
+            commands: false,
+            route_blind,
+            components: 5,
+        };
+        BatchStream::new(data.clone(), spec)
+            .next()
+            .unwrap()
+            .unwrap()
+    };
     let targets = |route_blind: bool| -> Vec<f32> {
         (0..60)
             .map(|epoch| {
-                let spec = StreamSpec {
-                    order: vec![0],
-                    batch_size: 1,
-                    skip_batches: 0,
-                    augment: None,
-                    seed: 1,
-                    epoch,
-                    workers: 1,
-                    map_channels: 0,
-                    commands: false,
-                    route_blind,
-                };
-                let batch = BatchStream::new(data.clone(), spec)
-                    .next()
-                    .unwrap()
-                    .unwrap();
-                batch.targets.to_vec1::<f32>().unwrap()[0]
+                batch(route_blind, epoch, vec![0])
+                    .targets
+                    .to_vec1::<f32>()
+                    .unwrap()[0]
             })
             .collect()
     };
@@ -667,4 +686,15 @@ fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
         let n = blind.iter().filter(|&&k| k == exit).count();
         assert!((10..=35).contains(&n), "{exit}: {n} of 60");
     }
+    // Trained on: every exit's label on its manoeuvre's component (left 0, straight 1,
+    // right 2), a third each; away from the junction the label on the whole mixture.
+    assert!(batch(false, 1, vec![0, 1]).anchored.is_none());
+    let anchored = batch(true, 1, vec![0, 1]).anchored.unwrap();
+    let values = anchored.values.to_vec2::<f32>().unwrap();
+    let shares = anchored.shares.to_vec2::<f32>().unwrap();
+    assert_eq!(values[0], [0.08, 0.0, -0.1, 0.0, 0.0]);
+    let third = 1.0 / 3.0;
+    assert_eq!(shares[0], [third, third, third, 0.0, 0.0]);
+    assert_eq!(shares[1], [0.0; 5]);
+    assert_eq!(anchored.plain.to_vec1::<f32>().unwrap(), [0.0, 1.0]);
 }

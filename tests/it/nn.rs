@@ -480,6 +480,54 @@ fn mixture_nll_gradient_matches_finite_differences_and_the_reference_density() {
 }
 
 #[test]
+fn route_blind_nll_scores_each_exit_on_its_own_component() {
+    use steerlab::nn::route_blind::AnchoredTargets;
+    use steerlab::sim::network::Turn;
+    let config = head_config();
+    let k = config.components;
+    assert!(k >= 3);
+    let raw = (seeded(&[2, 3 * k], 11) * 3.0).unwrap();
+    // Sample 0 near a junction: three exits, a third each on components 0, 1, 2; sample 1
+    // away from junctions: its label on the whole mixture.
+    let exits = [
+        (Turn::Left, 0.08f32),
+        (Turn::Straight, 0.0),
+        (Turn::Right, -0.1),
+    ];
+    let anchored = AnchoredTargets::new(&[&exits[..], &[]], k).unwrap();
+    let anchored = AnchoredTargets {
+        values: anchored.values.to_dtype(DType::F64).unwrap(),
+        shares: anchored.shares.to_dtype(DType::F64).unwrap(),
+        plain: anchored.plain.to_dtype(DType::F64).unwrap(),
+    };
+    let targets = Tensor::new(&[0.08f64, 0.01], &Device::Cpu).unwrap();
+    let loss = |t: &[Tensor]| {
+        MixtureBatch::from_raw(&t[0], &config)
+            .unwrap()
+            .route_blind_nll(&targets, &anchored)
+            .unwrap()
+    };
+    let err = gradient_error(&[raw.clone()], &loss);
+    assert!(err < 1e-5, "relative error {err}");
+    // By hand from the plain-Rust mixtures: −Σ_c ⅓ (ln w_c + ln N(exit_c; μ_c, σ_c)) for the
+    // first, −ln p(0.01) for the second, averaged.
+    let dists = MixtureBatch::from_raw(&raw, &config)
+        .unwrap()
+        .to_distributions()
+        .unwrap();
+    let mut near = 0.0;
+    for (c, &(_, y)) in exits.iter().enumerate() {
+        let comp = &dists[0].components()[c];
+        let z = (y as f64 - comp.mean) / comp.std_dev;
+        let log_normal = -0.5 * z * z - comp.std_dev.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln();
+        near -= (comp.weight.ln() + log_normal) / 3.0;
+    }
+    let reference = (near - dists[1].log_prob(0.01)) / 2.0;
+    let ours = loss(&[raw]).to_scalar::<f64>().unwrap();
+    assert!((ours - reference).abs() < 1e-6, "{ours} vs {reference}");
+}
+
+#[test]
 fn presets_have_the_published_shapes() {
     let images = Tensor::zeros((2, 3, 66, 200), DType::F32, &Device::Cpu).unwrap();
     for (config, features, parameters) in [
@@ -970,7 +1018,8 @@ fn decision_ticks_before_a_junction_are_drawn_as_a_band_of_their_own() {
             map_png: None,
             command: steerlab::sim::map_input::Command::Follow,
             exits: if tick >= 990 {
-                vec![0.1, -0.1]
+                use steerlab::sim::network::Turn;
+                vec![(Turn::Left, 0.1), (Turn::Right, -0.1)]
             } else {
                 Vec::new()
             },
