@@ -3,11 +3,14 @@
 # drivers (lavapipe renders on the CPU where there is no GPU), a C compiler,
 # OpenBLAS (linked statically, for the network's convolutions), DejaVu Sans for the text of
 # plots, Fashion-MNIST (the classifier's benchmark), the X11 libraries the window opens and Xvfb
-# (a virtual display, for testing the window without a screen) and a Rust toolchain. Safe to run
+# (a virtual display, for testing the window without a screen), Python 3 with venv and a
+# Rust toolchain. Safe to run
 # repeatedly; it does nothing when all is present.
 set -eu
 
 packages="libvulkan1 mesa-vulkan-drivers gcc libc6-dev pkg-config ca-certificates curl fonts-dejavu-core libopenblas-pthread-dev dataset-fashion-mnist libx11-6 libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0 xvfb"
+# Python 3 with venv, for the Python package (scripts/python.sh builds it into .venv).
+python3 -c 'import venv, ensurepip' 2>/dev/null || packages="$packages python3 python3-venv"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

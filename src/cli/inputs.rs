@@ -98,3 +98,40 @@ pub(crate) fn randomisation(
         )),
     })
 }
+
+/// `--data` with object store folders (`s3://…`, `gs://…`, `file://…`) replaced by local
+/// copies: each folder's episodes are downloaded into the cache (`$STEERLAB_CACHE`, else
+/// `~/.cache/steerlab`) and checked against their checksums; an object that fails its check
+/// is named on stderr and left out.
+pub(crate) fn local_data(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    use crate::record::store::{self, Store};
+    let mut local = Vec::new();
+    for path in paths {
+        let Some(url) = path.to_str().filter(|s| store::is_url(s)) else {
+            local.push(path.clone());
+            continue;
+        };
+        let base = std::env::var_os("STEERLAB_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/steerlab")))
+            .unwrap_or_else(|| std::env::temp_dir().join("steerlab-cache"));
+        let cache = store::cache_dir(&base, url);
+        let got = Store::open(url)?.download(&cache)?;
+        for why in &got.rejected {
+            eprintln!("warning: left out {why}");
+        }
+        if got.files.is_empty() {
+            bail!(
+                "{url}: no usable episode files ({} left out: see above)",
+                got.rejected.len()
+            );
+        }
+        eprintln!(
+            "{url}: {} episodes checked and cached in {}",
+            got.files.len(),
+            cache.display()
+        );
+        local.extend(got.files);
+    }
+    Ok(local)
+}

@@ -3,6 +3,7 @@
 //! this executable.
 
 use crate::drive::collect::{self, RecordOptions, RecordProgress, RecordSummary, Shard};
+use crate::record::store::{self, Store};
 use crate::sim::Scenario;
 use crate::sim::map_input::{GpsNoise, MapOptions, MapSpec};
 use crate::sim::randomise::Randomisation;
@@ -23,7 +24,9 @@ pub struct RecordArgs {
     /// Ticks per episode (default: each scenario's episode length).
     #[arg(long)]
     pub steps: Option<u32>,
-    /// Output folder for the episode files.
+    /// Output folder for the episode files, or an object store folder (`s3://bucket/prefix`,
+    /// `gs://bucket/prefix`, `file:///folder`) each finished episode is uploaded to with its
+    /// SHA-256 (credentials and endpoint from `AWS_*`/`GOOGLE_*` variables).
     #[arg(long, default_value = "runs/record")]
     pub out: PathBuf,
     /// DART noise on the expert's curvature, 1/m (the recorded label stays clean).
@@ -52,9 +55,78 @@ pub struct RecordArgs {
     /// (and optionally the error's correlation time in seconds, 10 by default).
     #[arg(long, value_name = "σ_POS,σ_HEADING", requires = "map")]
     pub gps_noise: Option<GpsNoise>,
+    /// Record only shard I of N of the run (`I/N`, 0 ≤ I < N): episode k of the run (scenarios
+    /// in order, then episodes) belongs to shard k mod N, so N independent machines split it
+    /// with no overlap and no coordination, each episode with the seed and file name it has in
+    /// one run. `auto` reads I from `JOB_COMPLETION_INDEX` (a Kubernetes Indexed Job) or
+    /// `SLURM_ARRAY_TASK_ID` (less `SLURM_ARRAY_TASK_MIN`), and N from `STEERLAB_SHARDS` or
+    /// `SLURM_ARRAY_TASK_COUNT`.
+    #[arg(long, value_name = "I/N|auto", value_parser = parse_shard)]
+    pub shard: Option<ShardSpec>,
     /// The share of the episodes this process records, "W/N": set by `--jobs` on its workers.
     #[arg(long, hide = true, value_parser = parse_worker)]
     pub worker: Option<(u32, u32)>,
+}
+
+/// `--shard`: a fixed shard, or one read from the cluster's environment when the run starts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ShardSpec {
+    Fixed(u32, u32),
+    Auto,
+}
+
+impl std::fmt::Display for ShardSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShardSpec::Fixed(i, n) => write!(f, "{i}/{n}"),
+            ShardSpec::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+fn parse_shard(s: &str) -> Result<ShardSpec, String> {
+    if s == "auto" {
+        return Ok(ShardSpec::Auto);
+    }
+    parse_worker(s)
+        .map(|(i, n)| ShardSpec::Fixed(i, n))
+        .map_err(|_| format!("expected I/N with 0 <= I < N, or auto; got {s:?}"))
+}
+
+impl ShardSpec {
+    /// The shard (index, count) this process records.
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<(u32, u32)> {
+        let (i, n) = match self {
+            ShardSpec::Fixed(i, n) => return Ok((*i, *n)),
+            ShardSpec::Auto => (
+                env("JOB_COMPLETION_INDEX").or_else(|| {
+                    let id: i64 = env("SLURM_ARRAY_TASK_ID")?.parse().ok()?;
+                    let min: i64 = env("SLURM_ARRAY_TASK_MIN")
+                        .and_then(|m| m.parse().ok())
+                        .unwrap_or(0);
+                    Some((id - min).to_string())
+                }),
+                env("STEERLAB_SHARDS").or_else(|| env("SLURM_ARRAY_TASK_COUNT")),
+            ),
+        };
+        let Some(i) = i else {
+            anyhow::bail!(
+                "--shard auto: no shard index in the environment; set JOB_COMPLETION_INDEX (a \
+                 Kubernetes Indexed Job sets it) or SLURM_ARRAY_TASK_ID (a Slurm job array), or \
+                 give --shard I/N"
+            );
+        };
+        let Some(n) = n else {
+            anyhow::bail!(
+                "--shard auto: no shard count in the environment; set STEERLAB_SHARDS to the \
+                 number of shards (the Job's completions), or give --shard I/N"
+            );
+        };
+        match parse_worker(&format!("{}/{}", i.trim(), n.trim())) {
+            Ok(shard) => Ok(shard),
+            Err(e) => anyhow::bail!("--shard auto read index {i:?} and count {n:?}: {e}"),
+        }
+    }
 }
 
 fn parse_worker(s: &str) -> Result<(u32, u32), String> {
@@ -98,14 +170,21 @@ fn options(args: &RecordArgs) -> Result<RecordOptions> {
     if let Some(steps) = args.steps {
         scenarios.iter_mut().for_each(|s| s.episode_steps = steps);
     }
-    let shard = match args.worker {
-        Some((worker, workers)) => Shard { worker, workers },
-        None => Shard::default(),
+    // Shard I of N split among W worker processes: worker w takes the episodes k with
+    // k mod (N·W) = I + N·w.
+    let (i, n) = match &args.shard {
+        Some(spec) => spec.resolve(&|name| std::env::var(name).ok())?,
+        None => (0, 1),
+    };
+    let (w, jobs) = args.worker.unwrap_or((0, 1));
+    let shard = Shard {
+        worker: i + n * w,
+        workers: n * jobs,
     };
     Ok(RecordOptions {
         scenarios,
         episodes: args.episodes,
-        out: args.out.clone(),
+        out: staging(&args.out),
         noise_std_per_m: args.noise,
         seed: args.seed,
         labels: args.labels,
@@ -141,20 +220,76 @@ fn record(args: &RecordArgs) -> Result<RecordSummary> {
     } else {
         frames_bar(options.ticks())
     };
+    let store = remote(args)?;
+    let mut current = None;
+    let mut upload_failed = None;
     let summary = collect::record(&options, &mut |event| match event {
         RecordProgress::World { scenario } => {
             progress.set_message(format!("{scenario}: building the world"))
         }
         RecordProgress::Episode { scenario, episode } => {
+            current = Some(collect::episode_path(&options.out, scenario, episode));
             progress.set_message(format!("{scenario} episode {episode}"))
         }
         RecordProgress::Tick => progress.inc(1),
-        // One line per episode for the parent's progress bar.
-        RecordProgress::Written(episode) if worker => println!("episode {}", episode.frames),
-        RecordProgress::Written(_) => {}
-    })?;
+        RecordProgress::Written(episode) => {
+            // Each finished episode goes to the store at once, then leaves the staging folder.
+            if let (Some(store), Some(file), None) = (&store, &current, &upload_failed) {
+                match upload(store, file) {
+                    Ok(line) => progress.println(line),
+                    Err(e) => upload_failed = Some(e),
+                }
+            }
+            // One line per episode for the parent's progress bar.
+            if worker {
+                println!("episode {}", episode.frames);
+            }
+        }
+    });
     progress.finish_and_clear();
-    Ok(summary)
+    if let Some(e) = upload_failed {
+        return Err(e.context(format!(
+            "the episodes uploaded before it are in {}; the rest are in {}",
+            args.out.display(),
+            options.out.display()
+        )));
+    }
+    summary.map_err(Into::into)
+}
+
+/// The object store `--out` names, when it names one.
+fn remote(args: &RecordArgs) -> Result<Option<Store>> {
+    match args.out.to_str().filter(|s| store::is_url(s)) {
+        Some(url) => Ok(Some(Store::open(url)?)),
+        None => Ok(None),
+    }
+}
+
+/// Where episodes wait for their upload when `--out` is an object store URL: a folder of the
+/// temporary directory named after the URL (the same for every worker of the run).
+fn staging(out: &std::path::Path) -> PathBuf {
+    match out.to_str().filter(|s| store::is_url(s)) {
+        Some(url) => store::cache_dir(&std::env::temp_dir().join("steerlab-upload"), url),
+        None => out.to_path_buf(),
+    }
+}
+
+/// Uploads the episode file `file` and removes it from the staging folder.
+fn upload(store: &Store, file: &std::path::Path) -> Result<String> {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let done = store.upload(file, &name)?;
+    std::fs::remove_file(file).with_context(|| format!("removing {}", file.display()))?;
+    Ok(format!(
+        "uploaded {}: {} bytes in {:.3} s ({:.1} MB/s), sha256 {}",
+        done.url,
+        done.bytes,
+        done.seconds,
+        done.bytes as f64 / 1e6 / done.seconds.max(1e-9),
+        &done.sha256[..16]
+    ))
 }
 
 /// Runs `args.jobs` worker processes of this executable, each recording its share of the
@@ -166,13 +301,10 @@ fn record_in_workers(args: &RecordArgs) -> Result<RecordSummary> {
     let exe = std::env::current_exe().context("finding this executable to start workers")?;
     let options = options(args)?;
     let planned = options.files();
-    let total = RecordOptions {
-        shard: Shard::default(),
-        ..options
-    }
-    .ticks();
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    // This process's shard of the run (all of it without --shard), before the workers split it.
+    let total = options.ticks();
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("creating {}", options.out.display()))?;
     let started = Instant::now();
     let mut children = Vec::new();
     for w in 0..args.jobs {
@@ -196,6 +328,9 @@ fn record_in_workers(args: &RecordArgs) -> Result<RecordSummary> {
         }
         if args.map {
             cmd.arg("--map");
+        }
+        if let Some(shard) = &args.shard {
+            cmd.args(["--shard", &shard.to_string()]);
         }
         if let Some(gps) = &args.gps_noise {
             cmd.args(["--gps-noise", &gps.to_string()]);

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// Episode files, or directories searched for *.mcap.
+    /// Episode files, or directories searched for *.mcap, or object store folders
+    /// (`s3://bucket/prefix`, `gs://…`, `file://…`) whose checked episodes are cached locally.
     #[arg(long, required = true, num_args = 1..)]
     pub data: Vec<PathBuf>,
     /// Model directory to write (config.json, model.safetensors, metrics.csv, curves.png).
@@ -94,7 +95,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     if !(0.0..1.0).contains(&args.validation_fraction) {
         bail!("--validation-fraction must be in [0, 1)");
     }
-    let mut options = TrainOptions::new(args.data.clone(), args.out.clone(), config);
+    let data = super::inputs::local_data(&args.data)?;
+    let mut options = TrainOptions::new(data, args.out.clone(), config);
     options.epochs = args.epochs;
     options.batch_size = args.batch;
     options.learning_rate = args.lr;

@@ -189,31 +189,46 @@ impl JunctionEntry {
         })
     }
 
-    /// The mixture's modes: components carrying at least [`MODE_WEIGHT`], sorted by mean, a
-    /// component within two standard deviations of the one before joining its mode. Each mode
-    /// as (weight-averaged mean, largest standard deviation).
+    /// The mixture's modes: the local maxima of its density reached by climbing from the mean of
+    /// every component carrying at least [`MODE_WEIGHT`] (the fixed-point iteration of
+    /// Carreira-Perpiñán 2000 for Gaussian mixtures), maxima closer than a tenth of a standard
+    /// deviation being one. Each mode as (curvature, standard deviation of the heaviest
+    /// component that climbed to it), sorted by curvature. Two components whose density has no
+    /// dip between them are one mode, however their weights and widths differ.
     pub fn mode_list(&self) -> Vec<(f64, f64)> {
-        let mut strong: Vec<(f64, f64, f64)> = self
-            .components
-            .iter()
-            .filter(|c| c.0 >= MODE_WEIGHT)
-            .map(|&(w, m, s)| (w, m, s))
-            .collect();
-        strong.sort_by(|a, b| a.1.total_cmp(&b.1));
-        // Per mode: summed weight, weighted sum of means, largest std, the last member.
-        let mut groups: Vec<(f64, f64, f64, (f64, f64))> = Vec::new();
-        for (w, m, s) in strong {
-            match groups.last_mut() {
-                Some(g) if m - g.3.0 <= 2.0 * s.max(g.3.1) => {
-                    g.0 += w;
-                    g.1 += w * m;
-                    g.2 = g.2.max(s);
-                    g.3 = (m, s);
+        let density_step = |x: f64| -> f64 {
+            // x ← Σ r_k μ_k / σ_k² / Σ r_k / σ_k², r_k ∝ w_k N(x; μ_k, σ_k).
+            let (mut num, mut den) = (0.0, 0.0);
+            for &(w, m, s) in &self.components {
+                let r = w / s * (-0.5 * ((x - m) / s).powi(2)).exp();
+                num += r * m / (s * s);
+                den += r / (s * s);
+            }
+            if den > 0.0 { num / den } else { x }
+        };
+        // Per mode: curvature, weight and standard deviation of its heaviest member.
+        let mut modes: Vec<(f64, f64, f64)> = Vec::new();
+        for &(w, m, s) in self.components.iter().filter(|c| c.0 >= MODE_WEIGHT) {
+            let mut x = m;
+            for _ in 0..500 {
+                let next = density_step(x);
+                let done = (next - x).abs() < 1e-7 * s;
+                x = next;
+                if done {
+                    break;
                 }
-                _ => groups.push((w, w * m, s, (m, s))),
+            }
+            match modes
+                .iter_mut()
+                .find(|q| (q.0 - x).abs() < 0.1 * s.min(q.2))
+            {
+                Some(q) if w > q.1 => *q = (q.0, w, s),
+                Some(_) => {}
+                None => modes.push((x, w, s)),
             }
         }
-        groups.iter().map(|g| (g.1 / g.0, g.2)).collect()
+        modes.sort_by(|a, b| a.0.total_cmp(&b.0));
+        modes.iter().map(|&(x, _, s)| (x, s)).collect()
     }
 
     /// How many modes the mixture has (see [`JunctionEntry::mode_list`]).
@@ -272,8 +287,8 @@ pub fn entries_summary(entries: &[&JunctionEntry]) -> String {
         return String::new();
     }
     let mut t = String::from(
-        "\nJunction entries: the policy's mixture on entering a turn path (modes: components of \
-         weight ≥ 10 %, merged within 2σ)\n\n| exits | entries | mean modes | one mode per exit | \
+        "\nJunction entries: the policy's mixture on entering a turn path (modes: maxima of its \
+         density climbed to from components of weight ≥ 10 %)\n\n| exits | entries | mean modes | one mode per exit | \
          mass within ±2σ of each exit |\n|---|---|---|---|---|\n",
     );
     for exits in 1..=4 {

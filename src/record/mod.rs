@@ -1,10 +1,11 @@
 //! Episode files: one MCAP file per episode, with a schema for every topic, readable by
 //! Foxglove and the `mcap` CLI. The writer runs on its own thread; the reader streams and
-//! survives truncation and corruption.
+//! survives truncation and corruption; [`store`] keeps them in object stores (S3, GCS).
 
 mod check;
 pub mod reader;
 pub mod schema;
+pub mod store;
 pub mod writer;
 
 pub use check::{CheckReport, check};

@@ -360,6 +360,34 @@ impl Simulation {
         }
     }
 
+    /// Starts a new episode for car `i` alone, at a place along the track drawn from `seed`
+    /// (near the centreline, as at [`Simulation::reset`]) with its counters cleared; the
+    /// other cars and the world's clock go on. A vector environment's auto-reset.
+    pub fn respawn(&mut self, i: usize, seed: u64) -> Result<&AgentState> {
+        if i >= self.vehicles.len() {
+            return Err(Error::InvalidArgument(format!("no car {i}")));
+        }
+        let mut rng = StdRng::seed_from_u64(seed);
+        let s = self
+            .track
+            .wrap_s(rng.random_range(0.0..1.0) * self.track.length_m());
+        let half = self.scenario.road.width_m / 2.0;
+        let offset = rng.random_range(-0.15..0.15) * half;
+        let heading_noise = rng.random_range(-3.0f64..3.0).to_radians();
+        let tp = self.track.at(s);
+        let state = VehicleState {
+            position: self.track.offset_point(s, offset),
+            heading: tp.heading + heading_noise,
+            speed_m_s: self.scenario.vehicle.speed_m_s,
+            steer_rad: 0.0,
+        };
+        self.vehicles[i] = Vehicle::new(self.scenario.vehicle.clone(), state);
+        let projection = self.track.project(state.position);
+        self.states[i] = self.observe(i, &projection, EpisodeStats::default(), self.tick);
+        self.update_traffic_view();
+        Ok(&self.states[i])
+    }
+
     /// Puts car `i` back on the centreline at its current place, aligned with the track
     /// (used by evaluation after an intervention). The episode's counters continue.
     pub fn recentre(&mut self, i: usize) -> Result<&AgentState> {

@@ -214,6 +214,13 @@ impl Env {
         self.observe()
     }
 
+    /// Starts a new episode for car `agent` alone (see [`Simulation::respawn`]) and
+    /// re-renders every view.
+    pub fn respawn(&mut self, agent: usize, seed: u64) -> Result<Vec<Observation>> {
+        self.sim.respawn(agent, seed)?;
+        self.observe()
+    }
+
     /// Puts car `agent` at `state` (see [`Simulation::place`]) and re-renders every view.
     pub fn place(
         &mut self,

@@ -537,6 +537,22 @@ fn a_mixture_counts_as_multimodal_only_with_a_mode_of_its_own_at_each_exit() {
     ]);
     assert_eq!(twins.modes(), 2);
     assert!(!twins.one_mode_per_exit());
+    // A narrow mode at one exit beside a wide one at the other: the density dips between
+    // them, so two modes, each on its exit (a rule merging components within two of the wider
+    // one's standard deviations saw one).
+    let pair = JunctionEntry {
+        exits: vec![(Turn::Right, -0.134), (Turn::Straight, 0.007)],
+        ..entry(vec![
+            (0.11, -0.002, 0.029),
+            (0.39, -0.013, 0.019),
+            (0.49, -0.121, 0.092),
+        ])
+    };
+    assert_eq!(pair.modes(), 2);
+    assert!(pair.one_mode_per_exit());
+    // Two equal components 1.5σ apart make one flat-topped peak, not two.
+    let flat = entry(vec![(0.5, 0.0, 0.02), (0.5, 0.03, 0.02)]);
+    assert_eq!(flat.modes(), 1);
     // A lone exit with the mixture on it.
     let lone = JunctionEntry {
         exits: vec![(Turn::Right, -0.09)],
