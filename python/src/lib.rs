@@ -251,7 +251,6 @@ impl EpisodeSteps {
             }
             return Ok(None);
         };
-        let step = step.map_err(|e| err(format!("{}: {e}", self.path.display())))?;
         let frame = step.frame.map(|f| frame_array(py, f)).transpose()?;
         let map = match &step.map_png {
             Some(png) => Some(frame_array(
