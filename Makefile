@@ -5,17 +5,24 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: setup demo test bench check
+.PHONY: setup python demo test bench check
 setup:
 	@./scripts/setup.sh
+
+# The Python package in .venv (built on the same cargo profile).
+python: setup
+	@./scripts/python.sh
 
 # The main job on the built-in scenarios; results in runs/demo/.
 demo: setup
 	$(CARGO) run -- demo
 
-# Every test, rendering tests included (on lavapipe where there is no GPU).
+# Every test, rendering tests included (on lavapipe where there is no GPU): the Rust tests,
+# then the Python package's (pytest).
 test: setup
 	$(CARGO) test
+	@./scripts/python.sh
+	PYTHONPATH=python .venv/bin/python -m pytest -q python/tests
 
 bench: setup
 	$(CARGO) run -- bench sim

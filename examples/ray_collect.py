@@ -92,9 +92,22 @@ def main():
     p.add_argument("--beta", type=float, default=0.5, help="DAgger: the expert's share of ticks")
     p.add_argument("--address", default=None, help="an existing Ray cluster (e.g. auto)")
     p.add_argument("--out", default="runs/ray")
+    p.add_argument("--compare", action="store_true",
+                   help="then record the same expert episodes in this one process (OUT-one) and compare")
     a = p.parse_args()
     result = collect(a.actors, a.scenario, a.out, a.episodes, a.seed, a.steps, a.noise, a.model, a.beta, a.address)
     print(json.dumps({k: v for k, v in result.items() if k != "files"}))
+    if a.compare:
+        import steerlab
+
+        ray.shutdown()  # its idle workers would share the cores with the one process
+        started = time.perf_counter()
+        one = steerlab.record(a.scenario, f"{a.out}-one", episodes=a.episodes, seed=a.seed, steps=a.steps,
+                              noise=a.noise)
+        seconds = time.perf_counter() - started
+        print(json.dumps({"actors": 0, "episodes": one["episodes"], "frames": one["frames"], "seconds": seconds,
+                          "frames_per_s": one["frames"] / seconds}))
+        print(f"Ray with {a.actors} actors / one process: {result['frames_per_s'] / (one['frames'] / seconds):.2f}")
     print(f"train on them: steerlab train --data {a.out}")
 
 

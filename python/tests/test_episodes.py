@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import steerlab
-from conftest import fnv1a
+from conftest import ROOT, fnv1a
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +50,14 @@ def hashes(folder):
 
 
 def test_shards_are_disjoint_and_their_union_is_the_unsharded_run(tmp_path, oval, steerlab_bin):
-    scenarios = [oval, "winding"]
+    winding = str(ROOT / "scenarios" / "winding.ron")
+    scenarios = [oval, winding]
     whole = steerlab.record(scenarios, tmp_path / "whole", episodes=3, seed=11, steps=6)
     parts = {}
     for i in range(3):
         # Shard i of 3 from the command line, as a cluster's array task would run it.
         out = tmp_path / f"shard{i}"
-        subprocess.run([steerlab_bin, "record", "--scenario", oval, "--scenario", "winding",
+        subprocess.run([steerlab_bin, "record", "--scenario", oval, "--scenario", winding,
                         "--episodes", "3", "--seed", "11", "--steps", "6", "--shard", f"{i}/3",
                         "--out", out], check=True, capture_output=True)
         parts[i] = hashes(out)

@@ -43,8 +43,19 @@ def s3():
     server.wait()
 
 
-def put(url: str, data: bytes):
-    urllib.request.urlopen(urllib.request.Request(url, data=data, method="PUT"))
+def client(endpoint: str):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test",
+                        aws_secret_access_key="test", region_name="us-east-1")
+
+
+def get(endpoint: str, key: str) -> bytes:
+    return client(endpoint).get_object(Bucket="episodes", Key=key)["Body"].read()
+
+
+def put(endpoint: str, key: str, data: bytes):
+    client(endpoint).put_object(Bucket="episodes", Key=key, Body=data)
 
 
 def test_record_uploads_each_episode_and_train_reads_it_back(s3, tmp_path, oval, steerlab_bin):
@@ -60,7 +71,7 @@ def test_record_uploads_each_episode_and_train_reads_it_back(s3, tmp_path, oval,
     # The objects are the episodes a local run writes, frame for frame.
     local = steerlab.record([oval], tmp_path / "local", episodes=2, steps=20, seed=5)
     assert local["episodes"] == 2
-    body = urllib.request.urlopen(f"{endpoint}/episodes/run1/oval_000.mcap").read()
+    body = get(endpoint, "run1/oval_000.mcap")
     assert body == (tmp_path / "local" / "oval_000.mcap").read_bytes()
     trained = subprocess.run([steerlab_bin, "train", "--data", "s3://episodes/run1", "--out", tmp_path / "m",
                               "--epochs", "1", "--batch", "8"], env=env, capture_output=True, text=True)
@@ -76,17 +87,19 @@ def test_a_corrupt_object_is_reported_not_trained_on(s3, tmp_path, oval, steerla
     rec = subprocess.run([steerlab_bin, "record", "--scenario", oval, "--episodes", "2", "--steps", "20",
                           "--out", "s3://episodes/run2"], env=env, capture_output=True, text=True)
     assert rec.returncode == 0, rec.stderr
-    good = urllib.request.urlopen(f"{endpoint}/episodes/run2/oval_001.mcap").read()
+    good = get(endpoint, "run2/oval_001.mcap")
     flipped = bytearray(good)
     flipped[len(flipped) // 2] ^= 0xFF
-    put(f"{endpoint}/episodes/run2/oval_001.mcap", bytes(flipped))
+    put(endpoint, "run2/oval_001.mcap", bytes(flipped))
     trained = subprocess.run([steerlab_bin, "train", "--data", "s3://episodes/run2", "--out", tmp_path / "m",
                               "--epochs", "1", "--batch", "8"], env=env, capture_output=True, text=True)
     assert trained.returncode == 0, trained.stderr
     assert "left out s3://episodes/run2/oval_001.mcap: corrupt" in trained.stderr
     assert "1 episodes checked" in trained.stderr
-    # With every object corrupt there is nothing to train on, and the error says so.
-    put(f"{endpoint}/episodes/run2/oval_000.mcap", b"not an episode")
+    # With every object corrupt there is nothing to train on, and the error says so. (A fresh
+    # cache: the one above holds a verified copy of oval_000, which still matches its checksum.)
+    put(endpoint, "run2/oval_000.mcap", b"not an episode")
+    fresh = {**env, "STEERLAB_CACHE": str(tmp_path / "cache2")}
     failed = subprocess.run([steerlab_bin, "train", "--data", "s3://episodes/run2", "--out", tmp_path / "m2",
-                             "--epochs", "1"], env=env, capture_output=True, text=True)
+                             "--epochs", "1"], env=fresh, capture_output=True, text=True)
     assert failed.returncode != 0 and "no usable episode files" in failed.stderr

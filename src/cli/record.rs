@@ -236,7 +236,7 @@ fn record(args: &RecordArgs) -> Result<RecordSummary> {
             // Each finished episode goes to the store at once, then leaves the staging folder.
             if let (Some(store), Some(file), None) = (&store, &current, &upload_failed) {
                 match upload(store, file) {
-                    Ok(line) => progress.println(line),
+                    Ok(line) => progress.suspend(|| println!("{line}")),
                     Err(e) => upload_failed = Some(e),
                 }
             }
