@@ -13,14 +13,21 @@ a model that does not match its config, a closed environment); a wrong action sh
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Iterator
 
 import gymnasium
 import numpy as np
 
-from . import _steerlab
-from ._steerlab import SteerlabError
+# wgpu (in debug-assertion builds) captures a backtrace at every lock it takes when library
+# backtraces are on, as `RUST_BACKTRACE=1` turns them on: ~3 ms a tick with 16 cars. As the
+# `steerlab` command does, keep them off unless `RUST_LIB_BACKTRACE` asks for them. Set before
+# the native module loads (the Rust standard library reads it once).
+os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
+
+from . import _steerlab  # noqa: E402
+from ._steerlab import SteerlabError  # noqa: E402
 from .env import Reward, SteerlabEnv, SteerlabVectorEnv
 
 __all__ = [

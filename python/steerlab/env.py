@@ -90,6 +90,16 @@ def _actions(action, shape: tuple[int, ...], speed_m_s: float) -> tuple[np.ndarr
     return curvatures, speeds
 
 
+def _world_seed(rng: np.random.Generator, options: dict | None = None) -> int:
+    """The native world's seed: `options["world_seed"]` when given, else drawn from `rng`."""
+    if options and "world_seed" in options:
+        seed = options["world_seed"]
+        if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise ValueError(f"world_seed must be an integer in [0, 2**64), got {seed!r}")
+        return int(seed)
+    return int(rng.integers(0, 2**63 - 1))
+
+
 class SteerlabEnv(gym.Env):
     """One car in a steerlab world.
 
@@ -127,9 +137,10 @@ class SteerlabEnv(gym.Env):
         return dict(self._meta)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """`options={"world_seed": s}` starts the world exactly as the Rust `Env::reset(s)`
+        does (the start poses of `steerlab record` or `bench sim` with that seed)."""
         super().reset(seed=seed)
-        world_seed = int(self.np_random.integers(0, 2**63 - 1))
-        frame, info = _Car.decode(self._world.reset(world_seed)[0])
+        frame, info = _Car.decode(self._world.reset(_world_seed(self.np_random, options))[0])
         self._state, self._frame = info, frame
         return frame, info
 
@@ -180,6 +191,11 @@ class SteerlabVectorEnv(VectorEnv):
         self._states: list[dict] | None = None
         self._frames: np.ndarray | None = None
 
+    @property
+    def scenario(self) -> dict:
+        """As `SteerlabEnv.scenario`."""
+        return dict(self._meta)
+
     def _decode(self, natives) -> tuple[np.ndarray, list[dict]]:
         cars = [_Car.decode(n) for n in natives]
         return np.stack([f for f, _ in cars]), [i for _, i in cars]
@@ -199,11 +215,12 @@ class SteerlabVectorEnv(VectorEnv):
         return infos
 
     def _seed(self) -> int:
-        return int(self.np_random.integers(0, 2**63 - 1))
+        return _world_seed(self.np_random)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """`options={"world_seed": s}`: as `SteerlabEnv.reset`."""
         super().reset(seed=seed)
-        frames, states = self._decode(self._world.reset(self._seed()))
+        frames, states = self._decode(self._world.reset(_world_seed(self.np_random, options)))
         self._states, self._frames = states, frames
         return frames, self._infos(states)
 

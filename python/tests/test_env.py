@@ -54,6 +54,15 @@ def test_same_seed_same_frames(env):
     assert not np.array_equal(a[0], c[0]), "another seed starts elsewhere"
 
 
+def test_world_seed_option_fixes_the_start_whatever_the_seed(env):
+    a, _ = env.reset(seed=1, options={"world_seed": 42})
+    a = a.copy()
+    b, _ = env.reset(seed=2, options={"world_seed": 42})
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="world_seed"):
+        env.reset(options={"world_seed": -1})
+
+
 def test_expert_drives_with_positive_reward_and_truncates(env):
     obs, info = env.reset(seed=1)
     total, steps, truncated = 0.0, 0, False
