@@ -23,7 +23,7 @@ pub enum Error {
     },
     /// A scenario (or ranges, or suite) parsed but its values are inconsistent; every problem
     /// is listed, each naming its field.
-    #[error("{file}: invalid:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{file}: invalid:\n{}", problem_list(.problems))]
     ScenarioInvalid { file: String, problems: Vec<String> },
     /// No GPU or software Vulkan driver could be opened.
     #[error(
@@ -80,3 +80,36 @@ impl From<candle_core::Error> for Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The problems of an invalid file, one a line: the same problem repeated (a million duplicate
+/// control points) is listed once with its count, and after [`LISTED_PROBLEMS`] lines the rest
+/// are counted.
+fn problem_list(problems: &[String]) -> String {
+    let mut distinct: Vec<(&str, usize)> = Vec::new();
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for p in problems {
+        match seen.get(p.as_str()) {
+            Some(&i) => distinct[i].1 += 1,
+            None => {
+                seen.insert(p.as_str(), distinct.len());
+                distinct.push((p, 1));
+            }
+        }
+    }
+    let mut lines: Vec<String> = distinct
+        .iter()
+        .take(LISTED_PROBLEMS)
+        .map(|(p, n)| match n {
+            1 => format!("  - {p}"),
+            n => format!("  - {p} ({n} times)"),
+        })
+        .collect();
+    if distinct.len() > LISTED_PROBLEMS {
+        let rest: usize = distinct[LISTED_PROBLEMS..].iter().map(|(_, n)| n).sum();
+        lines.push(format!("  - and {rest} more problems"));
+    }
+    lines.join("\n")
+}
+
+/// How many distinct problems an invalid file's error lists.
+pub const LISTED_PROBLEMS: usize = 20;

@@ -58,7 +58,7 @@ pub struct DaggerArgs {
     #[arg(long, default_value_t = 4)]
     pub retrain_epochs: usize,
     /// Distance driven on each evaluation scenario, km.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = crate::cli::inputs::parse_km)]
     pub eval_km: f64,
     /// Evaluate only the last iteration's model (saves an evaluation per iteration).
     #[arg(long)]

@@ -43,7 +43,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 2)]
     pub heldout: usize,
     /// Distance driven on each held-out track per evaluation, km.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::cli::inputs::parse_km)]
     pub eval_km: f64,
     /// Ticks of the expert's validation episode on each scenario (the fixed validation set).
     #[arg(long, default_value_t = 250)]

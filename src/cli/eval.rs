@@ -21,7 +21,7 @@ pub struct EvalArgs {
     #[arg(long = "scenario", num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
     /// Distance driven on each scenario, km.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::cli::inputs::parse_km)]
     pub km: f64,
     /// Output folder.
     #[arg(long, default_value = "runs/eval")]

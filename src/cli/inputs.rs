@@ -135,3 +135,34 @@ pub(crate) fn local_data(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     }
     Ok(local)
 }
+
+/// Most kilometres one evaluation may drive per scenario.
+pub(crate) const MAX_EVAL_KM: f64 = 1000.0;
+
+/// `--km`: a distance to drive, in (0, [`MAX_EVAL_KM`]] kilometres.
+pub(crate) fn parse_km(text: &str) -> std::result::Result<f64, String> {
+    let km: f64 = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a number: {e}"))?;
+    if km.is_finite() && km > 0.0 && km <= MAX_EVAL_KM {
+        Ok(km)
+    } else {
+        Err(format!(
+            "{text} km: must be more than 0 and at most {MAX_EVAL_KM}"
+        ))
+    }
+}
+
+/// `--seconds`: a duration in (0, one day].
+pub(crate) fn parse_seconds(text: &str) -> std::result::Result<f64, String> {
+    let s: f64 = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a number: {e}"))?;
+    if s.is_finite() && s > 0.0 && s <= 86_400.0 {
+        Ok(s)
+    } else {
+        Err(format!(
+            "{text} s: must be more than 0 and at most 86400 (a day)"
+        ))
+    }
+}

@@ -23,7 +23,7 @@ pub struct WindowArgs {
     #[arg(long)]
     pub script: Option<String>,
     /// Close the window after this many seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::inputs::parse_seconds)]
     pub seconds: Option<f64>,
     /// Save the window as a PNG just before it closes (needs --seconds).
     #[arg(long, requires = "seconds")]

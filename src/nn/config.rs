@@ -47,6 +47,14 @@ impl LayerSpec {
         if kernel == 0 || stride == 0 || channels == 0 {
             return Err("kernel, stride and channels must be at least 1".into());
         }
+        if kernel > MAX_KERNEL || stride > MAX_KERNEL || padding > MAX_KERNEL {
+            return Err(format!(
+                "kernel, stride and padding must be at most {MAX_KERNEL}"
+            ));
+        }
+        if channels > MAX_WIDTH {
+            return Err(format!("{channels} channels: the limit is {MAX_WIDTH}"));
+        }
         let (ph, pw) = (h + 2 * padding, w + 2 * padding);
         if ph < kernel || pw < kernel {
             return Err(format!(
@@ -148,6 +156,15 @@ pub struct ModelConfig {
 fn one_head() -> usize {
     1
 }
+
+/// Largest kernel, stride or padding of a layer.
+pub const MAX_KERNEL: usize = 64;
+/// Most channels of a layer, or units of a dense layer.
+pub const MAX_WIDTH: usize = 65_536;
+/// Largest side of an input image, pixels.
+pub const MAX_INPUT_PX: usize = 4096;
+/// Most weights a model may have (400 MB of f32).
+pub const MAX_PARAMETERS: u64 = 100_000_000;
 
 /// Preset names accepted by [`ModelConfig::preset`].
 pub const PRESETS: [&str; 4] = ["pilotnet", "lecture", "navnet", "cil"];
@@ -273,9 +290,22 @@ impl ModelConfig {
 
     /// Shape (C, H, W) of the backbone's feature map, or every reason the config is unusable.
     pub fn feature_shape(&self) -> Result<(usize, usize, usize), String> {
+        if !PRESETS.contains(&self.preset.as_str()) {
+            return Err(format!(
+                "preset: {:?} is not one of {}",
+                self.preset,
+                PRESETS.join(", ")
+            ));
+        }
         let i = self.input;
         if i.channels == 0 || i.height == 0 || i.width == 0 {
             return Err("input: channels, height and width must be at least 1".into());
+        }
+        if i.channels > 16 || i.height > MAX_INPUT_PX || i.width > MAX_INPUT_PX {
+            return Err(format!(
+                "input: at most 16 channels and {MAX_INPUT_PX} pixels a side, got {}x{}x{}",
+                i.channels, i.height, i.width
+            ));
         }
         let mut shape = (i.channels, i.height, i.width);
         for (n, layer) in self.backbone.layers.iter().enumerate() {
@@ -289,6 +319,11 @@ impl ModelConfig {
         }
         if s.hidden.contains(&0) {
             return Err("steering.hidden: widths must be at least 1".into());
+        }
+        if s.components > 64 || s.hidden.len() > 16 || s.hidden.iter().any(|&h| h > MAX_WIDTH) {
+            return Err(format!(
+                "steering: at most 64 components and 16 hidden layers of at most {MAX_WIDTH}"
+            ));
         }
         if !(s.std_scale.is_finite() && s.std_scale > 0.0) {
             return Err("steering: std_scale must be positive and finite".into());
@@ -304,8 +339,52 @@ impl ModelConfig {
                 self.command_heads
             ));
         }
-        self.map_feature_shape()?;
+        let map = self.map_feature_shape()?;
+        let parameters = self.parameter_estimate(shape, map);
+        if parameters > MAX_PARAMETERS as f64 {
+            return Err(format!(
+                "the model would have about {parameters:.3e} parameters; the limit is \
+                 {MAX_PARAMETERS:.0e} (narrower layers, or a smaller input or feature map)"
+            ));
+        }
         Ok(shape)
+    }
+
+    /// Weights of the whole model (counted in f64: a hostile config must not overflow).
+    fn parameter_estimate(
+        &self,
+        features: (usize, usize, usize),
+        map: Option<(usize, usize, usize)>,
+    ) -> f64 {
+        let convs = |input: usize, layers: &[LayerSpec]| {
+            let (mut c, mut total) = (input as f64, 0.0);
+            for layer in layers {
+                if let LayerSpec::Conv {
+                    out_channels,
+                    kernel,
+                    ..
+                } = *layer
+                {
+                    let out = out_channels as f64;
+                    total += c * out * (kernel * kernel) as f64 + out;
+                    c = out;
+                }
+            }
+            total
+        };
+        let volume = |(c, h, w): (usize, usize, usize)| c as f64 * h as f64 * w as f64;
+        let mut total = convs(self.input.channels, &self.backbone.layers);
+        if let Some(m) = &self.map {
+            total += convs(m.mode.channels(), &m.layers);
+        }
+        let mut width = volume(features) + map.map_or(0.0, volume);
+        let mut head = 0.0;
+        for &h in &self.steering.hidden {
+            head += width * h as f64 + h as f64;
+            width = h as f64;
+        }
+        head += width * 3.0 * self.steering.components as f64;
+        total + head * self.command_heads as f64
     }
 
     /// Shape (C, H, W) of the map branch's feature map (`None` without a map branch).

@@ -15,6 +15,8 @@ pub(crate) fn parse_ron<T: serde::de::DeserializeOwned>(text: &str, file: &str) 
         field,
         message,
     };
+    // A byte-order mark, as some Windows editors write, is not part of the text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut de = ron::Deserializer::from_str(text)
         .map_err(|e| syntax(e.span, String::new(), e.code.to_string()))?;
     let parsed: std::result::Result<T, _> = serde_path_to_error::deserialize(&mut de);

@@ -313,6 +313,15 @@ impl Scenario {
             !self.name.trim().is_empty(),
             "name: must not be empty".into(),
         );
+        // The name becomes file names (episodes, reports): no folders, nothing hidden.
+        check(
+            self.name.trim().is_empty() || safe_file_stem(&self.name),
+            format!(
+                "name: {:?} must be at most 100 letters, digits, spaces or `_-.+()`, not \
+                 starting with a dot (it names the files written for this scenario)",
+                self.name
+            ),
+        );
         check(
             self.dt_s.is_finite() && self.dt_s > 0.0 && self.dt_s <= 0.5,
             format!("dt_s: {} must be in (0, 0.5] seconds", self.dt_s),
@@ -457,20 +466,34 @@ impl Scenario {
             positive(v.length_m) && positive(v.width_m),
             "vehicle.length_m and width_m: must be positive".into(),
         );
+        let within = |v: f64, limit: f64| v.is_finite() && v.abs() <= limit;
         for (i, prop) in self.props.iter().enumerate() {
-            let finite = match prop.at {
-                Placement::Track { s_m, offset_m } => s_m.is_finite() && offset_m.is_finite(),
-                Placement::Absolute { x, y } => x.is_finite() && y.is_finite(),
+            let inside = match prop.at {
+                Placement::Track { s_m, offset_m } => {
+                    within(s_m, WORLD_LIMIT_M) && within(offset_m, PROP_OFFSET_LIMIT_M)
+                }
+                Placement::Absolute { x, y } => {
+                    within(x, WORLD_LIMIT_M) && within(y, WORLD_LIMIT_M)
+                }
             };
-            check(finite, format!("props[{i}].at: coordinates must be finite"));
             check(
-                prop.yaw_deg.is_finite(),
+                inside,
+                format!(
+                    "props[{i}].at: coordinates must be finite, within ±{WORLD_LIMIT_M} m (an \
+                     offset from the road within ±{PROP_OFFSET_LIMIT_M} m)"
+                ),
+            );
+            check(
+                within(prop.yaw_deg, 360.0 * 1000.0),
                 format!("props[{i}].yaw_deg: must be finite"),
             );
             if let Some(r) = &prop.repeat {
                 check(
-                    r.count >= 1 && r.count <= 10_000 && r.spacing_m.is_finite(),
-                    format!("props[{i}].repeat: count must be in 1..=10000 and spacing_m finite"),
+                    r.count >= 1 && r.count <= 10_000 && within(r.spacing_m, PROP_OFFSET_LIMIT_M),
+                    format!(
+                        "props[{i}].repeat: count must be in 1..=10000 and spacing_m finite, \
+                         within ±{PROP_OFFSET_LIMIT_M} m"
+                    ),
                 );
                 check(
                     matches!(prop.at, Placement::Track { .. }),
@@ -578,6 +601,22 @@ impl Scenario {
             .map(|p| p.repeat.as_ref().map_or(1, |r| r.count as usize))
             .sum()
     }
+}
+
+/// Largest distance from the origin of anything placed in a scenario, metres.
+pub const WORLD_LIMIT_M: f64 = 1.0e6;
+/// Largest offset of a prop from the road, and spacing of a repeated prop, metres.
+pub const PROP_OFFSET_LIMIT_M: f64 = 1.0e4;
+
+/// Whether `name` is safe as the stem of a file name: at most 100 letters, digits, spaces or
+/// `_-.+()`, not starting with a dot (so no folders, no `..`, nothing hidden).
+pub fn safe_file_stem(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || " _-.+()".contains(c))
 }
 
 /// Parses the built-in scenarios ([`BUILTIN`]).

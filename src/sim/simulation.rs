@@ -261,21 +261,9 @@ impl Simulation {
         let n = self.vehicles.len();
         let len = self.track.length_m();
         let phase: f64 = rng.random_range(0.0..1.0);
-        let half = self.scenario.road.width_m / 2.0;
         for i in 0..n {
             let s = self.track.wrap_s((phase + i as f64 / n as f64) * len);
-            let offset = rng.random_range(-0.15..0.15) * half;
-            let heading_noise = rng.random_range(-3.0f64..3.0).to_radians();
-            let tp = self.track.at(s);
-            let state = VehicleState {
-                position: self.track.offset_point(s, offset),
-                heading: tp.heading + heading_noise,
-                speed_m_s: self.scenario.vehicle.speed_m_s,
-                steer_rad: 0.0,
-            };
-            self.vehicles[i] = Vehicle::new(self.scenario.vehicle.clone(), state);
-            let projection = self.track.project(state.position);
-            self.states[i] = self.observe(i, &projection, EpisodeStats::default(), 0);
+            self.start_at(i, s, &mut rng, 0);
         }
         self.tick = 0;
         let egos: Vec<VehicleState> = self.states.iter().map(|s| s.vehicle).collect();
@@ -371,6 +359,14 @@ impl Simulation {
         let s = self
             .track
             .wrap_s(rng.random_range(0.0..1.0) * self.track.length_m());
+        self.start_at(i, s, &mut rng, self.tick);
+        self.update_traffic_view();
+        Ok(&self.states[i])
+    }
+
+    /// Puts car `i` at `s` along the track with a small lateral and heading perturbation
+    /// drawn from `rng`, at cruise speed, its counters cleared.
+    fn start_at(&mut self, i: usize, s: f64, rng: &mut StdRng, tick: u64) {
         let half = self.scenario.road.width_m / 2.0;
         let offset = rng.random_range(-0.15..0.15) * half;
         let heading_noise = rng.random_range(-3.0f64..3.0).to_radians();
@@ -383,9 +379,7 @@ impl Simulation {
         };
         self.vehicles[i] = Vehicle::new(self.scenario.vehicle.clone(), state);
         let projection = self.track.project(state.position);
-        self.states[i] = self.observe(i, &projection, EpisodeStats::default(), self.tick);
-        self.update_traffic_view();
-        Ok(&self.states[i])
+        self.states[i] = self.observe(i, &projection, EpisodeStats::default(), tick);
     }
 
     /// Puts car `i` back on the centreline at its current place, aligned with the track

@@ -338,3 +338,22 @@ fn record_in_two_workers_writes_the_same_episodes() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn distances_and_durations_out_of_range_are_refused_before_anything_runs() {
+    for km in ["0", "NaN", "-1", "1e9", "inf"] {
+        let out = steerlab()
+            .args(["eval", &format!("--km={km}")])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--km {km}");
+        assert!(stderr.contains("--km"), "--km {km}: {stderr}");
+    }
+    let out = steerlab()
+        .args(["sim", "--seconds", "NaN"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--seconds"));
+}

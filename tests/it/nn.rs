@@ -1041,3 +1041,35 @@ fn decision_ticks_before_a_junction_are_drawn_as_a_band_of_their_own() {
     let plain = data.epoch_order(&all, false, 3, 0);
     assert_eq!(plain.iter().filter(|&&i| i >= 990).count(), 10);
 }
+
+/// A `config.json` written to exhaust memory or overflow is refused before any allocation,
+/// as is a preset nobody knows.
+#[test]
+fn hostile_model_configs_are_refused_with_the_field_named() {
+    use steerlab::nn::config::{LayerSpec, ModelConfig};
+    let mut wide = ModelConfig::pilotnet();
+    wide.steering.hidden = vec![usize::MAX / 2, usize::MAX / 2];
+    let err = wide.feature_shape().unwrap_err();
+    assert!(err.contains("steering"), "{err}");
+    let mut huge = ModelConfig::pilotnet();
+    huge.steering.hidden = vec![60_000, 60_000, 60_000];
+    let err = huge.feature_shape().unwrap_err();
+    assert!(err.contains("parameters"), "{err}");
+    let mut conv = ModelConfig::pilotnet();
+    conv.backbone.layers[0] = LayerSpec::Conv {
+        out_channels: 4096,
+        kernel: 5,
+        stride: 2,
+        padding: usize::MAX / 2,
+    };
+    let err = conv.feature_shape().unwrap_err();
+    assert!(err.contains("backbone.layers[0]"), "{err}");
+    let mut unknown = ModelConfig::pilotnet();
+    unknown.preset = "resnet".into();
+    let err = unknown.feature_shape().unwrap_err();
+    assert!(err.contains("preset"), "{err}");
+    for preset in steerlab::nn::config::PRESETS {
+        let config = ModelConfig::preset(preset).unwrap();
+        assert!(config.feature_shape().is_ok(), "{preset}");
+    }
+}

@@ -193,3 +193,80 @@ fn huge_tracks_are_refused_or_handled_without_blowing_up() {
     let t = steerlab::sim::Track::from_spec(&long, 7.0).unwrap();
     assert!((t.length_m() - 20_000.0).abs() < 20.0);
 }
+
+/// Inputs that passed validation once and then broke something later: each is refused with
+/// its field named.
+#[test]
+fn hostile_values_are_refused_with_the_field_named() {
+    let with_props = |props: &str| MINIMAL.replace("\n)", &format!("\n    props: [{props}],\n)"));
+    for (props, field) in [
+        (
+            "(kind: Cone, at: Track(s_m: 1.0e308, offset_m: 3.0))",
+            "props[0].at",
+        ),
+        (
+            "(kind: Cone, at: Absolute(x: 1.0e308, y: 0.0))",
+            "props[0].at",
+        ),
+        (
+            "(kind: Cone, at: Track(s_m: 10.0, offset_m: 3.0), repeat: Some((count: 100, spacing_m: 1.0e308)))",
+            "props[0].repeat",
+        ),
+    ] {
+        let err = Scenario::from_ron(&with_props(props), "far.ron")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(field), "{props}: {err}");
+    }
+    // A name becomes file names: no folders, nothing hidden.
+    for name in ["../escape", "a/b", ".hidden", "c:\\\\x"] {
+        let text = MINIMAL.replace("\"square\"", &format!("{name:?}"));
+        let err = Scenario::from_ron(&text, "n.ron").unwrap_err().to_string();
+        assert!(err.contains("name:"), "{name}: {err}");
+    }
+    assert!(Scenario::from_ron(&MINIMAL.replace("square", "Town 3 (v2)"), "n.ron").is_ok());
+}
+
+#[test]
+fn a_byte_order_mark_is_not_a_syntax_error() {
+    let with_bom = format!("\u{feff}{MINIMAL}");
+    assert_eq!(
+        Scenario::from_ron(&with_bom, "bom.ron").unwrap(),
+        Scenario::from_ron(MINIMAL, "bom.ron").unwrap()
+    );
+}
+
+#[test]
+fn many_problems_are_listed_once_each_and_counted_past_twenty() {
+    // 5,000 repeated control points: a short error, not 5,000 lines.
+    let mut points: Vec<String> = vec!["(0.0, 0.0)".into(); 5000];
+    points.extend(
+        [
+            "(100.0, 0.0)",
+            "(100.0, 100.0)",
+            "(0.0, 100.0)",
+            "(0.0, 0.0)",
+        ]
+        .map(String::from),
+    );
+    let text = MINIMAL.replace(
+        "[(0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (0.0, 100.0), (0.0, 0.0)]",
+        &format!("[{}]", points.join(", ")),
+    );
+    let err = Scenario::from_ron(&text, "dup.ron")
+        .unwrap_err()
+        .to_string();
+    assert!(err.lines().count() <= 22, "{err}");
+    assert!(err.contains("repeats the previous point"), "{err}");
+    assert!(err.contains("and 4979 more problems"), "{err}");
+    // Past the limit of control points, one line says so.
+    let many = vec!["(0.0, 0.0)"; 20_000].join(", ");
+    let text = MINIMAL.replace(
+        "[(0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (0.0, 100.0), (0.0, 0.0)]",
+        &format!("[{many}]"),
+    );
+    let err = Scenario::from_ron(&text, "many.ron")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the limit is 10000"), "{err}");
+}

@@ -241,6 +241,10 @@ fn input_scripts_parse_and_bad_entries_are_named() {
         ("1 click 3", "expected `SECONDS click X Y`"),
         ("1", "expected `SECONDS KEY [down|up]`"),
         ("1 click x 4", "`x` is not a pixel column"),
+        ("NaN Tab", "the time must be from 0 to 86400 seconds"),
+        ("inf Tab", "the time must be from 0 to 86400 seconds"),
+        ("-1 Tab", "the time must be from 0 to 86400 seconds"),
+        ("1 click NaN 4", "the click's pixel must be finite"),
     ] {
         let err = parse_script(bad).unwrap_err().to_string();
         assert!(err.contains(named), "{bad}: {err}");

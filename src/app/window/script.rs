@@ -41,10 +41,14 @@ pub fn parse_script(text: &str) -> anyhow::Result<Vec<Scripted>> {
         let parts: Vec<&str> = entry.split_whitespace().collect();
         let (at, input, how) = match parts.as_slice() {
             [at, click, x, y] if click.eq_ignore_ascii_case("click") => {
-                let point = Vec2::new(
-                    number(entry, x, "a pixel column")? as f32,
-                    number(entry, y, "a pixel row")? as f32,
+                let (x, y) = (
+                    number(entry, x, "a pixel column")?,
+                    number(entry, y, "a pixel row")?,
                 );
+                if !(x.is_finite() && y.is_finite()) {
+                    bail!("script entry `{entry}`: the click's pixel must be finite");
+                }
+                let point = Vec2::new(x as f32, y as f32);
                 (at, ScriptInput::Click(point), None)
             }
             [_, click, ..] if click.eq_ignore_ascii_case("click") => {
@@ -64,6 +68,9 @@ pub fn parse_script(text: &str) -> anyhow::Result<Vec<Scripted>> {
             ),
         };
         let at_s = number(entry, at, "a number of seconds")?;
+        if !(at_s.is_finite() && (0.0..=86_400.0).contains(&at_s)) {
+            bail!("script entry `{entry}`: the time must be from 0 to 86400 seconds");
+        }
         let mut push = |at_s: f64, down: bool| out.push(Scripted { at_s, input, down });
         match how {
             None => {

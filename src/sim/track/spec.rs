@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 /// Longest centreline accepted, metres.
 pub const MAX_TRACK_LENGTH_M: f64 = 20_000.0;
+/// Most control points a centreline may have.
+pub const MAX_CONTROL_POINTS: usize = 10_000;
 
 /// How the closed centreline is given.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,6 +92,13 @@ impl TrackSpec {
             Self::ControlPoints { points } => {
                 if points.iter().any(|(x, y)| !x.is_finite() || !y.is_finite()) {
                     p.push("track.points: every coordinate must be finite".into());
+                    return p;
+                }
+                if points.len() > MAX_CONTROL_POINTS {
+                    p.push(format!(
+                        "track.points: {} points given; the limit is {MAX_CONTROL_POINTS}",
+                        points.len()
+                    ));
                     return p;
                 }
                 if points.len() < 4 {
