@@ -328,11 +328,73 @@ pub mod coco {
         })
     }
 
+    fn invalid(path: &Path, problems: Vec<String>) -> Error {
+        let shown: Vec<String> = problems.iter().take(10).cloned().collect();
+        let more = match problems.len().saturating_sub(10) {
+            0 => String::new(),
+            n => format!("\n  - and {n} more"),
+        };
+        Error::Output {
+            path: path.to_path_buf(),
+            message: format!(
+                "not a usable COCO file:\n  - {}{more}",
+                shown.join("\n  - ")
+            ),
+        }
+    }
+
+    /// Why a COCO `[x, y, width, height]` box is unusable, if it is.
+    fn bbox_problem(b: &[f64; 4]) -> Option<&'static str> {
+        if b.iter().any(|v| !v.is_finite()) {
+            Some("coordinates must be finite")
+        } else if b[2] < 0.0 || b[3] < 0.0 {
+            Some("width and height must not be negative")
+        } else {
+            None
+        }
+    }
+
     /// Ground truth of a COCO file; crowd annotations (`iscrowd` not 0, as pycocotools reads
-    /// it) are crowd regions.
+    /// it) are crowd regions. Every annotation must name a listed image and category and have
+    /// a box of finite, non-negative size, and there must be images to score.
     pub fn read_truth(path: &Path) -> Result<Vec<GroundTruth>> {
+        Ok(read_truth_images(path)?.0)
+    }
+
+    /// [`read_truth`] and the ids of the file's images.
+    pub fn read_truth_images(
+        path: &Path,
+    ) -> Result<(Vec<GroundTruth>, std::collections::BTreeSet<usize>)> {
         let d: Dataset = read(path)?;
-        Ok(d.annotations
+        let images: std::collections::BTreeSet<usize> = d.images.iter().map(|i| i.id).collect();
+        let categories: std::collections::BTreeSet<usize> =
+            d.categories.iter().map(|c| c.id).collect();
+        let mut problems = Vec::new();
+        if images.is_empty() {
+            problems.push("images: empty; there is nothing to score".to_string());
+        }
+        for (i, a) in d.annotations.iter().enumerate() {
+            if !images.is_empty() && !images.contains(&a.image_id) {
+                problems.push(format!(
+                    "annotations[{i}].image_id: {} is not among the images",
+                    a.image_id
+                ));
+            }
+            if !categories.contains(&a.category_id) {
+                problems.push(format!(
+                    "annotations[{i}].category_id: {} is not among the categories",
+                    a.category_id
+                ));
+            }
+            if let Some(why) = bbox_problem(&a.bbox) {
+                problems.push(format!("annotations[{i}].bbox: {why}"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(invalid(path, problems));
+        }
+        let truth = d
+            .annotations
             .iter()
             .map(|a| GroundTruth {
                 image: a.image_id,
@@ -340,12 +402,26 @@ pub mod coco {
                 bbox: from_xywh(a.bbox),
                 crowd: a.iscrowd != 0,
             })
-            .collect())
+            .collect();
+        Ok((truth, images))
     }
 
-    /// Detections of a COCO results file.
+    /// Detections of a COCO results file; every box finite and of non-negative size, every
+    /// score finite.
     pub fn read_detections(path: &Path) -> Result<Vec<Detection>> {
         let r: Vec<ResultEntry> = read(path)?;
+        let mut problems = Vec::new();
+        for (i, d) in r.iter().enumerate() {
+            if let Some(why) = bbox_problem(&d.bbox) {
+                problems.push(format!("[{i}].bbox: {why}"));
+            }
+            if !d.score.is_finite() {
+                problems.push(format!("[{i}].score: must be finite"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(invalid(path, problems));
+        }
         Ok(r.iter()
             .map(|d| Detection {
                 image: d.image_id,

@@ -180,9 +180,15 @@ impl Dataset {
             data.episode_scenarios.push(reader.scenario.name.clone());
         }
         if data.samples.is_empty() {
-            return Err(Error::InvalidArgument(
-                "the episodes hold no camera frames (were they recorded with --no-frames?)".into(),
-            ));
+            // Damage before the first frame says so, rather than a guess at how they were made.
+            return Err(Error::InvalidArgument(if data.warnings.is_empty() {
+                "the episodes hold no camera frames (were they recorded with --no-frames?)".into()
+            } else {
+                format!(
+                    "no intact camera frame in the episodes:\n  - {}",
+                    data.warnings.join("\n  - ")
+                )
+            }));
         }
         Ok(data)
     }

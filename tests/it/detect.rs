@@ -445,3 +445,77 @@ mod two_stage {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+#[test]
+fn unusable_coco_files_are_refused_with_the_entry_named() {
+    let dir = std::env::temp_dir().join(format!("steerlab-it-coco-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let truth = |images: &str, annotations: &str| {
+        format!(
+            r#"{{"images": [{images}], "annotations": [{annotations}], "categories": [{{"id": 1, "name": "cone"}}]}}"#
+        )
+    };
+    let image = r#"{"id": 1, "width": 200, "height": 66}"#;
+    let box_at = |image_id: usize, category: usize, bbox: &str| {
+        format!(
+            r#"{{"id": 1, "image_id": {image_id}, "category_id": {category}, "bbox": {bbox}, "area": 1}}"#
+        )
+    };
+    for (json, named) in [
+        (
+            truth(image, &box_at(1, 1, "[0, 0, -5, 4]")),
+            "annotations[0].bbox: width and height must not be negative",
+        ),
+        (
+            truth(image, &box_at(7, 1, "[0, 0, 5, 4]")),
+            "annotations[0].image_id: 7 is not among the images",
+        ),
+        (
+            truth(image, &box_at(1, 3, "[0, 0, 5, 4]")),
+            "annotations[0].category_id: 3",
+        ),
+        (truth("", ""), "images: empty"),
+    ] {
+        let path = dir.join("truth.json");
+        std::fs::write(&path, &json).unwrap();
+        let err = steerlab::nn::boxes::coco::read_truth(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(named) && err.contains("truth.json"),
+            "{json}: {err}"
+        );
+    }
+    // Through the command: detections on an unknown image, and a truth with no objects.
+    let good_truth = dir.join("good.json");
+    std::fs::write(&good_truth, truth(image, &box_at(1, 1, "[0, 0, 5, 4]"))).unwrap();
+    let empty_truth = dir.join("empty.json");
+    std::fs::write(&empty_truth, truth(image, "")).unwrap();
+    let stray = dir.join("stray.json");
+    std::fs::write(
+        &stray,
+        r#"[{"image_id": 9, "category_id": 1, "bbox": [0, 0, 5, 4], "score": 0.9}]"#,
+    )
+    .unwrap();
+    let none = dir.join("none.json");
+    std::fs::write(&none, "[]").unwrap();
+    for (t, d, named) in [
+        (
+            &good_truth,
+            &stray,
+            "[0].image_id: 9 is not among the images",
+        ),
+        (&empty_truth, &none, "no objects"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_steerlab"))
+            .args(["eval-detections", "--truth"])
+            .arg(t)
+            .arg("--detections")
+            .arg(d)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(named), "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

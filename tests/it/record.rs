@@ -444,3 +444,31 @@ fn recorded_drive_reads_back_and_resimulates_bit_for_bit() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn training_on_an_episode_cut_before_its_first_frame_names_the_cut() {
+    let dir = crate::tempdir("cut-early");
+    let path = dir.join("e.mcap");
+    write_synthetic(&path, 400);
+    let bytes = std::fs::read(&path).unwrap();
+    let cut_path = dir.join("cut.mcap");
+    // The shortest prefix that still opens (metadata intact) holds no complete tick.
+    let cut = (64..bytes.len())
+        .step_by(16)
+        .find(|&n| {
+            std::fs::write(&cut_path, &bytes[..n]).unwrap();
+            EpisodeReader::open(&cut_path).is_ok()
+        })
+        .unwrap();
+    assert_eq!(read_damaged(&cut_path, &[]), 0, "cut at {cut}");
+    let err = steerlab::nn::dataset::Dataset::load(std::slice::from_ref(&cut_path))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no intact camera frame")
+            && err.contains("cut.mcap")
+            && !err.contains("--no-frames"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
