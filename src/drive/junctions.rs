@@ -236,11 +236,24 @@ impl JunctionEntry {
         self.mode_list().len()
     }
 
-    /// Whether every exit has a mode of its own: each exit's nearest mode lies within two of
-    /// that mode's standard deviations of the exit's curvature, and no two exits share one. A
-    /// single broad mode spanning several exits does not count.
+    /// Whether the mixture carries one mode per exit: as many modes as the lane has exits, and
+    /// each exit's nearest mode its own (no two exits share one). A single broad mode spanning
+    /// several exits, a missing mode, or a mode on a road that is not there does not count.
     pub fn one_mode_per_exit(&self) -> bool {
+        self.exit_modes(|_, _| true)
+    }
+
+    /// [`JunctionEntry::one_mode_per_exit`], and each exit within two of its mode's standard
+    /// deviations: the modes sit on the exits as precisely as the mixture claims.
+    pub fn modes_on_exits(&self) -> bool {
+        self.exit_modes(|distance, (_, s)| distance <= 2.0 * s)
+    }
+
+    fn exit_modes(&self, near: impl Fn(f64, (f64, f64)) -> bool) -> bool {
         let modes = self.mode_list();
+        if modes.len() != self.exits.len() {
+            return false;
+        }
         let mut used = vec![false; modes.len()];
         self.exits.iter().all(|&(_, k)| {
             let nearest = modes
@@ -248,7 +261,7 @@ impl JunctionEntry {
                 .enumerate()
                 .min_by(|a, b| (k - a.1.0).abs().total_cmp(&(k - b.1.0).abs()));
             match nearest {
-                Some((i, &(m, s))) if !used[i] && (k - m).abs() <= 2.0 * s => {
+                Some((i, &mode)) if !used[i] && near((k - mode.0).abs(), mode) => {
                     used[i] = true;
                     true
                 }
@@ -288,8 +301,10 @@ pub fn entries_summary(entries: &[&JunctionEntry]) -> String {
     }
     let mut t = String::from(
         "\nJunction entries: the policy's mixture on entering a turn path (modes: maxima of its \
-         density climbed to from components of weight ≥ 10 %)\n\n| exits | entries | mean modes | one mode per exit | \
-         mass within ±2σ of each exit |\n|---|---|---|---|---|\n",
+         density climbed to from components of weight ≥ 10 %; one mode per exit: as many modes as \
+         exits, each exit nearest a mode of its own)\n\n| exits | entries | mean modes | one mode \
+         per exit | … each exit within 2σ of its mode | mass within ±2σ of each exit |\n\
+         |---|---|---|---|---|---|\n",
     );
     for exits in 1..=4 {
         let of: Vec<&&JunctionEntry> = entries.iter().filter(|e| e.exits.len() == exits).collect();
@@ -299,12 +314,14 @@ pub fn entries_summary(entries: &[&JunctionEntry]) -> String {
         let n = of.len() as f64;
         let modes = of.iter().map(|e| e.modes() as f64).sum::<f64>() / n;
         let one = of.iter().filter(|e| e.one_mode_per_exit()).count() as f64 / n;
+        let on = of.iter().filter(|e| e.modes_on_exits()).count() as f64 / n;
         let mass: Vec<f64> = of.iter().flat_map(|e| e.mass_near_exits()).collect();
         let mean_mass = mass.iter().sum::<f64>() / mass.len().max(1) as f64;
         t.push_str(&format!(
-            "| {exits} | {} | {modes:.2} | {:.0} % | {:.2} |\n",
+            "| {exits} | {} | {modes:.2} | {:.0} % | {:.0} % | {:.2} |\n",
             of.len(),
             one * 100.0,
+            on * 100.0,
             mean_mass
         ));
     }

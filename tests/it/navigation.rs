@@ -558,7 +558,22 @@ fn a_mixture_counts_as_multimodal_only_with_a_mode_of_its_own_at_each_exit() {
         exits: vec![(Turn::Right, -0.09)],
         ..entry(vec![(1.0, -0.085, 0.01)])
     };
-    assert!(lone.one_mode_per_exit());
+    assert!(lone.one_mode_per_exit() && lone.modes_on_exits());
+    assert!(three.modes_on_exits() && pair.modes_on_exits());
+    // A mode per exit, in order, but each 3σ off its exit: one mode per exit, not on them.
+    let off = entry(vec![
+        (0.3, 0.04, 0.01),
+        (0.4, -0.03, 0.01),
+        (0.3, -0.12, 0.01),
+    ]);
+    assert_eq!(off.modes(), 3);
+    assert!(off.one_mode_per_exit() && !off.modes_on_exits());
+    // A mode on a road that is not there: a T junction (left and right) with a straight mode.
+    let t = JunctionEntry {
+        exits: vec![(Turn::Left, 0.07), (Turn::Right, -0.09)],
+        ..three.clone()
+    };
+    assert!(!t.one_mode_per_exit() && !t.modes_on_exits());
 }
 
 #[test]
