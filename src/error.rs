@@ -84,7 +84,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The problems of an invalid file, one a line: the same problem repeated (a million duplicate
 /// control points) is listed once with its count, and after [`LISTED_PROBLEMS`] lines the rest
 /// are counted.
-fn problem_list(problems: &[String]) -> String {
+pub(crate) fn problem_list(problems: &[String]) -> String {
     let mut distinct: Vec<(&str, usize)> = Vec::new();
     let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for p in problems {

@@ -22,7 +22,7 @@ def test_quick_example_runs():
 
 
 def test_behaviour_cloning_loop_learns():
-    # PyTorch is not among the package's requirements (its wheels are ~5 GB): this runs where
+    # PyTorch is not among the package's requirements (4 GB with its CUDA libraries): this runs where
     # it is installed, e.g. `pip install torch` into .venv.
     torch = pytest.importorskip("torch")
     loop = next(b for b in readme_python_blocks() if "import torch" in b or ", torch," in b)

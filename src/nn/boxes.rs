@@ -329,16 +329,11 @@ pub mod coco {
     }
 
     fn invalid(path: &Path, problems: Vec<String>) -> Error {
-        let shown: Vec<String> = problems.iter().take(10).cloned().collect();
-        let more = match problems.len().saturating_sub(10) {
-            0 => String::new(),
-            n => format!("\n  - and {n} more"),
-        };
         Error::Output {
             path: path.to_path_buf(),
             message: format!(
-                "not a usable COCO file:\n  - {}{more}",
-                shown.join("\n  - ")
+                "not a usable COCO file:\n{}",
+                crate::error::problem_list(&problems)
             ),
         }
     }

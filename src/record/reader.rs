@@ -561,6 +561,16 @@ impl EpisodeReader {
                     ));
                 }
             };
+            // The chunk reader allocates what the header claims before it decompresses.
+            if header.uncompressed_size > RECORD_LIMIT as u64 {
+                return Err(read_err(
+                    path,
+                    format!(
+                        "the chunk at offset {} claims {} bytes uncompressed; the limit is {RECORD_LIMIT}",
+                        chunk.chunk_start_offset, header.uncompressed_size
+                    ),
+                ));
+            }
             let records =
                 mcap::read::ChunkReader::new(header, &data).map_err(|e| read_err(path, e))?;
             for record in records {

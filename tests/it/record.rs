@@ -472,3 +472,37 @@ fn training_on_an_episode_cut_before_its_first_frame_names_the_cut() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_chunk_claiming_a_huge_uncompressed_size_is_refused_not_allocated() {
+    let dir = crate::tempdir("huge-chunk");
+    let path = dir.join("e.mcap");
+    write_synthetic(&path, 400);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Walk the records after the magic to the last chunk (opcode 6) of the data section (the
+    // first holds the metadata, which opening reads); a chunk's header starts with
+    // message_start_time, message_end_time, then uncompressed_size (u64, little-endian).
+    let (mut pos, mut last) = (8, None);
+    while bytes[pos] != 0x0F {
+        if bytes[pos] == 0x06 {
+            last = Some(pos);
+        }
+        let len = u64::from_le_bytes(bytes[pos + 1..pos + 9].try_into().unwrap()) as usize;
+        pos += 9 + len;
+    }
+    let chunk = last.unwrap();
+    let end_time = u64::from_le_bytes(bytes[chunk + 17..chunk + 25].try_into().unwrap());
+    let field = chunk + 9 + 16;
+    bytes[field..field + 8].copy_from_slice(&(1u64 << 50).to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let episode = EpisodeReader::open(&path).unwrap();
+    let index = episode.index().unwrap();
+    let tick = end_time / (episode.scenario.dt_s * 1e9).round() as u64;
+    let err = episode.step_at(&index, tick, true).unwrap_err().to_string();
+    assert!(err.contains("claims") && err.contains("e.mcap"), "{err}");
+    // Streaming it stops at the chunk with an error, too.
+    let mut steps = episode.steps(true).unwrap();
+    assert!(steps.by_ref().count() < 400);
+    assert!(steps.outcome().cut.is_some());
+    std::fs::remove_dir_all(&dir).ok();
+}
