@@ -48,6 +48,41 @@ pub fn create_dir_all(dir: &Path) -> Result<()> {
     })
 }
 
+/// An exclusive lock on a folder that one writer at a time fills: `DIR/.lock`, held while this
+/// lives and released when it is dropped or the process ends, however it ends (`flock`).
+#[derive(Debug)]
+pub struct DirLock {
+    _file: std::fs::File,
+}
+
+/// Locks `dir` (created if missing) for `what`; a second writer gets an error naming the folder.
+pub fn lock_dir(dir: &Path, what: &str) -> Result<DirLock> {
+    create_dir_all(dir)?;
+    let path = dir.join(".lock");
+    let io = |context: &str, error| Error::Io {
+        context: format!("{context} {}", path.display()),
+        error,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io("opening", e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(DirLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Output {
+            path: dir.to_path_buf(),
+            message: format!(
+                "another {what} is writing into this folder (it holds {}); wait for it to \
+                 finish, or choose another folder",
+                path.display()
+            ),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io("locking", e)),
+    }
+}
+
 /// The pixel layouts of the PNG files the project reads and writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pixels {

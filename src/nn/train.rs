@@ -300,6 +300,9 @@ pub fn train(
             split.validation.len()
         )));
     }
+    // A run still writing the folder is named as such, not as a finished model (`fit` holds
+    // the lock for the whole run).
+    drop(crate::files::lock_dir(&options.out, "training run")?);
     if !options.resume
         && options
             .out

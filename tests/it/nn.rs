@@ -602,7 +602,17 @@ fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
     let varmap = candle_nn::VarMap::new();
     let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F64, &Device::Cpu);
     let net = SteeringNet::new(&config, vb).unwrap();
-    for (i, var) in varmap.all_vars().iter().enumerate() {
+    // By name: a VarMap's own order changes from run to run, and with it which weights each
+    // pattern lands on (some orders left every map unit of this tiny net dead).
+    let mut named: Vec<(String, candle_core::Var)> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(name, var)| (name.clone(), var.clone()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    for (i, (_, var)) in named.iter().enumerate() {
         var.set(&(seeded(var.dims(), 100 + i as u64) * 0.5).unwrap())
             .unwrap();
     }
@@ -820,6 +830,27 @@ fn training_on_recorded_episodes_lowers_validation_nll_well_below_its_start() {
     assert_eq!(csv.lines().count(), 1 + report.history.len());
     // Training without --resume into a directory that holds a model is refused.
     assert!(train(&options(&out, 8), &mut Quiet, &AtomicBool::new(false)).is_err());
+}
+
+#[test]
+fn a_second_training_run_into_the_same_folder_is_refused_while_the_first_holds_it() {
+    let out = crate::tempdir("train-locked");
+    let held = steerlab::files::lock_dir(&out, "training run").unwrap();
+    let err = train(&options(&out, 1), &mut Quiet, &AtomicBool::new(false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("another training run is writing into this folder"),
+        "{err}"
+    );
+    assert!(
+        !out.join(CONFIG_FILE).exists(),
+        "nothing written beside the first run"
+    );
+    drop(held);
+    // Released (as when the first run ends, however it ends), the folder trains.
+    train(&options(&out, 1), &mut Quiet, &AtomicBool::new(false)).unwrap();
+    assert!(out.join(CONFIG_FILE).is_file());
 }
 
 /// Raises the interrupt flag after a number of batches, as Ctrl-C does.

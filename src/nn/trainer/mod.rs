@@ -130,6 +130,11 @@ impl Observer for Quiet {}
 
 /// Trains `task`'s model as `schedule` says, writing and stopping as `run` says.
 pub fn fit<T: Task>(task: &T, schedule: &Schedule, run: Run) -> Result<Report> {
+    // One run at a time writes a model folder: a second would interleave checkpoints.
+    let _lock = run
+        .out
+        .map(|out| crate::files::lock_dir(out, "training run"))
+        .transpose()?;
     if schedule.batch_size == 0 || schedule.epochs == 0 {
         return Err(Error::InvalidArgument(
             "--batch and --epochs must be at least 1".into(),
