@@ -562,14 +562,12 @@ impl EpisodeReader {
                 }
             };
             // The chunk reader allocates what the header claims before it decompresses.
-            if header.uncompressed_size > RECORD_LIMIT as u64 {
-                return Err(read_err(
-                    path,
-                    format!(
-                        "the chunk at offset {} claims {} bytes uncompressed; the limit is {RECORD_LIMIT}",
-                        chunk.chunk_start_offset, header.uncompressed_size
-                    ),
-                ));
+            let claim = header.uncompressed_size;
+            if claim > RECORD_LIMIT as u64 {
+                let at = chunk.chunk_start_offset;
+                let why =
+                    format!("the chunk at {at} claims {claim} bytes; the limit is {RECORD_LIMIT}");
+                return Err(read_err(path, why));
             }
             let records =
                 mcap::read::ChunkReader::new(header, &data).map_err(|e| read_err(path, e))?;
