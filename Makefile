@@ -5,7 +5,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: setup python demo test bench check
+.PHONY: setup python demo test bench check fuzz fuzz-smoke
 setup:
 	@./scripts/setup.sh
 
@@ -29,3 +29,12 @@ bench: setup
 
 check: setup
 	$(CARGO) run -- scenario check scenarios/*.ron
+
+# Coverage-guided fuzzing of every reader (fuzz/, nightly toolchain): FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 300
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
+
+# A few seconds of each target (CI runs it where the nightly toolchain is installed).
+fuzz-smoke: setup
+	FUZZ_SECONDS=5 ./scripts/fuzz.sh

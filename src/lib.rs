@@ -14,9 +14,15 @@
 //! distribution drawn, recording, replay); and [`cli`], which parses arguments, calls the
 //! library and prints. Bevy stays out of every layer below `world` and of `drive`; candle out
 //! of `sim`, `record` and `world`.
+//!
+//! The `render` feature (on by default) holds Bevy and everything built on it: [`world`],
+//! [`drive`], [`app`] but its input-script format, and [`cli`]. Without it the crate is the
+//! simulation core, episode files and the networks (what the fuzz targets in `fuzz/` read).
 
 pub mod app;
+#[cfg(feature = "render")]
 pub mod cli;
+#[cfg(feature = "render")]
 pub mod drive;
 pub mod error;
 pub mod files;
@@ -24,6 +30,7 @@ pub mod nn;
 pub mod record;
 pub mod report;
 pub mod sim;
+#[cfg(feature = "render")]
 pub mod world;
 
 pub use error::{Error, Result};

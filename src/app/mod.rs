@@ -3,9 +3,16 @@
 //! drivers, recording, and the replay viewer. Three threads: the window (Bevy's, the main
 //! thread), a source of snapshots (the live [`session`] owning the headless `Env`, or a
 //! [`replay`] of an episode), and policy [`inference`]; bounded crossbeam queues between them.
+//! The input [`script`] format is plain text, parsed without Bevy.
 
+#[cfg(feature = "render")]
 pub mod hud;
+#[cfg(feature = "render")]
 pub mod inference;
+#[cfg(feature = "render")]
 pub mod replay;
+pub mod script;
+#[cfg(feature = "render")]
 pub mod session;
+#[cfg(feature = "render")]
 pub mod window;

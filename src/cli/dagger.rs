@@ -77,6 +77,10 @@ pub struct DaggerArgs {
     /// sharing the scenario's ticks.
     #[arg(long, default_value_t = 4)]
     pub draws: u32,
+    /// Continue a run that was stopped or killed, in the same --out with the same arguments:
+    /// finished collections and models are kept, a training continues from its saved state.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// Prints stages and progress; trains with the training bar.
@@ -196,6 +200,7 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
         } else {
             dagger::Evaluate::Every
         },
+        resume: args.resume,
     };
     let (iterations, _) = dagger::run(&options, &mut Progress::new(), &AtomicBool::new(false))?;
     println!("{}", iteration_table(&iterations));

@@ -60,6 +60,10 @@ pub struct DemoArgs {
     pub gif_ticks: u64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Continue a run that was stopped or killed, in the same --out with the same arguments:
+    /// finished collections and models are kept, a training continues from its saved state.
+    #[arg(long)]
+    pub resume: bool,
     /// Domain randomisation of the collection and validation drives: `default` (the ranges of
     /// `scenarios/randomise/default.ron`), a ranges file, or `off` (the scenarios as written).
     #[arg(long, value_name = "PRESET|FILE|off", default_value = "default")]
@@ -200,6 +204,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         randomise: super::inputs::randomisation(&args.randomise, args.draws)?,
         gps: None,
         evaluate: dagger::Evaluate::FirstAndLast,
+        resume: args.resume,
     };
     let mut progress = super::dagger::Progress::new();
     let (iterations, last) = dagger::run(&options, &mut progress, &AtomicBool::new(false))?;
@@ -272,6 +277,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
                 seed: args.seed,
                 randomise: &args.randomise,
                 draws: args.draws,
+                resume: args.resume,
             },
         )?)
     } else {

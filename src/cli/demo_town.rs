@@ -43,6 +43,7 @@ pub struct TownStageOptions<'a> {
     /// `--randomise` and `--draws` as the main job was given them.
     pub randomise: &'a str,
     pub draws: u32,
+    pub resume: bool,
 }
 
 /// Runs the stage into `<out>/towns`.
@@ -75,6 +76,7 @@ pub fn run(args: &TownStageOptions) -> Result<TownStage> {
         randomise: super::inputs::randomisation(args.randomise, args.draws)?,
         gps: None,
         evaluate: dagger::Evaluate::Last,
+        resume: args.resume,
     };
     let mut progress = super::dagger::Progress::new();
     let (iterations, last) = dagger::run(&options, &mut progress, &AtomicBool::new(false))?;

@@ -17,27 +17,7 @@ pub struct EvalDetectionsArgs {
 }
 
 pub fn run(args: &EvalDetectionsArgs) -> Result<ExitCode> {
-    let (truth, images) = coco::read_truth_images(&args.truth)?;
-    let detections = coco::read_detections(&args.detections)?;
-    if let Some((i, d)) = detections
-        .iter()
-        .enumerate()
-        .find(|(_, d)| !images.contains(&d.image))
-    {
-        anyhow::bail!(
-            "{}: [{i}].image_id: {} is not among the images of {}",
-            args.detections.display(),
-            d.image,
-            args.truth.display()
-        );
-    }
-    if !truth.iter().any(|g| !g.crowd) {
-        anyhow::bail!(
-            "{}: no objects (every annotation is a crowd region, or there are none): mAP is \
-             undefined",
-            args.truth.display()
-        );
-    }
+    let (truth, detections) = coco::read_scored(&args.truth, &args.detections)?;
     let figures = serde_json::json!({
         "objects": truth.iter().filter(|g| !g.crowd).count(),
         "crowd_regions": truth.iter().filter(|g| g.crowd).count(),

@@ -12,18 +12,19 @@
 //! itself (tracks of the kind it is evaluated on, but not those) and its standard deviations
 //! are recalibrated on those drives ([`crate::drive::recalibrate`]) before it is evaluated.
 
-use crate::drive::closed_loop::{Pilot, drive_each};
+use crate::drive::closed_loop::{Drive, Pilot, drive_each};
 use crate::drive::eval::{EvalOptions, Evaluation, evaluate};
 use crate::drive::metrics::{InterventionRule, Metrics, Supervision};
 use crate::drive::policy::{Choice, Policy};
 use crate::drive::recalibrate::{Recalibration, recalibrate};
 use crate::error::{Error, Result};
 use crate::nn::ModelConfig;
+use crate::nn::checkpoint::{read_config, write_config};
 use crate::nn::train::{TrainObserver, TrainOptions, train};
 use crate::sim::Scenario;
 use crate::sim::map_input::{GpsNoise, MapOptions};
 use crate::sim::randomise::Randomisation;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -67,6 +68,9 @@ pub struct DaggerOptions {
     pub gps: Option<GpsNoise>,
     /// Which iterations' models are evaluated (a run that must fit a time budget skips some).
     pub evaluate: Evaluate,
+    /// Continue an interrupted run in `out`: collections that finished are kept, a training
+    /// continues from its saved state; recalibrations and evaluations run again.
+    pub resume: bool,
 }
 
 /// Which iterations of a DAgger run are evaluated.
@@ -159,8 +163,11 @@ pub fn run(
     let mut iterations: Vec<Iteration> = Vec::new();
     let mut last_eval = None;
     let mut frames_total = 0u64;
+    check_resume(options)?;
     observer.stage(0, "validation data");
-    record_validation(options, observer)?;
+    collect_once(&validation_dir(&options.out), options.resume, || {
+        record_validation(options, observer)
+    })?;
     for i in 0..=options.iterations {
         let beta = if i == 0 {
             1.0
@@ -169,83 +176,12 @@ pub fn run(
         };
         // Collect.
         observer.stage(i, "collect");
-        let started = Instant::now();
-        let mut policy = match i {
-            0 => None,
-            _ => Some(Policy::load(
-                &model_dir(&options.out, i - 1),
-                Choice::Mode,
-                options.seed,
-            )?),
-        };
-        let mut pilot = match policy.as_mut() {
-            None => Pilot::Expert {
-                noise_std_per_m: options.noise_std_per_m,
-            },
-            Some(policy) => Pilot::Mixture { policy, beta },
-        };
-        let drives = drive_each(
-            &options.train_scenarios,
-            options.ticks,
-            &data_dir(&options.out, i),
-            &mut pilot,
-            Supervision::SafetyDriver(options.rule),
-            &|name| {
-                crate::sim::math::fnv1a(&[
-                    &options.seed.to_le_bytes(),
-                    name.as_bytes(),
-                    &(i as u64).to_le_bytes(),
-                ])
-            },
-            options.randomise.as_ref().map(|(r, n)| (r, *n)),
-            map_options(options),
-            &mut |n, t, m| observer.drive_progress(n, t, m),
-        )?;
-        let learner_ticks: u64 = drives.iter().map(|d| d.policy_ticks).sum();
-        frames_total += drives.iter().map(|d| d.metrics.ticks + 1).sum::<u64>();
-        let collect_s = started.elapsed().as_secs_f64();
-        // Train on everything gathered so far.
-        observer.stage(i, "train");
-        let started = Instant::now();
-        let mut train_options = TrainOptions::new(
-            (0..=i).map(|j| data_dir(&options.out, j)).collect(),
-            model_dir(&options.out, i),
-            options.config.clone(),
-        );
-        train_options.seed = options.seed;
-        train_options.validation = vec![validation_dir(&options.out)];
-        train_options.epochs = if i == 0 {
-            options.epochs
-        } else {
-            options.retrain_epochs
-        };
-        if i > 0 {
-            train_options.init_from = Some(model_dir(&options.out, i - 1));
-            train_options.keep_start = false;
-            // A warm start needs a gentler step than training from scratch.
-            train_options.learning_rate *= 0.5;
-        }
-        if model_dir(&options.out, i)
-            .join(crate::nn::checkpoint::CONFIG_FILE)
-            .exists()
-        {
-            std::fs::remove_dir_all(model_dir(&options.out, i)).map_err(|error| Error::Io {
-                context: "clearing an earlier run's model of this iteration".into(),
-                error,
-            })?;
-        }
-        let report = train(&train_options, observer.trainer(), interrupt)?;
-        observer.stage(i, "recalibrate");
-        let recalibration = recalibrate(
-            &model_dir(&options.out, i),
-            &options.calibration_scenarios,
-            options.calibration_ticks,
-            crate::sim::math::fnv1a(&[&options.seed.to_le_bytes(), &(i as u64).to_le_bytes()]),
-            &calibration_dir(&options.out, i),
-            options.randomise.as_ref().map(|(r, n)| (r, *n)),
-            &mut |n, t, m| observer.drive_progress(n, t, m),
-        )?;
-        let train_s = started.elapsed().as_secs_f64();
+        let (collected, kept) = collect_once(&data_dir(&options.out, i), options.resume, || {
+            collect(options, i, beta, observer)
+        })?;
+        frames_total += collected.frames;
+        // Train on everything gathered so far, then recalibrate.
+        let trained = train_once(options, i, kept, observer, interrupt)?;
         // Evaluate.
         let started = Instant::now();
         let evaluations = if options.evaluate.includes(i, options.iterations) {
@@ -275,14 +211,14 @@ pub fn run(
         let it = Iteration {
             iteration: i,
             beta,
-            learner_ticks,
+            learner_ticks: collected.learner_ticks,
             frames_total,
-            samples: report.train_samples,
-            validation_samples: report.validation_samples,
-            best_validation_nll: report.best_validation_nll,
-            recalibration,
-            collect_s,
-            train_s,
+            samples: trained.samples,
+            validation_samples: trained.validation_samples,
+            best_validation_nll: trained.best_validation_nll,
+            recalibration: trained.recalibration,
+            collect_s: collected.seconds,
+            train_s: trained.seconds,
             eval_s: started.elapsed().as_secs_f64(),
             model: model_dir(&options.out, i),
             eval: evaluations.as_ref().map(|e| e.0.overall.clone()),
@@ -301,9 +237,218 @@ pub fn run(
     ))
 }
 
+/// What a finished collection drove, kept beside its episodes (`collected.json`): a resumed
+/// run skips the collection and reads its figures from here.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Collected {
+    learner_ticks: u64,
+    frames: u64,
+    seconds: f64,
+}
+
+const COLLECTED: &str = "collected.json";
+/// The arguments of the run in `out`, by hash: a resume with others is refused.
+const RUN_FILE: &str = "dagger_run.json";
+
+/// The collection into `dir`: kept from an interrupted run when resuming and it finished
+/// (then `true`), otherwise driven again (overwriting its episodes) and marked finished.
+fn collect_once(
+    dir: &Path,
+    resume: bool,
+    drive: impl FnOnce() -> Result<Vec<Drive>>,
+) -> Result<(Collected, bool)> {
+    let marker = dir.join(COLLECTED);
+    if resume && let Ok(text) = std::fs::read_to_string(&marker) {
+        let collected = serde_json::from_str(&text).map_err(|e| Error::Output {
+            path: marker.clone(),
+            message: format!("{e}; delete it to collect this data again"),
+        })?;
+        return Ok((collected, true));
+    }
+    let _ = std::fs::remove_file(&marker);
+    let started = Instant::now();
+    let drives = drive()?;
+    let collected = Collected {
+        learner_ticks: drives.iter().map(|d| d.policy_ticks).sum(),
+        frames: drives.iter().map(|d| d.metrics.ticks + 1).sum(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let json = serde_json::to_vec_pretty(&collected).map_err(|e| Error::Output {
+        path: marker.clone(),
+        message: e.to_string(),
+    })?;
+    crate::files::write_atomic(&marker, &json)?;
+    Ok((collected, false))
+}
+
+/// What training and recalibrating an iteration's model gave, kept in its folder
+/// (`trained.json`): a resumed run skips both and reads the figures from here.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Trained {
+    samples: usize,
+    validation_samples: usize,
+    best_validation_nll: f64,
+    recalibration: Recalibration,
+    seconds: f64,
+}
+
+const TRAINED: &str = "trained.json";
+
+/// Trains iteration `i`'s model on the data of iterations 0 to `i` (warm-started from the
+/// last model after iteration 0) and recalibrates it. With `resume`, a model marked trained is
+/// kept and a training with a saved state continues from it.
+fn train_once(
+    options: &DaggerOptions,
+    i: usize,
+    resume: bool,
+    observer: &mut dyn DaggerObserver,
+    interrupt: &AtomicBool,
+) -> Result<Trained> {
+    let model = model_dir(&options.out, i);
+    let marker = model.join(TRAINED);
+    if resume && let Ok(text) = std::fs::read_to_string(&marker) {
+        return serde_json::from_str(&text).map_err(|e| Error::Output {
+            path: marker.clone(),
+            message: format!("{e}; delete {} to train this model again", model.display()),
+        });
+    }
+    observer.stage(i, "train");
+    let started = Instant::now();
+    let mut train_options = TrainOptions::new(
+        (0..=i).map(|j| data_dir(&options.out, j)).collect(),
+        model.clone(),
+        options.config.clone(),
+    );
+    train_options.seed = options.seed;
+    train_options.validation = vec![validation_dir(&options.out)];
+    train_options.epochs = if i == 0 {
+        options.epochs
+    } else {
+        options.retrain_epochs
+    };
+    if i > 0 {
+        train_options.init_from = Some(model_dir(&options.out, i - 1));
+        train_options.keep_start = false;
+        // A warm start needs a gentler step than training from scratch.
+        train_options.learning_rate *= 0.5;
+    }
+    train_options.resume = resume && model.join(crate::nn::trainer::STATE_DIR).exists();
+    if !train_options.resume && model.exists() {
+        std::fs::remove_dir_all(&model).map_err(|error| Error::Io {
+            context: format!("clearing an earlier run's model {}", model.display()),
+            error,
+        })?;
+    }
+    let report = train(&train_options, observer.trainer(), interrupt)?;
+    // The model's widths as trained: a recalibration interrupted after it rescaled them
+    // must not compound with this one.
+    let (mut config, _) = read_config::<ModelConfig>(&model)?;
+    config.steering.std_scale = options.config.steering.std_scale;
+    write_config(&model, &config)?;
+    observer.stage(i, "recalibrate");
+    let recalibration = recalibrate(
+        &model,
+        &options.calibration_scenarios,
+        options.calibration_ticks,
+        crate::sim::math::fnv1a(&[&options.seed.to_le_bytes(), &(i as u64).to_le_bytes()]),
+        &calibration_dir(&options.out, i),
+        options.randomise.as_ref().map(|(r, n)| (r, *n)),
+        &mut |n, t, m| observer.drive_progress(n, t, m),
+    )?;
+    let trained = Trained {
+        samples: report.train_samples,
+        validation_samples: report.validation_samples,
+        best_validation_nll: report.best_validation_nll,
+        recalibration,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let json = serde_json::to_vec_pretty(&trained).map_err(|e| Error::Output {
+        path: marker.clone(),
+        message: e.to_string(),
+    })?;
+    crate::files::write_atomic(&marker, &json)?;
+    Ok(trained)
+}
+
+/// Records the run's arguments in `out`, or, when resuming, checks them against those of the
+/// interrupted run.
+fn check_resume(options: &DaggerOptions) -> Result<()> {
+    let path = options.out.join(RUN_FILE);
+    let fingerprint = {
+        let mut o = options.clone();
+        (o.out, o.resume) = (PathBuf::new(), false);
+        format!(
+            "{:016x}",
+            crate::sim::math::fnv1a(&[format!("{o:?}").as_bytes()])
+        )
+    };
+    let text = serde_json::json!({ "arguments": fingerprint }).to_string();
+    if !options.resume {
+        crate::files::create_dir_all(&options.out)?;
+        return crate::files::write_atomic(&path, text.as_bytes());
+    }
+    let saved = std::fs::read_to_string(&path).map_err(|e| Error::Output {
+        path: path.clone(),
+        message: format!("{e}: nothing to resume (run without --resume first)"),
+    })?;
+    if saved != text {
+        return Err(Error::Output {
+            path,
+            message: "cannot resume: the arguments differ from the interrupted run's; run with \
+                      them, or without --resume to start over"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Iteration `i`'s collection: the expert (iteration 0) or the mixture of the expert and the
+/// last model drives each training scenario.
+fn collect(
+    options: &DaggerOptions,
+    i: usize,
+    beta: f64,
+    observer: &mut dyn DaggerObserver,
+) -> Result<Vec<Drive>> {
+    let mut policy = match i {
+        0 => None,
+        _ => Some(Policy::load(
+            &model_dir(&options.out, i - 1),
+            Choice::Mode,
+            options.seed,
+        )?),
+    };
+    let mut pilot = match policy.as_mut() {
+        None => Pilot::Expert {
+            noise_std_per_m: options.noise_std_per_m,
+        },
+        Some(policy) => Pilot::Mixture { policy, beta },
+    };
+    drive_each(
+        &options.train_scenarios,
+        options.ticks,
+        &data_dir(&options.out, i),
+        &mut pilot,
+        Supervision::SafetyDriver(options.rule),
+        &|name| {
+            crate::sim::math::fnv1a(&[
+                &options.seed.to_le_bytes(),
+                name.as_bytes(),
+                &(i as u64).to_le_bytes(),
+            ])
+        },
+        options.randomise.as_ref().map(|(r, n)| (r, *n)),
+        map_options(options),
+        &mut |n, t, m| observer.drive_progress(n, t, m),
+    )
+}
+
 /// The expert drives each training scenario once for the fixed validation set, with the DART
 /// noise of iteration 0 and seeds no collection uses.
-fn record_validation(options: &DaggerOptions, observer: &mut dyn DaggerObserver) -> Result<()> {
+fn record_validation(
+    options: &DaggerOptions,
+    observer: &mut dyn DaggerObserver,
+) -> Result<Vec<Drive>> {
     drive_each(
         &options.train_scenarios,
         options.validation_ticks,
@@ -318,8 +463,7 @@ fn record_validation(options: &DaggerOptions, observer: &mut dyn DaggerObserver)
         options.randomise.as_ref().map(|(r, n)| (r, *n)),
         map_options(options),
         &mut |n, t, m| observer.drive_progress(n, t, m),
-    )?;
-    Ok(())
+    )
 }
 
 /// The map patches every drive records: those the trained model reads, cut at the true pose

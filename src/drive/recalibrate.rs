@@ -23,7 +23,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// What a recalibration found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Recalibration {
     /// The factor applied to the model's standard deviations (its `std_scale` was multiplied
     /// by it).

@@ -401,6 +401,40 @@ pub mod coco {
         Ok((truth, images))
     }
 
+    /// A ground-truth file and a results file to score against it (`eval-detections`): both
+    /// valid, every detection on an image of the truth, and at least one object to find
+    /// (otherwise mAP is undefined).
+    pub fn read_scored(
+        truth: &Path,
+        detections: &Path,
+    ) -> Result<(Vec<GroundTruth>, Vec<Detection>)> {
+        let (truth_boxes, images) = read_truth_images(truth)?;
+        let found = read_detections(detections)?;
+        if let Some((i, d)) = found
+            .iter()
+            .enumerate()
+            .find(|(_, d)| !images.contains(&d.image))
+        {
+            return Err(Error::Output {
+                path: detections.to_path_buf(),
+                message: format!(
+                    "[{i}].image_id: {} is not among the images of {}",
+                    d.image,
+                    truth.display()
+                ),
+            });
+        }
+        if !truth_boxes.iter().any(|g| !g.crowd) {
+            return Err(Error::Output {
+                path: truth.to_path_buf(),
+                message: "no objects (every annotation is a crowd region, or there are none): \
+                          mAP is undefined"
+                    .into(),
+            });
+        }
+        Ok((truth_boxes, found))
+    }
+
     /// Detections of a COCO results file; every box finite and of non-negative size, every
     /// score finite.
     pub fn read_detections(path: &Path) -> Result<Vec<Detection>> {

@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::files::{replace_with, write_atomic};
 use crate::nn::device;
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use candle_nn::VarMap;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use std::collections::{BTreeMap, HashMap};
@@ -147,7 +147,9 @@ pub fn varmap_tensors(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
 /// type matches; a mismatch lists every problem. With `only`, other tensors in the file are
 /// ignored (a backbone taken from a model with another head).
 pub fn load_varmap(varmap: &VarMap, path: &Path, only: Option<&str>) -> Result<()> {
-    let loaded = load_tensors(path)?;
+    // The header alone is checked first: a file whose tensors do not match is refused before
+    // any of its data is read, so its size cannot decide what is allocated.
+    let header = read_header(path)?;
     let vars = varmap
         .data()
         .lock()
@@ -155,21 +157,21 @@ pub fn load_varmap(varmap: &VarMap, path: &Path, only: Option<&str>) -> Result<(
     let wanted = |name: &str| only.is_none_or(|p| name.starts_with(p));
     let mut problems = Vec::new();
     for (name, var) in vars.iter().filter(|(n, _)| wanted(n)) {
-        match loaded.get(name) {
+        match header.get(name) {
             None => problems.push(format!("tensor `{name}` {:?} is missing", var.dims())),
-            Some(t) if t.dims() != var.dims() => problems.push(format!(
+            Some(t) if t.shape != var.dims() => problems.push(format!(
                 "tensor `{name}` has shape {:?}, the config needs {:?}",
-                t.dims(),
+                t.shape,
                 var.dims()
             )),
-            Some(t) if t.dtype() != DType::F32 => {
-                problems.push(format!("tensor `{name}` is {:?}, expected f32", t.dtype()))
+            Some(t) if t.dtype != "F32" => {
+                problems.push(format!("tensor `{name}` is {}, expected f32", t.dtype))
             }
             Some(_) => {}
         }
     }
     if only.is_none() {
-        for name in loaded.keys().filter(|n| !vars.contains_key(*n)) {
+        for name in header.keys().filter(|n| !vars.contains_key(*n)) {
             problems.push(format!("tensor `{name}` is not part of the config"));
         }
     }
@@ -178,13 +180,17 @@ pub fn load_varmap(varmap: &VarMap, path: &Path, only: Option<&str>) -> Result<(
         return Err(model_err(
             path,
             format!(
-                "weights do not match config.json:\n  - {}",
-                problems.join("\n  - ")
+                "weights do not match config.json:\n{}",
+                crate::error::problem_list(&problems)
             ),
         ));
     }
+    let loaded = load_tensors(path)?;
     for (name, var) in vars.iter().filter(|(n, _)| wanted(n)) {
-        var.set(&loaded[name])
+        let tensor = loaded
+            .get(name)
+            .ok_or_else(|| model_err(path, format!("tensor `{name}` is missing")))?;
+        var.set(tensor)
             .map_err(|e| model_err(path, format!("{name}: {e}")))?;
     }
     Ok(())
@@ -195,6 +201,73 @@ pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()
     replace_with(path, |tmp| {
         candle_core::safetensors::save(tensors, tmp).map_err(|e| e.to_string())
     })
+}
+
+/// Largest safetensors header read, bytes (the safetensors format's own limit).
+const MAX_HEADER_BYTES: u64 = 100 << 20;
+
+/// A tensor as a safetensors header describes it.
+#[derive(Debug, serde::Deserialize)]
+struct HeaderEntry {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: [u64; 2],
+}
+
+/// The tensors of a safetensors file by name, from its header alone: the header's length
+/// checked against the file's before it is read, and every tensor's byte range against its
+/// type and shape and the file's size.
+fn read_header(path: &Path) -> Result<HashMap<String, HeaderEntry>> {
+    use std::io::Read;
+    let bad =
+        |message: String| model_err(path, format!("not a readable safetensors file: {message}"));
+    if !path.is_file() {
+        return Err(model_err(path, "file not found"));
+    }
+    let mut file = std::fs::File::open(path).map_err(|e| model_err(path, e))?;
+    let len = file.metadata().map_err(|e| model_err(path, e))?.len();
+    let mut prefix = [0u8; 8];
+    file.read_exact(&mut prefix)
+        .map_err(|_| bad(format!("{len} bytes is too short for a header")))?;
+    let n = u64::from_le_bytes(prefix);
+    if n > MAX_HEADER_BYTES.min(len - 8) {
+        return Err(bad(format!(
+            "the header claims {n} bytes; the file holds {} after the length (and at most \
+             {MAX_HEADER_BYTES} are read)",
+            len - 8
+        )));
+    }
+    let mut text = vec![0u8; n as usize];
+    file.read_exact(&mut text).map_err(|e| bad(e.to_string()))?;
+    let mut entries: HashMap<String, serde_json::Value> =
+        serde_json::from_slice(&text).map_err(|e| bad(format!("header: {e}")))?;
+    entries.remove("__metadata__");
+    let data_len = len - 8 - n;
+    let mut header = HashMap::new();
+    for (name, value) in entries {
+        let entry: HeaderEntry =
+            serde_json::from_value(value).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        let size = match entry.dtype.as_str() {
+            "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => Some(1u64),
+            "I16" | "U16" | "F16" | "BF16" => Some(2),
+            "I32" | "U32" | "F32" => Some(4),
+            "I64" | "U64" | "F64" => Some(8),
+            _ => None,
+        };
+        let bytes = entry
+            .shape
+            .iter()
+            .try_fold(size.unwrap_or(1), |acc, &d| acc.checked_mul(d as u64));
+        let [start, end] = entry.data_offsets;
+        if size.is_none() || bytes != end.checked_sub(start) || end > data_len {
+            return Err(bad(format!(
+                "tensor `{name}`: {} {:?} does not fit bytes {start}..{end} of {data_len}",
+                entry.dtype, entry.shape
+            )));
+        }
+        header.insert(name, entry);
+    }
+    Ok(header)
 }
 
 /// Reads named tensors from a safetensors file.

@@ -3,11 +3,15 @@
 //! survives truncation and corruption; [`store`] keeps them in object stores (S3, GCS).
 
 mod check;
+mod follow;
+mod index;
 pub mod reader;
 pub mod schema;
 pub mod store;
 pub mod writer;
 
 pub use check::{CheckReport, check};
-pub use reader::{EpisodeIndex, EpisodeReader, ReadOutcome, Step, StepIter};
+pub use follow::being_written;
+pub use index::EpisodeIndex;
+pub use reader::{EpisodeReader, ReadOutcome, Step, StepIter};
 pub use writer::{EpisodeMeta, EpisodeWriter, Recorder, StepRecord};

@@ -4,6 +4,7 @@
 //! and then stops; [`StepIter::outcome`] says what was cut.
 
 use crate::error::{Error, Result};
+use crate::record::follow::Follower;
 use crate::record::schema::*;
 use crate::record::writer::EpisodeMeta;
 use crate::sim::vehicle::Action;
@@ -16,7 +17,13 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// Largest record accepted, bytes: a corrupted length field cannot make the reader allocate more.
-const RECORD_LIMIT: usize = 256 << 20;
+pub(super) const RECORD_LIMIT: usize = 256 << 20;
+
+/// Whether a writer (a `record` run, say) still holds the episode at `path`.
+pub fn being_written(path: &Path) -> bool {
+    File::open(path)
+        .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+}
 
 /// One recorded tick.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,7 +76,7 @@ pub struct EpisodeReader {
     pub scenario: Scenario,
 }
 
-fn read_err(path: &Path, message: impl std::fmt::Display) -> Error {
+pub(super) fn read_err(path: &Path, message: impl std::fmt::Display) -> Error {
     Error::Episode {
         path: path.to_path_buf(),
         message: message.to_string(),
@@ -132,6 +139,15 @@ impl EpisodeReader {
     pub fn steps(&self, decode_frames: bool) -> Result<StepIter> {
         StepIter::open(&self.path, decode_frames)
     }
+
+    /// Like [`steps`](Self::steps) for a file still being recorded: at the end of what is
+    /// written so far it waits for more while the writer holds the file, and ends when the
+    /// writer has closed it (or died). Ticks arrive as the writer completes chunks, only whole.
+    pub fn follow(&self, decode_frames: bool) -> Result<StepIter> {
+        let mut steps = StepIter::open(&self.path, decode_frames)?;
+        steps.follow = Some(Follower::new(&self.path));
+        Ok(steps)
+    }
 }
 
 #[derive(Default)]
@@ -154,10 +170,10 @@ struct Partial {
 }
 
 /// Gathers the messages of a tick into a [`Step`]; the state message closes a tick.
-struct Assembler {
+pub(super) struct Assembler {
     decode_frames: bool,
     partial: Partial,
-    ready: Option<Step>,
+    pub(super) ready: Option<Step>,
     outcome: ReadOutcome,
 }
 
@@ -170,6 +186,8 @@ pub struct StepIter {
     meta: Option<std::collections::BTreeMap<String, String>>,
     bytes: u64,
     finished: bool,
+    /// Following a file being written: at its end, wait for more while a writer holds it.
+    follow: Option<Follower>,
 }
 
 impl StepIter {
@@ -186,6 +204,7 @@ impl StepIter {
             meta: None,
             bytes: 0,
             finished: false,
+            follow: None,
         })
     }
 
@@ -224,7 +243,11 @@ impl StepIter {
         match event {
             Err(n) => {
                 let buf = self.reader.insert(n);
-                match self.file.read(buf) {
+                let read = match self.follow.as_mut() {
+                    Some(follower) => follower.read(self.file.get_ref(), self.bytes, buf),
+                    None => self.file.read(buf),
+                };
+                match read {
                     Ok(read) => {
                         self.bytes += read as u64;
                         self.reader.notify_read(read);
@@ -261,7 +284,7 @@ impl StepIter {
 }
 
 impl Assembler {
-    fn new(decode_frames: bool) -> Self {
+    pub(super) fn new(decode_frames: bool) -> Self {
         Self {
             decode_frames,
             partial: Partial::default(),
@@ -286,7 +309,7 @@ impl Assembler {
         self.partial.tick = tick;
     }
 
-    fn message(&mut self, topic: &str, data: &[u8]) -> std::result::Result<(), String> {
+    pub(super) fn message(&mut self, topic: &str, data: &[u8]) -> std::result::Result<(), String> {
         fn json<T: serde::de::DeserializeOwned>(data: &[u8]) -> std::result::Result<T, String> {
             serde_json::from_slice(data).map_err(|e| e.to_string())
         }
@@ -448,152 +471,4 @@ fn into_owned(record: Record<'_>) -> Owned {
         Record::Footer(_) => Owned::Footer,
         _ => Owned::Other,
     }
-}
-
-/// Where the ticks of a complete episode are, from the file's summary section.
-#[derive(Clone, Debug)]
-pub struct EpisodeIndex {
-    chunks: Vec<mcap::records::ChunkIndex>,
-    topics: HashMap<u16, String>,
-    dt_ns: u64,
-    /// Ticks in the file (one more than the last tick).
-    pub ticks: u64,
-}
-
-impl EpisodeReader {
-    /// Reads the summary section of a complete file (the writer finished it).
-    pub fn index(&self) -> Result<EpisodeIndex> {
-        let path = &self.path;
-        let mut file = File::open(path).map_err(|e| read_err(path, e))?;
-        let len = file.metadata().map_err(|e| read_err(path, e))?.len();
-        // Footer record (opcode, length, 20-byte body) and the closing magic.
-        const FOOTER: u64 = 1 + 8 + 20 + 8;
-        if len < FOOTER + 8 {
-            return Err(read_err(
-                path,
-                "too short to hold an index; the file is incomplete",
-            ));
-        }
-        let tail =
-            read_at(&mut file, len - FOOTER, FOOTER as usize).map_err(|e| read_err(path, e))?;
-        let footer = match mcap::parse_record(tail[0], &tail[9..29]) {
-            Ok(Record::Footer(f)) if tail[29..] == *b"\x89MCAP0\r\n" => f,
-            _ => {
-                return Err(read_err(
-                    path,
-                    "no footer: the file is incomplete; stream it with steps() instead",
-                ));
-            }
-        };
-        if footer.summary_start == 0 || footer.summary_start >= len - FOOTER {
-            return Err(read_err(path, "the file has no summary section"));
-        }
-        let summary_len = (len - FOOTER - footer.summary_start) as usize;
-        if summary_len > RECORD_LIMIT {
-            return Err(read_err(path, "summary section too large"));
-        }
-        let summary =
-            read_at(&mut file, footer.summary_start, summary_len).map_err(|e| read_err(path, e))?;
-        let (mut chunks, mut topics) = (Vec::new(), HashMap::new());
-        let mut pos = 0usize;
-        while pos + 9 <= summary.len() {
-            let opcode = summary[pos];
-            let n =
-                u64::from_le_bytes(summary[pos + 1..pos + 9].try_into().expect("8 bytes")) as usize;
-            let body = summary
-                .get(pos + 9..(pos + 9).saturating_add(n))
-                .ok_or_else(|| read_err(path, "summary record runs past the end"))?;
-            match mcap::parse_record(opcode, body) {
-                Ok(Record::ChunkIndex(c)) => chunks.push(c),
-                Ok(Record::Channel(c)) => {
-                    topics.insert(c.id, c.topic);
-                }
-                Ok(_) => {}
-                Err(e) => return Err(read_err(path, format!("summary record: {e}"))),
-            }
-            pos += 9 + n;
-        }
-        let dt_ns = (self.scenario.dt_s * 1e9).round() as u64;
-        let ticks = chunks
-            .iter()
-            .map(|c| c.message_end_time / dt_ns.max(1) + 1)
-            .max()
-            .unwrap_or(0);
-        Ok(EpisodeIndex {
-            chunks,
-            topics,
-            dt_ns,
-            ticks,
-        })
-    }
-
-    /// Tick `tick`, read through the index: only the chunks holding it are read.
-    pub fn step_at(
-        &self,
-        index: &EpisodeIndex,
-        tick: u64,
-        decode_frames: bool,
-    ) -> Result<Option<Step>> {
-        let path = &self.path;
-        let time = tick * index.dt_ns;
-        let mut file = File::open(path).map_err(|e| read_err(path, e))?;
-        let mut assembler = Assembler::new(decode_frames);
-        for chunk in index
-            .chunks
-            .iter()
-            .filter(|c| c.message_start_time <= time && time <= c.message_end_time)
-        {
-            if chunk.chunk_length as usize > RECORD_LIMIT || chunk.chunk_length < 9 {
-                return Err(read_err(path, "chunk length out of range"));
-            }
-            let bytes = read_at(
-                &mut file,
-                chunk.chunk_start_offset,
-                chunk.chunk_length as usize,
-            )
-            .map_err(|e| read_err(path, e))?;
-            let (header, data) = match mcap::parse_record(bytes[0], &bytes[9..]) {
-                Ok(Record::Chunk { header, data }) => (header, data),
-                _ => {
-                    return Err(read_err(
-                        path,
-                        format!("no chunk at offset {}", chunk.chunk_start_offset),
-                    ));
-                }
-            };
-            // The chunk reader allocates what the header claims before it decompresses.
-            let claim = header.uncompressed_size;
-            if claim > RECORD_LIMIT as u64 {
-                let at = chunk.chunk_start_offset;
-                let why =
-                    format!("the chunk at {at} claims {claim} bytes; the limit is {RECORD_LIMIT}");
-                return Err(read_err(path, why));
-            }
-            let records =
-                mcap::read::ChunkReader::new(header, &data).map_err(|e| read_err(path, e))?;
-            for record in records {
-                match record.map_err(|e| read_err(path, e))? {
-                    Record::Message { header, data } if header.log_time == time => {
-                        let topic = index
-                            .topics
-                            .get(&header.channel_id)
-                            .ok_or_else(|| read_err(path, "message on unknown channel"))?;
-                        assembler
-                            .message(topic, &data)
-                            .map_err(|e| read_err(path, format!("{topic}: {e}")))?;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        Ok(assembler.ready.take())
-    }
-}
-
-fn read_at(file: &mut File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
-    use std::io::{Seek, SeekFrom};
-    file.seek(SeekFrom::Start(offset))?;
-    let mut buf = vec![0; len];
-    file.read_exact(&mut buf)?;
-    Ok(buf)
 }

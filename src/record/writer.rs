@@ -112,17 +112,52 @@ pub struct EpisodeWriter {
     frames: u64,
 }
 
-fn mcap_err(path: &Path, e: impl std::fmt::Display) -> Error {
+/// The error of writing `path`, with its causes (the MCAP writer's "I/O error" says why only
+/// in its source: "No space left on device").
+fn mcap_err(path: &Path, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    let e = e.into();
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
     Error::Output {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message,
     }
+}
+
+/// Creates (or empties) `path` holding an exclusive lock on it for as long as the file is
+/// open: a second writer of the same file (two `record` runs into one folder with the same
+/// scenarios) is refused before it touches a byte, and a reader can tell a file still being
+/// written ([`crate::record::being_written`]).
+fn create_locked(path: &Path) -> Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| mcap_err(path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(mcap_err(
+                path,
+                "another process is recording this episode; runs that share a folder must \
+                 record different episodes (give each its own --shard I/N, or its own --out)",
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(mcap_err(path, e)),
+    }
+    file.set_len(0).map_err(|e| mcap_err(path, e))?;
+    Ok(file)
 }
 
 impl EpisodeWriter {
     /// Creates `path` and writes the episode's metadata.
     pub fn create(path: &Path, scenario: &Scenario, meta: &EpisodeMeta) -> Result<Self> {
-        let file = File::create(path).map_err(|e| mcap_err(path, e))?;
+        let file = create_locked(path)?;
         let options = mcap::WriteOptions::new()
             .compression(Some(mcap::Compression::Lz4))
             .chunk_size(Some(CHUNK_BYTES))

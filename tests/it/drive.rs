@@ -158,6 +158,7 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
         randomise: None,
         gps: None,
         evaluate: dagger::Evaluate::Every,
+        resume: false,
     };
     let (iterations, last) =
         dagger::run(&options, &mut Silent(Quiet), &AtomicBool::new(false)).unwrap();
@@ -421,6 +422,7 @@ fn a_tiny_town_dagger_run_trains_a_routed_navnet_on_map_patches() {
         randomise: None,
         gps: None,
         evaluate: dagger::Evaluate::Last,
+        resume: false,
     };
     let (iterations, last) =
         dagger::run(&options, &mut Silent(Quiet), &AtomicBool::new(false)).unwrap();

@@ -6,6 +6,8 @@ mod detect;
 mod distribution;
 mod docs;
 mod drive;
+mod faults;
+mod fuzz;
 mod geometry;
 mod layers;
 mod navigation;

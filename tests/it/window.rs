@@ -219,19 +219,18 @@ fn the_window_drives_records_and_replays_under_xvfb() {
 
 #[test]
 fn input_scripts_parse_and_bad_entries_are_named() {
-    use bevy::prelude::{KeyCode, Vec2};
-    use steerlab::app::window::{ScriptInput, Scripted, parse_script};
+    use steerlab::app::window::{Key, ScriptInput, Scripted, parse_script};
     let script = parse_script("2 Left down; 1 tab\n 3.5 left up; 4 click 640 676").unwrap();
     let at = |at_s: f64, input: ScriptInput, down: bool| Scripted { at_s, input, down };
     assert_eq!(
         script,
         vec![
-            at(1.0, ScriptInput::Key(KeyCode::Tab), true),
-            at(1.0, ScriptInput::Key(KeyCode::Tab), false),
-            at(2.0, ScriptInput::Key(KeyCode::ArrowLeft), true),
-            at(3.5, ScriptInput::Key(KeyCode::ArrowLeft), false),
-            at(4.0, ScriptInput::Click(Vec2::new(640.0, 676.0)), true),
-            at(4.0, ScriptInput::Click(Vec2::new(640.0, 676.0)), false),
+            at(1.0, ScriptInput::Key(Key::Tab), true),
+            at(1.0, ScriptInput::Key(Key::Tab), false),
+            at(2.0, ScriptInput::Key(Key::Left), true),
+            at(3.5, ScriptInput::Key(Key::Left), false),
+            at(4.0, ScriptInput::Click([640.0, 676.0]), true),
+            at(4.0, ScriptInput::Click([640.0, 676.0]), false),
         ]
     );
     for (bad, named) in [

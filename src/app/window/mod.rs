@@ -19,9 +19,9 @@ mod screenshot;
 pub mod script;
 mod ui;
 
+pub use crate::app::script::{Key, ScriptInput, Scripted, parse_script};
 pub use schedule::WindowReport;
 use schedule::{Report, WindowSystems};
-pub use script::{ScriptInput, Scripted, parse_script};
 
 use crate::app::session::{Link, Snapshot};
 use crate::world::env::window_plugins;

@@ -234,6 +234,11 @@ pub fn fit<T: Task>(task: &T, schedule: &Schedule, run: Run) -> Result<Report> {
             })
             .collect()
     };
+    if let (Some(out), false) = (run.out, run.resume) {
+        // From the start there is a state to resume: a run killed before its first epoch ends
+        // (after a warm start's model is saved, say) continues with --resume too.
+        save_state(&out.join(STATE_DIR), &state, varmap, &optimiser)?;
+    }
     if state.history.is_empty() {
         let started = Instant::now();
         let validation = task.validate()?;

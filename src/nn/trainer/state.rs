@@ -86,12 +86,14 @@ pub(super) fn resume(
     varmap: &candle_nn::VarMap,
     optimiser: &mut AdamW,
 ) -> Result<State> {
+    // A run killed between removing the old state and renaming the new one into its place
+    // left the new one complete under the temporary name: finish the rename, so that the next
+    // save (which starts by clearing the temporary name) cannot lose the only copy.
     let tmp = dir.with_file_name(format!("{STATE_DIR}.tmp"));
-    let dir = if !dir.join(STATE_FILE).exists() && tmp.join(STATE_FILE).exists() {
-        tmp.as_path()
-    } else {
-        dir
-    };
+    if !dir.join(STATE_FILE).exists() && tmp.join(STATE_FILE).exists() {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::rename(&tmp, dir).map_err(|e| state_err(dir, e))?;
+    }
     let path = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         state_err(
