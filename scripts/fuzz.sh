@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-300}
 targets=${FUZZ_TARGETS:-"scenario episode checkpoint coco script labels"}
 export PATH="$HOME/.cargo/bin:$PATH"
+# Scratch files of the targets in memory: a disk that stalls for a second is not a hang.
+[ -d /dev/shm ] && export TMPDIR=/dev/shm
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "fuzz: needs the nightly toolchain (rustup toolchain install nightly)" >&2

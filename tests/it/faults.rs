@@ -336,3 +336,80 @@ fn two_recorders_in_one_folder_the_second_refused_while_a_follower_reads_whole_t
     assert!(steps.outcome().complete && steps.outcome().cut.is_none());
     assert_eq!(steerlab::record::check(&file).unwrap().outcome.steps, 3001);
 }
+
+#[test]
+fn dagger_killed_at_random_moments_resumes_to_the_models_and_figures_of_an_uninterrupted_run() {
+    let dagger = |out: &Path, resume: bool| {
+        let mut cmd = steerlab();
+        cmd.args([
+            "dagger",
+            "--ticks",
+            "120",
+            "--iterations",
+            "1",
+            "--epochs",
+            "2",
+        ])
+        .args(["--retrain-epochs", "1", "--eval-km", "0.05", "--eval-last"])
+        .args(["--validation-ticks", "40", "--calibration-ticks", "40"])
+        .arg("--scenario")
+        .arg(oval())
+        .arg("--out")
+        .arg(out);
+        if resume {
+            cmd.arg("--resume");
+        }
+        cmd
+    };
+    let whole = crate::tempdir("kill-dagger-whole");
+    let started = Instant::now();
+    let out = dagger(&whole, false).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let full_s = started.elapsed().as_secs_f64();
+
+    let run = crate::tempdir("kill-dagger");
+    // Without a run to continue, --resume says so.
+    let out = dagger(&run, true).output().unwrap();
+    assert!(text(&out).contains("nothing to resume"), "{}", text(&out));
+    let mut rng = StdRng::seed_from_u64(8);
+    for _ in 0..6 {
+        let resume = run.join("dagger_run.json").exists();
+        let mut child = dagger(&run, resume)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs_f64(rng.random_range(0.2..full_s)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let out = dagger(&run, true).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    for i in 0..2 {
+        let model = |root: &Path| root.join("models").join(format!("iter{i}"));
+        assert!(
+            tensors(&model(&run)) == tensors(&model(&whole)),
+            "iteration {i}'s weights differ"
+        );
+        let config =
+            |root: &Path| std::fs::read_to_string(model(root).join("config.json")).unwrap();
+        assert_eq!(
+            config(&run),
+            config(&whole),
+            "iteration {i}'s recalibrated config"
+        );
+    }
+    // Every figure but the times.
+    let figures = |root: &Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("dagger.json")).unwrap())
+                .unwrap();
+        for it in v.as_array_mut().unwrap() {
+            for key in ["collect_s", "train_s", "eval_s", "model"] {
+                it.as_object_mut().unwrap().remove(key);
+            }
+        }
+        v
+    };
+    assert_eq!(figures(&run), figures(&whole));
+}
