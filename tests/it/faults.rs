@@ -199,6 +199,10 @@ fn a_full_disk_during_training_keeps_the_last_good_checkpoint_and_resumes_exactl
         .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        !model.join("train_state.tmp").exists(),
+        "a half-written training state was left"
+    );
     // With room again, --resume finishes the run as if nothing had happened.
     std::fs::remove_file(filler).unwrap();
     let out = train(data, &model, 8, true).output().unwrap();

@@ -71,11 +71,18 @@ pub(super) fn save_state(
     // directory holding it is complete.
     let tmp = dir.with_file_name(format!("{STATE_DIR}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| state_err(&tmp, e))?;
-    save_tensors(&varmap_tensors(varmap)?, &tmp.join(WEIGHTS))?;
-    save_tensors(&optimiser.state(), &tmp.join(MOMENTS))?;
-    let json = serde_json::to_vec_pretty(state).map_err(|e| state_err(&tmp, e))?;
-    write_atomic(&tmp.join(STATE_FILE), &json)?;
+    let written = (|| {
+        std::fs::create_dir_all(&tmp).map_err(|e| state_err(&tmp, e))?;
+        save_tensors(&varmap_tensors(varmap)?, &tmp.join(WEIGHTS))?;
+        save_tensors(&optimiser.state(), &tmp.join(MOMENTS))?;
+        let json = serde_json::to_vec_pretty(state).map_err(|e| state_err(&tmp, e))?;
+        write_atomic(&tmp.join(STATE_FILE), &json)
+    })();
+    if let Err(e) = written {
+        // A state that could not be written whole (a full disk) leaves nothing behind.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
     let _ = std::fs::remove_dir_all(dir);
     std::fs::rename(&tmp, dir).map_err(|e| state_err(dir, e))
 }
