@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::nn::backbone::Backbone;
 use crate::nn::checkpoint::{ModelDir, model_err};
-use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
+use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec, check_parameters, conv_parameters};
 use crate::nn::device;
 use crate::nn::linear::Mlp;
 use crate::nn::optim::AdamWParams;
@@ -105,13 +105,20 @@ impl ModelDir for Classifier {
         if config.classes.len() < 2 {
             return Err(model_err(path, "classes: a classifier needs at least two"));
         }
+        config.input.check().map_err(|e| model_err(path, e))?;
         let features = config.feature_len().map_err(|e| model_err(path, e))?;
-        let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device());
-        let backbone = Backbone::new(&config.backbone, config.input, vb.pp("backbone"))?;
         let mut widths = vec![features];
         widths.extend(&config.hidden);
         widths.push(config.classes.len());
+        let dense: f64 = widths
+            .windows(2)
+            .map(|w| (w[0] as f64 + 1.0) * w[1] as f64)
+            .sum();
+        let convs = conv_parameters(config.input.channels, &config.backbone.layers);
+        check_parameters(convs + dense).map_err(|e| model_err(path, e))?;
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device());
+        let backbone = Backbone::new(&config.backbone, config.input, vb.pp("backbone"))?;
         let dense = Mlp::new(&widths, vb.pp("classifier"))?;
         Ok(Self {
             config,

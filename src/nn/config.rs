@@ -161,6 +161,54 @@ fn one_head() -> usize {
 pub const MAX_KERNEL: usize = 64;
 /// Most channels of a layer, or units of a dense layer.
 pub const MAX_WIDTH: usize = 65_536;
+impl InputSpec {
+    /// Refuses an empty input, or one over 16 channels or [`MAX_INPUT_PX`] a side.
+    pub fn check(&self) -> Result<(), String> {
+        let i = self;
+        if i.channels == 0 || i.height == 0 || i.width == 0 {
+            return Err("input: channels, height and width must be at least 1".into());
+        }
+        if i.channels > 16 || i.height > MAX_INPUT_PX || i.width > MAX_INPUT_PX {
+            return Err(format!(
+                "input: at most 16 channels and {MAX_INPUT_PX} pixels a side, got {}x{}x{}",
+                i.channels, i.height, i.width
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Weights of the convolutions `layers` over `channels` input channels (counted in f64: a
+/// hostile config must not overflow).
+pub fn conv_parameters(channels: usize, layers: &[LayerSpec]) -> f64 {
+    let (mut c, mut total) = (channels as f64, 0.0);
+    for layer in layers {
+        if let LayerSpec::Conv {
+            out_channels,
+            kernel,
+            ..
+        } = *layer
+        {
+            let out = out_channels as f64;
+            total += c * out * (kernel * kernel) as f64 + out;
+            c = out;
+        }
+    }
+    total
+}
+
+/// Refuses a model of about `parameters` weights when that is over [`MAX_PARAMETERS`], before
+/// any is allocated.
+pub fn check_parameters(parameters: f64) -> Result<(), String> {
+    if parameters > MAX_PARAMETERS as f64 {
+        return Err(format!(
+            "the model would have about {parameters:.3e} parameters; the limit is \
+             {MAX_PARAMETERS:.0e} (narrower layers, or a smaller input or feature map)"
+        ));
+    }
+    Ok(())
+}
+
 /// Largest side of an input image, pixels.
 pub const MAX_INPUT_PX: usize = 4096;
 /// Most weights a model may have (400 MB of f32).
@@ -298,15 +346,7 @@ impl ModelConfig {
             ));
         }
         let i = self.input;
-        if i.channels == 0 || i.height == 0 || i.width == 0 {
-            return Err("input: channels, height and width must be at least 1".into());
-        }
-        if i.channels > 16 || i.height > MAX_INPUT_PX || i.width > MAX_INPUT_PX {
-            return Err(format!(
-                "input: at most 16 channels and {MAX_INPUT_PX} pixels a side, got {}x{}x{}",
-                i.channels, i.height, i.width
-            ));
-        }
+        i.check()?;
         let mut shape = (i.channels, i.height, i.width);
         for (n, layer) in self.backbone.layers.iter().enumerate() {
             shape = layer
@@ -340,13 +380,7 @@ impl ModelConfig {
             ));
         }
         let map = self.map_feature_shape()?;
-        let parameters = self.parameter_estimate(shape, map);
-        if parameters > MAX_PARAMETERS as f64 {
-            return Err(format!(
-                "the model would have about {parameters:.3e} parameters; the limit is \
-                 {MAX_PARAMETERS:.0e} (narrower layers, or a smaller input or feature map)"
-            ));
-        }
+        check_parameters(self.parameter_estimate(shape, map))?;
         Ok(shape)
     }
 
@@ -356,22 +390,7 @@ impl ModelConfig {
         features: (usize, usize, usize),
         map: Option<(usize, usize, usize)>,
     ) -> f64 {
-        let convs = |input: usize, layers: &[LayerSpec]| {
-            let (mut c, mut total) = (input as f64, 0.0);
-            for layer in layers {
-                if let LayerSpec::Conv {
-                    out_channels,
-                    kernel,
-                    ..
-                } = *layer
-                {
-                    let out = out_channels as f64;
-                    total += c * out * (kernel * kernel) as f64 + out;
-                    c = out;
-                }
-            }
-            total
-        };
+        let convs = conv_parameters;
         let volume = |(c, h, w): (usize, usize, usize)| c as f64 * h as f64 * w as f64;
         let mut total = convs(self.input.channels, &self.backbone.layers);
         if let Some(m) = &self.map {

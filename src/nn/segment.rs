@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::nn::backbone::Backbone;
 use crate::nn::checkpoint::{ModelDir, model_err};
 use crate::nn::config::ModelConfig;
-use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec};
+use crate::nn::config::{BackboneConfig, InputSpec, LayerSpec, check_parameters, conv_parameters};
 use crate::nn::device;
 use crate::nn::ops::{self, Conv2dSpec};
 use crate::nn::trainer::{self, Examples, Objective, Report, Run, Schedule, Supervised};
@@ -71,6 +71,10 @@ impl ModelDir for Segmenter {
         if config.classes.len() < 2 {
             return Err(model_err(path, "classes: a segmenter needs at least two"));
         }
+        config.input.check().map_err(|e| model_err(path, e))?;
+        // The decoder mirrors the encoder: about twice its weights.
+        let convs = conv_parameters(config.input.channels, &config.backbone.layers);
+        check_parameters(2.0 * convs).map_err(|e| model_err(path, e))?;
         // Sizes at every level of the encoder.
         let mut sizes = vec![(
             config.input.channels,

@@ -2,6 +2,7 @@
 //! file with): any tick by seeking to the chunks that hold it, as replay's seek does.
 
 use crate::error::Result;
+use crate::record::bounds::parse_record;
 use crate::record::reader::{Assembler, EpisodeReader, RECORD_LIMIT, Step, read_err};
 use mcap::records::Record;
 use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
@@ -35,7 +36,7 @@ impl EpisodeReader {
         }
         let tail =
             read_at(&mut file, len - FOOTER, FOOTER as usize).map_err(|e| read_err(path, e))?;
-        let footer = match mcap::parse_record(tail[0], &tail[9..29]) {
+        let footer = match parse_record(tail[0], &tail[9..29]) {
             Ok(Record::Footer(f)) if tail[29..] == *b"\x89MCAP0\r\n" => f,
             _ => {
                 return Err(read_err(
@@ -62,7 +63,7 @@ impl EpisodeReader {
             let body = summary
                 .get(pos + 9..(pos + 9).saturating_add(n))
                 .ok_or_else(|| read_err(path, "summary record runs past the end"))?;
-            match mcap::parse_record(opcode, body) {
+            match parse_record(opcode, body) {
                 Ok(Record::ChunkIndex(c)) => chunks.push(c),
                 Ok(Record::Channel(c)) => {
                     topics.insert(c.id, c.topic);
@@ -111,7 +112,7 @@ impl EpisodeReader {
                 chunk.chunk_length as usize,
             )
             .map_err(|e| read_err(path, e))?;
-            let header = match mcap::parse_record(bytes[0], &bytes[9..]) {
+            let header = match parse_record(bytes[0], &bytes[9..]) {
                 Ok(Record::Chunk { header, .. }) => header,
                 _ => {
                     return Err(read_err(
@@ -146,7 +147,7 @@ impl EpisodeReader {
                         reader.notify_read(k);
                     }
                     LinearReadEvent::Record { data, opcode } => {
-                        match mcap::parse_record(opcode, data).map_err(|e| read_err(path, e))? {
+                        match parse_record(opcode, data).map_err(|e| read_err(path, e))? {
                             Record::Message { header, data } if header.log_time == time => {
                                 let topic = index
                                     .topics

@@ -2,6 +2,7 @@
 //! Foxglove and the `mcap` CLI. The writer runs on its own thread; the reader streams and
 //! survives truncation and corruption; [`store`] keeps them in object stores (S3, GCS).
 
+mod bounds;
 mod check;
 mod follow;
 mod index;

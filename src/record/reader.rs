@@ -4,6 +4,7 @@
 //! and then stops; [`StepIter::outcome`] says what was cut.
 
 use crate::error::{Error, Result};
+use crate::record::bounds::parse_record;
 use crate::record::follow::Follower;
 use crate::record::schema::*;
 use crate::record::writer::EpisodeMeta;
@@ -234,7 +235,7 @@ impl StepIter {
             Some(Err(e)) => return self.stop(Some(e.to_string())),
             Some(Ok(LinearReadEvent::ReadRequest(n))) => Err(n),
             Some(Ok(LinearReadEvent::Record { data, opcode })) => {
-                Ok(match mcap::parse_record(opcode, data) {
+                Ok(match parse_record(opcode, data) {
                     Ok(record) => Some(into_owned(record)),
                     Err(e) => return self.stop(Some(format!("bad record: {e}"))),
                 })

@@ -80,9 +80,17 @@ fn every_fuzz_target_survives_its_kept_inputs_and_their_mutations() {
         let files = inputs(name);
         assert!(!files.is_empty(), "fuzz/corpus/{name} holds no seed inputs");
         let data: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+        let mut slowest = (std::time::Duration::ZERO, &files[0]);
         for (file, bytes) in files.iter().zip(&data) {
+            let started = std::time::Instant::now();
             run(name, target, bytes, &file.display().to_string());
+            slowest = slowest.max((started.elapsed(), file));
         }
+        eprintln!(
+            "{name}: slowest kept input {:?}: {}",
+            slowest.0,
+            slowest.1.display()
+        );
         let mut rng = StdRng::seed_from_u64(21);
         for (file, bytes) in files.iter().zip(&data) {
             for m in 0..MUTATIONS {
@@ -184,7 +192,11 @@ fn fuzz_seed_models_load_as_their_kind() {
             std::fs::write(folder.join(name), bytes).unwrap();
         }
     }
-    let seeds = inputs("checkpoint");
+    let mut seeds: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    seeds.sort();
     assert_eq!(seeds.len(), 4, "{seeds:?}");
     for seed in seeds {
         let data = std::fs::read(&seed).unwrap();

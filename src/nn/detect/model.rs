@@ -7,7 +7,7 @@ use crate::nn::backbone::Backbone;
 use crate::nn::boxes::{BBox, Detection, nms};
 use crate::nn::checkpoint::{ModelDir, initialise, model_err};
 use crate::nn::config::ModelConfig;
-use crate::nn::config::{BackboneConfig, InputSpec};
+use crate::nn::config::{BackboneConfig, InputSpec, check_parameters, conv_parameters};
 use crate::nn::device;
 use crate::nn::linear::Linear;
 use crate::nn::ops::{self, Conv2dSpec, Roi};
@@ -139,8 +139,22 @@ impl ModelDir for Detector {
                 "rpn_channels, roi_bins, head_hidden: must be at least 1",
             ));
         }
+        config.input.check().map_err(|e| model_err(path, e))?;
         let grid = FeatureGrid::of(config.input, &config.backbone.layers)
             .map_err(|e| model_err(path, e))?;
+        let (c, r, a) = (
+            grid.channels as f64,
+            config.rpn_channels as f64,
+            config.anchors_per_cell() as f64,
+        );
+        let (s, h, k) = (
+            config.roi_bins as f64,
+            config.head_hidden as f64,
+            config.classes.len() as f64,
+        );
+        let heads = c * r * 9.0 + r * a * 5.0 + c * s * s * h + h * h + h * (k + 1.0) * 5.0;
+        let convs = conv_parameters(config.input.channels, &config.backbone.layers);
+        check_parameters(convs + heads).map_err(|e| model_err(path, e))?;
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device());
         let backbone = Backbone::new(&config.backbone, config.input, vb.pp("backbone"))?;
