@@ -258,11 +258,8 @@ fn collect_once(
     drive: impl FnOnce() -> Result<Vec<Drive>>,
 ) -> Result<(Collected, bool)> {
     let marker = dir.join(COLLECTED);
-    if resume && let Ok(text) = std::fs::read_to_string(&marker) {
-        let collected = serde_json::from_str(&text).map_err(|e| Error::Output {
-            path: marker.clone(),
-            message: format!("{e}; delete it to collect this data again"),
-        })?;
+    if resume && let Some(collected) = read_marker(&marker, "delete it to collect this data again")?
+    {
         return Ok((collected, true));
     }
     let _ = std::fs::remove_file(&marker);
@@ -273,11 +270,7 @@ fn collect_once(
         frames: drives.iter().map(|d| d.metrics.ticks + 1).sum(),
         seconds: started.elapsed().as_secs_f64(),
     };
-    let json = serde_json::to_vec_pretty(&collected).map_err(|e| Error::Output {
-        path: marker.clone(),
-        message: e.to_string(),
-    })?;
-    crate::files::write_atomic(&marker, &json)?;
+    write_marker(&marker, &collected)?;
     Ok((collected, false))
 }
 
@@ -306,11 +299,9 @@ fn train_once(
 ) -> Result<Trained> {
     let model = model_dir(&options.out, i);
     let marker = model.join(TRAINED);
-    if resume && let Ok(text) = std::fs::read_to_string(&marker) {
-        return serde_json::from_str(&text).map_err(|e| Error::Output {
-            path: marker.clone(),
-            message: format!("{e}; delete {} to train this model again", model.display()),
-        });
+    let again = format!("delete {} to train this model again", model.display());
+    if resume && let Some(trained) = read_marker(&marker, &again)? {
+        return Ok(trained);
     }
     observer.stage(i, "train");
     let started = Instant::now();
@@ -362,12 +353,31 @@ fn train_once(
         recalibration,
         seconds: started.elapsed().as_secs_f64(),
     };
-    let json = serde_json::to_vec_pretty(&trained).map_err(|e| Error::Output {
-        path: marker.clone(),
+    write_marker(&marker, &trained)?;
+    Ok(trained)
+}
+
+/// A stage's marker, when the stage finished (`fix` says how to redo a stage whose marker
+/// cannot be read).
+fn read_marker<T: serde::de::DeserializeOwned>(path: &Path, fix: &str) -> Result<Option<T>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None);
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::Output {
+            path: path.to_path_buf(),
+            message: format!("{e}; {fix}"),
+        })
+}
+
+/// Marks a stage finished with its figures.
+fn write_marker<T: Serialize>(path: &Path, figures: &T) -> Result<()> {
+    let json = serde_json::to_vec_pretty(figures).map_err(|e| Error::Output {
+        path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    crate::files::write_atomic(&marker, &json)?;
-    Ok(trained)
+    crate::files::write_atomic(path, &json)
 }
 
 /// Records the run's arguments in `out`, or, when resuming, checks them against those of the
