@@ -300,11 +300,17 @@ impl EpisodeSteps {
     }
 }
 
-/// Opens the episode file at `path` and returns its steps (frames decoded).
+/// Opens the episode file at `path` and returns its steps (frames decoded); with `follow`, a
+/// file still being recorded is read as it grows, to its end.
 #[pyfunction]
-fn read_episode(path: PathBuf) -> PyResult<EpisodeSteps> {
+#[pyo3(signature = (path, follow=false))]
+fn read_episode(path: PathBuf, follow: bool) -> PyResult<EpisodeSteps> {
     let reader = steerlab::record::EpisodeReader::open(&path).map_err(err)?;
-    let steps = reader.steps(true).map_err(err)?;
+    let steps = match follow {
+        true => reader.follow(true),
+        false => reader.steps(true),
+    }
+    .map_err(err)?;
     Ok(EpisodeSteps { steps, path })
 }
 

@@ -62,15 +62,19 @@ class EpisodeReader:
     `expert_action` (`[curvature 1/m, speed m/s]`), `state`, `driver`, `distribution` (the
     policy's mixture when a model drove), `route` (in a town) and `frame_hash`. A damaged
     file raises `SteerlabError` naming the file and where it broke, after the steps before
-    the damage."""
+    the damage. With `follow=True` a file still being recorded (`steerlab record` holds it) is
+    read as it grows: each step once whole, a chunk (about 5 s of recording) behind the
+    writer, until the writer closes it; iterating waits for the writer (holding the GIL)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, follow: bool = False):
         self.path = Path(path)
+        self.follow = follow
         # Opening checks the file now, so a missing or foreign file fails here.
-        self._first = _steerlab.read_episode(str(self.path))
+        self._first = _steerlab.read_episode(str(self.path), follow)
 
     def __iter__(self) -> Iterator[dict]:
-        steps, self._first = self._first or _steerlab.read_episode(str(self.path)), None
+        steps = self._first or _steerlab.read_episode(str(self.path), self.follow)
+        self._first = None
         for frame, patch, info_json in steps:
             step = json.loads(info_json)
             step["frame"] = frame

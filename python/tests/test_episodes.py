@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -42,6 +43,25 @@ def test_a_damaged_episode_is_an_error_after_its_good_steps(recorded, tmp_path):
     assert good == list(range(len(good)))
     with pytest.raises(steerlab.SteerlabError, match="missing.mcap"):
         steerlab.EpisodeReader(tmp_path / "missing.mcap")
+
+
+def test_following_an_episode_being_recorded_gives_every_step_whole(tmp_path, oval, steerlab_bin):
+    recorder = subprocess.Popen([steerlab_bin, "record", "--scenario", oval, "--steps", "2000",
+                                 "--out", tmp_path], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    path = tmp_path / "oval_000.mcap"
+    reader = None
+    for _ in range(2400):
+        try:
+            reader = steerlab.EpisodeReader(path, follow=True)
+            break
+        except steerlab.SteerlabError:  # not created, or its metadata not written yet
+            assert recorder.poll() is None
+            time.sleep(0.05)
+    assert reader is not None
+    ticks = [s["tick"] for s in reader if fnv1a(s["frame"].tobytes()) == s["frame_hash"]]
+    assert recorder.wait() == 0
+    assert ticks == list(range(2001))
 
 
 def hashes(folder):
