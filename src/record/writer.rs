@@ -148,7 +148,8 @@ fn create_locked(path: &Path) -> Result<File> {
                  record different episodes (give each its own --shard I/N, or its own --out)",
             ));
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(mcap_err(path, e)),
+        // A file system without locks (some network and FUSE mounts) records unguarded.
+        Err(std::fs::TryLockError::Error(_)) => {}
     }
     file.set_len(0).map_err(|e| mcap_err(path, e))?;
     Ok(file)
