@@ -6,8 +6,8 @@
 # from earlier crashes (fuzz/regressions/TARGET) and grows a working corpus in
 # target/fuzz/corpus/TARGET; a crash, a run over 2 GB or an input over 5 s stops it with the
 # input saved under fuzz/artifacts/TARGET (the instrumented build runs 4-10 times slower than
-# the release build, where the test suite times every kept input against 1 s). The figures of
-# each run are printed at the end.
+# the release build, where a hang is an input over 1 s; `cargo test` prints each target's
+# slowest kept input there). The figures of each run are printed at the end.
 set -eu
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-300}
