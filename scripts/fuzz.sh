@@ -30,15 +30,22 @@ for t in $targets; do
     cargo +nightly fuzz build --debug-assertions "$t" 2>&1 | tail -n 1
 done
 
+# FUZZ_RUNS: that many inputs from a fixed seed instead of a time, so that a smoke run does the
+# same on every machine (given the same sources and corpus).
+if [ -n "${FUZZ_RUNS:-}" ]; then
+    limit="-runs=$FUZZ_RUNS -seed=1"
+else
+    limit="-max_total_time=$seconds"
+fi
 logs=target/fuzz/logs
 mkdir -p "$logs"
 status=0
 for t in $targets; do
     mkdir -p "target/fuzz/corpus/$t" "fuzz/regressions/$t"
-    echo "fuzz: $t for ${seconds} s"
+    echo "fuzz: $t (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-$seconds s})"
     if ! cargo +nightly fuzz run --debug-assertions "$t" "target/fuzz/corpus/$t" \
         "fuzz/corpus/$t" "fuzz/regressions/$t" -- \
-        -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+        $limit -timeout=5 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
         -max_len=1048576 -print_final_stats=1 >"$logs/$t.log" 2>&1; then
         echo "fuzz: $t FAILED; the input is in fuzz/artifacts/$t, the log in $logs/$t.log" >&2
         grep -E "ERROR|panicked|Test unit written" "$logs/$t.log" | head -n 5 >&2 || true

@@ -95,7 +95,14 @@ pub struct NetworkSpec {
 
 /// Junctions per side of a generated town's grid, from its size.
 fn grid_side(size_m: f64) -> usize {
-    ((size_m / 120.0).round() as usize + 1).clamp(4, 8)
+    // In floating point: a size the validation refuses (1e44 m, NaN) is still built while its
+    // problems are gathered, and must not overflow on the way.
+    let side = (size_m / 120.0).round() + 1.0;
+    if side.is_nan() {
+        4
+    } else {
+        side.clamp(4.0, 8.0) as usize
+    }
 }
 
 /// A generated town: a jittered grid of junctions whose corner junctions become curved
