@@ -42,7 +42,7 @@ mkdir -p "$logs"
 status=0
 for t in $targets; do
     mkdir -p "target/fuzz/corpus/$t" "fuzz/regressions/$t"
-    echo "fuzz: $t (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-$seconds s})"
+    echo "fuzz: $t ($limit)"
     if ! cargo +nightly fuzz run --debug-assertions "$t" "target/fuzz/corpus/$t" \
         "fuzz/corpus/$t" "fuzz/regressions/$t" -- \
         $limit -timeout=5 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
