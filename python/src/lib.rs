@@ -176,7 +176,7 @@ impl World {
             labels,
             map: map.then(|| MapOptions {
                 spec: MapSpec::default(),
-                gps: None,
+                ..MapOptions::default()
             }),
         };
         keep_freed_memory();
@@ -422,7 +422,7 @@ fn record_expert(
         randomise: None,
         map: map.then(|| MapOptions {
             spec: MapSpec::default(),
-            gps: None,
+            ..MapOptions::default()
         }),
     };
     let summary = record(&options, &mut |_| {}).map_err(err)?;

@@ -1,7 +1,9 @@
 //! `steerlab eval`: a trained policy drives each scenario in closed loop; metrics per scenario
 //! and overall (JSON and Markdown), a map of each drive, and the drives recorded for replay.
 
-use crate::drive::eval::{EvalOptions, Evaluation, evaluate, metrics_table};
+use crate::drive::eval::{
+    EvalOptions, Evaluation, GPS_MD, evaluate, gps_label, gps_sweep, gps_table, metrics_table,
+};
 use crate::drive::metrics::Supervision;
 use crate::drive::suite::{SUITE_JSON, SUITE_MD, SUITE_PNG, Suite, run_suite};
 use crate::drive::{Choice, InterventionRule, Policy};
@@ -38,6 +40,11 @@ pub struct EvalArgs {
     /// and degrees (and optionally the error's correlation time in seconds, 10 by default).
     #[arg(long, value_name = "σ_POS,σ_HEADING")]
     pub gps_noise: Option<GpsNoise>,
+    /// Evaluate once with the true pose and once per GPS error given (`σ_pos,σ_heading`,
+    /// repeatable; `--gps-sweep 2,1 --gps-sweep 5,3 --gps-sweep 10,5`); writes gps.md, the
+    /// table by GPS error, and each level's evaluation in `gps_<σ>m/`.
+    #[arg(long, value_name = "σ_POS,σ_HEADING", conflicts_with_all = ["gps_noise", "suite"])]
+    pub gps_sweep: Vec<GpsNoise>,
     /// No safety driver: each drive ends at its first crash (a wheel off the road or the body
     /// touching a prop); reports distance and time to the first crash.
     #[arg(long)]
@@ -120,6 +127,40 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         println!(
             "score (autonomy over every cell): {:.1} %; {SUITE_MD}, {SUITE_JSON} and {SUITE_PNG} (heat map) in {}",
             result.overall.autonomy_pct,
+            args.out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.gps_sweep.is_empty() {
+        let options = options(args)?;
+        let levels: Vec<Option<GpsNoise>> = std::iter::once(None)
+            .chain(args.gps_sweep.iter().copied().map(Some))
+            .collect();
+        let bar = distance_bar(
+            options.km * 1000.0 * (options.scenarios.len() * levels.len()) as f64,
+        );
+        let (mut done_before, mut current, mut last) = (0.0, String::new(), 0.0);
+        let result = gps_sweep(&mut policy, &options, &levels, &mut |name, ticks, metres| {
+            if name != current || metres < last {
+                done_before += last;
+                current = name.to_string();
+            }
+            last = metres;
+            if ticks % 20 == 0 {
+                bar.set_position((done_before + metres) as u64);
+                bar.set_message(name.to_string());
+            }
+        });
+        bar.finish_and_clear();
+        let rows: Vec<(String, crate::drive::metrics::Metrics)> = result?
+            .into_iter()
+            .map(|(g, e)| (gps_label(g), e.overall))
+            .collect();
+        let table = gps_table(&rows);
+        crate::files::write_atomic(&args.out.join(GPS_MD), table.as_bytes())?;
+        println!("{table}");
+        println!(
+            "{GPS_MD} in {}, each level's evaluation in its gps_<σ>m folder",
             args.out.display()
         );
         return Ok(ExitCode::SUCCESS);

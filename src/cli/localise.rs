@@ -70,7 +70,7 @@ pub fn run(args: &LocaliseArgs) -> Result<ExitCode> {
     crate::files::create_dir_all(&args.out)?;
     let mut runs: Vec<Localisation> = Vec::new();
     println!(
-        "| episode | drive s | fix error m / ° | odometry + GPS m / ° | with network m / ° | real-time factor |\n|---|---|---|---|---|---|"
+        "| episode | drive s | fix error, median / p95 | odometry + GPS | with the network | real-time factor |\n|---|---|---|---|---|---|"
     );
     for file in &files {
         let episode = EpisodeReader::open(file)?;
@@ -160,8 +160,12 @@ pub fn run(args: &LocaliseArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn pair(e: (f64, f64)) -> String {
-    format!("{:.2} / {:.1}", e.0, e.1)
+/// Median / 95th percentile of the position error, metres, then of the heading error, degrees.
+fn pair(e: crate::drive::localise::ErrorStats) -> String {
+    format!(
+        "{:.2} / {:.2} m, {:.1} / {:.1}°",
+        e.median_m, e.p95_m, e.median_deg, e.p95_deg
+    )
 }
 
 fn write_csv(path: &std::path::Path, points: &[TrackPoint]) -> Result<()> {

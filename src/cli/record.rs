@@ -197,6 +197,7 @@ fn options(args: &RecordArgs) -> Result<RecordOptions> {
         map: args.map.then(|| MapOptions {
             spec: MapSpec::default(),
             gps: args.gps_noise,
+            ..MapOptions::default()
         }),
     })
 }

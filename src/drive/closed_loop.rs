@@ -86,6 +86,8 @@ struct Decision {
     action: Action,
     distribution: Option<SteeringDistribution>,
     by_policy: bool,
+    /// The fingerprint of the model that chose the action.
+    model: Option<String>,
 }
 
 /// Drives `env`'s single car as `options` say; `progress(ticks, metres)` is called every tick.
@@ -126,7 +128,14 @@ pub fn drive(
     let mut crashes = Vec::new();
     let mut crashed = false;
     let mut policy_ticks = 0;
-    let mut obs = env.reset(options.seed)?.remove(0);
+    // The car's sensor errors are the drive's own: drives of one run share a world seed.
+    let sensor_seed = crate::sim::math::fnv1a(&[
+        b"sensors",
+        &options.seed.to_le_bytes(),
+        scenario.name.as_bytes(),
+        &options.episode.to_le_bytes(),
+    ]);
+    let mut obs = env.reset_drive(options.seed, sensor_seed)?.remove(0);
     let (mut ticks, mut metres) = (0u64, 0.0f64);
     let mut over = false;
     loop {
@@ -164,6 +173,7 @@ pub fn drive(
                         Some(d) if d.by_policy => "policy".into(),
                         _ => "expert".into(),
                     },
+                    model: decision.as_ref().and_then(|d| d.model.clone()),
                 },
                 distribution: decision
                     .as_ref()
@@ -261,7 +271,8 @@ pub fn drive(
 /// validation and calibration drives all go this way. With `randomise = Some((ranges, n))`
 /// each scenario is instead driven `n` times for `ticks / n`, each drive in a scenario drawn
 /// from `ranges` with the drive's seed, recorded as `<name>_<k>.mcap`. With `map`, every tick
-/// also cuts (and records) the car's map patch.
+/// also cuts (and records) the car's map patch; a randomised drive then draws its localisation
+/// error from `ranges` too, unless `map` gives a GPS error.
 #[allow(clippy::too_many_arguments)]
 pub fn drive_each(
     scenarios: &[Scenario],
@@ -290,6 +301,18 @@ pub fn drive_each(
                 }
             };
             scenario.episode_steps = ticks.min(u32::MAX as u64) as u32;
+            // A randomised drive draws its localisation error too, unless one was given.
+            let map = match (map, randomise) {
+                (Some(m), Some((ranges, _))) if m.gps.is_none() => {
+                    let (gps, dropouts) = ranges.draw_localisation(drive_seed);
+                    Some(MapOptions {
+                        gps: Some(gps),
+                        dropouts,
+                        ..m
+                    })
+                }
+                (m, _) => m,
+            };
             let options = EnvOptions {
                 map,
                 ..EnvOptions::default()
@@ -323,6 +346,7 @@ fn decide(
         action: expert.perturb(label).applied,
         distribution: None,
         by_policy: false,
+        model: None,
     };
     let policy = match pilot {
         Pilot::Expert { .. } => return Ok(by_expert(expert)),
@@ -331,6 +355,7 @@ fn decide(
                 action: control(obs),
                 distribution: None,
                 by_policy: true,
+                model: None,
             });
         }
         Pilot::Policy(policy) => &mut **policy,
@@ -349,7 +374,7 @@ fn decide(
     let seen = Seen {
         frame,
         map: obs.map.as_ref().map(|m| &m.patch),
-        command: command_of(&obs.state),
+        command: command_of(obs.map.as_ref()),
     };
     let (action, distribution) = policy
         .act(&seen, label.speed_m_s)
@@ -358,5 +383,6 @@ fn decide(
         action,
         distribution: Some(distribution),
         by_policy: true,
+        model: Some(policy.fingerprint.clone()),
     })
 }

@@ -222,7 +222,16 @@ pub fn record(
                     Some(ranges) => ranges.draw(scenario, seed)?,
                     None => scenario.clone(),
                 };
-                let env = Env::new(drawn, env_options.clone())
+                // A randomised episode draws its localisation error too, unless one was given.
+                let mut env_options = env_options.clone();
+                if let (Some(ranges), Some(map)) = (&options.randomise, env_options.map.as_mut())
+                    && map.gps.is_none()
+                {
+                    let (gps, dropouts) = ranges.draw_localisation(seed);
+                    map.gps = Some(gps);
+                    map.dropouts = dropouts;
+                }
+                let env = Env::new(drawn, env_options)
                     .map_err(|e| e.context(format!("scenario {name}, episode {episode}")))?;
                 world = Some(env);
             }

@@ -479,9 +479,16 @@ fn record_validation(
 /// The map patches every drive records: those the trained model reads, cut at the true pose
 /// or at a GPS fix with `options.gps`.
 fn map_options(options: &DaggerOptions) -> Option<MapOptions> {
-    options.config.map.as_ref().map(|m| MapOptions {
-        spec: m.spec,
+    let config = &options.config;
+    let spec = match &config.map {
+        Some(m) => m.spec,
+        None if config.reads_commands() => Default::default(),
+        None => return None,
+    };
+    Some(MapOptions {
+        spec,
         gps: options.gps,
+        ..MapOptions::default()
     })
 }
 

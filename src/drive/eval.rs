@@ -129,6 +129,93 @@ pub fn evaluate(
 /// The policy's mixture at junction entries beside the exits' curvatures (towns).
 pub const JUNCTIONS_PNG: &str = "junctions.png";
 
+/// The GPS-error table of a sweep, beside the sweep's evaluations.
+pub const GPS_MD: &str = "gps.md";
+
+/// The GPS errors the main job's navigation stage reports (σ position m, σ heading °): none,
+/// a good receiver, a consumer one, a poor one.
+pub const GPS_SWEEP: [(f64, f64); 4] = [(0.0, 0.0), (2.0, 1.0), (5.0, 3.0), (10.0, 5.0)];
+
+/// The GPS error of a sweep level (`None` for the true pose).
+pub fn sweep_noise((position_m, heading_deg): (f64, f64)) -> Option<GpsNoise> {
+    (position_m > 0.0 || heading_deg > 0.0).then_some(GpsNoise {
+        position_m,
+        heading_deg,
+        correlation_s: crate::sim::map_input::GPS_CORRELATION_S,
+    })
+}
+
+/// The name of a GPS error in tables: `true pose` or `σ 5 m / 3°`.
+pub fn gps_label(gps: Option<GpsNoise>) -> String {
+    match gps {
+        None => "true pose".into(),
+        Some(g) => format!("σ {} m / {}°", g.position_m, g.heading_deg),
+    }
+}
+
+/// Evaluates `policy` once per GPS error of `levels` (the same scenarios, seed and
+/// supervision; each level's drives in `<out>/gps_<σ>m`); [`gps_table`] makes the table by
+/// GPS error of the evaluations' own metrics.
+pub fn gps_sweep(
+    policy: &mut Policy,
+    options: &EvalOptions,
+    levels: &[Option<GpsNoise>],
+    progress: &mut dyn FnMut(&str, u64, f64),
+) -> Result<Vec<(Option<GpsNoise>, Evaluation)>> {
+    let mut out = Vec::with_capacity(levels.len());
+    for &gps in levels {
+        let folder = match gps {
+            None => "gps_0m".to_string(),
+            Some(g) => format!("gps_{}m", g.position_m),
+        };
+        let level = EvalOptions {
+            gps,
+            out: options.out.join(folder),
+            ..options.clone()
+        };
+        out.push((gps, evaluate(Some(policy), &level, progress)?));
+    }
+    Ok(out)
+}
+
+/// Driving by GPS error, one row per level, from the same metrics as `eval.md`: autonomy,
+/// interventions and crashes per km, junction success by manoeuvre, route completion (drives
+/// without a safety driver) and calibration.
+pub fn gps_table(rows: &[(String, Metrics)]) -> String {
+    let cell = |p: Passages| match p.success_pct() {
+        Some(pct) => format!("{pct:.0} % ({}/{})", p.successes, p.attempts),
+        None => "–".into(),
+    };
+    let mut t = String::from(
+        "| GPS error | autonomy | interventions per km | crashes per km | junctions: left | straight | right | all | route completion | in 68 % / 95 % interval |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for (name, m) in rows {
+        let j = &m.junctions;
+        let calibration = match (m.coverage_1_sigma, m.coverage_2_sigma) {
+            (Some(a), Some(b)) => format!("{:.0} % / {:.0} %", a * 100.0, b * 100.0),
+            _ => "–".into(),
+        };
+        let crashes_per_km = if m.distance_km > 0.0 {
+            format!("{:.2}", m.crashes as f64 / m.distance_km)
+        } else {
+            "–".into()
+        };
+        t.push_str(&format!(
+            "| {name} | {:.1} % | {:.2} | {crashes_per_km} | {} | {} | {} | {} | {} | {calibration} |\n",
+            m.autonomy_pct,
+            m.interventions_per_km,
+            cell(j.left),
+            cell(j.straight),
+            cell(j.right),
+            cell(j.all()),
+            m.route_completion_pct()
+                .map_or("–".into(), |p| format!("{p:.1} %")),
+        ));
+    }
+    t
+}
+
 impl Evaluation {
     /// Every drive's junction entries.
     pub fn junction_entries(&self) -> Vec<&JunctionEntry> {

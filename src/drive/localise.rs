@@ -16,34 +16,13 @@ use crate::record::EpisodeReader;
 use crate::sim::expert::standard_normal;
 use crate::sim::map_input::{GpsFix, GpsNoise, MapSpec, MapView};
 use crate::sim::math::{fnv1a, wrap_angle};
+use crate::sim::odometry::{Odometry, OdometryNoise, OdometryReading};
 use crate::sim::{Frame, Simulation, Vec2, VehicleState};
 use candle_core::Tensor;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
-/// A candidate pose: position (metres) and heading (radians from east).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct Pose {
-    pub position: Vec2,
-    pub heading: f64,
-}
-
-impl Pose {
-    pub fn new(x: f64, y: f64, heading: f64) -> Pose {
-        Pose {
-            position: Vec2::new(x, y),
-            heading,
-        }
-    }
-
-    /// Position error (metres) and absolute heading error (degrees) against `truth`.
-    pub fn error(&self, truth: &Pose) -> (f64, f64) {
-        (
-            self.position.distance(truth.position),
-            wrap_angle(self.heading - truth.heading).abs().to_degrees(),
-        )
-    }
-}
+pub use crate::sim::map_input::Pose;
 
 /// How the filters run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -57,7 +36,11 @@ pub struct LocaliseOptions {
     /// The exponent on the network's likelihood: successive frames are far from independent
     /// evidence, so each update counts for this fraction of one.
     pub network_weight: f64,
-    /// Odometry noise per tick: relative distance error and heading-change error (radians).
+    /// The errors of the car's odometry (wheel-speed scale, gyro bias and noise) that both
+    /// filters are fed.
+    pub odometry: OdometryNoise,
+    /// The filters' model of that odometry's error per tick: relative distance error and
+    /// heading-change error (radians).
     pub odometry_distance: f64,
     pub odometry_heading_rad: f64,
     /// Jitter given to particles after resampling: metres and radians.
@@ -77,6 +60,7 @@ impl Default for LocaliseOptions {
             },
             every_ticks: 2,
             network_weight: 0.25,
+            odometry: OdometryNoise::default(),
             odometry_distance: 0.02,
             odometry_heading_rad: 0.002,
             roughen_m: 0.3,
@@ -96,6 +80,7 @@ impl LocaliseOptions {
                 self.particles
             ));
         }
+        p.extend(self.odometry.problems());
         if self.every_ticks == 0 {
             p.push("every: must be at least 1 tick".into());
         }
@@ -166,15 +151,17 @@ impl ParticleFilter {
         }
     }
 
-    /// Moves every particle by the odometry: `distance_m` along its heading turned by half of
-    /// `heading_change`, then the rest of the turn, each with its own noise.
-    pub fn predict(&mut self, distance_m: f64, heading_change: f64) {
+    /// Moves every particle by the odometry `reading` ([`Pose::moved`]), each with its own
+    /// noise.
+    pub fn predict(&mut self, reading: &OdometryReading) {
         let (sd, sh) = self.odometry;
         for p in &mut self.particles {
-            let d = distance_m * (1.0 + sd * standard_normal(&mut self.rng));
-            let dh = heading_change + sh * standard_normal(&mut self.rng);
-            p.position = p.position + Vec2::from_heading(p.heading + dh / 2.0) * d;
-            p.heading = wrap_angle(p.heading + dh);
+            *p = p.moved(&OdometryReading {
+                distance_m: reading.distance_m * (1.0 + sd * standard_normal(&mut self.rng)),
+                heading_change_rad: reading.heading_change_rad
+                    + sh * standard_normal(&mut self.rng),
+                speed_m_s: reading.speed_m_s,
+            });
         }
     }
 
@@ -278,6 +265,7 @@ pub struct Localiser {
     options: LocaliseOptions,
     dt_s: f64,
     gps: GpsFix,
+    odometry: Odometry,
     filters: Option<(ParticleFilter, ParticleFilter)>,
     last: Option<Pose>,
     tick: u64,
@@ -303,6 +291,10 @@ impl Localiser {
             gps: GpsFix::new(
                 options.gps,
                 fnv1a(&[b"localise", &options.seed.to_le_bytes()]),
+            ),
+            odometry: Odometry::new(
+                options.odometry,
+                fnv1a(&[b"localise odometry", &options.seed.to_le_bytes()]),
             ),
             filters: None,
             last: None,
@@ -333,11 +325,12 @@ impl Localiser {
         if self.tick > 0 {
             self.gps.step(self.dt_s);
         }
-        let (position, heading) = self.gps.fix(&VehicleState {
+        let state = VehicleState {
             position: truth.position,
             heading: truth.heading,
             ..VehicleState::default()
-        });
+        };
+        let (position, heading) = self.gps.fix(&state);
         let fix = Pose { position, heading };
         let sigma = (
             self.options.gps.position_m,
@@ -351,17 +344,21 @@ impl Localiser {
             )
         });
         if let Some(last) = self.last {
-            let distance = truth.position.distance(last.position);
-            let turn = wrap_angle(truth.heading - last.heading);
-            if distance > TELEPORT_M {
-                // The car was put somewhere else (a safety driver's reset): start again
-                // from the fix.
+            if truth.position.distance(last.position) > TELEPORT_M {
+                // The car was put somewhere else (a safety driver's reset, which the car is
+                // told of): start again from the fix.
+                self.odometry.restart();
+                self.odometry.measure(&state, self.dt_s);
                 *with = ParticleFilter::new(fix, sigma, &self.options, seed ^ self.tick);
                 *without = ParticleFilter::new(fix, sigma, &self.options, seed ^ self.tick);
             } else {
-                with.predict(distance, turn);
-                without.predict(distance, turn);
+                // The filters read the odometry, errors and all; never the true motion.
+                let reading = self.odometry.measure(&state, self.dt_s);
+                with.predict(&reading);
+                without.predict(&reading);
             }
+        } else {
+            self.odometry.measure(&state, self.dt_s);
         }
         if self.tick > 0 && self.tick % self.gps_every == 0 {
             for f in [&mut *with, &mut *without] {
@@ -482,38 +479,89 @@ pub struct Localisation {
     pub cut: Option<String>,
 }
 
-/// Mean errors over the points from `settle_s` on: (position m, heading deg) of the raw fix,
-/// the filter without the network and the filter with it.
+/// Position (metres) and heading (degrees) errors of one estimate over many ticks: the mean,
+/// the median and the 95th percentile of each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ErrorStats {
+    pub mean_m: f64,
+    pub median_m: f64,
+    pub p95_m: f64,
+    pub mean_deg: f64,
+    pub median_deg: f64,
+    pub p95_deg: f64,
+}
+
+impl ErrorStats {
+    fn of(errors: &[(f64, f64)]) -> ErrorStats {
+        let stats = |mut v: Vec<f64>| -> (f64, f64, f64) {
+            if v.is_empty() {
+                return (0.0, 0.0, 0.0);
+            }
+            v.sort_by(f64::total_cmp);
+            let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+            (v.iter().sum::<f64>() / v.len() as f64, at(0.5), at(0.95))
+        };
+        let (mean_m, median_m, p95_m) = stats(errors.iter().map(|e| e.0).collect());
+        let (mean_deg, median_deg, p95_deg) = stats(errors.iter().map(|e| e.1).collect());
+        ErrorStats {
+            mean_m,
+            median_m,
+            p95_m,
+            mean_deg,
+            median_deg,
+            p95_deg,
+        }
+    }
+
+    /// The mean position and heading errors.
+    pub fn mean(&self) -> (f64, f64) {
+        (self.mean_m, self.mean_deg)
+    }
+}
+
+/// The errors over the points from `settle_s` on of the raw fix, the filter without the
+/// network and the filter with it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct ErrorSummary {
     pub points: usize,
-    pub fix: (f64, f64),
-    pub without_network: (f64, f64),
-    pub with_network: (f64, f64),
+    pub fix: ErrorStats,
+    pub without_network: ErrorStats,
+    pub with_network: ErrorStats,
 }
 
-/// Averages the errors of `points` from `settle_s` seconds on.
+/// The errors of `points` from `settle_s` seconds on.
 pub fn summarise<'a>(
     points: impl IntoIterator<Item = &'a TrackPoint>,
     settle_s: f64,
 ) -> ErrorSummary {
-    let mut s = ErrorSummary::default();
-    let add = |a: &mut (f64, f64), e: (f64, f64)| {
-        a.0 += e.0;
-        a.1 += e.1;
-    };
+    let (mut fix, mut without, mut with) = (Vec::new(), Vec::new(), Vec::new());
     for p in points.into_iter().filter(|p| p.t_s >= settle_s) {
-        s.points += 1;
-        add(&mut s.fix, p.fix.error(&p.truth));
-        add(&mut s.without_network, p.without_network.error(&p.truth));
-        add(&mut s.with_network, p.with_network.error(&p.truth));
+        fix.push(p.fix.error(&p.truth));
+        without.push(p.without_network.error(&p.truth));
+        with.push(p.with_network.error(&p.truth));
     }
-    let n = s.points.max(1) as f64;
-    for e in [&mut s.fix, &mut s.without_network, &mut s.with_network] {
-        e.0 /= n;
-        e.1 /= n;
+    ErrorSummary {
+        points: fix.len(),
+        fix: ErrorStats::of(&fix),
+        without_network: ErrorStats::of(&without),
+        with_network: ErrorStats::of(&with),
     }
-    s
+}
+
+/// The seed of the localisation of one recorded drive: from the options' seed, the drive's
+/// seed and episode number and its file name, so that every drive of a run gets errors of its
+/// own even where drives share a seed.
+pub fn drive_seed(episode: &EpisodeReader) -> u64 {
+    let name = episode
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    fnv1a(&[
+        &episode.meta.seed.to_le_bytes(),
+        &episode.meta.episode.to_le_bytes(),
+        name.as_bytes(),
+    ])
 }
 
 /// Localises the car of a recorded `episode` with `model`; `each` sees every tick's point,
@@ -527,22 +575,31 @@ pub fn localise(
     let started = std::time::Instant::now();
     let sim = Simulation::new(episode.scenario.clone(), 1)?;
     let likelihood = NetworkLikelihood::new(model, &sim)?;
-    let mut localiser = Localiser::new(options, episode.scenario.dt_s, episode.meta.seed)?;
+    let fingerprint = model.fingerprint()?;
+    let mut localiser = Localiser::new(options, episode.scenario.dt_s, drive_seed(episode))?;
     let mut steps = episode.steps(true)?;
     let (mut points, mut updates) = (Vec::new(), 0u64);
+    // The route progress the car's navigation system tracks from the filter's last estimate.
+    let mut progress: Option<f64> = None;
+    let mut belief: Option<Pose> = None;
     for step in steps.by_ref() {
+        check_driver(episode, &step, &fingerprint)?;
         let s = &step.state;
         let truth = Pose::new(s.x_m, s.y_m, s.heading_rad);
         let curvature = step.action.unwrap_or(step.expert_action).curvature_per_m;
         let point = localiser.tick(truth, &mut |candidates| match &step.frame {
             Some(frame) => {
                 updates += 1;
+                let at = belief.unwrap_or(candidates[0]);
+                let route_s = likelihood.view().match_progress(progress, at, 0.0);
+                progress = Some(route_s);
                 likelihood
-                    .log_likelihood(frame, curvature, s.s_m, candidates)
+                    .log_likelihood(frame, curvature, route_s, candidates)
                     .map(Some)
             }
             None => Ok(None),
         })?;
+        belief = Some(point.with_network);
         if let Some(filter) = localiser.filter() {
             each(&point, filter, likelihood.view())?;
         }
@@ -562,4 +619,34 @@ pub fn localise(
         wall_s: started.elapsed().as_secs_f64(),
         cut: steps.outcome().cut.clone(),
     })
+}
+
+/// The network's evidence is the action a driver took: it must not be the network's own
+/// choice, or the filter would weigh poses by how well the model agrees with itself. Ticks
+/// driven by the same model, or by a policy the episode does not name, are refused.
+fn check_driver(
+    episode: &EpisodeReader,
+    step: &crate::record::reader::Step,
+    fingerprint: &str,
+) -> Result<()> {
+    if step.driver != "policy" {
+        return Ok(());
+    }
+    let path = episode.path.display();
+    match step.driver_model.as_deref() {
+        Some(m) if m == fingerprint => Err(Error::InvalidArgument(format!(
+            "{path}: tick {} was driven by this model (fingerprint {m}): its own action is no \
+             evidence of where the car is. Localise drives of the expert, of a person or of \
+             another model",
+            step.tick
+        ))),
+        Some(_) => Ok(()),
+        None => Err(Error::InvalidArgument(format!(
+            "{path}: tick {} was driven by a policy the episode does not name (recorded before \
+             episodes named their models, or by a script): localise cannot tell that its \
+             actions are independent of this model. Localise drives of the expert, of a person \
+             or of a named other model",
+            step.tick
+        ))),
+    }
 }

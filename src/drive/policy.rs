@@ -47,16 +47,17 @@ impl<'a> Seen<'a> {
     }
 }
 
-/// The command for a car in `state`: its route's next manoeuvre near a junction.
-pub fn command_of(state: &crate::sim::AgentState) -> Command {
-    state.route.as_ref().map_or(Command::Follow, |r| {
-        Command::from_route(r.turn, r.distance_to_junction_m, r.in_junction)
-    })
+/// The command the car's navigation system gives (`Follow` where the world cuts no map: off
+/// towns, or for a model that reads neither map nor command).
+pub fn command_of(map: Option<&crate::sim::map_input::MapObservation>) -> Command {
+    map.map_or(Command::Follow, |m| m.command)
 }
 
 /// A steering model and how it acts.
 pub struct Policy {
     pub model: Model,
+    /// The model's [`Model::fingerprint`], recorded with the ticks it drives.
+    pub fingerprint: String,
     pub choice: Choice,
     rng: StdRng,
     /// The curvature chosen at the last tick.
@@ -64,19 +65,20 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn new(model: Model, choice: Choice, seed: u64) -> Self {
-        Self {
+    pub fn new(model: Model, choice: Choice, seed: u64) -> Result<Self> {
+        Ok(Self {
+            fingerprint: model.fingerprint()?,
             model,
             choice,
             rng: StdRng::seed_from_u64(seed ^ 0x5EED_0000_D21E_0001),
             last: None,
-        }
+        })
     }
 
     /// Loads the model directory `dir`.
     pub fn load(dir: &Path, choice: Choice, seed: u64) -> Result<Self> {
         let model = Model::load(dir)?;
-        Ok(Self::new(model, choice, seed))
+        Self::new(model, choice, seed)
     }
 
     /// The steering distribution for what the car sees: its camera frame, and the map patch
@@ -121,12 +123,19 @@ impl Policy {
         Ok(all.remove(0))
     }
 
-    /// The map options a world must give this policy (`None`: it reads no map).
+    /// The map options a world must give this policy (`None`: it reads neither a map nor a
+    /// navigation command). A model that reads commands gets them from the same navigation
+    /// system that cuts map patches.
     pub fn map_options(&self) -> Option<MapOptions> {
-        self.model.config.map.as_ref().map(|m| MapOptions {
-            spec: m.spec,
-            gps: None,
-        })
+        let config = &self.model.config;
+        match &config.map {
+            Some(m) => Some(MapOptions {
+                spec: m.spec,
+                ..MapOptions::default()
+            }),
+            None if config.reads_commands() => Some(MapOptions::default()),
+            None => None,
+        }
     }
 
     /// The curvature chosen from `distribution`. A navigation model not told the route offers

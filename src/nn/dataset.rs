@@ -160,10 +160,15 @@ impl Dataset {
                     episode,
                     tick: step.tick,
                     map_png: step.map_png.map(Into::into),
-                    command: step
-                        .route
-                        .as_ref()
-                        .map_or(Command::Follow, RouteMsg::command),
+                    // The command the car's navigation system gave (recorded with the map);
+                    // the route's own in files recorded before it was.
+                    command: match step.map_pose.as_ref().and_then(|m| m.command) {
+                        Some(command) => command,
+                        None => step
+                            .route
+                            .as_ref()
+                            .map_or(Command::Follow, RouteMsg::command),
+                    },
                     exits: step.route.as_ref().map_or_else(Vec::new, |r| {
                         r.exits
                             .iter()

@@ -325,6 +325,30 @@ impl Model {
         load_varmap(&self.varmap, path, None)
     }
 
+    /// What identifies these weights: the first 16 hex digits of the SHA-256 of every
+    /// variable's name and values, in name order. Recorded with every tick a policy drove, so
+    /// that a reader can tell which model's actions an episode holds.
+    pub fn fingerprint(&self) -> CrateResult<String> {
+        use sha2::{Digest, Sha256};
+        let tensors = self.tensors()?;
+        let mut names: Vec<&String> = tensors.keys().collect();
+        names.sort();
+        let mut hash = Sha256::new();
+        for name in names {
+            hash.update(name.as_bytes());
+            let values = tensors[name].flatten_all()?.to_vec1::<f32>()?;
+            for v in values {
+                hash.update(v.to_le_bytes());
+            }
+        }
+        Ok(hash
+            .finalize()
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+
     /// Steering distributions for a batch of inputs.
     pub fn predict(&self, inputs: &Inputs) -> CrateResult<Vec<SteeringDistribution>> {
         Ok(self.net.forward(inputs)?.to_distributions()?)

@@ -41,6 +41,9 @@ pub struct Step {
     pub expert_action: Action,
     pub state: StateMsg,
     pub driver: String,
+    /// The fingerprint of the model that drove this tick, when a policy did
+    /// ([`crate::nn::Model::fingerprint`]).
+    pub driver_model: Option<String>,
     pub distribution: Option<DistributionMsg>,
     /// Visible objects of the frame, when labels were recorded.
     pub objects: Option<ObjectsMsg>,
@@ -159,7 +162,7 @@ struct Partial {
     frame_info: Option<FrameInfoMsg>,
     action: Option<Action>,
     expert_action: Option<Action>,
-    driver: Option<String>,
+    driver: Option<DriverMsg>,
     distribution: Option<DistributionMsg>,
     objects: Option<ObjectsMsg>,
     class_mask_png: Option<Vec<u8>>,
@@ -355,7 +358,7 @@ impl Assembler {
             TOPIC_DRIVER => {
                 let d: DriverMsg = json(data)?;
                 self.begin(d.tick);
-                self.partial.driver = Some(d.driver);
+                self.partial.driver = Some(d);
             }
             TOPIC_DISTRIBUTION => {
                 let d: DistributionMsg = json(data)?;
@@ -410,7 +413,8 @@ impl Assembler {
                     action: p.action,
                     expert_action,
                     state,
-                    driver,
+                    driver: driver.driver,
+                    driver_model: driver.model,
                     distribution: p.distribution,
                     route: p.route,
                     traffic: p.traffic,

@@ -86,13 +86,23 @@ impl From<&AgentState> for StateMsg {
     }
 }
 
-/// The pose a map patch was cut at: the GPS fix (the true pose without GPS noise).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// The pose a map patch was cut at: the GPS fix (the true pose without GPS noise), or dead
+/// reckoning in a dropout; the route progress the navigation system tracked from it and the
+/// command it gave (absent in files recorded before they were).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MapPoseMsg {
     pub tick: u64,
     pub x_m: f64,
     pub y_m: f64,
     pub heading_rad: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_m: Option<f64>,
+    /// `Follow`, `Left`, `Straight` or `Right`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<crate::sim::map_input::Command>,
+    /// `false` during a dropout of the fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix_available: Option<bool>,
 }
 
 /// Where the car is on its route through a town, at a tick.
@@ -205,6 +215,10 @@ pub struct DriverMsg {
     pub tick: u64,
     /// `expert`, `policy`, `keyboard` or `replay`.
     pub driver: String,
+    /// The fingerprint of the policy's model ([`crate::nn::Model::fingerprint`]) when a
+    /// policy drove.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// A policy's Gaussian mixture over curvature at a tick.
@@ -254,12 +268,12 @@ pub struct ObjectsMsg {
 
 /// JSON Schema of each JSON topic.
 pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
-    const MAP_POSE: &str = r#"{"type":"object","title":"steerlab.MapPose","properties":{"tick":{"type":"integer"},"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"}},"required":["tick","x_m","y_m","heading_rad"]}"#;
+    const MAP_POSE: &str = r#"{"type":"object","title":"steerlab.MapPose","properties":{"tick":{"type":"integer"},"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"progress_m":{"type":"number"},"command":{"type":"string","enum":["Follow","Left","Straight","Right"]},"fix_available":{"type":"boolean"}},"required":["tick","x_m","y_m","heading_rad"]}"#;
     const ACTION: &str = r#"{"type":"object","title":"steerlab.Action","properties":{"tick":{"type":"integer"},"curvature_per_m":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["tick","curvature_per_m","speed_m_s"]}"#;
     const ROUTE: &str = r#"{"type":"object","title":"steerlab.Route","properties":{"tick":{"type":"integer"},"lane":{"type":"integer"},"route_index":{"type":"integer"},"junction":{"type":"string"},"turn":{"type":"string","enum":["Left","Straight","Right","UTurn"]},"distance_to_junction_m":{"type":"number"},"in_junction":{"type":"boolean"},"exits":{"type":"array","items":{"type":"object","properties":{"turn":{"type":"string","enum":["Left","Straight","Right","UTurn"]},"curvature_per_m":{"type":"number"}},"required":["turn","curvature_per_m"]}}},"required":["tick","lane","route_index","junction","turn","distance_to_junction_m","in_junction"]}"#;
     const TRAFFIC: &str = r#"{"type":"object","title":"steerlab.Traffic","properties":{"tick":{"type":"integer"},"cars":{"type":"array","items":{"type":"object","properties":{"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["x_m","y_m","heading_rad","speed_m_s"]}}},"required":["tick","cars"]}"#;
     const STATE: &str = r#"{"type":"object","title":"steerlab.State","properties":{"tick":{"type":"integer"},"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"speed_m_s":{"type":"number"},"steer_rad":{"type":"number"},"s_m":{"type":"number"},"lateral_offset_m":{"type":"number"},"heading_error_rad":{"type":"number"},"distance_m":{"type":"number"},"off_road":{"type":"boolean"}},"required":["tick","x_m","y_m","heading_rad","speed_m_s","steer_rad","s_m","lateral_offset_m","heading_error_rad","distance_m","off_road"]}"#;
-    const DRIVER: &str = r#"{"type":"object","title":"steerlab.Driver","properties":{"tick":{"type":"integer"},"driver":{"type":"string","enum":["expert","policy","keyboard","replay"]}},"required":["tick","driver"]}"#;
+    const DRIVER: &str = r#"{"type":"object","title":"steerlab.Driver","properties":{"tick":{"type":"integer"},"driver":{"type":"string","enum":["expert","policy","keyboard","replay"]},"model":{"type":"string"}},"required":["tick","driver"]}"#;
     const DISTRIBUTION: &str = r#"{"type":"object","title":"steerlab.SteeringDistribution","properties":{"tick":{"type":"integer"},"weights":{"type":"array","items":{"type":"number"}},"means":{"type":"array","items":{"type":"number"}},"std_devs":{"type":"array","items":{"type":"number"}}},"required":["tick","weights","means","std_devs"]}"#;
     const FRAME_INFO: &str = r#"{"type":"object","title":"steerlab.FrameInfo","properties":{"tick":{"type":"integer"},"width":{"type":"integer"},"height":{"type":"integer"},"content_hash":{"type":"integer"}},"required":["tick","width","height","content_hash"]}"#;
     const OBJECTS: &str = r#"{"type":"object","title":"steerlab.Objects","properties":{"tick":{"type":"integer"},"width":{"type":"integer"},"height":{"type":"integer"},"classes":{"type":"array","items":{"type":"string"}},"objects":{"type":"array","items":{"type":"object","properties":{"id":{"type":"integer"},"class":{"type":"string"},"x0":{"type":"integer"},"y0":{"type":"integer"},"x1":{"type":"integer"},"y1":{"type":"integer"},"pixels":{"type":"integer"}},"required":["id","class","x0","y0","x1","y1","pixels"]}}},"required":["tick","width","height","classes","objects"]}"#;

@@ -315,6 +315,9 @@ impl EpisodeWriter {
                 x_m: map.position.x,
                 y_m: map.position.y,
                 heading_rad: map.heading,
+                progress_m: Some(map.progress_m),
+                command: Some(map.command),
+                fix_available: Some(map.fix_available),
             };
             self.put_json(TOPIC_MAP_POSE, tick, &pose)?;
         }

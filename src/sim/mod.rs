@@ -15,6 +15,7 @@ pub mod labels;
 pub mod map_input;
 pub mod math;
 pub mod network;
+pub mod odometry;
 pub mod pursuit;
 pub mod randomise;
 pub mod ron_file;

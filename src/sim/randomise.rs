@@ -15,6 +15,7 @@
 //! ```
 
 use crate::error::Result;
+use crate::sim::map_input::{Dropouts, GpsNoise};
 use crate::sim::math::fnv1a;
 use crate::sim::network::RouteSpec;
 use crate::sim::ron_file::{parse_ron, read_ron_file, valid};
@@ -74,6 +75,17 @@ pub struct Randomisation {
     /// new shape, a new town and route, each episode). Drawn seeds are at least
     /// `FIRST_DRAWN_TRACK_SEED`; held-out tracks and towns use lower ones.
     pub new_track_shapes: bool,
+    /// The car's localisation error, drawn per drive where the drive cuts map patches
+    /// ([`Randomisation::draw_localisation`]): the GPS fix's position and heading error
+    /// (standard deviations, metres and degrees) and its correlation time, seconds.
+    pub gps_position_m: (f64, f64),
+    pub gps_heading_deg: (f64, f64),
+    pub gps_correlation_s: (f64, f64),
+    /// Dropouts of the fix per minute, how long each lasts (seconds), and the chance that the
+    /// map meanwhile is the last one (stale) rather than blank.
+    pub map_dropouts_per_minute: (f64, f64),
+    pub map_dropout_s: (f64, f64),
+    pub map_dropout_stale_probability: f64,
 }
 
 /// The lowest generator seed a draw gives a procedural track: held-out tracks and suites use
@@ -114,6 +126,12 @@ impl Default for Randomisation {
             curviness: (0.15, 1.0),
             track_length_scale: (0.45, 1.2),
             new_track_shapes: true,
+            gps_position_m: (0.0, 8.0),
+            gps_heading_deg: (0.0, 5.0),
+            gps_correlation_s: (5.0, 30.0),
+            map_dropouts_per_minute: (0.0, 1.0),
+            map_dropout_s: (1.0, 4.0),
+            map_dropout_stale_probability: 0.5,
         }
     }
 }
@@ -193,10 +211,24 @@ impl Randomisation {
         range("speed_scale", self.speed_scale, 0.1, 5.0);
         range("curviness", self.curviness, 0.0, 1.0);
         range("track_length_scale", self.track_length_scale, 0.1, 10.0);
+        range("gps_position_m", self.gps_position_m, 0.0, 1000.0);
+        range("gps_heading_deg", self.gps_heading_deg, 0.0, 180.0);
+        range("gps_correlation_s", self.gps_correlation_s, 0.01, 1e6);
+        range(
+            "map_dropouts_per_minute",
+            self.map_dropouts_per_minute,
+            0.0,
+            60.0,
+        );
+        range("map_dropout_s", self.map_dropout_s, 0.05, 600.0);
         for (name, v) in [
             ("ground_colour_shift", self.ground_colour_shift),
             ("fog_probability", self.fog_probability),
             ("edge_line_probability", self.edge_line_probability),
+            (
+                "map_dropout_stale_probability",
+                self.map_dropout_stale_probability,
+            ),
             (
                 "ground_palette_probability",
                 self.ground_palette_probability,
@@ -343,6 +375,33 @@ impl Randomisation {
             &format!("{} randomised with seed {seed}", base.name),
             problems,
         )
+    }
+}
+
+impl Randomisation {
+    /// The localisation error of one drive, drawn with `seed` from its own stream (the
+    /// scenario drawn with the same seed is unchanged): the GPS fix's error and its dropouts.
+    pub fn draw_localisation(&self, seed: u64) -> (GpsNoise, Option<Dropouts>) {
+        let mut rng = StdRng::seed_from_u64(fnv1a(&[b"localisation", &seed.to_le_bytes()]));
+        let mut uniform = |(lo, hi): (f64, f64)| {
+            if hi > lo {
+                rng.random_range(lo..=hi)
+            } else {
+                lo
+            }
+        };
+        let gps = GpsNoise {
+            position_m: uniform(self.gps_position_m),
+            heading_deg: uniform(self.gps_heading_deg),
+            correlation_s: uniform(self.gps_correlation_s),
+        };
+        let per_minute = uniform(self.map_dropouts_per_minute);
+        let dropouts = (per_minute > 0.0).then_some(Dropouts {
+            per_minute,
+            duration_s: self.map_dropout_s,
+            stale_probability: self.map_dropout_stale_probability,
+        });
+        (gps, dropouts)
     }
 }
 

@@ -169,11 +169,33 @@ impl Env {
 
     /// Starts a new episode for every car and returns what they see at tick 0.
     pub fn reset(&mut self, seed: u64) -> Result<Vec<Observation>> {
+        self.reset_drive(seed, seed)
+    }
+
+    /// [`Env::reset`] with the cars' sensor errors (GPS, odometry, dropouts) drawn from
+    /// `sensor_seed`: drives of one run that share a world seed still get errors of their own.
+    pub fn reset_drive(&mut self, seed: u64, sensor_seed: u64) -> Result<Vec<Observation>> {
         self.sim.reset(seed);
         if let Some(map) = self.map.as_mut() {
-            map.reset(seed, self.sim.agent_count());
+            map.reset(sensor_seed, self.sim.agent_count());
         }
+        self.sense(0.0, None);
         self.observe()
+    }
+
+    /// The cars' sensors read the state reached after `dt_s` seconds; `moved` names the one
+    /// car put somewhere else (only it reads again, its navigation system matching afresh).
+    fn sense(&mut self, dt_s: f64, moved: Option<usize>) {
+        if let Some(map) = self.map.as_mut() {
+            for (agent, state) in self.sim.states().iter().enumerate() {
+                match moved {
+                    Some(m) if m != agent => continue,
+                    Some(_) => map.relocate(agent),
+                    None => {}
+                }
+                map.sense(agent, &state.vehicle, dt_s);
+            }
+        }
     }
 
     /// One tick of a single-car environment.
@@ -191,9 +213,7 @@ impl Env {
     /// One tick for every car (one action each, in agent order).
     pub fn step_all(&mut self, actions: &[Action]) -> Result<Vec<Observation>> {
         self.sim.step(actions)?;
-        if let Some(map) = self.map.as_mut() {
-            map.step(self.sim.scenario.dt_s);
-        }
+        self.sense(self.sim.scenario.dt_s, None);
         self.observe()
     }
 
@@ -211,6 +231,7 @@ impl Env {
     /// Puts car `agent` back on the centreline (an intervention) and re-renders its view.
     pub fn recentre(&mut self, agent: usize) -> Result<Vec<Observation>> {
         self.sim.recentre(agent)?;
+        self.sense(0.0, Some(agent));
         self.observe()
     }
 
@@ -218,6 +239,7 @@ impl Env {
     /// re-renders every view.
     pub fn respawn(&mut self, agent: usize, seed: u64) -> Result<Vec<Observation>> {
         self.sim.respawn(agent, seed)?;
+        self.sense(0.0, Some(agent));
         self.observe()
     }
 
@@ -228,6 +250,7 @@ impl Env {
         state: crate::sim::vehicle::VehicleState,
     ) -> Result<Vec<Observation>> {
         self.sim.place(agent, state)?;
+        self.sense(0.0, Some(agent));
         self.observe()
     }
 
@@ -250,7 +273,7 @@ impl Env {
             .map(|(agent, (state, (frame, labels)))| Observation {
                 frame,
                 labels,
-                map: self.map.as_ref().map(|m| m.observe(agent, &state)),
+                map: self.map.as_ref().and_then(|m| m.observe(agent, state.tick)),
                 done: state.done,
                 info: StepInfo {
                     expert_action: self.expert.label(&self.sim.track, &state, cruise),

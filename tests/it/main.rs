@@ -10,6 +10,7 @@ mod faults;
 mod fuzz;
 mod geometry;
 mod layers;
+mod localisation;
 mod navigation;
 mod network;
 mod nn;

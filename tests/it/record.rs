@@ -60,6 +60,7 @@ fn synthetic_step(tick: u64, rng: &mut StdRng) -> StepRecord {
             } else {
                 "expert".into()
             },
+            model: tick.is_multiple_of(2).then(|| "0123456789abcdef".into()),
         },
         distribution: tick.is_multiple_of(2).then(|| DistributionMsg {
             tick,
@@ -108,6 +109,10 @@ fn synthetic_step(tick: u64, rng: &mut StdRng) -> StepRecord {
                 },
                 position: steerlab::sim::Vec2::new(3.0, -4.0 + tick as f64),
                 heading: 0.25,
+                progress_m: 2.5 * tick as f64,
+                command: steerlab::sim::map_input::Command::Left,
+                odometry: Default::default(),
+                fix_available: !tick.is_multiple_of(8),
             }),
     }
 }
@@ -133,6 +138,7 @@ fn expected(step: &StepRecord) -> Step {
         expert_action: step.expert_action.action(),
         state: step.state.clone(),
         driver: step.driver.driver.clone(),
+        driver_model: step.driver.model.clone(),
         distribution: step.distribution.clone(),
         objects: None,
         class_mask_png: None,
@@ -147,6 +153,9 @@ fn expected(step: &StepRecord) -> Step {
                 x_m: m.position.x,
                 y_m: m.position.y,
                 heading_rad: m.heading,
+                progress_m: Some(m.progress_m),
+                command: Some(m.command),
+                fix_available: Some(m.fix_available),
             }),
     }
 }

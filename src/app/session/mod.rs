@@ -67,6 +67,8 @@ struct Session {
     frame: Option<Arc<Frame>>,
     driver: Driver,
     worker: Option<Worker<Steering>>,
+    /// The fingerprint of the policy's model, recorded with the ticks it drives.
+    fingerprint: Option<String>,
     last: Option<Inferred<Steering>>,
     detector: Option<(Worker<Vec<Detection>>, Vec<String>)>,
     boxes: Option<Inferred<Vec<Detection>>>,
@@ -83,13 +85,14 @@ struct Session {
 
 impl Session {
     fn new(options: SessionOptions) -> Result<Self> {
-        let (worker, map) = match &options.model {
+        let (worker, map, fingerprint) = match &options.model {
             Some(dir) => {
                 let policy = Policy::load(dir, crate::drive::Choice::Mode, options.seed)?;
                 let map = policy.map_options();
-                (Some(policy_worker(policy)?), map)
+                let fingerprint = policy.fingerprint.clone();
+                (Some(policy_worker(policy)?), map, Some(fingerprint))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         let detector = match &options.detector {
             Some(dir) => {
@@ -118,6 +121,7 @@ impl Session {
             frame,
             driver,
             worker,
+            fingerprint,
             last: None,
             detector,
             boxes: None,

@@ -46,7 +46,7 @@ impl Session {
                 Sight {
                     frame: frame.clone(),
                     map: self.obs.map.as_ref().map(|m| Arc::new(m.patch.clone())),
-                    command: crate::drive::policy::command_of(&self.obs.state),
+                    command: crate::drive::policy::command_of(self.obs.map.as_ref()),
                 },
             );
             // The policy acts on this frame when its answer comes within half a tick (it does
@@ -103,6 +103,10 @@ impl Session {
                 driver: DriverMsg {
                     tick,
                     driver: self.driver.recorded().into(),
+                    model: match self.driver {
+                        Driver::Policy => self.fingerprint.clone(),
+                        _ => None,
+                    },
                 },
                 distribution: distribution.as_ref().map(|d| d.to_msg(tick)),
                 labels: None,

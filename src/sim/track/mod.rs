@@ -302,6 +302,43 @@ impl Track {
         }
     }
 
+    /// Map-matching: the closest point to `p` among the centreline from `s_from` to `s_to`
+    /// (forward, wrapping; the whole track when that span is at least its length) whose
+    /// direction is within `max_heading_diff` of `heading`. `None` when no segment there points
+    /// that way. A navigation system matches a position to the road it is driving this way, so
+    /// that the other direction of a two-way road, or a road the route takes later, never wins.
+    pub fn project_matching(
+        &self,
+        p: Vec2,
+        (s_from, s_to): (f64, f64),
+        heading: f64,
+        max_heading_diff: f64,
+    ) -> Option<TrackProjection> {
+        let n = self.points.len();
+        let segments: Box<dyn Iterator<Item = usize>> = if s_to - s_from >= self.length_m() {
+            Box::new(0..n)
+        } else {
+            let (first, _) = self.segment_at(s_from);
+            let (last, _) = self.segment_at(s_to);
+            let count = (last + n - first) % n + 1;
+            Box::new((0..count).map(move |k| (first + k) % n))
+        };
+        let mut best = (f64::INFINITY, 0usize, 0.0f64);
+        for i in segments {
+            let (a, b) = (self.points[i], self.points[(i + 1) % n]);
+            if (b - a).length() < 1e-12
+                || wrap_angle((b - a).heading() - heading).abs() > max_heading_diff
+            {
+                continue;
+            }
+            let (d, t) = point_segment(p, a, b);
+            if d < best.0 {
+                best = (d, i, t);
+            }
+        }
+        best.0.is_finite().then(|| self.projection_on(p, best))
+    }
+
     /// (distance, segment, parameter) of the closest point of the given segments.
     fn closest_segment(&self, p: Vec2, segments: impl Iterator<Item = usize>) -> (f64, usize, f64) {
         let n = self.points.len();

@@ -59,6 +59,11 @@ impl RoutePath {
         })
     }
 
+    /// Arc length (on `track`) where each route lane starts, then the route's length.
+    pub fn lane_starts(&self) -> &[f64] {
+        &self.lane_start_s
+    }
+
     /// The index in the route of the lane at arc length `s`, and how far into it `s` is.
     pub fn lane_at(&self, s: f64) -> (usize, f64) {
         let s = self.track.wrap_s(s);
