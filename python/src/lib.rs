@@ -468,6 +468,7 @@ fn record_dagger(
         supervision: Supervision::SafetyDriver(InterventionRule::default()),
         record: Some(path),
         episode,
+        localise: None,
     };
     let d = drive(
         &mut env,

@@ -225,6 +225,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             supervision: Supervision::default(),
             record: Some(drive_file.clone()),
             episode: 0,
+            localise: None,
         };
         drive(
             &mut env,

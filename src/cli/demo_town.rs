@@ -6,11 +6,16 @@
 
 use crate::drive::dagger::{self, DaggerOptions, Iteration, iteration_table};
 use crate::drive::eval::{
-    EvalOptions, Evaluation, GPS_MD, GPS_SWEEP, JUNCTIONS_PNG, gps_label, gps_sweep, gps_table,
-    metrics_table, sweep_noise,
+    EvalOptions, Evaluation, GPS_MD, GPS_SWEEP, JUNCTIONS_PNG, evaluate, gps_label, gps_sweep,
+    gps_table, metrics_table, sweep_noise,
 };
-use crate::drive::metrics::Supervision;
+use crate::drive::localise::{ErrorStats, LocaliseOptions, OwnLocalisation};
+use crate::drive::metrics::{Metrics, Supervision};
 use crate::drive::{Choice, Policy};
+use crate::drive::dagger::DaggerObserver;
+use crate::nn::config::ModelConfig;
+use crate::nn::train::{TrainOptions, train};
+use crate::sim::map_input::GpsNoise;
 use crate::drive::junctions::entries_summary;
 use crate::drive::metrics::InterventionRule;
 use crate::sim::map_input::MapMode;
@@ -30,6 +35,8 @@ pub struct TownStage {
     pub last: (Evaluation, Evaluation),
     /// The final model with a safety driver by GPS error: `gps.md`'s table.
     pub gps_table: String,
+    /// The error of the car's own localisation on its drive at [`OWN_GPS`].
+    pub own_localisation: ErrorStats,
     /// The GIF of the final policy through a junction, when its drive passed one.
     pub gif: Option<PathBuf>,
     pub seconds: f64,
@@ -88,7 +95,14 @@ pub fn run(args: &TownStageOptions) -> Result<TownStage> {
     let mut progress = super::dagger::Progress::new();
     let (iterations, last) = dagger::run(&options, &mut progress, &AtomicBool::new(false))?;
     let final_it = iterations.last().expect("iteration 0");
-    let gps_table = gps_sweep_table(&options, final_it.iteration, &last.0, &mut progress)?;
+    let (mut gps_rows, swept) = gps_sweep_rows(&options, final_it.iteration, &last.0, &mut progress)?;
+    let own = own_localisation(&options, final_it.iteration, &mut progress)?;
+    gps_rows.push((
+        format!("{}, on its own localisation", gps_label(Some(OWN_GPS))),
+        own.overall.clone(),
+    ));
+    let gps_table = gps_table(&gps_rows);
+    crate::files::write_atomic(&swept.join(GPS_MD), gps_table.as_bytes())?;
     let drive = out
         .join("eval")
         .join(format!("iter{}", final_it.iteration))
@@ -111,19 +125,28 @@ pub fn run(args: &TownStageOptions) -> Result<TownStage> {
         iterations,
         last,
         gps_table,
+        own_localisation: own.localisation.unwrap_or_default(),
         gif: exported,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
 
+/// The GPS error of the drive on the car's own localisation: a poor receiver.
+pub const OWN_GPS: GpsNoise = GpsNoise {
+    position_m: 10.0,
+    heading_deg: 5.0,
+    correlation_s: crate::sim::map_input::GPS_CORRELATION_S,
+};
+
 /// The final model on the held-out towns with a safety driver at each GPS error of
-/// [`GPS_SWEEP`] (the true pose's row is the final evaluation's own); writes `towns/gps.md`.
-fn gps_sweep_table(
+/// [`GPS_SWEEP`] (the true pose's row is the final evaluation's own): the rows of `gps.md`,
+/// and the folder of the sweep.
+fn gps_sweep_rows(
     options: &DaggerOptions,
     iteration: usize,
     true_pose: &Evaluation,
     progress: &mut super::dagger::Progress,
-) -> Result<String> {
+) -> Result<(Vec<(String, Metrics)>, PathBuf)> {
     let mut policy = Policy::load(&dagger::model_dir(&options.out, iteration), Choice::Mode, options.seed)?;
     let eval = EvalOptions {
         scenarios: options.eval_scenarios.clone(),
@@ -132,20 +155,76 @@ fn gps_sweep_table(
         seed: options.seed,
         supervision: Supervision::SafetyDriver(options.rule),
         gps: None,
+        localise: None,
     };
     let levels: Vec<_> = GPS_SWEEP.iter().filter_map(|&l| sweep_noise(l)).map(Some).collect();
-    println!("navigation stage: the final model at GPS errors of {}", levels.iter().map(|g| gps_label(*g)).collect::<Vec<_>>().join(", "));
+    println!(
+        "navigation stage: the final model at GPS errors of {}",
+        levels.iter().map(|g| gps_label(*g)).collect::<Vec<_>>().join(", ")
+    );
     let swept = gps_sweep(&mut policy, &eval, &levels, &mut |n, t, m| {
-        use crate::drive::dagger::DaggerObserver;
         progress.drive_progress(n, t, m)
     })?;
-    let rows: Vec<(String, crate::drive::metrics::Metrics)> = std::iter::once((gps_label(None), true_pose.overall.clone()))
+    let rows = std::iter::once((gps_label(None), true_pose.overall.clone()))
         .chain(swept.into_iter().map(|(g, e)| (gps_label(g), e.overall)))
         .collect();
-    let table = gps_table(&rows);
-    crate::files::write_atomic(&eval.out.join(GPS_MD), table.as_bytes())?;
-    Ok(table)
+    Ok((rows, eval.out))
 }
+
+/// A lane-pose model trained on the stage's data (the frames every iteration collected,
+/// labelled with the car's offset from its lane), then the final model driving the held-out
+/// towns on its own localisation at [`OWN_GPS`].
+fn own_localisation(
+    options: &DaggerOptions,
+    iteration: usize,
+    progress: &mut super::dagger::Progress,
+) -> Result<Evaluation> {
+    let dir = options.out.join("lanepose");
+    let mut config = ModelConfig::lanepose();
+    config.input = options.config.input;
+    let mut train_options = TrainOptions::new(
+        (0..=iteration).map(|i| dagger::data_dir(&options.out, i)).collect(),
+        dir.clone(),
+        config,
+    );
+    train_options.seed = options.seed;
+    train_options.epochs = options.epochs;
+    train_options.validation = vec![dagger::validation_dir(&options.out)];
+    train_options.resume = options.resume && dir.join(crate::nn::trainer::STATE_DIR).exists();
+    if options.resume && dir.join(LANEPOSE_DONE).exists() {
+        println!("navigation stage: the lane-pose model in {} is kept", dir.display());
+    } else {
+        println!("navigation stage: training the lane-pose model the car localises with");
+        progress.stage(iteration, "train lane-pose");
+        train(&train_options, progress.trainer(), &AtomicBool::new(false))?;
+        crate::files::write_atomic(&dir.join(LANEPOSE_DONE), b"trained\n")?;
+    }
+    let own = OwnLocalisation::load(
+        &dir,
+        LocaliseOptions {
+            gps: OWN_GPS,
+            seed: options.seed,
+            ..LocaliseOptions::default()
+        },
+    )?;
+    let mut policy = Policy::load(&dagger::model_dir(&options.out, iteration), Choice::Mode, options.seed)?;
+    let eval = EvalOptions {
+        scenarios: options.eval_scenarios.clone(),
+        km: options.eval_km,
+        out: options.out.join("own_localisation"),
+        seed: options.seed,
+        supervision: Supervision::SafetyDriver(options.rule),
+        gps: Some(OWN_GPS),
+        localise: Some(own),
+    };
+    println!("navigation stage: the final model on its own localisation ({})", gps_label(Some(OWN_GPS)));
+    Ok(evaluate(Some(&mut policy), &eval, &mut |n, t, m| {
+        progress.drive_progress(n, t, m)
+    })?)
+}
+
+/// Marks a lane-pose model whose training finished (a resumed main job keeps it).
+const LANEPOSE_DONE: &str = "trained.marker";
 
 /// The scenarios compiled into the binary from `files`.
 fn shipped(files: &[(&str, &str)]) -> Result<Vec<crate::sim::Scenario>> {
@@ -191,14 +270,20 @@ pub fn report_section(out: &Path, stage: &TownStage) -> String {
          from the route):\n\n{}",
         metrics_table(&stage.last.1.rows())
     );
+    let l = &stage.own_localisation;
     let _ = writeln!(
         r,
         "\nThe final model by GPS error, with a safety driver ({GPS_MD}): it reads the camera and \
          the routed map cut at the GPS fix, the route progress and the route drawn tracked from \
          that fix (map-matching); training drives drew their own GPS error (0–8 m, 0–5°) and \
-         dropouts. Speed is not the model's: the car drives at the expert's speed profile, \
-         which includes its traffic and junction caps.\n\n{}",
-        stage.gps_table
+         dropouts. In the last row the car drives on its own localisation: a particle filter on \
+         noisy odometry (wheel-speed scale error, drifting gyro), the fix, and a lane-pose \
+         model's reading of the camera (trained on the stage's frames, labelled free with the \
+         car's offset from its lane) places the car and the map is cut there; its position \
+         error: median {:.2} m, 95th percentile {:.2} m (heading {:.1}° / {:.1}°). Speed is not \
+         the model's: the car drives at the expert's speed profile, which includes its traffic \
+         and junction caps.\n\n{}",
+        l.median_m, l.p95_m, l.median_deg, l.p95_deg, stage.gps_table
     );
     let entries = stage.last.0.junction_entries();
     if !entries.is_empty() {

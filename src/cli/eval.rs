@@ -4,6 +4,7 @@
 use crate::drive::eval::{
     EvalOptions, Evaluation, GPS_MD, evaluate, gps_label, gps_sweep, gps_table, metrics_table,
 };
+use crate::drive::localise::{LocaliseOptions, OwnLocalisation};
 use crate::drive::metrics::Supervision;
 use crate::drive::suite::{SUITE_JSON, SUITE_MD, SUITE_PNG, Suite, run_suite};
 use crate::drive::{Choice, InterventionRule, Policy};
@@ -45,6 +46,15 @@ pub struct EvalArgs {
     /// table by GPS error, and each level's evaluation in `gps_<σ>m/`.
     #[arg(long, value_name = "σ_POS,σ_HEADING", conflicts_with_all = ["gps_noise", "suite"])]
     pub gps_sweep: Vec<GpsNoise>,
+    /// The car drives on its own localisation: a particle filter it runs as it drives (noisy
+    /// odometry, the GPS fix of `--gps-noise`, and this lane-pose model's reading of the
+    /// camera, trained with `train --preset lanepose`) places it, and its map is cut there.
+    /// eval.md reports the filter's error.
+    #[arg(long, value_name = "LANEPOSE_MODEL", requires = "gps_noise", conflicts_with_all = ["suite", "gps_sweep"])]
+    pub localise: Option<PathBuf>,
+    /// Particles of `--localise`'s filter.
+    #[arg(long, default_value_t = 256, requires = "localise")]
+    pub particles: usize,
     /// No safety driver: each drive ends at its first crash (a wheel off the road or the body
     /// touching a prop); reports distance and time to the first crash.
     #[arg(long)]
@@ -93,8 +103,11 @@ pub fn evaluate_with_progress(
 
 pub fn run(args: &EvalArgs) -> Result<ExitCode> {
     if args.model.as_os_str() == "expert" {
-        if args.suite.is_some() {
-            anyhow::bail!("--suite drives a learned policy; give --model a model directory");
+        if args.suite.is_some() || args.localise.is_some() || !args.gps_sweep.is_empty() {
+            anyhow::bail!(
+                "--suite, --localise and --gps-sweep drive a learned policy; give --model a \
+                 model directory"
+            );
         }
         return report(evaluate_with_progress(None, &options(args)?)?, args);
     }
@@ -187,6 +200,18 @@ fn options(args: &EvalArgs) -> Result<EvalOptions> {
             })
         },
         gps: args.gps_noise,
+        localise: match (&args.localise, args.gps_noise) {
+            (Some(dir), Some(gps)) => Some(OwnLocalisation::load(
+                dir,
+                LocaliseOptions {
+                    particles: args.particles,
+                    gps,
+                    seed: args.seed,
+                    ..LocaliseOptions::default()
+                },
+            )?),
+            _ => None,
+        },
     })
 }
 
@@ -196,6 +221,9 @@ fn report(evaluation: Evaluation, args: &EvalArgs) -> Result<ExitCode> {
         "{}",
         crate::drive::junctions::entries_summary(&evaluation.junction_entries())
     );
+    if let Some(l) = &evaluation.localisation {
+        print!("{}", crate::drive::eval::localisation_line(l));
+    }
     println!(
         "eval.json, eval.md, pit.png (calibration), maps and recordings in {}",
         args.out.display()

@@ -114,6 +114,7 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
             // The label the expert gave on the drive, whatever the model reads.
             route_blind: false,
             components: model.config.steering.components,
+            target: model.config.target,
         },
     );
     let mut predicted = Vec::with_capacity(data.samples.len());

@@ -11,7 +11,8 @@ use crate::nn::SteeringDistribution;
 use crate::record::schema::{ActionMsg, DriverMsg, RouteMsg, TrafficMsg};
 use crate::record::{EpisodeMeta, Recorder, StepRecord};
 use crate::sim::Scenario;
-use crate::sim::map_input::MapOptions;
+use crate::drive::localise::{OnlineLocaliser, OwnLocalisation};
+use crate::sim::map_input::{MapOptions, Pose};
 use crate::sim::randomise::Randomisation;
 use crate::sim::{Action, Expert, ExpertConfig, Vec2};
 use crate::world::{Env, EnvOptions, Observation};
@@ -46,6 +47,9 @@ pub struct DriveOptions {
     pub record: Option<PathBuf>,
     /// Episode number written into the recording's metadata.
     pub episode: u32,
+    /// The car drives on its own localisation: a filter it runs as it drives places it, and
+    /// its map is cut there (the world must cut map patches).
+    pub localise: Option<OwnLocalisation>,
 }
 
 /// One point of the driven path.
@@ -76,6 +80,10 @@ pub struct Drive {
     pub frames: u64,
     /// In a town: the policy's mixture at each entry into a junction, beside its exits.
     pub junction_entries: Vec<JunctionEntry>,
+    /// Driving on its own localisation: the error of the car's estimate at each tick,
+    /// (position m, heading °).
+    #[serde(skip)]
+    pub localisation_errors: Vec<(f64, f64)>,
 }
 
 /// Off its route's lane for this far, a car driving without a safety driver has left the
@@ -136,6 +144,21 @@ pub fn drive(
         &options.episode.to_le_bytes(),
     ]);
     let mut obs = env.reset_drive(options.seed, sensor_seed)?.remove(0);
+    let mut localiser = match &options.localise {
+        Some(own) => {
+            let view = env.map_sensor().map(|m| m.view().clone()).ok_or_else(|| {
+                Error::InvalidArgument(
+                    "driving on its own localisation needs a world that cuts map patches".into(),
+                )
+            })?;
+            Some(OnlineLocaliser::new(own, view, dt, sensor_seed))
+        }
+        None => None,
+    };
+    let mut localisation_errors = Vec::new();
+    if let Some(l) = localiser.as_mut() {
+        own_localisation(env, &mut obs, l, &mut localisation_errors)?;
+    }
     let (mut ticks, mut metres) = (0u64, 0.0f64);
     let mut over = false;
     loop {
@@ -187,6 +210,9 @@ pub fn drive(
         policy_ticks += decision.by_policy as u64;
         let before = obs.state.stats.distance_m;
         obs = env.step(decision.action)?;
+        if let Some(l) = localiser.as_mut() {
+            own_localisation(env, &mut obs, l, &mut localisation_errors)?;
+        }
         let s = &obs.state;
         let moved = s.stats.distance_m - before;
         ticks += 1;
@@ -228,6 +254,11 @@ pub fn drive(
             Verdict::Intervene => {
                 interventions.push(s.vehicle.position);
                 obs = env.recentre(0)?.remove(0);
+                if let Some(l) = localiser.as_mut() {
+                    // The car knows it was put back: its localisation starts again.
+                    l.restart();
+                    own_localisation(env, &mut obs, l, &mut localisation_errors)?;
+                }
                 crashed = false;
             }
             // The crashed state is recorded as the episode's last tick.
@@ -263,7 +294,27 @@ pub fn drive(
         recording,
         frames,
         junction_entries,
+        localisation_errors,
     })
+}
+
+/// One tick of the car's own localisation: the filter reads the tick's sensors and camera, the
+/// map is cut at its estimate, and its error against the true pose is logged.
+fn own_localisation(
+    env: &mut Env,
+    obs: &mut Observation,
+    localiser: &mut OnlineLocaliser,
+    errors: &mut Vec<(f64, f64)>,
+) -> Result<()> {
+    let (Some(map), Some(frame)) = (&obs.map, &obs.frame) else {
+        return Err(Error::InvalidArgument(
+            "driving on its own localisation needs camera frames and map patches".into(),
+        ));
+    };
+    let belief = localiser.step(map, frame)?;
+    errors.push(belief.error(&Pose::of(&obs.state.vehicle)));
+    obs.map = env.believe(0, belief);
+    Ok(())
 }
 
 /// Drives each scenario once for `ticks` (its episode cut to that length) with the same pilot,
@@ -326,6 +377,7 @@ pub fn drive_each(
                 supervision,
                 record: Some(dir.join(file)),
                 episode: k as u32 * draws + draw,
+                localise: None,
             };
             drives.push(drive(&mut env, pilot, &run, &mut |t, m| {
                 progress(&name, t, m)

@@ -166,6 +166,7 @@ pub fn record_episode(
         }),
         record: Some(path.to_path_buf()),
         episode,
+        localise: None,
     };
     // The first tick is recorded before the first step.
     on_tick();

@@ -195,6 +195,7 @@ pub fn run(
                 seed: options.seed,
                 supervision: Supervision::SafetyDriver(options.rule),
                 gps: options.gps,
+                localise: None,
             };
             let evaluation = evaluate(Some(&mut policy), &eval_options, &mut |n, t, m| {
                 observer.drive_progress(n, t, m)

@@ -3,6 +3,7 @@
 
 use crate::drive::closed_loop::{Drive, DriveOptions, Pilot, drive};
 use crate::drive::junctions::{JunctionEntry, Passages, entries_figure, entries_summary};
+use crate::drive::localise::{ErrorStats, OwnLocalisation};
 use crate::drive::metrics::{Metrics, Supervision, combine};
 use crate::drive::policy::Policy;
 use crate::error::{Error, Result};
@@ -28,6 +29,9 @@ pub struct EvalOptions {
     pub supervision: Supervision,
     /// GPS noise on the pose a policy's map patch is cut at (`None`: the true pose).
     pub gps: Option<GpsNoise>,
+    /// The car drives on its own localisation (a filter on noisy odometry, the GPS fix with
+    /// `gps`'s error and a lane-pose model's reading of the camera), its map cut there.
+    pub localise: Option<OwnLocalisation>,
 }
 
 /// Results of an evaluation.
@@ -35,6 +39,8 @@ pub struct EvalOptions {
 pub struct Evaluation {
     pub drives: Vec<Drive>,
     pub overall: Metrics,
+    /// Driving on its own localisation: the errors of the car's estimate over every tick.
+    pub localisation: Option<ErrorStats>,
 }
 
 /// The PIT histograms of an evaluation, per scenario and overall.
@@ -67,9 +73,12 @@ pub fn evaluate(
         let name = scenario.name.clone();
         let env_options = EnvOptions {
             render: policy.is_some(),
+            // Driving on its own localisation, the car runs its navigation system whatever
+            // the policy reads.
             map: policy
                 .as_deref()
                 .and_then(Policy::map_options)
+                .or(options.localise.as_ref().map(|_| MapOptions::default()))
                 .map(|m| MapOptions {
                     gps: options.gps,
                     ..m
@@ -85,6 +94,7 @@ pub fn evaluate(
             supervision: options.supervision,
             record: Some(options.out.join(format!("{name}.mcap"))),
             episode: 0,
+            localise: options.localise.clone(),
         };
         let mut pilot = match policy.as_deref_mut() {
             Some(policy) => Pilot::Policy(policy),
@@ -100,7 +110,18 @@ pub fn evaluate(
         drives.push(result);
     }
     let overall = combine(&drives.iter().map(|d| d.metrics.clone()).collect::<Vec<_>>());
-    let evaluation = Evaluation { drives, overall };
+    let localisation = options.localise.as_ref().map(|_| {
+        let errors: Vec<(f64, f64)> = drives
+            .iter()
+            .flat_map(|d| d.localisation_errors.iter().copied())
+            .collect();
+        ErrorStats::of(&errors)
+    });
+    let evaluation = Evaluation {
+        drives,
+        overall,
+        localisation,
+    };
     let rows = evaluation.rows();
     let calibrations: Vec<(String, &crate::nn::Calibration)> = rows
         .iter()
@@ -122,12 +143,25 @@ pub fn evaluate(
     }
     let mut md = metrics_table(&evaluation.rows());
     md.push_str(&entries_summary(&entries));
+    if let Some(l) = &evaluation.localisation {
+        md.push_str(&localisation_line(l));
+    }
     crate::files::write_atomic(&options.out.join("eval.md"), md.as_bytes())?;
     Ok(evaluation)
 }
 
 /// The policy's mixture at junction entries beside the exits' curvatures (towns).
 pub const JUNCTIONS_PNG: &str = "junctions.png";
+
+/// What a drive on the car's own localisation reports of it.
+pub fn localisation_line(l: &ErrorStats) -> String {
+    format!(
+        "\nThe car drove on its own localisation (its map cut at its filter's estimate): \
+         position error median {:.2} m, 95th percentile {:.2} m; heading error median {:.1}°, \
+         95th percentile {:.1}°.\n",
+        l.median_m, l.p95_m, l.median_deg, l.p95_deg
+    )
+}
 
 /// The GPS-error table of a sweep, beside the sweep's evaluations.
 pub const GPS_MD: &str = "gps.md";

@@ -267,6 +267,7 @@ pub fn run_suite(
             seed,
             supervision,
             gps: None,
+            localise: None,
         };
         evaluate(Some(policy), &options, progress)
     };

@@ -151,6 +151,29 @@ pub struct ModelConfig {
     /// single head.
     #[serde(default = "one_head")]
     pub command_heads: usize,
+    /// What the mixture is over: the expert's curvature (a driving policy), or the car's
+    /// offset from its lane's centre (a lane-pose model, a localisation sensor).
+    #[serde(default, skip_serializing_if = "Target::is_curvature")]
+    pub target: Target,
+}
+
+/// The quantity a model's mixture is over, and its label in recorded episodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The expert's curvature, 1/m (a policy).
+    #[default]
+    Curvature,
+    /// The car's signed offset from its lane's centre, metres (positive: left): seen by the
+    /// camera, labelled free by the simulator, and what the car's own localisation matches
+    /// against the map.
+    LaneOffset,
+}
+
+impl Target {
+    pub fn is_curvature(&self) -> bool {
+        *self == Target::Curvature
+    }
 }
 
 fn one_head() -> usize {
@@ -215,7 +238,7 @@ pub const MAX_INPUT_PX: usize = 4096;
 pub const MAX_PARAMETERS: u64 = 100_000_000;
 
 /// Preset names accepted by [`ModelConfig::preset`].
-pub const PRESETS: [&str; 4] = ["pilotnet", "lecture", "navnet", "cil"];
+pub const PRESETS: [&str; 5] = ["pilotnet", "lecture", "navnet", "cil", "lanepose"];
 
 impl ModelConfig {
     /// Bojarski et al. 2016, "End to End Learning for Self-Driving Cars": normalisation, three
@@ -247,6 +270,7 @@ impl ModelConfig {
             steering: SteeringHeadConfig::default_with(vec![100, 50, 10]),
             map: None,
             command_heads: 1,
+            target: Target::Curvature,
         }
     }
 
@@ -281,6 +305,19 @@ impl ModelConfig {
         let mut config = Self::pilotnet();
         config.preset = "cil".into();
         config.command_heads = COMMANDS;
+        config
+    }
+
+    /// A lane-pose sensor: PilotNet's trunk and a 3-component mixture over the car's offset
+    /// from its lane's centre (metres), read from the camera alone. The car's localisation
+    /// weighs candidate poses by it (`eval --localise`).
+    pub fn lanepose() -> Self {
+        let mut config = Self::pilotnet();
+        config.preset = "lanepose".into();
+        config.target = Target::LaneOffset;
+        config.steering.components = 3;
+        config.steering.curvature_scale_per_m = 1.0;
+        config.steering.std_floor_per_m = 0.02;
         config
     }
 
@@ -322,6 +359,7 @@ impl ModelConfig {
             steering: SteeringHeadConfig::default_with(vec![64]),
             map: None,
             command_heads: 1,
+            target: Target::Curvature,
         }
     }
 
@@ -332,6 +370,7 @@ impl ModelConfig {
             "lecture" => Some(Self::lecture()),
             "navnet" => Some(Self::navnet(MapMode::Routed)),
             "cil" => Some(Self::cil()),
+            "lanepose" => Some(Self::lanepose()),
             _ => None,
         }
     }

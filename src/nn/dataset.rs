@@ -32,8 +32,11 @@ pub const CURVATURE_BANDS_PER_M: [f64; 3] = [0.01, 0.03, 0.0625];
 #[derive(Clone, Debug)]
 pub struct Sample {
     pub png: Arc<[u8]>,
-    /// The expert's curvature at this frame (1/m): the target.
+    /// The expert's curvature at this frame (1/m): a policy's target.
     pub curvature_per_m: f32,
+    /// The car's offset from its lane's centre (metres, positive left): a lane-pose model's
+    /// target.
+    pub lane_offset_m: f32,
     /// Index into [`Dataset::episodes`].
     pub episode: usize,
     pub tick: u64,
@@ -157,6 +160,7 @@ impl Dataset {
                 data.samples.push(Sample {
                     png: png.into(),
                     curvature_per_m: step.expert_action.curvature_per_m as f32,
+                    lane_offset_m: step.state.lateral_offset_m as f32,
                     episode,
                     tick: step.tick,
                     map_png: step.map_png.map(Into::into),
@@ -380,6 +384,8 @@ pub struct StreamSpec {
     pub route_blind: bool,
     /// The model's mixture components (for the anchored targets of a route-blind stream).
     pub components: usize,
+    /// What each sample's target is.
+    pub target: crate::nn::config::Target,
 }
 
 /// Batches in order, prepared by worker threads; at most `2 × workers` batches are in flight.
@@ -536,6 +542,7 @@ fn make_batch(
             augment.apply(&mut images[start..], &mut rng);
         }
         targets.push(match (&sample.exits[..], spec.route_blind) {
+            _ if spec.target == crate::nn::config::Target::LaneOffset => sample.lane_offset_m,
             (exits, true) if !exits.is_empty() => {
                 let mut rng = seeded_rng(&[
                     b"exit",

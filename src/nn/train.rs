@@ -162,8 +162,10 @@ impl Steering<'_> {
                 workers: self.options.workers,
                 map_channels: self.model.config.map_channels(),
                 commands: self.model.config.reads_commands(),
-                route_blind: !self.model.config.reads_route(),
+                route_blind: !self.model.config.reads_route()
+                    && self.model.config.target.is_curvature(),
                 components: self.model.config.steering.components,
+                target: self.model.config.target,
             },
         )
     }

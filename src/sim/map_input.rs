@@ -433,6 +433,20 @@ impl MapView {
             )
     }
 
+    /// The signed offset (metres, positive left) of a car at `pose` from the centre of the
+    /// route's lane near route progress `progress_m`: what a lane-pose sensor would read there.
+    /// `None` when no route lane near there points the pose's way.
+    pub fn lane_offset(&self, pose: Pose, progress_m: f64) -> Option<f64> {
+        self.route
+            .project_matching(
+                pose.position,
+                (progress_m - MATCH_WINDOW_M, progress_m + MATCH_WINDOW_M),
+                pose.heading,
+                MATCH_HEADING_RAD,
+            )
+            .map(|p| p.lateral_offset_m)
+    }
+
     /// Dead reckoning along the route: `prior` moved on by `advanced_m`.
     pub fn advance(&self, prior: f64, advanced_m: f64) -> f64 {
         self.route.wrap_s(prior + advanced_m)
@@ -577,6 +591,8 @@ pub struct Navigator {
     outage: Option<(f64, bool)>,
     started: bool,
     last: Option<MapObservation>,
+    /// The route progress before the last tick's matching.
+    prior_progress_m: Option<f64>,
 }
 
 impl Navigator {
@@ -590,6 +606,7 @@ impl Navigator {
             outage: None,
             started: false,
             last: None,
+            prior_progress_m: None,
         }
     }
 
@@ -637,6 +654,7 @@ impl Navigator {
             }
             _ => None,
         };
+        self.prior_progress_m = self.last.as_ref().map(|l| l.progress_m);
         let observation = match (&self.outage, self.last.take()) {
             (Some((_, stale)), Some(last)) => {
                 let belief = Pose {
@@ -677,6 +695,21 @@ impl Navigator {
             }
         };
         self.last = Some(observation);
+    }
+
+    /// The car's own localisation puts it at `belief` this tick (a filter's estimate from the
+    /// readings, see `drive::localise::OnlineLocaliser`): the route progress is matched and the
+    /// patch cut there instead of at the fix.
+    pub fn believe(&mut self, view: &MapView, spec: &MapSpec, belief: Pose) {
+        let Some(last) = self.last.as_mut() else {
+            return;
+        };
+        let progress_m = view.match_progress(self.prior_progress_m, belief, last.odometry.distance_m);
+        last.patch = view.patch(spec, belief.position, belief.heading, progress_m);
+        last.position = belief.position;
+        last.heading = belief.heading;
+        last.progress_m = progress_m;
+        last.command = view.command(progress_m);
     }
 
     /// The GPS receiver (`None`: the car knows its true pose).
@@ -751,6 +784,13 @@ impl MapSensor {
     pub fn sense(&mut self, agent: usize, truth: &VehicleState, dt_s: f64) {
         if let Some(n) = self.cars.get_mut(agent) {
             n.sense(&self.view, &self.options.spec, truth, dt_s);
+        }
+    }
+
+    /// Car `agent`'s own localisation puts it at `belief` (see [`Navigator::believe`]).
+    pub fn believe(&mut self, agent: usize, belief: Pose) {
+        if let Some(n) = self.cars.get_mut(agent) {
+            n.believe(&self.view, &self.options.spec, belief);
         }
     }
 

@@ -198,6 +198,18 @@ impl Env {
         }
     }
 
+    /// Car `agent`'s own localisation puts it at `belief` this tick: its map patch, route
+    /// progress and command are cut there instead of at the GPS fix. Returns the new map.
+    pub fn believe(
+        &mut self,
+        agent: usize,
+        belief: crate::sim::map_input::Pose,
+    ) -> Option<MapObservation> {
+        let map = self.map.as_mut()?;
+        map.believe(agent, belief);
+        map.observe(agent, self.sim.states().get(agent)?.tick)
+    }
+
     /// One tick of a single-car environment.
     pub fn step(&mut self, action: Action) -> Result<Observation> {
         if self.agent_count() != 1 {

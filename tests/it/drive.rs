@@ -84,6 +84,7 @@ fn options(ticks: u64) -> DriveOptions {
         supervision: Supervision::default(),
         record: None,
         episode: 0,
+        localise: None,
     }
 }
 

@@ -158,6 +158,7 @@ fn two_drives_of_one_run_get_different_gps_errors_and_a_drive_repeats_its_own() 
             supervision: Supervision::Free,
             record: Some(path.clone()),
             episode,
+            localise: None,
         };
         drive(
             &mut env,
@@ -381,4 +382,112 @@ fn a_randomised_collection_draws_a_localisation_error_per_drive() {
         "the drawn GPS errors reach the map: {spread:?}"
     );
     assert!(spread[0] != spread[1] || spread[1] != spread[2], "{spread:?}");
+}
+
+#[test]
+fn a_car_drives_on_its_own_localisation_and_eval_reports_its_error() {
+    use steerlab::drive::localise::{LocaliseOptions, OwnLocalisation};
+    use steerlab::drive::metrics::InterventionRule;
+    use steerlab::nn::config::ModelConfig;
+    use steerlab::nn::{Model, ModelDir};
+    use steerlab::sim::map_input::MapMode;
+    let dir = crate::tempdir("own-localisation");
+    let scenario = shipped("town_small.ron");
+    let sized = |mut config: ModelConfig| {
+        config.input.width = scenario.camera.width_px as usize;
+        config.input.height = scenario.camera.height_px as usize;
+        config
+    };
+    // An untrained lane-pose model reads next to nothing: the filter leans on odometry and
+    // the fix, and its error must stay bounded by the fix's.
+    let lane = Model::new(sized(ModelConfig::lanepose()), 1).unwrap();
+    lane.save(&dir.join("lane")).unwrap();
+    let own = OwnLocalisation::load(
+        &dir.join("lane"),
+        LocaliseOptions {
+            particles: 64,
+            gps: GPS,
+            ..LocaliseOptions::default()
+        },
+    )
+    .unwrap();
+    let mut env = Env::new(
+        scenario.clone(),
+        EnvOptions {
+            map: Some(MapOptions {
+                gps: Some(GPS),
+                ..MapOptions::default()
+            }),
+            ..EnvOptions::default()
+        },
+    )
+    .unwrap();
+    let path = dir.join("drive.mcap");
+    let drove = drive(
+        &mut env,
+        &mut Pilot::Expert {
+            noise_std_per_m: 0.0,
+        },
+        &DriveOptions {
+            distance_m: f64::INFINITY,
+            max_ticks: 300,
+            seed: 2,
+            supervision: Supervision::SafetyDriver(InterventionRule::default()),
+            record: Some(path.clone()),
+            episode: 0,
+            localise: Some(own),
+        },
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let errors: Vec<f64> = drove.localisation_errors.iter().map(|e| e.0).collect();
+    assert_eq!(errors.len(), 301, "one estimate a tick");
+    assert!(errors.iter().all(|e| e.is_finite() && *e < 6.0 * GPS.position_m), "{errors:?}");
+    let mut sorted = errors.clone();
+    sorted.sort_by(f64::total_cmp);
+    assert!(sorted[150] < 3.0 * GPS.position_m, "median {:.1} m", sorted[150]);
+    // The recorded map pose is the car's estimate, not the fix: the two part.
+    let steps: Vec<_> = EpisodeReader::open(&path).unwrap().steps(false).unwrap().collect();
+    let from_truth: Vec<f64> = steps
+        .iter()
+        .map(|s| {
+            let p = s.map_pose.as_ref().unwrap();
+            Vec2::new(p.x_m, p.y_m).distance(Vec2::new(s.state.x_m, s.state.y_m))
+        })
+        .collect();
+    for (a, b) in from_truth.iter().zip(&errors) {
+        assert!((a - b).abs() < 1e-6, "recorded {a} vs logged {b}");
+    }
+    // `eval --localise` drives a policy so and reports the filter's error in eval.md; a model
+    // of another kind is refused by name.
+    Model::new(sized(ModelConfig::navnet(MapMode::Routed)), 2)
+        .unwrap()
+        .save(&dir.join("navnet"))
+        .unwrap();
+    let bin = env!("CARGO_BIN_EXE_steerlab");
+    let eval = |lane: &str| {
+        std::process::Command::new(bin)
+            .arg("eval")
+            .arg("--model")
+            .arg(dir.join("navnet"))
+            .arg("--scenario")
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/town_small.ron"))
+            .args(["--km", "0.05", "--gps-noise", "5,3", "--particles", "32", "--localise"])
+            .arg(dir.join(lane))
+            .arg("--out")
+            .arg(dir.join(format!("eval-{lane}")))
+            .output()
+            .unwrap()
+    };
+    let out = eval("lane");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(dir.join("eval-lane/eval.md")).unwrap();
+    assert!(md.contains("its own localisation") && md.contains("95th percentile"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("eval-lane/eval.json")).unwrap()).unwrap();
+    assert!(json["localisation"]["median_m"].as_f64().unwrap().is_finite());
+    let out = eval("navnet");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("lane-pose model"), "{stderr}");
 }

@@ -675,6 +675,7 @@ fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
     let sample = |curvature_per_m, exits: Vec<(Turn, f32)>| Sample {
         png: frame.to_png().unwrap().into(),
         curvature_per_m,
+        lane_offset_m: 0.0,
         episode: 0,
         tick: 0,
         map_png: None,
@@ -711,6 +712,7 @@ fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
             commands: false,
             route_blind,
             components: 5,
+            target: Default::default(),
         };
         BatchStream::new(data.clone(), spec)
             .next()

@@ -930,6 +930,7 @@ fn synthetic_dataset(scenarios: usize, episodes_each: usize, ticks: u64) -> Data
                 data.samples.push(Sample {
                     png: Vec::new().into(),
                     curvature_per_m: 0.0,
+                    lane_offset_m: 0.0,
                     episode,
                     tick,
                     map_png: None,
@@ -995,6 +996,7 @@ fn balanced_epochs_draw_curvature_bands_by_the_square_root_of_their_size() {
         .map(|(tick, curvature_per_m)| Sample {
             png: std::sync::Arc::from(Vec::new()),
             curvature_per_m,
+            lane_offset_m: 0.0,
             episode: 0,
             tick: tick as u64,
             map_png: None,
@@ -1044,6 +1046,7 @@ fn decision_ticks_before_a_junction_are_drawn_as_a_band_of_their_own() {
         .map(|tick| Sample {
             png: std::sync::Arc::from(Vec::new()),
             curvature_per_m: 0.0,
+            lane_offset_m: 0.0,
             episode: 0,
             tick,
             map_png: None,
