@@ -17,7 +17,7 @@
 use crate::error::Result;
 use crate::sim::map_input::{Dropouts, GpsNoise};
 use crate::sim::math::fnv1a;
-use crate::sim::network::RouteSpec;
+use crate::sim::network::{RouteSpec, TownStyle};
 use crate::sim::ron_file::{parse_ron, read_ron_file, valid};
 use crate::sim::scenario::{CentreLine, Fog, Placement, Scenario};
 use crate::sim::track::TrackSpec;
@@ -86,6 +86,11 @@ pub struct Randomisation {
     pub map_dropouts_per_minute: (f64, f64),
     pub map_dropout_s: (f64, f64),
     pub map_dropout_stale_probability: f64,
+    /// A generated town's layout, drawn with its new seed: how far junctions are off a
+    /// right-angled grid (share of the spacing, within 0..=0.15) and the chance that a block
+    /// gets a diagonal road (oblique and five- or six-way junctions; within 0..=0.5).
+    pub town_jitter: (f64, f64),
+    pub town_diagonals: (f64, f64),
 }
 
 /// The lowest generator seed a draw gives a procedural track: held-out tracks and suites use
@@ -132,6 +137,8 @@ impl Default for Randomisation {
             map_dropouts_per_minute: (0.0, 1.0),
             map_dropout_s: (1.0, 4.0),
             map_dropout_stale_probability: 0.5,
+            town_jitter: (0.04, 0.14),
+            town_diagonals: (0.0, 0.35),
         }
     }
 }
@@ -221,6 +228,8 @@ impl Randomisation {
             60.0,
         );
         range("map_dropout_s", self.map_dropout_s, 0.05, 600.0);
+        range("town_jitter", self.town_jitter, 0.0, 0.15);
+        range("town_diagonals", self.town_diagonals, 0.0, 0.5);
         for (name, v) in [
             ("ground_colour_shift", self.ground_colour_shift),
             ("fog_probability", self.fog_probability),
@@ -356,11 +365,22 @@ impl Randomisation {
             s.props
                 .retain(|p| p.repeat.as_ref().is_none_or(|r| r.count > 0));
         }
-        // A generated town gets a town and a route of its own.
-        if let TrackSpec::Town { seed, route, .. } = &mut s.track
+        // A generated town gets a town, a layout and a route of its own (the layout drawn
+        // last, so that adding it left every earlier draw of a seed as it was).
+        let style = TownStyle {
+            jitter: uniform(self.town_jitter),
+            diagonals: uniform(self.town_diagonals),
+        };
+        if let TrackSpec::Town {
+            seed,
+            route,
+            style: s_style,
+            ..
+        } = &mut s.track
             && self.new_track_shapes
         {
             *seed = track_seed;
+            *s_style = style;
             if let RouteSpec::Random { seed, .. } = route {
                 *seed = track_seed + 1;
             }

@@ -293,3 +293,37 @@ fn collection_drives_split_a_scenario_into_drives_of_their_own_draws() {
         assert_eq!(s.episode_steps, 20);
     }
 }
+
+#[test]
+fn randomised_towns_are_valid_and_some_meet_at_oblique_five_way_junctions() {
+    // Every draw of the default ranges builds (no collection may stop on a town it drew),
+    // and the layouts spread beyond a right-angled grid: diagonal roads make junctions where
+    // five or more roads meet.
+    let base = Scenario::load(&repo("scenarios/town.ron")).unwrap();
+    let ranges = Randomisation::default();
+    let (mut larger, mut towns) = (0, 0);
+    let mut bad = Vec::new();
+    for seed in 0..40 {
+        let drawn = match ranges.draw(&base, seed) {
+            Ok(d) => d,
+            Err(e) => {
+                bad.push(format!("{seed}: {e}"));
+                continue;
+            }
+        };
+        let sim = steerlab::sim::Simulation::new(drawn, 1).unwrap();
+        let counts = sim.town().unwrap().network.junction_counts();
+        larger += (counts[4] > 0) as u32;
+        towns += 1;
+    }
+    assert!(bad.is_empty(), "{} invalid draws:\n{}", bad.len(), bad.join("\n"));
+    assert!(larger >= 5, "{larger} of {towns} drawn towns have a junction of five roads or more");
+    // The default layout is the town the file describes, as before.
+    let plain = steerlab::sim::Simulation::new(base, 1).unwrap();
+    assert_eq!(plain.town().unwrap().network.junction_counts()[4], 0);
+    let err = Randomisation::from_ron("Randomisation(town_diagonals: (0.0, 0.9))", "t.ron")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("town_diagonals"), "{err}");
+}

@@ -17,12 +17,60 @@ mod surface;
 mod types;
 
 pub use polyline::{Polyline, Pose, quintic, spline};
-pub use spec::{NetworkSpec, NodeKind, NodeSpec, RoadSpec, RouteSpec, Turn, town};
+pub use spec::{NetworkSpec, NodeKind, NodeSpec, RoadSpec, RouteSpec, TownStyle, Turn, town};
 pub use types::{Junction, Lane, LaneKind, Road};
 
 use check::{crossings, spec_problems};
 use lanes::lanes;
 use surface::{PavedIndex, outline};
+
+/// The distance from junction `j`'s node at which each pair of neighbouring roads leaving it
+/// has parted by their two half widths and [`PARTING_MARGIN_M`] (0 where they part at once):
+/// two roads 45° apart need about 1.4 times their widths, a right-angled cross far less than
+/// its turn paths' room. Capped at [`MAX_PARTING_REACH_M`]; roads nearly parallel are then
+/// reported as overlapping.
+fn parting_reach(
+    spec: &NetworkSpec,
+    node_of: &HashMap<&str, usize>,
+    j: usize,
+    junction: &Junction,
+    half_width: &dyn Fn(u32) -> f64,
+) -> f64 {
+    let mut arms: Vec<(f64, f64)> = junction
+        .roads
+        .iter()
+        .map(|&r| {
+            let road = &spec.roads[r];
+            let (from, to) = (node_of[road.from.as_str()], node_of[road.to.as_str()]);
+            let other = |n: usize| Vec2::new(spec.nodes[n].at.0, spec.nodes[n].at.1);
+            let next = if from == j && to != j {
+                road.via.first().map_or(other(to), |&(x, y)| Vec2::new(x, y))
+            } else {
+                road.via.last().map_or(other(from), |&(x, y)| Vec2::new(x, y))
+            };
+            ((next - junction.position).heading(), half_width(road.lanes))
+        })
+        .collect();
+    if arms.len() < 2 {
+        return 0.0;
+    }
+    arms.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut reach: f64 = 0.0;
+    for k in 0..arms.len() {
+        let (a, b) = (arms[k], arms[(k + 1) % arms.len()]);
+        let gap = (b.0 - a.0).rem_euclid(std::f64::consts::TAU);
+        if gap < std::f64::consts::FRAC_PI_2 {
+            let need = (a.1 + b.1 + PARTING_MARGIN_M) / gap.sin().max(1e-3);
+            reach = reach.max(need.min(MAX_PARTING_REACH_M));
+        }
+    }
+    reach
+}
+
+/// Room between the edges of two roads where a junction's surface ends, metres.
+const PARTING_MARGIN_M: f64 = 2.0;
+/// The farthest a junction's surface reaches to part two roads, metres.
+const MAX_PARTING_REACH_M: f64 = 40.0;
 
 /// Distance between centreline samples, metres.
 const SPACING_M: f64 = 0.5;
@@ -78,17 +126,20 @@ impl Network {
             junctions[node_of[road.from.as_str()]].roads.push(r);
             junctions[node_of[road.to.as_str()]].roads.push(r);
         }
-        // How far from its node each junction's surface reaches.
+        // How far from its node each junction's surface reaches: room for the turn paths,
+        // and where two roads leave at an acute angle, far enough that their edges have parted.
         let reach: Vec<f64> = junctions
             .iter()
-            .map(|j| {
-                let widest = j
+            .enumerate()
+            .map(|(j, junction)| {
+                let widest = junction
                     .roads
                     .iter()
                     .map(|&r| half_width(spec.roads[r].lanes))
                     .fold(0.0, f64::max);
-                match j.kind {
-                    NodeKind::Junction => widest + JUNCTION_MARGIN_M,
+                match junction.kind {
+                    NodeKind::Junction => (widest + JUNCTION_MARGIN_M)
+                        .max(parting_reach(spec, &node_of, j, junction, &half_width)),
                     NodeKind::DeadEnd => widest + TURNING_MARGIN_M,
                 }
             })

@@ -105,11 +105,52 @@ fn grid_side(size_m: f64) -> usize {
     }
 }
 
+/// How a generated town is laid out beyond its seed and size.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TownStyle {
+    /// How far each junction moves off its grid point, as a share of the grid spacing
+    /// (0..=0.15): the higher, the further junction angles are from right angles.
+    pub jitter: f64,
+    /// The chance that a block gets a diagonal road across it (0..=0.5): junctions where
+    /// roads meet at 45° and where five or six roads meet.
+    pub diagonals: f64,
+}
+
+impl Default for TownStyle {
+    fn default() -> Self {
+        Self {
+            jitter: 0.07,
+            diagonals: 0.0,
+        }
+    }
+}
+
+impl TownStyle {
+    /// Every value out of range, each naming its field.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !(self.jitter.is_finite() && (0.0..=0.15).contains(&self.jitter)) {
+            p.push(format!("track.style.jitter: {} must be in [0, 0.15]", self.jitter));
+        }
+        if !(self.diagonals.is_finite() && (0.0..=0.5).contains(&self.diagonals)) {
+            p.push(format!(
+                "track.style.diagonals: {} must be in [0, 0.5]",
+                self.diagonals
+            ));
+        }
+        p
+    }
+}
+
+/// Diagonal roads leave a junction at least this far from its other roads, radians.
+const DIAGONAL_CLEARANCE_RAD: f64 = 0.5;
+
 /// A generated town: a jittered grid of junctions whose corner junctions become curved
 /// connectors, with bent roads, some straight-through roads removed to make T-junctions (the
 /// network stays connected and every junction keeps three roads or more), and
 /// 2-lane-per-direction avenues through the middle.
-pub fn town(seed: u64, size_m: f64) -> NetworkSpec {
+pub fn town(seed: u64, size_m: f64, style: &TownStyle) -> NetworkSpec {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x70_57_00_00);
     let n = grid_side(size_m);
     let spacing = size_m / (n - 1) as f64;
@@ -118,7 +159,7 @@ pub fn town(seed: u64, size_m: f64) -> NetworkSpec {
     let mut pos = vec![vec![Vec2::new(0.0, 0.0); n]; n];
     for (i, row) in pos.iter_mut().enumerate() {
         for (j, p) in row.iter_mut().enumerate() {
-            let jitter = 0.07 * spacing;
+            let jitter = style.jitter.clamp(0.0, 0.15) * spacing;
             *p = Vec2::new(
                 i as f64 * spacing + rng.random_range(-jitter..jitter),
                 j as f64 * spacing + rng.random_range(-jitter..jitter),
@@ -215,7 +256,78 @@ pub fn town(seed: u64, size_m: f64) -> NetworkSpec {
             lanes: 1,
         });
     }
+    if style.diagonals > 0.0 {
+        add_diagonals(&mut roads, &edges, &pos, n, style.diagonals, &mut rng);
+    }
     NetworkSpec { nodes, roads }
+}
+
+/// Diagonal roads across some blocks (one per block at most, each leaving its junctions at
+/// least [`DIAGONAL_CLEARANCE_RAD`] from their other roads).
+fn add_diagonals(
+    roads: &mut Vec<RoadSpec>,
+    edges: &[((usize, usize), (usize, usize))],
+    pos: &[Vec<Vec2>],
+    n: usize,
+    chance: f64,
+    rng: &mut StdRng,
+) {
+    let corner = |(i, j): (usize, usize)| (i == 0 || i == n - 1) && (j == 0 || j == n - 1);
+    let name = |(i, j): (usize, usize)| format!("j{i}_{j}");
+    // The directions each junction's roads leave it in.
+    let mut arms: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); n]; n];
+    let mut arm = |a: (usize, usize), toward: Vec2| {
+        arms[a.0][a.1].push((toward - pos[a.0][a.1]).heading());
+    };
+    for &(a, b) in edges {
+        arm(a, pos[b.0][b.1]);
+        arm(b, pos[a.0][a.1]);
+    }
+    for (i, j) in [(0, 0), (0, n - 1), (n - 1, 0), (n - 1, n - 1)] {
+        let (a, b) = corner_neighbours(i, j, n);
+        arm(a, pos[i][j]);
+        arm(b, pos[i][j]);
+    }
+    for i in 0..n - 1 {
+        for j in 0..n - 1 {
+            let draw: f64 = rng.random_range(0.0..1.0);
+            let flip = rng.random_range(0.0..1.0) < 0.5;
+            if draw >= chance {
+                continue;
+            }
+            let (a, b) = if flip {
+                ((i, j + 1), (i + 1, j))
+            } else {
+                ((i, j), (i + 1, j + 1))
+            };
+            // Blocks at a corner hold its curved connector.
+            if [(i, j), (i + 1, j), (i, j + 1), (i + 1, j + 1)]
+                .into_iter()
+                .any(corner)
+            {
+                continue;
+            }
+            let (pa, pb) = (pos[a.0][a.1], pos[b.0][b.1]);
+            let clear = |at: (usize, usize), heading: f64| {
+                arms[at.0][at.1].len() < 6
+                    && arms[at.0][at.1].iter().all(|h| {
+                        crate::sim::math::wrap_angle(h - heading).abs() >= DIAGONAL_CLEARANCE_RAD
+                    })
+            };
+            if !(clear(a, (pb - pa).heading()) && clear(b, (pa - pb).heading())) {
+                continue;
+            }
+            arms[a.0][a.1].push((pb - pa).heading());
+            arms[b.0][b.1].push((pa - pb).heading());
+            let mid = pa.lerp(pb, 0.5);
+            roads.push(RoadSpec {
+                from: name(a),
+                to: name(b),
+                via: vec![(mid.x, mid.y)],
+                lanes: 1,
+            });
+        }
+    }
 }
 
 /// The two grid neighbours of corner `(i, j)` that its curved connector joins.

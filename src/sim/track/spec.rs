@@ -5,8 +5,14 @@
 //! [`Track`]: super::Track
 
 use crate::sim::network::route::Route;
-use crate::sim::network::{Network, NetworkSpec, NodeSpec, RoadSpec, RouteSpec, town};
+use crate::sim::network::{
+    Network, NetworkSpec, NodeSpec, RoadSpec, RouteSpec, TownStyle, town,
+};
 use serde::{Deserialize, Serialize};
+
+fn is_default_style(style: &TownStyle) -> bool {
+    *style == TownStyle::default()
+}
 
 /// Longest centreline accepted, metres.
 pub const MAX_TRACK_LENGTH_M: f64 = 20_000.0;
@@ -43,6 +49,10 @@ pub enum TrackSpec {
         size_m: f64,
         #[serde(default)]
         route: RouteSpec,
+        /// How far junctions are from a right-angled grid, and how many blocks a diagonal
+        /// road crosses.
+        #[serde(default, skip_serializing_if = "is_default_style")]
+        style: TownStyle,
     },
 }
 
@@ -79,7 +89,8 @@ impl TrackSpec {
                 seed,
                 size_m,
                 route,
-            } => Some((town(*seed, *size_m), route)),
+                style,
+            } => Some((town(*seed, *size_m, style), route)),
             _ => None,
         }
     }
@@ -153,7 +164,13 @@ impl TrackSpec {
                     p.push(format!("track.curviness: {curviness} must be in [0, 1]"));
                 }
             }
-            Self::Town { size_m, route, .. } => {
+            Self::Town {
+                size_m,
+                route,
+                style,
+                ..
+            } => {
+                p.extend(style.problems());
                 if !(size_m.is_finite() && (250.0..=2000.0).contains(size_m)) {
                     p.push(format!(
                         "track.size_m: {size_m} must be in [250, 2000] metres"
