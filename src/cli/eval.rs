@@ -149,21 +149,25 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         let levels: Vec<Option<GpsNoise>> = std::iter::once(None)
             .chain(args.gps_sweep.iter().copied().map(Some))
             .collect();
-        let bar = distance_bar(
-            options.km * 1000.0 * (options.scenarios.len() * levels.len()) as f64,
-        );
+        let bar =
+            distance_bar(options.km * 1000.0 * (options.scenarios.len() * levels.len()) as f64);
         let (mut done_before, mut current, mut last) = (0.0, String::new(), 0.0);
-        let result = gps_sweep(&mut policy, &options, &levels, &mut |name, ticks, metres| {
-            if name != current || metres < last {
-                done_before += last;
-                current = name.to_string();
-            }
-            last = metres;
-            if ticks % 20 == 0 {
-                bar.set_position((done_before + metres) as u64);
-                bar.set_message(name.to_string());
-            }
-        });
+        let result = gps_sweep(
+            &mut policy,
+            &options,
+            &levels,
+            &mut |name, ticks, metres| {
+                if name != current || metres < last {
+                    done_before += last;
+                    current = name.to_string();
+                }
+                last = metres;
+                if ticks % 20 == 0 {
+                    bar.set_position((done_before + metres) as u64);
+                    bar.set_message(name.to_string());
+                }
+            },
+        );
         bar.finish_and_clear();
         let rows: Vec<(String, crate::drive::metrics::Metrics)> = result?
             .into_iter()

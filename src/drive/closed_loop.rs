@@ -4,6 +4,7 @@
 //! recorded at every tick, whoever drove).
 
 use crate::drive::junctions::{JunctionEntry, JunctionTally};
+use crate::drive::localise::{OnlineLocaliser, OwnLocalisation};
 use crate::drive::metrics::{Metrics, Supervision, Tally, TickOutcome, Verdict};
 use crate::drive::policy::{Policy, Seen, command_of};
 use crate::error::{Error, Result};
@@ -11,7 +12,6 @@ use crate::nn::SteeringDistribution;
 use crate::record::schema::{ActionMsg, DriverMsg, RouteMsg, TrafficMsg};
 use crate::record::{EpisodeMeta, Recorder, StepRecord};
 use crate::sim::Scenario;
-use crate::drive::localise::{OnlineLocaliser, OwnLocalisation};
 use crate::sim::map_input::{MapOptions, Pose};
 use crate::sim::randomise::Randomisation;
 use crate::sim::{Action, Expert, ExpertConfig, Vec2};

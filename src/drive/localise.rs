@@ -178,6 +178,21 @@ impl ParticleFilter {
         }
     }
 
+    /// Weighs the particles by a GPS fix whose error has standard deviations `sigma` (metres
+    /// per axis, radians in heading).
+    pub fn weigh_by_fix(&mut self, fix: Pose, (sigma_m, sigma_rad): (f64, f64)) {
+        let l: Vec<f64> = self
+            .particles
+            .iter()
+            .map(|p| {
+                let d = p.position - fix.position;
+                let h = wrap_angle(p.heading - fix.heading);
+                -0.5 * (d.dot(d) / (sigma_m * sigma_m) + (h / sigma_rad).powi(2))
+            })
+            .collect();
+        self.update(&l);
+    }
+
     /// Normalised weights.
     pub fn weights(&self) -> Vec<f64> {
         let w: Vec<f64> = self.log_weights.iter().map(|l| l.exp()).collect();
@@ -362,16 +377,7 @@ impl Localiser {
         }
         if self.tick > 0 && self.tick % self.gps_every == 0 {
             for f in [&mut *with, &mut *without] {
-                let l: Vec<f64> = f
-                    .particles
-                    .iter()
-                    .map(|p| {
-                        let d = p.position - fix.position;
-                        let h = wrap_angle(p.heading - fix.heading);
-                        -0.5 * (d.dot(d) / (sigma.0 * sigma.0) + (h / sigma.1).powi(2))
-                    })
-                    .collect();
-                f.update(&l);
+                f.weigh_by_fix(fix, sigma);
             }
         }
         if self.tick % self.options.every_ticks == 0
@@ -685,7 +691,10 @@ impl OwnLocalisation {
         }
         let problems = options.problems();
         if !problems.is_empty() {
-            return Err(Error::InvalidArgument(format!("localise: {}", problems.join("; "))));
+            return Err(Error::InvalidArgument(format!(
+                "localise: {}",
+                problems.join("; ")
+            )));
         }
         Ok(Self {
             model: std::sync::Arc::new(model),
@@ -759,16 +768,7 @@ impl OnlineLocaliser {
         if !fresh {
             filter.predict(&map.odometry);
             if map.fix_available && tick.is_multiple_of(self.gps_every) {
-                let l: Vec<f64> = filter
-                    .particles
-                    .iter()
-                    .map(|p| {
-                        let d = p.position - fix.position;
-                        let h = wrap_angle(p.heading - fix.heading);
-                        -0.5 * (d.dot(d) / (sigma.0 * sigma.0) + (h / sigma.1).powi(2))
-                    })
-                    .collect();
-                filter.update(&l);
+                filter.weigh_by_fix(fix, sigma);
             }
         }
         let progress = self

@@ -226,7 +226,6 @@ impl GpsFix {
     }
 }
 
-
 /// Occasional losses of the fix (tunnels, urban canyons): the map is blank or stale meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -347,7 +346,9 @@ impl MapView {
         let n = lanes.len();
         let road_shift = |k: usize, step: isize| {
             (1..=n)
-                .find_map(|d| shift(lanes[(k as isize + step * d as isize).rem_euclid(n as isize) as usize]))
+                .find_map(|d| {
+                    shift(lanes[(k as isize + step * d as isize).rem_euclid(n as isize) as usize])
+                })
                 .unwrap_or(0.0)
         };
         self.route = path.track.clone();
@@ -426,7 +427,10 @@ impl MapView {
         };
         self.route
             .project_matching(belief.position, window, belief.heading, MATCH_HEADING_RAD)
-            .or_else(|| self.route.project_matching(belief.position, window, 0.0, 10.0))
+            .or_else(|| {
+                self.route
+                    .project_matching(belief.position, window, 0.0, 10.0)
+            })
             .map_or_else(
                 || self.route.wrap_s(prior.unwrap_or(0.0) + advanced_m),
                 |p| p.s_m,
@@ -540,7 +544,8 @@ impl Pose {
     pub fn moved(&self, reading: &OdometryReading) -> Pose {
         let dh = reading.heading_change_rad;
         Pose {
-            position: self.position + Vec2::from_heading(self.heading + dh / 2.0) * reading.distance_m,
+            position: self.position
+                + Vec2::from_heading(self.heading + dh / 2.0) * reading.distance_m,
             heading: wrap_angle(self.heading + dh),
         }
     }
@@ -645,12 +650,20 @@ impl Navigator {
         };
         self.outage = match (self.outage, &self.dropouts) {
             (Some((left, stale)), _) if left > dt_s => Some((left - dt_s, stale)),
-            (_, Some(d)) if self.last.is_some()
-                && self.rng.random_range(0.0..1.0) < d.per_minute * dt_s / 60.0 =>
+            (_, Some(d))
+                if self.last.is_some()
+                    && self.rng.random_range(0.0..1.0) < d.per_minute * dt_s / 60.0 =>
             {
                 let (lo, hi) = d.duration_s;
-                let length = if hi > lo { self.rng.random_range(lo..=hi) } else { lo };
-                Some((length, self.rng.random_range(0.0..1.0) < d.stale_probability))
+                let length = if hi > lo {
+                    self.rng.random_range(lo..=hi)
+                } else {
+                    lo
+                };
+                Some((
+                    length,
+                    self.rng.random_range(0.0..1.0) < d.stale_probability,
+                ))
             }
             _ => None,
         };
@@ -678,11 +691,8 @@ impl Navigator {
                 }
             }
             (_, last) => {
-                let progress_m = view.match_progress(
-                    last.map(|l| l.progress_m),
-                    fix,
-                    reading.distance_m,
-                );
+                let progress_m =
+                    view.match_progress(last.map(|l| l.progress_m), fix, reading.distance_m);
                 MapObservation {
                     patch: view.patch(spec, fix.position, fix.heading, progress_m),
                     position: fix.position,
@@ -704,7 +714,8 @@ impl Navigator {
         let Some(last) = self.last.as_mut() else {
             return;
         };
-        let progress_m = view.match_progress(self.prior_progress_m, belief, last.odometry.distance_m);
+        let progress_m =
+            view.match_progress(self.prior_progress_m, belief, last.odometry.distance_m);
         last.patch = view.patch(spec, belief.position, belief.heading, progress_m);
         last.position = belief.position;
         last.heading = belief.heading;

@@ -68,8 +68,14 @@ fn every_map_input_follows_from_the_fix_alone() {
             car.sense(&view, &spec, &truth, dt);
             twin.sense(&view, &spec, &moved, dt);
             let (a, b) = (car.observation().unwrap(), twin.observation().unwrap());
-            assert!(a.position.distance(b.position) < 1e-6, "tick {tick}: same fix");
-            assert_eq!(a.patch, b.patch, "tick {tick}: the patch moved with the true pose");
+            assert!(
+                a.position.distance(b.position) < 1e-6,
+                "tick {tick}: same fix"
+            );
+            assert_eq!(
+                a.patch, b.patch,
+                "tick {tick}: the patch moved with the true pose"
+            );
             assert!(
                 (a.progress_m - b.progress_m).abs() < 1e-6,
                 "tick {tick}: progress {} vs {}",
@@ -82,7 +88,8 @@ fn every_map_input_follows_from_the_fix_alone() {
         } else {
             car.sense(&view, &spec, &truth, dt);
         }
-        sim.step(&[expert.label(&sim.track, &state, cruise)]).unwrap();
+        sim.step(&[expert.label(&sim.track, &state, cruise)])
+            .unwrap();
     }
     assert!(compared >= 25, "{compared} comparisons");
     assert!(commands.len() >= 2, "commands seen: {commands:?}");
@@ -256,7 +263,11 @@ fn localise_refuses_ticks_the_localising_model_drove() {
     let other = Model::new(config, 4).unwrap();
     let (mine, theirs) = (model.fingerprint().unwrap(), other.fingerprint().unwrap());
     assert_ne!(mine, theirs);
-    assert_eq!(mine, model.fingerprint().unwrap(), "a fingerprint is stable");
+    assert_eq!(
+        mine,
+        model.fingerprint().unwrap(),
+        "a fingerprint is stable"
+    );
     let write = |name: &str, model: Option<&str>| -> PathBuf {
         let path = dir.join(name);
         let meta = EpisodeMeta::new(&scenario, 1, 0, 0.0).unwrap();
@@ -277,7 +288,11 @@ fn localise_refuses_ticks_the_localising_model_drove() {
                         agent: 0,
                         width: scenario.camera.width_px,
                         height: scenario.camera.height_px,
-                        rgb: vec![90; (scenario.camera.width_px * scenario.camera.height_px * 3) as usize],
+                        rgb: vec![
+                            90;
+                            (scenario.camera.width_px * scenario.camera.height_px * 3)
+                                as usize
+                        ],
                     }),
                     state: (&state).into(),
                     action: Some(ActionMsg::new(tick, action)),
@@ -309,7 +324,10 @@ fn localise_refuses_ticks_the_localising_model_drove() {
     };
     let own = write("own.mcap", Some(&mine));
     let err = run(&own, &model).err().unwrap().to_string();
-    assert!(err.contains("tick 3") && err.contains("driven by this model"), "{err}");
+    assert!(
+        err.contains("tick 3") && err.contains("driven by this model"),
+        "{err}"
+    );
     // The same drive localised by another model is evidence.
     assert_eq!(run(&own, &other).unwrap().points.len(), 6);
     // A policy the episode does not name is refused too.
@@ -322,11 +340,16 @@ fn localise_refuses_ticks_the_localising_model_drove() {
 fn a_randomised_collection_draws_a_localisation_error_per_drive() {
     use steerlab::sim::randomise::Randomisation;
     let ranges = Randomisation::default();
-    let draws: Vec<_> = (0..200).map(|seed| ranges.draw_localisation(seed)).collect();
+    let draws: Vec<_> = (0..200)
+        .map(|seed| ranges.draw_localisation(seed))
+        .collect();
     let positions: Vec<f64> = draws.iter().map(|d| d.0.position_m).collect();
     assert!(positions.iter().all(|p| (0.0..=8.0).contains(p)));
     assert!(positions.iter().any(|p| *p < 1.0) && positions.iter().any(|p| *p > 7.0));
-    let rates: Vec<f64> = draws.iter().map(|d| d.1.map_or(0.0, |d| d.per_minute)).collect();
+    let rates: Vec<f64> = draws
+        .iter()
+        .map(|d| d.1.map_or(0.0, |d| d.per_minute))
+        .collect();
     assert!(rates.iter().all(|r| (0.0..=1.0).contains(r)));
     assert!(rates.iter().any(|r| *r < 0.2) && rates.iter().any(|r| *r > 0.8));
     assert_eq!(ranges.draw_localisation(9), ranges.draw_localisation(9));
@@ -336,7 +359,10 @@ fn a_randomised_collection_draws_a_localisation_error_per_drive() {
         gps_position_m: (1.0, 2.0),
         ..Randomisation::default()
     };
-    assert_eq!(ranges.draw(&base, 4).unwrap(), other.draw(&base, 4).unwrap());
+    assert_eq!(
+        ranges.draw(&base, 4).unwrap(),
+        other.draw(&base, 4).unwrap()
+    );
     let err = Randomisation::from_ron("Randomisation(gps_position_m: (3.0, 1.0))", "loc.ron")
         .err()
         .unwrap()
@@ -381,7 +407,10 @@ fn a_randomised_collection_draws_a_localisation_error_per_drive() {
         spread.iter().any(|e| *e > 0.05),
         "the drawn GPS errors reach the map: {spread:?}"
     );
-    assert!(spread[0] != spread[1] || spread[1] != spread[2], "{spread:?}");
+    assert!(
+        spread[0] != spread[1] || spread[1] != spread[2],
+        "{spread:?}"
+    );
 }
 
 #[test]
@@ -442,12 +471,25 @@ fn a_car_drives_on_its_own_localisation_and_eval_reports_its_error() {
     .unwrap();
     let errors: Vec<f64> = drove.localisation_errors.iter().map(|e| e.0).collect();
     assert_eq!(errors.len(), 301, "one estimate a tick");
-    assert!(errors.iter().all(|e| e.is_finite() && *e < 6.0 * GPS.position_m), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.is_finite() && *e < 6.0 * GPS.position_m),
+        "{errors:?}"
+    );
     let mut sorted = errors.clone();
     sorted.sort_by(f64::total_cmp);
-    assert!(sorted[150] < 3.0 * GPS.position_m, "median {:.1} m", sorted[150]);
+    assert!(
+        sorted[150] < 3.0 * GPS.position_m,
+        "median {:.1} m",
+        sorted[150]
+    );
     // The recorded map pose is the car's estimate, not the fix: the two part.
-    let steps: Vec<_> = EpisodeReader::open(&path).unwrap().steps(false).unwrap().collect();
+    let steps: Vec<_> = EpisodeReader::open(&path)
+        .unwrap()
+        .steps(false)
+        .unwrap()
+        .collect();
     let from_truth: Vec<f64> = steps
         .iter()
         .map(|s| {
@@ -472,7 +514,15 @@ fn a_car_drives_on_its_own_localisation_and_eval_reports_its_error() {
             .arg(dir.join("navnet"))
             .arg("--scenario")
             .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/town_small.ron"))
-            .args(["--km", "0.05", "--gps-noise", "5,3", "--particles", "32", "--localise"])
+            .args([
+                "--km",
+                "0.05",
+                "--gps-noise",
+                "5,3",
+                "--particles",
+                "32",
+                "--localise",
+            ])
             .arg(dir.join(lane))
             .arg("--out")
             .arg(dir.join(format!("eval-{lane}")))
@@ -480,12 +530,24 @@ fn a_car_drives_on_its_own_localisation_and_eval_reports_its_error() {
             .unwrap()
     };
     let out = eval("lane");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let md = std::fs::read_to_string(dir.join("eval-lane/eval.md")).unwrap();
-    assert!(md.contains("its own localisation") && md.contains("95th percentile"), "{md}");
+    assert!(
+        md.contains("its own localisation") && md.contains("95th percentile"),
+        "{md}"
+    );
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("eval-lane/eval.json")).unwrap()).unwrap();
-    assert!(json["localisation"]["median_m"].as_f64().unwrap().is_finite());
+    assert!(
+        json["localisation"]["median_m"]
+            .as_f64()
+            .unwrap()
+            .is_finite()
+    );
     let out = eval("navnet");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -141,7 +141,10 @@ fn the_routed_map_marks_the_route_ahead_and_no_other_road() {
             .iter()
             .map(|r| r.centre.distance(c).0)
             .fold(f64::MAX, f64::min);
-        assert!(gap < 0.3, "{s} m along the route: {gap:.2} m off the road's centre");
+        assert!(
+            gap < 0.3,
+            "{s} m along the route: {gap:.2} m off the road's centre"
+        );
         on_roads += 1;
     }
     assert!(on_roads > 200);
@@ -283,7 +286,11 @@ fn the_particle_filter_recovers_a_known_gps_offset_from_a_synthetic_likelihood()
     }
     let s = summarise(&points, 20.0);
     assert_eq!(s.points, 200);
-    let (fix, with, without) = (s.fix.mean_m, s.with_network.mean_m, s.without_network.mean_m);
+    let (fix, with, without) = (
+        s.fix.mean_m,
+        s.with_network.mean_m,
+        s.without_network.mean_m,
+    );
     assert!(fix > 5.0, "the drawn offset is large: {s:?}");
     assert!(with < 1.0, "the evidence finds the car: {s:?}");
     assert!(with < 0.1 * fix, "ten times better than the fix: {s:?}");

@@ -316,8 +316,16 @@ fn randomised_towns_are_valid_and_some_meet_at_oblique_five_way_junctions() {
         larger += (counts[4] > 0) as u32;
         towns += 1;
     }
-    assert!(bad.is_empty(), "{} invalid draws:\n{}", bad.len(), bad.join("\n"));
-    assert!(larger >= 5, "{larger} of {towns} drawn towns have a junction of five roads or more");
+    assert!(
+        bad.is_empty(),
+        "{} invalid draws:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    assert!(
+        larger >= 5,
+        "{larger} of {towns} drawn towns have a junction of five roads or more"
+    );
     // The default layout is the town the file describes, as before.
     let plain = steerlab::sim::Simulation::new(base, 1).unwrap();
     assert_eq!(plain.town().unwrap().network.junction_counts()[4], 0);

@@ -44,9 +44,13 @@ fn parting_reach(
             let (from, to) = (node_of[road.from.as_str()], node_of[road.to.as_str()]);
             let other = |n: usize| Vec2::new(spec.nodes[n].at.0, spec.nodes[n].at.1);
             let next = if from == j && to != j {
-                road.via.first().map_or(other(to), |&(x, y)| Vec2::new(x, y))
+                road.via
+                    .first()
+                    .map_or(other(to), |&(x, y)| Vec2::new(x, y))
             } else {
-                road.via.last().map_or(other(from), |&(x, y)| Vec2::new(x, y))
+                road.via
+                    .last()
+                    .map_or(other(from), |&(x, y)| Vec2::new(x, y))
             };
             ((next - junction.position).heading(), half_width(road.lanes))
         })
@@ -138,8 +142,13 @@ impl Network {
                     .map(|&r| half_width(spec.roads[r].lanes))
                     .fold(0.0, f64::max);
                 match junction.kind {
-                    NodeKind::Junction => (widest + JUNCTION_MARGIN_M)
-                        .max(parting_reach(spec, &node_of, j, junction, &half_width)),
+                    NodeKind::Junction => (widest + JUNCTION_MARGIN_M).max(parting_reach(
+                        spec,
+                        &node_of,
+                        j,
+                        junction,
+                        &half_width,
+                    )),
                     NodeKind::DeadEnd => widest + TURNING_MARGIN_M,
                 }
             })

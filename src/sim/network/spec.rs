@@ -131,7 +131,10 @@ impl TownStyle {
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         if !(self.jitter.is_finite() && (0.0..=0.15).contains(&self.jitter)) {
-            p.push(format!("track.style.jitter: {} must be in [0, 0.15]", self.jitter));
+            p.push(format!(
+                "track.style.jitter: {} must be in [0, 0.15]",
+                self.jitter
+            ));
         }
         if !(self.diagonals.is_finite() && (0.0..=0.5).contains(&self.diagonals)) {
             p.push(format!(

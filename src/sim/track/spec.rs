@@ -5,9 +5,7 @@
 //! [`Track`]: super::Track
 
 use crate::sim::network::route::Route;
-use crate::sim::network::{
-    Network, NetworkSpec, NodeSpec, RoadSpec, RouteSpec, TownStyle, town,
-};
+use crate::sim::network::{Network, NetworkSpec, NodeSpec, RoadSpec, RouteSpec, TownStyle, town};
 use serde::{Deserialize, Serialize};
 
 fn is_default_style(style: &TownStyle) -> bool {
