@@ -11,7 +11,9 @@ use crate::drive::eval::{
     gps_table, metrics_table, sweep_noise,
 };
 use crate::drive::junctions::entries_summary;
-use crate::drive::localise::{ErrorStats, LocaliseOptions, OwnLocalisation};
+use crate::drive::localise::{
+    ErrorStats, LocaliseOptions, ONLINE_LANE_POSE_WEIGHT, OwnLocalisation,
+};
 use crate::drive::metrics::InterventionRule;
 use crate::drive::metrics::{Metrics, Supervision};
 use crate::drive::{Choice, Policy};
@@ -237,6 +239,7 @@ fn own_localisation(
         LocaliseOptions {
             gps: OWN_GPS,
             seed: options.seed,
+            lane_pose_weight: ONLINE_LANE_POSE_WEIGHT,
             ..LocaliseOptions::default()
         },
     )?;

@@ -4,7 +4,7 @@
 use crate::drive::eval::{
     EvalOptions, Evaluation, GPS_MD, evaluate, gps_label, gps_sweep, gps_table, metrics_table,
 };
-use crate::drive::localise::{LocaliseOptions, OwnLocalisation};
+use crate::drive::localise::{LocaliseOptions, ONLINE_LANE_POSE_WEIGHT, OwnLocalisation};
 use crate::drive::metrics::Supervision;
 use crate::drive::suite::{SUITE_JSON, SUITE_MD, SUITE_PNG, Suite, run_suite};
 use crate::drive::{Choice, InterventionRule, Policy};
@@ -211,6 +211,7 @@ fn options(args: &EvalArgs) -> Result<EvalOptions> {
                     particles: args.particles,
                     gps,
                     seed: args.seed,
+                    lane_pose_weight: ONLINE_LANE_POSE_WEIGHT,
                     ..LocaliseOptions::default()
                 },
             )?),

@@ -18,8 +18,9 @@ pub struct TrainArgs {
     /// Model directory to write (config.json, model.safetensors, metrics.csv, curves.png).
     #[arg(long)]
     pub out: PathBuf,
-    /// Network preset: pilotnet, lecture, navnet (camera and map, Amini et al. 2019) or cil
-    /// (one head per navigation command, Codevilla et al. 2018).
+    /// Network preset: pilotnet, lecture, navnet (camera and map, Amini et al. 2019), cil
+    /// (one head per navigation command, Codevilla et al. 2018) or lanepose (the car's offset
+    /// from its lane's centre, the sensor `eval --localise` reads).
     #[arg(long, default_value = "pilotnet")]
     pub preset: String,
     /// The map a navnet reads: routed (the default), unrouted, or none (its camera-only

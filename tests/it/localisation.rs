@@ -334,6 +334,12 @@ fn localise_refuses_ticks_the_localising_model_drove() {
     let unnamed = write("unnamed.mcap", None);
     let err = run(&unnamed, &other).err().unwrap().to_string();
     assert!(err.contains("does not name"), "{err}");
+    // A lane-pose model reads the camera, not a driver's action: any drive will do.
+    let mut lane_config = ModelConfig::lanepose();
+    lane_config.input.width = scenario.camera.width_px as usize;
+    lane_config.input.height = scenario.camera.height_px as usize;
+    let lane = Model::new(lane_config, 5).unwrap();
+    assert_eq!(run(&unnamed, &lane).unwrap().points.len(), 6);
 }
 
 #[test]
