@@ -329,6 +329,25 @@ fn randomised_towns_are_valid_and_some_meet_at_oblique_five_way_junctions() {
     // The default layout is the town the file describes, as before.
     let plain = steerlab::sim::Simulation::new(base, 1).unwrap();
     assert_eq!(plain.town().unwrap().network.junction_counts()[4], 0);
+    // A straight grid, a NaN and an out-of-range style: built or refused by name, never a panic.
+    let with_style = |style: &str| {
+        Scenario::from_ron(
+            &format!(
+                "Scenario(name: \"s\", seed: 1, track: Town(seed: 3, size_m: 420.0, style: {style}))"
+            ),
+            "s.ron",
+        )
+    };
+    assert!(with_style("(jitter: 0.0, diagonals: 0.5)").is_ok());
+    for bad in [
+        "(jitter: NaN)",
+        "(jitter: 0.5)",
+        "(diagonals: -1.0)",
+        "(diagonals: inf)",
+    ] {
+        let err = with_style(bad).err().unwrap().to_string();
+        assert!(err.contains("track.style."), "{bad}: {err}");
+    }
     let err = Randomisation::from_ron("Randomisation(town_diagonals: (0.0, 0.9))", "t.ron")
         .err()
         .unwrap()

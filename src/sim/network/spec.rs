@@ -162,11 +162,17 @@ pub fn town(seed: u64, size_m: f64, style: &TownStyle) -> NetworkSpec {
     let mut pos = vec![vec![Vec2::new(0.0, 0.0); n]; n];
     for (i, row) in pos.iter_mut().enumerate() {
         for (j, p) in row.iter_mut().enumerate() {
+            // A style the validation refuses (NaN, out of range) is still built while the
+            // town's problems are gathered; an empty range must not be sampled.
             let jitter = style.jitter.clamp(0.0, 0.15) * spacing;
-            *p = Vec2::new(
-                i as f64 * spacing + rng.random_range(-jitter..jitter),
-                j as f64 * spacing + rng.random_range(-jitter..jitter),
-            );
+            let mut off = || {
+                if jitter > 0.0 && jitter.is_finite() {
+                    rng.random_range(-jitter..jitter)
+                } else {
+                    0.0
+                }
+            };
+            *p = Vec2::new(i as f64 * spacing + off(), j as f64 * spacing + off());
         }
     }
     let mut nodes = Vec::new();
@@ -259,7 +265,7 @@ pub fn town(seed: u64, size_m: f64, style: &TownStyle) -> NetworkSpec {
             lanes: 1,
         });
     }
-    if style.diagonals > 0.0 {
+    if style.diagonals > 0.0 && style.diagonals.is_finite() {
         add_diagonals(&mut roads, &edges, &pos, n, style.diagonals, &mut rng);
     }
     NetworkSpec { nodes, roads }
