@@ -13,6 +13,7 @@ pub mod dataset;
 pub mod detect;
 pub mod device;
 pub mod distribution;
+mod episode_files;
 pub mod idx;
 pub mod linear;
 pub mod ops;
