@@ -5,7 +5,7 @@
 
 use crate::drive::junctions::{JunctionEntry, JunctionTally};
 use crate::drive::localise::{OnlineLocaliser, OwnLocalisation};
-use crate::drive::metrics::{Metrics, Supervision, Tally, TickOutcome, Verdict};
+use crate::drive::metrics::{InterventionPlaces, Metrics, Supervision, Tally, TickOutcome, Verdict};
 use crate::drive::policy::{Policy, Seen, command_of};
 use crate::error::{Error, Result};
 use crate::nn::SteeringDistribution;
@@ -133,6 +133,7 @@ pub fn drive(
     let (mut off_route_for_m, mut left_route) = (0.0, false);
     let mut path = Vec::new();
     let mut interventions = Vec::new();
+    let mut places = InterventionPlaces::default();
     let mut crashes = Vec::new();
     let mut crashed = false;
     let mut policy_ticks = 0;
@@ -253,6 +254,9 @@ pub fn drive(
             Verdict::Continue => {}
             Verdict::Intervene => {
                 interventions.push(s.vehicle.position);
+                if let Some(route) = &s.route {
+                    places.count(route);
+                }
                 obs = env.recentre(0)?.remove(0);
                 if let Some(l) = localiser.as_mut() {
                     // The car knows it was put back: its localisation starts again.
@@ -272,6 +276,7 @@ pub fn drive(
     };
     let mut metrics = tally.metrics();
     metrics.junctions = junctions.finish(over && obs.state.crash.is_some());
+    metrics.intervention_places = places;
     if free_in_town {
         // A drive cut short was planned to its full distance; one that ran out of ticks had
         // no more route to drive.

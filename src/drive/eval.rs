@@ -371,18 +371,25 @@ pub fn junction_table(rows: &[(String, Metrics)]) -> String {
         None => "–".into(),
     };
     let mut t = String::from(
-        "\nJunctions: passages that left on the route's road / passages\n\n\
-         | | left | straight | right | u-turn | all |\n|---|---|---|---|---|---|\n",
+        "\nJunctions: passages that left on the route's road / passages; where the safety driver \
+         took over: on a road, on the approach to a junction (its last 30 m, where the command \
+         names the manoeuvre) or inside one\n\n\
+         | | left | straight | right | u-turn | all | interventions: road / approach / junction |\n\
+         |---|---|---|---|---|---|---|\n",
     );
     for (name, m) in rows {
         let j = &m.junctions;
+        let p = &m.intervention_places;
         t.push_str(&format!(
-            "| {name} | {} | {} | {} | {} | {} |\n",
+            "| {name} | {} | {} | {} | {} | {} | {} / {} / {} |\n",
             cell(j.left),
             cell(j.straight),
             cell(j.right),
             cell(j.u_turn),
-            cell(j.all())
+            cell(j.all()),
+            p.road,
+            p.approach,
+            p.junction
         ));
     }
     t

@@ -150,6 +150,39 @@ pub struct Metrics {
     /// Free drives that ended by leaving the route (a wrong exit, or driving off its lane).
     #[serde(default)]
     pub left_route: u32,
+    /// In a town: where the safety driver took over.
+    #[serde(default)]
+    pub intervention_places: InterventionPlaces,
+}
+
+/// Where on its route a car was when the safety driver took over: on a road away from
+/// junctions, on the approach to one (within [`crate::sim::map_input::COMMAND_RANGE_M`] of it,
+/// where the navigation command names its manoeuvre), or inside one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterventionPlaces {
+    pub road: u32,
+    pub approach: u32,
+    pub junction: u32,
+}
+
+impl InterventionPlaces {
+    /// Counts one intervention at a car's place on its route.
+    pub fn count(&mut self, route: &crate::sim::traffic::RoutePosition) {
+        let place = if route.in_junction {
+            &mut self.junction
+        } else if route.distance_to_junction_m <= crate::sim::map_input::COMMAND_RANGE_M {
+            &mut self.approach
+        } else {
+            &mut self.road
+        };
+        *place += 1;
+    }
+
+    pub fn merge(&mut self, other: &InterventionPlaces) {
+        self.road += other.road;
+        self.approach += other.approach;
+        self.junction += other.junction;
+    }
 }
 
 impl Tally {
@@ -282,9 +315,11 @@ pub fn combine(parts: &[Metrics]) -> Metrics {
     };
     let mut calibration = Calibration::default();
     let mut junctions = JunctionStats::default();
+    let mut intervention_places = InterventionPlaces::default();
     for m in parts {
         calibration.merge(&m.calibration);
         junctions.merge(&m.junctions);
+        intervention_places.merge(&m.intervention_places);
     }
     let (nll, scored) = weighted(&|m| (m.expert_nll.unwrap_or(0.0), m.scored_ticks));
     let (whiteness, rate_ticks) = weighted(&|m| (m.whiteness_per_m_s, m.rate_ticks));
@@ -307,6 +342,7 @@ pub fn combine(parts: &[Metrics]) -> Metrics {
         route_planned_km: parts.iter().map(|m| m.route_planned_km).sum(),
         route_completed_km: parts.iter().map(|m| m.route_completed_km).sum(),
         left_route: parts.iter().map(|m| m.left_route).sum(),
+        intervention_places,
         ..Metrics::default()
     }
     .with_derived()

@@ -81,7 +81,7 @@ impl Default for Road {
 #[serde(deny_unknown_fields, default)]
 pub struct LaneMarkings {
     pub centre: CentreLine,
-    /// Solid lines along both edges.
+    /// Solid lines along both edges (in a town, round the corners of its junctions too).
     pub edges: bool,
     /// Width of every painted line, metres.
     pub line_width_m: f64,

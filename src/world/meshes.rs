@@ -245,8 +245,8 @@ pub fn network_road_meshes(network: &Network) -> Vec<Mesh> {
 }
 
 /// The paint of a road network: the centre line between the two directions (as the
-/// scenario's markings say), dashed lines between lanes of one direction, edge lines, and a
-/// stop line across the lanes into every junction.
+/// scenario's markings say), dashed lines between lanes of one direction, edge lines (round
+/// every junction's corners too), and a stop line across the lanes into every junction.
 pub fn network_marking_meshes(network: &Network, lm: &LaneMarkings) -> Vec<Mesh> {
     let w = lm.line_width_m;
     let lw = network.lane_width_m;
@@ -309,7 +309,90 @@ pub fn network_marking_meshes(network: &Network, lm: &LaneMarkings) -> Vec<Mesh>
             meshes.push(m.build());
         }
     }
+    if lm.edges {
+        for j in 0..network.junctions.len() {
+            let mut m = FlatMesh::default();
+            for corner in junction_corners(network, j, 1.5 * w) {
+                let (l, r): (Vec<_>, Vec<_>) = corner
+                    .windows(2)
+                    .flat_map(|p| {
+                        let left = (p[1] - p[0]).normalized().perp() * (w / 2.0);
+                        [(p[0], left), (p[1], left)]
+                    })
+                    .map(|(p, left)| {
+                        (
+                            (p + left).to_world(PAINT_HEIGHT_M),
+                            (p - left).to_world(PAINT_HEIGHT_M),
+                        )
+                    })
+                    .unzip();
+                m.strip(&l, &r);
+            }
+            if !m.indices.is_empty() {
+                meshes.push(m.build());
+            }
+        }
+    }
     meshes
+}
+
+/// Points along the edge lines round the corners of junction `j` (`inset_m` inside the
+/// paved edge, as along its roads): from the edge line of each road to that of the next
+/// counter-clockwise, curving as a kerb does (a quadratic Bézier through the point where the
+/// two edge lines meet when extended into the junction), straight where they do not meet
+/// ahead of both ends (roads in line, or a corner wider than a half turn).
+fn junction_corners(network: &Network, j: usize, inset_m: f64) -> Vec<Vec<Vec2>> {
+    let junction = &network.junctions[j];
+    if junction.kind != NodeKind::Junction || junction.roads.len() < 2 {
+        return Vec::new();
+    }
+    // Each road's end: its left and right edge points seen looking out of the junction, and
+    // the direction out.
+    let mut arms: Vec<(f64, Vec2, Vec2, Vec2)> = junction
+        .roads
+        .iter()
+        .map(|&r| {
+            let road = &network.roads[r];
+            let (s, sign) = if road.from == j {
+                (0.0, 1.0)
+            } else {
+                (road.centre.length_m(), -1.0)
+            };
+            let (p, h) = road.centre.at(s);
+            let out = Vec2::from_heading(h) * sign;
+            let side = out.perp() * (road.half_width_m - inset_m);
+            let angle = (p - junction.position).heading();
+            (angle, p + side, p - side, out)
+        })
+        .collect();
+    arms.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let reach = arms
+        .iter()
+        .map(|a| a.1.distance(junction.position))
+        .fold(0.0, f64::max);
+    (0..arms.len())
+        .map(|k| {
+            let (_, from, _, a) = arms[k];
+            let (_, _, to, b) = arms[(k + 1) % arms.len()];
+            // from − t·a = to − u·b
+            let q = from - to;
+            let det = a.cross(b);
+            let meet = (det.abs() > 0.05)
+                .then(|| (q.cross(b) / det, q.cross(a) / det))
+                .filter(|&(t, u)| t > 0.0 && u > 0.0 && t.max(u) < 2.0 * reach)
+                .map(|(t, _)| from - a * t);
+            const STEPS: usize = 12;
+            (0..=STEPS)
+                .map(|i| {
+                    let t = i as f64 / STEPS as f64;
+                    match meet {
+                        Some(c) => from * ((1.0 - t) * (1.0 - t)) + c * (2.0 * t * (1.0 - t)) + to * (t * t),
+                        None => from + (to - from) * t,
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// A square of ground around the track with `margin_m` to spare, slightly below the road.
@@ -434,6 +517,56 @@ mod tests {
                 (a + (b - a) * t).distance(p)
             })
             .fold(f32::INFINITY, f32::min)
+    }
+
+    /// Round every corner of a town's junctions the edge line lies on the paved surface and
+    /// runs from the edge line of one road to that of the next; where it curves, it leaves
+    /// and joins them along their own direction, as a kerb does.
+    #[test]
+    fn junction_corners_join_the_edge_lines_on_the_pavement() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/town_small.ron");
+        let scenario = crate::sim::Scenario::load(&path).unwrap();
+        let (network, _) = scenario.build_network().unwrap().unwrap();
+        let inset = 1.5 * scenario.road.lane_markings.line_width_m;
+        let mut curved = 0;
+        for (j, junction) in network.junctions.iter().enumerate() {
+            // The heading of the road whose edge line ends at `end`.
+            let edge_heading = |end: Vec2| {
+                junction.roads.iter().find_map(|&r| {
+                    let line = &network.roads[r].centre;
+                    let hw = network.roads[r].half_width_m - inset;
+                    [0.0, line.length_m()].into_iter().find_map(|s| {
+                        [1.0, -1.0]
+                            .iter()
+                            .any(|side| line.offset_point(s, side * hw).distance(end) < 1e-6)
+                            .then(|| line.at(s).1)
+                    })
+                })
+            };
+            let corners = junction_corners(&network, j, inset);
+            if junction.kind == NodeKind::Junction {
+                assert_eq!(corners.len(), junction.roads.len(), "{}", junction.name);
+            }
+            for corner in &corners {
+                for &p in corner {
+                    assert!(network.is_paved(p), "{}: {p:?} off the pavement", junction.name);
+                }
+                let n = corner.len();
+                let (a, b) = (corner[0], corner[n - 1]);
+                let (ha, hb) = (edge_heading(a), edge_heading(b));
+                assert!(ha.is_some() && hb.is_some(), "{}: an end off every edge line", junction.name);
+                if corner[n / 2].distance((a + b) * 0.5) > 0.5 {
+                    curved += 1;
+                    for (segment, heading) in [(corner[1] - a, ha), (b - corner[n - 2], hb)] {
+                        let along = Vec2::from_heading(heading.unwrap());
+                        let sin = segment.normalized().cross(along).abs();
+                        assert!(sin < 0.1, "{}: a corner meets its road at {sin}", junction.name);
+                    }
+                }
+            }
+        }
+        assert!(curved >= 4, "{curved} curved corners");
     }
 
     /// Simplified road edges stay within the tolerance of every track sample's edge point,

@@ -380,18 +380,21 @@ fn route_completion_ends_a_free_town_drive_at_its_first_departure_or_crash() {
     assert!((both.route_planned_km - 1.2).abs() < 0.01);
     let table = steerlab::drive::eval::route_table(&[("town".into(), both)]);
     assert!(table.contains("| town | 1.20 |"), "{table}");
-    // With a safety driver there is no route completion.
+    // With a safety driver there is no route completion; each takeover is counted where it
+    // happened on the route, and the junction table shows the counts.
     let mut env = states_only(Scenario::load(&path).unwrap());
     let supervised = DriveOptions {
         distance_m: 300.0,
         ..options(5000)
     };
-    assert_eq!(
-        drive_straight(&mut env, &supervised)
-            .metrics
-            .route_completion_pct(),
-        None
-    );
+    let m = drive_straight(&mut env, &supervised).metrics;
+    assert_eq!(m.route_completion_pct(), None);
+    let p = m.intervention_places;
+    assert!(m.interventions >= 1, "{m:?}");
+    assert_eq!(p.road + p.approach + p.junction, m.interventions, "{m:?}");
+    let table = steerlab::drive::eval::junction_table(&[("town".into(), m.clone())]);
+    let cell = format!("| {} / {} / {} |", p.road, p.approach, p.junction);
+    assert!(table.contains(&cell), "{table}");
 }
 
 #[test]
