@@ -38,6 +38,9 @@ pub struct DaggerArgs {
     /// DART noise of the expert in iteration 0, 1/m.
     #[arg(long, default_value_t = 0.02)]
     pub noise: f64,
+    /// Correlation time of the DART noise, seconds (0: white noise; see `record --help`).
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+    pub noise_correlation: f64,
     /// β₀: the expert's share of ticks in iteration 1 (βᵢ = β₀ⁱ).
     #[arg(long, default_value_t = 0.5)]
     pub beta: f64,
@@ -182,6 +185,7 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
         iterations: args.iterations,
         ticks: args.ticks,
         noise_std_per_m: args.noise,
+        noise_correlation_s: args.noise_correlation,
         beta0: args.beta,
         config,
         epochs: args.epochs,

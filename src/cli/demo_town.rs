@@ -62,6 +62,9 @@ pub struct TownStageOptions<'a> {
     pub resume: bool,
 }
 
+/// DART noise of the stage's expert drives: standard deviation (1/m) and correlation time (s).
+pub const TOWN_NOISE: (f64, f64) = (0.03, 1.0);
+
 /// Runs the stage into `<out>/towns`.
 pub fn run(args: &TownStageOptions) -> Result<TownStage> {
     let started = Instant::now();
@@ -77,7 +80,10 @@ pub fn run(args: &TownStageOptions) -> Result<TownStage> {
         eval_scenarios: heldout.clone(),
         iterations: args.iterations,
         ticks: args.ticks,
-        noise_std_per_m: 0.02,
+        // Wandering DART noise: the expert's drives reach the offsets the learner drifts to
+        // in junctions, and show the way back.
+        noise_std_per_m: TOWN_NOISE.0,
+        noise_correlation_s: TOWN_NOISE.1,
         beta0: 0.5,
         config: super::inputs::model_config("navnet", Some(MapMode::Routed))?,
         epochs: args.epochs,

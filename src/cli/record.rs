@@ -32,6 +32,11 @@ pub struct RecordArgs {
     /// DART noise on the expert's curvature, 1/m (the recorded label stays clean).
     #[arg(long, default_value_t = 0.0)]
     pub noise: f64,
+    /// Correlation time of the DART noise, seconds: 0 draws it afresh each tick (white noise,
+    /// which the expert corrects at once); about 1 s lets the car wander off its line the
+    /// way a learner does before the expert brings it back, so the labels show recoveries.
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+    pub noise_correlation: f64,
     /// Base seed; each episode's seed is derived from it, the scenario and the episode number.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -186,6 +191,7 @@ fn options(args: &RecordArgs) -> Result<RecordOptions> {
         episodes: args.episodes,
         out: staging(&args.out),
         noise_std_per_m: args.noise,
+        noise_correlation_s: args.noise_correlation,
         seed: args.seed,
         labels: args.labels,
         shard,
@@ -313,6 +319,7 @@ fn record_in_workers(args: &RecordArgs) -> Result<RecordSummary> {
         cmd.arg("record")
             .args(["--episodes", &args.episodes.to_string()])
             .args(["--noise", &args.noise.to_string()])
+            .args(["--noise-correlation", &args.noise_correlation.to_string()])
             .args(["--seed", &args.seed.to_string()])
             .arg("--out")
             .arg(&args.out)

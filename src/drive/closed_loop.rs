@@ -23,8 +23,12 @@ use std::path::{Path, PathBuf};
 
 /// Who steers.
 pub enum Pilot<'a> {
-    /// The privileged expert, with DART noise of this standard deviation (1/m).
-    Expert { noise_std_per_m: f64 },
+    /// The privileged expert, with DART noise of this standard deviation (1/m), correlated
+    /// over `noise_correlation_s` (0: white noise).
+    Expert {
+        noise_std_per_m: f64,
+        noise_correlation_s: f64,
+    },
     /// The learned policy alone.
     Policy(&'a mut Policy),
     /// DAgger's mixture: each tick the expert steers with probability `beta`, else the policy.
@@ -107,11 +111,15 @@ pub fn drive(
 ) -> Result<Drive> {
     let scenario = env.scenario().clone();
     let dt = scenario.dt_s;
-    let noise = match pilot {
-        Pilot::Expert { noise_std_per_m } => *noise_std_per_m,
-        _ => 0.0,
+    let (noise, correlation_s) = match pilot {
+        Pilot::Expert {
+            noise_std_per_m,
+            noise_correlation_s,
+        } => (*noise_std_per_m, *noise_correlation_s),
+        _ => (0.0, 0.0),
     };
-    let mut expert = Expert::new(ExpertConfig::default(), noise, options.seed);
+    let mut expert = Expert::new(ExpertConfig::default(), noise, options.seed)
+        .with_noise_correlation(correlation_s, dt);
     let mut coin = StdRng::seed_from_u64(options.seed ^ 0xDA66_E200_0000_0001);
     let mut recorder = match &options.record {
         Some(path) => {

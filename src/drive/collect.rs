@@ -22,8 +22,10 @@ pub struct RecordOptions {
     pub episodes: u32,
     /// Output folder for the episode files (created when missing).
     pub out: PathBuf,
-    /// DART noise on the expert's curvature, 1/m (the recorded label stays clean).
+    /// DART noise on the expert's curvature, 1/m (the recorded label stays clean), and its
+    /// correlation time (0: white noise).
     pub noise_std_per_m: f64,
+    pub noise_correlation_s: f64,
     /// Base seed; each episode's seed is derived from it, the scenario and the episode number.
     pub seed: u64,
     /// Also record each frame's labels: the class mask and the boxes of visible objects.
@@ -152,7 +154,7 @@ pub fn record_episode(
     path: &Path,
     seed: u64,
     episode: u32,
-    noise_std_per_m: f64,
+    (noise_std_per_m, noise_correlation_s): (f64, f64),
     on_tick: &mut dyn FnMut(),
 ) -> Result<RecordedEpisode> {
     let options = DriveOptions {
@@ -172,7 +174,10 @@ pub fn record_episode(
     on_tick();
     let d = drive(
         env,
-        &mut Pilot::Expert { noise_std_per_m },
+        &mut Pilot::Expert {
+            noise_std_per_m,
+            noise_correlation_s,
+        },
         &options,
         &mut |_, _| on_tick(),
     )?;
@@ -242,7 +247,7 @@ pub fn record(
                 &path,
                 seed,
                 episode,
-                options.noise_std_per_m,
+                (options.noise_std_per_m, options.noise_correlation_s),
                 &mut || progress(RecordProgress::Tick),
             )
             .map_err(|e| e.context(format!("recording {}", path.display())))?;

@@ -40,8 +40,10 @@ pub struct DaggerOptions {
     pub iterations: usize,
     /// Ticks driven per scenario and iteration.
     pub ticks: u64,
-    /// DART noise of the expert in iteration 0, 1/m.
+    /// DART noise of the expert in iteration 0 (and of the validation drives), 1/m, and its
+    /// correlation time (0: white noise).
     pub noise_std_per_m: f64,
+    pub noise_correlation_s: f64,
     /// β₀: the expert's share of ticks in iteration 1; βᵢ = β₀ⁱ.
     pub beta0: f64,
     pub config: ModelConfig,
@@ -432,6 +434,7 @@ fn collect(
     let mut pilot = match policy.as_mut() {
         None => Pilot::Expert {
             noise_std_per_m: options.noise_std_per_m,
+            noise_correlation_s: options.noise_correlation_s,
         },
         Some(policy) => Pilot::Mixture { policy, beta },
     };
@@ -466,6 +469,7 @@ fn record_validation(
         &validation_dir(&options.out),
         &mut Pilot::Expert {
             noise_std_per_m: options.noise_std_per_m,
+            noise_correlation_s: options.noise_correlation_s,
         },
         Supervision::SafetyDriver(options.rule),
         &|name| {

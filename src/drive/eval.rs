@@ -100,6 +100,7 @@ pub fn evaluate(
             Some(policy) => Pilot::Policy(policy),
             None => Pilot::Expert {
                 noise_std_per_m: 0.0,
+                noise_correlation_s: 0.0,
             },
         };
         let result = drive(&mut env, &mut pilot, &run, &mut |t, m| {

@@ -23,6 +23,10 @@ pub struct Expert {
     pub config: ExpertConfig,
     /// Standard deviation of the curvature noise, 1/m (0 disables noise).
     pub noise_std_per_m: f64,
+    /// How much of the last tick's noise carries into the next (0: white noise; e^(−dt/τ):
+    /// an Ornstein–Uhlenbeck process of correlation time τ and the same standard deviation).
+    noise_keep: f64,
+    noise: f64,
     rng: StdRng,
 }
 
@@ -31,8 +35,22 @@ impl Expert {
         Self {
             config,
             noise_std_per_m,
+            noise_keep: 0.0,
+            noise: 0.0,
             rng: StdRng::seed_from_u64(seed ^ 0xDA27_0000_0000_0001),
         }
+    }
+
+    /// DART noise correlated over `correlation_s` (ticks of `dt_s`): the car wanders off its
+    /// line for about that long, as a learner does, and the labels show the way back. 0 keeps
+    /// white noise, which the expert corrects within a tick or two.
+    pub fn with_noise_correlation(mut self, correlation_s: f64, dt_s: f64) -> Self {
+        self.noise_keep = if correlation_s > 0.0 {
+            (-dt_s / correlation_s).exp()
+        } else {
+            0.0
+        };
+        self
     }
 
     /// The clean action for a car in `agent` state on `track` cruising at `cruise_speed_m_s`.
@@ -78,7 +96,10 @@ impl Expert {
     pub fn perturb(&mut self, label: Action) -> ExpertAction {
         let mut applied = label;
         if self.noise_std_per_m > 0.0 {
-            applied.curvature_per_m += self.noise_std_per_m * standard_normal(&mut self.rng);
+            let k = self.noise_keep;
+            self.noise = k * self.noise
+                + (1.0 - k * k).sqrt() * self.noise_std_per_m * standard_normal(&mut self.rng);
+            applied.curvature_per_m += self.noise;
         }
         ExpertAction { label, applied }
     }

@@ -118,6 +118,41 @@ fn a_pilot_that_always_takes_the_experts_action_has_full_autonomy() {
     assert!(d.metrics.mean_abs_offset_m < 0.3);
 }
 
+/// DART noise correlated over a second takes the expert's car several times further off its
+/// line than white noise of the same size, into the offsets a learner drifts to, and the
+/// expert brings it back while still in its lane's half of the road.
+#[test]
+fn correlated_dart_noise_wanders_off_the_line_and_back() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/town_traffic.ron");
+    let offsets = |correlation_s: f64| {
+        let mut env = states_only(Scenario::load(&path).unwrap());
+        let unsupervised = DriveOptions {
+            supervision: Supervision::SafetyDriver(InterventionRule {
+                max_offset_m: f64::INFINITY,
+                ..InterventionRule::default()
+            }),
+            ..options(2000)
+        };
+        let d = drive(
+            &mut env,
+            &mut Pilot::Expert {
+                noise_std_per_m: 0.03,
+                noise_correlation_s: correlation_s,
+            },
+            &unsupervised,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        let mut offsets: Vec<f64> = d.path.iter().map(|p| p.lateral_offset_m.abs()).collect();
+        offsets.sort_by(f64::total_cmp);
+        (offsets[offsets.len() * 9 / 10], offsets[offsets.len() - 1])
+    };
+    let (white, _) = offsets(0.0);
+    let (p90, max) = offsets(1.0);
+    assert!(p90 > 2.0 * white, "p90 |offset|: {p90} vs white {white}");
+    assert!(p90 > 0.3 && max < 1.6, "p90 {p90}, max {max}");
+}
+
 #[test]
 fn driving_straight_on_a_curved_track_calls_for_interventions() {
     let mut env = states_only(oval());
@@ -145,6 +180,7 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
         iterations: 1,
         ticks: 60,
         noise_std_per_m: 0.02,
+        noise_correlation_s: 0.0,
         beta0: 0.5,
         config: ModelConfig::preset("pilotnet").unwrap(),
         epochs: 1,
@@ -327,6 +363,7 @@ fn crashes_happen_under_a_safety_driver_on_a_narrow_road_and_on_props() {
         &mut env,
         &mut Pilot::Expert {
             noise_std_per_m: 0.0,
+            noise_correlation_s: 0.0,
         },
         &free,
         &mut |_, _| {},
@@ -412,6 +449,7 @@ fn a_tiny_town_dagger_run_trains_a_routed_navnet_on_map_patches() {
         iterations: 1,
         ticks: 60,
         noise_std_per_m: 0.02,
+        noise_correlation_s: 0.0,
         beta0: 0.5,
         config,
         epochs: 1,

@@ -473,6 +473,7 @@ fn town_episodes_record_the_route_and_resimulate_with_traffic_bit_for_bit() {
         episodes: 1,
         out: dir.clone(),
         noise_std_per_m: 0.02,
+        noise_correlation_s: 0.0,
         seed: 9,
         labels: false,
         shard: Shard::default(),

@@ -149,6 +149,7 @@ fn randomised_episodes_repeat_and_resimulate_to_the_same_frames() {
             episodes: 2,
             out: crate::tempdir(dir),
             noise_std_per_m: 0.0,
+            noise_correlation_s: 0.0,
             seed: 9,
             labels: false,
             shard: Shard::default(),
@@ -273,6 +274,7 @@ fn collection_drives_split_a_scenario_into_drives_of_their_own_draws() {
         &dir,
         &mut Pilot::Expert {
             noise_std_per_m: 0.0,
+            noise_correlation_s: 0.0,
         },
         Supervision::default(),
         &|name| steerlab::sim::math::fnv1a(&[name.as_bytes()]),
