@@ -35,6 +35,11 @@ pub struct DaggerArgs {
     /// Ticks driven per scenario and iteration.
     #[arg(long, default_value_t = 1000)]
     pub ticks: u64,
+    /// Ticks the expert drives per scenario in iteration 0, behaviour cloning's data (default:
+    /// --ticks). A network that also reads a map memorises a small first set by its map
+    /// patches instead of learning to read the camera.
+    #[arg(long)]
+    pub bc_ticks: Option<u64>,
     /// DART noise of the expert in iteration 0, 1/m.
     #[arg(long, default_value_t = 0.02)]
     pub noise: f64,
@@ -184,6 +189,7 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
         eval_scenarios,
         iterations: args.iterations,
         ticks: args.ticks,
+        bc_ticks: args.bc_ticks.unwrap_or(args.ticks),
         noise_std_per_m: args.noise,
         noise_correlation_s: args.noise_correlation,
         beta0: args.beta,

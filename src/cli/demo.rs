@@ -84,11 +84,16 @@ pub struct DemoArgs {
     /// traffic, scored on two held-out towns; results in `<out>/towns`).
     #[arg(long)]
     pub no_towns: bool,
-    /// Ticks driven per town and iteration in the navigation stage.
+    /// Ticks driven per town and DAgger iteration in the navigation stage.
     #[arg(long, default_value_t = 1000)]
     pub town_ticks: u64,
+    /// Ticks the expert drives per town for the navigation stage's behaviour cloning: a network
+    /// that reads a map memorises a small first set by its map patches instead of learning to
+    /// read the camera.
+    #[arg(long, default_value_t = 8000)]
+    pub town_bc_ticks: u64,
     /// DAgger iterations of the navigation stage (only the last model is evaluated).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     pub town_iterations: usize,
 }
 
@@ -185,6 +190,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         eval_scenarios: heldout.clone(),
         iterations: args.iterations,
         ticks: args.ticks,
+        bc_ticks: args.ticks,
         noise_std_per_m: 0.02,
         noise_correlation_s: 0.0,
         beta0: 0.5,
@@ -272,8 +278,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
                 out: &args.out,
                 iterations: args.town_iterations,
                 ticks: args.town_ticks,
-                epochs: args.epochs,
-                retrain_epochs: args.retrain_epochs,
+                bc_ticks: args.town_bc_ticks,
+                epochs: super::demo_town::TOWN_EPOCHS.0,
+                retrain_epochs: super::demo_town::TOWN_EPOCHS.1,
                 validation_ticks: args.validation_ticks,
                 calibration_ticks: args.calibration_ticks,
                 seed: args.seed,

@@ -49,8 +49,9 @@ pub struct TownStageOptions<'a> {
     /// The main job's folder; the stage writes into `<out>/towns`.
     pub out: &'a Path,
     pub iterations: usize,
-    /// Ticks per town and iteration.
+    /// Ticks per town and DAgger iteration, and of behaviour cloning's expert drives.
     pub ticks: u64,
+    pub bc_ticks: u64,
     pub epochs: usize,
     pub retrain_epochs: usize,
     pub validation_ticks: u64,
@@ -64,6 +65,10 @@ pub struct TownStageOptions<'a> {
 
 /// DART noise of the stage's expert drives: standard deviation (1/m) and correlation time (s).
 pub const TOWN_NOISE: (f64, f64) = (0.03, 1.0);
+
+/// Epochs of the stage's behaviour cloning and of its DAgger retraining: on 32 000 frames the
+/// validation likelihood peaks after two or three.
+pub const TOWN_EPOCHS: (usize, usize) = (3, 2);
 
 /// Runs the stage into `<out>/towns`.
 pub fn run(args: &TownStageOptions) -> Result<TownStage> {
@@ -80,6 +85,7 @@ pub fn run(args: &TownStageOptions) -> Result<TownStage> {
         eval_scenarios: heldout.clone(),
         iterations: args.iterations,
         ticks: args.ticks,
+        bc_ticks: args.bc_ticks,
         // Wandering DART noise: the expert's drives reach the offsets the learner drifts to
         // in junctions, and show the way back.
         noise_std_per_m: TOWN_NOISE.0,

@@ -40,6 +40,8 @@ pub struct DaggerOptions {
     pub iterations: usize,
     /// Ticks driven per scenario and iteration.
     pub ticks: u64,
+    /// Ticks the expert drives per scenario in iteration 0 (behaviour cloning's data).
+    pub bc_ticks: u64,
     /// DART noise of the expert in iteration 0 (and of the validation drives), 1/m, and its
     /// correlation time (0: white noise).
     pub noise_std_per_m: f64,
@@ -438,9 +440,15 @@ fn collect(
         },
         Some(policy) => Pilot::Mixture { policy, beta },
     };
+    // Behaviour cloning's longer collection draws proportionally more scenarios, each driven as
+    // long as in the later iterations: more towns, not longer drives through the same ones.
+    let (ticks, more) = match i {
+        0 => (options.bc_ticks, (options.bc_ticks / options.ticks.max(1)).max(1) as u32),
+        _ => (options.ticks, 1),
+    };
     drive_each(
         &options.train_scenarios,
-        options.ticks,
+        ticks,
         &data_dir(&options.out, i),
         &mut pilot,
         Supervision::SafetyDriver(options.rule),
@@ -451,7 +459,7 @@ fn collect(
                 &(i as u64).to_le_bytes(),
             ])
         },
-        options.randomise.as_ref().map(|(r, n)| (r, *n)),
+        options.randomise.as_ref().map(|(r, n)| (r, *n * more)),
         map_options(options),
         &mut |n, t, m| observer.drive_progress(n, t, m),
     )
