@@ -101,7 +101,7 @@ pub(crate) struct Progress {
 impl Progress {
     pub(crate) fn new() -> Self {
         Self {
-            trainer: super::train::bar(),
+            trainer: super::train::bar(crate::nn::config::Target::Curvature),
             bar: None,
             started: Instant::now(),
         }

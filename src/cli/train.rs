@@ -67,11 +67,15 @@ pub struct TrainArgs {
     pub init_from: Option<PathBuf>,
 }
 
-/// The steering model's line after each epoch.
-pub(crate) fn bar() -> Bar {
+/// A model's line after each epoch; the error of the mode is in the target's unit.
+pub(crate) fn bar(target: crate::nn::config::Target) -> Bar {
+    let unit = match target {
+        crate::nn::config::Target::Curvature => "1/m",
+        crate::nn::config::Target::LaneOffset => "m",
+    };
     Bar::new(
         "samples",
-        Box::new(|e, improved| {
+        Box::new(move |e, improved| {
             let m = EpochMetrics::from(e);
             let train = if m.train_nll.is_finite() {
                 format!("{:>7.3}", m.train_nll)
@@ -79,7 +83,7 @@ pub(crate) fn bar() -> Bar {
                 "      -".into()
             };
             format!(
-                "epoch {:>3}: train NLL {train}  validation NLL {:>7.3}  MAE(mode) {:.4} 1/m  {:.0} samples/s  {:.1} s{}",
+                "epoch {:>3}: train NLL {train}  validation NLL {:>7.3}  MAE(mode) {:.4} {unit}  {:.0} samples/s  {:.1} s{}",
                 m.epoch,
                 m.validation_nll,
                 m.validation_mae_mode_per_m,
@@ -116,7 +120,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     options.init_from = args.init_from.clone();
 
     let interrupt = interrupt_on_ctrl_c();
-    let mut bar = bar();
+    let mut bar = bar(options.config.target);
     let report = train::train(&options, &mut bar, &interrupt)
         .with_context(|| format!("training into {}", args.out.display()))?;
     let out = args.out.display();
