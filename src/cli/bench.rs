@@ -260,9 +260,15 @@ pub fn record(args: &RecordBenchArgs) -> Result<ExitCode> {
 
     let path = args.out.join("bench_record.mcap");
     let started = Instant::now();
-    let frames =
-        crate::drive::collect::record_episode(&mut env, &path, scenario.seed, 0, (0.0, 0.0), &mut || {})?
-            .frames;
+    let frames = crate::drive::collect::record_episode(
+        &mut env,
+        &path,
+        scenario.seed,
+        0,
+        (0.0, 0.0),
+        &mut || {},
+    )?
+    .frames;
     let record_s = started.elapsed().as_secs_f64();
     let record_fps = frames as f64 / record_s;
     let bytes = std::fs::metadata(&path)?.len();

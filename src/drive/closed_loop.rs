@@ -5,7 +5,9 @@
 
 use crate::drive::junctions::{JunctionEntry, JunctionTally};
 use crate::drive::localise::{OnlineLocaliser, OwnLocalisation};
-use crate::drive::metrics::{InterventionPlaces, Metrics, Supervision, Tally, TickOutcome, Verdict};
+use crate::drive::metrics::{
+    InterventionPlaces, Metrics, Supervision, Tally, TickOutcome, Verdict,
+};
 use crate::drive::policy::{Policy, Seen, command_of};
 use crate::error::{Error, Result};
 use crate::nn::SteeringDistribution;

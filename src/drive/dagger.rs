@@ -443,7 +443,10 @@ fn collect(
     // Behaviour cloning's longer collection draws proportionally more scenarios, each driven as
     // long as in the later iterations: more towns, not longer drives through the same ones.
     let (ticks, more) = match i {
-        0 => (options.bc_ticks, (options.bc_ticks / options.ticks.max(1)).max(1) as u32),
+        0 => (
+            options.bc_ticks,
+            (options.bc_ticks / options.ticks.max(1)).max(1) as u32,
+        ),
         _ => (options.ticks, 1),
     };
     drive_each(

@@ -386,7 +386,11 @@ fn junction_corners(network: &Network, j: usize, inset_m: f64) -> Vec<Vec<Vec2>>
                 .map(|i| {
                     let t = i as f64 / STEPS as f64;
                     match meet {
-                        Some(c) => from * ((1.0 - t) * (1.0 - t)) + c * (2.0 * t * (1.0 - t)) + to * (t * t),
+                        Some(c) => {
+                            from * ((1.0 - t) * (1.0 - t))
+                                + c * (2.0 * t * (1.0 - t))
+                                + to * (t * t)
+                        }
                         None => from + (to - from) * t,
                     }
                 })
@@ -550,18 +554,30 @@ mod tests {
             }
             for corner in &corners {
                 for &p in corner {
-                    assert!(network.is_paved(p), "{}: {p:?} off the pavement", junction.name);
+                    assert!(
+                        network.is_paved(p),
+                        "{}: {p:?} off the pavement",
+                        junction.name
+                    );
                 }
                 let n = corner.len();
                 let (a, b) = (corner[0], corner[n - 1]);
                 let (ha, hb) = (edge_heading(a), edge_heading(b));
-                assert!(ha.is_some() && hb.is_some(), "{}: an end off every edge line", junction.name);
+                assert!(
+                    ha.is_some() && hb.is_some(),
+                    "{}: an end off every edge line",
+                    junction.name
+                );
                 if corner[n / 2].distance((a + b) * 0.5) > 0.5 {
                     curved += 1;
                     for (segment, heading) in [(corner[1] - a, ha), (b - corner[n - 2], hb)] {
                         let along = Vec2::from_heading(heading.unwrap());
                         let sin = segment.normalized().cross(along).abs();
-                        assert!(sin < 0.1, "{}: a corner meets its road at {sin}", junction.name);
+                        assert!(
+                            sin < 0.1,
+                            "{}: a corner meets its road at {sin}",
+                            junction.name
+                        );
                     }
                 }
             }
