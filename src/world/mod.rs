@@ -4,6 +4,7 @@ pub mod capture;
 pub mod env;
 pub mod material;
 pub mod meshes;
+pub mod network_meshes;
 mod plugins;
 pub mod raw;
 pub mod scene;

@@ -8,9 +8,9 @@ use crate::sim::track::Track;
 use crate::sim::vehicle::VehicleState;
 use crate::world::material::SimMaterial;
 use crate::world::meshes::{
-    PropPart, car_parts, ground_mesh, marking_mesh, network_marking_meshes, network_road_meshes,
-    pieces, prop_parts, road_mesh,
+    PropPart, car_parts, ground_mesh, marking_mesh, pieces, prop_parts, road_mesh,
 };
+use crate::world::network_meshes::{network_marking_meshes, network_road_meshes};
 use bevy::camera::visibility::RenderLayers;
 use bevy::prelude::*;
 
