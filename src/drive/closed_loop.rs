@@ -125,7 +125,8 @@ pub fn drive(
     let mut coin = StdRng::seed_from_u64(options.seed ^ 0xDA66_E200_0000_0001);
     let mut recorder = match &options.record {
         Some(path) => {
-            let meta = EpisodeMeta::new(&scenario, options.seed, options.episode, noise)?;
+            let mut meta = EpisodeMeta::new(&scenario, options.seed, options.episode, noise)?;
+            meta.noise_correlation_s = correlation_s;
             Some(Recorder::start(path, &scenario, &meta)?)
         }
         None => None,

@@ -131,6 +131,11 @@ impl EpisodeReader {
                 .map_err(|e| read_err(path, format!("metadata `seed`: {e}")))?,
             episode: parse("episode")? as u32,
             noise_std_per_m: parse("noise_std_per_m")?,
+            // Files written before the noise could be correlated had white noise.
+            noise_correlation_s: match map.get("noise_correlation_s") {
+                Some(_) => parse("noise_correlation_s")?,
+                None => 0.0,
+            },
         };
         Ok(EpisodeReader {
             path: path.to_path_buf(),

@@ -30,8 +30,10 @@ pub struct EpisodeMeta {
     pub seed: u64,
     /// Episode number within its recording run.
     pub episode: u32,
-    /// DART noise of the expert, 1/m (0 when none).
+    /// DART noise of the expert, 1/m (0 when none), and its correlation time, seconds (0:
+    /// white noise; set after [`EpisodeMeta::new`]).
     pub noise_std_per_m: f64,
+    pub noise_correlation_s: f64,
 }
 
 impl EpisodeMeta {
@@ -45,6 +47,7 @@ impl EpisodeMeta {
             seed,
             episode,
             noise_std_per_m,
+            noise_correlation_s: 0.0,
         })
     }
 
@@ -59,6 +62,10 @@ impl EpisodeMeta {
             ("episode".into(), self.episode.to_string()),
             ("dt_s".into(), scenario.dt_s.to_string()),
             ("noise_std_per_m".into(), self.noise_std_per_m.to_string()),
+            (
+                "noise_correlation_s".into(),
+                self.noise_correlation_s.to_string(),
+            ),
             (
                 "camera".into(),
                 format!(

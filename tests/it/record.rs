@@ -163,7 +163,8 @@ fn expected(step: &StepRecord) -> Step {
 /// Writes `n` synthetic ticks to `path`; returns what a reader must give back.
 fn write_synthetic(path: &Path, n: u64) -> (Scenario, Vec<Step>) {
     let scenario = builtin().unwrap().remove(0);
-    let meta = EpisodeMeta::new(&scenario, 77, 3, 0.01).unwrap();
+    let mut meta = EpisodeMeta::new(&scenario, 77, 3, 0.01).unwrap();
+    meta.noise_correlation_s = 1.5;
     let mut writer = EpisodeWriter::create(path, &scenario, &meta).unwrap();
     let mut rng = StdRng::seed_from_u64(5);
     let mut steps = Vec::new();
@@ -191,6 +192,7 @@ fn every_topic_round_trips() {
         ),
         (77, 3, 0.01)
     );
+    assert_eq!(episode.meta.noise_correlation_s, 1.5);
     let mut steps = episode.steps(true).unwrap();
     let read: Vec<Step> = steps.by_ref().collect();
     assert_eq!(read, written);
