@@ -21,6 +21,8 @@ pub enum LabelClass {
     Prop(PropKind),
     /// A car of the traffic (a moving car; parked cars are `Prop(ParkedCar)`).
     Car,
+    /// A town's buildings.
+    Building,
 }
 
 impl LabelClass {
@@ -34,6 +36,7 @@ impl LabelClass {
         ];
         all.extend(PropKind::ALL.iter().map(|&k| LabelClass::Prop(k)));
         all.push(LabelClass::Car);
+        all.push(LabelClass::Building);
         all
     }
 
@@ -46,6 +49,7 @@ impl LabelClass {
             LabelClass::Ground => 3,
             LabelClass::Prop(k) => 4 + PropKind::ALL.iter().position(|p| p == k).unwrap_or(0),
             LabelClass::Car => 4 + PropKind::ALL.len(),
+            LabelClass::Building => 5 + PropKind::ALL.len(),
         }
     }
 
@@ -57,6 +61,7 @@ impl LabelClass {
             LabelClass::Ground => "ground".into(),
             LabelClass::Prop(k) => format!("{k:?}").to_lowercase(),
             LabelClass::Car => "car".into(),
+            LabelClass::Building => "building".into(),
         }
     }
 

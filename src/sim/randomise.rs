@@ -91,6 +91,9 @@ pub struct Randomisation {
     /// gets a diagonal road (oblique and five- or six-way junctions; within 0..=0.5).
     pub town_jitter: (f64, f64),
     pub town_diagonals: (f64, f64),
+    /// A town's buildings: the share of lots built on (within 0..=1), each draw with a layout
+    /// of its own.
+    pub building_density: (f64, f64),
 }
 
 /// The lowest generator seed a draw gives a procedural track: held-out tracks and suites use
@@ -139,6 +142,7 @@ impl Default for Randomisation {
             map_dropout_stale_probability: 0.5,
             town_jitter: (0.04, 0.14),
             town_diagonals: (0.0, 0.35),
+            building_density: (0.0, 1.0),
         }
     }
 }
@@ -230,6 +234,7 @@ impl Randomisation {
         range("map_dropout_s", self.map_dropout_s, 0.05, 600.0);
         range("town_jitter", self.town_jitter, 0.0, 0.15);
         range("town_diagonals", self.town_diagonals, 0.0, 0.5);
+        range("building_density", self.building_density, 0.0, 1.0);
         for (name, v) in [
             ("ground_colour_shift", self.ground_colour_shift),
             ("fog_probability", self.fog_probability),
@@ -385,6 +390,9 @@ impl Randomisation {
                 *seed = track_seed + 1;
             }
         }
+        // Buildings, drawn last for the same reason.
+        s.buildings.density = uniform(self.building_density);
+        s.buildings.seed = uniform((0.0, u32::MAX as f64)) as u64;
         s.description = format!(
             "{} (randomised, draw seed {seed})",
             base.description.trim_end_matches('.')

@@ -45,6 +45,9 @@ pub struct Scenario {
     /// A crash (off the paved area, a prop or a car touched) ends the episode.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub end_on_crash: bool,
+    /// The buildings beside a town's roads (towns only; `density: 0.0` for open land).
+    #[serde(default)]
+    pub buildings: crate::sim::network::buildings::Buildings,
     /// Other cars driving the road network (towns only).
     #[serde(default, skip_serializing_if = "TrafficSpec::is_none")]
     pub traffic: TrafficSpec,

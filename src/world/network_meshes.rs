@@ -1,10 +1,12 @@
 //! Meshes of a town's road network: road ribbons, junction surfaces and their paint.
 
 use crate::sim::Vec2;
+use crate::sim::network::buildings::{Building, FACADES};
 use crate::sim::network::{Network, NodeKind};
 use crate::sim::scenario::{CentreLine, LaneMarkings};
 use crate::world::meshes::{FlatMesh, PAINT_HEIGHT_M, band, pieces};
-use bevy::mesh::Mesh;
+use bevy::asset::RenderAssetUsages;
+use bevy::mesh::{Indices, Mesh, PrimitiveTopology};
 
 /// The asphalt of a road network: each road in pieces, then every junction surface. Roads
 /// end exactly on an edge of their junction's surface, so nothing overlaps and nothing is
@@ -182,6 +184,56 @@ fn junction_corners(network: &Network, j: usize, inset_m: f64) -> Vec<Vec<Vec2>>
                     }
                 })
                 .collect()
+        })
+        .collect()
+}
+
+/// A town's buildings as one mesh per facade colour (walls and a flat roof each, with their
+/// own normals so that the sun shades the sides apart): `(index into FACADES, mesh)`.
+pub fn building_meshes(buildings: &[Building]) -> Vec<(usize, Mesh)> {
+    let mut by_facade: Vec<(Vec<[f32; 3]>, Vec<[f32; 3]>, Vec<u32>)> =
+        vec![Default::default(); FACADES.len()];
+    for b in buildings {
+        let (positions, normals, indices) = &mut by_facade[b.facade.min(FACADES.len() - 1)];
+        let corners = b.corners();
+        let (lo, hi) = (0.0, b.height_m);
+        let mut quad = |q: [[f32; 3]; 4], normal: [f32; 3]| {
+            let base = positions.len() as u32;
+            positions.extend_from_slice(&q);
+            normals.extend_from_slice(&[normal; 4]);
+            indices.extend_from_slice(&[base, base + 1, base + 2, base, base + 2, base + 3]);
+        };
+        // Walls: corners run counter-clockwise seen from above, so each wall faces out.
+        for k in 0..4 {
+            let (a, c) = (corners[k], corners[(k + 1) % 4]);
+            let out = (c - a).normalized();
+            let normal = Vec2::new(out.y, -out.x).to_world(0.0);
+            quad(
+                [
+                    a.to_world(lo),
+                    c.to_world(lo),
+                    c.to_world(hi),
+                    a.to_world(hi),
+                ],
+                normal,
+            );
+        }
+        let roof = corners.map(|p| p.to_world(hi));
+        quad(roof, [0.0, 1.0, 0.0]);
+    }
+    by_facade
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (_, _, indices))| !indices.is_empty())
+        .map(|(facade, (positions, normals, indices))| {
+            let mesh = Mesh::new(
+                PrimitiveTopology::TriangleList,
+                RenderAssetUsages::default(),
+            )
+            .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, positions)
+            .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, normals)
+            .with_inserted_indices(Indices::U32(indices));
+            (facade, mesh)
         })
         .collect()
 }

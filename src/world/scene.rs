@@ -3,6 +3,7 @@
 
 use crate::sim::camera::CameraPose;
 use crate::sim::labels::{LabelClass, LabelTable, id_colour};
+use crate::sim::network::buildings::{self, FACADES};
 use crate::sim::scenario::{Lighting, Scenario};
 use crate::sim::track::Track;
 use crate::sim::vehicle::VehicleState;
@@ -10,7 +11,7 @@ use crate::world::material::SimMaterial;
 use crate::world::meshes::{
     PropPart, car_parts, ground_mesh, marking_mesh, pieces, prop_parts, road_mesh,
 };
-use crate::world::network_meshes::{network_marking_meshes, network_road_meshes};
+use crate::world::network_meshes::{building_meshes, network_marking_meshes, network_road_meshes};
 use bevy::camera::visibility::RenderLayers;
 use bevy::prelude::*;
 
@@ -129,11 +130,15 @@ pub fn static_objects(scenario: &Scenario, track: &Track) -> Vec<StaticObject> {
             .collect(),
     };
     // Road and paint in pieces, so that cameras skip the pieces out of view.
+    let mut built_up = Vec::new();
     let (road, paint): (Vec<Mesh>, Vec<Mesh>) = match scenario.build_network() {
-        Ok(Some((network, _))) => (
-            network_road_meshes(&network),
-            network_marking_meshes(&network, &scenario.road.lane_markings),
-        ),
+        Ok(Some((network, _))) => {
+            built_up = building_meshes(&buildings::place(&network, &scenario.buildings));
+            (
+                network_road_meshes(&network),
+                network_marking_meshes(&network, &scenario.road.lane_markings),
+            )
+        }
         _ => {
             let pieces = pieces(track.length_m());
             (
@@ -158,6 +163,9 @@ pub fn static_objects(scenario: &Scenario, track: &Track) -> Vec<StaticObject> {
     ];
     if !paint.is_empty() {
         objects.push(surface(paint, PAINT, LabelClass::LaneMarking));
+    }
+    for (facade, mesh) in built_up {
+        objects.push(surface(vec![mesh], FACADES[facade], LabelClass::Building));
     }
     for prop in scenario.placed_props(track) {
         let root = ground_transform(prop.position, 0.0, prop.heading);

@@ -7,6 +7,7 @@
 use crate::sim::math::Vec2;
 use std::collections::HashMap;
 
+pub mod buildings;
 mod check;
 mod lanes;
 mod polyline;

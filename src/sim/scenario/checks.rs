@@ -223,6 +223,7 @@ impl Scenario {
             }
         }
         p.extend(self.track_problems());
+        p.extend(self.buildings.problems());
         if self.traffic.cars > 0 || self.traffic != TrafficSpec::default() {
             p.extend(self.traffic.problems());
             if self.track.network().is_none() {
