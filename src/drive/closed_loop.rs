@@ -9,6 +9,7 @@ use crate::drive::metrics::{
     InterventionPlaces, Metrics, Supervision, Tally, TickOutcome, Verdict,
 };
 use crate::drive::policy::{Policy, Seen, command_of};
+use crate::drive::workers::Driver;
 use crate::error::{Error, Result};
 use crate::nn::SteeringDistribution;
 use crate::record::schema::{ActionMsg, DriverMsg, RouteMsg, TrafficMsg};
@@ -345,9 +346,9 @@ pub fn drive_each(
     scenarios: &[Scenario],
     ticks: u64,
     dir: &Path,
-    pilot: &mut Pilot,
+    driver: Driver,
     supervision: Supervision,
-    seed: &dyn Fn(&str) -> u64,
+    seed: &(dyn Fn(&str) -> u64 + Sync),
     randomise: Option<(&Randomisation, u32)>,
     map: Option<MapOptions>,
     progress: &mut dyn FnMut(&str, u64, f64),
@@ -355,7 +356,8 @@ pub fn drive_each(
     crate::files::create_dir_all(dir)?;
     let draws = randomise.map_or(1, |(_, n)| n.max(1));
     let ticks = (ticks / draws as u64).max(1);
-    let mut drives = Vec::with_capacity(scenarios.len() * draws as usize);
+    // Every drive's world, seed and file, drawn here in order; then driven side by side.
+    let mut jobs = Vec::with_capacity(scenarios.len() * draws as usize);
     for (k, base) in scenarios.iter().enumerate() {
         let name = base.name.clone();
         for draw in 0..draws {
@@ -380,12 +382,6 @@ pub fn drive_each(
                 }
                 (m, _) => m,
             };
-            let options = EnvOptions {
-                map,
-                ..EnvOptions::default()
-            };
-            let mut env =
-                Env::new(scenario, options).map_err(|e| e.context(format!("scenario {name}")))?;
             let run = DriveOptions {
                 distance_m: f64::INFINITY,
                 max_ticks: ticks,
@@ -395,12 +391,46 @@ pub fn drive_each(
                 episode: k as u32 * draws + draw,
                 localise: None,
             };
-            drives.push(drive(&mut env, pilot, &run, &mut |t, m| {
-                progress(&name, t, m)
-            })?);
+            jobs.push((scenario, map, run));
         }
     }
-    Ok(drives)
+    crate::drive::workers::run(
+        jobs.len(),
+        &|j, progress| {
+            let (scenario, map, run) = &jobs[j];
+            let name = scenario.name.clone();
+            let options = EnvOptions {
+                map: *map,
+                ..EnvOptions::default()
+            };
+            let mut env = Env::new(scenario.clone(), options)
+                .map_err(|e| e.context(format!("scenario {name}")))?;
+            // Each drive gets a fresh copy of the policy, so that it depends on nothing before.
+            let mut policy;
+            let mut pilot = match driver {
+                Driver::Expert {
+                    noise_std_per_m,
+                    noise_correlation_s,
+                } => Pilot::Expert {
+                    noise_std_per_m,
+                    noise_correlation_s,
+                },
+                Driver::Policy(p) => {
+                    policy = p.fresh()?;
+                    Pilot::Policy(&mut policy)
+                }
+                Driver::Mixture { policy: p, beta } => {
+                    policy = p.fresh()?;
+                    Pilot::Mixture {
+                        policy: &mut policy,
+                        beta,
+                    }
+                }
+            };
+            drive(&mut env, &mut pilot, run, progress)
+        },
+        &mut |j, t, m| progress(&scenarios[j / draws as usize].name, t, m),
+    )
 }
 
 fn decide(

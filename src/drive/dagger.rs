@@ -12,11 +12,12 @@
 //! itself (tracks of the kind it is evaluated on, but not those) and its standard deviations
 //! are recalibrated on those drives ([`crate::drive::recalibrate`]) before it is evaluated.
 
-use crate::drive::closed_loop::{Drive, Pilot, drive_each};
+use crate::drive::closed_loop::{Drive, drive_each};
 use crate::drive::eval::{EvalOptions, Evaluation, evaluate};
 use crate::drive::metrics::{InterventionRule, Metrics, Supervision};
 use crate::drive::policy::{Choice, Policy};
 use crate::drive::recalibrate::{Recalibration, recalibrate};
+use crate::drive::workers::Driver;
 use crate::error::{Error, Result};
 use crate::nn::ModelConfig;
 use crate::nn::checkpoint::{read_config, write_config};
@@ -425,7 +426,7 @@ fn collect(
     beta: f64,
     observer: &mut dyn DaggerObserver,
 ) -> Result<Vec<Drive>> {
-    let mut policy = match i {
+    let policy = match i {
         0 => None,
         _ => Some(Policy::load(
             &model_dir(&options.out, i - 1),
@@ -433,12 +434,12 @@ fn collect(
             options.seed,
         )?),
     };
-    let mut pilot = match policy.as_mut() {
-        None => Pilot::Expert {
+    let driver = match policy.as_ref() {
+        None => Driver::Expert {
             noise_std_per_m: options.noise_std_per_m,
             noise_correlation_s: options.noise_correlation_s,
         },
-        Some(policy) => Pilot::Mixture { policy, beta },
+        Some(policy) => Driver::Mixture { policy, beta },
     };
     // Behaviour cloning's longer collection draws proportionally more scenarios, each driven as
     // long as in the later iterations: more towns, not longer drives through the same ones.
@@ -453,7 +454,7 @@ fn collect(
         &options.train_scenarios,
         ticks,
         &data_dir(&options.out, i),
-        &mut pilot,
+        driver,
         Supervision::SafetyDriver(options.rule),
         &|name| {
             crate::sim::math::fnv1a(&[
@@ -478,7 +479,7 @@ fn record_validation(
         &options.train_scenarios,
         options.validation_ticks,
         &validation_dir(&options.out),
-        &mut Pilot::Expert {
+        Driver::Expert {
             noise_std_per_m: options.noise_std_per_m,
             noise_correlation_s: options.noise_correlation_s,
         },

@@ -52,6 +52,76 @@ pub fn tick_budget(scenario: &Scenario, distance_m: f64) -> u64 {
     (distance_m / speed / scenario.dt_s).ceil() as u64 + 1
 }
 
+/// Drives every scenario of `options` side by side ([`crate::drive::workers`]), each drive
+/// with a fresh copy of the policy in a world of its own, so that its result depends on its
+/// scenario alone; the drives in the scenarios' order.
+fn drive_all(
+    policy: Option<&Policy>,
+    options: &EvalOptions,
+    progress: &mut dyn FnMut(&str, u64, f64),
+) -> Result<Vec<Drive>> {
+    let scenarios = &options.scenarios;
+    crate::drive::workers::run(
+        scenarios.len(),
+        &|k, progress| {
+            let mut policy = policy.map(Policy::fresh).transpose()?;
+            drive_scenario(policy.as_mut(), &scenarios[k], options, progress)
+        },
+        &mut |k, t, m| progress(&scenarios[k].name, t, m),
+    )
+}
+
+/// One drive of an evaluation: the policy (or the expert) on `scenario` for `options.km`,
+/// recorded, with its map written.
+fn drive_scenario(
+    policy: Option<&mut Policy>,
+    scenario: &Scenario,
+    options: &EvalOptions,
+    progress: &mut dyn FnMut(u64, f64),
+) -> Result<Drive> {
+    let distance_m = options.km * 1000.0;
+    let max_ticks = tick_budget(scenario, distance_m);
+    let mut scenario = scenario.clone();
+    scenario.episode_steps = max_ticks.min(u32::MAX as u64) as u32;
+    let name = scenario.name.clone();
+    let env_options = EnvOptions {
+        render: policy.is_some(),
+        // Driving on its own localisation, the car runs its navigation system whatever the
+        // policy reads.
+        map: policy
+            .as_deref()
+            .and_then(Policy::map_options)
+            .or(options.localise.as_ref().map(|_| MapOptions::default()))
+            .map(|m| MapOptions {
+                gps: options.gps,
+                ..m
+            }),
+        ..EnvOptions::default()
+    };
+    let mut env =
+        Env::new(scenario, env_options).map_err(|e| e.context(format!("scenario {name}")))?;
+    let run = DriveOptions {
+        distance_m,
+        max_ticks,
+        seed: options.seed,
+        supervision: options.supervision,
+        record: Some(options.out.join(format!("{name}.mcap"))),
+        episode: 0,
+        localise: options.localise.clone(),
+    };
+    let mut pilot = match policy {
+        Some(policy) => Pilot::Policy(policy),
+        None => Pilot::Expert {
+            noise_std_per_m: 0.0,
+            noise_correlation_s: 0.0,
+        },
+    };
+    let result = drive(&mut env, &mut pilot, &run, progress)?;
+    let map = options.out.join(format!("{name}_map.png"));
+    track_map(&map, env.track(), env.scenario().road.width_m, &result)?;
+    Ok(result)
+}
+
 /// Drives `policy` on every scenario; writes `eval.json`, `eval.md`, `pit.png` (the
 /// calibration of its distribution), `<scenario>_map.png` and `<scenario>.mcap` into
 /// `options.out`. `progress(scenario, ticks, metres)` follows the drive.
@@ -59,57 +129,12 @@ pub fn tick_budget(scenario: &Scenario, distance_m: f64) -> u64 {
 /// Without a policy the privileged expert drives (no DART noise, no camera rendered): the
 /// baseline that shows a scenario can be driven at all.
 pub fn evaluate(
-    mut policy: Option<&mut Policy>,
+    policy: Option<&mut Policy>,
     options: &EvalOptions,
     progress: &mut dyn FnMut(&str, u64, f64),
 ) -> Result<Evaluation> {
     crate::files::create_dir_all(&options.out)?;
-    let mut drives = Vec::new();
-    for scenario in &options.scenarios {
-        let distance_m = options.km * 1000.0;
-        let max_ticks = tick_budget(scenario, distance_m);
-        let mut scenario = scenario.clone();
-        scenario.episode_steps = max_ticks.min(u32::MAX as u64) as u32;
-        let name = scenario.name.clone();
-        let env_options = EnvOptions {
-            render: policy.is_some(),
-            // Driving on its own localisation, the car runs its navigation system whatever
-            // the policy reads.
-            map: policy
-                .as_deref()
-                .and_then(Policy::map_options)
-                .or(options.localise.as_ref().map(|_| MapOptions::default()))
-                .map(|m| MapOptions {
-                    gps: options.gps,
-                    ..m
-                }),
-            ..EnvOptions::default()
-        };
-        let mut env =
-            Env::new(scenario, env_options).map_err(|e| e.context(format!("scenario {name}")))?;
-        let run = DriveOptions {
-            distance_m,
-            max_ticks,
-            seed: options.seed,
-            supervision: options.supervision,
-            record: Some(options.out.join(format!("{name}.mcap"))),
-            episode: 0,
-            localise: options.localise.clone(),
-        };
-        let mut pilot = match policy.as_deref_mut() {
-            Some(policy) => Pilot::Policy(policy),
-            None => Pilot::Expert {
-                noise_std_per_m: 0.0,
-                noise_correlation_s: 0.0,
-            },
-        };
-        let result = drive(&mut env, &mut pilot, &run, &mut |t, m| {
-            progress(&name, t, m)
-        })?;
-        let map = options.out.join(format!("{name}_map.png"));
-        track_map(&map, env.track(), env.scenario().road.width_m, &result)?;
-        drives.push(result);
-    }
+    let drives = drive_all(policy.as_deref(), options, progress)?;
     let overall = combine(&drives.iter().map(|d| d.metrics.clone()).collect::<Vec<_>>());
     let localisation = options.localise.as_ref().map(|_| {
         let errors: Vec<(f64, f64)> = drives

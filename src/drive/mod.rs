@@ -14,6 +14,7 @@ pub mod policy;
 pub mod recalibrate;
 pub mod resimulate;
 pub mod suite;
+pub mod workers;
 
 pub use closed_loop::{Drive, DriveOptions, PathPoint, Pilot, drive};
 pub use metrics::{InterventionRule, Metrics, Supervision, Tally, TickOutcome, Verdict};

@@ -59,6 +59,7 @@ pub struct Policy {
     /// The model's [`Model::fingerprint`], recorded with the ticks it drives.
     pub fingerprint: String,
     pub choice: Choice,
+    seed: u64,
     rng: StdRng,
     /// The curvature chosen at the last tick.
     last: Option<f64>,
@@ -70,7 +71,25 @@ impl Policy {
             fingerprint: model.fingerprint()?,
             model,
             choice,
+            seed,
             rng: StdRng::seed_from_u64(seed ^ 0x5EED_0000_D21E_0001),
+            last: None,
+        })
+    }
+
+    /// The same model, choice and seed, as it was before it drove: each drive of an
+    /// evaluation starts from one, so that its result depends on its scenario alone.
+    pub fn fresh(&self) -> Result<Self> {
+        let model = self
+            .model
+            .share()
+            .map_err(|e| e.context("sharing the policy's model"))?;
+        Ok(Self {
+            model,
+            fingerprint: self.fingerprint.clone(),
+            choice: self.choice,
+            seed: self.seed,
+            rng: StdRng::seed_from_u64(self.seed ^ 0x5EED_0000_D21E_0001),
             last: None,
         })
     }

@@ -9,7 +9,7 @@
 //! deviations is fitted to those labels ([`fit_std_scale`]) and written into the model's
 //! config.
 
-use crate::drive::closed_loop::{Pilot, drive_each};
+use crate::drive::closed_loop::drive_each;
 use crate::drive::metrics::Supervision;
 use crate::drive::policy::{Choice, Policy};
 use crate::error::{Error, Result};
@@ -100,13 +100,13 @@ pub fn recalibrate(
     randomise: Option<(&Randomisation, u32)>,
     progress: &mut dyn FnMut(&str, u64, f64),
 ) -> Result<Recalibration> {
-    let mut policy = Policy::load(model_dir, Choice::Mode, seed)?;
+    let policy = Policy::load(model_dir, Choice::Mode, seed)?;
     let map = policy.map_options();
     let drives = drive_each(
         scenarios,
         ticks,
         out,
-        &mut Pilot::Policy(&mut policy),
+        crate::drive::workers::Driver::Policy(&policy),
         Supervision::default(),
         &|name| crate::sim::math::fnv1a(&[b"calibration", &seed.to_le_bytes(), name.as_bytes()]),
         randomise,

@@ -314,6 +314,17 @@ impl ModelDir for Model {
 }
 
 impl Model {
+    /// Another network on the same variables (no copy): a second driver of the same weights,
+    /// for another thread.
+    pub fn share(&self) -> CrateResult<Model> {
+        let vb = VarBuilder::from_varmap(&self.varmap, DType::F32, &device());
+        Ok(Self {
+            config: self.config.clone(),
+            varmap: self.varmap.clone(),
+            net: SteeringNet::new(&self.config, vb)?,
+        })
+    }
+
     /// The variables by name (for saving and comparing).
     pub fn tensors(&self) -> CrateResult<HashMap<String, Tensor>> {
         varmap_tensors(&self.varmap)

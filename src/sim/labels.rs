@@ -120,8 +120,13 @@ impl LabelTable {
         })
     }
 
-    pub fn id_of(&self, class: LabelClass) -> u16 {
-        self.classes.iter().position(|c| *c == class).unwrap_or(0) as u16
+    /// The id every surface of `class` shares (added on first use); `None` when the table
+    /// is full.
+    pub fn surface(&mut self, class: LabelClass) -> Option<u16> {
+        match self.classes.iter().position(|c| *c == class) {
+            Some(id) => Some(id as u16),
+            None => self.add(class),
+        }
     }
 }
 

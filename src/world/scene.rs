@@ -201,7 +201,7 @@ pub fn spawn_static_world(
         let id = if object.is_prop {
             table.add(object.class)
         } else {
-            Some(table.id_of(object.class))
+            table.surface(object.class)
         };
         let meshes = spawn_parts(
             world,

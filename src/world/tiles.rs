@@ -188,7 +188,7 @@ pub fn spawn_tiled_world(
         let id = if object.is_prop {
             table.add(object.class)
         } else {
-            Some(table.id_of(object.class))
+            table.surface(object.class)
         };
         for part in object.parts {
             bounds.push(world_bounds(&part.mesh, &part.transform));

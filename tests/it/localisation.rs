@@ -381,7 +381,7 @@ fn a_randomised_collection_draws_a_localisation_error_per_drive() {
         &[base],
         60,
         &dir,
-        &mut Pilot::Expert {
+        steerlab::drive::workers::Driver::Expert {
             noise_std_per_m: 0.0,
             noise_correlation_s: 0.0,
         },

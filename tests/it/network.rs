@@ -301,14 +301,28 @@ fn towns_render_with_road_under_the_car_and_junction_surfaces_in_view() {
     use steerlab::sim::labels::LabelClass;
     use steerlab::world::{Env, EnvOptions};
     let s = shipped("town_small");
-    let mut env = Env::new(
-        s,
-        EnvOptions {
-            labels: true,
-            ..EnvOptions::default()
-        },
-    )
-    .unwrap();
+    let options = EnvOptions {
+        labels: true,
+        ..EnvOptions::default()
+    };
+    let building_pixels = |env: &mut Env, seed| {
+        let obs = env.reset(seed).unwrap().remove(0);
+        let mask = obs.labels.as_ref().unwrap().class_mask();
+        mask.iter()
+            .filter(|&&c| c as usize == LabelClass::Building.index())
+            .count()
+    };
+    // Buildings line the roads (a town is built up by default), and `density: 0` clears them.
+    let mut open = s.clone();
+    open.buildings.density = 0.0;
+    let mut env = Env::new(open, options.clone()).unwrap();
+    assert_eq!(
+        (0..3).map(|k| building_pixels(&mut env, k)).sum::<usize>(),
+        0
+    );
+    let mut env = Env::new(s, options).unwrap();
+    let built: usize = (0..3).map(|k| building_pixels(&mut env, k)).sum();
+    assert!(built > 300, "{built} building pixels in three frames");
     let mut road_rows = 0;
     for seed in 0..3 {
         let obs = env.reset(seed).unwrap().remove(0);

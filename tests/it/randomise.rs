@@ -262,7 +262,7 @@ fn a_suite_run_writes_a_table_and_heat_map_that_agree_with_its_json() {
 
 #[test]
 fn collection_drives_split_a_scenario_into_drives_of_their_own_draws() {
-    use steerlab::drive::closed_loop::{Pilot, drive_each};
+    use steerlab::drive::closed_loop::drive_each;
     use steerlab::drive::metrics::Supervision;
     let mut scenario = Scenario::load(&repo("scenarios/oval.ron")).unwrap();
     scenario.episode_steps = 40;
@@ -272,7 +272,7 @@ fn collection_drives_split_a_scenario_into_drives_of_their_own_draws() {
         std::slice::from_ref(&scenario),
         40,
         &dir,
-        &mut Pilot::Expert {
+        steerlab::drive::workers::Driver::Expert {
             noise_std_per_m: 0.0,
             noise_correlation_s: 0.0,
         },
