@@ -489,3 +489,45 @@ fn a_tiny_town_dagger_run_trains_a_routed_navnet_on_map_patches() {
         steerlab::record::EpisodeReader::open(drive.recording.as_ref().unwrap()).unwrap();
     assert!(recording.steps(false).unwrap().all(|s| s.map_png.is_some()));
 }
+
+#[test]
+fn a_drive_of_an_evaluation_depends_on_its_scenario_alone() {
+    use steerlab::drive::eval::{EvalOptions, evaluate};
+    use steerlab::drive::{Choice, Policy};
+    use steerlab::nn::{Model, ModelDir};
+    let dir = crate::tempdir("eval-side-by-side");
+    let model_dir = dir.join("model");
+    Model::new(ModelConfig::preset("pilotnet").unwrap(), 5)
+        .unwrap()
+        .save(&model_dir)
+        .unwrap();
+    // A sampling policy: its random stream would carry from one drive into the next if drives
+    // shared it.
+    let mut policy = Policy::load(&model_dir, Choice::Sample, 0).unwrap();
+    let mut winding =
+        Scenario::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/winding.ron"))
+            .unwrap();
+    winding.episode_steps = 200;
+    let scenarios = vec![oval(), winding];
+    let run = |scenarios: Vec<Scenario>, out: &str, policy: &mut Policy| {
+        let options = EvalOptions {
+            scenarios,
+            km: 0.05,
+            out: dir.join(out),
+            seed: 4,
+            supervision: Supervision::default(),
+            gps: None,
+            localise: None,
+        };
+        evaluate(Some(policy), &options, &mut |_, _, _| {}).unwrap()
+    };
+    // Side by side (one world per core), then each alone: the same drives.
+    let both = run(scenarios.clone(), "both", &mut policy);
+    for (k, scenario) in scenarios.into_iter().enumerate() {
+        let alone = run(vec![scenario], &format!("alone{k}"), &mut policy);
+        let (a, b) = (&both.drives[k].metrics, &alone.drives[0].metrics);
+        assert_eq!(a.ticks, b.ticks, "drive {k}");
+        assert_eq!(a.mean_abs_offset_m, b.mean_abs_offset_m, "drive {k}");
+        assert_eq!(a.expert_nll, b.expert_nll, "drive {k}");
+    }
+}
