@@ -341,9 +341,10 @@ impl Scenario {
             TrackSpec::Network { .. } | TrackSpec::Town { .. } => {
                 match self.track.build_network(self.road.width_m) {
                     Ok(Some((network, route))) => format!(
-                        "route through {} junctions; {}",
+                        "route through {} junctions; {}; {} buildings",
                         route.junctions(&network).len(),
-                        network.summary()
+                        network.summary(),
+                        crate::sim::network::buildings::place(&network, &self.buildings).len()
                     ),
                     _ => "network".into(),
                 }

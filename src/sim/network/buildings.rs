@@ -110,7 +110,8 @@ impl Building {
     }
 }
 
-/// No building comes nearer than this to a paved surface, metres.
+/// No building comes nearer than this to a paved surface, metres, unless its setback asks for
+/// less (then nine tenths of its setback).
 pub const CLEARANCE_M: f64 = 1.5;
 /// Frontage of one lot and the gap before the next, metres.
 const FRONTAGE_M: (f64, f64) = (8.0, 20.0);
@@ -118,8 +119,8 @@ const GAP_M: (f64, f64) = (1.0, 5.0);
 const DEPTH_M: (f64, f64) = (8.0, 16.0);
 
 /// The buildings of `network` as `spec` says: lots along both sides of every road, each built
-/// on with probability `density`, kept where the footprint and [`CLEARANCE_M`] around it touch
-/// no paved surface and no other building.
+/// on with probability `density`, kept where the footprint and [`CLEARANCE_M`] around it (less
+/// for a smaller setback) touch no paved surface and no other building.
 pub fn place(network: &Network, spec: &Buildings) -> Vec<Building> {
     if spec.density <= 0.0 || !spec.problems().is_empty() {
         return Vec::new();
@@ -160,7 +161,9 @@ pub fn place(network: &Network, spec: &Buildings) -> Vec<Building> {
                     facade,
                 };
                 let cells = cells_of(&building);
-                if clear_of_roads(network, &building) && cells.iter().all(|c| !occupied.contains(c))
+                let clearance = CLEARANCE_M.min(0.9 * setback);
+                if clear_of_roads(network, &building, clearance)
+                    && cells.iter().all(|c| !occupied.contains(c))
                 {
                     occupied.extend(cells);
                     placed.push(building);
@@ -171,13 +174,10 @@ pub fn place(network: &Network, spec: &Buildings) -> Vec<Building> {
     placed
 }
 
-/// Whether the footprint grown by [`CLEARANCE_M`] touches no paved point: its outline sampled
+/// Whether the footprint grown by `clearance` touches no paved point: its outline sampled
 /// every metre and its centre (a road crossing a footprint crosses its outline).
-fn clear_of_roads(network: &Network, b: &Building) -> bool {
-    let (hu, hv) = (
-        b.length_m / 2.0 + CLEARANCE_M,
-        b.depth_m / 2.0 + CLEARANCE_M,
-    );
+fn clear_of_roads(network: &Network, b: &Building, clearance: f64) -> bool {
+    let (hu, hv) = (b.length_m / 2.0 + clearance, b.depth_m / 2.0 + clearance);
     let steps = |h: f64| (2.0 * h).ceil() as usize;
     let edge = |n: usize, h: f64, k: usize| -h + 2.0 * h * k as f64 / n as f64;
     let (nu, nv) = (steps(hu), steps(hv));
@@ -258,6 +258,22 @@ mod tests {
                 );
             }
         }
+        // Buildings asked to stand nearer the kerb than the clearance still stand, off the road.
+        let near = Buildings {
+            density: 1.0,
+            setback_m: (1.0, 2.0),
+            ..spec.clone()
+        };
+        let close = place(&network, &near);
+        assert!(
+            close.len() as f64 > 0.5 * lots,
+            "{} buildings near the kerb for about {lots:.0} lots",
+            close.len()
+        );
+        assert!(
+            close.iter().all(|b| !network.is_paved(b.centre)
+                && b.corners().iter().all(|&c| !network.is_paved(c)))
+        );
         // The same spec places the same buildings; another seed others; density 0 none.
         assert_eq!(place(&network, &spec), placed);
         let other = Buildings {
