@@ -100,6 +100,21 @@ fn bad_networks_name_their_fields() {
             "Town(seed: 1, size_m: 400.0, route: Turns([]))",
             "track.route",
         ),
+        // Two dead ends joined by one road, asked for a left turn: once overflowed the stack
+        // (a U-turn at a dead end uses up no manoeuvre, so the search went round for ever).
+        (
+            r#"Network(nodes: [(name: "a", at: (0.0, 0.0), kind: DeadEnd), (name: "b", at: (100.0, 0.0), kind: DeadEnd)], roads: [(from: "a", to: "b")], route: Turns([Left]))"#,
+            "turn 0 (Left) cannot be made",
+        ),
+        // A `via` point at 1e300 m: once sized a 4 GB allocation from the network's extent.
+        (
+            r#"Network(nodes: [(name: "a", at: (0.0, 0.0), kind: DeadEnd), (name: "b", at: (100.0, 0.0), kind: DeadEnd)], roads: [(from: "a", to: "b", via: [(1e300, 0.0)])])"#,
+            "the limit is 5000 m each way",
+        ),
+        (
+            r#"Network(nodes: [(name: "a", at: (0.0, 0.0), kind: DeadEnd), (name: "b", at: (100.0, 0.0), kind: DeadEnd)], roads: [(from: "a", to: "b", via: [(50.0, inf)])])"#,
+            "track.roads[0].via: every coordinate must be finite",
+        ),
     ];
     for (track, needle) in cases {
         let p = problems(&with_track(track));
@@ -209,6 +224,10 @@ fn routes_take_the_manoeuvres_asked_for() {
     if let Err(e) = err {
         assert!(e.contains("cannot be made"), "{e}");
     }
+    // `Turns` is capped, so planning stays bounded.
+    let long = vec![Turn::Straight; steerlab::sim::network::route::MAX_TURNS + 1];
+    let e = Route::from_turns(&net, &long).unwrap_err();
+    assert!(e.contains("the limit is"), "{e}");
     // Random routes are seeded.
     assert_eq!(Route::random(&net, 4, 10), Route::random(&net, 4, 10));
 }

@@ -6,16 +6,125 @@ use super::types::Road;
 use crate::sim::math::{Vec2, point_segment, segments_intersect};
 use std::collections::HashMap;
 
+/// The widest a network may be, east–west or north–south, metres: its drivable map is a
+/// grid of 0.5 m cells over its bounds.
+pub const MAX_NETWORK_SPAN_M: f64 = 5_000.0;
+/// The most nodes, roads and `via` points (all roads together) a network may have.
+pub const MAX_NETWORK_NODES: usize = 5_000;
+pub const MAX_NETWORK_ROADS: usize = 10_000;
+pub const MAX_NETWORK_VIA_POINTS: usize = 50_000;
+/// The most road (node to node through its `via` points, all roads together), metres.
+pub const MAX_NETWORK_ROAD_M: f64 = 200_000.0;
+
 /// Every problem of the specification itself, naming fields under `field`.
 pub(super) fn spec_problems(spec: &NetworkSpec, field: &str) -> Vec<String> {
+    let p = size_problems(spec, field);
+    if !p.is_empty() {
+        return p;
+    }
+    shape_problems(spec, field)
+}
+
+/// Coordinates that are not finite or lie farther apart than [`MAX_NETWORK_SPAN_M`], and
+/// counts over their limits: checked before anything is built, since every later step is
+/// sized by them.
+fn size_problems(spec: &NetworkSpec, field: &str) -> Vec<String> {
     let mut p = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (what, n, limit) in [
+        ("nodes", spec.nodes.len(), MAX_NETWORK_NODES),
+        ("roads", spec.roads.len(), MAX_NETWORK_ROADS),
+    ] {
+        if n > limit {
+            p.push(format!("{field}.{what}: {n} given; the limit is {limit}"));
+        }
+    }
+    let via: usize = spec.roads.iter().map(|r| r.via.len()).sum();
+    if via > MAX_NETWORK_VIA_POINTS {
+        p.push(format!(
+            "{field}.roads: {via} `via` points in all; the limit is {MAX_NETWORK_VIA_POINTS}"
+        ));
+    }
+    if !p.is_empty() {
+        return p;
+    }
+    let finite = |(x, y): (f64, f64)| x.is_finite() && y.is_finite();
     for (i, n) in spec.nodes.iter().enumerate() {
-        if !(n.at.0.is_finite() && n.at.1.is_finite()) {
+        if !finite(n.at) {
             p.push(format!(
                 "{field}.nodes[{i}].at: every coordinate must be finite"
             ));
         }
+    }
+    for (r, road) in spec.roads.iter().enumerate() {
+        if !road.via.iter().all(|&v| finite(v)) {
+            p.push(format!(
+                "{field}.roads[{r}].via: every coordinate must be finite"
+            ));
+        }
+    }
+    if !p.is_empty() {
+        return p;
+    }
+    let points = spec
+        .nodes
+        .iter()
+        .map(|n| n.at)
+        .chain(spec.roads.iter().flat_map(|r| r.via.iter().copied()));
+    let (mut lo, mut hi) = ((f64::MAX, f64::MAX), (f64::MIN, f64::MIN));
+    for (x, y) in points {
+        lo = (lo.0.min(x), lo.1.min(y));
+        hi = (hi.0.max(x), hi.1.max(y));
+    }
+    let span = (hi.0 - lo.0, hi.1 - lo.1);
+    if span.0 > MAX_NETWORK_SPAN_M || span.1 > MAX_NETWORK_SPAN_M {
+        p.push(format!(
+            "{field}: its nodes and `via` points span {} m east–west by {} m north–south (x {}..{}, y {}..{}); the limit is {MAX_NETWORK_SPAN_M} m each way",
+            metres(span.0),
+            metres(span.1),
+            metres(lo.0),
+            metres(hi.0),
+            metres(lo.1),
+            metres(hi.1)
+        ));
+        return p;
+    }
+    let at: HashMap<&str, (f64, f64)> =
+        spec.nodes.iter().map(|n| (n.name.as_str(), n.at)).collect();
+    let mut length = 0.0;
+    for road in &spec.roads {
+        let (Some(&a), Some(&b)) = (at.get(road.from.as_str()), at.get(road.to.as_str())) else {
+            continue;
+        };
+        let mut prev = a;
+        for &q in road.via.iter().chain([&b]) {
+            length += (q.0 - prev.0).hypot(q.1 - prev.1);
+            prev = q;
+        }
+    }
+    if length > MAX_NETWORK_ROAD_M {
+        p.push(format!(
+            "{field}.roads: {:.0} km of road in all; the limit is {:.0} km",
+            length / 1000.0,
+            MAX_NETWORK_ROAD_M / 1000.0
+        ));
+    }
+    p
+}
+
+/// A coordinate for a message: whole metres, or powers of ten when far out.
+fn metres(x: f64) -> String {
+    if x.abs() < 1e7 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1e}")
+    }
+}
+
+/// The problems of names, ends, lane counts, node kinds and connectivity.
+fn shape_problems(spec: &NetworkSpec, field: &str) -> Vec<String> {
+    let mut p = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in spec.nodes.iter().enumerate() {
         if n.name.trim().is_empty() {
             p.push(format!("{field}.nodes[{i}].name: is empty"));
         }
@@ -48,15 +157,6 @@ pub(super) fn spec_problems(spec: &NetworkSpec, field: &str) -> Vec<String> {
             p.push(format!(
                 "{field}.roads[{r}].lanes: {} lanes per direction; 1 or 2 are supported",
                 road.lanes
-            ));
-        }
-        if road
-            .via
-            .iter()
-            .any(|(x, y)| !x.is_finite() || !y.is_finite())
-        {
-            p.push(format!(
-                "{field}.roads[{r}].via: every coordinate must be finite"
             ));
         }
         if let [a, b] = ends[..] {

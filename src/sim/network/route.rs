@@ -5,7 +5,7 @@
 use super::{LaneKind, Network, RouteSpec, Turn};
 use crate::sim::math::Vec2;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// A closed walk over lanes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,31 +54,30 @@ impl Route {
     /// are turned round at without a manoeuvre of their own unless it is `UTurn`), then the
     /// shortest way back. Errors name the first manoeuvre no lane choice allows.
     pub fn from_turns(network: &Network, turns: &[Turn]) -> Result<Route, String> {
-        let starts: Vec<usize> = road_lanes(network).collect();
-        let mut memo = HashMap::new();
-        for &start in &starts {
-            if let Some(path) = plan(network, start, turns, 0, &mut memo) {
-                let mut lanes = vec![start];
-                lanes.extend(path);
-                return Ok(close(network, lanes));
+        if turns.len() > MAX_TURNS {
+            return Err(format!(
+                "route: Turns lists {} manoeuvres; the limit is {MAX_TURNS}",
+                turns.len()
+            ));
+        }
+        // States (lane, manoeuvres made) already searched from an earlier start led nowhere.
+        let mut visited = HashSet::new();
+        let mut furthest = 0;
+        for start in road_lanes(network) {
+            match plan(network, start, turns, &mut visited) {
+                Ok(path) => {
+                    let mut lanes = vec![start];
+                    lanes.extend(path);
+                    return Ok(close(network, lanes));
+                }
+                Err(k) => furthest = furthest.max(k),
             }
         }
-        // Find how far the best start gets, to name the manoeuvre that fails.
-        let mut best = 0;
-        for k in (0..turns.len()).rev() {
-            let mut memo = HashMap::new();
-            if starts
-                .iter()
-                .any(|&s| plan(network, s, &turns[..k], 0, &mut memo).is_some())
-            {
-                best = k;
-                break;
-            }
-        }
+        let best = furthest.min(turns.len().saturating_sub(1));
         Err(format!(
             "route: turn {} ({:?}) cannot be made after {:?}: no junction reached that way allows it",
             best,
-            turns[best],
+            turns.get(best).copied().unwrap_or(Turn::Straight),
             &turns[..best]
         ))
     }
@@ -142,41 +141,82 @@ fn road_lanes(network: &Network) -> impl Iterator<Item = usize> + '_ {
         .map(|(i, _)| i)
 }
 
-/// Turn lanes and road lanes after road lane `lane` that make `turns[k..]`, or `None`.
+/// The most manoeuvres a `Turns` route may list.
+pub const MAX_TURNS: usize = 1_000;
+
+/// The turn lanes and road lanes after road lane `start` that make `turns`, searched depth
+/// first in the order of each lane's `next` (so the first choice that works is kept), over
+/// states (lane, manoeuvres made) not in `visited`; or the most manoeuvres any search made.
+/// Iterative with a visited set: a U-turn at a dead end uses up no manoeuvre, so two dead
+/// ends joined by one road are a cycle of states.
 fn plan(
     network: &Network,
-    lane: usize,
+    start: usize,
     turns: &[Turn],
-    k: usize,
-    memo: &mut HashMap<(usize, usize), bool>,
-) -> Option<Vec<usize>> {
-    if k == turns.len() {
-        return Some(Vec::new());
+    visited: &mut HashSet<(usize, usize)>,
+) -> Result<Vec<usize>, usize> {
+    struct Frame {
+        lane: usize,
+        made: usize,
+        /// The turn lane that led here (none for the start).
+        via: Option<usize>,
+        /// The next of `lane`'s options to try.
+        option: usize,
     }
-    if memo.get(&(lane, k)) == Some(&false) {
-        return None;
+    if !visited.insert((start, 0)) {
+        return Err(0);
     }
-    for &t in &network.lanes[lane].next {
-        let LaneKind::Turn { turn, .. } = network.lanes[t].kind else {
-            continue;
-        };
-        // A dead end's U-turn is taken without using up a manoeuvre, unless it is asked for.
-        let used = if turn == turns[k] {
-            1
-        } else if turn == Turn::UTurn {
-            0
-        } else {
-            continue;
-        };
-        let next = network.lanes[t].next[0];
-        if let Some(rest) = plan(network, next, turns, k + used, memo) {
-            let mut path = vec![t, next];
-            path.extend(rest);
-            return Some(path);
+    let mut stack = vec![Frame {
+        lane: start,
+        made: 0,
+        via: None,
+        option: 0,
+    }];
+    let mut furthest = 0;
+    while let Some(top) = stack.last_mut() {
+        furthest = furthest.max(top.made);
+        if top.made == turns.len() {
+            return Ok(stack
+                .iter()
+                .filter_map(|f| f.via.map(|t| [t, f.lane]))
+                .flatten()
+                .collect());
+        }
+        let options = &network.lanes[top.lane].next;
+        let mut step = None;
+        while top.option < options.len() {
+            let t = options[top.option];
+            top.option += 1;
+            let LaneKind::Turn { turn, .. } = network.lanes[t].kind else {
+                continue;
+            };
+            // A dead end's U-turn is taken without using up a manoeuvre, unless it is asked for.
+            let made = if turn == turns[top.made] {
+                top.made + 1
+            } else if turn == Turn::UTurn {
+                top.made
+            } else {
+                continue;
+            };
+            let lane = network.lanes[t].next[0];
+            if visited.insert((lane, made)) {
+                step = Some(Frame {
+                    lane,
+                    made,
+                    via: Some(t),
+                    option: 0,
+                });
+                break;
+            }
+        }
+        match step {
+            Some(frame) => stack.push(frame),
+            None => {
+                stack.pop();
+            }
         }
     }
-    memo.insert((lane, k), false);
-    None
+    Err(furthest)
 }
 
 /// `lanes` (a walk starting at its first lane) closed by the shortest way from its last

@@ -190,6 +190,13 @@ fn route_problems(route: &RouteSpec) -> Vec<String> {
         RouteSpec::Turns(turns) if turns.is_empty() => {
             vec!["track.route: Turns([]) lists no manoeuvre; give at least one of Left, Straight, Right".into()]
         }
+        RouteSpec::Turns(turns) if turns.len() > crate::sim::network::route::MAX_TURNS => {
+            vec![format!(
+                "track.route: Turns lists {} manoeuvres; at most {}",
+                turns.len(),
+                crate::sim::network::route::MAX_TURNS
+            )]
+        }
         _ => Vec::new(),
     }
 }
