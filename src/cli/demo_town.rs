@@ -274,7 +274,7 @@ fn own_localisation(
 }
 
 /// Epochs the lane-pose model trains for at most.
-const LANEPOSE_EPOCHS: usize = 4;
+const LANEPOSE_EPOCHS: usize = 2;
 
 /// Marks a lane-pose model whose training finished (a resumed main job keeps it).
 const LANEPOSE_DONE: &str = "trained.marker";

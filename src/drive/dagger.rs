@@ -13,7 +13,7 @@
 //! are recalibrated on those drives ([`crate::drive::recalibrate`]) before it is evaluated.
 
 use crate::drive::closed_loop::{Drive, drive_each};
-use crate::drive::eval::{EvalOptions, Evaluation, evaluate};
+use crate::drive::eval::{EvalOptions, Evaluation, evaluate_supervised_and_free};
 use crate::drive::metrics::{InterventionRule, Metrics, Supervision};
 use crate::drive::policy::{Choice, Policy};
 use crate::drive::recalibrate::{Recalibration, recalibrate};
@@ -193,7 +193,7 @@ pub fn run(
             observer.stage(i, "evaluate");
             let mut policy = Policy::load(&model_dir(&options.out, i), Choice::Mode, options.seed)?;
             let eval_dir = options.out.join("eval").join(format!("iter{i}"));
-            let mut eval_options = EvalOptions {
+            let eval_options = EvalOptions {
                 scenarios: options.eval_scenarios.clone(),
                 km: options.eval_km,
                 out: eval_dir.clone(),
@@ -202,14 +202,12 @@ pub fn run(
                 gps: options.gps,
                 localise: None,
             };
-            let evaluation = evaluate(Some(&mut policy), &eval_options, &mut |n, t, m| {
-                observer.drive_progress(n, t, m)
-            })?;
-            eval_options.out = eval_dir.join("free");
-            eval_options.supervision = Supervision::Free;
-            let free = evaluate(Some(&mut policy), &eval_options, &mut |n, t, m| {
-                observer.drive_progress(n, t, m)
-            })?;
+            let (evaluation, free) = evaluate_supervised_and_free(
+                Some(&mut policy),
+                &eval_options,
+                &eval_dir.join("free"),
+                &mut |n, t, m| observer.drive_progress(n, t, m),
+            )?;
             Some((evaluation, free))
         } else {
             None

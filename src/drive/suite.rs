@@ -5,7 +5,7 @@
 //! suite is a RON file kept in the repository (`scenarios/suites/`), so its results compare
 //! across versions.
 
-use crate::drive::eval::{EvalOptions, Evaluation, evaluate};
+use crate::drive::eval::{EvalOptions, Evaluation, evaluate_supervised_and_free};
 use crate::drive::metrics::{Metrics, Supervision, combine};
 use crate::drive::{InterventionRule, Policy};
 use crate::error::{Error, Result};
@@ -255,29 +255,17 @@ pub fn run_suite(
 ) -> Result<SuiteResult> {
     let cells = suite.cells()?;
     let scenarios: Vec<Scenario> = cells.iter().map(|c| c.scenario.clone()).collect();
-    let run = |policy: &mut Policy,
-               progress: &mut dyn FnMut(&str, u64, f64),
-               folder: &str,
-               supervision: Supervision|
-     -> Result<Evaluation> {
-        let options = EvalOptions {
-            scenarios: scenarios.clone(),
-            km: suite.km,
-            out: out.join(folder),
-            seed,
-            supervision,
-            gps: None,
-            localise: None,
-        };
-        evaluate(Some(policy), &options, progress)
+    let options = EvalOptions {
+        scenarios,
+        km: suite.km,
+        out: out.join("supervised"),
+        seed,
+        supervision: Supervision::SafetyDriver(InterventionRule::default()),
+        gps: None,
+        localise: None,
     };
-    let supervised = run(
-        policy,
-        progress,
-        "supervised",
-        Supervision::SafetyDriver(InterventionRule::default()),
-    )?;
-    let free = run(policy, progress, "free", Supervision::Free)?;
+    let (supervised, free) =
+        evaluate_supervised_and_free(Some(policy), &options, &out.join("free"), progress)?;
     let mut results = Vec::new();
     for axis in &suite.axes {
         for severity in 1..=axis.severities.len() {

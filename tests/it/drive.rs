@@ -531,3 +531,67 @@ fn a_drive_of_an_evaluation_depends_on_its_scenario_alone() {
         assert_eq!(a.expert_nll, b.expert_nll, "drive {k}");
     }
 }
+
+#[test]
+fn a_free_drive_copied_from_an_untouched_supervised_one_is_the_drive_itself() {
+    use steerlab::drive::eval::{EvalOptions, evaluate, evaluate_supervised_and_free};
+    use steerlab::drive::{Choice, Policy};
+    use steerlab::nn::{Model, ModelDir};
+    let dir = crate::tempdir("eval-free-copied");
+    let model_dir = dir.join("model");
+    Model::new(ModelConfig::preset("pilotnet").unwrap(), 5)
+        .unwrap()
+        .save(&model_dir)
+        .unwrap();
+    let options = |out: &str, supervision| EvalOptions {
+        scenarios: vec![oval()],
+        km: 0.15,
+        out: dir.join(out),
+        seed: 4,
+        supervision,
+        gps: None,
+        localise: None,
+    };
+    // The expert never needs the safety driver (its free drive is copied); an untrained
+    // network does (its free drive is driven). Either way the free evaluation is the one a
+    // free drive of its own gives, files included.
+    for (name, mut policy) in [
+        ("expert", None),
+        (
+            "untrained",
+            Some(Policy::load(&model_dir, Choice::Mode, 0).unwrap()),
+        ),
+    ] {
+        let supervised = options(&format!("{name}/supervised"), Supervision::default());
+        let free_dir = dir.join(name).join("free");
+        let (with, free) = evaluate_supervised_and_free(
+            policy.as_mut(),
+            &supervised,
+            &free_dir,
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        let alone = evaluate(
+            policy.as_mut(),
+            &options(&format!("{name}/alone"), Supervision::Free),
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        let interventions = with.drives[0].metrics.interventions;
+        assert_eq!(
+            interventions == 0,
+            name == "expert",
+            "{name}: {interventions}"
+        );
+        assert_eq!(
+            serde_json::to_value(&free.drives[0].metrics).unwrap(),
+            serde_json::to_value(&alone.drives[0].metrics).unwrap(),
+            "{name}"
+        );
+        let bytes = |e: &steerlab::drive::eval::Evaluation| {
+            std::fs::read(e.drives[0].recording.as_ref().unwrap()).unwrap()
+        };
+        assert!(bytes(&free) == bytes(&alone), "{name}: recordings differ");
+        assert!(free_dir.join("oval_map.png").is_file() && free_dir.join("eval.json").is_file());
+    }
+}

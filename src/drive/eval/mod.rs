@@ -7,14 +7,15 @@ use crate::drive::localise::{ErrorStats, OwnLocalisation};
 use crate::drive::metrics::{Metrics, Supervision, combine};
 use crate::drive::policy::Policy;
 use crate::error::{Error, Result};
-use crate::nn::calibration::Calibration;
-use crate::report::plot::{BLUE, RED, render};
+use crate::sim::Scenario;
 use crate::sim::map_input::{GpsNoise, MapOptions};
-use crate::sim::{Scenario, Track};
 use crate::world::{Env, EnvOptions};
-use plotters::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+mod figures;
+use figures::pit_histograms;
+pub use figures::track_map;
 
 /// What to evaluate on and where to write.
 #[derive(Clone, Debug)]
@@ -135,6 +136,72 @@ pub fn evaluate(
 ) -> Result<Evaluation> {
     crate::files::create_dir_all(&options.out)?;
     let drives = drive_all(policy.as_deref(), options, progress)?;
+    write_evaluation(drives, options)
+}
+
+/// Drives `policy` with the safety driver of `options` into `options.out`, then without one
+/// into `free_out`: the two evaluations. A supervised drive in which the safety
+/// driver never acted (no intervention, no crash, never off its route) is its free drive too,
+/// since a drive depends on its scenario, seed and actions alone: its figures and files are
+/// copied instead of driven again.
+pub fn evaluate_supervised_and_free(
+    policy: Option<&mut Policy>,
+    options: &EvalOptions,
+    free_out: &Path,
+    progress: &mut dyn FnMut(&str, u64, f64),
+) -> Result<(Evaluation, Evaluation)> {
+    let policy = policy.as_deref();
+    crate::files::create_dir_all(&options.out)?;
+    let supervised = write_evaluation(drive_all(policy, options, progress)?, options)?;
+    let free_options = EvalOptions {
+        out: free_out.to_path_buf(),
+        supervision: Supervision::Free,
+        ..options.clone()
+    };
+    crate::files::create_dir_all(&free_options.out)?;
+    let untouched = |d: &Drive| {
+        let m = &d.metrics;
+        options.supervision != Supervision::Free
+            && m.interventions == 0
+            && m.crashes == 0
+            && m.left_route == 0
+    };
+    let again = EvalOptions {
+        scenarios: (supervised.drives.iter())
+            .zip(&options.scenarios)
+            .filter(|(d, _)| !untouched(d))
+            .map(|(_, s)| s.clone())
+            .collect(),
+        ..free_options.clone()
+    };
+    let mut driven = drive_all(policy, &again, progress)?.into_iter();
+    let mut drives = Vec::with_capacity(supervised.drives.len());
+    for (d, scenario) in supervised.drives.iter().zip(&options.scenarios) {
+        if !untouched(d) {
+            drives.push(driven.next().expect("a free drive per touched one"));
+            continue;
+        }
+        let mut copy = d.clone();
+        copy.metrics.supervision = Supervision::Free;
+        if let Some(from) = &d.recording {
+            let to = free_options.out.join(format!("{}.mcap", d.scenario));
+            std::fs::copy(from, &to).map_err(|e| Error::Output {
+                path: to.clone(),
+                message: format!("copying {}: {e}", from.display()),
+            })?;
+            copy.recording = Some(to);
+        }
+        let map = free_options.out.join(format!("{}_map.png", d.scenario));
+        track_map(&map, &scenario.build_track()?, scenario.road.width_m, &copy)?;
+        drives.push(copy);
+    }
+    let free = write_evaluation(drives, &free_options)?;
+    Ok((supervised, free))
+}
+
+/// The figures and files of the drives of an evaluation into `options.out`: `eval.json`,
+/// `eval.md`, `pit.png` and, in towns, `junctions.png`.
+fn write_evaluation(drives: Vec<Drive>, options: &EvalOptions) -> Result<Evaluation> {
     let overall = combine(&drives.iter().map(|d| d.metrics.clone()).collect::<Vec<_>>());
     let localisation = options.localise.as_ref().map(|_| {
         let errors: Vec<(f64, f64)> = drives
@@ -419,161 +486,4 @@ pub fn junction_table(rows: &[(String, Metrics)]) -> String {
         ));
     }
     t
-}
-
-/// The track from above: road in grey, the driven path coloured by |lateral offset| (green
-/// on the centreline, red at the intervention threshold), interventions as black crosses,
-/// crashes as red rings.
-pub fn track_map(path: &Path, track: &Track, road_width_m: f64, drive: &Drive) -> Result<()> {
-    let points = track.samples();
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for p in points {
-        (x0, x1, y0, y1) = (x0.min(p.x), x1.max(p.x), y0.min(p.y), y1.max(p.y));
-    }
-    for p in &drive.path {
-        (x0, x1, y0, y1) = (x0.min(p.x), x1.max(p.x), y0.min(p.y), y1.max(p.y));
-    }
-    let pad = road_width_m * 2.0;
-    let (x0, x1, y0, y1) = (x0 - pad, x1 + pad, y0 - pad, y1 + pad);
-    let width = 800u32;
-    let height = ((width as f64) * (y1 - y0) / (x1 - x0)).clamp(200.0, 1600.0) as u32 + 60;
-    let limit = drive.metrics.max_abs_offset_m.max(1.0);
-    let m = &drive.metrics;
-    let title = match (m.supervision, m.first_crash) {
-        (Supervision::Free, Some(c)) => format!(
-            "{}: {} after {:.0} m (no safety driver)",
-            drive.scenario, c.cause, c.distance_m
-        ),
-        (Supervision::Free, None) => format!(
-            "{}: no crash in {:.2} km (no safety driver)",
-            drive.scenario, m.distance_km
-        ),
-        _ => format!(
-            "{}: autonomy {:.1} %, {} interventions, {} crashes in {:.2} km",
-            drive.scenario, m.autonomy_pct, m.interventions, m.crashes, m.distance_km
-        ),
-    };
-    render(path, (width, height), |root, text| {
-        let e = |e: &dyn std::fmt::Display| e.to_string();
-        let mut builder = ChartBuilder::on(root);
-        builder.margin(10);
-        if text {
-            builder.caption(&title, ("sans-serif", 16));
-        }
-        let mut chart = builder
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|x| e(&x))?;
-        // Road: the centreline drawn as wide as the road.
-        let px_per_m = (width as f64 - 20.0) / (x1 - x0);
-        let road_px = (road_width_m * px_per_m).round().max(2.0) as u32;
-        let mut closed: Vec<(f64, f64)> = points.iter().map(|p| (p.x, p.y)).collect();
-        closed.push(closed[0]);
-        chart
-            .draw_series(LineSeries::new(
-                closed.clone(),
-                ShapeStyle::from(RGBColor(200, 200, 200)).stroke_width(road_px),
-            ))
-            .map_err(|x| e(&x))?;
-        chart
-            .draw_series(LineSeries::new(
-                closed,
-                ShapeStyle::from(RGBColor(255, 255, 255)).stroke_width(1),
-            ))
-            .map_err(|x| e(&x))?;
-        for pair in drive.path.windows(2) {
-            let t = (pair[1].lateral_offset_m.abs() / limit).clamp(0.0, 1.0);
-            let colour = RGBColor((40.0 + 215.0 * t) as u8, (170.0 * (1.0 - t)) as u8, 40);
-            chart
-                .draw_series(LineSeries::new(
-                    [(pair[0].x, pair[0].y), (pair[1].x, pair[1].y)],
-                    ShapeStyle::from(colour).stroke_width(2),
-                ))
-                .map_err(|x| e(&x))?;
-        }
-        chart
-            .draw_series(
-                drive
-                    .interventions
-                    .iter()
-                    .map(|p| Cross::new((p.x, p.y), 6, ShapeStyle::from(BLACK).stroke_width(2))),
-            )
-            .map_err(|x| e(&x))?;
-        chart
-            .draw_series(
-                drive
-                    .crashes
-                    .iter()
-                    .map(|p| Circle::new((p.x, p.y), 7, ShapeStyle::from(RED).stroke_width(3))),
-            )
-            .map_err(|x| e(&x))?;
-        Ok(())
-    })?;
-    Ok(())
-}
-
-/// PIT histograms, one panel per named calibration tally: the density of `u = F(κ_expert)`
-/// in each bin (a calibrated policy: 1 everywhere, the dashed line), with the central-interval
-/// coverage and the calibration error in the title.
-fn pit_histograms(path: &Path, panels: &[(String, &Calibration)]) -> Result<()> {
-    let bins = crate::nn::calibration::PIT_BINS;
-    let width = 420 * panels.len().max(1) as u32;
-    Ok(render(path, (width, 320), |root, text| {
-        let e = |e: &dyn std::fmt::Display| e.to_string();
-        let areas = root.split_evenly((1, panels.len().max(1)));
-        for (area, (name, calibration)) in areas.iter().zip(panels) {
-            let n = calibration.count().max(1) as f64;
-            let density: Vec<f64> = calibration
-                .pit_histogram
-                .iter()
-                .map(|&c| c as f64 * bins as f64 / n)
-                .collect();
-            let top = density.iter().cloned().fold(1.5, f64::max) * 1.05;
-            let pct =
-                |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{:.0} %", v * 100.0));
-            let title = format!(
-                "{name}: {} / {} in 68/95 %, ECE {}",
-                pct(calibration.coverage_1_sigma()),
-                pct(calibration.coverage_2_sigma()),
-                calibration
-                    .expected_calibration_error()
-                    .map_or("–".into(), |v| format!("{v:.3}"))
-            );
-            let mut builder = ChartBuilder::on(area);
-            builder
-                .margin(10)
-                .x_label_area_size(if text { 35 } else { 5 })
-                .y_label_area_size(if text { 45 } else { 5 });
-            if text {
-                builder.caption(&title, ("sans-serif", 13));
-            }
-            let mut chart = builder
-                .build_cartesian_2d(0.0..1.0, 0.0..top)
-                .map_err(|x| e(&x))?;
-            let mut mesh = chart.configure_mesh();
-            mesh.light_line_style(RGBColor(235, 235, 235));
-            if text {
-                mesh.x_desc("u = F(expert curvature)")
-                    .y_desc("density")
-                    .label_style(("sans-serif", 11));
-            } else {
-                mesh.x_labels(0).y_labels(0);
-            }
-            mesh.draw().map_err(|x| e(&x))?;
-            chart
-                .draw_series(density.iter().enumerate().map(|(i, &d)| {
-                    let (x0, x1) = (i as f64 / bins as f64, (i + 1) as f64 / bins as f64);
-                    Rectangle::new([(x0, 0.0), (x1, d)], BLUE.mix(0.7).filled())
-                }))
-                .map_err(|x| e(&x))?;
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(0.0, 1.0), (1.0, 1.0)],
-                    6,
-                    4,
-                    ShapeStyle::from(RED).stroke_width(2),
-                ))
-                .map_err(|x| e(&x))?;
-        }
-        Ok(())
-    })?)
 }
