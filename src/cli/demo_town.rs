@@ -67,8 +67,10 @@ pub struct TownStageOptions<'a> {
 pub const TOWN_NOISE: (f64, f64) = (0.03, 1.0);
 
 /// Epochs of the stage's behaviour cloning and of its DAgger retraining: on 32 000 frames the
-/// validation likelihood peaks after two or three.
-pub const TOWN_EPOCHS: (usize, usize) = (3, 2);
+/// validation likelihood peaks after two (of three); a warm-started retraining gains nothing
+/// from a second epoch (with two, the second lowered the validation likelihood in both
+/// iterations, and the held-out towns scored 87.2 % against 92.0 % with one).
+pub const TOWN_EPOCHS: (usize, usize) = (2, 1);
 
 /// Runs the stage into `<out>/towns`.
 pub fn run(args: &TownStageOptions) -> Result<TownStage> {
