@@ -149,6 +149,24 @@ impl Scenario {
         }
         placed
     }
+
+    /// The buildings of this scenario's town `network` (its route's track `track`), kept off
+    /// its props: no building stands within half a metre of a prop's footprint.
+    pub fn place_buildings(
+        &self,
+        network: &crate::sim::network::Network,
+        track: &Track,
+    ) -> Vec<crate::sim::network::buildings::Building> {
+        let props: Vec<(Vec2, f64)> = self
+            .placed_props(track)
+            .iter()
+            .map(|p| {
+                let (length, width) = p.kind.footprint_m();
+                (p.position, length.hypot(width) / 2.0 + 0.5)
+            })
+            .collect();
+        crate::sim::network::buildings::place(network, &self.buildings, &props)
+    }
 }
 
 /// Side of the grid cells props are filed in, metres.

@@ -344,7 +344,7 @@ impl Scenario {
                         "route through {} junctions; {}; {} buildings",
                         route.junctions(&network).len(),
                         network.summary(),
-                        crate::sim::network::buildings::place(&network, &self.buildings).len()
+                        self.place_buildings(&network, track).len()
                     ),
                     _ => "network".into(),
                 }

@@ -3,7 +3,7 @@
 
 use crate::sim::camera::CameraPose;
 use crate::sim::labels::{LabelClass, LabelTable, id_colour};
-use crate::sim::network::buildings::{self, FACADES};
+use crate::sim::network::buildings::FACADES;
 use crate::sim::scenario::{Lighting, Scenario};
 use crate::sim::track::Track;
 use crate::sim::vehicle::VehicleState;
@@ -133,7 +133,7 @@ pub fn static_objects(scenario: &Scenario, track: &Track) -> Vec<StaticObject> {
     let mut built_up = Vec::new();
     let (road, paint): (Vec<Mesh>, Vec<Mesh>) = match scenario.build_network() {
         Ok(Some((network, _))) => {
-            built_up = building_meshes(&buildings::place(&network, &scenario.buildings));
+            built_up = building_meshes(&scenario.place_buildings(&network, track));
             (
                 network_road_meshes(&network),
                 network_marking_meshes(&network, &scenario.road.lane_markings),

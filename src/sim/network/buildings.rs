@@ -116,12 +116,15 @@ pub const CLEARANCE_M: f64 = 1.5;
 /// Frontage of one lot and the gap before the next, metres.
 const FRONTAGE_M: (f64, f64) = (8.0, 20.0);
 const GAP_M: (f64, f64) = (1.0, 5.0);
+/// The widest disc a prop keeps clear of buildings, metres.
+const MAX_KEEP_CLEAR_M: f64 = 20.0;
 const DEPTH_M: (f64, f64) = (8.0, 16.0);
 
 /// The buildings of `network` as `spec` says: lots along both sides of every road, each built
 /// on with probability `density`, kept where the footprint and [`CLEARANCE_M`] around it (less
-/// for a smaller setback) touch no paved surface and no other building.
-pub fn place(network: &Network, spec: &Buildings) -> Vec<Building> {
+/// for a smaller setback) touch no paved surface, no other building and none of the discs
+/// `keep_clear` (centre, radius in metres: the scenario's props).
+pub fn place(network: &Network, spec: &Buildings, keep_clear: &[(Vec2, f64)]) -> Vec<Building> {
     if spec.density <= 0.0 || !spec.problems().is_empty() {
         return Vec::new();
     }
@@ -131,6 +134,21 @@ pub fn place(network: &Network, spec: &Buildings) -> Vec<Building> {
         &(network.roads.len() as u64).to_le_bytes(),
     ]));
     let mut occupied: HashSet<(i64, i64)> = HashSet::new();
+    for &(centre, radius) in keep_clear {
+        if !(centre.x.abs() < 1e7 && centre.y.abs() < 1e7) {
+            continue;
+        }
+        let r = radius.max(0.0).min(MAX_KEEP_CLEAR_M).ceil() as i64 + 1;
+        let (cx, cy) = (centre.x.floor() as i64, centre.y.floor() as i64);
+        for x in cx - r..=cx + r {
+            for y in cy - r..=cy + r {
+                let cell = Vec2::new(x as f64 + 0.5, y as f64 + 0.5);
+                if cell.distance(centre) <= radius + 1.0 {
+                    occupied.insert((x, y));
+                }
+            }
+        }
+    }
     let mut placed = Vec::new();
     for road in &network.roads {
         let length = road.centre.length_m();
@@ -224,7 +242,7 @@ mod tests {
     fn buildings_line_the_roads_and_keep_off_every_paved_surface() {
         let network = a_town();
         let spec = Buildings::default();
-        let placed = place(&network, &spec);
+        let placed = place(&network, &spec, &[]);
         // 80 % of lots on both sides of every road, most of them kept.
         let lots = 2.0 * network.road_km() * 1000.0 / 17.0;
         assert!(
@@ -264,7 +282,7 @@ mod tests {
             setback_m: (1.0, 2.0),
             ..spec.clone()
         };
-        let close = place(&network, &near);
+        let close = place(&network, &near, &[]);
         assert!(
             close.len() as f64 > 0.5 * lots,
             "{} buildings near the kerb for about {lots:.0} lots",
@@ -274,18 +292,28 @@ mod tests {
             close.iter().all(|b| !network.is_paved(b.centre)
                 && b.corners().iter().all(|&c| !network.is_paved(c)))
         );
+        // A prop keeps its disc clear: the building that stood on it goes, no other stands on it.
+        let prop = (placed[3].centre, 2.0);
+        let around = place(&network, &spec, &[prop]);
+        assert!(!around.contains(&placed[3]));
+        assert!(around.iter().all(|b| {
+            let d = prop.0 - b.centre;
+            let along = Vec2::from_heading(b.heading);
+            d.dot(along).abs() > b.length_m / 2.0 + 1.0
+                || d.dot(along.perp()).abs() > b.depth_m / 2.0 + 1.0
+        }));
         // The same spec places the same buildings; another seed others; density 0 none.
-        assert_eq!(place(&network, &spec), placed);
+        assert_eq!(place(&network, &spec, &[]), placed);
         let other = Buildings {
             seed: 1,
             ..spec.clone()
         };
-        assert_ne!(place(&network, &other), placed);
+        assert_ne!(place(&network, &other, &[]), placed);
         let none = Buildings {
             density: 0.0,
             ..spec
         };
-        assert!(place(&network, &none).is_empty());
+        assert!(place(&network, &none, &[]).is_empty());
     }
 
     #[test]
