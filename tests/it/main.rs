@@ -18,6 +18,7 @@ mod randomise;
 mod record;
 mod render;
 mod scenario;
+mod traffic;
 mod window;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,258 @@
+//! Traffic in towns: deterministic and collision-free, jams and busy crossings that never
+//! lock, traffic cars rendered and labelled, episodes that resimulate with traffic bit for bit,
+//! the driver's choice of turn, and a car placed onto another one.
+
+use crate::network::shipped;
+use steerlab::sim::{Expert, ExpertConfig, Scenario, Simulation, Vec2};
+
+/// Drives `s` with the expert for `ticks`: (ego crashes by kind, traffic states at the end,
+/// least distance between any two traffic bodies' centres seen).
+fn drive_town(
+    s: &Scenario,
+    seed: u64,
+    ticks: u64,
+) -> (Vec<String>, Vec<steerlab::sim::VehicleState>, u64) {
+    let mut sim = Simulation::new(s.clone(), 1).unwrap();
+    sim.reset(seed);
+    let mut expert = Expert::new(ExpertConfig::default(), 0.0, seed);
+    let mut crashes = Vec::new();
+    let mut traffic_overlaps = 0;
+    for _ in 0..ticks {
+        let state = sim.states()[0].clone();
+        let a = expert.act(&sim.track, &state, s.vehicle.speed_m_s).applied;
+        let after = sim.step(&[a]).unwrap()[0].clone();
+        if let Some(c) = after.crash {
+            crashes.push(format!("tick {}: {c}", after.tick));
+        }
+        let traffic = sim.town().unwrap().traffic.as_ref().unwrap();
+        let bodies = traffic.bodies();
+        for i in 0..bodies.len() {
+            for k in i + 1..bodies.len() {
+                traffic_overlaps += bodies[i].overlaps(&bodies[k]) as u64;
+            }
+        }
+    }
+    (crashes, sim.traffic_states(), traffic_overlaps)
+}
+
+#[test]
+fn traffic_is_deterministic_and_nobody_collides() {
+    let s = shipped("town_traffic");
+    let (crashes, end, overlaps) = drive_town(&s, 3, 2400);
+    assert!(crashes.is_empty(), "{crashes:?}");
+    assert_eq!(overlaps, 0, "traffic cars overlapped {overlaps} times");
+    assert_eq!(end.len(), 14);
+    // The cars moved: the traffic is not stuck.
+    assert!(
+        end.iter().filter(|v| v.speed_m_s > 0.5).count() >= 5,
+        "{end:?}"
+    );
+    let (_, again, _) = drive_town(&s, 3, 2400);
+    assert_eq!(end, again, "same seed, same traffic");
+}
+
+#[test]
+fn a_dense_jam_and_a_busy_crossing_never_collide_or_lock() {
+    // Many cars in a small town: IDM queues, every approach of every crossing busy.
+    let mut s = shipped("town_small");
+    s.traffic = steerlab::sim::traffic::TrafficSpec {
+        cars: 16,
+        seed: 5,
+        ..Default::default()
+    };
+    // Ten simulated minutes.
+    s.episode_steps = u32::MAX;
+    let ticks = (600.0 / s.dt_s) as u64;
+    let mut sim = Simulation::new(s.clone(), 1).unwrap();
+    sim.reset(1);
+    let mut expert = Expert::new(ExpertConfig::default(), 0.0, 1);
+    let mut moved = vec![0.0f64; 16];
+    let mut last = sim.traffic_states();
+    let mut crashes = 0;
+    for t in 0..ticks {
+        let state = sim.states()[0].clone();
+        let a = expert.act(&sim.track, &state, s.vehicle.speed_m_s).applied;
+        crashes += sim.step(&[a]).unwrap()[0].crash.is_some() as u32;
+        let now = sim.traffic_states();
+        for (i, (a, b)) in last.iter().zip(&now).enumerate() {
+            moved[i] += a.position.distance(b.position);
+        }
+        last = now;
+        let bodies = sim.town().unwrap().traffic.as_ref().unwrap().bodies();
+        for i in 0..bodies.len() {
+            for k in i + 1..bodies.len() {
+                assert!(
+                    !bodies[i].overlaps(&bodies[k]),
+                    "tick {t}: cars {i} and {k} collide"
+                );
+            }
+        }
+    }
+    assert_eq!(crashes, 0);
+    // Nobody waits forever: every car covered ground (a deadlock would freeze some).
+    for (i, m) in moved.iter().enumerate() {
+        assert!(*m > 500.0, "car {i} moved only {m:.0} m in ten minutes");
+    }
+    assert!(sim.states()[0].stats.distance_m > 1000.0);
+}
+
+#[test]
+fn traffic_cars_are_rendered_and_labelled_as_cars() {
+    use steerlab::sim::labels::LabelClass;
+    use steerlab::world::{Env, EnvOptions};
+    let mut s = shipped("town_traffic");
+    s.props.clear();
+    let mut env = Env::new(
+        s,
+        EnvOptions {
+            labels: true,
+            ..EnvOptions::default()
+        },
+    )
+    .unwrap();
+    // Drive until a traffic car is in view: its box is labelled Car.
+    let mut obs = env.reset(3).unwrap();
+    let mut seen = 0;
+    for _ in 0..600 {
+        let labels = obs[0].labels.as_ref().unwrap();
+        let boxes = labels.boxes(20);
+        if boxes.iter().any(|b| b.class == LabelClass::Car) {
+            seen += 1;
+            if seen >= 3 {
+                break;
+            }
+        }
+        let a = obs[0].info.expert_action;
+        obs = env.step_all(&[a]).unwrap();
+    }
+    assert!(seen >= 3, "no traffic car came into view");
+    assert!(env.simulation().traffic_states().len() == 14);
+}
+
+#[test]
+fn town_episodes_record_the_route_and_resimulate_with_traffic_bit_for_bit() {
+    use steerlab::drive::collect::{RecordOptions, Shard, record};
+    use steerlab::drive::resimulate::{Counterfactual, resimulate};
+    use steerlab::record::EpisodeReader;
+    let dir = crate::tempdir("town-record");
+    let mut s = shipped("town_traffic");
+    s.episode_steps = 120;
+    let options = RecordOptions {
+        scenarios: vec![s],
+        episodes: 1,
+        out: dir.clone(),
+        noise_std_per_m: 0.02,
+        noise_correlation_s: 0.0,
+        seed: 9,
+        labels: false,
+        shard: Shard::default(),
+        randomise: None,
+        map: None,
+    };
+    let summary = record(&options, &mut |_| {}).unwrap();
+    let episode = EpisodeReader::open(&summary.files[0]).unwrap();
+    let steps: Vec<_> = episode.steps(false).unwrap().collect();
+    assert_eq!(steps.len(), 121);
+    // Every tick says where the car is on its route; the distance to the next junction
+    // shrinks as the car drives towards it.
+    let routes: Vec<_> = steps
+        .iter()
+        .map(|s| s.route.clone().expect("a /route message"))
+        .collect();
+    assert!(
+        routes
+            .iter()
+            .all(|r| ["Left", "Straight", "Right", "UTurn"].contains(&r.turn.as_str()))
+    );
+    let (a, b) = (&routes[10], &routes[11]);
+    if a.junction == b.junction && !a.in_junction && !b.in_junction {
+        assert!(
+            b.distance_to_junction_m < a.distance_to_junction_m,
+            "{a:?} then {b:?}"
+        );
+    }
+    // The traffic cars are recorded every tick, for replays.
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.traffic.as_ref().is_some_and(|t| t.cars.len() == 14))
+    );
+    let r = resimulate(&episode, &Counterfactual::default(), &mut |_, _| Ok(())).unwrap();
+    assert_eq!((r.compared, r.matching), (121, 121));
+}
+
+#[test]
+fn a_driver_can_choose_the_turn_at_the_next_junction() {
+    use steerlab::sim::network::Turn;
+    let mut s = shipped("town_small");
+    s.episode_steps = u32::MAX;
+    let mut sim = Simulation::new(s.clone(), 1).unwrap();
+    sim.reset(2);
+    let mut expert = Expert::new(ExpertConfig::default(), 0.0, 2);
+    // At every junction the car comes to, ask for the first manoeuvre it allows other than
+    // the planned one, and check the car takes it and stays on the paved area.
+    let mut chosen = 0;
+    let mut last_junction = String::new();
+    for _ in 0..6000 {
+        let state = sim.states()[0].clone();
+        let route = state.route.clone().unwrap();
+        if !route.in_junction
+            && route.junction != last_junction
+            && route.distance_to_junction_m < 40.0
+        {
+            last_junction = route.junction.clone();
+            for turn in [Turn::Left, Turn::Right, Turn::Straight] {
+                if turn != route.turn && sim.choose_turn(turn).is_ok() {
+                    let after = sim.states()[0].route.clone().unwrap();
+                    assert_eq!(
+                        (after.turn, after.junction.as_str()),
+                        (turn, route.junction.as_str())
+                    );
+                    chosen += 1;
+                    break;
+                }
+            }
+        }
+        let state = sim.states()[0].clone();
+        let a = expert.act(&sim.track, &state, s.vehicle.speed_m_s).applied;
+        let after = sim.step(&[a]).unwrap()[0].clone();
+        assert!(
+            after.crash.is_none(),
+            "tick {}: {:?}",
+            after.tick,
+            after.crash
+        );
+        assert!(
+            after.lateral_offset_m.abs() < 0.6,
+            "tick {}: {}",
+            after.tick,
+            after.lateral_offset_m
+        );
+    }
+    assert!(chosen >= 5, "chose {chosen} turns");
+    // Outside a town there is nothing to choose.
+    let mut loop_sim =
+        Simulation::new(steerlab::sim::scenario::builtin().unwrap().remove(0), 1).unwrap();
+    assert!(loop_sim.choose_turn(Turn::Left).is_err());
+}
+
+#[test]
+fn a_car_placed_onto_a_traffic_car_is_a_crash_that_ends_the_episode_when_asked() {
+    use steerlab::sim::Crash;
+    let mut s = shipped("town_traffic");
+    s.end_on_crash = true;
+    let mut sim = Simulation::new(s, 1).unwrap();
+    sim.reset(3);
+    assert!(sim.states()[0].crash.is_none());
+    // On top of traffic car 0, and then just beside it (a body width and a bit to its left).
+    let car = sim.traffic_states()[0];
+    let state = sim.place(0, car).unwrap().clone();
+    assert_eq!(state.crash, Some(Crash::Car));
+    assert!(state.done, "end_on_crash ends the episode");
+    let beside = steerlab::sim::VehicleState {
+        position: car.position + Vec2::from_heading(car.heading).perp() * 2.2,
+        ..car
+    };
+    let state = sim.place(0, beside).unwrap().clone();
+    assert_ne!(state.crash, Some(Crash::Car), "{:?}", state.crash);
+}
