@@ -264,9 +264,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
                 "suite {}: {label} model (iteration {})",
                 suite.name, it.iteration
             );
-            let mut policy = Policy::load(&it.model, Choice::Mode, args.seed)?;
+            let policy = Policy::load(&it.model, Choice::Mode, args.seed)?;
             let out = args.out.join(format!("suite-{label}"));
-            let result = run_suite(&mut policy, &suite, &out, args.seed, &mut |_, _, _| {})?;
+            let result = run_suite(&policy, &suite, &out, args.seed, &mut |_, _, _| {})?;
             println!(
                 "suite {}: {label} model scores {:.1} %",
                 suite.name, result.overall.autonomy_pct

@@ -190,7 +190,7 @@ fn gps_sweep_rows(
     true_pose: &Evaluation,
     progress: &mut super::dagger::Progress,
 ) -> Result<(Vec<(String, Metrics)>, PathBuf)> {
-    let (mut policy, eval) = final_on_held_out(options, iteration, "gps", None, None)?;
+    let (policy, eval) = final_on_held_out(options, iteration, "gps", None, None)?;
     let levels: Vec<_> = GPS_SWEEP
         .iter()
         .filter_map(|&l| sweep_noise(l))
@@ -204,7 +204,7 @@ fn gps_sweep_rows(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let swept = gps_sweep(&mut policy, &eval, &levels, &mut |n, t, m| {
+    let swept = gps_sweep(&policy, &eval, &levels, &mut |n, t, m| {
         progress.drive_progress(n, t, m)
     })?;
     let rows = std::iter::once((gps_label(None), true_pose.overall.clone()))
@@ -259,7 +259,7 @@ fn own_localisation(
             ..LocaliseOptions::default()
         },
     )?;
-    let (mut policy, eval) = final_on_held_out(
+    let (policy, eval) = final_on_held_out(
         options,
         iteration,
         "own_localisation",
@@ -270,7 +270,7 @@ fn own_localisation(
         "navigation stage: the final model on its own localisation ({})",
         gps_label(Some(OWN_GPS))
     );
-    Ok(evaluate(Some(&mut policy), &eval, &mut |n, t, m| {
+    Ok(evaluate(Some(&policy), &eval, &mut |n, t, m| {
         progress.drive_progress(n, t, m)
     })?)
 }

@@ -78,7 +78,7 @@ pub fn distance_bar(total_m: f64) -> ProgressBar {
 
 /// Evaluates with a progress bar; returns the evaluation.
 pub fn evaluate_with_progress(
-    policy: Option<&mut Policy>,
+    policy: Option<&Policy>,
     options: &EvalOptions,
 ) -> Result<Evaluation> {
     let per = options.km * 1000.0;
@@ -111,14 +111,14 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         }
         return report(evaluate_with_progress(None, &options(args)?)?, args);
     }
-    let mut policy = Policy::load(&args.model, args.choice, args.seed)?;
+    let policy = Policy::load(&args.model, args.choice, args.seed)?;
     if let Some(name) = &args.suite {
         let suite = Suite::named(name)?;
         let cells = suite.cells()?.len() as f64;
         let bar = distance_bar(2.0 * cells * suite.km * 1000.0);
         let (mut done_before, mut current, mut last) = (0.0, String::new(), 0.0);
         let result = run_suite(
-            &mut policy,
+            &policy,
             &suite,
             &args.out,
             args.seed,
@@ -152,22 +152,17 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         let bar =
             distance_bar(options.km * 1000.0 * (options.scenarios.len() * levels.len()) as f64);
         let (mut done_before, mut current, mut last) = (0.0, String::new(), 0.0);
-        let result = gps_sweep(
-            &mut policy,
-            &options,
-            &levels,
-            &mut |name, ticks, metres| {
-                if name != current || metres < last {
-                    done_before += last;
-                    current = name.to_string();
-                }
-                last = metres;
-                if ticks % 20 == 0 {
-                    bar.set_position((done_before + metres) as u64);
-                    bar.set_message(name.to_string());
-                }
-            },
-        );
+        let result = gps_sweep(&policy, &options, &levels, &mut |name, ticks, metres| {
+            if name != current || metres < last {
+                done_before += last;
+                current = name.to_string();
+            }
+            last = metres;
+            if ticks % 20 == 0 {
+                bar.set_position((done_before + metres) as u64);
+                bar.set_message(name.to_string());
+            }
+        });
         bar.finish_and_clear();
         let rows: Vec<(String, crate::drive::metrics::Metrics)> = result?
             .into_iter()
@@ -183,7 +178,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     report(
-        evaluate_with_progress(Some(&mut policy), &options(args)?)?,
+        evaluate_with_progress(Some(&policy), &options(args)?)?,
         args,
     )
 }

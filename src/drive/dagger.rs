@@ -191,7 +191,7 @@ pub fn run(
         let started = Instant::now();
         let evaluations = if options.evaluate.includes(i, options.iterations) {
             observer.stage(i, "evaluate");
-            let mut policy = Policy::load(&model_dir(&options.out, i), Choice::Mode, options.seed)?;
+            let policy = Policy::load(&model_dir(&options.out, i), Choice::Mode, options.seed)?;
             let eval_dir = options.out.join("eval").join(format!("iter{i}"));
             let eval_options = EvalOptions {
                 scenarios: options.eval_scenarios.clone(),
@@ -203,7 +203,7 @@ pub fn run(
                 localise: None,
             };
             let (evaluation, free) = evaluate_supervised_and_free(
-                Some(&mut policy),
+                Some(&policy),
                 &eval_options,
                 &eval_dir.join("free"),
                 &mut |n, t, m| observer.drive_progress(n, t, m),

@@ -247,7 +247,7 @@ pub const SUITE_PNG: &str = "suite.png";
 /// `suite.json`, `suite.md` and `suite.png` (and each drive's evaluation files under
 /// `supervised/` and `free/`) into `out`.
 pub fn run_suite(
-    policy: &mut Policy,
+    policy: &Policy,
     suite: &Suite,
     out: &Path,
     seed: u64,

@@ -503,13 +503,13 @@ fn a_drive_of_an_evaluation_depends_on_its_scenario_alone() {
         .unwrap();
     // A sampling policy: its random stream would carry from one drive into the next if drives
     // shared it.
-    let mut policy = Policy::load(&model_dir, Choice::Sample, 0).unwrap();
+    let policy = Policy::load(&model_dir, Choice::Sample, 0).unwrap();
     let mut winding =
         Scenario::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/winding.ron"))
             .unwrap();
     winding.episode_steps = 200;
     let scenarios = vec![oval(), winding];
-    let run = |scenarios: Vec<Scenario>, out: &str, policy: &mut Policy| {
+    let run = |scenarios: Vec<Scenario>, out: &str, policy: &Policy| {
         let options = EvalOptions {
             scenarios,
             km: 0.05,
@@ -522,9 +522,9 @@ fn a_drive_of_an_evaluation_depends_on_its_scenario_alone() {
         evaluate(Some(policy), &options, &mut |_, _, _| {}).unwrap()
     };
     // Side by side (one world per core), then each alone: the same drives.
-    let both = run(scenarios.clone(), "both", &mut policy);
+    let both = run(scenarios.clone(), "both", &policy);
     for (k, scenario) in scenarios.into_iter().enumerate() {
-        let alone = run(vec![scenario], &format!("alone{k}"), &mut policy);
+        let alone = run(vec![scenario], &format!("alone{k}"), &policy);
         let (a, b) = (&both.drives[k].metrics, &alone.drives[0].metrics);
         assert_eq!(a.ticks, b.ticks, "drive {k}");
         assert_eq!(a.mean_abs_offset_m, b.mean_abs_offset_m, "drive {k}");
@@ -555,7 +555,7 @@ fn a_free_drive_copied_from_an_untouched_supervised_one_is_the_drive_itself() {
     // The expert never needs the safety driver (its free drive is copied); an untrained
     // network does (its free drive is driven). Either way the free evaluation is the one a
     // free drive of its own gives, files included.
-    for (name, mut policy) in [
+    for (name, policy) in [
         ("expert", None),
         (
             "untrained",
@@ -565,14 +565,14 @@ fn a_free_drive_copied_from_an_untouched_supervised_one_is_the_drive_itself() {
         let supervised = options(&format!("{name}/supervised"), Supervision::default());
         let free_dir = dir.join(name).join("free");
         let (with, free) = evaluate_supervised_and_free(
-            policy.as_mut(),
+            policy.as_ref(),
             &supervised,
             &free_dir,
             &mut |_, _, _| {},
         )
         .unwrap();
         let alone = evaluate(
-            policy.as_mut(),
+            policy.as_ref(),
             &options(&format!("{name}/alone"), Supervision::Free),
             &mut |_, _, _| {},
         )

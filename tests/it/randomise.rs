@@ -237,9 +237,9 @@ fn a_suite_run_writes_a_table_and_heat_map_that_agree_with_its_json() {
         "tiny.ron",
     )
     .unwrap();
-    let mut policy = Policy::load(&model_dir, Choice::Mode, 0).unwrap();
+    let policy = Policy::load(&model_dir, Choice::Mode, 0).unwrap();
     let out = dir.join("out");
-    let result = run_suite(&mut policy, &suite, &out, 0, &mut |_, _, _| {}).unwrap();
+    let result = run_suite(&policy, &suite, &out, 0, &mut |_, _, _| {}).unwrap();
     assert_eq!(result.cells.len(), 2);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("suite.json")).unwrap()).unwrap();

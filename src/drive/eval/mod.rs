@@ -130,12 +130,12 @@ fn drive_scenario(
 /// Without a policy the privileged expert drives (no DART noise, no camera rendered): the
 /// baseline that shows a scenario can be driven at all.
 pub fn evaluate(
-    policy: Option<&mut Policy>,
+    policy: Option<&Policy>,
     options: &EvalOptions,
     progress: &mut dyn FnMut(&str, u64, f64),
 ) -> Result<Evaluation> {
     crate::files::create_dir_all(&options.out)?;
-    let drives = drive_all(policy.as_deref(), options, progress)?;
+    let drives = drive_all(policy, options, progress)?;
     write_evaluation(drives, options)
 }
 
@@ -145,12 +145,11 @@ pub fn evaluate(
 /// since a drive depends on its scenario, seed and actions alone: its figures and files are
 /// copied instead of driven again.
 pub fn evaluate_supervised_and_free(
-    policy: Option<&mut Policy>,
+    policy: Option<&Policy>,
     options: &EvalOptions,
     free_out: &Path,
     progress: &mut dyn FnMut(&str, u64, f64),
 ) -> Result<(Evaluation, Evaluation)> {
-    let policy = policy.as_deref();
     crate::files::create_dir_all(&options.out)?;
     let supervised = write_evaluation(drive_all(policy, options, progress)?, options)?;
     let free_options = EvalOptions {
@@ -284,7 +283,7 @@ pub fn gps_label(gps: Option<GpsNoise>) -> String {
 /// supervision; each level's drives in `<out>/gps_<σ>m`); [`gps_table`] makes the table by
 /// GPS error of the evaluations' own metrics.
 pub fn gps_sweep(
-    policy: &mut Policy,
+    policy: &Policy,
     options: &EvalOptions,
     levels: &[Option<GpsNoise>],
     progress: &mut dyn FnMut(&str, u64, f64),

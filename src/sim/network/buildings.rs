@@ -138,7 +138,7 @@ pub fn place(network: &Network, spec: &Buildings, keep_clear: &[(Vec2, f64)]) ->
         if !(centre.x.abs() < 1e7 && centre.y.abs() < 1e7) {
             continue;
         }
-        let r = radius.max(0.0).min(MAX_KEEP_CLEAR_M).ceil() as i64 + 1;
+        let r = radius.clamp(0.0, MAX_KEEP_CLEAR_M).ceil() as i64 + 1;
         let (cx, cy) = (centre.x.floor() as i64, centre.y.floor() as i64);
         for x in cx - r..=cx + r {
             for y in cy - r..=cy + r {
