@@ -7,8 +7,8 @@ use crate::drive::localise::{ErrorStats, OwnLocalisation};
 use crate::drive::metrics::{Metrics, Supervision, combine};
 use crate::drive::policy::Policy;
 use crate::error::{Error, Result};
-use crate::sim::Scenario;
 use crate::sim::map_input::{GpsNoise, MapOptions};
+use crate::sim::{Scenario, Track};
 use crate::world::{Env, EnvOptions};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -55,12 +55,12 @@ pub fn tick_budget(scenario: &Scenario, distance_m: f64) -> u64 {
 
 /// Drives every scenario of `options` side by side ([`crate::drive::workers`]), each drive
 /// with a fresh copy of the policy in a world of its own, so that its result depends on its
-/// scenario alone; the drives in the scenarios' order.
+/// scenario alone; the drives in the scenarios' order, each with the track it drove.
 fn drive_all(
     policy: Option<&Policy>,
     options: &EvalOptions,
     progress: &mut dyn FnMut(&str, u64, f64),
-) -> Result<Vec<Drive>> {
+) -> Result<Vec<(Drive, Track)>> {
     let scenarios = &options.scenarios;
     crate::drive::workers::run(
         scenarios.len(),
@@ -73,13 +73,13 @@ fn drive_all(
 }
 
 /// One drive of an evaluation: the policy (or the expert) on `scenario` for `options.km`,
-/// recorded, with its map written.
+/// recorded, with its map written; the drive and the track of its world.
 fn drive_scenario(
     policy: Option<&mut Policy>,
     scenario: &Scenario,
     options: &EvalOptions,
     progress: &mut dyn FnMut(u64, f64),
-) -> Result<Drive> {
+) -> Result<(Drive, Track)> {
     let distance_m = options.km * 1000.0;
     let max_ticks = tick_budget(scenario, distance_m);
     let mut scenario = scenario.clone();
@@ -120,7 +120,7 @@ fn drive_scenario(
     let result = drive(&mut env, &mut pilot, &run, progress)?;
     let map = options.out.join(format!("{name}_map.png"));
     track_map(&map, env.track(), env.scenario().road.width_m, &result)?;
-    Ok(result)
+    Ok((result, env.track().clone()))
 }
 
 /// Drives `policy` on every scenario; writes `eval.json`, `eval.md`, `pit.png` (the
@@ -136,7 +136,7 @@ pub fn evaluate(
 ) -> Result<Evaluation> {
     crate::files::create_dir_all(&options.out)?;
     let drives = drive_all(policy, options, progress)?;
-    write_evaluation(drives, options)
+    write_evaluation(drives.into_iter().map(|(d, _)| d).collect(), options)
 }
 
 /// Drives `policy` with the safety driver of `options` into `options.out`, then without one
@@ -151,19 +151,19 @@ pub fn evaluate_supervised_and_free(
     progress: &mut dyn FnMut(&str, u64, f64),
 ) -> Result<(Evaluation, Evaluation)> {
     crate::files::create_dir_all(&options.out)?;
-    let supervised = write_evaluation(drive_all(policy, options, progress)?, options)?;
+    let (supervised, tracks): (Vec<Drive>, Vec<Track>) =
+        drive_all(policy, options, progress)?.into_iter().unzip();
+    let supervised = write_evaluation(supervised, options)?;
     let free_options = EvalOptions {
         out: free_out.to_path_buf(),
         supervision: Supervision::Free,
         ..options.clone()
     };
     crate::files::create_dir_all(&free_options.out)?;
+    let supervised_at_all = options.supervision != Supervision::Free;
     let untouched = |d: &Drive| {
         let m = &d.metrics;
-        options.supervision != Supervision::Free
-            && m.interventions == 0
-            && m.crashes == 0
-            && m.left_route == 0
+        supervised_at_all && m.interventions == 0 && m.crashes == 0 && m.left_route == 0
     };
     let again = EvalOptions {
         scenarios: (supervised.drives.iter())
@@ -175,9 +175,14 @@ pub fn evaluate_supervised_and_free(
     };
     let mut driven = drive_all(policy, &again, progress)?.into_iter();
     let mut drives = Vec::with_capacity(supervised.drives.len());
-    for (d, scenario) in supervised.drives.iter().zip(&options.scenarios) {
+    for ((d, scenario), track) in supervised
+        .drives
+        .iter()
+        .zip(&options.scenarios)
+        .zip(&tracks)
+    {
         if !untouched(d) {
-            drives.push(driven.next().expect("a free drive per touched one"));
+            drives.push(driven.next().expect("a free drive per touched one").0);
             continue;
         }
         let mut copy = d.clone();
@@ -191,7 +196,7 @@ pub fn evaluate_supervised_and_free(
             copy.recording = Some(to);
         }
         let map = free_options.out.join(format!("{}_map.png", d.scenario));
-        track_map(&map, &scenario.build_track()?, scenario.road.width_m, &copy)?;
+        track_map(&map, track, scenario.road.width_m, &copy)?;
         drives.push(copy);
     }
     let free = write_evaluation(drives, &free_options)?;
