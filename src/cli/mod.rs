@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch.
 
 mod bench;
+mod bench_traffic;
 mod bench_train;
 mod calibrate;
 pub mod classify;
@@ -137,6 +138,8 @@ pub enum BenchCommand {
     /// Inference latency and training throughput of the steering networks (optionally against
     /// PyTorch).
     Train(bench_train::TrainBenchArgs),
+    /// Towns in dense traffic over many seeds: the longest any car stands, and collisions.
+    Traffic(bench_traffic::TrafficBenchArgs),
 }
 
 /// Parses the command line and runs it.
@@ -178,5 +181,8 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::Bench {
             command: BenchCommand::Train(args),
         } => bench_train::run(&args),
+        Command::Bench {
+            command: BenchCommand::Traffic(args),
+        } => bench_traffic::run(&args),
     }
 }

@@ -6,7 +6,7 @@
 use crate::drive::junctions::{JunctionEntry, JunctionTally};
 use crate::drive::localise::{OnlineLocaliser, OwnLocalisation};
 use crate::drive::metrics::{
-    InterventionPlaces, Metrics, Supervision, Tally, TickOutcome, Verdict,
+    InterventionPlaces, Metrics, STALL_S, STANDING_M_S, Supervision, Tally, TickOutcome, Verdict,
 };
 use crate::drive::policy::{Policy, Seen, command_of};
 use crate::drive::workers::Driver;
@@ -143,6 +143,8 @@ pub fn drive(
     // Without a safety driver in a town, a drive also ends when the car has left its route.
     let free_in_town = options.supervision == Supervision::Free && off_route_m.is_finite();
     let (mut off_route_for_m, mut left_route) = (0.0, false);
+    // How long the car has stood still, and why its drive stalled.
+    let (mut standing_s, mut stall) = (0.0, None);
     let mut path = Vec::new();
     let mut interventions = Vec::new();
     let mut places = InterventionPlaces::default();
@@ -258,6 +260,15 @@ pub fn drive(
                 over = true;
             }
         }
+        standing_s = if s.vehicle.speed_m_s < STANDING_M_S {
+            standing_s + dt
+        } else {
+            0.0
+        };
+        if standing_s >= STALL_S && stall.is_none() {
+            stall = Some(stall_place(s, standing_s));
+            over = true;
+        }
         if s.crash.is_some() && !crashed {
             crashes.push(s.vehicle.position);
         }
@@ -289,12 +300,18 @@ pub fn drive(
     let mut metrics = tally.metrics();
     metrics.junctions = junctions.finish(over && obs.state.crash.is_some());
     metrics.intervention_places = places;
+    metrics.stalls = stall.is_some() as u32;
+    metrics.stall = stall;
+    // Out of time: the drive's ticks ran out before its distance (a car that crawls, or one
+    // kept waiting), not a completed route.
+    let out_of_time = ticks >= options.max_ticks || obs.state.tick >= scenario.episode_steps as u64;
+    metrics.timed_out =
+        (options.distance_m.is_finite() && metres < options.distance_m && out_of_time) as u32;
     if free_in_town {
-        // A drive cut short was planned to its full distance; one that ran out of ticks had
-        // no more route to drive.
-        let ended_early = over && options.distance_m.is_finite();
+        // A drive with a distance was planned to all of it, however it ended; one without
+        // (collection) had no more route than it drove.
         metrics.route_completed_km = metres / 1000.0;
-        metrics.route_planned_km = if ended_early {
+        metrics.route_planned_km = if options.distance_m.is_finite() {
             options.distance_m.max(metres) / 1000.0
         } else {
             metres / 1000.0
@@ -313,6 +330,22 @@ pub fn drive(
         junction_entries,
         localisation_errors,
     })
+}
+
+/// Where a car that stood still for `standing_s` stood: before or inside which junction of
+/// its route, or how far along its track.
+fn stall_place(state: &crate::sim::AgentState, standing_s: f64) -> String {
+    let place = match &state.route {
+        Some(r) if r.in_junction => format!("inside junction {}", r.junction),
+        Some(r) if r.distance_to_junction_m.is_finite() => {
+            format!(
+                "{:.0} m before junction {}",
+                r.distance_to_junction_m, r.junction
+            )
+        }
+        _ => format!("{:.0} m along the track", state.s_m),
+    };
+    format!("stood still for {standing_s:.0} s, {place}")
 }
 
 /// One tick of the car's own localisation: the filter reads the tick's sensors and camera, the

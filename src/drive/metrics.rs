@@ -153,7 +153,20 @@ pub struct Metrics {
     /// In a town: where the safety driver took over.
     #[serde(default)]
     pub intervention_places: InterventionPlaces,
+    /// Drives that ended because the car stood still for [`STALL_S`] (blocked: a locked
+    /// junction, a car that never moves on), and where the first one stood.
+    #[serde(default)]
+    pub stalls: u32,
+    #[serde(default)]
+    pub stall: Option<String>,
+    /// Drives that ran out of time before they had driven their distance.
+    #[serde(default)]
+    pub timed_out: u32,
 }
+
+/// A car that stands still this long has stalled: its drive ends as a failure, seconds.
+pub const STALL_S: f64 = 60.0;
+pub use crate::sim::vehicle::STANDING_M_S;
 
 /// Where on its route a car was when the safety driver took over: on a road away from
 /// junctions, on the approach to one (within [`crate::sim::map_input::COMMAND_RANGE_M`] of it,
@@ -343,6 +356,9 @@ pub fn combine(parts: &[Metrics]) -> Metrics {
         route_completed_km: parts.iter().map(|m| m.route_completed_km).sum(),
         left_route: parts.iter().map(|m| m.left_route).sum(),
         intervention_places,
+        stalls: parts.iter().map(|m| m.stalls).sum(),
+        stall: parts.iter().find_map(|m| m.stall.clone()),
+        timed_out: parts.iter().map(|m| m.timed_out).sum(),
         ..Metrics::default()
     }
     .with_derived()

@@ -392,7 +392,9 @@ impl Simulation {
         vehicle.state.position = tp.position;
         vehicle.state.heading = tp.heading;
         vehicle.state.steer_rad = 0.0;
-        let projection = self.track.project(tp.position);
+        let projection =
+            self.track
+                .project_near(tp.position, self.states[i].s_m, self.scenario.road.width_m);
         let stats = self.states[i].stats.clone();
         self.states[i] = self.observe(i, &projection, stats, self.tick);
         self.update_traffic_view();
@@ -400,8 +402,10 @@ impl Simulation {
     }
 
     /// Puts car `i` at `state` (position, heading, speed, steering), as if it had driven
-    /// there; the episode's counters continue. Fails on a car that does not exist or a state
-    /// with a non-finite field.
+    /// there; the episode's counters continue. A place within a few metres of where the car
+    /// was is matched to the route near where it was (as a step does); a farther one to the
+    /// closest point of the whole route. Fails on a car that does not exist or a state with a
+    /// non-finite field.
     pub fn place(&mut self, i: usize, state: VehicleState) -> Result<&AgentState> {
         let fields = [
             state.position.x,
@@ -418,8 +422,15 @@ impl Simulation {
         let Some(vehicle) = self.vehicles.get_mut(i) else {
             return Err(Error::InvalidArgument(format!("no car {i}")));
         };
+        let moved_m = vehicle.state.position.distance(state.position);
         vehicle.state = state;
-        let projection = self.track.project(state.position);
+        let width = self.scenario.road.width_m;
+        let projection = if moved_m <= width {
+            self.track
+                .project_near(state.position, self.states[i].s_m, width)
+        } else {
+            self.track.project(state.position)
+        };
         let stats = self.states[i].stats.clone();
         self.states[i] = self.observe(i, &projection, stats, self.tick);
         self.update_traffic_view();

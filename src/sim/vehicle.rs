@@ -9,6 +9,9 @@ use crate::sim::math::{Vec2, wrap_angle};
 use crate::sim::scenario::VehicleSpec;
 use serde::{Deserialize, Serialize};
 
+/// A car slower than this stands still, m/s.
+pub const STANDING_M_S: f64 = 0.1;
+
 /// A driver's command for one tick.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Action {

@@ -435,6 +435,72 @@ fn route_completion_ends_a_free_town_drive_at_its_first_departure_or_crash() {
     assert!(table.contains(&cell), "{table}");
 }
 
+/// A car that stands still for a minute has stalled: its drive ends there as a failure with
+/// the place it stood; a drive whose ticks run out before its distance has timed out, and
+/// neither completes its route.
+#[test]
+fn a_stalled_or_timed_out_drive_is_a_failure_not_a_completed_route() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/town_small.ron");
+    let free = DriveOptions {
+        distance_m: 600.0,
+        max_ticks: 5000,
+        supervision: Supervision::Free,
+        ..options(0)
+    };
+    // Stops after 50 m and never moves again.
+    let mut env = states_only(Scenario::load(&path).unwrap());
+    let mut stopper = |obs: &steerlab::world::Observation| {
+        let a = obs.info.expert_action;
+        let speed = if obs.state.stats.distance_m > 50.0 {
+            0.0
+        } else {
+            a.speed_m_s
+        };
+        Action::new(a.curvature_per_m, speed)
+    };
+    let d = drive(
+        &mut env,
+        &mut Pilot::Custom(&mut stopper),
+        &free,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let m = &d.metrics;
+    assert_eq!(m.stalls, 1, "{m:?}");
+    let why = m.stall.as_deref().unwrap();
+    assert!(
+        why.starts_with("stood still for 60 s, ") && why.contains("junction"),
+        "{why}"
+    );
+    // It stood for a minute after stopping, not for the rest of its 5000 ticks.
+    assert!(m.elapsed_s < 90.0, "{m:?}");
+    assert!(m.route_completion_pct().unwrap() < 15.0, "{m:?}");
+    let table = steerlab::drive::eval::metrics_table(&[("town".into(), m.clone())]);
+    assert!(
+        table.contains("**town stalled** (a failure): stood still"),
+        "{table}"
+    );
+    // Crawling at 1 m/s, 200 ticks cover 10 m of the 600 planned: out of time, 1.7 %.
+    let mut env = states_only(Scenario::load(&path).unwrap());
+    let mut crawler = |obs: &steerlab::world::Observation| {
+        Action::new(obs.info.expert_action.curvature_per_m, 1.0)
+    };
+    let slow = DriveOptions {
+        max_ticks: 200,
+        ..free.clone()
+    };
+    let m = drive(
+        &mut env,
+        &mut Pilot::Custom(&mut crawler),
+        &slow,
+        &mut |_, _| {},
+    )
+    .unwrap()
+    .metrics;
+    assert_eq!((m.timed_out, m.stalls), (1, 0), "{m:?}");
+    assert!(m.route_completion_pct().unwrap() < 5.0, "{m:?}");
+}
+
 #[test]
 fn a_tiny_town_dagger_run_trains_a_routed_navnet_on_map_patches() {
     use steerlab::sim::map_input::MapMode;

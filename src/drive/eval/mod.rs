@@ -163,7 +163,12 @@ pub fn evaluate_supervised_and_free(
     let supervised_at_all = options.supervision != Supervision::Free;
     let untouched = |d: &Drive| {
         let m = &d.metrics;
-        supervised_at_all && m.interventions == 0 && m.crashes == 0 && m.left_route == 0
+        supervised_at_all
+            && m.interventions == 0
+            && m.crashes == 0
+            && m.left_route == 0
+            && m.stalls == 0
+            && m.timed_out == 0
     };
     let again = EvalOptions {
         scenarios: (supervised.drives.iter())
@@ -187,6 +192,12 @@ pub fn evaluate_supervised_and_free(
         }
         let mut copy = d.clone();
         copy.metrics.supervision = Supervision::Free;
+        if scenario.track.is_network() {
+            // What the free drive reports in a town: it drove its whole route.
+            let m = &mut copy.metrics;
+            m.route_completed_km = m.distance_km;
+            m.route_planned_km = (options.km).max(m.distance_km);
+        }
         if let Some(from) = &d.recording {
             let to = free_options.out.join(format!("{}.mcap", d.scenario));
             std::fs::copy(from, &to).map_err(|e| Error::Output {
@@ -430,6 +441,24 @@ pub fn metrics_table(rows: &[(String, Metrics)]) -> String {
     }
     t.push_str(&junction_table(rows));
     t.push_str(&route_table(rows));
+    t.push_str(&stall_notes(rows));
+    t
+}
+
+/// Drives that stalled or ran out of time, which count as failures whatever their autonomy.
+pub fn stall_notes(rows: &[(String, Metrics)]) -> String {
+    let mut t = String::new();
+    for (name, m) in rows {
+        if let Some(why) = &m.stall {
+            t.push_str(&format!("\n**{name} stalled** (a failure): {why}.\n"));
+        }
+        if m.timed_out > 0 {
+            t.push_str(&format!(
+                "\n**{name} ran out of time** (a failure): {} drive(s) ended before their distance.\n",
+                m.timed_out
+            ));
+        }
+    }
     t
 }
 
@@ -440,18 +469,22 @@ pub fn route_table(rows: &[(String, Metrics)]) -> String {
     }
     let mut t = String::from(
         "\nRoute completion: each drive ends at its first crash or its first departure from the \
-         route (off its lane for 15 m)\n\n| | planned km | driven km | route completion | \
-         ended off the route | ended in a crash |\n|---|---|---|---|---|---|\n",
+         route (off its lane for 15 m), when it stalls (stands still for a minute) or when its \
+         time runs out\n\n| | planned km | driven km | route completion | \
+         ended off the route | ended in a crash | stalled | out of time |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for (name, m) in rows {
         t.push_str(&format!(
-            "| {name} | {:.2} | {:.2} | {} | {} | {} |\n",
+            "| {name} | {:.2} | {:.2} | {} | {} | {} | {} | {} |\n",
             m.route_planned_km,
             m.route_completed_km,
             m.route_completion_pct()
                 .map_or("–".into(), |p| format!("{p:.1} %")),
             m.left_route,
-            m.crashes
+            m.crashes,
+            m.stalls,
+            m.timed_out
         ));
     }
     t

@@ -283,23 +283,20 @@ impl Track {
         self.projection_on(p, self.closest_segment(p, 0..self.points.len()))
     }
 
-    /// Closest centreline point to `p` for a point known to have been near arc length
-    /// `s_hint` (a car one tick later). Only the track within a few road widths of the hint is
-    /// searched; the answer is the global one whenever `p` is within half the road width of
-    /// that stretch, because a valid track keeps its non-neighbouring parts at least a road
-    /// width apart (see [`Track::problems`]). Otherwise it falls back to the full search.
+    /// Closest centreline point to `p` among the stretch within a few road widths of arc
+    /// length `s_hint`, for a car that was near `s_hint` a tick ago. Within half the road width
+    /// of that stretch this is the global answer, because a valid track keeps its
+    /// non-neighbouring parts at least a road width apart (see [`Track::problems`]). Further
+    /// off it is still the stretch's closest point, never a far part of the track that happens
+    /// to be nearer: a car that left by a wrong exit onto a road the route takes later is off
+    /// its route, not on it.
     pub fn project_near(&self, p: Vec2, s_hint: f64, road_width_m: f64) -> TrackProjection {
         let n = self.points.len();
         let window_m = (2.5 * road_width_m).max(20.0);
         let half_window = ((window_m / (self.length_m() / n as f64)).ceil() as usize).min(n / 2);
         let (centre, _) = self.segment_at(s_hint);
         let segments = (0..=2 * half_window).map(|k| (centre + n + k - half_window) % n);
-        let (d, i, t) = self.closest_segment(p, segments);
-        if d < road_width_m / 2.0 {
-            self.projection_on(p, (d, i, t))
-        } else {
-            self.project(p)
-        }
+        self.projection_on(p, self.closest_segment(p, segments))
     }
 
     /// Map-matching: the closest point to `p` among the centreline from `s_from` to `s_to`

@@ -69,6 +69,11 @@ impl TrackSpec {
         Ok(Some((network, route)))
     }
 
+    /// Whether this is a road network (`Network` or `Town`) rather than a loop.
+    pub fn is_network(&self) -> bool {
+        matches!(self, TrackSpec::Network { .. } | TrackSpec::Town { .. })
+    }
+
     /// The road network and route of a `Network` or `Town`; `None` for a loop.
     pub fn network(&self) -> Option<(NetworkSpec, &RouteSpec)> {
         match self {

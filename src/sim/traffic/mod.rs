@@ -2,11 +2,13 @@
 //! following as the expert, keep their distance to whatever is ahead in their lane with the
 //! Intelligent Driver Model (Treiber et al. 2000), and cross junctions one at a time.
 //!
-//! Right of way: a junction is a resource held by one car at a time. A car asks for it when
-//! its turn path is within [`APPROACH_M`] and gets it first come, first served (ties: the
-//! lower participant number), once the lane it turns into has room for it (so nobody waits
-//! inside a junction); it gives it back when it has left the turn path. Without the junction,
-//! the stop line is a standing car in front of it. The ego cars take part too: the expert
+//! Right of way: a junction is a resource held by one car at a time. A car joins its queue
+//! when its turn path is within [`APPROACH_M`]; cars are served first come, first served,
+//! except that cars on one approach keep their order on the road, and a car whose exit lane
+//! has no room for it lets the next one that can go go first (so nobody waits inside a
+//! junction, and a full exit does not lock the others out). A car gives the junction back when
+//! it has left the turn path. Without the junction, the stop line is a standing car in front of
+//! it. The ego cars take part too: the expert
 //! reads its speed limit from the same rule ([`Traffic::ego_speed_caps`]). Everything is
 //! a function of the scenario and the episode seed: the same seed gives the same traffic.
 
@@ -20,16 +22,79 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+pub mod soak;
 pub mod spec;
 
 pub use spec::TrafficSpec;
 
 /// A car asks for its next junction this far before its turn path, metres.
 pub const APPROACH_M: f64 = 30.0;
-/// Traffic cars start at least this far from every other car, metres.
+/// Traffic cars start at least this far from every other car, metres (from an ego car, also
+/// the distance it needs to stop from its starting speed).
 pub const PLACE_GAP_M: f64 = 10.0;
+/// The braking an ego car's starting clearance allows for, m/s².
+const EGO_START_DECEL_M_S2: f64 = 2.5;
 /// Lanes ahead searched for a leader, metres.
 const LOOK_AHEAD_M: f64 = 80.0;
+/// A car that holds a junction and moves faster than this keeps it even when its exit
+/// fills up (it may be too close to stop), m/s.
+const HOLD_SPEED_M_S: f64 = 0.5;
+/// Two turn paths whose centrelines come closer than a car's width and this conflict, metres.
+const CONFLICT_MARGIN_M: f64 = 1.0;
+
+/// For every turn path: the turn paths of the same junction it conflicts with (centrelines
+/// closer than `clearance_m` somewhere, which includes two paths from one lane or into one),
+/// each with how far along this path a car must be to have left the conflict (the last
+/// conflicting point plus `length_m`), metres.
+fn conflicting_turns(
+    network: &Network,
+    clearance_m: f64,
+    length_m: f64,
+) -> HashMap<usize, Vec<(usize, f64)>> {
+    let mut by_junction: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, lane) in network.lanes.iter().enumerate() {
+        if let LaneKind::Turn { junction, .. } = lane.kind {
+            by_junction.entry(junction).or_default().push(i);
+        }
+    }
+    // Points about a metre apart along each path, with their arc length.
+    let sampled = |lane: usize| -> Vec<(f64, Vec2)> {
+        let path = &network.lanes[lane].path;
+        let n = (path.length_m().ceil() as usize).max(1);
+        (0..=n)
+            .map(|k| {
+                let s = path.length_m() * k as f64 / n as f64;
+                (s, path.at(s).0)
+            })
+            .collect()
+    };
+    // The last point of `a` near `b`, as arc length along `a`.
+    let last_near = |a: &[(f64, Vec2)], b: &[(f64, Vec2)]| {
+        a.iter()
+            .filter(|(_, p)| b.iter().any(|(_, q)| p.distance(*q) < clearance_m))
+            .map(|(s, _)| *s)
+            .last()
+    };
+    let mut conflicts: HashMap<usize, Vec<(usize, f64)>> = HashMap::new();
+    let mut junctions: Vec<_> = by_junction.into_iter().collect();
+    junctions.sort();
+    for (_, lanes) in junctions {
+        let points: Vec<Vec<(f64, Vec2)>> = lanes.iter().map(|&l| sampled(l)).collect();
+        for a in 0..lanes.len() {
+            for b in 0..lanes.len() {
+                if a != b
+                    && let Some(s) = last_near(&points[a], &points[b])
+                {
+                    conflicts
+                        .entry(lanes[a])
+                        .or_default()
+                        .push((lanes[b], s + length_m));
+                }
+            }
+        }
+    }
+    conflicts
+}
 
 /// A closed route with arc length, and where along it each of its lanes starts.
 #[derive(Clone, Debug)]
@@ -178,6 +243,20 @@ struct Place {
     car: Option<usize>,
 }
 
+/// How a participant comes to the junction it is in or approaches.
+#[derive(Clone, Copy, Debug)]
+struct Approach {
+    junction: usize,
+    /// The turn path it takes through the junction.
+    turn_lane: usize,
+    /// The route lane before the junction's turn path.
+    from_lane: usize,
+    /// Distance to the turn path, metres (negative: that far into it).
+    distance_m: f64,
+    /// The lane after the turn path.
+    exit_lane: usize,
+}
+
 /// One tick's view of every participant: places, and who is on each lane.
 struct Snapshot {
     places: Vec<Place>,
@@ -193,6 +272,12 @@ pub struct Traffic {
     /// Per junction: participants waiting or crossing, in the order they asked; the first
     /// holds it. Participants are numbered ego cars first, then traffic cars.
     queues: Vec<Vec<usize>>,
+    /// Per junction: the participants let into it.
+    holders: Vec<Vec<usize>>,
+    /// Per turn path: the other turn paths of its junction that come so near it that two
+    /// cars on them could touch, or that lead into the same lane, each with how far along
+    /// the path a car has left the conflict.
+    conflicts: HashMap<usize, Vec<(usize, f64)>>,
     car_length_m: f64,
     car_width_m: f64,
     wheelbase_m: f64,
@@ -210,6 +295,8 @@ impl Traffic {
             spec,
             cars: Vec::new(),
             queues: vec![Vec::new(); network.junctions.len()],
+            holders: vec![Vec::new(); network.junctions.len()],
+            conflicts: conflicting_turns(network, body.1 + CONFLICT_MARGIN_M, body.0),
             car_length_m: body.0,
             car_width_m: body.1,
             wheelbase_m,
@@ -217,8 +304,9 @@ impl Traffic {
     }
 
     /// Places the cars for an episode of `seed`: each on a random route at a random place
-    /// at least [`PLACE_GAP_M`] from every car already placed (ego cars included), at rest. Places as
-    /// many as there is room for.
+    /// at least [`PLACE_GAP_M`] from every car already placed, and from each ego car that
+    /// plus the distance it needs to stop from its speed; at rest. Places as many as there is
+    /// room for.
     pub fn reset(&mut self, network: &Network, seed: u64, egos: &[VehicleState]) {
         let mut rng = StdRng::seed_from_u64(fnv1a(&[
             b"traffic",
@@ -229,7 +317,17 @@ impl Traffic {
         for q in &mut self.queues {
             q.clear();
         }
-        let mut taken: Vec<Vec2> = egos.iter().map(|e| e.position).collect();
+        for h in &mut self.holders {
+            h.clear();
+        }
+        // Ego cars start at speed: nothing stands closer ahead than they can stop in.
+        let ego_clearance: Vec<(Vec2, f64)> = (egos.iter())
+            .map(|e| {
+                let stop_m = e.speed_m_s.powi(2) / (2.0 * EGO_START_DECEL_M_S2);
+                (e.position, PLACE_GAP_M + stop_m)
+            })
+            .collect();
+        let mut taken: Vec<Vec2> = Vec::new();
         for _ in 0..self.spec.cars {
             let route = Route::random(network, rng.random_range(0..u64::MAX), 24);
             let Ok(path) = RoutePath::new(network, route) else {
@@ -246,7 +344,9 @@ impl Traffic {
                     network.lanes[path.route.lanes[k]].kind,
                     LaneKind::Road { .. }
                 );
-                if on_road && taken.iter().all(|q| q.distance(p) > PLACE_GAP_M) {
+                let clear = taken.iter().all(|q| q.distance(p) > PLACE_GAP_M)
+                    && ego_clearance.iter().all(|(q, gap)| q.distance(p) > *gap);
+                if on_road && clear {
                     placed = Some(s);
                     break;
                 }
@@ -344,59 +444,147 @@ impl Traffic {
         Snapshot { places, on_lane }
     }
 
-    /// Updates the junction queues: join on approach, leave once past the turn path.
+    /// Updates the junction queues (join on approach, leave once past the turn path) and who
+    /// holds each junction.
+    ///
+    /// Cars on one approach keep their order on the road: the nearer one is always ahead of
+    /// the one behind it in the queue, whoever asked first (a car cannot hold a junction it
+    /// cannot reach). The junction goes to the first in the queue that is inside it, or else
+    /// to the first that leads its approach and whose exit lane has room for it; a car that
+    /// has it keeps it until it has crossed, unless it stands before the junction and its
+    /// exit has filled up (then the next one that can go goes: a full exit does not lock the
+    /// junction for everyone).
     fn update_queues(&mut self, network: &Network, ego_path: &RoutePath, snap: &Snapshot) {
-        let mut next_of = Vec::with_capacity(snap.places.len());
+        // Per participant: the junction it is in or comes to next within the approach
+        // distance, the lane it approaches it from, how far it is from the turn path
+        // (negative inside), and the lane it leaves by.
+        let mut next_of: Vec<Option<Approach>> = Vec::with_capacity(snap.places.len());
         for place in &snap.places {
             let path = self.path(ego_path, place);
-            // The junction this participant is in or comes to next, and how far it is.
+            let n = path.route.lanes.len();
+            let lane_at = |k: usize| path.route.lanes[k % n];
             let next = match network.lanes[place.lane].kind {
-                LaneKind::Turn { junction, .. } => Some((junction, 0.0)),
-                LaneKind::Road { .. } => path.next_turn(network, place.k).map(|(k, j)| {
+                LaneKind::Turn { junction, .. } => Some(Approach {
+                    junction,
+                    turn_lane: place.lane,
+                    from_lane: lane_at(place.k + n - 1),
+                    distance_m: -place.into_m,
+                    exit_lane: lane_at(place.k + 1),
+                }),
+                LaneKind::Road { .. } => path.next_turn(network, place.k).map(|(k, junction)| {
                     let s = path.lane_start_s[place.k] + place.into_m;
-                    (j, path.distance_to(s, k))
+                    Approach {
+                        junction,
+                        turn_lane: lane_at(k),
+                        from_lane: lane_at(k + n - 1),
+                        distance_m: path.distance_to(s, k),
+                        exit_lane: lane_at(k + 1),
+                    }
                 }),
             };
-            next_of.push(next.filter(|&(_, d)| d <= APPROACH_M).map(|(j, _)| j));
+            next_of.push(next.filter(|a| a.distance_m <= APPROACH_M));
         }
+        let junction_of = |who: usize| next_of.get(who).copied().flatten().map(|a| a.junction);
         for (j, q) in self.queues.iter_mut().enumerate() {
-            q.retain(|&who| next_of.get(who).copied().flatten() == Some(j));
+            q.retain(|&who| junction_of(who) == Some(j));
         }
-        for (who, next) in next_of.into_iter().enumerate() {
-            if let Some(j) = next
-                && !self.queues[j].contains(&who)
+        for (who, next) in next_of.iter().enumerate() {
+            if let Some(a) = next
+                && !self.queues[a.junction].contains(&who)
             {
-                self.queues[j].push(who);
+                self.queues[a.junction].push(who);
             }
+        }
+        let room = self.car_length_m + self.spec.min_gap_m;
+        let exit_has_room = |who: usize, a: &Approach| {
+            snap.on_lane
+                .get(&a.exit_lane)
+                .is_none_or(|cars| cars.iter().all(|&(o, into, _)| o == who || into > room))
+        };
+        for j in 0..self.queues.len() {
+            let q = &mut self.queues[j];
+            let approach = |who: usize| next_of[who].expect("queued participants approach");
+            // Within each approach, order by distance to the turn path, in the places the
+            // approach's participants already hold in the queue.
+            let mut seen = Vec::new();
+            for i in 0..q.len() {
+                let from = approach(q[i]).from_lane;
+                if seen.contains(&from) {
+                    continue;
+                }
+                seen.push(from);
+                let slots: Vec<usize> = (i..q.len())
+                    .filter(|&k| approach(q[k]).from_lane == from)
+                    .collect();
+                let mut members: Vec<usize> = slots.iter().map(|&k| q[k]).collect();
+                members.sort_by(|&a, &b| {
+                    approach(a)
+                        .distance_m
+                        .total_cmp(&approach(b).distance_m)
+                        .then(a.cmp(&b))
+                });
+                for (&k, who) in slots.iter().zip(members) {
+                    q[k] = who;
+                }
+            }
+            // Cars inside keep the junction, and so do cars that were let in and either
+            // move (they may be too close to stop) or still have room at their exit.
+            let holders = &self.holders[j];
+            let mut granted: Vec<usize> = (q.iter().copied())
+                .filter(|&who| {
+                    let a = approach(who);
+                    a.distance_m <= 0.0
+                        || (holders.contains(&who)
+                            && (snap.places[who].speed > HOLD_SPEED_M_S || exit_has_room(who, &a)))
+                })
+                .collect();
+            // Turn paths in use or claimed: (path, how far along it the car is; −∞ before it).
+            let mut reserved: Vec<(usize, f64)> = (granted.iter())
+                .map(|&w| {
+                    let a = approach(w);
+                    let along = if a.distance_m < 0.0 {
+                        -a.distance_m
+                    } else {
+                        f64::NEG_INFINITY
+                    };
+                    (a.turn_lane, along)
+                })
+                .collect();
+            // A path conflicts with a claimed one until the car on that one has left the
+            // stretch where the two come near each other.
+            let conflicts = |lane: usize, reserved: &[(usize, f64)]| {
+                reserved.iter().any(|&(r, along)| {
+                    (self.conflicts.get(&r).into_iter().flatten())
+                        .any(|&(other, clear_s)| other == lane && along < clear_s)
+                })
+            };
+            for &who in q.iter() {
+                let a = approach(who);
+                // Only the first car on the road of each approach may be let in.
+                let leads = q
+                    .iter()
+                    .find(|&&o| {
+                        let b = approach(o);
+                        b.from_lane == a.from_lane && b.distance_m > 0.0
+                    })
+                    .is_some_and(|&o| o == who);
+                if granted.contains(&who) || !leads || !exit_has_room(who, &a) {
+                    continue;
+                }
+                // First come, first served: a car that must wait keeps its path for itself, so
+                // that later cars crossing it wait behind it.
+                if !conflicts(a.turn_lane, &reserved) {
+                    granted.push(who);
+                }
+                reserved.push((a.turn_lane, f64::NEG_INFINITY));
+            }
+            self.holders[j] = granted;
         }
     }
 
-    /// Whether participant `who` may enter junction `j`: it is first in the queue, and the
-    /// lane after its turn path has room for it.
-    fn may_enter(
-        &self,
-        network: &Network,
-        ego_path: &RoutePath,
-        snap: &Snapshot,
-        who: usize,
-        j: usize,
-    ) -> bool {
-        if self.queues[j].first() != Some(&who) {
-            return false;
-        }
-        let place = &snap.places[who];
-        if matches!(network.lanes[place.lane].kind, LaneKind::Turn { .. }) {
-            return true;
-        }
-        let path = self.path(ego_path, place);
-        let Some((k, _)) = path.next_turn(network, place.k) else {
-            return true;
-        };
-        let exit = path.route.lanes[(k + 1) % path.route.lanes.len()];
-        let room = self.car_length_m + self.spec.min_gap_m;
-        snap.on_lane
-            .get(&exit)
-            .is_none_or(|cars| cars.iter().all(|&(o, into, _)| o == who || into > room))
+    /// Whether participant `who` may enter junction `j`: it was let in.
+    fn may_enter(&self, j: usize, who: usize) -> bool {
+        self.holders[j].contains(&who)
     }
 
     /// The gap to what participant `who` must not run into, metres, and its speed: the
@@ -433,7 +621,7 @@ impl Traffic {
             }
             if d > 0
                 && let LaneKind::Turn { junction, .. } = network.lanes[lane].kind
-                && !self.may_enter(network, ego_path, snap, who, junction)
+                && !self.may_enter(junction, who)
             {
                 // Stop a metre before the turn path begins.
                 consider(ahead - 1.0, 0.0);
@@ -534,5 +722,55 @@ impl Traffic {
             *m.entry(car.path.route.lanes[k]).or_default() += 1;
         }
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::network::{TownStyle, town};
+
+    #[test]
+    fn a_car_behind_never_holds_a_junction_the_car_in_front_waits_for() {
+        let network = Network::build(&town(3, 420.0, &TownStyle::default()), 3.5, "track")
+            .expect("it builds");
+        let path = RoutePath::new(&network, Route::random(&network, 7, 24)).expect("a route");
+        // A turn whose approach lane is long enough for two cars.
+        let n = path.route.lanes.len();
+        let k = (1..n)
+            .find(|&k| {
+                matches!(
+                    network.lanes[path.route.lanes[k]].kind,
+                    LaneKind::Turn { .. }
+                ) && path.lane_length(k - 1) > 30.0
+            })
+            .expect("a turn after a long lane");
+        let stop = path.lane_starts()[k];
+        let spec = TrafficSpec::default();
+        let mut traffic = Traffic::new(&network, spec.clone(), (4.5, 1.8), 2.7);
+        // Car 0 (asks first when numbers tie) stands behind car 1, both within the approach.
+        for (behind, s) in [(0, stop - 22.0), (1, stop - 6.0)] {
+            traffic.cars.push(TrafficCar {
+                path: path.clone(),
+                s_m: s,
+                speed_m_s: 0.0,
+                desired_speed_m_s: 8.0,
+            });
+            assert_eq!(traffic.cars.len() - 1, behind);
+        }
+        // The ego car stands far behind both.
+        let ego = [(path.track.wrap_s(stop - 120.0), 0.0)];
+        let past = stop + path.lane_length(k) + 5.0;
+        for _ in 0..600 {
+            traffic.step(&network, &path, &ego, 0.05);
+        }
+        for (i, car) in traffic.cars.iter().enumerate() {
+            assert!(
+                car.s_m > past,
+                "car {i} stands at {:.1} m, the junction at {stop:.1} m; queues {:?}",
+                car.s_m,
+                traffic.queues
+            );
+        }
     }
 }
