@@ -7,6 +7,9 @@ use crate::drive::eval::{
 use crate::drive::localise::{LocaliseOptions, ONLINE_LANE_POSE_WEIGHT, OwnLocalisation};
 use crate::drive::metrics::Supervision;
 use crate::drive::suite::{SUITE_JSON, SUITE_MD, SUITE_PNG, Suite, run_suite};
+use crate::drive::traffic_suite::{
+    TRAFFIC_SUITE_JSON, TRAFFIC_SUITE_MD, TRAFFIC_SUITE_PNG, TrafficSuite, run_traffic_suite,
+};
 use crate::drive::{Choice, InterventionRule, Policy};
 use crate::sim::map_input::GpsNoise;
 use anyhow::Result;
@@ -59,11 +62,45 @@ pub struct EvalArgs {
     /// touching a prop); reports distance and time to the first crash.
     #[arg(long)]
     pub free: bool,
-    /// Drive a robustness suite instead of scenarios: `robustness` (built in,
-    /// `scenarios/suites/robustness.ron`) or a suite file. Every axis and severity is driven with
-    /// a safety driver and without one; writes suite.md, suite.json and suite.png.
+    /// Drive a suite instead of scenarios. `robustness` (built in,
+    /// `scenarios/suites/robustness.ron`) or a suite file: every axis and severity is driven with
+    /// a safety driver and without one; writes suite.md, suite.json and suite.png. `traffic`
+    /// (`scenarios/suites/traffic.ron`) or a `TrafficSuite(…)` file: held-out towns × traffic
+    /// levels, fixed-length routes without a safety driver (the expert drives when `--model
+    /// expert`); writes traffic_suite.md, .json and .png.
     #[arg(long, value_name = "NAME|FILE", conflicts_with_all = ["scenarios", "free"])]
     pub suite: Option<String>,
+}
+
+/// Drives a traffic suite and prints its table.
+fn traffic_suite(policy: Option<&Policy>, name: &str, args: &EvalArgs) -> Result<ExitCode> {
+    let (suite, towns) = TrafficSuite::named(name)?;
+    let routes = towns.len() * suite.levels.len() * suite.routes as usize;
+    let bar = distance_bar(routes as f64 * suite.route_km * 1000.0);
+    let mut done: std::collections::HashMap<String, f64> = Default::default();
+    let result = run_traffic_suite(
+        policy,
+        &suite,
+        &towns,
+        &args.out,
+        args.seed,
+        &mut |name, ticks, metres| {
+            done.insert(name.to_string(), metres);
+            if ticks % 20 == 0 {
+                bar.set_position(done.values().sum::<f64>() as u64);
+                bar.set_message(name.to_string());
+            }
+        },
+    );
+    bar.finish_and_clear();
+    let result = result?;
+    println!("Driver: {}. Speed: {}.\n", result.driver, result.speed);
+    println!("{}", result.table());
+    println!(
+        "{TRAFFIC_SUITE_MD}, {TRAFFIC_SUITE_JSON} and {TRAFFIC_SUITE_PNG} (heat map) in {}",
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A progress bar over metres driven.
@@ -102,6 +139,15 @@ pub fn evaluate_with_progress(
 }
 
 pub fn run(args: &EvalArgs) -> Result<ExitCode> {
+    if let Some(name) = &args.suite
+        && TrafficSuite::is_traffic_suite(name)
+    {
+        let policy = match args.model.as_os_str() == "expert" {
+            true => None,
+            false => Some(Policy::load(&args.model, args.choice, args.seed)?),
+        };
+        return traffic_suite(policy.as_ref(), name, args);
+    }
     if args.model.as_os_str() == "expert" {
         if args.suite.is_some() || args.localise.is_some() || !args.gps_sweep.is_empty() {
             anyhow::bail!(

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod recalibrate;
 pub mod resimulate;
 pub mod suite;
+pub mod traffic_suite;
 pub mod workers;
 
 pub use closed_loop::{Drive, DriveOptions, PathPoint, Pilot, drive};

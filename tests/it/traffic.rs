@@ -313,3 +313,90 @@ fn a_car_that_leaves_by_a_wrong_exit_is_off_its_route_until_it_is_back() {
     }
     assert!(tried >= 4, "tried {tried} wrong exits");
 }
+
+#[test]
+fn cars_that_brake_suddenly_brake_hard_and_nobody_runs_into_them() {
+    let mut s = shipped("town_small");
+    s.traffic.cars = 20;
+    s.traffic.sudden_brakes_per_min = 6.0;
+    s.episode_steps = u32::MAX;
+    let mut sim = Simulation::new(s.clone(), 1).unwrap();
+    sim.reset(3);
+    let mut expert = Expert::new(ExpertConfig::default(), 0.0, 3);
+    let (mut brakes, mut hardest) = (0, 0.0f64);
+    let mut last = sim.traffic_states();
+    for _ in 0..2400 {
+        let state = sim.states()[0].clone();
+        let a = expert.act(&sim.track, &state, s.vehicle.speed_m_s).applied;
+        let ego = sim.step(&[a]).unwrap()[0].clone();
+        assert!(ego.crash.is_none(), "tick {}: {:?}", ego.tick, ego.crash);
+        let cars = &sim.town().unwrap().traffic.as_ref().unwrap().cars;
+        brakes += cars.iter().filter(|c| c.braking_s > 0.0).count();
+        let now = sim.traffic_states();
+        for (a, b) in last.iter().zip(&now) {
+            hardest = hardest.max((a.speed_m_s - b.speed_m_s) / s.dt_s);
+        }
+        last = now;
+    }
+    assert!(brakes > 100, "{brakes} car-ticks of sudden braking");
+    assert!(hardest >= 5.9, "hardest braking {hardest:.1} m/s²");
+    let soaked = steerlab::sim::traffic::soak::soak(&s, 8.0, 1, 180.0, 60.0).unwrap();
+    assert_eq!(
+        (soaked.ego_crashes, soaked.traffic_overlaps),
+        (0, 0),
+        "{soaked:?}"
+    );
+}
+
+#[test]
+fn the_traffic_suite_drives_every_town_and_level_and_names_bad_fields() {
+    use steerlab::drive::traffic_suite::{TrafficSuite, run_traffic_suite};
+    let dir = crate::tempdir("traffic-suite");
+    let text = r#"TrafficSuite(
+        name: "tiny",
+        towns: ["town_small.ron"],
+        levels: [(name: "empty", cars_per_lane_km: 0.0), (name: "dense", cars_per_lane_km: 10.0, sudden_brakes_per_min: 1.0)],
+        routes: 2,
+        route_km: 0.15,
+        min_average_speed_m_s: 2.0,
+    )"#;
+    let file = dir.join("tiny.ron");
+    std::fs::write(&file, text).unwrap();
+    let name = file.to_str().unwrap();
+    assert!(TrafficSuite::is_traffic_suite(name) && TrafficSuite::is_traffic_suite("traffic"));
+    assert!(!TrafficSuite::is_traffic_suite("robustness"));
+    let (suite, towns) = TrafficSuite::named(name).unwrap();
+    // The shipped town is found by its path under scenarios/, not next to the suite file.
+    assert_eq!(towns[0].name, "town_small");
+    let out = dir.join("out");
+    let result = run_traffic_suite(None, &suite, &towns, &out, 0, &mut |_, _, _| {}).unwrap();
+    assert_eq!(result.cells.len(), 2);
+    for c in &result.cells {
+        // The expert completes every route in time, in traffic too.
+        assert_eq!((c.routes, c.successes), (2, 2), "{c:?}");
+        assert!((c.metrics.distance_km - 0.3).abs() < 0.01, "{c:?}");
+    }
+    assert_eq!(result.cells[0].cars, 0);
+    assert!(result.cells[1].cars >= 20, "{:?}", result.cells[1].cars);
+    let md = std::fs::read_to_string(out.join("traffic_suite.md")).unwrap();
+    assert!(
+        md.contains("| town_small | dense |") && md.contains("| 100 % | 2/2 |"),
+        "{md}"
+    );
+    assert!(md.contains("Speed: the expert's speed profile"), "{md}");
+    assert!(out.join("traffic_suite.png").is_file() && out.join("traffic_suite.json").is_file());
+    // Bad fields are named.
+    let bad = text
+        .replace("routes: 2", "routes: 0")
+        .replace("town_small.ron", "nowhere.ron")
+        .replace("cars_per_lane_km: 10.0", "cars_per_lane_km: -1.0");
+    std::fs::write(&file, &bad).unwrap();
+    let err = TrafficSuite::named(name).unwrap_err().to_string();
+    assert!(
+        err.contains("routes: 0") && err.contains("cars_per_lane_km: -1"),
+        "{err}"
+    );
+    std::fs::write(&file, text.replace("town_small.ron", "nowhere.ron")).unwrap();
+    let err = TrafficSuite::named(name).unwrap_err().to_string();
+    assert!(err.contains("towns[0]: nowhere.ron"), "{err}");
+}

@@ -26,6 +26,7 @@ pub mod soak;
 pub mod spec;
 
 pub use spec::TrafficSpec;
+use spec::{SUDDEN_BRAKE_M_S2, SUDDEN_BRAKE_S};
 
 /// A car asks for its next junction this far before its turn path, metres.
 pub const APPROACH_M: f64 = 30.0;
@@ -228,6 +229,8 @@ pub struct TrafficCar {
     pub s_m: f64,
     pub speed_m_s: f64,
     pub desired_speed_m_s: f64,
+    /// Seconds left of a sudden brake (0: none).
+    pub braking_s: f64,
 }
 
 /// Where a participant (an ego car or a traffic car) is, as the junction rule and the
@@ -281,6 +284,9 @@ pub struct Traffic {
     car_length_m: f64,
     car_width_m: f64,
     wheelbase_m: f64,
+    /// The episode's seed for sudden brakes, and the ticks stepped since its reset.
+    brake_seed: u64,
+    ticks: u64,
 }
 
 impl Traffic {
@@ -300,6 +306,8 @@ impl Traffic {
             car_length_m: body.0,
             car_width_m: body.1,
             wheelbase_m,
+            brake_seed: 0,
+            ticks: 0,
         }
     }
 
@@ -313,6 +321,12 @@ impl Traffic {
             &self.spec.seed.to_le_bytes(),
             &seed.to_le_bytes(),
         ]));
+        self.brake_seed = fnv1a(&[
+            b"sudden brakes",
+            &self.spec.seed.to_le_bytes(),
+            &seed.to_le_bytes(),
+        ]);
+        self.ticks = 0;
         self.cars.clear();
         for q in &mut self.queues {
             q.clear();
@@ -366,6 +380,7 @@ impl Traffic {
                 s_m: s,
                 speed_m_s: 0.0,
                 desired_speed_m_s: desired,
+                braking_s: 0.0,
             });
         }
     }
@@ -678,7 +693,25 @@ impl Traffic {
                 self.idm(car.speed_m_s, v0, leader)
             })
             .collect();
-        for (car, a) in self.cars.iter_mut().zip(accels) {
+        let brake_chance = self.spec.sudden_brakes_per_min * dt_s / 60.0;
+        self.ticks += 1;
+        for (i, (car, mut a)) in self.cars.iter_mut().zip(accels).enumerate() {
+            // A uniform draw of this tick and car.
+            let draw = || {
+                let h = fnv1a(&[
+                    &self.brake_seed.to_le_bytes(),
+                    &self.ticks.to_le_bytes(),
+                    &(i as u64).to_le_bytes(),
+                ]);
+                (h >> 11) as f64 / (1u64 << 53) as f64
+            };
+            if car.braking_s > 0.0 {
+                car.braking_s = (car.braking_s - dt_s).max(0.0);
+                a = a.min(-SUDDEN_BRAKE_M_S2);
+            } else if brake_chance > 0.0 && car.speed_m_s > 3.0 && draw() < brake_chance {
+                car.braking_s = SUDDEN_BRAKE_S;
+                a = a.min(-SUDDEN_BRAKE_M_S2);
+            }
             let v = (car.speed_m_s + a * dt_s).max(0.0);
             car.s_m = car
                 .path
@@ -755,6 +788,7 @@ mod tests {
                 s_m: s,
                 speed_m_s: 0.0,
                 desired_speed_m_s: 8.0,
+                braking_s: 0.0,
             });
             assert_eq!(traffic.cars.len() - 1, behind);
         }

@@ -18,7 +18,14 @@ pub struct TrafficSpec {
     pub time_headway_s: f64,
     pub max_accel_m_s2: f64,
     pub comfortable_decel_m_s2: f64,
+    /// How often a moving car brakes hard for no reason seen (to a stop, or for
+    /// [`SUDDEN_BRAKE_S`]), per car and simulated minute; 0: never.
+    pub sudden_brakes_per_min: f64,
 }
+
+/// A sudden brake lasts this long, seconds, at [`SUDDEN_BRAKE_M_S2`].
+pub const SUDDEN_BRAKE_S: f64 = 2.0;
+pub const SUDDEN_BRAKE_M_S2: f64 = 6.0;
 
 impl Default for TrafficSpec {
     fn default() -> Self {
@@ -30,6 +37,7 @@ impl Default for TrafficSpec {
             time_headway_s: 1.2,
             max_accel_m_s2: 1.5,
             comfortable_decel_m_s2: 2.5,
+            sudden_brakes_per_min: 0.0,
         }
     }
 }
@@ -61,6 +69,12 @@ impl TrafficSpec {
             if !(v.is_finite() && v > 0.0 && v <= 50.0) {
                 p.push(format!("traffic.{name}: {v} must be in (0, 50]"));
             }
+        }
+        let b = self.sudden_brakes_per_min;
+        if !(b.is_finite() && (0.0..=60.0).contains(&b)) {
+            p.push(format!(
+                "traffic.sudden_brakes_per_min: {b} must be in [0, 60] (per car and minute)"
+            ));
         }
         p
     }
