@@ -56,6 +56,8 @@ const BUILT_IN: [(&str, &str); 1] = [(
 pub const TRAFFIC_SUITE_JSON: &str = "traffic_suite.json";
 pub const TRAFFIC_SUITE_MD: &str = "traffic_suite.md";
 pub const TRAFFIC_SUITE_PNG: &str = "traffic_suite.png";
+/// Where each route's recording goes, under the suite's folder.
+pub const ROUTES_DIR: &str = "routes";
 
 impl TrafficSuite {
     /// Whether `name_or_file` names a traffic suite (built in, or a file that starts with
@@ -183,6 +185,8 @@ pub struct TrafficCell {
     pub failures: Failures,
     /// Where the first stalled route of the cell stood.
     pub stall: Option<String>,
+    /// Each route that failed: its recording and why.
+    pub failed: Vec<(PathBuf, String)>,
     pub metrics: Metrics,
 }
 
@@ -217,7 +221,7 @@ pub fn run_traffic_suite(
     seed: u64,
     progress: &mut dyn FnMut(&str, u64, f64),
 ) -> Result<TrafficSuiteResult> {
-    crate::files::create_dir_all(out)?;
+    crate::files::create_dir_all(&out.join(ROUTES_DIR))?;
     // Every route: (town, level, scenario, cars, drive options).
     let mut jobs = Vec::new();
     for town in towns {
@@ -244,12 +248,13 @@ pub fn run_traffic_suite(
                 ]);
                 let mut scenario = scenario.clone();
                 scenario.traffic.seed = drive_seed;
+                let file = format!("{}_{}_{route}.mcap", town.name, level.name);
                 let options = DriveOptions {
                     distance_m,
                     max_ticks,
                     seed: drive_seed,
                     supervision: Supervision::Free,
-                    record: None,
+                    record: Some(out.join(ROUTES_DIR).join(file)),
                     episode: route,
                     localise: None,
                 };
@@ -306,6 +311,7 @@ pub fn run_traffic_suite(
                 successes: 0,
                 failures: Failures::default(),
                 stall: None,
+                failed: Vec::new(),
                 metrics: Metrics::default(),
             };
             let mut parts = Vec::new();
@@ -331,7 +337,21 @@ pub fn run_traffic_suite(
                 }
                 let done = m.route_completion_pct().is_some_and(|p| p >= 100.0);
                 let clean = m.crashes == 0 && m.left_route == 0 && m.stalls == 0;
-                cell.successes += (done && clean && m.timed_out == 0) as u32;
+                let success = done && clean && m.timed_out == 0;
+                cell.successes += success as u32;
+                if !success {
+                    let why = match (&m.first_crash, &m.stall) {
+                        (Some(c), _) => format!("{} after {:.0} m", c.cause, c.distance_m),
+                        (None, Some(stall)) => stall.clone(),
+                        _ if m.left_route > 0 => format!(
+                            "left the route after {:.0} m",
+                            m.route_completed_km * 1000.0
+                        ),
+                        _ => format!("out of time after {:.0} m", m.distance_km * 1000.0),
+                    };
+                    let recording = d.recording.clone().unwrap_or_default();
+                    cell.failed.push((recording, why));
+                }
                 parts.push(m.clone());
             }
             cell.metrics = combine(&parts);
@@ -399,6 +419,7 @@ impl TrafficSuiteResult {
                     timed_out: sum(&|f| f.timed_out),
                 },
                 stall: None,
+                failed: Vec::new(),
                 metrics: combine(&cells.iter().map(|c| c.metrics.clone()).collect::<Vec<_>>()),
             };
             row(&mut t, &all, "**all**");
@@ -425,14 +446,16 @@ fn write(result: &TrafficSuiteResult, suite: &TrafficSuite, out: &Path) -> Resul
         message: e.to_string(),
     })?;
     crate::files::write_atomic(&json, text.as_bytes())?;
-    let mut stalls = String::new();
-    for c in result.cells.iter().filter(|c| c.stall.is_some()) {
-        stalls.push_str(&format!(
-            "- {} {}: {}\n",
-            c.town,
-            c.level,
-            c.stall.as_deref().unwrap_or_default()
-        ));
+    let mut failed = String::new();
+    for c in &result.cells {
+        for (recording, why) in &c.failed {
+            failed.push_str(&format!(
+                "- {} {}: {why} (`{}`)\n",
+                c.town,
+                c.level,
+                recording.display()
+            ));
+        }
     }
     let md = format!(
         "# Traffic suite `{}`\n\nDriver: {}. Speed: {}.\n\nRoutes of {} km, free (no safety \
@@ -446,10 +469,10 @@ fn write(result: &TrafficSuiteResult, suite: &TrafficSuite, out: &Path) -> Resul
         suite.route_km,
         suite.min_average_speed_m_s,
         result.table(),
-        if stalls.is_empty() {
+        if failed.is_empty() {
             String::new()
         } else {
-            format!("\nStalls (first per cell):\n\n{stalls}")
+            format!("\nFailed routes (`steerlab replay FILE` replays one):\n\n{failed}")
         }
     );
     crate::files::write_atomic(&out.join(TRAFFIC_SUITE_MD), md.as_bytes())?;

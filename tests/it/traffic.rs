@@ -385,6 +385,10 @@ fn the_traffic_suite_drives_every_town_and_level_and_names_bad_fields() {
     );
     assert!(md.contains("Speed: the expert's speed profile"), "{md}");
     assert!(out.join("traffic_suite.png").is_file() && out.join("traffic_suite.json").is_file());
+    // Every route is recorded, to replay the ones that fail.
+    let routes = std::fs::read_dir(out.join("routes")).unwrap().count();
+    assert_eq!(routes, 4);
+    assert!(out.join("routes/town_small_dense_1.mcap").is_file());
     // Bad fields are named.
     let bad = text
         .replace("routes: 2", "routes: 0")
