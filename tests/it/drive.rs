@@ -379,8 +379,8 @@ fn crashes_happen_under_a_safety_driver_on_a_narrow_road_and_on_props() {
     );
 }
 
-#[test]
-fn route_completion_ends_a_free_town_drive_at_its_first_departure_or_crash() {
+/// The small town's file, and a free drive of 600 m there (5 000 ticks at most).
+fn small_town_free_600m() -> (PathBuf, DriveOptions) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/town_small.ron");
     let free = DriveOptions {
         distance_m: 600.0,
@@ -388,6 +388,12 @@ fn route_completion_ends_a_free_town_drive_at_its_first_departure_or_crash() {
         supervision: Supervision::Free,
         ..options(0)
     };
+    (path, free)
+}
+
+#[test]
+fn route_completion_ends_a_free_town_drive_at_its_first_departure_or_crash() {
+    let (path, free) = small_town_free_600m();
     // The expert keeps to its route: all of it is driven.
     let mut env = states_only(Scenario::load(&path).unwrap());
     let mut expert = |obs: &steerlab::world::Observation| obs.info.expert_action;
@@ -440,13 +446,7 @@ fn route_completion_ends_a_free_town_drive_at_its_first_departure_or_crash() {
 /// neither completes its route.
 #[test]
 fn a_stalled_or_timed_out_drive_is_a_failure_not_a_completed_route() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/town_small.ron");
-    let free = DriveOptions {
-        distance_m: 600.0,
-        max_ticks: 5000,
-        supervision: Supervision::Free,
-        ..options(0)
-    };
+    let (path, free) = small_town_free_600m();
     // Stops after 50 m and never moves again.
     let mut env = states_only(Scenario::load(&path).unwrap());
     let mut stopper = |obs: &steerlab::world::Observation| {
