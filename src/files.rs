@@ -48,6 +48,17 @@ pub fn create_dir_all(dir: &Path) -> Result<()> {
     })
 }
 
+/// Removes an earlier run's folder `dir` (`what` it holds, for the error), if there is one.
+pub fn clear_earlier(dir: &Path, what: &str) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    std::fs::remove_dir_all(dir).map_err(|error| Error::Io {
+        context: format!("clearing an earlier run's {what} {}", dir.display()),
+        error,
+    })
+}
+
 /// An exclusive lock on a folder that one writer at a time fills: `DIR/.lock`, held while this
 /// lives and released when it is dropped or the process ends, however it ends (`flock`).
 #[derive(Debug)]

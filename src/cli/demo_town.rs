@@ -244,6 +244,9 @@ fn own_localisation(
             dir.display()
         );
     } else {
+        if !train_options.resume {
+            crate::files::clear_earlier(&dir, "lane-pose model")?;
+        }
         println!("navigation stage: training the lane-pose model the car localises with");
         progress.stage(iteration, "train lane-pose");
         let mut bar = super::train::bar(train_options.config.target);

@@ -328,11 +328,8 @@ fn train_once(
         train_options.learning_rate *= 0.5;
     }
     train_options.resume = resume && model.join(crate::nn::trainer::STATE_DIR).exists();
-    if !train_options.resume && model.exists() {
-        std::fs::remove_dir_all(&model).map_err(|error| Error::Io {
-            context: format!("clearing an earlier run's model {}", model.display()),
-            error,
-        })?;
+    if !train_options.resume {
+        crate::files::clear_earlier(&model, "model")?;
     }
     let report = train(&train_options, observer.trainer(), interrupt)?;
     // The model's widths as trained: a recalibration interrupted after it rescaled them
