@@ -226,7 +226,10 @@ pub fn run_traffic_suite(
     let mut jobs = Vec::new();
     for town in towns {
         let Some((network, _)) = town.build_network()? else {
-            unreachable!("towns are checked to be networks");
+            return Err(Error::InvalidArgument(format!(
+                "scenario {}: the traffic suite drives towns (road networks), not loops",
+                town.name
+            )));
         };
         let km = lane_km(&network);
         for level in &suite.levels {
