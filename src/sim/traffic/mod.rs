@@ -72,9 +72,9 @@ fn conflicting_turns(
     // The last point of `a` near `b`, as arc length along `a`.
     let last_near = |a: &[(f64, Vec2)], b: &[(f64, Vec2)]| {
         a.iter()
-            .filter(|(_, p)| b.iter().any(|(_, q)| p.distance(*q) < clearance_m))
+            .rev()
+            .find(|(_, p)| b.iter().any(|(_, q)| p.distance(*q) < clearance_m))
             .map(|(s, _)| *s)
-            .last()
     };
     let mut conflicts: HashMap<usize, Vec<(usize, f64)>> = HashMap::new();
     let mut junctions: Vec<_> = by_junction.into_iter().collect();
