@@ -15,15 +15,17 @@
 use crate::sim::collision::Rect;
 use crate::sim::math::{Vec2, fnv1a};
 use crate::sim::network::route::Route;
-use crate::sim::network::{LaneKind, Network, Turn};
-use crate::sim::track::Track;
+use crate::sim::network::{LaneKind, Network};
 use crate::sim::vehicle::VehicleState;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+mod junctions;
+mod route_path;
 pub mod soak;
 pub mod spec;
+
+pub use route_path::{ExitLabel, RoutePath, RoutePosition};
 
 pub use spec::TrafficSpec;
 use spec::{SUDDEN_BRAKE_M_S2, SUDDEN_BRAKE_S};
@@ -37,190 +39,6 @@ pub const PLACE_GAP_M: f64 = 10.0;
 const EGO_START_DECEL_M_S2: f64 = 2.5;
 /// Lanes ahead searched for a leader, metres.
 const LOOK_AHEAD_M: f64 = 80.0;
-/// A car that holds a junction and moves faster than this keeps it even when its exit
-/// fills up (it may be too close to stop), m/s.
-const HOLD_SPEED_M_S: f64 = 0.5;
-/// Two turn paths whose centrelines come closer than a car's width and this conflict, metres.
-const CONFLICT_MARGIN_M: f64 = 1.0;
-
-/// For every turn path: the turn paths of the same junction it conflicts with (centrelines
-/// closer than `clearance_m` somewhere, which includes two paths from one lane or into one),
-/// each with how far along this path a car must be to have left the conflict (the last
-/// conflicting point plus `length_m`), metres.
-fn conflicting_turns(
-    network: &Network,
-    clearance_m: f64,
-    length_m: f64,
-) -> HashMap<usize, Vec<(usize, f64)>> {
-    let mut by_junction: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (i, lane) in network.lanes.iter().enumerate() {
-        if let LaneKind::Turn { junction, .. } = lane.kind {
-            by_junction.entry(junction).or_default().push(i);
-        }
-    }
-    // Points about a metre apart along each path, with their arc length.
-    let sampled = |lane: usize| -> Vec<(f64, Vec2)> {
-        let path = &network.lanes[lane].path;
-        let n = (path.length_m().ceil() as usize).max(1);
-        (0..=n)
-            .map(|k| {
-                let s = path.length_m() * k as f64 / n as f64;
-                (s, path.at(s).0)
-            })
-            .collect()
-    };
-    // The last point of `a` near `b`, as arc length along `a`.
-    let last_near = |a: &[(f64, Vec2)], b: &[(f64, Vec2)]| {
-        a.iter()
-            .rev()
-            .find(|(_, p)| b.iter().any(|(_, q)| p.distance(*q) < clearance_m))
-            .map(|(s, _)| *s)
-    };
-    let mut conflicts: HashMap<usize, Vec<(usize, f64)>> = HashMap::new();
-    let mut junctions: Vec<_> = by_junction.into_iter().collect();
-    junctions.sort();
-    for (_, lanes) in junctions {
-        let points: Vec<Vec<(f64, Vec2)>> = lanes.iter().map(|&l| sampled(l)).collect();
-        for a in 0..lanes.len() {
-            for b in 0..lanes.len() {
-                if a != b
-                    && let Some(s) = last_near(&points[a], &points[b])
-                {
-                    conflicts
-                        .entry(lanes[a])
-                        .or_default()
-                        .push((lanes[b], s + length_m));
-                }
-            }
-        }
-    }
-    conflicts
-}
-
-/// A closed route with arc length, and where along it each of its lanes starts.
-#[derive(Clone, Debug)]
-pub struct RoutePath {
-    pub route: Route,
-    pub track: Track,
-    /// Arc length (on `track`) where each route lane starts, plus the total at the end.
-    lane_start_s: Vec<f64>,
-}
-
-impl RoutePath {
-    pub fn new(network: &Network, route: Route) -> Result<RoutePath, String> {
-        let track = Track::from_samples(route.samples(network))?;
-        let total: f64 = route.length_m(network);
-        let scale = track.length_m() / total.max(1e-9);
-        let mut lane_start_s = Vec::with_capacity(route.lanes.len() + 1);
-        let mut s = 0.0;
-        for &l in &route.lanes {
-            lane_start_s.push(s * scale);
-            s += network.lanes[l].path.length_m();
-        }
-        lane_start_s.push(track.length_m());
-        Ok(RoutePath {
-            route,
-            track,
-            lane_start_s,
-        })
-    }
-
-    /// Arc length (on `track`) where each route lane starts, then the route's length.
-    pub fn lane_starts(&self) -> &[f64] {
-        &self.lane_start_s
-    }
-
-    /// The index in the route of the lane at arc length `s`, and how far into it `s` is.
-    pub fn lane_at(&self, s: f64) -> (usize, f64) {
-        let s = self.track.wrap_s(s);
-        let k = match self.lane_start_s.binary_search_by(|v| v.total_cmp(&s)) {
-            Ok(k) => k,
-            Err(k) => k.saturating_sub(1),
-        }
-        .min(self.route.lanes.len() - 1);
-        (k, s - self.lane_start_s[k])
-    }
-
-    /// Arc length from `s` forward to the start of route lane `k` (wrapping round the loop).
-    fn distance_to(&self, s: f64, k: usize) -> f64 {
-        (self.lane_start_s[k] - self.track.wrap_s(s)).rem_euclid(self.track.length_m())
-    }
-
-    fn lane_length(&self, k: usize) -> f64 {
-        self.lane_start_s[k + 1] - self.lane_start_s[k]
-    }
-
-    /// Where arc length `s` is on the route: its lane and the junction it is in or comes to
-    /// next, with the manoeuvre there.
-    pub fn position(&self, network: &Network, s: f64) -> RoutePosition {
-        let (k, into) = self.lane_at(s);
-        let lane = self.route.lanes[k];
-        let (junction, turn, distance, inside) = match network.lanes[lane].kind {
-            LaneKind::Turn { junction, turn } => (junction, turn, 0.0, true),
-            LaneKind::Road { .. } => match self.next_turn(network, k) {
-                Some((t, junction)) => {
-                    let LaneKind::Turn { turn, .. } = network.lanes[self.route.lanes[t]].kind
-                    else {
-                        unreachable!("next_turn finds turn paths")
-                    };
-                    (
-                        junction,
-                        turn,
-                        self.distance_to(self.lane_start_s[k] + into, t),
-                        false,
-                    )
-                }
-                None => (0, Turn::Straight, f64::INFINITY, false),
-            },
-        };
-        RoutePosition {
-            lane,
-            route_index: k,
-            junction: network.junctions[junction].name.clone(),
-            turn,
-            distance_to_junction_m: distance,
-            in_junction: inside,
-            exits: Vec::new(),
-        }
-    }
-
-    /// The next turn path at or after route lane `k`: (route index, junction).
-    pub fn next_turn(&self, network: &Network, k: usize) -> Option<(usize, usize)> {
-        let n = self.route.lanes.len();
-        (0..n)
-            .map(|d| (k + d) % n)
-            .find_map(|i| match network.lanes[self.route.lanes[i]].kind {
-                LaneKind::Turn { junction, .. } => Some((i, junction)),
-                _ => None,
-            })
-    }
-}
-
-/// A car's place on its route: what `/route` records.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RoutePosition {
-    /// The network lane it is on, and that lane's place in the route.
-    pub lane: usize,
-    pub route_index: usize,
-    /// The junction it is in or comes to next, the manoeuvre there, and how far ahead its
-    /// turn path begins (0 inside the junction).
-    pub junction: String,
-    pub turn: Turn,
-    pub distance_to_junction_m: f64,
-    pub in_junction: bool,
-    /// Near a junction, every exit from the car's lane with the expert's curvature toward it
-    /// (set by the simulation from the car's pose); empty elsewhere.
-    #[serde(default)]
-    pub exits: Vec<ExitLabel>,
-}
-
-/// One exit from a car's lane into a junction, and the expert's curvature toward it.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ExitLabel {
-    pub turn: Turn,
-    pub curvature_per_m: f64,
-}
-
 /// One traffic car.
 #[derive(Clone, Debug)]
 pub struct TrafficCar {
@@ -244,20 +62,6 @@ struct Place {
     speed: f64,
     /// The traffic car, or `None` for an ego car (on the ego route).
     car: Option<usize>,
-}
-
-/// How a participant comes to the junction it is in or approaches.
-#[derive(Clone, Copy, Debug)]
-struct Approach {
-    junction: usize,
-    /// The turn path it takes through the junction.
-    turn_lane: usize,
-    /// The route lane before the junction's turn path.
-    from_lane: usize,
-    /// Distance to the turn path, metres (negative: that far into it).
-    distance_m: f64,
-    /// The lane after the turn path.
-    exit_lane: usize,
 }
 
 /// One tick's view of every participant: places, and who is on each lane.
@@ -302,7 +106,11 @@ impl Traffic {
             cars: Vec::new(),
             queues: vec![Vec::new(); network.junctions.len()],
             holders: vec![Vec::new(); network.junctions.len()],
-            conflicts: conflicting_turns(network, body.1 + CONFLICT_MARGIN_M, body.0),
+            conflicts: junctions::conflicting_turns(
+                network,
+                body.1 + junctions::CONFLICT_MARGIN_M,
+                body.0,
+            ),
             car_length_m: body.0,
             car_width_m: body.1,
             wheelbase_m,
@@ -457,149 +265,6 @@ impl Traffic {
                 .push((who, p.into_m, p.speed));
         }
         Snapshot { places, on_lane }
-    }
-
-    /// Updates the junction queues (join on approach, leave once past the turn path) and who
-    /// holds each junction.
-    ///
-    /// Cars on one approach keep their order on the road: the nearer one is always ahead of
-    /// the one behind it in the queue, whoever asked first (a car cannot hold a junction it
-    /// cannot reach). The junction goes to the first in the queue that is inside it, or else
-    /// to the first that leads its approach and whose exit lane has room for it; a car that
-    /// has it keeps it until it has crossed, unless it stands before the junction and its
-    /// exit has filled up (then the next one that can go goes: a full exit does not lock the
-    /// junction for everyone).
-    fn update_queues(&mut self, network: &Network, ego_path: &RoutePath, snap: &Snapshot) {
-        // Per participant: the junction it is in or comes to next within the approach
-        // distance, the lane it approaches it from, how far it is from the turn path
-        // (negative inside), and the lane it leaves by.
-        let mut next_of: Vec<Option<Approach>> = Vec::with_capacity(snap.places.len());
-        for place in &snap.places {
-            let path = self.path(ego_path, place);
-            let n = path.route.lanes.len();
-            let lane_at = |k: usize| path.route.lanes[k % n];
-            let next = match network.lanes[place.lane].kind {
-                LaneKind::Turn { junction, .. } => Some(Approach {
-                    junction,
-                    turn_lane: place.lane,
-                    from_lane: lane_at(place.k + n - 1),
-                    distance_m: -place.into_m,
-                    exit_lane: lane_at(place.k + 1),
-                }),
-                LaneKind::Road { .. } => path.next_turn(network, place.k).map(|(k, junction)| {
-                    let s = path.lane_start_s[place.k] + place.into_m;
-                    Approach {
-                        junction,
-                        turn_lane: lane_at(k),
-                        from_lane: lane_at(k + n - 1),
-                        distance_m: path.distance_to(s, k),
-                        exit_lane: lane_at(k + 1),
-                    }
-                }),
-            };
-            next_of.push(next.filter(|a| a.distance_m <= APPROACH_M));
-        }
-        let junction_of = |who: usize| next_of.get(who).copied().flatten().map(|a| a.junction);
-        for (j, q) in self.queues.iter_mut().enumerate() {
-            q.retain(|&who| junction_of(who) == Some(j));
-        }
-        for (who, next) in next_of.iter().enumerate() {
-            if let Some(a) = next
-                && !self.queues[a.junction].contains(&who)
-            {
-                self.queues[a.junction].push(who);
-            }
-        }
-        let room = self.car_length_m + self.spec.min_gap_m;
-        let exit_has_room = |who: usize, a: &Approach| {
-            snap.on_lane
-                .get(&a.exit_lane)
-                .is_none_or(|cars| cars.iter().all(|&(o, into, _)| o == who || into > room))
-        };
-        for j in 0..self.queues.len() {
-            let q = &mut self.queues[j];
-            let approach = |who: usize| next_of[who].expect("queued participants approach");
-            // Within each approach, order by distance to the turn path, in the places the
-            // approach's participants already hold in the queue.
-            let mut seen = Vec::new();
-            for i in 0..q.len() {
-                let from = approach(q[i]).from_lane;
-                if seen.contains(&from) {
-                    continue;
-                }
-                seen.push(from);
-                let slots: Vec<usize> = (i..q.len())
-                    .filter(|&k| approach(q[k]).from_lane == from)
-                    .collect();
-                let mut members: Vec<usize> = slots.iter().map(|&k| q[k]).collect();
-                members.sort_by(|&a, &b| {
-                    approach(a)
-                        .distance_m
-                        .total_cmp(&approach(b).distance_m)
-                        .then(a.cmp(&b))
-                });
-                for (&k, who) in slots.iter().zip(members) {
-                    q[k] = who;
-                }
-            }
-            // Cars inside keep the junction, and so do cars that were let in and either
-            // move (they may be too close to stop) or still have room at their exit.
-            let holders = &self.holders[j];
-            let mut granted: Vec<usize> = (q.iter().copied())
-                .filter(|&who| {
-                    let a = approach(who);
-                    a.distance_m <= 0.0
-                        || (holders.contains(&who)
-                            && (snap.places[who].speed > HOLD_SPEED_M_S || exit_has_room(who, &a)))
-                })
-                .collect();
-            // Turn paths in use or claimed: (path, how far along it the car is; −∞ before it).
-            let mut reserved: Vec<(usize, f64)> = (granted.iter())
-                .map(|&w| {
-                    let a = approach(w);
-                    let along = if a.distance_m < 0.0 {
-                        -a.distance_m
-                    } else {
-                        f64::NEG_INFINITY
-                    };
-                    (a.turn_lane, along)
-                })
-                .collect();
-            // A path conflicts with a claimed one until the car on that one has left the
-            // stretch where the two come near each other.
-            let conflicts = |lane: usize, reserved: &[(usize, f64)]| {
-                reserved.iter().any(|&(r, along)| {
-                    (self.conflicts.get(&r).into_iter().flatten())
-                        .any(|&(other, clear_s)| other == lane && along < clear_s)
-                })
-            };
-            for &who in q.iter() {
-                let a = approach(who);
-                // Only the first car on the road of each approach may be let in.
-                let leads = q
-                    .iter()
-                    .find(|&&o| {
-                        let b = approach(o);
-                        b.from_lane == a.from_lane && b.distance_m > 0.0
-                    })
-                    .is_some_and(|&o| o == who);
-                if granted.contains(&who) || !leads || !exit_has_room(who, &a) {
-                    continue;
-                }
-                // First come, first served: a car that must wait keeps its path for itself, so
-                // that later cars crossing it wait behind it.
-                if !conflicts(a.turn_lane, &reserved) {
-                    granted.push(who);
-                }
-                reserved.push((a.turn_lane, f64::NEG_INFINITY));
-            }
-            self.holders[j] = granted;
-        }
-    }
-
-    /// Whether participant `who` may enter junction `j`: it was let in.
-    fn may_enter(&self, j: usize, who: usize) -> bool {
-        self.holders[j].contains(&who)
     }
 
     /// The gap to what participant `who` must not run into, metres, and its speed: the
