@@ -2,7 +2,7 @@
 //! stands for longer than the limit (a locked junction) and whether cars collide.
 
 use crate::sim::Scenario;
-use crate::sim::traffic::soak::{Soak, soak};
+use crate::sim::traffic::soak::{Soak, cars_at_density, soak, town_lane_km};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,9 +52,11 @@ pub fn run(args: &TrafficBenchArgs) -> Result<ExitCode> {
     let mut all: Vec<Soak> = Vec::new();
     let mut stuck = 0;
     for town in &towns {
+        let mut town = town.clone();
+        town.traffic.cars = cars_at_density(town_lane_km(&town)?, args.density)?;
         let started = Instant::now();
         let soaks = (0..args.seeds)
-            .map(|seed| soak(town, args.density, seed, args.minutes * 60.0, args.limit_s))
+            .map(|seed| soak(&town, seed, args.minutes * 60.0, args.limit_s))
             .collect::<crate::error::Result<Vec<_>>>()
             .with_context(|| format!("soaking {}", town.name))?;
         let wall = started.elapsed().as_secs_f64();

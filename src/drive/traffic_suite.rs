@@ -13,7 +13,7 @@ use crate::report::plot;
 use crate::sim::Crash;
 use crate::sim::Scenario;
 use crate::sim::ron_file::{parse_ron, read_ron_file, valid};
-use crate::sim::traffic::soak::lane_km;
+use crate::sim::traffic::soak::{cars_at_density, town_lane_km};
 use crate::world::{Env, EnvOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -225,16 +225,10 @@ pub fn run_traffic_suite(
     // Every route: (town, level, scenario, cars, drive options).
     let mut jobs = Vec::new();
     for town in towns {
-        let Some((network, _)) = town.build_network()? else {
-            return Err(Error::InvalidArgument(format!(
-                "scenario {}: the traffic suite drives towns (road networks), not loops",
-                town.name
-            )));
-        };
-        let km = lane_km(&network);
+        let km = town_lane_km(town)?;
         for level in &suite.levels {
             let mut scenario = town.clone();
-            let cars = (level.cars_per_lane_km * km).round() as u32;
+            let cars = cars_at_density(km, level.cars_per_lane_km)?;
             scenario.traffic.cars = cars;
             scenario.traffic.sudden_brakes_per_min = level.sudden_brakes_per_min;
             let distance_m = suite.route_km * 1000.0;

@@ -56,11 +56,12 @@ fn dense_traffic_over_many_seeds_never_collides_or_stands_for_a_minute() {
     // Ten cars per km of lane (NoCrash's dense level puts 100 cars in its Town01): IDM
     // queues, every approach of every crossing busy. `steerlab bench traffic` runs the same
     // soak over 100 seeds of ten minutes in every shipped town.
-    use steerlab::sim::traffic::soak::soak;
+    use steerlab::sim::traffic::soak::{cars_at_density, soak, town_lane_km};
     for (town, seeds) in [("town_small", 0..12), ("town", 0..2)] {
-        let s = shipped(town);
+        let mut s = shipped(town);
+        s.traffic.cars = cars_at_density(town_lane_km(&s).unwrap(), 10.0).unwrap();
         for seed in seeds {
-            let soaked = soak(&s, 10.0, seed, 180.0, 60.0).unwrap();
+            let soaked = soak(&s, seed, 180.0, 60.0).unwrap();
             assert!(soaked.cars >= 25, "{town}: {} cars", soaked.cars);
             assert_eq!(soaked.ego_crashes, 0, "{town} seed {seed}");
             assert_eq!(
@@ -340,7 +341,9 @@ fn cars_that_brake_suddenly_brake_hard_and_nobody_runs_into_them() {
     }
     assert!(brakes > 100, "{brakes} car-ticks of sudden braking");
     assert!(hardest >= 5.9, "hardest braking {hardest:.1} m/s²");
-    let soaked = steerlab::sim::traffic::soak::soak(&s, 8.0, 1, 180.0, 60.0).unwrap();
+    use steerlab::sim::traffic::soak::{cars_at_density, soak, town_lane_km};
+    s.traffic.cars = cars_at_density(town_lane_km(&s).unwrap(), 8.0).unwrap();
+    let soaked = soak(&s, 1, 180.0, 60.0).unwrap();
     assert_eq!(
         (soaked.ego_crashes, soaked.traffic_overlaps),
         (0, 0),

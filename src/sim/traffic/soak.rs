@@ -65,35 +65,43 @@ pub struct Soak {
     pub traffic_overlaps: u64,
 }
 
-/// Drives `scenario` (a town; its traffic replaced by `cars_per_lane_km` cars per km of road
-/// lane, rounded, at least one) for `seconds` of simulated time with episode `seed`, the
-/// ego car driven by the expert at the scenario's cruise speed. `limit_s`: the standstill
-/// that counts as stuck.
-pub fn soak(
-    scenario: &Scenario,
-    cars_per_lane_km: f64,
-    seed: u64,
-    seconds: f64,
-    limit_s: f64,
-) -> Result<Soak> {
-    let Some((network, _)) = scenario.build_network()? else {
-        return Err(Error::InvalidArgument(format!(
-            "scenario {}: a traffic soak needs a town (a scenario with a road network)",
+/// The length of the road lanes of the town `scenario`, km (its network built once).
+pub fn town_lane_km(scenario: &Scenario) -> Result<f64> {
+    match scenario.build_network()? {
+        Some((network, _)) => Ok(lane_km(&network)),
+        None => Err(Error::InvalidArgument(format!(
+            "scenario {}: traffic density needs a town (a scenario with a road network)",
             scenario.name
-        )));
-    };
+        ))),
+    }
+}
+
+/// The number of traffic cars that puts `cars_per_lane_km` cars on each of `lane_km` km of
+/// road lane (rounded, 0 to 1000); an error for a density that is not a number ≥ 0.
+pub fn cars_at_density(lane_km: f64, cars_per_lane_km: f64) -> Result<u32> {
     if !(cars_per_lane_km.is_finite() && cars_per_lane_km >= 0.0) {
         return Err(Error::InvalidArgument(format!(
             "traffic density {cars_per_lane_km} cars per lane-km must be a number ≥ 0"
         )));
     }
-    let km = lane_km(&network);
+    Ok(((cars_per_lane_km * lane_km).round() as u32).min(1000))
+}
+
+/// Drives the town `scenario` with its traffic for `seconds` of simulated time with episode
+/// `seed`, the ego car driven by the expert at the scenario's cruise speed. `limit_s`: the
+/// standstill that counts as stuck.
+pub fn soak(scenario: &Scenario, seed: u64, seconds: f64, limit_s: f64) -> Result<Soak> {
     let mut s = scenario.clone();
-    s.traffic.cars = ((cars_per_lane_km * km).round() as u32).clamp(1, 1000);
     s.episode_steps = u32::MAX;
     let dt = s.dt_s;
     let ticks = (seconds / dt).ceil() as u64;
     let mut sim = Simulation::new(s.clone(), 1)?;
+    let Some(km) = sim.town().map(|t| lane_km(&t.network)) else {
+        return Err(Error::InvalidArgument(format!(
+            "scenario {}: a traffic soak needs a town (a scenario with a road network)",
+            s.name
+        )));
+    };
     sim.reset(seed);
     let mut expert = Expert::new(ExpertConfig::default(), 0.0, seed);
     let cars = sim.traffic_states().len();
@@ -113,9 +121,13 @@ pub fn soak(
         for (i, (a, b)) in last.iter().zip(&now).enumerate() {
             moved[i] += a.position.distance(b.position);
         }
-        let town = sim.town().expect("a town has a network");
-        let traffic = town.traffic.as_ref().expect("soaks place traffic");
-        let bodies = traffic.bodies();
+        let Some(town) = sim.town() else { break };
+        let traffic_cars = town.traffic.as_ref().map_or(&[][..], |t| &t.cars[..]);
+        let bodies = town
+            .traffic
+            .as_ref()
+            .map(|t| t.bodies())
+            .unwrap_or_default();
         for i in 0..bodies.len() {
             for k in i + 1..bodies.len() {
                 traffic_overlaps += bodies[i].overlaps(&bodies[k]) as u64;
@@ -134,7 +146,7 @@ pub fn soak(
                 if worst.as_ref().is_none_or(|w| stood as f64 * dt > w.seconds) {
                     let (path, s_m) = match who {
                         0 => (&town.route, ego.s_m),
-                        i => (&traffic.cars[i - 1].path, traffic.cars[i - 1].s_m),
+                        i => (&traffic_cars[i - 1].path, traffic_cars[i - 1].s_m),
                     };
                     let at = path.position(&town.network, s_m);
                     worst = Some(Standstill {
