@@ -3,22 +3,24 @@
 //! keep their order on the road; a car is let in once its exit lane has room and its turn path
 //! does not conflict with one in use or claimed by a car that asked before it.
 
-use super::{APPROACH_M, RoutePath, Snapshot, Traffic};
+use super::route_path::RoutePath;
 use crate::sim::math::Vec2;
 use crate::sim::network::{LaneKind, Network};
 use std::collections::HashMap;
 
+/// A car asks for its next junction this far before its turn path, metres.
+pub const APPROACH_M: f64 = 30.0;
 /// A car that holds a junction and moves faster than this keeps it even when its exit
 /// fills up (it may be too close to stop), m/s.
 const HOLD_SPEED_M_S: f64 = 0.5;
 /// Two turn paths whose centrelines come closer than a car's width and this conflict, metres.
-pub(super) const CONFLICT_MARGIN_M: f64 = 1.0;
+const CONFLICT_MARGIN_M: f64 = 1.0;
 
 /// For every turn path: the turn paths of the same junction it conflicts with (centrelines
 /// closer than `clearance_m` somewhere, which includes two paths from one lane or into one),
 /// each with how far along this path a car must be to have left the conflict (the last
 /// conflicting point plus `length_m`), metres.
-pub(super) fn conflicting_turns(
+fn conflicting_turns(
     network: &Network,
     clearance_m: f64,
     length_m: f64,
@@ -82,7 +84,60 @@ struct Approach {
     exit_lane: usize,
 }
 
-impl Traffic {
+/// Where a participant (an ego car or a traffic car) is, as the junction rule and the
+/// leaders see it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Place {
+    /// Route lane index and distance into it.
+    pub(super) k: usize,
+    pub(super) into_m: f64,
+    pub(super) lane: usize,
+    pub(super) speed: f64,
+    /// The traffic car, or `None` for an ego car (on the ego route).
+    pub(super) car: Option<usize>,
+}
+
+/// One tick's view of every participant: places, and who is on each lane.
+pub(super) struct Snapshot {
+    pub(super) places: Vec<Place>,
+    /// Lane → (participant, distance into the lane, speed).
+    pub(super) on_lane: HashMap<usize, Vec<(usize, f64, f64)>>,
+}
+
+/// Who waits for and who is let into each junction. Participants are numbered ego cars first,
+/// then traffic cars.
+#[derive(Clone, Debug)]
+pub(super) struct JunctionRule {
+    /// Per junction: participants waiting or crossing, in the order they asked.
+    pub(super) queues: Vec<Vec<usize>>,
+    /// Per junction: the participants let into it.
+    holders: Vec<Vec<usize>>,
+    /// Per turn path: the other turn paths of its junction that come so near it that two
+    /// cars on them could touch, or that lead into the same lane, each with how far along
+    /// the path a car has left the conflict.
+    conflicts: HashMap<usize, Vec<(usize, f64)>>,
+}
+
+impl JunctionRule {
+    /// The rule for `network`'s junctions, for cars of `body` (length, width) metres.
+    pub(super) fn new(network: &Network, body: (f64, f64)) -> JunctionRule {
+        JunctionRule {
+            queues: vec![Vec::new(); network.junctions.len()],
+            holders: vec![Vec::new(); network.junctions.len()],
+            conflicts: conflicting_turns(network, body.1 + CONFLICT_MARGIN_M, body.0),
+        }
+    }
+
+    /// Empties every queue (a new episode).
+    pub(super) fn clear(&mut self) {
+        for q in &mut self.queues {
+            q.clear();
+        }
+        for h in &mut self.holders {
+            h.clear();
+        }
+    }
+
     /// Updates the junction queues (join on approach, leave once past the turn path) and who
     /// holds each junction.
     ///
@@ -93,18 +148,22 @@ impl Traffic {
     /// has it keeps it until it has crossed, unless it stands before the junction and its
     /// exit has filled up (then the next one that can go goes: a full exit does not lock the
     /// junction for everyone).
-    pub(super) fn update_queues(
+    ///
+    /// `path_of` gives each participant's route; `room` is the length a car needs at the
+    /// start of its exit lane, metres.
+    pub(super) fn update<'a>(
         &mut self,
         network: &Network,
-        ego_path: &RoutePath,
         snap: &Snapshot,
+        path_of: &dyn Fn(&Place) -> &'a RoutePath,
+        room: f64,
     ) {
         // Per participant: the junction it is in or comes to next within the approach
         // distance, the lane it approaches it from, how far it is from the turn path
         // (negative inside), and the lane it leaves by.
         let mut next_of: Vec<Option<Approach>> = Vec::with_capacity(snap.places.len());
         for place in &snap.places {
-            let path = self.path(ego_path, place);
+            let path = path_of(place);
             let n = path.route.lanes.len();
             let lane_at = |k: usize| path.route.lanes[k % n];
             let next = match network.lanes[place.lane].kind {
@@ -139,7 +198,6 @@ impl Traffic {
                 self.queues[a.junction].push(who);
             }
         }
-        let room = self.car_length_m + self.spec.min_gap_m;
         let exit_has_room = |who: usize, a: &Approach| {
             snap.on_lane
                 .get(&a.exit_lane)

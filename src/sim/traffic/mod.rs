@@ -25,13 +25,13 @@ mod route_path;
 pub mod soak;
 pub mod spec;
 
+pub use junctions::APPROACH_M;
+use junctions::{JunctionRule, Place, Snapshot};
 pub use route_path::{ExitLabel, RoutePath, RoutePosition};
 
 pub use spec::TrafficSpec;
 use spec::{SUDDEN_BRAKE_M_S2, SUDDEN_BRAKE_S};
 
-/// A car asks for its next junction this far before its turn path, metres.
-pub const APPROACH_M: f64 = 30.0;
 /// Traffic cars start at least this far from every other car, metres (from an ego car, also
 /// the distance it needs to stop from its starting speed).
 pub const PLACE_GAP_M: f64 = 10.0;
@@ -51,40 +51,13 @@ pub struct TrafficCar {
     pub braking_s: f64,
 }
 
-/// Where a participant (an ego car or a traffic car) is, as the junction rule and the
-/// leaders see it.
-#[derive(Clone, Copy, Debug)]
-struct Place {
-    /// Route lane index and distance into it.
-    k: usize,
-    into_m: f64,
-    lane: usize,
-    speed: f64,
-    /// The traffic car, or `None` for an ego car (on the ego route).
-    car: Option<usize>,
-}
-
-/// One tick's view of every participant: places, and who is on each lane.
-struct Snapshot {
-    places: Vec<Place>,
-    /// Lane → (participant, distance into the lane, speed).
-    on_lane: HashMap<usize, Vec<(usize, f64, f64)>>,
-}
-
 /// Every traffic car of a world and the junctions they hold.
 #[derive(Clone, Debug)]
 pub struct Traffic {
     pub spec: TrafficSpec,
     pub cars: Vec<TrafficCar>,
-    /// Per junction: participants waiting or crossing, in the order they asked; the first
-    /// holds it. Participants are numbered ego cars first, then traffic cars.
-    queues: Vec<Vec<usize>>,
-    /// Per junction: the participants let into it.
-    holders: Vec<Vec<usize>>,
-    /// Per turn path: the other turn paths of its junction that come so near it that two
-    /// cars on them could touch, or that lead into the same lane, each with how far along
-    /// the path a car has left the conflict.
-    conflicts: HashMap<usize, Vec<(usize, f64)>>,
+    /// Who waits for and who is let into each junction.
+    junctions: JunctionRule,
     car_length_m: f64,
     car_width_m: f64,
     wheelbase_m: f64,
@@ -104,13 +77,7 @@ impl Traffic {
         Traffic {
             spec,
             cars: Vec::new(),
-            queues: vec![Vec::new(); network.junctions.len()],
-            holders: vec![Vec::new(); network.junctions.len()],
-            conflicts: junctions::conflicting_turns(
-                network,
-                body.1 + junctions::CONFLICT_MARGIN_M,
-                body.0,
-            ),
+            junctions: JunctionRule::new(network, body),
             car_length_m: body.0,
             car_width_m: body.1,
             wheelbase_m,
@@ -136,12 +103,7 @@ impl Traffic {
         ]);
         self.ticks = 0;
         self.cars.clear();
-        for q in &mut self.queues {
-            q.clear();
-        }
-        for h in &mut self.holders {
-            h.clear();
-        }
+        self.junctions.clear();
         // Ego cars start at speed: nothing stands closer ahead than they can stop in.
         let ego_clearance: Vec<(Vec2, f64)> = (egos.iter())
             .map(|e| {
@@ -233,6 +195,17 @@ impl Traffic {
         }
     }
 
+    /// Updates who waits for and who is let into each junction.
+    fn update_junctions(&mut self, network: &Network, ego_path: &RoutePath, snap: &Snapshot) {
+        let cars = &self.cars;
+        let path_of = |place: &Place| match place.car {
+            Some(i) => &cars[i].path,
+            None => ego_path,
+        };
+        let room = self.car_length_m + self.spec.min_gap_m;
+        self.junctions.update(network, snap, &path_of, room);
+    }
+
     /// Places of every participant: ego cars (on `ego_path` at arc length and speed `egos`)
     /// then traffic cars.
     fn snapshot(&self, ego_path: &RoutePath, egos: &[(f64, f64)]) -> Snapshot {
@@ -301,7 +274,7 @@ impl Traffic {
             }
             if d > 0
                 && let LaneKind::Turn { junction, .. } = network.lanes[lane].kind
-                && !self.may_enter(junction, who)
+                && !self.junctions.may_enter(junction, who)
             {
                 // Stop a metre before the turn path begins.
                 consider(ahead - 1.0, 0.0);
@@ -340,7 +313,7 @@ impl Traffic {
         dt_s: f64,
     ) {
         let snap = self.snapshot(ego_path, egos);
-        self.update_queues(network, ego_path, &snap);
+        self.update_junctions(network, ego_path, &snap);
         let accels: Vec<f64> = (0..self.cars.len())
             .map(|i| {
                 let car = &self.cars[i];
@@ -397,7 +370,7 @@ impl Traffic {
         dt_s: f64,
     ) -> Vec<Option<f64>> {
         let snap = self.snapshot(ego_path, egos);
-        self.update_queues(network, ego_path, &snap);
+        self.update_junctions(network, ego_path, &snap);
         (0..egos.len())
             .map(|who| {
                 let leader = self.leader(network, ego_path, &snap, who)?;
@@ -410,7 +383,7 @@ impl Traffic {
 
     /// Junction queues (for tests and the HUD): participant numbers per junction.
     pub fn queues(&self) -> &[Vec<usize>] {
-        &self.queues
+        &self.junctions.queues
     }
 
     pub fn by_lane(&self) -> HashMap<usize, usize> {
@@ -468,7 +441,7 @@ mod tests {
                 car.s_m > past,
                 "car {i} stands at {:.1} m, the junction at {stop:.1} m; queues {:?}",
                 car.s_m,
-                traffic.queues
+                traffic.junctions.queues
             );
         }
     }
