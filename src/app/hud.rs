@@ -3,7 +3,7 @@
 //! and the expert's actions marked, and the lines of figures beside it.
 
 use crate::app::session::{Driver, Snapshot};
-use crate::nn::SteeringDistribution;
+use crate::nn::{SpeedDistribution, SteeringDistribution};
 
 /// Half-widths the plot's curvature axis snaps to, 1/m.
 const RANGES_PER_M: [f64; 6] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5];
@@ -176,6 +176,9 @@ pub fn status_lines(s: &Snapshot, window_fps: f64) -> Vec<String> {
         None if s.driver == Driver::Policy => lines.push("policy: waiting for inference".into()),
         None => {}
     }
+    if let Some((d, chosen)) = s.policy.as_ref().and_then(|p| p.speed.as_ref()) {
+        lines.push(speed_line(d, *chosen, s.expert.speed_m_s));
+    }
     if let Some(d) = &s.detections {
         let shown = d.boxes.iter().filter(|(b, _)| b.score >= BOX_SCORE).count();
         lines.push(format!(
@@ -194,6 +197,21 @@ pub fn status_lines(s: &Snapshot, window_fps: f64) -> Vec<String> {
         lines.push(message.clone());
     }
     lines
+}
+
+/// The policy's speed: the target it chose, the expert's, and its mixture's components (mean
+/// ± standard deviation, weight) from the slowest, those under 5 % left out.
+pub fn speed_line(d: &SpeedDistribution, chosen_m_s: f64, expert_m_s: f64) -> String {
+    let mut parts: Vec<_> = d.components().iter().filter(|c| c.weight >= 0.05).collect();
+    parts.sort_by(|a, b| a.mean.total_cmp(&b.mean));
+    let parts: Vec<String> = parts
+        .iter()
+        .map(|c| format!("{:.1}±{:.1} ({:.0} %)", c.mean, c.std_dev, c.weight * 100.0))
+        .collect();
+    format!(
+        "speed: policy chose {chosen_m_s:.1} m/s (expert {expert_m_s:.1})   mixture {}",
+        parts.join(", ")
+    )
 }
 
 /// The key legend of the live window and of the replay viewer.

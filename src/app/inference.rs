@@ -5,9 +5,9 @@
 //! dropped silently. One worker steers (the policy), another may detect objects.
 
 use crate::drive::Policy;
-use crate::nn::SteeringDistribution;
 use crate::nn::boxes::Detection;
 use crate::nn::detect::{DetectOptions, Detector};
+use crate::nn::{SpeedDistribution, SteeringDistribution};
 use crate::sim::Frame;
 use crate::sim::map_input::Command;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
@@ -160,23 +160,29 @@ impl<T> Drop for Worker<T> {
 }
 
 /// The policy's answer: its distribution and the curvature it chose from it (mode, mean or a
-/// sample, as the policy is set).
+/// sample, as the policy is set); when it sets the speed, its mixture over target speed and
+/// the speed it chose.
 #[derive(Clone, Debug)]
 pub struct Steering {
     pub distribution: SteeringDistribution,
     pub curvature_per_m: f64,
+    pub speed: Option<(SpeedDistribution, f64)>,
 }
 
 /// A worker steering with `policy`.
 pub fn policy_worker(mut policy: Policy) -> std::io::Result<Worker<Steering>> {
     Worker::spawn("steerlab-policy", move |sight| {
-        let distribution = policy.distribution(&crate::drive::policy::Seen {
+        let (distribution, speed) = policy.distributions(&crate::drive::policy::Seen {
             frame: &sight.frame,
             map: sight.map.as_deref(),
             command: sight.command,
         })?;
         Ok(Steering {
             curvature_per_m: policy.curvature(&distribution),
+            speed: speed.map(|d| {
+                let v = policy.target_speed(&d);
+                (d, v)
+            }),
             distribution,
         })
     })

@@ -151,6 +151,14 @@ impl Player {
                 chosen_per_m: step
                     .action
                     .map_or(distribution.mode(), |a| a.curvature_per_m),
+                speed: step
+                    .speed_distribution
+                    .as_ref()
+                    .and_then(|m| SteeringDistribution::from_msg(m).ok())
+                    .map(|d| {
+                        let chosen = step.action.map_or(d.mode(), |a| a.speed_m_s);
+                        (d, chosen)
+                    }),
                 distribution,
                 live: None,
             });

@@ -100,7 +100,7 @@ fn stock_forward(model: &Model, images: &Tensor) -> candle_core::Result<MixtureB
             x = x.relu()?;
         }
     }
-    MixtureBatch::from_raw(&x, &model.config.steering)
+    MixtureBatch::from_raw(&x, &model.config.steering.scale())
 }
 
 fn measure_stock(preset: &str, budget: f64) -> Result<Figures> {

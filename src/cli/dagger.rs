@@ -89,6 +89,10 @@ pub struct DaggerArgs {
     /// finished collections and models are kept, a training continues from its saved state.
     #[arg(long)]
     pub resume: bool,
+    /// The learner drives at the expert's speed even when its model has a speed head (it
+    /// still learns the speed from the expert's labels).
+    #[arg(long)]
+    pub expert_speed: bool,
 }
 
 /// Prints stages and progress; trains with the training bar.
@@ -211,6 +215,7 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
             dagger::Evaluate::Every
         },
         resume: args.resume,
+        expert_speed: args.expert_speed,
     };
     let (iterations, _) = dagger::run(&options, &mut Progress::new(), &AtomicBool::new(false))?;
     println!("{}", iteration_table(&iterations));

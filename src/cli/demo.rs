@@ -215,6 +215,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         gps: None,
         evaluate: dagger::Evaluate::FirstAndLast,
         resume: args.resume,
+        expert_speed: false,
     };
     let mut progress = super::dagger::Progress::new();
     let (iterations, last) = dagger::run(&options, &mut progress, &AtomicBool::new(false))?;

@@ -112,6 +112,7 @@ pub fn run(args: &TownStageOptions) -> Result<TownStage> {
         gps: None,
         evaluate: dagger::Evaluate::Last,
         resume: args.resume,
+        expert_speed: false,
     };
     let mut progress = super::dagger::Progress::new();
     let (iterations, last) = dagger::run(&options, &mut progress, &AtomicBool::new(false))?;

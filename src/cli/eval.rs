@@ -70,6 +70,16 @@ pub struct EvalArgs {
     /// expert`); writes traffic_suite.md, .json and .png.
     #[arg(long, value_name = "NAME|FILE", conflicts_with_all = ["scenarios", "free"])]
     pub suite: Option<String>,
+    /// The policy steers and the car drives at the privileged expert's speed (cruise, curves,
+    /// the car ahead, the junction rule), even when the model has a speed head of its own.
+    /// Every report says which speed was used.
+    #[arg(long)]
+    pub expert_speed: bool,
+}
+
+/// The policy of `--model`, `--choice`, `--seed` and `--expert-speed`.
+fn load_policy(args: &EvalArgs) -> Result<Policy> {
+    Ok(Policy::load(&args.model, args.choice, args.seed)?.with_expert_speed(args.expert_speed))
 }
 
 /// Drives a traffic suite and prints its table.
@@ -144,7 +154,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
     {
         let policy = match args.model.as_os_str() == "expert" {
             true => None,
-            false => Some(Policy::load(&args.model, args.choice, args.seed)?),
+            false => Some(load_policy(args)?),
         };
         return traffic_suite(policy.as_ref(), name, args);
     }
@@ -157,7 +167,8 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         }
         return report(evaluate_with_progress(None, &options(args)?)?, args);
     }
-    let policy = Policy::load(&args.model, args.choice, args.seed)?;
+    let policy = load_policy(args)?;
+    println!("Speed: {}.", policy.speed.describe());
     if let Some(name) = &args.suite {
         let suite = Suite::named(name)?;
         let cells = suite.cells()?.len() as f64;

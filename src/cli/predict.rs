@@ -115,6 +115,7 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
             route_blind: false,
             components: model.config.steering.components,
             target: model.config.target,
+            speed: false,
         },
     );
     let mut predicted = Vec::with_capacity(data.samples.len());

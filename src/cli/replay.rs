@@ -353,9 +353,27 @@ fn beside(frame: &Frame, map: &Frame) -> Frame {
     }
 }
 
+/// The density of a recorded mixture at `x`.
+fn mixture_pdf(d: &crate::record::schema::DistributionMsg, x: f64) -> f64 {
+    d.weights
+        .iter()
+        .zip(&d.means)
+        .zip(&d.std_devs)
+        .map(|((w, m), s)| {
+            w * (-(x - m).powi(2) / (2.0 * s * s)).exp() / (s * (2.0 * std::f64::consts::PI).sqrt())
+        })
+        .sum()
+}
+
+/// Top of the speed strip's axis, m/s.
+const SPEED_RANGE_M_S: f64 = 15.0;
+
 /// Draws, along the bottom of the frame, the curvature axis (±0.2 1/m), the steering
-/// distribution when the step has one, the expert's action (green) and the applied one (white).
+/// distribution when the step has one, the expert's action (green) and the applied one (white);
+/// when the policy set the speed, a strip up the right edge with its mixture over target speed
+/// (0–15 m/s, bright where likely) and the expert's (green) and applied (white) speeds.
 pub fn draw_overlay(frame: &mut Frame, step: &Step) {
+    draw_speed_strip(frame, step);
     const RANGE: f64 = 0.2;
     let (w, h) = (frame.width as i64, frame.height as i64);
     let band = (h / 5).max(6);
@@ -377,19 +395,8 @@ pub fn draw_overlay(frame: &mut Frame, step: &Step) {
         put(centre, y, [90, 90, 90]);
     }
     if let Some(d) = &step.distribution {
-        let pdf = |k: f64| -> f64 {
-            d.weights
-                .iter()
-                .zip(&d.means)
-                .zip(&d.std_devs)
-                .map(|((w, m), s)| {
-                    w * (-(k - m).powi(2) / (2.0 * s * s)).exp()
-                        / (s * (2.0 * std::f64::consts::PI).sqrt())
-                })
-                .sum()
-        };
         let values: Vec<f64> = (0..w)
-            .map(|x| pdf((x as f64 / (w - 1) as f64 * 2.0 - 1.0) * RANGE))
+            .map(|x| mixture_pdf(d, (x as f64 / (w - 1) as f64 * 2.0 - 1.0) * RANGE))
             .collect();
         let peak = values.iter().cloned().fold(1e-12, f64::max);
         for (x, v) in values.iter().enumerate() {
@@ -407,5 +414,41 @@ pub fn draw_overlay(frame: &mut Frame, step: &Step) {
     marker(step.expert_action.curvature_per_m, [40, 220, 60]);
     if let Some(a) = step.action {
         marker(a.curvature_per_m, [255, 255, 255]);
+    }
+}
+
+/// The speed strip of [`draw_overlay`], above the curvature band at the right edge.
+fn draw_speed_strip(frame: &mut Frame, step: &Step) {
+    let Some(d) = &step.speed_distribution else {
+        return;
+    };
+    let (w, h) = (frame.width as i64, frame.height as i64);
+    let top = h - (h / 5).max(6);
+    let strip = (w / 24).max(4);
+    if top < 4 || w <= strip {
+        return;
+    }
+    let row = |v: f64| top - 1 - ((v / SPEED_RANGE_M_S).clamp(0.0, 1.0) * (top - 1) as f64) as i64;
+    let values: Vec<f64> = (0..top)
+        .map(|y| mixture_pdf(d, (top - 1 - y) as f64 / (top - 1) as f64 * SPEED_RANGE_M_S))
+        .collect();
+    let peak = values.iter().cloned().fold(1e-12, f64::max);
+    for (y, v) in values.iter().enumerate() {
+        let level = (20.0 + 235.0 * v / peak) as u8;
+        for x in w - strip..w {
+            let i = ((y as i64 * w + x) * 3) as usize;
+            frame.rgb[i..i + 3].copy_from_slice(&[level / 3, level / 2 + 20, level]);
+        }
+    }
+    let mut mark = |v: f64, c: [u8; 3]| {
+        let y = row(v);
+        for x in w - strip..w {
+            let i = ((y * w + x) * 3) as usize;
+            frame.rgb[i..i + 3].copy_from_slice(&c);
+        }
+    };
+    mark(step.expert_action.speed_m_s, [40, 220, 60]);
+    if let Some(a) = step.action {
+        mark(a.speed_m_s, [255, 255, 255]);
     }
 }

@@ -70,6 +70,10 @@ pub struct SimArgs {
     /// A detector directory (`train-detector`): its boxes are drawn over the network's frame.
     #[arg(long)]
     pub detector: Option<PathBuf>,
+    /// The policy steers and the car drives at the expert's speed, even when the model has a
+    /// speed head of its own.
+    #[arg(long, requires = "model")]
+    pub expert_speed: bool,
     /// Who drives first (default: the policy with --model, else the expert).
     #[arg(long, value_enum)]
     pub driver: Option<Driver>,
@@ -119,6 +123,7 @@ pub fn run(args: &SimArgs) -> Result<ExitCode> {
         scenarios,
         model: args.model.clone(),
         detector: args.detector.clone(),
+        expert_speed: args.expert_speed,
         driver,
         seed: args.seed,
         record_dir: args.record_dir.clone(),

@@ -82,8 +82,16 @@ pub(crate) fn bar(target: crate::nn::config::Target) -> Bar {
             } else {
                 "      -".into()
             };
+            let speed = if m.validation_speed_mae_m_s.is_finite() {
+                format!(
+                    "  speed NLL {:>6.3} MAE(mode) {:.2} m/s",
+                    m.validation_speed_nll, m.validation_speed_mae_m_s
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "epoch {:>3}: train NLL {train}  validation NLL {:>7.3}  MAE(mode) {:.4} {unit}  {:.0} samples/s  {:.1} s{}",
+                "epoch {:>3}: train NLL {train}  validation NLL {:>7.3}  MAE(mode) {:.4} {unit}{speed}  {:.0} samples/s  {:.1} s{}",
                 m.epoch,
                 m.validation_nll,
                 m.validation_mae_mode_per_m,

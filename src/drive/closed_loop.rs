@@ -6,12 +6,13 @@
 use crate::drive::junctions::{JunctionEntry, JunctionTally};
 use crate::drive::localise::{OnlineLocaliser, OwnLocalisation};
 use crate::drive::metrics::{
-    InterventionPlaces, Metrics, STALL_S, STANDING_M_S, Supervision, Tally, TickOutcome, Verdict,
+    InterventionPlaces, Metrics, STALL_S, STANDING_M_S, SpeedOutcome, Supervision, Tally,
+    TickOutcome, Verdict,
 };
-use crate::drive::policy::{Policy, Seen, command_of};
+use crate::drive::policy::{Policy, Seen, SpeedSource, command_of};
 use crate::drive::workers::Driver;
 use crate::error::{Error, Result};
-use crate::nn::SteeringDistribution;
+use crate::nn::{SpeedDistribution, SteeringDistribution};
 use crate::record::schema::{ActionMsg, DriverMsg, RouteMsg, TrafficMsg};
 use crate::record::{EpisodeMeta, Recorder, StepRecord};
 use crate::sim::Scenario;
@@ -82,6 +83,8 @@ pub struct Drive {
     pub crashes: Vec<Vec2>,
     /// Ticks the policy steered (the rest the expert did).
     pub policy_ticks: u64,
+    /// Where the speed of the ticks the policy drove came from.
+    pub speed: SpeedSource,
     pub recording: Option<PathBuf>,
     /// Camera frames written into the recording.
     pub frames: u64,
@@ -100,6 +103,8 @@ pub const LEAVE_ROUTE_M: f64 = crate::drive::junctions::EXIT_CHECK_M;
 struct Decision {
     action: Action,
     distribution: Option<SteeringDistribution>,
+    /// The policy's mixture over target speed, when it set the speed.
+    speed: Option<SpeedDistribution>,
     by_policy: bool,
     /// The fingerprint of the model that chose the action.
     model: Option<String>,
@@ -120,6 +125,11 @@ pub fn drive(
             noise_correlation_s,
         } => (*noise_std_per_m, *noise_correlation_s),
         _ => (0.0, 0.0),
+    };
+    let speed = match pilot {
+        Pilot::Policy(p) | Pilot::Mixture { policy: p, .. } => p.speed,
+        Pilot::Expert { .. } => SpeedSource::Expert,
+        Pilot::Custom(_) => SpeedSource::Policy,
     };
     let mut expert = Expert::new(ExpertConfig::default(), noise, options.seed)
         .with_noise_correlation(correlation_s, dt);
@@ -217,6 +227,10 @@ pub fn drive(
                     .as_ref()
                     .and_then(|d| d.distribution.as_ref())
                     .map(|d| d.to_msg(tick)),
+                speed_distribution: decision
+                    .as_ref()
+                    .and_then(|d| d.speed.as_ref())
+                    .map(|d| d.to_msg(tick)),
                 labels: obs.labels.take(),
                 map: obs.map.take(),
             })?;
@@ -246,6 +260,11 @@ pub fn drive(
             applied_curvature_per_m: decision.action.curvature_per_m,
             expert_curvature_per_m: label.curvature_per_m,
             distribution: decision.distribution.as_ref(),
+            speed: decision.speed.as_ref().map(|d| SpeedOutcome {
+                distribution: d,
+                applied_m_s: decision.action.speed_m_s,
+                expert_m_s: label.speed_m_s,
+            }),
         });
         if let Some(route) = &s.route {
             let off = s.lateral_offset_m.abs() > off_route_m || verdict == Verdict::Intervene;
@@ -325,6 +344,7 @@ pub fn drive(
         interventions,
         crashes,
         policy_ticks,
+        speed,
         recording,
         frames,
         junction_entries,
@@ -476,6 +496,7 @@ fn decide(
     let by_expert = |expert: &mut Expert| Decision {
         action: expert.perturb(label).applied,
         distribution: None,
+        speed: None,
         by_policy: false,
         model: None,
     };
@@ -485,6 +506,7 @@ fn decide(
             return Ok(Decision {
                 action: control(obs),
                 distribution: None,
+                speed: None,
                 by_policy: true,
                 model: None,
             });
@@ -507,12 +529,13 @@ fn decide(
         map: obs.map.as_ref().map(|m| &m.patch),
         command: command_of(obs.map.as_ref()),
     };
-    let (action, distribution) = policy
+    let acted = policy
         .act(&seen, label.speed_m_s)
         .map_err(|e| e.context("the policy could not act"))?;
     Ok(Decision {
-        action,
-        distribution: Some(distribution),
+        action: acted.action,
+        distribution: Some(acted.steering),
+        speed: acted.speed,
         by_policy: true,
         model: Some(policy.fingerprint.clone()),
     })

@@ -76,6 +76,8 @@ pub struct DaggerOptions {
     /// Continue an interrupted run in `out`: collections that finished are kept, a training
     /// continues from its saved state; recalibrations and evaluations run again.
     pub resume: bool,
+    /// The learner drives at the expert's speed even when its model has a speed head.
+    pub expert_speed: bool,
 }
 
 /// Which iterations of a DAgger run are evaluated.
@@ -191,7 +193,8 @@ pub fn run(
         let started = Instant::now();
         let evaluations = if options.evaluate.includes(i, options.iterations) {
             observer.stage(i, "evaluate");
-            let policy = Policy::load(&model_dir(&options.out, i), Choice::Mode, options.seed)?;
+            let policy = Policy::load(&model_dir(&options.out, i), Choice::Mode, options.seed)?
+                .with_expert_speed(options.expert_speed);
             let eval_dir = options.out.join("eval").join(format!("iter{i}"));
             let eval_options = EvalOptions {
                 scenarios: options.eval_scenarios.clone(),
@@ -423,11 +426,10 @@ fn collect(
 ) -> Result<Vec<Drive>> {
     let policy = match i {
         0 => None,
-        _ => Some(Policy::load(
-            &model_dir(&options.out, i - 1),
-            Choice::Mode,
-            options.seed,
-        )?),
+        _ => Some(
+            Policy::load(&model_dir(&options.out, i - 1), Choice::Mode, options.seed)?
+                .with_expert_speed(options.expert_speed),
+        ),
     };
     let driver = match policy.as_ref() {
         None => Driver::Expert {

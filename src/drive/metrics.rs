@@ -5,7 +5,7 @@
 //! mixture (probability integral transform, [`Calibration`]).
 
 use crate::drive::junctions::JunctionStats;
-use crate::nn::{Calibration, SteeringDistribution};
+use crate::nn::{Calibration, SpeedDistribution, SteeringDistribution};
 use crate::sim::Crash;
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,17 @@ pub struct TickOutcome<'a> {
     pub expert_curvature_per_m: f64,
     /// The policy's distribution for that state (absent when the expert drove).
     pub distribution: Option<&'a SteeringDistribution>,
+    /// When the policy set the speed: its mixture over target speed, the speed it chose and
+    /// the expert's, m/s.
+    pub speed: Option<SpeedOutcome<'a>>,
+}
+
+/// The speed a policy chose at a tick, beside the expert's.
+#[derive(Clone, Copy, Debug)]
+pub struct SpeedOutcome<'a> {
+    pub distribution: &'a SpeedDistribution,
+    pub applied_m_s: f64,
+    pub expert_m_s: f64,
 }
 
 /// What the supervision makes of a tick.
@@ -101,6 +112,8 @@ pub struct Tally {
     previous_curvature: Option<f64>,
     nll_sum: f64,
     calibration: Calibration,
+    speed_calibration: Calibration,
+    sum_abs_speed_error_m_s: f64,
 }
 
 /// The summary of a drive.
@@ -162,6 +175,18 @@ pub struct Metrics {
     /// Drives that ran out of time before they had driven their distance.
     #[serde(default)]
     pub timed_out: u32,
+    /// When the policy set the speed: the calibration of its mixture over target speed
+    /// against the expert's speed (PIT counts; its ticks are `speed_calibration.count()`),
+    /// the shares of expert speeds inside its central 68.3 % and 95.4 % intervals, and the
+    /// mean |chosen − expert| target speed, m/s.
+    #[serde(default)]
+    pub speed_calibration: Calibration,
+    #[serde(default)]
+    pub speed_coverage_1_sigma: Option<f64>,
+    #[serde(default)]
+    pub speed_coverage_2_sigma: Option<f64>,
+    #[serde(default)]
+    pub mean_abs_speed_error_m_s: Option<f64>,
 }
 
 /// A car that stands still this long has stalled: its drive ends as a failure, seconds.
@@ -237,6 +262,10 @@ impl Tally {
             self.nll_sum -= d.log_prob(x);
             self.calibration.add(d, x);
         }
+        if let Some(s) = &t.speed {
+            self.speed_calibration.add(s.distribution, s.expert_m_s);
+            self.sum_abs_speed_error_m_s += (s.applied_m_s - s.expert_m_s).abs();
+        }
         match self.supervision {
             Supervision::Free if self.crashed => Verdict::Stop,
             Supervision::Free => Verdict::Continue,
@@ -269,6 +298,9 @@ impl Tally {
             scored_ticks: scored,
             expert_nll: (scored > 0).then(|| self.nll_sum / scored as f64),
             calibration: self.calibration.clone(),
+            mean_abs_speed_error_m_s: (self.speed_calibration.count() > 0)
+                .then(|| self.sum_abs_speed_error_m_s / self.speed_calibration.count() as f64),
+            speed_calibration: self.speed_calibration.clone(),
             ..Metrics::default()
         }
         .with_derived()
@@ -299,6 +331,8 @@ impl Metrics {
         self.coverage_1_sigma = self.calibration.coverage_1_sigma();
         self.coverage_2_sigma = self.calibration.coverage_2_sigma();
         self.calibration_error = self.calibration.expected_calibration_error();
+        self.speed_coverage_1_sigma = self.speed_calibration.coverage_1_sigma();
+        self.speed_coverage_2_sigma = self.speed_calibration.coverage_2_sigma();
         self
     }
 
@@ -327,15 +361,21 @@ pub fn combine(parts: &[Metrics]) -> Metrics {
         (per(sum, n), n)
     };
     let mut calibration = Calibration::default();
+    let mut speed_calibration = Calibration::default();
     let mut junctions = JunctionStats::default();
     let mut intervention_places = InterventionPlaces::default();
     for m in parts {
         calibration.merge(&m.calibration);
+        speed_calibration.merge(&m.speed_calibration);
         junctions.merge(&m.junctions);
         intervention_places.merge(&m.intervention_places);
     }
     let (nll, scored) = weighted(&|m| (m.expert_nll.unwrap_or(0.0), m.scored_ticks));
     let (whiteness, rate_ticks) = weighted(&|m| (m.whiteness_per_m_s, m.rate_ticks));
+    let (speed_error, speed_ticks) = weighted(&|m| {
+        let n = m.speed_calibration.count();
+        (m.mean_abs_speed_error_m_s.unwrap_or(0.0), n)
+    });
     Metrics {
         supervision: parts.first().map(|m| m.supervision).unwrap_or_default(),
         interventions: parts.iter().map(|m| m.interventions).sum(),
@@ -359,6 +399,8 @@ pub fn combine(parts: &[Metrics]) -> Metrics {
         stalls: parts.iter().map(|m| m.stalls).sum(),
         stall: parts.iter().find_map(|m| m.stall.clone()),
         timed_out: parts.iter().map(|m| m.timed_out).sum(),
+        speed_calibration,
+        mean_abs_speed_error_m_s: (speed_ticks > 0).then_some(speed_error),
         ..Metrics::default()
     }
     .with_derived()

@@ -1,13 +1,13 @@
 //! The learned driver: the steering network reads the camera frame and the action is taken
-//! from its distribution (mode, mean or a sample). Speed is not the network's to choose: it
-//! follows the expert's speed profile (a cruise controller that slows for curves), as PilotNet
-//! controls steering only.
+//! from its distribution (mode, mean or a sample). A model with a speed head also sets the
+//! car's speed from its mixture over target speed; a model without one (PilotNet controls
+//! steering only), or a policy told to (`--expert-speed`), follows the expert's speed profile.
 
 use crate::error::{Error, Result};
 use crate::nn::ModelDir;
 use crate::nn::dataset::{commands_to_tensor, frames_to_tensor, maps_to_tensor};
 use crate::nn::steering::Inputs;
-use crate::nn::{Model, SteeringDistribution};
+use crate::nn::{Model, SpeedDistribution, SteeringDistribution};
 use crate::sim::map_input::{Command, MapOptions};
 use crate::sim::{Action, Frame};
 use rand::SeedableRng;
@@ -24,6 +24,38 @@ pub enum Choice {
     Mean,
     /// A draw from the mixture (seeded).
     Sample,
+}
+
+/// Where the speed of a policy's car comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpeedSource {
+    /// The model's speed head: its mixture over target speed, read as the steering is.
+    Policy,
+    /// The privileged expert's speed profile (cruise, curves, the car ahead, junctions).
+    Expert,
+}
+
+impl SpeedSource {
+    /// How reports say it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SpeedSource::Policy => "the policy's own (its speed head, from what it sees)",
+            SpeedSource::Expert => {
+                "the expert's profile (privileged: it knows the track, the car ahead and the \
+                 junction rule)"
+            }
+        }
+    }
+}
+
+/// What a policy chose at a tick, and the distributions it chose from.
+#[derive(Clone, Debug)]
+pub struct Acted {
+    pub action: Action,
+    pub steering: SteeringDistribution,
+    /// The mixture over target speed, when the policy set the speed.
+    pub speed: Option<SpeedDistribution>,
 }
 
 /// What a policy reads at a tick.
@@ -59,6 +91,9 @@ pub struct Policy {
     /// The model's [`Model::fingerprint`], recorded with the ticks it drives.
     pub fingerprint: String,
     pub choice: Choice,
+    /// Where the car's speed comes from ([`SpeedSource::Policy`] whenever the model has a
+    /// speed head, unless [`Policy::with_expert_speed`]).
+    pub speed: SpeedSource,
     seed: u64,
     rng: StdRng,
     /// The curvature chosen at the last tick.
@@ -69,6 +104,10 @@ impl Policy {
     pub fn new(model: Model, choice: Choice, seed: u64) -> Result<Self> {
         Ok(Self {
             fingerprint: model.fingerprint()?,
+            speed: match model.config.speed {
+                Some(_) => SpeedSource::Policy,
+                None => SpeedSource::Expert,
+            },
             model,
             choice,
             seed,
@@ -88,10 +127,20 @@ impl Policy {
             model,
             fingerprint: self.fingerprint.clone(),
             choice: self.choice,
+            speed: self.speed,
             seed: self.seed,
             rng: StdRng::seed_from_u64(self.seed ^ 0x5EED_0000_D21E_0001),
             last: None,
         })
+    }
+
+    /// The same policy driving at the expert's speed (`--expert-speed`), whether or not its
+    /// model has a speed head.
+    pub fn with_expert_speed(mut self, expert: bool) -> Self {
+        if expert {
+            self.speed = SpeedSource::Expert;
+        }
+        self
     }
 
     /// Loads the model directory `dir`.
@@ -103,6 +152,15 @@ impl Policy {
     /// The steering distribution for what the car sees: its camera frame, and the map patch
     /// and navigation command when the model reads them.
     pub fn distribution(&self, seen: &Seen) -> Result<SteeringDistribution> {
+        Ok(self.distributions(seen)?.0)
+    }
+
+    /// The steering distribution and, when the policy sets the speed, the mixture over target
+    /// speed, for what the car sees.
+    pub fn distributions(
+        &self,
+        seen: &Seen,
+    ) -> Result<(SteeringDistribution, Option<SpeedDistribution>)> {
         let config = &self.model.config;
         let input = config.input;
         let frame = seen.frame;
@@ -135,11 +193,15 @@ impl Policy {
             maps,
             commands,
         };
-        let mut all = self
+        let (mut steering, speed) = self
             .model
-            .predict(&inputs)
+            .predict_all(&inputs)
             .map_err(|e| e.context("policy inference"))?;
-        Ok(all.remove(0))
+        let speed = match self.speed {
+            SpeedSource::Policy => speed.map(|mut s| s.remove(0)),
+            SpeedSource::Expert => None,
+        };
+        Ok((steering.remove(0), speed))
     }
 
     /// The map options a world must give this policy (`None`: it reads neither a map nor a
@@ -173,10 +235,31 @@ impl Policy {
         chosen
     }
 
-    /// The action for what the car sees, at the expert's speed `speed_m_s`, and the
-    /// distribution it came from.
-    pub fn act(&mut self, seen: &Seen, speed_m_s: f64) -> Result<(Action, SteeringDistribution)> {
-        let d = self.distribution(seen)?;
-        Ok((Action::new(self.curvature(&d), speed_m_s), d))
+    /// The target speed chosen from a speed mixture (as the steering is: mode, mean or a
+    /// sample), never below standing.
+    pub fn target_speed(&mut self, distribution: &SpeedDistribution) -> f64 {
+        let v = match self.choice {
+            Choice::Mode => distribution.mode(),
+            Choice::Mean => distribution.mean(),
+            Choice::Sample => distribution.sample(&mut self.rng),
+        };
+        v.max(0.0)
+    }
+
+    /// The action for what the car sees, and the distributions it came from: the speed from
+    /// the policy's speed mixture, or the expert's `expert_speed_m_s` when the policy does
+    /// not set it.
+    pub fn act(&mut self, seen: &Seen, expert_speed_m_s: f64) -> Result<Acted> {
+        let (steering, speed) = self.distributions(seen)?;
+        let curvature = self.curvature(&steering);
+        let v = match &speed {
+            Some(d) => self.target_speed(d),
+            None => expert_speed_m_s,
+        };
+        Ok(Acted {
+            action: Action::new(curvature, v),
+            steering,
+            speed,
+        })
     }
 }

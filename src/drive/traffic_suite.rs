@@ -8,6 +8,7 @@
 use crate::drive::Policy;
 use crate::drive::closed_loop::{DriveOptions, Pilot, drive};
 use crate::drive::metrics::{Metrics, Supervision, combine};
+use crate::drive::policy::SpeedSource;
 use crate::error::{Error, Result};
 use crate::report::plot;
 use crate::sim::Crash;
@@ -361,8 +362,9 @@ pub fn run_traffic_suite(
             Some(p) => format!("policy {} ({})", p.fingerprint, p.model.config.preset),
             None => "the expert".into(),
         },
-        speed: "the expert's speed profile (its car-following and junction caps): no policy \
-                sets its own speed yet"
+        speed: policy
+            .map_or(SpeedSource::Expert, |p| p.speed)
+            .describe()
             .into(),
         cells,
     };

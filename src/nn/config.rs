@@ -1,6 +1,7 @@
 //! Model configuration: a serde type with named presets, saved as a checkpoint's `config.json`.
 
 use crate::nn::ops::Conv2dSpec;
+pub use crate::nn::speed::SpeedHeadConfig;
 use crate::sim::map_input::{COMMANDS, MapMode, MapSpec};
 use serde::{Deserialize, Serialize};
 
@@ -155,6 +156,10 @@ pub struct ModelConfig {
     /// offset from its lane's centre (a lane-pose model, a localisation sensor).
     #[serde(default, skip_serializing_if = "Target::is_curvature")]
     pub target: Target,
+    /// A mixture over target speed beside the steering mixture (`None`: the model steers and
+    /// the car drives at the expert's speed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<SpeedHeadConfig>,
 }
 
 /// The quantity a model's mixture is over, and its label in recorded episodes.
@@ -271,13 +276,15 @@ impl ModelConfig {
             map: None,
             command_heads: 1,
             target: Target::Curvature,
+            speed: None,
         }
     }
 
     /// PilotNet's camera trunk with a map branch (three strided convolutions over the 64 × 64
     /// patch: 16, 32, 32 channels, 6 × 6 at the end) whose features join the camera's before
     /// a 100-50-10 head over a mixture of 5 components, room for one mode per exit of a
-    /// 4-way junction and one to spare (Amini et al. 2019). `mode` picks the map's channels.
+    /// 4-way junction and one to spare (Amini et al. 2019), and a speed head over the same
+    /// features ([`SpeedHeadConfig::default`]). `mode` picks the map's channels.
     pub fn navnet(mode: MapMode) -> Self {
         let conv = |out_channels, kernel, stride| LayerSpec::Conv {
             out_channels,
@@ -288,6 +295,7 @@ impl ModelConfig {
         let mut config = Self::pilotnet();
         config.preset = "navnet".into();
         config.steering.components = 5;
+        config.speed = Some(SpeedHeadConfig::default());
         if mode != MapMode::None {
             config.map = Some(MapBranchConfig {
                 mode,
@@ -300,11 +308,13 @@ impl ModelConfig {
 
     /// Conditional imitation learning (Codevilla et al. 2018): PilotNet's trunk and one
     /// mixture head per high-level command (follow the road, left, straight, right at the
-    /// next junction), the command choosing the head.
+    /// next junction), the command choosing the head; and a speed head, as CILRS predicts
+    /// speed beside its controls (Codevilla et al. 2019).
     pub fn cil() -> Self {
         let mut config = Self::pilotnet();
         config.preset = "cil".into();
         config.command_heads = COMMANDS;
+        config.speed = Some(SpeedHeadConfig::default());
         config
     }
 
@@ -360,6 +370,7 @@ impl ModelConfig {
             map: None,
             command_heads: 1,
             target: Target::Curvature,
+            speed: None,
         }
     }
 
@@ -418,6 +429,12 @@ impl ModelConfig {
                 self.command_heads
             ));
         }
+        if let Some(problem) = self.speed.as_ref().and_then(SpeedHeadConfig::problems) {
+            return Err(problem);
+        }
+        if self.speed.is_some() && !self.target.is_curvature() {
+            return Err("speed: only a driving policy (target curvature) has a speed head".into());
+        }
         let map = self.map_feature_shape()?;
         check_parameters(self.parameter_estimate(shape, map))?;
         Ok(shape)
@@ -442,7 +459,9 @@ impl ModelConfig {
             width = h as f64;
         }
         head += width * 3.0 * self.steering.components as f64;
-        total + head * self.command_heads as f64
+        let features = volume(features) + map.map_or(0.0, volume);
+        let speed = self.speed.as_ref().map_or(0.0, |s| s.parameters(features));
+        total + head * self.command_heads as f64 + speed
     }
 
     /// Shape (C, H, W) of the map branch's feature map (`None` without a map branch).

@@ -36,6 +36,8 @@ pub struct Sample {
     pub png: Arc<[u8]>,
     /// The expert's curvature at this frame (1/m): a policy's target.
     pub curvature_per_m: f32,
+    /// The expert's target speed at this frame (m/s): a speed head's target.
+    pub speed_m_s: f32,
     /// The car's offset from its lane's centre (metres, positive left): a lane-pose model's
     /// target.
     pub lane_offset_m: f32,
@@ -114,6 +116,7 @@ impl Dataset {
                 data.samples.push(Sample {
                     png: png.into(),
                     curvature_per_m: step.expert_action.curvature_per_m as f32,
+                    speed_m_s: step.expert_action.speed_m_s as f32,
                     lane_offset_m: step.state.lateral_offset_m as f32,
                     episode,
                     tick: step.tick,
@@ -307,10 +310,12 @@ fn seeded_rng(parts: &[&[u8]]) -> StdRng {
 }
 
 /// A mini-batch: the network's inputs and targets `(B,)` (1/m); for a route-blind stream,
-/// also every exit's label on the component of its manoeuvre (see [`crate::nn::route_blind`]).
+/// also every exit's label on the component of its manoeuvre (see [`crate::nn::route_blind`]);
+/// for a model with a speed head, the expert's speeds `(B,)` (m/s).
 pub struct Batch {
     pub inputs: Inputs,
     pub targets: Tensor,
+    pub speeds: Option<Tensor>,
     pub anchored: Option<AnchoredTargets>,
     pub size: usize,
 }
@@ -340,6 +345,8 @@ pub struct StreamSpec {
     pub components: usize,
     /// What each sample's target is.
     pub target: crate::nn::config::Target,
+    /// Also batch the expert's speed (a model with a speed head).
+    pub speed: bool,
 }
 
 /// Batches in order, prepared by worker threads; at most `2 × workers` batches are in flight.
@@ -549,7 +556,14 @@ fn make_batch(
     } else {
         None
     };
+    let speeds = if spec.speed {
+        let v: Vec<f32> = indices.iter().map(|&i| data.samples[i].speed_m_s).collect();
+        Some(Tensor::from_vec(v, size, &device())?)
+    } else {
+        None
+    };
     Ok(Batch {
+        speeds,
         inputs: Inputs {
             images: Tensor::from_vec(images, (size, 3, h, w), &device())?,
             maps,

@@ -33,6 +33,9 @@ pub struct SteeringDistribution {
     components: Vec<Component>,
 }
 
+/// The same Gaussian mixture over target speed, m/s (a speed head's output).
+pub type SpeedDistribution = SteeringDistribution;
+
 /// `Φ(z)` of the standard normal, accurate in both tails (through `erfc`).
 pub fn standard_normal_cdf(z: f64) -> f64 {
     0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)

@@ -1,35 +1,40 @@
 //! The steering network: backbone plus a Gaussian-mixture head over curvature, as in Amini et
-//! al. 2019, "Variational End-to-End Navigation and Localization", and its training loss, the
-//! negative log-likelihood of the expert's curvature computed with log-sum-exp.
+//! al. 2019, "Variational End-to-End Navigation and Localization" (its loss, the negative
+//! log-likelihood of the expert's curvature, is [`crate::nn::mixture`]'s), and for a policy that
+//! sets its own speed a speed head beside it ([`crate::nn::speed`]).
 
 use crate::error::Result as CrateResult;
 use crate::nn::backbone::Backbone;
 use crate::nn::checkpoint::{ModelDir, load_varmap, model_err, varmap_tensors};
 use crate::nn::config::{ModelConfig, SteeringHeadConfig};
 use crate::nn::device;
-use crate::nn::distribution::SteeringDistribution;
+use crate::nn::distribution::{SpeedDistribution, SteeringDistribution};
 use crate::nn::linear::Mlp;
-use crate::nn::route_blind::AnchoredTargets;
+pub use crate::nn::mixture::{MixtureBatch, MixtureScale, softplus};
+use crate::nn::speed::SpeedHead;
 use candle_core::DType;
-use candle_core::{D, Module, Result, Tensor, bail};
+use candle_core::{Module, Result, Tensor, bail};
 use candle_nn::{VarBuilder, VarMap};
 use std::collections::HashMap;
 use std::path::Path;
 
-const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
-
 /// Dense ReLU layers, then 3K outputs: mixture logits, means and raw scales; with several
 /// commands, one such branch per command and the command picks the branch's outputs.
 pub struct SteeringHead {
-    config: SteeringHeadConfig,
+    scale: MixtureScale,
     branches: Vec<Mlp>,
 }
 
-/// A batch of mixtures, each tensor `(B, K)`: log-weights, means (1/m), standard deviations (1/m).
-pub struct MixtureBatch {
-    pub log_weights: Tensor,
-    pub means: Tensor,
-    pub std_devs: Tensor,
+impl SteeringHeadConfig {
+    pub fn scale(&self) -> MixtureScale {
+        MixtureScale {
+            components: self.components,
+            scale: self.curvature_scale_per_m,
+            offset: 0.0,
+            std_floor: self.std_floor_per_m,
+            std_scale: self.std_scale,
+        }
+    }
 }
 
 impl SteeringHead {
@@ -51,7 +56,7 @@ impl SteeringHead {
                 .collect::<Result<_>>()?,
         };
         Ok(Self {
-            config: config.clone(),
+            scale: config.scale(),
             branches,
         })
     }
@@ -74,97 +79,7 @@ impl SteeringHead {
                 many.len()
             ),
         };
-        MixtureBatch::from_raw(&x, &self.config)
-    }
-}
-
-/// `ln(1 + eˣ)` computed as `max(x, 0) + ln(1 + e^−|x|)`, finite for any x.
-pub fn softplus(x: &Tensor) -> Result<Tensor> {
-    x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?
-}
-
-impl MixtureBatch {
-    /// The head's raw outputs `(B, 3K)` → mixtures: softmax of the first K (as log-weights),
-    /// the next K times the curvature scale as means, `(scale·softplus(·) + floor)·std_scale`
-    /// of the last K as standard deviations.
-    pub fn from_raw(raw: &Tensor, config: &SteeringHeadConfig) -> Result<Self> {
-        let k = config.components;
-        match raw.dims() {
-            &[_, n] if n == 3 * k => {}
-            dims => bail!(
-                "steering head: expected raw outputs (B, {}), got {dims:?}",
-                3 * k
-            ),
-        }
-        let scale = config.curvature_scale_per_m;
-        let log_weights = candle_nn::ops::log_softmax(&raw.narrow(1, 0, k)?, D::Minus1)?;
-        let means = raw.narrow(1, k, k)?.affine(scale, 0.0)?;
-        let t = config.std_scale;
-        let std_devs =
-            softplus(&raw.narrow(1, 2 * k, k)?)?.affine(scale * t, config.std_floor_per_m * t)?;
-        Ok(MixtureBatch {
-            log_weights,
-            means,
-            std_devs,
-        })
-    }
-
-    /// Per-sample log-density of `targets (B,)` (1/m): log-sum-exp over components of
-    /// `ln w_k + ln N(y; μ_k, σ_k)`.
-    pub fn log_prob(&self, targets: &Tensor) -> Result<Tensor> {
-        let y = targets.unsqueeze(1)?.broadcast_as(self.means.shape())?; // (B, K)
-        let joint = self.log_joint(&y)?;
-        let max = joint.max_keepdim(1)?.detach();
-        let lse = (joint.broadcast_sub(&max)?.exp()?.sum_keepdim(1)?.log()? + max)?;
-        lse.squeeze(1)
-    }
-
-    /// Mean negative log-likelihood of `targets (B,)`, the training loss.
-    pub fn nll(&self, targets: &Tensor) -> Result<Tensor> {
-        self.log_prob(targets)?.mean_all()?.neg()
-    }
-
-    /// `ln w_k + ln N(y_k; μ_k, σ_k)` for targets `y (B, K)`, one per component.
-    fn log_joint(&self, y: &Tensor) -> Result<Tensor> {
-        let z = ((y - &self.means)? / &self.std_devs)?;
-        let log_normal = ((z.sqr()? * -0.5)? - self.std_devs.log()?)?.affine(1.0, -LN_SQRT_2PI)?;
-        &self.log_weights + log_normal
-    }
-
-    /// The training loss of a model not told the route (see [`crate::nn::route_blind`]): per
-    /// sample, `plain_b · (−ln p(y_b))` plus, near a junction, `−Σ_k a_k (ln w_k + ln N(v_k;
-    /// μ_k, σ_k))` over each exit's label `v_k` on its component with share `a_k`; the batch
-    /// mean of these.
-    pub fn route_blind_nll(&self, targets: &Tensor, anchored: &AnchoredTargets) -> Result<Tensor> {
-        let plain = (self.log_prob(targets)? * &anchored.plain)?;
-        let exits = (self.log_joint(&anchored.values)? * &anchored.shares)?.sum(1)?;
-        (plain + exits)?.mean_all()?.neg()
-    }
-
-    /// The mixtures as plain values, one per sample.
-    pub fn to_distributions(&self) -> Result<Vec<SteeringDistribution>> {
-        let weights = self
-            .log_weights
-            .exp()?
-            .to_dtype(candle_core::DType::F64)?
-            .to_vec2::<f64>()?;
-        let means = self
-            .means
-            .to_dtype(candle_core::DType::F64)?
-            .to_vec2::<f64>()?;
-        let stds = self
-            .std_devs
-            .to_dtype(candle_core::DType::F64)?
-            .to_vec2::<f64>()?;
-        weights
-            .iter()
-            .zip(&means)
-            .zip(&stds)
-            .map(|((w, m), s)| {
-                SteeringDistribution::new(w, m, s)
-                    .map_err(|e| candle_core::Error::Msg(e.to_string()))
-            })
-            .collect()
+        MixtureBatch::from_raw(&x, &self.scale)
     }
 }
 
@@ -206,15 +121,18 @@ impl Inputs {
     }
 }
 
-/// Backbone plus steering head; for navigation, a map branch beside the backbone.
+/// Backbone plus steering head; for navigation, a map branch beside the backbone; for full
+/// control, a speed head beside the steering head.
 pub struct SteeringNet {
     pub backbone: Backbone,
     pub map: Option<Backbone>,
     pub head: SteeringHead,
+    /// The mixture over target speed (`None`: the model steers only).
+    pub speed: Option<SpeedHead>,
 }
 
 impl SteeringNet {
-    /// Builds the network under `vb` (`backbone.*`, `map.*`, `steering.*`); weights start at
+    /// Builds the network under `vb` (`backbone.*`, `map.*`, `steering.*`, `speed.*`); weights start at
     /// zero, so call [`crate::nn::checkpoint::initialise`] or load a checkpoint.
     pub fn new(config: &ModelConfig, vb: VarBuilder) -> Result<Self> {
         let features = match config.head_features() {
@@ -239,10 +157,15 @@ impl SteeringNet {
             config.command_heads,
             vb.pp("steering"),
         )?;
+        let speed = match &config.speed {
+            Some(s) => Some(SpeedHead::new(s, features, vb.pp("speed"))?),
+            None => None,
+        };
         Ok(Self {
             backbone,
             map,
             head,
+            speed,
         })
     }
 
@@ -266,7 +189,27 @@ impl SteeringNet {
         maps: Option<&Tensor>,
         commands: Option<&Tensor>,
     ) -> Result<MixtureBatch> {
-        let features = match (&self.map, maps) {
+        self.head.forward(&self.joined(camera, maps)?, commands)
+    }
+
+    /// Inputs → the steering mixtures and, for a model with a speed head, the mixtures over
+    /// target speed, both from the same features.
+    pub fn forward_all(&self, inputs: &Inputs) -> Result<Outputs> {
+        let camera = self.camera_features(&inputs.images)?;
+        let features = self.joined(&camera, inputs.maps.as_ref())?;
+        Ok(Outputs {
+            steering: self.head.forward(&features, inputs.commands.as_ref())?,
+            speed: self
+                .speed
+                .as_ref()
+                .map(|h| h.forward(&features))
+                .transpose()?,
+        })
+    }
+
+    /// The features the heads read: the camera's, and the map branch's beside them.
+    fn joined(&self, camera: &Tensor, maps: Option<&Tensor>) -> Result<Tensor> {
+        Ok(match (&self.map, maps) {
             (None, _) => camera.clone(),
             (Some(branch), Some(maps)) => {
                 let map = branch.forward(maps)?.flatten_from(1)?;
@@ -277,9 +220,15 @@ impl SteeringNet {
                 Tensor::cat(&[&camera, &map], 1)?
             }
             (Some(_), None) => bail!("this model reads a map beside the camera but none was given"),
-        };
-        self.head.forward(&features, commands)
+        })
     }
+}
+
+/// What a network outputs for a batch: steering mixtures, and mixtures over target speed
+/// (m/s) when it has a speed head.
+pub struct Outputs {
+    pub steering: MixtureBatch,
+    pub speed: Option<MixtureBatch>,
 }
 
 /// A steering model: its config, its variables and the network built on them.
@@ -363,5 +312,19 @@ impl Model {
     /// Steering distributions for a batch of inputs.
     pub fn predict(&self, inputs: &Inputs) -> CrateResult<Vec<SteeringDistribution>> {
         Ok(self.net.forward(inputs)?.to_distributions()?)
+    }
+
+    /// Steering distributions and, for a model with a speed head, distributions over target
+    /// speed (m/s), for a batch of inputs.
+    pub fn predict_all(
+        &self,
+        inputs: &Inputs,
+    ) -> CrateResult<(Vec<SteeringDistribution>, Option<Vec<SpeedDistribution>>)> {
+        let out = self.net.forward_all(inputs)?;
+        let speed = match &out.speed {
+            Some(s) => Some(s.to_distributions()?),
+            None => None,
+        };
+        Ok((out.steering.to_distributions()?, speed))
     }
 }

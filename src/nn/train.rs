@@ -91,6 +91,10 @@ pub struct EpochMetrics {
     /// Mean |mode − expert| (1/m), the mode being that of the most likely component.
     pub validation_mae_mode_per_m: f64,
     pub validation_mae_mean_per_m: f64,
+    /// A model with a speed head: the validation NLL of the expert's speed and the mean
+    /// |mode − expert| (m/s); NaN without one.
+    pub validation_speed_nll: f64,
+    pub validation_speed_mae_m_s: f64,
     pub learning_rate: f64,
     pub train_samples_per_s: f64,
     pub seconds: f64,
@@ -98,11 +102,14 @@ pub struct EpochMetrics {
     pub data_wait_s: f64,
 }
 
-/// The validation figures, as `metrics.csv` names them.
-const VALIDATION: [&str; 3] = [
+/// The validation figures, as `metrics.csv` names them (the last two only for a model with a
+/// speed head).
+const VALIDATION: [&str; 5] = [
     "validation_nll",
     "validation_mae_mode_per_m",
     "validation_mae_mean_per_m",
+    "validation_speed_nll",
+    "validation_speed_mae_m_s",
 ];
 
 impl From<&Epoch> for EpochMetrics {
@@ -113,6 +120,8 @@ impl From<&Epoch> for EpochMetrics {
             validation_nll: e.get(VALIDATION[0]),
             validation_mae_mode_per_m: e.get(VALIDATION[1]),
             validation_mae_mean_per_m: e.get(VALIDATION[2]),
+            validation_speed_nll: e.get(VALIDATION[3]),
+            validation_speed_mae_m_s: e.get(VALIDATION[4]),
             learning_rate: e.learning_rate,
             train_samples_per_s: e.train_samples_per_s,
             seconds: e.seconds,
@@ -166,6 +175,7 @@ impl Steering<'_> {
                     && self.model.config.target.is_curvature(),
                 components: self.model.config.steering.components,
                 target: self.model.config.target,
+                speed: self.model.config.speed.is_some(),
             },
         )
     }
@@ -195,38 +205,70 @@ impl Task for Steering<'_> {
         Ok(Box::new(self.stream(order, skip, epoch, o.augment)))
     }
 
+    /// The steering NLL (route-blind where the model is not told the route), plus the speed
+    /// NLL for a model with a speed head; both reported as parts.
     fn loss(&self, batch: &Batch) -> Result<Loss> {
+        let out = self.model.net.forward_all(&batch.inputs)?;
+        let steering = match &batch.anchored {
+            Some(a) => out.steering.route_blind_nll(&batch.targets, a)?,
+            None => out.steering.nll(&batch.targets)?,
+        };
+        let (total, parts) = match (&out.speed, &batch.speeds) {
+            (Some(speed), Some(targets)) => {
+                let speed = speed.nll(targets)?;
+                let parts = vec![
+                    steering.to_scalar::<f32>()? as f64,
+                    speed.to_scalar::<f32>()? as f64,
+                ];
+                ((steering + speed)?, parts)
+            }
+            _ => (steering, Vec::new()),
+        };
         Ok(Loss {
-            total: match &batch.anchored {
-                Some(a) => self
-                    .model
-                    .net
-                    .forward(&batch.inputs)?
-                    .route_blind_nll(&batch.targets, a)?,
-                None => self.model.net.forward(&batch.inputs)?.nll(&batch.targets)?,
-            },
+            total,
             samples: batch.size,
-            parts: Vec::new(),
+            parts,
         })
+    }
+
+    fn part_names(&self) -> Vec<String> {
+        match self.model.config.speed {
+            Some(_) => vec!["steering_nll".into(), "speed_nll".into()],
+            None => Vec::new(),
+        }
     }
 
     fn validate(&self) -> Result<Vec<f64>> {
         let stream = self.stream(self.split.validation.clone(), 0, 0, None);
         let (mut nll, mut mode, mut mean, mut n) = (0.0, 0.0, 0.0, 0usize);
+        let (mut speed_nll, mut speed_mae) = (0.0, 0.0);
         for batch in stream {
             let batch = batch?;
-            let out = self.model.net.forward(&batch.inputs.detach())?;
-            let log_prob = out.log_prob(&batch.targets)?.to_vec1::<f32>()?;
+            let out = self.model.net.forward_all(&batch.inputs.detach())?;
+            let log_prob = out.steering.log_prob(&batch.targets)?.to_vec1::<f32>()?;
             let targets = batch.targets.to_vec1::<f32>()?;
-            for ((lp, t), d) in log_prob.iter().zip(&targets).zip(out.to_distributions()?) {
+            let dists = out.steering.to_distributions()?;
+            for ((lp, t), d) in log_prob.iter().zip(&targets).zip(dists) {
                 nll -= *lp as f64;
                 mode += (d.mode() - *t as f64).abs();
                 mean += (d.mean() - *t as f64).abs();
                 n += 1;
             }
+            if let (Some(speed), Some(speeds)) = (&out.speed, &batch.speeds) {
+                let log_prob = speed.log_prob(speeds)?.to_vec1::<f32>()?;
+                let speeds = speeds.to_vec1::<f32>()?;
+                for ((lp, v), d) in log_prob.iter().zip(&speeds).zip(speed.to_distributions()?) {
+                    speed_nll -= *lp as f64;
+                    speed_mae += (d.mode() - *v as f64).abs();
+                }
+            }
         }
         let n = n.max(1) as f64;
-        Ok(vec![nll / n, mode / n, mean / n])
+        let mut figures = vec![nll / n, mode / n, mean / n];
+        if self.model.config.speed.is_some() {
+            figures.extend([speed_nll / n, speed_mae / n]);
+        }
+        Ok(figures)
     }
 
     fn loss_name(&self) -> &'static str {
@@ -234,7 +276,12 @@ impl Task for Steering<'_> {
     }
 
     fn validation_names(&self) -> Vec<String> {
-        VALIDATION.iter().map(|s| s.to_string()).collect()
+        let n = if self.model.config.speed.is_some() {
+            5
+        } else {
+            3
+        };
+        VALIDATION[..n].iter().map(|s| s.to_string()).collect()
     }
 
     fn objective(&self) -> Objective {

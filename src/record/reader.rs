@@ -45,6 +45,8 @@ pub struct Step {
     /// ([`crate::nn::Model::fingerprint`]).
     pub driver_model: Option<String>,
     pub distribution: Option<DistributionMsg>,
+    /// The policy's mixture over target speed (m/s), when it set the speed.
+    pub speed_distribution: Option<DistributionMsg>,
     /// Visible objects of the frame, when labels were recorded.
     pub objects: Option<ObjectsMsg>,
     /// The car's place on its route, in a town.
@@ -169,6 +171,7 @@ struct Partial {
     expert_action: Option<Action>,
     driver: Option<DriverMsg>,
     distribution: Option<DistributionMsg>,
+    speed_distribution: Option<DistributionMsg>,
     objects: Option<ObjectsMsg>,
     class_mask_png: Option<Vec<u8>>,
     route: Option<RouteMsg>,
@@ -370,6 +373,11 @@ impl Assembler {
                 self.begin(d.tick);
                 self.partial.distribution = Some(d);
             }
+            TOPIC_SPEED_DISTRIBUTION => {
+                let d: DistributionMsg = json(data)?;
+                self.begin(d.tick);
+                self.partial.speed_distribution = Some(d);
+            }
             TOPIC_CLASS_MASK => {
                 let (png, _) = decode_compressed_image(data).ok_or("malformed CompressedImage")?;
                 self.partial.class_mask_png = Some(png.to_vec());
@@ -421,6 +429,7 @@ impl Assembler {
                     driver: driver.driver,
                     driver_model: driver.model,
                     distribution: p.distribution,
+                    speed_distribution: p.speed_distribution,
                     route: p.route,
                     traffic: p.traffic,
                     objects: p.objects,

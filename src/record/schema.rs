@@ -18,6 +18,8 @@ pub const TOPIC_EXPERT_ACTION: &str = "/expert_action";
 pub const TOPIC_STATE: &str = "/state";
 pub const TOPIC_DRIVER: &str = "/driver";
 pub const TOPIC_DISTRIBUTION: &str = "/policy/distribution";
+/// A policy's Gaussian mixture over target speed (m/s), when it set the speed.
+pub const TOPIC_SPEED_DISTRIBUTION: &str = "/policy/speed_distribution";
 pub const TOPIC_OBJECTS: &str = "/labels/objects";
 pub const TOPIC_CLASS_MASK: &str = "/labels/class_mask";
 pub const TOPIC_ROUTE: &str = "/route";
@@ -221,7 +223,8 @@ pub struct DriverMsg {
     pub model: Option<String>,
 }
 
-/// A policy's Gaussian mixture over curvature at a tick.
+/// A policy's Gaussian mixture at a tick: over curvature (1/m) on `/policy/distribution`,
+/// over target speed (m/s) on `/policy/speed_distribution`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DistributionMsg {
     pub tick: u64,
@@ -275,6 +278,7 @@ pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
     const STATE: &str = r#"{"type":"object","title":"steerlab.State","properties":{"tick":{"type":"integer"},"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"speed_m_s":{"type":"number"},"steer_rad":{"type":"number"},"s_m":{"type":"number"},"lateral_offset_m":{"type":"number"},"heading_error_rad":{"type":"number"},"distance_m":{"type":"number"},"off_road":{"type":"boolean"}},"required":["tick","x_m","y_m","heading_rad","speed_m_s","steer_rad","s_m","lateral_offset_m","heading_error_rad","distance_m","off_road"]}"#;
     const DRIVER: &str = r#"{"type":"object","title":"steerlab.Driver","properties":{"tick":{"type":"integer"},"driver":{"type":"string","enum":["expert","policy","keyboard","replay"]},"model":{"type":"string"}},"required":["tick","driver"]}"#;
     const DISTRIBUTION: &str = r#"{"type":"object","title":"steerlab.SteeringDistribution","properties":{"tick":{"type":"integer"},"weights":{"type":"array","items":{"type":"number"}},"means":{"type":"array","items":{"type":"number"}},"std_devs":{"type":"array","items":{"type":"number"}}},"required":["tick","weights","means","std_devs"]}"#;
+    const SPEED_DISTRIBUTION: &str = r#"{"type":"object","title":"steerlab.SpeedDistribution","properties":{"tick":{"type":"integer"},"weights":{"type":"array","items":{"type":"number"}},"means":{"type":"array","items":{"type":"number"}},"std_devs":{"type":"array","items":{"type":"number"}}},"required":["tick","weights","means","std_devs"]}"#;
     const FRAME_INFO: &str = r#"{"type":"object","title":"steerlab.FrameInfo","properties":{"tick":{"type":"integer"},"width":{"type":"integer"},"height":{"type":"integer"},"content_hash":{"type":"integer"}},"required":["tick","width","height","content_hash"]}"#;
     const OBJECTS: &str = r#"{"type":"object","title":"steerlab.Objects","properties":{"tick":{"type":"integer"},"width":{"type":"integer"},"height":{"type":"integer"},"classes":{"type":"array","items":{"type":"string"}},"objects":{"type":"array","items":{"type":"object","properties":{"id":{"type":"integer"},"class":{"type":"string"},"x0":{"type":"integer"},"y0":{"type":"integer"},"x1":{"type":"integer"},"y1":{"type":"integer"},"pixels":{"type":"integer"}},"required":["id","class","x0","y0","x1","y1","pixels"]}}},"required":["tick","width","height","classes","objects"]}"#;
     match topic {
@@ -283,6 +287,7 @@ pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
         TOPIC_STATE => Some(("steerlab.State", STATE)),
         TOPIC_DRIVER => Some(("steerlab.Driver", DRIVER)),
         TOPIC_DISTRIBUTION => Some(("steerlab.SteeringDistribution", DISTRIBUTION)),
+        TOPIC_SPEED_DISTRIBUTION => Some(("steerlab.SpeedDistribution", SPEED_DISTRIBUTION)),
         TOPIC_FRAME_INFO => Some(("steerlab.FrameInfo", FRAME_INFO)),
         TOPIC_ROUTE => Some(("steerlab.Route", ROUTE)),
         TOPIC_TRAFFIC => Some(("steerlab.Traffic", TRAFFIC)),

@@ -96,6 +96,8 @@ pub struct StepRecord {
     pub expert_action: ActionMsg,
     pub driver: DriverMsg,
     pub distribution: Option<DistributionMsg>,
+    /// The policy's mixture over target speed, when it set the speed.
+    pub speed_distribution: Option<DistributionMsg>,
     /// The label frame of the camera frame (class mask and object boxes), when rendered.
     pub labels: Option<LabelFrame>,
     /// The car's place on its route, in a town.
@@ -194,6 +196,7 @@ impl EpisodeWriter {
             TOPIC_STATE,
             TOPIC_DRIVER,
             TOPIC_DISTRIBUTION,
+            TOPIC_SPEED_DISTRIBUTION,
             TOPIC_ROUTE,
             TOPIC_TRAFFIC,
             TOPIC_MAP_POSE,
@@ -273,6 +276,9 @@ impl EpisodeWriter {
         self.put_json(TOPIC_EXPERT_ACTION, tick, &step.expert_action)?;
         if let Some(d) = &step.distribution {
             self.put_json(TOPIC_DISTRIBUTION, tick, d)?;
+        }
+        if let Some(d) = &step.speed_distribution {
+            self.put_json(TOPIC_SPEED_DISTRIBUTION, tick, d)?;
         }
         if let Some(labels) = &step.labels {
             let mask = labels.class_mask();

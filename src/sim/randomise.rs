@@ -94,6 +94,14 @@ pub struct Randomisation {
     /// A town's buildings: the share of lots built on (within 0..=1), each draw with a layout
     /// of its own.
     pub building_density: (f64, f64),
+    /// A town's traffic, drawn per drive: cars per km of road lane (within 0..=50; 3 is the
+    /// traffic suite's regular level, 10 its dense one), replacing the scenario's number of
+    /// cars; `None` keeps the scenario's traffic. So that a policy learns to stop, queue and
+    /// pull away, its data must hold cars to stop for.
+    pub traffic_cars_per_lane_km: Option<(f64, f64)>,
+    /// Hard brakes for no reason seen, per traffic car and minute (with
+    /// `traffic_cars_per_lane_km`).
+    pub traffic_sudden_brakes_per_min: (f64, f64),
 }
 
 /// The lowest generator seed a draw gives a procedural track: held-out tracks and suites use
@@ -143,6 +151,8 @@ impl Default for Randomisation {
             town_jitter: (0.04, 0.14),
             town_diagonals: (0.0, 0.35),
             building_density: (0.0, 1.0),
+            traffic_cars_per_lane_km: Some((0.0, 10.0)),
+            traffic_sudden_brakes_per_min: (0.0, 0.5),
         }
     }
 }
@@ -235,6 +245,15 @@ impl Randomisation {
         range("town_jitter", self.town_jitter, 0.0, 0.15);
         range("town_diagonals", self.town_diagonals, 0.0, 0.5);
         range("building_density", self.building_density, 0.0, 1.0);
+        if let Some(t) = self.traffic_cars_per_lane_km {
+            range("traffic_cars_per_lane_km", t, 0.0, 50.0);
+        }
+        range(
+            "traffic_sudden_brakes_per_min",
+            self.traffic_sudden_brakes_per_min,
+            0.0,
+            60.0,
+        );
         for (name, v) in [
             ("ground_colour_shift", self.ground_colour_shift),
             ("fog_probability", self.fog_probability),
@@ -393,6 +412,16 @@ impl Randomisation {
         // Buildings, drawn last for the same reason.
         s.buildings.density = uniform(self.building_density);
         s.buildings.seed = uniform((0.0, u32::MAX as f64)) as u64;
+        // Traffic, drawn last for the same reason: its density over the drawn town's lanes.
+        let density = self.traffic_cars_per_lane_km.map(&mut uniform);
+        let brakes = uniform(self.traffic_sudden_brakes_per_min);
+        if let Some(density) = density
+            && s.track.is_network()
+        {
+            let km = crate::sim::traffic::soak::town_lane_km(&s)?;
+            s.traffic.cars = crate::sim::traffic::soak::cars_at_density(km, density)?;
+            s.traffic.sudden_brakes_per_min = brakes;
+        }
         s.description = format!(
             "{} (randomised, draw seed {seed})",
             base.description.trim_end_matches('.')

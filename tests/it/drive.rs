@@ -27,6 +27,7 @@ fn outcome(offset: f64, curvature: f64) -> TickOutcome<'static> {
         applied_curvature_per_m: curvature,
         expert_curvature_per_m: 0.0,
         distribution: None,
+        speed: None,
     }
 }
 
@@ -197,6 +198,7 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
         gps: None,
         evaluate: dagger::Evaluate::Every,
         resume: false,
+        expert_speed: false,
     };
     let (iterations, last) =
         dagger::run(&options, &mut Silent(Quiet), &AtomicBool::new(false)).unwrap();
@@ -533,6 +535,7 @@ fn a_tiny_town_dagger_run_trains_a_routed_navnet_on_map_patches() {
         gps: None,
         evaluate: dagger::Evaluate::Last,
         resume: false,
+        expert_speed: false,
     };
     let (iterations, last) =
         dagger::run(&options, &mut Silent(Quiet), &AtomicBool::new(false)).unwrap();

@@ -304,6 +304,7 @@ fn localise_refuses_ticks_the_localising_model_drove() {
                         model: model.filter(|_| tick >= 3).map(Into::into),
                     },
                     distribution: None,
+                    speed_distribution: None,
                     labels: None,
                     route: None,
                     traffic: None,

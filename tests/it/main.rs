@@ -18,6 +18,7 @@ mod randomise;
 mod record;
 mod render;
 mod scenario;
+mod speed;
 mod traffic;
 mod window;
 

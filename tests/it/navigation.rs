@@ -682,6 +682,7 @@ fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
     let sample = |curvature_per_m, exits: Vec<(Turn, f32)>| Sample {
         png: frame.to_png().unwrap().into(),
         curvature_per_m,
+        speed_m_s: 5.0,
         lane_offset_m: 0.0,
         episode: 0,
         tick: 0,
@@ -720,6 +721,7 @@ fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
             route_blind,
             components: 5,
             target: Default::default(),
+            speed: false,
         };
         BatchStream::new(data.clone(), spec)
             .next()

@@ -447,7 +447,7 @@ fn mixture_nll_gradient_matches_finite_differences_and_the_reference_density() {
     let raw = (seeded(&[4, 3 * k], 10) * 3.0).unwrap();
     let targets = Tensor::new(&[0.02f64, -0.05, 0.0, 0.11], &Device::Cpu).unwrap();
     let loss = |t: &[Tensor]| {
-        MixtureBatch::from_raw(&t[0], &config)
+        MixtureBatch::from_raw(&t[0], &config.scale())
             .unwrap()
             .nll(&targets)
             .unwrap()
@@ -456,7 +456,7 @@ fn mixture_nll_gradient_matches_finite_differences_and_the_reference_density() {
     assert!(err < 1e-5, "relative error {err}");
 
     // The same mixtures evaluated by the plain-Rust distribution (SteeringDistribution).
-    let batch = MixtureBatch::from_raw(&raw, &config).unwrap();
+    let batch = MixtureBatch::from_raw(&raw, &config.scale()).unwrap();
     let dists: Vec<SteeringDistribution> = batch.to_distributions().unwrap();
     let reference: f64 = -dists
         .iter()
@@ -502,7 +502,7 @@ fn route_blind_nll_scores_each_exit_on_its_own_component() {
     };
     let targets = Tensor::new(&[0.08f64, 0.01], &Device::Cpu).unwrap();
     let loss = |t: &[Tensor]| {
-        MixtureBatch::from_raw(&t[0], &config)
+        MixtureBatch::from_raw(&t[0], &config.scale())
             .unwrap()
             .route_blind_nll(&targets, &anchored)
             .unwrap()
@@ -511,7 +511,7 @@ fn route_blind_nll_scores_each_exit_on_its_own_component() {
     assert!(err < 1e-5, "relative error {err}");
     // By hand from the plain-Rust mixtures: −Σ_c ⅓ (ln w_c + ln N(exit_c; μ_c, σ_c)) for the
     // first, −ln p(0.01) for the second, averaged.
-    let dists = MixtureBatch::from_raw(&raw, &config)
+    let dists = MixtureBatch::from_raw(&raw, &config.scale())
         .unwrap()
         .to_distributions()
         .unwrap();
@@ -930,6 +930,7 @@ fn synthetic_dataset(scenarios: usize, episodes_each: usize, ticks: u64) -> Data
                 data.samples.push(Sample {
                     png: Vec::new().into(),
                     curvature_per_m: 0.0,
+                    speed_m_s: 5.0,
                     lane_offset_m: 0.0,
                     episode,
                     tick,
@@ -996,6 +997,7 @@ fn balanced_epochs_draw_curvature_bands_by_the_square_root_of_their_size() {
         .map(|(tick, curvature_per_m)| Sample {
             png: std::sync::Arc::from(Vec::new()),
             curvature_per_m,
+            speed_m_s: 5.0,
             lane_offset_m: 0.0,
             episode: 0,
             tick: tick as u64,
@@ -1046,6 +1048,7 @@ fn decision_ticks_before_a_junction_are_drawn_as_a_band_of_their_own() {
         .map(|tick| Sample {
             png: std::sync::Arc::from(Vec::new()),
             curvature_per_m: 0.0,
+            speed_m_s: 5.0,
             lane_offset_m: 0.0,
             episode: 0,
             tick,

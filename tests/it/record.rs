@@ -68,6 +68,12 @@ fn synthetic_step(tick: u64, rng: &mut StdRng) -> StepRecord {
             means: vec![k, -k],
             std_devs: vec![0.01, 0.02],
         }),
+        speed_distribution: tick.is_multiple_of(2).then(|| DistributionMsg {
+            tick,
+            weights: vec![0.6, 0.4],
+            means: vec![0.0, 8.0],
+            std_devs: vec![0.3, 0.5],
+        }),
         labels: None,
         route: tick
             .is_multiple_of(3)
@@ -140,6 +146,7 @@ fn expected(step: &StepRecord) -> Step {
         driver: step.driver.driver.clone(),
         driver_model: step.driver.model.clone(),
         distribution: step.distribution.clone(),
+        speed_distribution: step.speed_distribution.clone(),
         objects: None,
         class_mask_png: None,
         route: step.route.clone(),

@@ -386,7 +386,7 @@ fn the_traffic_suite_drives_every_town_and_level_and_names_bad_fields() {
         md.contains("| town_small | dense |") && md.contains("| 100 % | 2/2 |"),
         "{md}"
     );
-    assert!(md.contains("Speed: the expert's speed profile"), "{md}");
+    assert!(md.contains("Speed: the expert's profile"), "{md}");
     assert!(out.join("traffic_suite.png").is_file() && out.join("traffic_suite.json").is_file());
     // Every route is recorded, to replay the ones that fail.
     let routes = std::fs::read_dir(out.join("routes")).unwrap().count();

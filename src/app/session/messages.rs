@@ -73,6 +73,9 @@ pub struct PolicyView {
     pub distribution: SteeringDistribution,
     /// The curvature the policy chose, 1/m.
     pub chosen_per_m: f64,
+    /// When the policy sets the speed: its mixture over target speed and the speed it chose
+    /// (m/s).
+    pub speed: Option<(crate::nn::SpeedDistribution, f64)>,
     /// How inference is keeping up (live sessions only).
     pub live: Option<LiveInference>,
 }

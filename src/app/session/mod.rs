@@ -33,6 +33,8 @@ pub struct SessionOptions {
     pub model: Option<PathBuf>,
     /// A detector (`train-detector`) whose boxes are drawn over the network's frame.
     pub detector: Option<PathBuf>,
+    /// The policy drives at the expert's speed even when its model has a speed head.
+    pub expert_speed: bool,
     pub driver: Driver,
     pub seed: u64,
     /// Where window recordings go.
@@ -87,7 +89,8 @@ impl Session {
     fn new(options: SessionOptions) -> Result<Self> {
         let (worker, map, fingerprint) = match &options.model {
             Some(dir) => {
-                let policy = Policy::load(dir, crate::drive::Choice::Mode, options.seed)?;
+                let policy = Policy::load(dir, crate::drive::Choice::Mode, options.seed)?
+                    .with_expert_speed(options.expert_speed);
                 let map = policy.map_options();
                 let fingerprint = policy.fingerprint.clone();
                 (Some(policy_worker(policy)?), map, Some(fingerprint))

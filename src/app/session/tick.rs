@@ -30,10 +30,14 @@ impl Session {
                 Action::new(steer * MANUAL_MAX_CURVATURE, self.manual_speed)
             }
             // The newest answer, whatever frame it came from (a car cannot wait either); straight
-            // ahead until the first arrives. Speed follows the expert's profile, as in `drive`.
+            // ahead until the first arrives. Speed is the policy's when it sets it, else the
+            // expert's profile, as in `drive`.
             Driver::Policy => Action::new(
                 self.last.as_ref().map_or(0.0, |l| l.value.curvature_per_m),
-                expert.speed_m_s,
+                self.last
+                    .as_ref()
+                    .and_then(|l| l.value.speed.as_ref())
+                    .map_or(expert.speed_m_s, |(_, v)| *v),
             ),
         }
     }
@@ -83,6 +87,12 @@ impl Session {
             .as_ref()
             .filter(|_| by_policy)
             .map(|l| l.value.distribution.clone());
+        let speed_distribution = self
+            .last
+            .as_ref()
+            .filter(|_| by_policy)
+            .and_then(|l| l.value.speed.as_ref())
+            .map(|(d, _)| d.to_msg(tick));
         if let Some((recorder, _, frames)) = self.recorder.as_mut() {
             let record = StepRecord {
                 tick,
@@ -109,6 +119,7 @@ impl Session {
                     },
                 },
                 distribution: distribution.as_ref().map(|d| d.to_msg(tick)),
+                speed_distribution,
                 labels: None,
                 map: self.obs.map.clone(),
             };
@@ -134,6 +145,16 @@ impl Session {
                 applied_curvature_per_m: action.curvature_per_m,
                 expert_curvature_per_m: label.curvature_per_m,
                 distribution: distribution.as_ref(),
+                speed: self
+                    .last
+                    .as_ref()
+                    .filter(|_| by_policy)
+                    .and_then(|l| l.value.speed.as_ref())
+                    .map(|(d, _)| crate::drive::metrics::SpeedOutcome {
+                        distribution: d,
+                        applied_m_s: action.speed_m_s,
+                        expert_m_s: label.speed_m_s,
+                    }),
             }) == Verdict::Intervene;
         // The safety driver takes over from the policy only; a person at the keyboard may
         // leave the lane.
@@ -160,6 +181,7 @@ impl Session {
                 Some(PolicyView {
                     distribution: last.value.distribution.clone(),
                     chosen_per_m: last.value.curvature_per_m,
+                    speed: last.value.speed.clone(),
                     live: Some(LiveInference {
                         frame_lag: self.lag,
                         latency_ms: last.latency.as_secs_f64() * 1e3,

@@ -250,12 +250,33 @@ fn write_evaluation(drives: Vec<Drive>, options: &EvalOptions) -> Result<Evaluat
         entries_figure(&options.out.join(JUNCTIONS_PNG), &entries)?;
     }
     let mut md = metrics_table(&evaluation.rows());
+    if let Some(d) = evaluation.drives.first() {
+        md.push_str(&format!("\nSpeed: {}.\n", d.speed.describe()));
+    }
+    md.push_str(&speed_line(&evaluation.overall));
     md.push_str(&entries_summary(&entries));
     if let Some(l) = &evaluation.localisation {
         md.push_str(&localisation_line(l));
     }
     crate::files::write_atomic(&options.out.join("eval.md"), md.as_bytes())?;
     Ok(evaluation)
+}
+
+/// What a policy that set its own speed did with it (empty for one that did not): the mean
+/// |chosen − expert| target speed and the calibration of its speed mixture.
+pub fn speed_line(m: &Metrics) -> String {
+    let Some(error) = m.mean_abs_speed_error_m_s else {
+        return String::new();
+    };
+    let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.0} %", v * 100.0));
+    format!(
+        "Target speed against the expert's over {} ticks: mean |chosen − expert| {error:.2} m/s; \
+         expert speeds inside the speed mixture's 68 % / 95 % intervals: {} / {} (calibrated: \
+         68 % / 95 %).\n",
+        m.speed_calibration.count(),
+        pct(m.speed_coverage_1_sigma),
+        pct(m.speed_coverage_2_sigma),
+    )
 }
 
 /// The policy's mixture at junction entries beside the exits' curvatures (towns).

@@ -1,0 +1,112 @@
+//! The speed head: beside the steering mixture, a Gaussian mixture over the target speed
+//! (m/s) the car should drive at, read from the same features (the camera's, and the map's
+//! where the model reads one). Its label is the expert's speed (cruise speed, slowed for
+//! curves, for the car ahead by the Intelligent Driver Model, and at junctions by the junction
+//! rule), so a policy that has one brakes for what it sees. A mixture, not a number: behind a
+//! car that may pull away the answer is "stand" or "go", not their average.
+
+use crate::nn::linear::Mlp;
+use crate::nn::mixture::{MixtureBatch, MixtureScale};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+
+/// The speed head of a model config (`"speed"` in `config.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeedHeadConfig {
+    /// Widths of the dense ReLU layers between the features and the mixture outputs.
+    pub hidden: Vec<usize>,
+    /// Mixture components; the last layer outputs 3 per component.
+    pub components: usize,
+    /// Speed (m/s) that one unit of the head's mean and scale outputs stands for.
+    pub speed_scale_m_s: f64,
+    /// Speed (m/s) a mean output of 0 stands for: a typical cruise speed, so that a new head
+    /// starts near the speeds it learns.
+    pub speed_offset_m_s: f64,
+    /// Smallest standard deviation, m/s.
+    pub std_floor_m_s: f64,
+}
+
+impl Default for SpeedHeadConfig {
+    /// 100-50 dense layers and two components (stand or go, most often), in units of 5 m/s
+    /// about 6 m/s, no narrower than 0.1 m/s.
+    fn default() -> Self {
+        Self {
+            hidden: vec![100, 50],
+            components: 2,
+            speed_scale_m_s: 5.0,
+            speed_offset_m_s: 6.0,
+            std_floor_m_s: 0.1,
+        }
+    }
+}
+
+impl SpeedHeadConfig {
+    /// How the head's raw outputs become a mixture.
+    pub fn scale(&self) -> MixtureScale {
+        MixtureScale {
+            components: self.components,
+            scale: self.speed_scale_m_s,
+            offset: self.speed_offset_m_s,
+            std_floor: self.std_floor_m_s,
+            std_scale: 1.0,
+        }
+    }
+
+    /// Every reason the head cannot be built, naming its field.
+    pub fn problems(&self) -> Option<String> {
+        if self.components == 0 || self.components > 64 {
+            return Some("speed.components: must be 1 to 64".into());
+        }
+        // Their widths are bounded by the model's limit on parameters.
+        if self.hidden.contains(&0) || self.hidden.len() > 16 {
+            return Some("speed.hidden: at most 16 layers, each at least 1 wide".into());
+        }
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !(positive(self.speed_scale_m_s) && positive(self.std_floor_m_s)) {
+            return Some(
+                "speed: speed_scale_m_s and std_floor_m_s must be positive and finite".into(),
+            );
+        }
+        if !(self.speed_offset_m_s.is_finite() && self.speed_offset_m_s.abs() <= 100.0) {
+            return Some("speed: speed_offset_m_s must be within ±100".into());
+        }
+        None
+    }
+
+    /// Weights of the head on `features` inputs.
+    pub fn parameters(&self, features: f64) -> f64 {
+        let mut width = features;
+        let mut total = 0.0;
+        for &h in &self.hidden {
+            total += width * h as f64 + h as f64;
+            width = h as f64;
+        }
+        total + width * 3.0 * self.components as f64 + 3.0 * self.components as f64
+    }
+}
+
+/// Dense layers over the features, then 3 outputs per component.
+pub struct SpeedHead {
+    scale: MixtureScale,
+    mlp: Mlp,
+}
+
+impl SpeedHead {
+    /// Builds `dense{i}` layers under `vb`.
+    pub fn new(config: &SpeedHeadConfig, features: usize, vb: VarBuilder) -> Result<Self> {
+        let mut widths = vec![features];
+        widths.extend(&config.hidden);
+        widths.push(3 * config.components);
+        Ok(Self {
+            scale: config.scale(),
+            mlp: Mlp::new(&widths, vb)?,
+        })
+    }
+
+    /// Features `(B, F)` → mixtures over target speed (m/s).
+    pub fn forward(&self, features: &Tensor) -> Result<MixtureBatch> {
+        MixtureBatch::from_raw(&self.mlp.forward(features)?, &self.scale)
+    }
+}
