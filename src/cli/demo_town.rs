@@ -365,10 +365,24 @@ pub fn report_section(out: &Path, stage: &TownStage) -> String {
          noisy odometry (wheel-speed scale error, drifting gyro), the fix, and a lane-pose \
          model's reading of the camera (trained on the stage's frames, labelled free with the \
          car's offset from its lane) places the car and the map is cut there; its position \
-         error: median {:.2} m, 95th percentile {:.2} m (heading {:.1}° / {:.1}°). Speed is not \
-         the model's: the car drives at the expert's speed profile, which includes its traffic \
-         and junction caps.\n\n{}",
+         error: median {:.2} m, 95th percentile {:.2} m (heading {:.1}° / {:.1}°).\n\n{}",
         l.median_m, l.p95_m, l.median_deg, l.p95_deg, stage.gps_table
+    );
+    let speed = stage
+        .last
+        .0
+        .drives
+        .first()
+        .map_or(crate::drive::policy::SpeedSource::Expert, |d| d.speed);
+    let _ = writeln!(
+        r,
+        "\nSpeed in every drive above: {}. The model's speed head learns the expert's speed \
+         (cruise, slowed for curves, for the car ahead by the Intelligent Driver Model, and by \
+         the junction rule) from the same frames; every training drive drew its town's traffic \
+         (0–10 cars per lane-km, up to 0.5 sudden brakes per car-minute), so its data holds \
+         stops behind cars, queues at junctions and pulling away. {}",
+        speed.describe(),
+        crate::drive::eval::speed_line(&stage.last.0.overall)
     );
     let t = &stage.traffic;
     let _ = writeln!(
@@ -406,7 +420,7 @@ pub fn report_section(out: &Path, stage: &TownStage) -> String {
     if let Some(gif) = &stage.gif {
         let _ = writeln!(
             r,
-            "\n![the final policy through a junction: camera with its mixture (blue), applied (white) and expert (green) curvature, and the map it reads]({})\n",
+            "\n![the final policy through a junction: camera with its mixture (blue), applied (white) and expert (green) curvature, up the right edge its speed mixture (0–15 m/s) with the applied and expert speeds, and the map it reads]({})\n",
             rel(gif)
         );
     }
