@@ -56,6 +56,8 @@ pub struct DaggerArgs {
     /// The map a navnet reads: routed (the default), unrouted, or none.
     #[arg(long, value_enum)]
     pub map: Option<MapMode>,
+    #[command(flatten)]
+    pub speed: super::inputs::SpeedHeadArgs,
     /// A navnet reads its map at a GPS fix this wrong: `σ_pos,σ_heading` in metres and
     /// degrees (and optionally the error's correlation time in seconds, 10 by default).
     #[arg(long, value_name = "σ_POS,σ_HEADING")]
@@ -187,7 +189,7 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
     } else {
         super::inputs::load_scenarios(&args.calibration_scenarios)?
     };
-    let config = super::inputs::model_config(&args.preset, args.map)?;
+    let config = super::inputs::model_config_with(&args.preset, args.map, &args.speed)?;
     let options = DaggerOptions {
         train_scenarios,
         eval_scenarios,

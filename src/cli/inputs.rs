@@ -10,6 +10,44 @@ use std::path::PathBuf;
 /// The model config of `preset`, its map set to `map` where given (a `navnet` reads a routed
 /// map unless told otherwise; `--map none` is its camera-only baseline).
 pub(crate) fn model_config(preset: &str, map: Option<MapMode>) -> Result<ModelConfig> {
+    model_config_with(preset, map, &SpeedHeadArgs::default())
+}
+
+/// Whether a policy has a speed head, against its preset's default (`train`, `dagger`).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct SpeedHeadArgs {
+    /// Give the model a speed head (a mixture over target speed, learnt from the expert's
+    /// speed) even where its preset has none (pilotnet, lecture): its car drives at its own
+    /// speed.
+    #[arg(long, conflicts_with = "no_speed_head")]
+    pub speed_head: bool,
+    /// No speed head (navnet and cil have one): the model steers only and its car drives at
+    /// the expert's speed.
+    #[arg(long)]
+    pub no_speed_head: bool,
+}
+
+/// [`model_config`] with the speed head `speed` asks for.
+pub(crate) fn model_config_with(
+    preset: &str,
+    map: Option<MapMode>,
+    speed: &SpeedHeadArgs,
+) -> Result<ModelConfig> {
+    let mut config = model_config_preset(preset, map)?;
+    if speed.speed_head {
+        anyhow::ensure!(
+            config.target.is_curvature(),
+            "--speed-head: the {preset} preset is not a driving policy"
+        );
+        config.speed.get_or_insert_with(Default::default);
+    }
+    if speed.no_speed_head {
+        config.speed = None;
+    }
+    Ok(config)
+}
+
+fn model_config_preset(preset: &str, map: Option<MapMode>) -> Result<ModelConfig> {
     let config = ModelConfig::preset(preset).with_context(|| {
         format!(
             "unknown --preset {preset:?}; choose one of {}",

@@ -65,6 +65,8 @@ pub struct TrainArgs {
     /// Start from the weights of this model directory (same preset).
     #[arg(long)]
     pub init_from: Option<PathBuf>,
+    #[command(flatten)]
+    pub speed: super::inputs::SpeedHeadArgs,
 }
 
 /// A model's line after each epoch; the error of the mode is in the target's unit.
@@ -104,7 +106,7 @@ pub(crate) fn bar(target: crate::nn::config::Target) -> Bar {
 }
 
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
-    let config = super::inputs::model_config(&args.preset, args.map)?;
+    let config = super::inputs::model_config_with(&args.preset, args.map, &args.speed)?;
     if !(0.0..1.0).contains(&args.validation_fraction) {
         bail!("--validation-fraction must be in [0, 1)");
     }

@@ -214,7 +214,7 @@ pub fn drive(
                 frame: obs.frame.take(),
                 state: (&obs.state).into(),
                 action: decision.as_ref().map(|d| ActionMsg::new(tick, d.action)),
-                expert_action: ActionMsg::new(tick, label),
+                expert_action: ActionMsg::expert(tick, label, obs.info.expert_target_speed_m_s),
                 driver: DriverMsg {
                     tick,
                     driver: match &decision {

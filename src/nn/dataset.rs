@@ -36,7 +36,8 @@ pub struct Sample {
     pub png: Arc<[u8]>,
     /// The expert's curvature at this frame (1/m): a policy's target.
     pub curvature_per_m: f32,
-    /// The expert's target speed at this frame (m/s): a speed head's target.
+    /// The expert's target speed at this frame (m/s, [`crate::sim::Expert::target_speed`]): a
+    /// speed head's target.
     pub speed_m_s: f32,
     /// The car's offset from its lane's centre (metres, positive left): a lane-pose model's
     /// target.
@@ -116,7 +117,7 @@ impl Dataset {
                 data.samples.push(Sample {
                     png: png.into(),
                     curvature_per_m: step.expert_action.curvature_per_m as f32,
-                    speed_m_s: step.expert_action.speed_m_s as f32,
+                    speed_m_s: step.expert_target_speed_m_s as f32,
                     lane_offset_m: step.state.lateral_offset_m as f32,
                     episode,
                     tick: step.tick,

@@ -39,6 +39,8 @@ pub struct Step {
     /// The action applied from this tick to the next (absent at the last tick).
     pub action: Option<Action>,
     pub expert_action: Action,
+    /// The expert's target speed (a speed policy's label), when recorded; else its speed.
+    pub expert_target_speed_m_s: f64,
     pub state: StateMsg,
     pub driver: String,
     /// The fingerprint of the model that drove this tick, when a policy did
@@ -168,7 +170,7 @@ struct Partial {
     png: Option<Vec<u8>>,
     frame_info: Option<FrameInfoMsg>,
     action: Option<Action>,
-    expert_action: Option<Action>,
+    expert_action: Option<ActionMsg>,
     driver: Option<DriverMsg>,
     distribution: Option<DistributionMsg>,
     speed_distribution: Option<DistributionMsg>,
@@ -361,7 +363,7 @@ impl Assembler {
             TOPIC_EXPERT_ACTION => {
                 let a: ActionMsg = json(data)?;
                 self.begin(a.tick);
-                self.partial.expert_action = Some(a.action());
+                self.partial.expert_action = Some(a);
             }
             TOPIC_DRIVER => {
                 let d: DriverMsg = json(data)?;
@@ -424,7 +426,10 @@ impl Assembler {
                     png: p.png,
                     frame_info: p.frame_info,
                     action: p.action,
-                    expert_action,
+                    expert_action: expert_action.action(),
+                    expert_target_speed_m_s: expert_action
+                        .target_speed_m_s
+                        .unwrap_or(expert_action.speed_m_s),
                     state,
                     driver: driver.driver,
                     driver_model: driver.model,

@@ -38,6 +38,10 @@ pub struct ActionMsg {
     pub tick: u64,
     pub curvature_per_m: f64,
     pub speed_m_s: f64,
+    /// On `/expert_action`: the expert's target speed, a speed policy's label
+    /// ([`crate::sim::Expert::target_speed`]); absent in files recorded before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_speed_m_s: Option<f64>,
 }
 
 impl ActionMsg {
@@ -46,6 +50,15 @@ impl ActionMsg {
             tick,
             curvature_per_m: a.curvature_per_m,
             speed_m_s: a.speed_m_s,
+            target_speed_m_s: None,
+        }
+    }
+
+    /// The expert's label with its target speed.
+    pub fn expert(tick: u64, a: Action, target_speed_m_s: f64) -> Self {
+        Self {
+            target_speed_m_s: Some(target_speed_m_s),
+            ..Self::new(tick, a)
         }
     }
 
@@ -272,7 +285,7 @@ pub struct ObjectsMsg {
 /// JSON Schema of each JSON topic.
 pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
     const MAP_POSE: &str = r#"{"type":"object","title":"steerlab.MapPose","properties":{"tick":{"type":"integer"},"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"progress_m":{"type":"number"},"command":{"type":"string","enum":["Follow","Left","Straight","Right"]},"fix_available":{"type":"boolean"}},"required":["tick","x_m","y_m","heading_rad"]}"#;
-    const ACTION: &str = r#"{"type":"object","title":"steerlab.Action","properties":{"tick":{"type":"integer"},"curvature_per_m":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["tick","curvature_per_m","speed_m_s"]}"#;
+    const ACTION: &str = r#"{"type":"object","title":"steerlab.Action","properties":{"tick":{"type":"integer"},"curvature_per_m":{"type":"number"},"speed_m_s":{"type":"number"},"target_speed_m_s":{"type":"number"}},"required":["tick","curvature_per_m","speed_m_s"]}"#;
     const ROUTE: &str = r#"{"type":"object","title":"steerlab.Route","properties":{"tick":{"type":"integer"},"lane":{"type":"integer"},"route_index":{"type":"integer"},"junction":{"type":"string"},"turn":{"type":"string","enum":["Left","Straight","Right","UTurn"]},"distance_to_junction_m":{"type":"number"},"in_junction":{"type":"boolean"},"exits":{"type":"array","items":{"type":"object","properties":{"turn":{"type":"string","enum":["Left","Straight","Right","UTurn"]},"curvature_per_m":{"type":"number"}},"required":["turn","curvature_per_m"]}}},"required":["tick","lane","route_index","junction","turn","distance_to_junction_m","in_junction"]}"#;
     const TRAFFIC: &str = r#"{"type":"object","title":"steerlab.Traffic","properties":{"tick":{"type":"integer"},"cars":{"type":"array","items":{"type":"object","properties":{"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["x_m","y_m","heading_rad","speed_m_s"]}}},"required":["tick","cars"]}"#;
     const STATE: &str = r#"{"type":"object","title":"steerlab.State","properties":{"tick":{"type":"integer"},"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"speed_m_s":{"type":"number"},"steer_rad":{"type":"number"},"s_m":{"type":"number"},"lateral_offset_m":{"type":"number"},"heading_error_rad":{"type":"number"},"distance_m":{"type":"number"},"off_road":{"type":"boolean"}},"required":["tick","x_m","y_m","heading_rad","speed_m_s","steer_rad","s_m","lateral_offset_m","heading_error_rad","distance_m","off_road"]}"#;

@@ -62,7 +62,23 @@ impl Expert {
             .at(agent.s_m + c.lookahead_m(state.speed_m_s))
             .position;
         let curvature = pursuit_curvature(state, target);
-        // Slow down for the sharpest curve within the preview horizon.
+        // In traffic, the car ahead or a junction it must wait at may allow less.
+        let allowed = agent.speed_cap_m_s.unwrap_or(f64::INFINITY);
+        let free = self.free_speed(track, agent, cruise_speed_m_s);
+        Action::new(curvature, free.min(allowed))
+    }
+
+    /// The target speed a speed policy learns for a car in `agent` state: cruise speed, slowed
+    /// for curves, and in traffic the speed the car ahead and the junction rule would have the
+    /// car at a second from now ([`AgentState::speed_target_m_s`]).
+    pub fn target_speed(&self, track: &Track, agent: &AgentState, cruise_speed_m_s: f64) -> f64 {
+        let allowed = agent.speed_target_m_s.unwrap_or(f64::INFINITY);
+        self.free_speed(track, agent, cruise_speed_m_s).min(allowed)
+    }
+
+    /// Cruise speed, slowed for the sharpest curve within the preview horizon.
+    fn free_speed(&self, track: &Track, agent: &AgentState, cruise_speed_m_s: f64) -> f64 {
+        let c = &self.config;
         let preview = (cruise_speed_m_s * c.speed_preview_s).max(1.0);
         let mut max_k: f64 = 0.0;
         let mut d = 0.0;
@@ -75,9 +91,7 @@ impl Expert {
         } else {
             f64::INFINITY
         };
-        // In traffic, the car ahead or a junction it must wait at may allow less.
-        let allowed = agent.speed_cap_m_s.unwrap_or(f64::INFINITY);
-        Action::new(curvature, cruise_speed_m_s.min(curve_speed).min(allowed))
+        cruise_speed_m_s.min(curve_speed)
     }
 
     /// The label and the action to apply (label plus seeded DART noise).

@@ -32,6 +32,11 @@ pub struct AgentState {
     /// In traffic: the speed the car ahead and the junction rule allow next tick, m/s.
     #[serde(default)]
     pub speed_cap_m_s: Option<f64>,
+    /// In traffic: the speed the car ahead and the junction rule would have the car at
+    /// [`crate::sim::traffic::SPEED_HORIZON_S`] from now at the same acceleration, m/s (what a
+    /// speed policy learns: unlike next tick's speed, it says how hard to brake).
+    #[serde(default)]
+    pub speed_target_m_s: Option<f64>,
     /// In a town: the car's place on its route (lane, next junction and manoeuvre).
     #[serde(default)]
     pub route: Option<crate::sim::traffic::RoutePosition>,
@@ -231,7 +236,8 @@ impl Simulation {
         let caps = traffic.ego_speed_caps(&town.network, &town.route, &egos, v0, dt);
         let bodies = traffic.bodies();
         for (state, cap) in self.states.iter_mut().zip(caps) {
-            state.speed_cap_m_s = cap;
+            state.speed_cap_m_s = cap.map(|c| c.next_tick_m_s);
+            state.speed_target_m_s = cap.map(|c| c.target_m_s);
             if state.crash.is_none() {
                 let body = self.crash_check.body(&state.vehicle);
                 if bodies.iter().any(|b| b.overlaps(&body)) {
@@ -339,6 +345,7 @@ impl Simulation {
             crash,
             done: lost || crashed || tick >= self.scenario.episode_steps as u64,
             speed_cap_m_s: None,
+            speed_target_m_s: None,
             route: self.town.as_ref().map(|t| {
                 let mut position = t.route.position(&t.network, projection.s_m);
                 position.exits =

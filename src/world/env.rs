@@ -58,6 +58,9 @@ impl Default for EnvOptions {
 pub struct StepInfo {
     /// The privileged expert's clean action for the state reached (the imitation label).
     pub expert_action: Action,
+    /// The expert's target speed for that state (a speed policy's label,
+    /// [`crate::sim::Expert::target_speed`]), m/s.
+    pub expert_target_speed_m_s: f64,
     /// The car is off the road (|lateral offset| > half the road width).
     pub off_road: bool,
 }
@@ -285,6 +288,11 @@ impl Env {
                 done: state.done,
                 info: StepInfo {
                     expert_action: self.expert.label(&self.sim.track, &state, cruise),
+                    expert_target_speed_m_s: self.expert.target_speed(
+                        &self.sim.track,
+                        &state,
+                        cruise,
+                    ),
                     off_road: state.lateral_offset_m.abs() > half_width,
                 },
                 state,

@@ -47,11 +47,13 @@ fn synthetic_step(tick: u64, rng: &mut StdRng) -> StepRecord {
             tick,
             curvature_per_m: k,
             speed_m_s: 10.0,
+            target_speed_m_s: None,
         }),
         expert_action: ActionMsg {
             tick,
             curvature_per_m: k * 0.5,
             speed_m_s: 9.0,
+            target_speed_m_s: tick.is_multiple_of(3).then_some(4.5),
         },
         driver: DriverMsg {
             tick,
@@ -125,6 +127,10 @@ fn synthetic_step(tick: u64, rng: &mut StdRng) -> StepRecord {
 
 fn expected(step: &StepRecord) -> Step {
     Step {
+        expert_target_speed_m_s: step
+            .expert_action
+            .target_speed_m_s
+            .unwrap_or(step.expert_action.speed_m_s),
         tick: step.tick,
         frame: step.frame.clone(),
         png: step

@@ -40,6 +40,7 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
     config.steering.hidden = vec![4];
     config.speed = Some(SpeedHeadConfig {
         hidden: vec![4],
+        trunk_gradient: 1.0,
         ..SpeedHeadConfig::default()
     });
     let varmap = candle_nn::VarMap::new();
@@ -132,6 +133,24 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
             );
         }
     }
+    // With no trunk gradient (the default), the speed loss reaches no input.
+    let mut detached = config.clone();
+    detached.speed.as_mut().unwrap().trunk_gradient = 0.0;
+    let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F64, &Device::Cpu);
+    let held = SteeringNet::new(&detached, vb).unwrap();
+    let speed = held
+        .forward_all(&Inputs {
+            images: vi.as_tensor().clone(),
+            maps: Some(vm.as_tensor().clone()),
+            commands: None,
+        })
+        .unwrap()
+        .speed
+        .unwrap()
+        .nll(&speeds)
+        .unwrap();
+    let grads = speed.backward().unwrap();
+    assert!(grads.get(&vi).is_none() && grads.get(&vm).is_none());
     // The map moves the speed, not only the steering.
     let speed_means = |maps: &Tensor| {
         net.forward_all(&Inputs {
@@ -319,8 +338,13 @@ fn training_a_speed_head_learns_the_experts_speed_from_the_camera() {
         "{stopped} of {} frames stopped",
         validation.len()
     );
+    // On 600 frames the speed head needs a trunk that learns for it too (the navnet's default
+    // leaves the trunk to the steering, whose features 32 000 frames make rich enough).
     let mut config = ModelConfig::pilotnet();
-    config.speed = Some(SpeedHeadConfig::default());
+    config.speed = Some(SpeedHeadConfig {
+        trunk_gradient: 1.0,
+        ..SpeedHeadConfig::default()
+    });
     let mut options = TrainOptions::new(vec![data], dir.join("model"), config);
     options.epochs = 10;
     options.batch_size = 16;

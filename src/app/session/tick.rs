@@ -109,7 +109,11 @@ impl Session {
                 frame: self.frame.as_deref().cloned(),
                 state: (&self.obs.state).into(),
                 action: Some(ActionMsg::new(tick, action)),
-                expert_action: ActionMsg::new(tick, label),
+                expert_action: ActionMsg::expert(
+                    tick,
+                    label,
+                    self.obs.info.expert_target_speed_m_s,
+                ),
                 driver: DriverMsg {
                     tick,
                     driver: self.driver.recorded().into(),

@@ -30,6 +30,19 @@ use junctions::{JunctionRule, Place, Snapshot};
 pub use route_path::{ExitLabel, RoutePath, RoutePosition};
 
 pub use spec::TrafficSpec;
+
+/// How far ahead a [`SpeedCap`]'s target looks, seconds.
+pub const SPEED_HORIZON_S: f64 = 1.0;
+
+/// What the car ahead and the junction rule allow an ego car: the speed next tick (what the
+/// expert drives at), and the speed [`SPEED_HORIZON_S`] ahead at the same acceleration (the
+/// target a speed policy learns: braking hard for a car close ahead shows as a low target, not
+/// as a speed a few centimetres a second below the car's own).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpeedCap {
+    pub next_tick_m_s: f64,
+    pub target_m_s: f64,
+}
 use spec::{SUDDEN_BRAKE_M_S2, SUDDEN_BRAKE_S};
 
 /// Traffic cars start at least this far from every other car, metres (from an ego car, also
@@ -359,8 +372,8 @@ impl Traffic {
         }
     }
 
-    /// For each ego car: the speed the junction rule and the car ahead allow it next tick
-    /// (`None`: nothing close enough to matter), with the IDM at the ego's cruise speed `v0`.
+    /// For each ego car: the speed the junction rule and the car ahead allow it (`None`:
+    /// nothing close enough to matter), with the IDM at the ego's cruise speed `v0`.
     pub fn ego_speed_caps(
         &mut self,
         network: &Network,
@@ -368,7 +381,7 @@ impl Traffic {
         egos: &[(f64, f64)],
         v0: f64,
         dt_s: f64,
-    ) -> Vec<Option<f64>> {
+    ) -> Vec<Option<SpeedCap>> {
         let snap = self.snapshot(ego_path, egos);
         self.update_junctions(network, ego_path, &snap);
         (0..egos.len())
@@ -376,7 +389,10 @@ impl Traffic {
                 let leader = self.leader(network, ego_path, &snap, who)?;
                 let v = egos[who].1;
                 let a = self.idm(v, v0, Some(leader));
-                (a < 0.5 * self.spec.max_accel_m_s2).then(|| (v + a * dt_s).max(0.0))
+                (a < 0.5 * self.spec.max_accel_m_s2).then(|| SpeedCap {
+                    next_tick_m_s: (v + a * dt_s).max(0.0),
+                    target_m_s: (v + a * SPEED_HORIZON_S).max(0.0),
+                })
             })
             .collect()
     }
