@@ -235,12 +235,14 @@ impl Policy {
         chosen
     }
 
-    /// The target speed chosen from a speed mixture (as the steering is: mode, mean or a
-    /// sample), never below standing.
+    /// The target speed chosen from a speed mixture, never below standing: its mean (for
+    /// the mode and mean choices), or a sample. Not the mode: standing at an empty junction
+    /// a navnet gave "stand" 79 % and "go at 8 m/s" 21 %, and its mode held the car for good
+    /// (the frame never changes while it stands); the mean creeps on at 1.7 m/s, the frame
+    /// changes and the car goes, while a car close ahead makes "stand" near certain.
     pub fn target_speed(&mut self, distribution: &SpeedDistribution) -> f64 {
         let v = match self.choice {
-            Choice::Mode => distribution.mode(),
-            Choice::Mean => distribution.mean(),
+            Choice::Mode | Choice::Mean => distribution.mean(),
             Choice::Sample => distribution.sample(&mut self.rng),
         };
         v.max(0.0)

@@ -569,10 +569,10 @@ fn presets_have_the_published_shapes() {
     }
 }
 
-#[test]
-fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
+/// A routed navnet small enough for finite differences: camera 3×8×8 → 2×6×6, routed map
+/// 2×8×8 → 2×3×3, a steering head of hidden width 4.
+pub(crate) fn tiny_navnet() -> ModelConfig {
     use steerlab::nn::config::{InputSpec, LayerSpec, MapBranchConfig};
-    use steerlab::nn::steering::{Inputs, SteeringNet};
     use steerlab::sim::map_input::{MapMode, MapSpec};
     let conv = |out_channels, stride| LayerSpec::Conv {
         out_channels,
@@ -580,7 +580,6 @@ fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
         stride,
         padding: 0,
     };
-    // Camera 3×8×8 → 2×6×6; routed map 2×8×8 → 2×3×3; four command branches of hidden 4.
     let mut config = ModelConfig::navnet(MapMode::Routed);
     config.input = InputSpec {
         channels: 3,
@@ -597,6 +596,14 @@ fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
         layers: vec![conv(2, 2)],
     });
     config.steering.hidden = vec![4];
+    config
+}
+
+#[test]
+fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
+    use steerlab::nn::steering::{Inputs, SteeringNet};
+    // Four command branches.
+    let mut config = tiny_navnet();
     config.command_heads = 4;
     assert_eq!(config.head_features().unwrap(), 72 + 18);
     let varmap = candle_nn::VarMap::new();

@@ -7,37 +7,16 @@ use steerlab::drive::closed_loop::{DriveOptions, Pilot, drive};
 use steerlab::drive::metrics::Supervision;
 use steerlab::drive::policy::SpeedSource;
 use steerlab::drive::{Choice, Policy};
-use steerlab::nn::config::{InputSpec, LayerSpec, MapBranchConfig, ModelConfig, SpeedHeadConfig};
+use steerlab::nn::config::{ModelConfig, SpeedHeadConfig};
 use steerlab::nn::steering::{Inputs, SteeringNet};
 use steerlab::nn::{Model, ModelDir};
 use steerlab::sim::Scenario;
-use steerlab::sim::map_input::{MapMode, MapSpec};
+use steerlab::sim::map_input::MapMode;
 use steerlab::world::{Env, EnvOptions};
 
 #[test]
 fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
-    let conv = |out_channels, stride| LayerSpec::Conv {
-        out_channels,
-        kernel: 3,
-        stride,
-        padding: 0,
-    };
-    let mut config = ModelConfig::navnet(MapMode::Routed);
-    config.input = InputSpec {
-        channels: 3,
-        height: 8,
-        width: 8,
-    };
-    config.backbone.layers = vec![conv(2, 1)];
-    config.map = Some(MapBranchConfig {
-        mode: MapMode::Routed,
-        spec: MapSpec {
-            size: 8,
-            half_extent_m: 40.0,
-        },
-        layers: vec![conv(2, 2)],
-    });
-    config.steering.hidden = vec![4];
+    let mut config = crate::nn::tiny_navnet();
     config.speed = Some(SpeedHeadConfig {
         hidden: vec![4],
         trunk_gradient: 1.0,

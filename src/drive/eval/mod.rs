@@ -471,6 +471,7 @@ pub fn stall_notes(rows: &[(String, Metrics)]) -> String {
     let mut t = String::new();
     for (name, m) in rows {
         if let Some(why) = &m.stall {
+            let name = name.replace('*', "");
             t.push_str(&format!("\n**{name} stalled** (a failure): {why}.\n"));
         }
         if m.timed_out > 0 {
