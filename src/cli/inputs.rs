@@ -25,6 +25,10 @@ pub struct SpeedHeadArgs {
     /// the expert's speed.
     #[arg(long)]
     pub no_speed_head: bool,
+    /// How much of the speed loss's gradient reaches the camera and map trunks, 0 to 1 (0,
+    /// the default: the speed head learns on the steering's features alone).
+    #[arg(long, value_name = "W", conflicts_with = "no_speed_head")]
+    pub speed_trunk_gradient: Option<f64>,
 }
 
 /// [`model_config`] with the speed head `speed` asks for.
@@ -43,6 +47,18 @@ pub(crate) fn model_config_with(
     }
     if speed.no_speed_head {
         config.speed = None;
+    }
+    if let Some(w) = speed.speed_trunk_gradient {
+        let Some(head) = config.speed.as_mut() else {
+            anyhow::bail!(
+                "--speed-trunk-gradient: the {preset} preset has no speed head (add --speed-head)"
+            );
+        };
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&w),
+            "--speed-trunk-gradient {w}: must be within 0 to 1"
+        );
+        head.trunk_gradient = w;
     }
     Ok(config)
 }
