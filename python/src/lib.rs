@@ -79,6 +79,7 @@ fn observation(py: Python<'_>, obs: Observation) -> PyResult<Py<PyAny>> {
         "crash": s.crash.map(|c| format!("{c:?}")),
         "done": obs.done,
         "expert_action": [obs.info.expert_action.curvature_per_m, obs.info.expert_action.speed_m_s],
+        "expert_target_speed_m_s": obs.info.expert_target_speed_m_s,
         "route": s.route.as_ref().map(|r| serde_json::json!({
             "turn": format!("{:?}", r.turn),
             "junction": r.junction,
@@ -285,9 +286,11 @@ impl EpisodeSteps {
             "tick": step.tick,
             "action": step.action.map(|a| [a.curvature_per_m, a.speed_m_s]),
             "expert_action": [step.expert_action.curvature_per_m, step.expert_action.speed_m_s],
+            "expert_target_speed_m_s": step.expert_target_speed_m_s,
             "state": step.state,
             "driver": step.driver,
             "distribution": step.distribution,
+            "speed_distribution": step.speed_distribution,
             "route": step.route,
             "frame_hash": step.frame_info.as_ref().map(|f| f.content_hash),
         });
