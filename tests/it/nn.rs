@@ -599,18 +599,19 @@ pub(crate) fn tiny_navnet() -> ModelConfig {
     config
 }
 
-#[test]
-fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
-    use steerlab::nn::steering::{Inputs, SteeringNet};
-    // Four command branches.
-    let mut config = tiny_navnet();
-    config.command_heads = 4;
-    assert_eq!(config.head_features().unwrap(), 72 + 18);
+/// A network of `config` in f64 on the CPU, its variables map, and its variables by name. By
+/// name: a VarMap's own order changes from run to run, and with it which weights a pattern
+/// lands on (some orders left every map unit of a tiny net dead).
+pub(crate) fn f64_net(
+    config: &ModelConfig,
+) -> (
+    candle_nn::VarMap,
+    steerlab::nn::steering::SteeringNet,
+    Vec<(String, candle_core::Var)>,
+) {
     let varmap = candle_nn::VarMap::new();
     let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F64, &Device::Cpu);
-    let net = SteeringNet::new(&config, vb).unwrap();
-    // By name: a VarMap's own order changes from run to run, and with it which weights each
-    // pattern lands on (some orders left every map unit of this tiny net dead).
+    let net = steerlab::nn::steering::SteeringNet::new(config, vb).unwrap();
     let mut named: Vec<(String, candle_core::Var)> = varmap
         .data()
         .lock()
@@ -619,6 +620,17 @@ fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
         .map(|(name, var)| (name.clone(), var.clone()))
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
+    (varmap, net, named)
+}
+
+#[test]
+fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
+    use steerlab::nn::steering::Inputs;
+    // Four command branches.
+    let mut config = tiny_navnet();
+    config.command_heads = 4;
+    assert_eq!(config.head_features().unwrap(), 72 + 18);
+    let (_, net, named) = f64_net(&config);
     for (i, (_, var)) in named.iter().enumerate() {
         var.set(&(seeded(var.dims(), 100 + i as u64) * 0.5).unwrap())
             .unwrap();

@@ -22,17 +22,7 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
         trunk_gradient: 1.0,
         ..SpeedHeadConfig::default()
     });
-    let varmap = candle_nn::VarMap::new();
-    let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F64, &Device::Cpu);
-    let net = SteeringNet::new(&config, vb).unwrap();
-    let mut named: Vec<(String, candle_core::Var)> = varmap
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let (varmap, net, named) = crate::nn::f64_net(&config);
     assert!(
         named.iter().any(|(n, _)| n == "speed.dense1.bias"),
         "{named:?}"
