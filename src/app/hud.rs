@@ -226,6 +226,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_speed_line_lists_the_likely_components_slowest_first() {
+        let d = SteeringDistribution::new(&[0.7, 0.27, 0.03], &[8.04, 0.0, 4.0], &[0.5, 0.3, 1.0])
+            .unwrap();
+        let line = speed_line(&d, 5.6, 7.0);
+        assert_eq!(
+            line,
+            "speed: policy chose 5.6 m/s (expert 7.0)   mixture 0.0±0.3 (27 %), 8.0±0.5 (70 %)"
+        );
+    }
+
+    #[test]
     fn the_plot_peaks_at_the_mode_and_marks_both_actions() {
         let d = SteeringDistribution::new(&[1.0], &[0.05], &[0.01]).unwrap();
         let (w, h) = (201, 60);
