@@ -3,6 +3,7 @@
 
 use crate::drive::resimulate::{Counterfactual, resimulate};
 use crate::error::Error;
+use crate::nn::SteeringDistribution;
 use crate::record::{EpisodeReader, Step};
 use crate::sim::Frame;
 use anyhow::{Context, Result};
@@ -353,16 +354,9 @@ fn beside(frame: &Frame, map: &Frame) -> Frame {
     }
 }
 
-/// The density of a recorded mixture at `x`.
-fn mixture_pdf(d: &crate::record::schema::DistributionMsg, x: f64) -> f64 {
-    d.weights
-        .iter()
-        .zip(&d.means)
-        .zip(&d.std_devs)
-        .map(|((w, m), s)| {
-            w * (-(x - m).powi(2) / (2.0 * s * s)).exp() / (s * (2.0 * std::f64::consts::PI).sqrt())
-        })
-        .sum()
+/// A recorded mixture, when it is a valid one.
+fn mixture(msg: Option<&crate::record::schema::DistributionMsg>) -> Option<SteeringDistribution> {
+    msg.and_then(|m| SteeringDistribution::from_msg(m).ok())
 }
 
 /// Top of the speed strip's axis, m/s.
@@ -394,9 +388,9 @@ pub fn draw_overlay(frame: &mut Frame, step: &Step) {
     for y in top..h {
         put(centre, y, [90, 90, 90]);
     }
-    if let Some(d) = &step.distribution {
+    if let Some(d) = mixture(step.distribution.as_ref()) {
         let values: Vec<f64> = (0..w)
-            .map(|x| mixture_pdf(d, (x as f64 / (w - 1) as f64 * 2.0 - 1.0) * RANGE))
+            .map(|x| d.pdf((x as f64 / (w - 1) as f64 * 2.0 - 1.0) * RANGE))
             .collect();
         let peak = values.iter().cloned().fold(1e-12, f64::max);
         for (x, v) in values.iter().enumerate() {
@@ -419,7 +413,7 @@ pub fn draw_overlay(frame: &mut Frame, step: &Step) {
 
 /// The speed strip of [`draw_overlay`], above the curvature band at the right edge.
 fn draw_speed_strip(frame: &mut Frame, step: &Step) {
-    let Some(d) = &step.speed_distribution else {
+    let Some(d) = mixture(step.speed_distribution.as_ref()) else {
         return;
     };
     let (w, h) = (frame.width as i64, frame.height as i64);
@@ -430,7 +424,7 @@ fn draw_speed_strip(frame: &mut Frame, step: &Step) {
     }
     let row = |v: f64| top - 1 - ((v / SPEED_RANGE_M_S).clamp(0.0, 1.0) * (top - 1) as f64) as i64;
     let values: Vec<f64> = (0..top)
-        .map(|y| mixture_pdf(d, (top - 1 - y) as f64 / (top - 1) as f64 * SPEED_RANGE_M_S))
+        .map(|y| d.pdf((top - 1 - y) as f64 / (top - 1) as f64 * SPEED_RANGE_M_S))
         .collect();
     let peak = values.iter().cloned().fold(1e-12, f64::max);
     for (y, v) in values.iter().enumerate() {

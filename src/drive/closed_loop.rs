@@ -129,7 +129,7 @@ pub fn drive(
     let speed = match pilot {
         Pilot::Policy(p) | Pilot::Mixture { policy: p, .. } => p.speed,
         Pilot::Expert { .. } => SpeedSource::Expert,
-        Pilot::Custom(_) => SpeedSource::Policy,
+        Pilot::Custom(_) => SpeedSource::Controller,
     };
     let mut expert = Expert::new(ExpertConfig::default(), noise, options.seed)
         .with_noise_correlation(correlation_s, dt);

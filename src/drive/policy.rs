@@ -34,6 +34,8 @@ pub enum SpeedSource {
     Policy,
     /// The privileged expert's speed profile (cruise, curves, the car ahead, junctions).
     Expert,
+    /// A controller's own action (a scripted test, a keyboard).
+    Controller,
 }
 
 impl SpeedSource {
@@ -45,6 +47,7 @@ impl SpeedSource {
                 "the expert's profile (privileged: it knows the track, the car ahead and the \
                  junction rule)"
             }
+            SpeedSource::Controller => "the controller's own",
         }
     }
 }
@@ -152,15 +155,31 @@ impl Policy {
     /// The steering distribution for what the car sees: its camera frame, and the map patch
     /// and navigation command when the model reads them.
     pub fn distribution(&self, seen: &Seen) -> Result<SteeringDistribution> {
-        Ok(self.distributions(seen)?.0)
+        let mut all = self
+            .model
+            .predict(&self.inputs(seen)?)
+            .map_err(|e| e.context("policy inference"))?;
+        Ok(all.remove(0))
     }
 
     /// The steering distribution and, when the policy sets the speed, the mixture over target
-    /// speed, for what the car sees.
+    /// speed, for what the car sees (the speed head is not run when the policy does not).
     pub fn distributions(
         &self,
         seen: &Seen,
     ) -> Result<(SteeringDistribution, Option<SpeedDistribution>)> {
+        if self.speed == SpeedSource::Expert {
+            return Ok((self.distribution(seen)?, None));
+        }
+        let (mut steering, speed) = self
+            .model
+            .predict_all(&self.inputs(seen)?)
+            .map_err(|e| e.context("policy inference"))?;
+        Ok((steering.remove(0), speed.map(|mut s| s.remove(0))))
+    }
+
+    /// The network's inputs for what the car sees, checked against what the model reads.
+    fn inputs(&self, seen: &Seen) -> Result<Inputs> {
         let config = &self.model.config;
         let input = config.input;
         let frame = seen.frame;
@@ -188,20 +207,11 @@ impl Policy {
         } else {
             None
         };
-        let inputs = Inputs {
+        Ok(Inputs {
             images: frames_to_tensor(&[frame])?,
             maps,
             commands,
-        };
-        let (mut steering, speed) = self
-            .model
-            .predict_all(&inputs)
-            .map_err(|e| e.context("policy inference"))?;
-        let speed = match self.speed {
-            SpeedSource::Policy => speed.map(|mut s| s.remove(0)),
-            SpeedSource::Expert => None,
-        };
-        Ok((steering.remove(0), speed))
+        })
     }
 
     /// The map options a world must give this policy (`None`: it reads neither a map nor a

@@ -36,7 +36,7 @@ pub struct Sample {
     pub png: Arc<[u8]>,
     /// The expert's curvature at this frame (1/m): a policy's target.
     pub curvature_per_m: f32,
-    /// The expert's target speed at this frame (m/s, [`crate::sim::Expert::target_speed`]): a
+    /// The expert's target speed at this frame (m/s, [`crate::sim::Expert::labels`]): a
     /// speed head's target.
     pub speed_m_s: f32,
     /// The car's offset from its lane's centre (metres, positive left): a lane-pose model's

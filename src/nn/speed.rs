@@ -1,9 +1,12 @@
 //! The speed head: beside the steering mixture, a Gaussian mixture over the target speed
 //! (m/s) the car should drive at, read from the same features (the camera's, and the map's
-//! where the model reads one). Its label is the expert's speed (cruise speed, slowed for
-//! curves, for the car ahead by the Intelligent Driver Model, and at junctions by the junction
-//! rule), so a policy that has one brakes for what it sees. A mixture, not a number: behind a
-//! car that may pull away the answer is "stand" or "go", not their average.
+//! where the model reads one). Its label is the expert's target speed
+//! ([`crate::sim::Expert::labels`]: cruise speed, slowed for curves, and where the car ahead
+//! (Intelligent Driver Model) or the junction rule would have the car a second from now), so
+//! a policy that has one can brake for what it sees. A mixture, not a number: behind a car
+//! that may pull away both "stand" and "go" are likely, and the mixture says how likely each
+//! is (calibration scores it); the car is commanded its mean
+//! ([`crate::drive::Policy::target_speed`]).
 
 use crate::nn::linear::Mlp;
 use crate::nn::mixture::{MixtureBatch, MixtureScale};

@@ -39,7 +39,7 @@ pub struct ActionMsg {
     pub curvature_per_m: f64,
     pub speed_m_s: f64,
     /// On `/expert_action`: the expert's target speed, a speed policy's label
-    /// ([`crate::sim::Expert::target_speed`]); absent in files recorded before it was.
+    /// ([`crate::sim::Expert::labels`]); absent in files recorded before it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_speed_m_s: Option<f64>,
 }

@@ -56,6 +56,19 @@ impl Expert {
     /// The clean action for a car in `agent` state on `track` cruising at `cruise_speed_m_s`.
     /// The expert is privileged: it reads the car's place on the track (`s_m`) from the state.
     pub fn label(&self, track: &Track, agent: &AgentState, cruise_speed_m_s: f64) -> Action {
+        self.labels(track, agent, cruise_speed_m_s).0
+    }
+
+    /// The clean action ([`Expert::label`]) and the target speed a speed policy learns: cruise
+    /// speed, slowed for curves, and in traffic the speed the car ahead and the junction rule
+    /// would have the car at a second from now ([`AgentState::speed_target_m_s`]), where the
+    /// action's speed is next tick's.
+    pub fn labels(
+        &self,
+        track: &Track,
+        agent: &AgentState,
+        cruise_speed_m_s: f64,
+    ) -> (Action, f64) {
         let c = &self.config;
         let state = &agent.vehicle;
         let target = track
@@ -63,17 +76,12 @@ impl Expert {
             .position;
         let curvature = pursuit_curvature(state, target);
         // In traffic, the car ahead or a junction it must wait at may allow less.
-        let allowed = agent.speed_cap_m_s.unwrap_or(f64::INFINITY);
+        let cap = |v: Option<f64>| v.unwrap_or(f64::INFINITY);
         let free = self.free_speed(track, agent, cruise_speed_m_s);
-        Action::new(curvature, free.min(allowed))
-    }
-
-    /// The target speed a speed policy learns for a car in `agent` state: cruise speed, slowed
-    /// for curves, and in traffic the speed the car ahead and the junction rule would have the
-    /// car at a second from now ([`AgentState::speed_target_m_s`]).
-    pub fn target_speed(&self, track: &Track, agent: &AgentState, cruise_speed_m_s: f64) -> f64 {
-        let allowed = agent.speed_target_m_s.unwrap_or(f64::INFINITY);
-        self.free_speed(track, agent, cruise_speed_m_s).min(allowed)
+        (
+            Action::new(curvature, free.min(cap(agent.speed_cap_m_s))),
+            free.min(cap(agent.speed_target_m_s)),
+        )
     }
 
     /// Cruise speed, slowed for the sharpest curve within the preview horizon.

@@ -59,7 +59,7 @@ pub struct StepInfo {
     /// The privileged expert's clean action for the state reached (the imitation label).
     pub expert_action: Action,
     /// The expert's target speed for that state (a speed policy's label,
-    /// [`crate::sim::Expert::target_speed`]), m/s.
+    /// [`crate::sim::Expert::labels`]), m/s.
     pub expert_target_speed_m_s: f64,
     /// The car is off the road (|lateral offset| > half the road width).
     pub off_road: bool,
@@ -281,21 +281,21 @@ impl Env {
             .into_iter()
             .zip(frames.drain(..).zip(labels.drain(..)))
             .enumerate()
-            .map(|(agent, (state, (frame, labels)))| Observation {
-                frame,
-                labels,
-                map: self.map.as_ref().and_then(|m| m.observe(agent, state.tick)),
-                done: state.done,
-                info: StepInfo {
-                    expert_action: self.expert.label(&self.sim.track, &state, cruise),
-                    expert_target_speed_m_s: self.expert.target_speed(
-                        &self.sim.track,
-                        &state,
-                        cruise,
-                    ),
-                    off_road: state.lateral_offset_m.abs() > half_width,
-                },
-                state,
+            .map(|(agent, (state, (frame, labels)))| {
+                let (expert_action, expert_target_speed_m_s) =
+                    self.expert.labels(&self.sim.track, &state, cruise);
+                Observation {
+                    frame,
+                    labels,
+                    map: self.map.as_ref().and_then(|m| m.observe(agent, state.tick)),
+                    done: state.done,
+                    info: StepInfo {
+                        expert_action,
+                        expert_target_speed_m_s,
+                        off_road: state.lateral_offset_m.abs() > half_width,
+                    },
+                    state,
+                }
             })
             .collect())
     }
