@@ -80,6 +80,7 @@ fn observation(py: Python<'_>, obs: Observation) -> PyResult<Py<PyAny>> {
         "done": obs.done,
         "expert_action": [obs.info.expert_action.curvature_per_m, obs.info.expert_action.speed_m_s],
         "expert_target_speed_m_s": obs.info.expert_target_speed_m_s,
+        "wheel_speed_m_s": obs.odometry.speed_m_s,
         "route": s.route.as_ref().map(|r| serde_json::json!({
             "turn": format!("{:?}", r.turn),
             "junction": r.junction,
@@ -287,6 +288,7 @@ impl EpisodeSteps {
             "action": step.action.map(|a| [a.curvature_per_m, a.speed_m_s]),
             "expert_action": [step.expert_action.curvature_per_m, step.expert_action.speed_m_s],
             "expert_target_speed_m_s": step.expert_target_speed_m_s,
+            "wheel_speed_m_s": step.odometry.map(|o| o.speed_m_s),
             "state": step.state,
             "driver": step.driver,
             "distribution": step.distribution,
@@ -373,6 +375,7 @@ impl Model {
             frame: &frame,
             map: map.as_ref(),
             command: Command::Follow,
+            wheel_speed_m_s: 0.0,
         };
         let d = self.policy.distribution(&seen).map_err(err)?;
         Ok(d.components()

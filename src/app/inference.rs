@@ -35,6 +35,8 @@ pub struct Sight {
     pub frame: Arc<Frame>,
     pub map: Option<Arc<Frame>>,
     pub command: Command,
+    /// The car's wheel speed, m/s (its odometry's reading).
+    pub wheel_speed_m_s: f64,
 }
 
 impl Sight {
@@ -44,6 +46,7 @@ impl Sight {
             frame,
             map: None,
             command: Command::Follow,
+            wheel_speed_m_s: 0.0,
         }
     }
 }
@@ -176,6 +179,7 @@ pub fn policy_worker(mut policy: Policy) -> std::io::Result<Worker<Steering>> {
             frame: &sight.frame,
             map: sight.map.as_deref(),
             command: sight.command,
+            wheel_speed_m_s: sight.wheel_speed_m_s,
         })?;
         Ok(Steering {
             curvature_per_m: policy.curvature(&distribution),

@@ -174,10 +174,16 @@ fn random_inputs(config: &ModelConfig, n: usize) -> Result<Inputs> {
     } else {
         None
     };
+    let wheel_speeds = if config.reads_wheel_speed() {
+        Some(Tensor::rand(0f32, 12.0, (n, 1), &device())?)
+    } else {
+        None
+    };
     Ok(Inputs {
         images: Tensor::rand(0f32, 1.0, (n, i.channels, i.height, i.width), &device())?,
         maps,
         commands,
+        wheel_speeds,
     })
 }
 

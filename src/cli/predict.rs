@@ -116,6 +116,7 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
             components: model.config.steering.components,
             target: model.config.target,
             speed: false,
+            wheel_speed: false,
         },
     );
     let mut predicted = Vec::with_capacity(data.samples.len());

@@ -233,6 +233,7 @@ pub fn drive(
                     .map(|d| d.to_msg(tick)),
                 labels: obs.labels.take(),
                 map: obs.map.take(),
+                odometry: Some(obs.odometry),
             })?;
         }
         let Some(decision) = decision else { break };
@@ -528,6 +529,7 @@ fn decide(
         frame,
         map: obs.map.as_ref().map(|m| &m.patch),
         command: command_of(obs.map.as_ref()),
+        wheel_speed_m_s: obs.odometry.speed_m_s,
     };
     let acted = policy
         .act(&seen, label.speed_m_s)

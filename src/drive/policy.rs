@@ -69,15 +69,19 @@ pub struct Seen<'a> {
     pub map: Option<&'a Frame>,
     /// The navigation command (`Follow` away from junctions and off towns).
     pub command: Command,
+    /// The car's wheel speed, m/s (its odometry's reading: a speedometer, not the simulation's
+    /// speed).
+    pub wheel_speed_m_s: f64,
 }
 
 impl<'a> Seen<'a> {
-    /// A camera frame alone.
+    /// A camera frame alone (a car standing still).
     pub fn camera(frame: &'a Frame) -> Self {
         Self {
             frame,
             map: None,
             command: Command::Follow,
+            wheel_speed_m_s: 0.0,
         }
     }
 }
@@ -207,10 +211,20 @@ impl Policy {
         } else {
             None
         };
+        let wheel_speeds = if config.reads_wheel_speed() {
+            Some(candle_core::Tensor::from_vec(
+                vec![seen.wheel_speed_m_s as f32],
+                (1, 1),
+                &crate::nn::device(),
+            )?)
+        } else {
+            None
+        };
         Ok(Inputs {
             images: frames_to_tensor(&[frame])?,
             maps,
             commands,
+            wheel_speeds,
         })
     }
 

@@ -496,6 +496,11 @@ impl ModelConfig {
         self.command_heads > 1
     }
 
+    /// Whether the model reads the car's wheel speed (its speed head does).
+    pub fn reads_wheel_speed(&self) -> bool {
+        self.speed.as_ref().is_some_and(|s| s.reads_wheel_speed)
+    }
+
     /// Whether the model is told the route: a routed map or a command.
     pub fn reads_route(&self) -> bool {
         self.reads_commands() || self.map.as_ref().is_some_and(|m| m.mode == MapMode::Routed)

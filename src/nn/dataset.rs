@@ -42,6 +42,9 @@ pub struct Sample {
     /// The car's offset from its lane's centre (metres, positive left): a lane-pose model's
     /// target.
     pub lane_offset_m: f32,
+    /// The car's wheel speed at this frame (m/s, as its odometry measured it; the recorded
+    /// speed in files from before odometry was recorded): what a speed head may read.
+    pub wheel_speed_m_s: f32,
     /// Index into [`Dataset::episodes`].
     pub episode: usize,
     pub tick: u64,
@@ -119,6 +122,11 @@ impl Dataset {
                     curvature_per_m: step.expert_action.curvature_per_m as f32,
                     speed_m_s: step.expert_target_speed_m_s as f32,
                     lane_offset_m: step.state.lateral_offset_m as f32,
+                    wheel_speed_m_s: step
+                        .odometry
+                        .as_ref()
+                        .map_or(step.state.speed_m_s, |o| o.speed_m_s)
+                        as f32,
                     episode,
                     tick: step.tick,
                     map_png: step.map_png.map(Into::into),
@@ -348,6 +356,8 @@ pub struct StreamSpec {
     pub target: crate::nn::config::Target,
     /// Also batch the expert's speed (a model with a speed head).
     pub speed: bool,
+    /// Also batch the car's wheel speed (a speed head that reads it).
+    pub wheel_speed: bool,
 }
 
 /// Batches in order, prepared by worker threads; at most `2 × workers` batches are in flight.
@@ -563,12 +573,22 @@ fn make_batch(
     } else {
         None
     };
+    let wheel_speeds = if spec.wheel_speed {
+        let v: Vec<f32> = indices
+            .iter()
+            .map(|&i| data.samples[i].wheel_speed_m_s)
+            .collect();
+        Some(Tensor::from_vec(v, (size, 1), &device())?)
+    } else {
+        None
+    };
     Ok(Batch {
         speeds,
         inputs: Inputs {
             images: Tensor::from_vec(images, (size, 3, h, w), &device())?,
             maps,
             commands,
+            wheel_speeds,
         },
         targets: Tensor::from_vec(targets, size, &device())?,
         anchored,

@@ -36,11 +36,19 @@ pub struct SpeedHeadConfig {
     /// speed head −2.888; 0: −2.817 / 1.09 m/s; 0.1: −2.656 / 1.26 m/s; 1: −2.633 / 1.18 m/s.
     #[serde(default)]
     pub trunk_gradient: f64,
+    /// The head also reads the car's wheel speed (its speedometer, measured with the wheel
+    /// sensors' errors: [`crate::sim::odometry::Odometry`]), not the simulation's speed. From
+    /// one frame a car 8 m ahead means "brake" at 9 m/s and "keep going" at 3 m/s; knowing its
+    /// own speed, the head can tell them apart (CILRS reads it too). `false` in configs
+    /// written before it was.
+    #[serde(default)]
+    pub reads_wheel_speed: bool,
 }
 
 impl Default for SpeedHeadConfig {
     /// 100-50 dense layers and two components (stand or go, most often), in units of 5 m/s
-    /// about 6 m/s, no narrower than 0.25 m/s, none of its gradient reaching the trunks.
+    /// about 6 m/s, no narrower than 0.25 m/s, none of its gradient reaching the trunks,
+    /// reading the wheel speed.
     fn default() -> Self {
         Self {
             hidden: vec![100, 50],
@@ -49,6 +57,7 @@ impl Default for SpeedHeadConfig {
             speed_offset_m_s: 6.0,
             std_floor_m_s: 0.25,
             trunk_gradient: 0.0,
+            reads_wheel_speed: true,
         }
     }
 }
@@ -89,9 +98,9 @@ impl SpeedHeadConfig {
         None
     }
 
-    /// Weights of the head on `features` inputs.
+    /// Weights of the head on `features` inputs (and the wheel speed where it reads it).
     pub fn parameters(&self, features: f64) -> f64 {
-        let mut width = features;
+        let mut width = features + f64::from(u8::from(self.reads_wheel_speed));
         let mut total = 0.0;
         for &h in &self.hidden {
             total += width * h as f64 + h as f64;
@@ -106,25 +115,32 @@ pub struct SpeedHead {
     scale: MixtureScale,
     mlp: Mlp,
     trunk_gradient: f64,
+    reads_wheel_speed: bool,
 }
 
 impl SpeedHead {
     /// Builds `dense{i}` layers under `vb`.
     pub fn new(config: &SpeedHeadConfig, features: usize, vb: VarBuilder) -> Result<Self> {
-        let mut widths = vec![features];
+        let mut widths = vec![features + usize::from(config.reads_wheel_speed)];
         widths.extend(&config.hidden);
         widths.push(3 * config.components);
         Ok(Self {
             scale: config.scale(),
             mlp: Mlp::new(&widths, vb)?,
             trunk_gradient: config.trunk_gradient,
+            reads_wheel_speed: config.reads_wheel_speed,
         })
     }
 
-    /// Features `(B, F)` → mixtures over target speed (m/s).
-    /// The gradient flowing back into the features is scaled by the config's
-    /// `trunk_gradient` (the values are the features' own).
-    pub fn forward(&self, features: &Tensor) -> Result<MixtureBatch> {
+    /// Features `(B, F)` (and wheel speeds `(B, 1)`, m/s, where the head reads them) →
+    /// mixtures over target speed (m/s). The gradient flowing back into the features is
+    /// scaled by the config's `trunk_gradient` (the values are the features' own); the wheel
+    /// speed enters in the head's own units (`(v − offset) / scale`).
+    pub fn forward(
+        &self,
+        features: &Tensor,
+        wheel_speeds: Option<&Tensor>,
+    ) -> Result<MixtureBatch> {
         let w = self.trunk_gradient;
         let features = match w {
             1.0 => features.clone(),
@@ -133,6 +149,19 @@ impl SpeedHead {
                 let held = features.detach();
                 (&held + ((features - &held)? * w)?)?
             }
+        };
+        let features = match (self.reads_wheel_speed, wheel_speeds) {
+            (false, _) => features,
+            (true, Some(v)) => {
+                let units = v.affine(
+                    1.0 / self.scale.scale,
+                    -self.scale.offset / self.scale.scale,
+                )?;
+                Tensor::cat(&[&features, &units.to_dtype(features.dtype())?], 1)?
+            }
+            (true, None) => candle_core::bail!(
+                "this model's speed head reads the car's wheel speed but none was given"
+            ),
         };
         MixtureBatch::from_raw(&self.mlp.forward(&features)?, &self.scale)
     }

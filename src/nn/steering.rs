@@ -84,11 +84,13 @@ impl SteeringHead {
 }
 
 /// What a steering network reads for a batch, all f32: camera images `(B, 3, H, W)` 0–1, and
-/// as its config asks, map patches `(B, C, S, S)` 0–1 and commands one-hot `(B, N)`.
+/// as its config asks, map patches `(B, C, S, S)` 0–1, commands one-hot `(B, N)` and the car's
+/// wheel speeds `(B, 1)`, m/s.
 pub struct Inputs {
     pub images: Tensor,
     pub maps: Option<Tensor>,
     pub commands: Option<Tensor>,
+    pub wheel_speeds: Option<Tensor>,
 }
 
 impl Inputs {
@@ -98,6 +100,7 @@ impl Inputs {
             images,
             maps: None,
             commands: None,
+            wheel_speeds: None,
         }
     }
 
@@ -108,6 +111,7 @@ impl Inputs {
             images: part(&self.images)?,
             maps: self.maps.as_ref().map(part).transpose()?,
             commands: self.commands.as_ref().map(part).transpose()?,
+            wheel_speeds: self.wheel_speeds.as_ref().map(part).transpose()?,
         })
     }
 
@@ -117,6 +121,7 @@ impl Inputs {
             images: self.images.detach(),
             maps: self.maps.as_ref().map(Tensor::detach),
             commands: self.commands.as_ref().map(Tensor::detach),
+            wheel_speeds: self.wheel_speeds.as_ref().map(Tensor::detach),
         }
     }
 }
@@ -202,7 +207,7 @@ impl SteeringNet {
             speed: self
                 .speed
                 .as_ref()
-                .map(|h| h.forward(&features))
+                .map(|h| h.forward(&features, inputs.wheel_speeds.as_ref()))
                 .transpose()?,
         })
     }

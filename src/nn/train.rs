@@ -176,6 +176,7 @@ impl Steering<'_> {
                 components: self.model.config.steering.components,
                 target: self.model.config.target,
                 speed: self.model.config.speed.is_some(),
+                wheel_speed: self.model.config.reads_wheel_speed(),
             },
         )
     }

@@ -61,6 +61,8 @@ pub struct Step {
     pub map_png: Option<Vec<u8>>,
     /// The believed pose the map patch was cut at.
     pub map_pose: Option<MapPoseMsg>,
+    /// What the car's odometry measured over the tick before (its wheel speed among it).
+    pub odometry: Option<OdometryMsg>,
 }
 
 /// How reading ended.
@@ -180,6 +182,7 @@ struct Partial {
     traffic: Option<TrafficMsg>,
     map_png: Option<Vec<u8>>,
     map_pose: Option<MapPoseMsg>,
+    odometry: Option<OdometryMsg>,
     started: bool,
 }
 
@@ -393,6 +396,11 @@ impl Assembler {
                 self.begin(pose.tick);
                 self.partial.map_pose = Some(pose);
             }
+            TOPIC_ODOMETRY => {
+                let o: OdometryMsg = json(data)?;
+                self.begin(o.tick);
+                self.partial.odometry = Some(o);
+            }
             TOPIC_TRAFFIC => {
                 let t: TrafficMsg = json(data)?;
                 self.begin(t.tick);
@@ -441,6 +449,7 @@ impl Assembler {
                     class_mask_png: p.class_mask_png,
                     map_png: p.map_png,
                     map_pose: p.map_pose,
+                    odometry: p.odometry,
                 });
             }
             _ => {}

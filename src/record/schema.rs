@@ -28,6 +28,8 @@ pub const TOPIC_TRAFFIC: &str = "/traffic";
 /// believed pose it was cut at.
 pub const TOPIC_MAP_IMAGE: &str = "/map/image";
 pub const TOPIC_MAP_POSE: &str = "/map/pose";
+/// What the car's odometry measured over the tick before: wheel speed, distance, heading change.
+pub const TOPIC_ODOMETRY: &str = "/odometry";
 
 /// Name of the metadata record that describes the episode.
 pub const METADATA_NAME: &str = "steerlab.episode";
@@ -97,6 +99,28 @@ impl From<&AgentState> for StateMsg {
             heading_error_rad: s.heading_error_rad,
             distance_m: s.stats.distance_m,
             off_road: s.stats.off_road,
+        }
+    }
+}
+
+/// What the car's wheel-speed sensors and gyro measured over the tick that led to `tick`, with
+/// their errors ([`crate::sim::odometry::Odometry`]); absent in files recorded before it was.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OdometryMsg {
+    pub tick: u64,
+    /// The wheel speed, m/s: what a speedometer shows.
+    pub speed_m_s: f64,
+    pub distance_m: f64,
+    pub heading_change_rad: f64,
+}
+
+impl OdometryMsg {
+    pub fn new(tick: u64, r: &crate::sim::odometry::OdometryReading) -> Self {
+        Self {
+            tick,
+            speed_m_s: r.speed_m_s,
+            distance_m: r.distance_m,
+            heading_change_rad: r.heading_change_rad,
         }
     }
 }
@@ -285,6 +309,7 @@ pub struct ObjectsMsg {
 /// JSON Schema of each JSON topic.
 pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
     const MAP_POSE: &str = r#"{"type":"object","title":"steerlab.MapPose","properties":{"tick":{"type":"integer"},"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"progress_m":{"type":"number"},"command":{"type":"string","enum":["Follow","Left","Straight","Right"]},"fix_available":{"type":"boolean"}},"required":["tick","x_m","y_m","heading_rad"]}"#;
+    const ODOMETRY: &str = r#"{"type":"object","title":"steerlab.Odometry","properties":{"tick":{"type":"integer"},"speed_m_s":{"type":"number"},"distance_m":{"type":"number"},"heading_change_rad":{"type":"number"}},"required":["tick","speed_m_s","distance_m","heading_change_rad"]}"#;
     const ACTION: &str = r#"{"type":"object","title":"steerlab.Action","properties":{"tick":{"type":"integer"},"curvature_per_m":{"type":"number"},"speed_m_s":{"type":"number"},"target_speed_m_s":{"type":"number"}},"required":["tick","curvature_per_m","speed_m_s"]}"#;
     const ROUTE: &str = r#"{"type":"object","title":"steerlab.Route","properties":{"tick":{"type":"integer"},"lane":{"type":"integer"},"route_index":{"type":"integer"},"junction":{"type":"string"},"turn":{"type":"string","enum":["Left","Straight","Right","UTurn"]},"distance_to_junction_m":{"type":"number"},"in_junction":{"type":"boolean"},"exits":{"type":"array","items":{"type":"object","properties":{"turn":{"type":"string","enum":["Left","Straight","Right","UTurn"]},"curvature_per_m":{"type":"number"}},"required":["turn","curvature_per_m"]}}},"required":["tick","lane","route_index","junction","turn","distance_to_junction_m","in_junction"]}"#;
     const TRAFFIC: &str = r#"{"type":"object","title":"steerlab.Traffic","properties":{"tick":{"type":"integer"},"cars":{"type":"array","items":{"type":"object","properties":{"x_m":{"type":"number"},"y_m":{"type":"number"},"heading_rad":{"type":"number"},"speed_m_s":{"type":"number"}},"required":["x_m","y_m","heading_rad","speed_m_s"]}}},"required":["tick","cars"]}"#;
@@ -305,6 +330,7 @@ pub fn json_schema(topic: &str) -> Option<(&'static str, &'static str)> {
         TOPIC_ROUTE => Some(("steerlab.Route", ROUTE)),
         TOPIC_TRAFFIC => Some(("steerlab.Traffic", TRAFFIC)),
         TOPIC_MAP_POSE => Some(("steerlab.MapPose", MAP_POSE)),
+        TOPIC_ODOMETRY => Some(("steerlab.Odometry", ODOMETRY)),
         _ => None,
     }
 }

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::record::schema::*;
 use crate::sim::labels::{LabelClass, LabelFrame};
 use crate::sim::map_input::MapObservation;
+use crate::sim::odometry::OdometryReading;
 use crate::sim::{Frame, Scenario};
 use crossbeam_channel::{Receiver, Sender};
 use mcap::records::{MessageHeader, Metadata};
@@ -106,6 +107,8 @@ pub struct StepRecord {
     pub traffic: Option<TrafficMsg>,
     /// The map patch and the pose it was cut at, when the world cuts them.
     pub map: Option<MapObservation>,
+    /// What the car's odometry measured over the tick before.
+    pub odometry: Option<OdometryReading>,
 }
 
 /// Objects with fewer visible pixels than this get no box.
@@ -200,6 +203,7 @@ impl EpisodeWriter {
             TOPIC_ROUTE,
             TOPIC_TRAFFIC,
             TOPIC_MAP_POSE,
+            TOPIC_ODOMETRY,
         ] {
             let (name, schema) = json_schema(topic).expect("every JSON topic has a schema");
             let schema_id = writer
@@ -333,6 +337,9 @@ impl EpisodeWriter {
                 fix_available: Some(map.fix_available),
             };
             self.put_json(TOPIC_MAP_POSE, tick, &pose)?;
+        }
+        if let Some(reading) = &step.odometry {
+            self.put_json(TOPIC_ODOMETRY, tick, &OdometryMsg::new(tick, reading))?;
         }
         // The state closes a tick: a reader treats a tick as complete once it has its state.
         self.put_json(TOPIC_STATE, tick, &step.state)

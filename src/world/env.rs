@@ -10,6 +10,8 @@ use crate::error::{Error, Result};
 use crate::sim::expert::Expert;
 use crate::sim::labels::{LabelFrame, LabelTable};
 use crate::sim::map_input::{MapObservation, MapOptions, MapSensor};
+use crate::sim::math::fnv1a;
+use crate::sim::odometry::{Odometry, OdometryNoise, OdometryReading};
 use crate::sim::scenario::Scenario;
 use crate::sim::simulation::{AgentState, Simulation};
 use crate::sim::track::Track;
@@ -75,6 +77,9 @@ pub struct Observation {
     pub state: AgentState,
     /// The map patch at the car's believed pose (`None` unless `EnvOptions::map`).
     pub map: Option<MapObservation>,
+    /// What the car's odometry measured over the last tick: its wheel speed (the speedometer
+    /// a policy may read), distance and heading change, with the sensors' errors.
+    pub odometry: OdometryReading,
     pub done: bool,
     pub info: StepInfo,
 }
@@ -104,6 +109,8 @@ pub struct Env {
     expert: Expert,
     renderer: Option<Renderer>,
     map: Option<MapSensor>,
+    /// Every car's wheel-speed sensors and gyro, and what they read last.
+    odometry: Vec<(Odometry, OdometryReading)>,
 }
 
 /// Updates allowed before the first complete frame; shaders load asynchronously.
@@ -133,6 +140,7 @@ impl Env {
             expert,
             renderer,
             map,
+            odometry: Vec::new(),
         };
         if let Some(r) = env.renderer.as_mut() {
             r.warm_up(&env.sim)?;
@@ -175,9 +183,20 @@ impl Env {
     /// `sensor_seed`: drives of one run that share a world seed still get errors of their own.
     pub fn reset_drive(&mut self, seed: u64, sensor_seed: u64) -> Result<Vec<Observation>> {
         self.sim.reset(seed);
+        let agents = self.sim.agent_count();
         if let Some(map) = self.map.as_mut() {
-            map.reset(sensor_seed, self.sim.agent_count());
+            map.reset(sensor_seed, agents);
         }
+        let noise = self
+            .map
+            .as_ref()
+            .map_or(OdometryNoise::default(), |m| m.options.odometry);
+        self.odometry = (0..agents)
+            .map(|i| {
+                let seed = fnv1a(&[&sensor_seed.to_le_bytes(), &i.to_le_bytes()]);
+                (Odometry::new(noise, seed), OdometryReading::default())
+            })
+            .collect();
         self.sense(0.0, None);
         self.observe()
     }
@@ -185,14 +204,24 @@ impl Env {
     /// The cars' sensors read the state reached after `dt_s` seconds; `moved` names the one
     /// car put somewhere else (only it reads again, its navigation system matching afresh).
     fn sense(&mut self, dt_s: f64, moved: Option<usize>) {
-        if let Some(map) = self.map.as_mut() {
-            for (agent, state) in self.sim.states().iter().enumerate() {
-                match moved {
-                    Some(m) if m != agent => continue,
-                    Some(_) => map.relocate(agent),
-                    None => {}
+        let states = self.sim.states();
+        for (agent, (odometry, last)) in self.odometry.iter_mut().enumerate() {
+            let Some(state) = states.get(agent) else {
+                break;
+            };
+            match moved {
+                Some(m) if m != agent => continue,
+                Some(_) => {
+                    odometry.restart();
+                    if let Some(map) = self.map.as_mut() {
+                        map.relocate(agent);
+                    }
                 }
-                map.sense(agent, &state.vehicle, dt_s);
+                None => {}
+            }
+            *last = odometry.measure(&state.vehicle, dt_s);
+            if let Some(map) = self.map.as_mut() {
+                map.sense(agent, &state.vehicle, *last, dt_s);
             }
         }
     }
@@ -288,6 +317,7 @@ impl Env {
                     frame,
                     labels,
                     map: self.map.as_ref().and_then(|m| m.observe(agent, state.tick)),
+                    odometry: self.odometry.get(agent).map(|o| o.1).unwrap_or_default(),
                     done: state.done,
                     info: StepInfo {
                         expert_action,

@@ -42,10 +42,12 @@ fn every_map_input_follows_from_the_fix_alone() {
     let cruise = scenario.vehicle.speed_m_s;
     let dt = scenario.dt_s;
     let mut car = Navigator::new(&options, 7);
+    let mut odometry = Odometry::new(OdometryNoise::default(), 7);
     let (mut compared, mut commands) = (0, std::collections::BTreeSet::new());
     for tick in 0..1200u64 {
         let state = sim.states()[0].clone();
         let truth = state.vehicle;
+        let reading = odometry.measure(&truth, dt);
         if tick % 40 == 17 {
             // The twin's car is elsewhere; its receiver's error puts the fix where the car's is
             // (the error steps on by `a·e + noise` inside `sense`, the same noise for both).
@@ -65,8 +67,8 @@ fn every_map_input_follows_from_the_fix_alone() {
                 e[1] + shift.y / a,
                 e[2] + (truth.heading - moved.heading) / a,
             ]);
-            car.sense(&view, &spec, &truth, dt);
-            twin.sense(&view, &spec, &moved, dt);
+            car.sense(&view, &spec, &truth, reading, dt);
+            twin.sense(&view, &spec, &moved, reading, dt);
             let (a, b) = (car.observation().unwrap(), twin.observation().unwrap());
             assert!(
                 a.position.distance(b.position) < 1e-6,
@@ -86,7 +88,7 @@ fn every_map_input_follows_from_the_fix_alone() {
             commands.insert(format!("{:?}", a.command));
             compared += 1;
         } else {
-            car.sense(&view, &spec, &truth, dt);
+            car.sense(&view, &spec, &truth, reading, dt);
         }
         sim.step(&[expert.label(&sim.track, &state, cruise)])
             .unwrap();
@@ -119,11 +121,13 @@ fn the_route_progress_is_tracked_from_the_fix_within_its_error() {
         3,
     );
     let mut exact = Navigator::new(&MapOptions::default(), 3);
+    let mut odometry = Odometry::new(OdometryNoise::default(), 3);
     let (mut worst_exact, mut errors) = (0.0f64, Vec::new());
     for _ in 0..1500 {
         let state = sim.states()[0].clone();
+        let reading = odometry.measure(&state.vehicle, scenario.dt_s);
         for nav in [&mut noisy, &mut exact] {
-            nav.sense(&view, &spec, &state.vehicle, scenario.dt_s);
+            nav.sense(&view, &spec, &state.vehicle, reading, scenario.dt_s);
         }
         let truth = state.s_m;
         let gap = |s: f64| {
@@ -309,6 +313,7 @@ fn localise_refuses_ticks_the_localising_model_drove() {
                     route: None,
                     traffic: None,
                     map: None,
+                    odometry: None,
                 })
                 .unwrap();
             sim.step(&[action]).unwrap();

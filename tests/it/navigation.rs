@@ -684,6 +684,7 @@ fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
         curvature_per_m,
         speed_m_s: 5.0,
         lane_offset_m: 0.0,
+        wheel_speed_m_s: 0.0,
         episode: 0,
         tick: 0,
         map_png: None,
@@ -722,6 +723,7 @@ fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
             components: 5,
             target: Default::default(),
             speed: false,
+            wheel_speed: false,
         };
         BatchStream::new(data.clone(), spec)
             .next()

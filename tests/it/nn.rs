@@ -650,6 +650,7 @@ fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
             images: t[0].clone(),
             maps: Some(t[1].clone()),
             commands: Some(commands.clone()),
+            wheel_speeds: None,
         };
         net.forward(&inputs).unwrap().nll(&targets).unwrap()
     };
@@ -663,6 +664,7 @@ fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
             images: images.clone(),
             maps: Some(maps.clone()),
             commands: Some(commands.clone()),
+            wheel_speeds: None,
         })
         .unwrap()
         .means
@@ -693,6 +695,7 @@ fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
             images: one.repeat((3, 1, 1, 1)).unwrap(),
             maps: Some(maps.clone()),
             commands: Some(commands.clone()),
+            wheel_speeds: None,
         })
         .unwrap();
     assert!(max_diff(&shared.means, &repeated.means) < 1e-12);
@@ -951,6 +954,7 @@ fn synthetic_dataset(scenarios: usize, episodes_each: usize, ticks: u64) -> Data
                     curvature_per_m: 0.0,
                     speed_m_s: 5.0,
                     lane_offset_m: 0.0,
+                    wheel_speed_m_s: 0.0,
                     episode,
                     tick,
                     map_png: None,
@@ -1018,6 +1022,7 @@ fn balanced_epochs_draw_curvature_bands_by_the_square_root_of_their_size() {
             curvature_per_m,
             speed_m_s: 5.0,
             lane_offset_m: 0.0,
+            wheel_speed_m_s: 0.0,
             episode: 0,
             tick: tick as u64,
             map_png: None,
@@ -1069,6 +1074,7 @@ fn decision_ticks_before_a_junction_are_drawn_as_a_band_of_their_own() {
             curvature_per_m: 0.0,
             speed_m_s: 5.0,
             lane_offset_m: 0.0,
+            wheel_speed_m_s: 0.0,
             episode: 0,
             tick,
             map_png: None,

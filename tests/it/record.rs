@@ -122,6 +122,13 @@ fn synthetic_step(tick: u64, rng: &mut StdRng) -> StepRecord {
                 odometry: Default::default(),
                 fix_available: !tick.is_multiple_of(8),
             }),
+        odometry: tick
+            .is_multiple_of(3)
+            .then(|| steerlab::sim::odometry::OdometryReading {
+                distance_m: 0.45 + tick as f64 * 1e-3,
+                heading_change_rad: -0.002,
+                speed_m_s: 9.1,
+            }),
     }
 }
 
@@ -170,6 +177,10 @@ fn expected(step: &StepRecord) -> Step {
                 command: Some(m.command),
                 fix_available: Some(m.fix_available),
             }),
+        odometry: step
+            .odometry
+            .as_ref()
+            .map(|o| steerlab::record::schema::OdometryMsg::new(step.tick, o)),
     }
 }
 

@@ -45,12 +45,14 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
     let maps = pattern(&[3, 2, 8, 8], 2);
     let curvatures = Tensor::new(&[0.02f64, -0.04, 0.0], &Device::Cpu).unwrap();
     let speeds = Tensor::new(&[0.0f64, 6.5, 9.0], &Device::Cpu).unwrap();
+    let wheel = Tensor::new(&[[0.5f64], [8.0], [9.5]], &Device::Cpu).unwrap();
     let loss = |images: &Tensor, maps: &Tensor| {
         let out = net
             .forward_all(&Inputs {
                 images: images.clone(),
                 maps: Some(maps.clone()),
                 commands: None,
+                wheel_speeds: Some(wheel.clone()),
             })
             .unwrap();
         let speed = out.speed.expect("a speed head").nll(&speeds).unwrap();
@@ -70,6 +72,7 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
             images: vi.as_tensor().clone(),
             maps: Some(vm.as_tensor().clone()),
             commands: None,
+            wheel_speeds: Some(wheel.clone()),
         })
         .unwrap();
     let total = (out.steering.nll(&curvatures).unwrap() + out.speed.unwrap().nll(&speeds).unwrap())
@@ -112,6 +115,7 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
             images: vi.as_tensor().clone(),
             maps: Some(vm.as_tensor().clone()),
             commands: None,
+            wheel_speeds: Some(wheel.clone()),
         })
         .unwrap()
         .speed
@@ -126,6 +130,7 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
             images: images.clone(),
             maps: Some(maps.clone()),
             commands: None,
+            wheel_speeds: Some(wheel.clone()),
         })
         .unwrap()
         .speed
@@ -141,6 +146,40 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
             .zip(b.iter().flatten())
             .any(|(x, y)| (x - y).abs() > 1e-6)
     );
+    // The wheel speed moves the speed, and not the steering; a head that reads it refuses to
+    // run without it.
+    let at = |wheel: &Tensor| {
+        net.forward_all(&Inputs {
+            images: images.clone(),
+            maps: Some(maps.clone()),
+            commands: None,
+            wheel_speeds: Some(wheel.clone()),
+        })
+        .unwrap()
+    };
+    let (slow, fast) = (at(&wheel), at(&(&wheel + 4.0).unwrap()));
+    let means = |m: &steerlab::nn::steering::MixtureBatch| m.means.to_vec2::<f64>().unwrap();
+    assert_eq!(means(&slow.steering), means(&fast.steering));
+    let (a, b) = (
+        means(slow.speed.as_ref().unwrap()),
+        means(fast.speed.as_ref().unwrap()),
+    );
+    assert!(
+        a.iter()
+            .flatten()
+            .zip(b.iter().flatten())
+            .any(|(x, y)| (x - y).abs() > 1e-6)
+    );
+    let err = net
+        .forward_all(&Inputs {
+            images: images.clone(),
+            maps: Some(maps.clone()),
+            commands: None,
+            wheel_speeds: None,
+        })
+        .err()
+        .expect("no wheel speed given");
+    assert!(err.to_string().contains("wheel speed"), "{err}");
 }
 
 #[test]
@@ -154,6 +193,15 @@ fn town_presets_have_a_speed_head_and_old_or_bad_configs_say_so() {
     old.as_object_mut().unwrap().remove("speed");
     let old: ModelConfig = serde_json::from_value(old).unwrap();
     assert!(old.speed.is_none() && old.feature_shape().is_ok());
+    // One written before speed heads read the wheel speed loads as a head that does not.
+    let mut old = serde_json::to_value(ModelConfig::navnet(MapMode::Routed)).unwrap();
+    old["speed"]
+        .as_object_mut()
+        .unwrap()
+        .remove("reads_wheel_speed");
+    let old: ModelConfig = serde_json::from_value(old).unwrap();
+    assert!(old.speed.is_some() && !old.reads_wheel_speed());
+    assert!(ModelConfig::navnet(MapMode::Routed).reads_wheel_speed());
     // Bad speed heads are refused by field.
     let mut bad = ModelConfig::navnet(MapMode::Routed);
     bad.speed.as_mut().unwrap().std_floor_m_s = 0.0;
@@ -245,6 +293,17 @@ fn a_policy_with_a_speed_head_drives_at_its_own_speed_unless_told_the_experts() 
             .iter()
             .all(|s| (s.action.unwrap().speed_m_s - 3.0).abs() < 0.05)
     );
+    // The speed head read the car's wheel speed: its odometry's reading, recorded every tick,
+    // near the car's speed but not the simulation's exact value.
+    let wheel: Vec<(f64, f64)> = steps[1..]
+        .iter()
+        .map(|s| (s.odometry.expect("/odometry").speed_m_s, s.state.speed_m_s))
+        .collect();
+    assert!(
+        wheel.iter().all(|(w, v)| (w - v).abs() < 0.1 * v + 0.05),
+        "{wheel:?}"
+    );
+    assert!(wheel.iter().any(|(w, v)| w != v), "{wheel:?}");
     let m = &own.metrics;
     assert_eq!(m.speed_calibration.count(), driven.len() as u64);
     assert!(m.mean_abs_speed_error_m_s.unwrap() > 1.0, "{m:?}");
@@ -309,9 +368,12 @@ fn training_a_speed_head_learns_the_experts_speed_from_the_camera() {
     );
     // On 600 frames the speed head needs a trunk that learns for it too (the navnet's default
     // leaves the trunk to the steering, whose features 32 000 frames make rich enough).
+    // From the camera alone: a head that read the wheel speed could score on the car's own
+    // speed rather than on what it sees.
     let mut config = ModelConfig::pilotnet();
     config.speed = Some(SpeedHeadConfig {
         trunk_gradient: 1.0,
+        reads_wheel_speed: false,
         ..SpeedHeadConfig::default()
     });
     let mut options = TrainOptions::new(vec![data], dir.join("model"), config);

@@ -51,6 +51,7 @@ impl Session {
                     frame: frame.clone(),
                     map: self.obs.map.as_ref().map(|m| Arc::new(m.patch.clone())),
                     command: crate::drive::policy::command_of(self.obs.map.as_ref()),
+                    wheel_speed_m_s: self.obs.odometry.speed_m_s,
                 },
             );
             // The policy acts on this frame when its answer comes within half a tick (it does
@@ -126,6 +127,7 @@ impl Session {
                 speed_distribution,
                 labels: None,
                 map: self.obs.map.clone(),
+                odometry: Some(self.obs.odometry),
             };
             if let Err(e) = recorder.record(record) {
                 self.message = Some(format!("recording failed: {e}"));

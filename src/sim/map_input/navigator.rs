@@ -7,7 +7,7 @@ use super::view::{Command, MapSpec, MapView, Pose};
 use crate::sim::Vec2;
 use crate::sim::frame::Frame;
 use crate::sim::math::fnv1a;
-use crate::sim::odometry::{Odometry, OdometryNoise, OdometryReading};
+use crate::sim::odometry::{OdometryNoise, OdometryReading};
 use crate::sim::simulation::Simulation;
 use crate::sim::vehicle::VehicleState;
 use rand::{RngExt, SeedableRng, rngs::Xoshiro256PlusPlus as SensorRng};
@@ -41,17 +41,18 @@ pub struct MapOptions {
     pub gps: Option<GpsNoise>,
     #[serde(default)]
     pub dropouts: Option<Dropouts>,
+    /// The errors of the cars' odometry (which the world reads for every car, map or not).
     #[serde(default)]
     pub odometry: OdometryNoise,
 }
 
-/// One car's navigation system: its GPS receiver and odometry, the route progress it tracks
-/// and the map it shows. The receiver and the odometry read the true motion (with their
-/// errors); everything after them reads only what they report.
+/// One car's navigation system: its GPS receiver, the route progress it tracks and the map it
+/// shows. The receiver reads the true motion (with its errors) and the car's odometry is handed
+/// to it ([`crate::sim::odometry::Odometry`], a sensor of the car's own); everything after them
+/// reads only what they report.
 #[derive(Clone, Debug)]
 pub struct Navigator {
     gps: Option<GpsFix>,
-    odometry: Odometry,
     dropouts: Option<Dropouts>,
     rng: SensorRng,
     /// Seconds of the current dropout left, and whether its map is the stale one.
@@ -67,7 +68,6 @@ impl Navigator {
     pub fn new(options: &MapOptions, seed: u64) -> Navigator {
         Navigator {
             gps: options.gps.map(|noise| GpsFix::new(noise, seed)),
-            odometry: Odometry::new(options.odometry, seed),
             dropouts: options.dropouts,
             rng: SensorRng::seed_from_u64(fnv1a(&[b"dropouts", &seed.to_le_bytes()])),
             outage: None,
@@ -88,15 +88,21 @@ impl Navigator {
     /// The car was put somewhere else (a safety driver, a respawn): the next tick matches its
     /// route progress afresh.
     pub fn relocate(&mut self) {
-        self.odometry.restart();
         self.outage = None;
         self.last = None;
     }
 
-    /// The sensors read the car at `truth` after `dt_s` seconds (0 at the start of a drive);
-    /// the believed pose, the route progress and the map follow from their readings.
-    pub fn sense(&mut self, view: &MapView, spec: &MapSpec, truth: &VehicleState, dt_s: f64) {
-        let reading = self.odometry.measure(truth, dt_s);
+    /// The receiver reads the car at `truth` after `dt_s` seconds (0 at the start of a drive)
+    /// and the odometry measured `reading` over them; the believed pose, the route progress and
+    /// the map follow from their readings.
+    pub fn sense(
+        &mut self,
+        view: &MapView,
+        spec: &MapSpec,
+        truth: &VehicleState,
+        reading: OdometryReading,
+        dt_s: f64,
+    ) {
         if let Some(gps) = self.gps.as_mut()
             && self.started
         {
@@ -253,10 +259,17 @@ impl MapSensor {
         }
     }
 
-    /// Car `agent`'s sensors read its true state `truth` after `dt_s` seconds.
-    pub fn sense(&mut self, agent: usize, truth: &VehicleState, dt_s: f64) {
+    /// Car `agent`'s receiver reads its true state `truth` after `dt_s` seconds, over which
+    /// its odometry measured `reading`.
+    pub fn sense(
+        &mut self,
+        agent: usize,
+        truth: &VehicleState,
+        reading: OdometryReading,
+        dt_s: f64,
+    ) {
         if let Some(n) = self.cars.get_mut(agent) {
-            n.sense(&self.view, &self.options.spec, truth, dt_s);
+            n.sense(&self.view, &self.options.spec, truth, reading, dt_s);
         }
     }
 
