@@ -29,6 +29,10 @@ pub struct SpeedHeadArgs {
     /// the default: the speed head learns on the steering's features alone).
     #[arg(long, value_name = "W", conflicts_with = "no_speed_head")]
     pub speed_trunk_gradient: Option<f64>,
+    /// The speed head reads what it sees only, not the car's wheel speed (which it reads by
+    /// default: the speedometer a car has).
+    #[arg(long, conflicts_with = "no_speed_head")]
+    pub no_wheel_speed: bool,
 }
 
 /// [`model_config`] with the speed head `speed` asks for.
@@ -59,6 +63,14 @@ pub(crate) fn model_config_with(
             "--speed-trunk-gradient {w}: must be within 0 to 1"
         );
         head.trunk_gradient = w;
+    }
+    if speed.no_wheel_speed {
+        let Some(head) = config.speed.as_mut() else {
+            anyhow::bail!(
+                "--no-wheel-speed: the {preset} preset has no speed head (add --speed-head)"
+            );
+        };
+        head.reads_wheel_speed = false;
     }
     Ok(config)
 }
