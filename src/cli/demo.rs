@@ -11,9 +11,8 @@ use crate::drive::suite::{SUITE_PNG, Suite, SuiteResult, run_suite};
 use crate::drive::{Choice, DriveOptions, InterventionRule, Pilot, Policy, drive};
 use crate::nn::ModelConfig;
 use crate::sim::Scenario;
-use crate::sim::scenario::TrackSpec;
 use crate::world::{Env, EnvOptions};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -100,59 +99,14 @@ pub struct DemoArgs {
     pub town_iterations: usize,
 }
 
-/// Procedural tracks that no training scenario uses: the first procedural scenario (or the
-/// built-in one) with generator seeds derived from `seed`, skipping seeds the generator cannot
-/// build a valid track from and seeds any training scenario uses.
-pub fn heldout_scenarios(training: &[Scenario], count: usize, seed: u64) -> Result<Vec<Scenario>> {
-    let template = match training
-        .iter()
-        .find(|s| matches!(s.track, TrackSpec::Procedural { .. }))
-    {
-        Some(s) => s.clone(),
-        None => crate::sim::scenario::builtin()?
-            .into_iter()
-            .find(|s| matches!(s.track, TrackSpec::Procedural { .. }))
-            .context("no procedural scenario to derive held-out tracks from")?,
-    };
-    let used: Vec<u64> = training
-        .iter()
-        .filter_map(|s| match s.track {
-            TrackSpec::Procedural { seed, .. } => Some(seed),
-            _ => None,
-        })
-        .collect();
-    let mut out = Vec::new();
-    let mut k = 0u64;
-    while out.len() < count {
-        k += 1;
-        if k > 1000 {
-            bail!("could not generate {count} held-out tracks");
-        }
-        let track_seed =
-            crate::sim::math::fnv1a(&[b"held-out", &seed.to_le_bytes(), &k.to_le_bytes()])
-                % 1_000_000;
-        if used.contains(&track_seed) {
-            continue;
-        }
-        let mut s = template.clone();
-        if let TrackSpec::Procedural { seed, .. } = &mut s.track {
-            *seed = track_seed;
-        }
-        s.name = format!("heldout_{track_seed}");
-        s.description = format!("Held-out procedural track, generator seed {track_seed}");
-        s.seed = track_seed;
-        if s.validate().is_empty() {
-            out.push(s);
-        }
-    }
-    Ok(out)
-}
-
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let training = super::inputs::load_scenarios(&args.scenarios)?;
-    let mut heldout =
-        heldout_scenarios(&training, args.heldout + args.calibration_tracks, args.seed)?;
+    let mut heldout = crate::sim::randomise::held_out_tracks(
+        &training,
+        args.heldout + args.calibration_tracks,
+        args.seed,
+    )?;
     let calibration: Vec<Scenario> = heldout
         .split_off(args.heldout)
         .into_iter()

@@ -108,6 +108,61 @@ pub struct Randomisation {
 /// seeds below it, so no training draw can repeat one.
 pub const FIRST_DRAWN_TRACK_SEED: u64 = 10_000;
 
+/// Procedural tracks that no training scenario uses and no training draw can give: the first
+/// procedural scenario (or the built-in one) with generator seeds derived from `seed`, all
+/// below [`FIRST_DRAWN_TRACK_SEED`], skipping seeds the generator cannot build a valid track
+/// from and seeds any training scenario uses.
+pub fn held_out_tracks(training: &[Scenario], count: usize, seed: u64) -> Result<Vec<Scenario>> {
+    let template = match training
+        .iter()
+        .find(|s| matches!(s.track, TrackSpec::Procedural { .. }))
+    {
+        Some(s) => s.clone(),
+        None => crate::sim::scenario::builtin()?
+            .into_iter()
+            .find(|s| matches!(s.track, TrackSpec::Procedural { .. }))
+            .ok_or_else(|| {
+                crate::Error::InvalidArgument(
+                    "no procedural scenario to derive held-out tracks from".into(),
+                )
+            })?,
+    };
+    let used: Vec<u64> = training
+        .iter()
+        .filter_map(|s| match s.track {
+            TrackSpec::Procedural { seed, .. } => Some(seed),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut k = 0u64;
+    while out.len() < count {
+        k += 1;
+        if k > 1000 {
+            return Err(crate::Error::InvalidArgument(format!(
+                "could not generate {count} held-out tracks"
+            )));
+        }
+        let track_seed =
+            crate::sim::math::fnv1a(&[b"held-out", &seed.to_le_bytes(), &k.to_le_bytes()])
+                % FIRST_DRAWN_TRACK_SEED;
+        if used.contains(&track_seed) {
+            continue;
+        }
+        let mut s = template.clone();
+        if let TrackSpec::Procedural { seed, .. } = &mut s.track {
+            *seed = track_seed;
+        }
+        s.name = format!("heldout_{track_seed}");
+        s.description = format!("Held-out procedural track, generator seed {track_seed}");
+        s.seed = track_seed;
+        if s.validate().is_empty() {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
 impl Default for Randomisation {
     /// The ranges the main job trains with: from dusk-dark to bright, fog a third of the
     /// time, roads 4.5–9 m with any paint, a camera mounted ±0.3 m and ±3° off.

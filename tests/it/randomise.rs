@@ -356,3 +356,71 @@ fn randomised_towns_are_valid_and_some_meet_at_oblique_five_way_junctions() {
         .to_string();
     assert!(err.contains("town_diagonals"), "{err}");
 }
+
+/// The generator seeds of a scenario's track, town and route.
+fn generator_seeds(s: &Scenario) -> Vec<u64> {
+    match &s.track {
+        TrackSpec::Procedural { seed, .. } => vec![*seed],
+        TrackSpec::Town { seed, route, .. } => {
+            let mut seeds = vec![*seed];
+            if let steerlab::sim::network::RouteSpec::Random { seed, .. } = route {
+                seeds.push(*seed);
+            }
+            seeds
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn held_out_and_suite_seeds_lie_outside_every_training_draw() {
+    // A draw gives a new track or town a generator seed of at least FIRST_DRAWN_TRACK_SEED...
+    let ranges = Randomisation::default();
+    for base in builtin().unwrap() {
+        for seed in 0..20 {
+            let drawn = ranges.draw(&base, seed).unwrap();
+            for s in generator_seeds(&drawn) {
+                if generator_seeds(&base).contains(&s) {
+                    continue; // a hand-written track keeps its own
+                }
+                assert!(
+                    s >= FIRST_DRAWN_TRACK_SEED,
+                    "{} seed {seed}: {s}",
+                    base.name
+                );
+            }
+        }
+    }
+    // ...so the main job's held-out tracks, the shipped held-out scenarios and the suites'
+    // tracks all use lower ones, and none a training scenario uses.
+    let training = builtin().unwrap();
+    let used: Vec<u64> = training.iter().flat_map(generator_seeds).collect();
+    let mut held_out = Vec::new();
+    for seed in [0, 1, 7] {
+        held_out.extend(steerlab::sim::randomise::held_out_tracks(&training, 8, seed).unwrap());
+    }
+    for folder in ["scenarios/heldout", "scenarios/heldout_towns"] {
+        for entry in std::fs::read_dir(repo(folder)).unwrap() {
+            held_out.push(Scenario::load(&entry.unwrap().path()).unwrap());
+        }
+    }
+    let suite = steerlab::drive::suite::Suite::named("robustness").unwrap();
+    held_out.extend(suite.cells().unwrap().into_iter().map(|c| c.scenario));
+    let traffic = steerlab::drive::traffic_suite::TrafficSuite::named("traffic").unwrap();
+    held_out.extend(traffic.1);
+    assert!(held_out.len() > 40, "{} held-out scenarios", held_out.len());
+    for s in &held_out {
+        for seed in generator_seeds(s) {
+            assert!(
+                seed < FIRST_DRAWN_TRACK_SEED,
+                "{}: generator seed {seed}",
+                s.name
+            );
+            assert!(
+                !used.contains(&seed),
+                "{}: a training scenario's seed {seed}",
+                s.name
+            );
+        }
+    }
+}
