@@ -97,8 +97,9 @@ pub struct Drive {
 }
 
 /// Off its route's lane for this far, a car driving without a safety driver has left the
-/// route, metres.
-pub const LEAVE_ROUTE_M: f64 = crate::drive::junctions::EXIT_CHECK_M;
+/// route, metres: a car length or two of a wrong exit is a mistake it may still mend (it is
+/// off-route for the scores from the first metre), three is a route it has left.
+pub const LEAVE_ROUTE_M: f64 = 15.0;
 
 struct Decision {
     action: Action,

@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::record::schema::DistributionMsg;
-use crate::sim::expert::standard_normal;
+use crate::sim::math::standard_normal;
 use rand::{RngExt, rngs::StdRng};
 
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;

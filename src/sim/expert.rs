@@ -6,7 +6,8 @@ use crate::sim::pursuit::pursuit_curvature;
 use crate::sim::simulation::AgentState;
 use crate::sim::track::Track;
 use crate::sim::vehicle::Action;
-use rand::{RngExt, SeedableRng, rngs::StdRng};
+use crate::sim::math::standard_normal;
+use rand::{SeedableRng, rngs::StdRng};
 
 /// What the expert decided for one tick.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,11 +126,4 @@ impl Expert {
         }
         ExpertAction { label, applied }
     }
-}
-
-/// A standard normal sample (Box-Muller), from our own seeded generator.
-pub fn standard_normal<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
-    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
-    let u2: f64 = rng.random_range(0.0..1.0);
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }

@@ -1,5 +1,6 @@
 //! A minimal 2D vector in the ground plane and angle helpers.
 
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use std::ops::{Add, Mul, Neg, Sub};
 
@@ -198,4 +199,11 @@ mod tests {
                 < 1e-12
         );
     }
+}
+
+/// A standard normal sample (Box-Muller), from our own seeded generator.
+pub fn standard_normal<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random_range(0.0..1.0);
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }

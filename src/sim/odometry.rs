@@ -5,7 +5,7 @@
 //! random walk; both add white noise every tick. Dead reckoning on these drifts as a real car's
 //! does, so a filter that fuses them is not flattered by exact motion.
 
-use crate::sim::expert::standard_normal;
+use crate::sim::math::standard_normal;
 use crate::sim::math::{fnv1a, wrap_angle};
 use crate::sim::vehicle::VehicleState;
 use rand::{SeedableRng, rngs::Xoshiro256PlusPlus as SensorRng};

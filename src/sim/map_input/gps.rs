@@ -1,7 +1,7 @@
 //! A GPS receiver's fix: an error that wanders as a first-order Gauss–Markov process, and
 //! the dropouts of the fix.
 
-use crate::sim::expert::standard_normal;
+use crate::sim::math::standard_normal;
 use crate::sim::math::{Vec2, fnv1a, wrap_angle};
 use crate::sim::vehicle::VehicleState;
 use rand::{SeedableRng, rngs::Xoshiro256PlusPlus as SensorRng};

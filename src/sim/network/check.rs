@@ -204,17 +204,7 @@ fn shape_problems(spec: &NetworkSpec, field: &str) -> Vec<String> {
             adj[a].push(b);
             adj[b].push(a);
         }
-        let mut seen = vec![false; spec.nodes.len()];
-        let mut stack = vec![0];
-        seen[0] = true;
-        while let Some(v) = stack.pop() {
-            for &w in &adj[v] {
-                if !seen[w] {
-                    seen[w] = true;
-                    stack.push(w);
-                }
-            }
-        }
+        let seen = super::reachable(&adj, 0);
         let cut: Vec<&str> = spec
             .nodes
             .iter()

@@ -25,6 +25,26 @@ use check::{crossings, spec_problems};
 use lanes::lanes;
 use surface::{PavedIndex, outline};
 
+/// Which vertices of a graph (`adj[v]`: the vertices an edge leads to from `v`) can be reached
+/// from `start` (none when `start` is not a vertex).
+pub(crate) fn reachable(adj: &[Vec<usize>], start: usize) -> Vec<bool> {
+    let mut seen = vec![false; adj.len()];
+    let mut stack = Vec::new();
+    if start < adj.len() {
+        seen[start] = true;
+        stack.push(start);
+    }
+    while let Some(v) = stack.pop() {
+        for &w in &adj[v] {
+            if !seen[w] {
+                seen[w] = true;
+                stack.push(w);
+            }
+        }
+    }
+    seen
+}
+
 /// The distance from junction `j`'s node at which each pair of neighbouring roads leaving it
 /// has parted by their two half widths and [`PARTING_MARGIN_M`] (0 where they part at once):
 /// two roads 45° apart need about 1.4 times their widths, a right-angled cross far less than
@@ -243,20 +263,7 @@ impl Network {
                     }
                 }
             }
-            let mut seen = vec![false; n];
-            let mut stack = vec![0];
-            if n > 0 {
-                seen[0] = true;
-            }
-            while let Some(v) = stack.pop() {
-                for &w in &adj[v] {
-                    if !seen[w] {
-                        seen[w] = true;
-                        stack.push(w);
-                    }
-                }
-            }
-            seen
+            reachable(&adj, 0)
         };
         let (ahead, behind) = (reach(true), reach(false));
         (0..n).filter(|&i| !ahead[i] || !behind[i]).collect()
