@@ -25,6 +25,7 @@ mod scenario_cmd;
 mod segment;
 pub mod sim;
 pub mod train;
+mod values;
 
 // For the commands that still name them through this module.
 

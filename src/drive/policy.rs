@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use std::path::Path;
 
 /// How the action is read off the steering distribution.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub enum Choice {
     /// The mean of the most likely component.
     #[default]

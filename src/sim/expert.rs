@@ -1,12 +1,12 @@
 //! The privileged expert: pure pursuit on the track centreline, with optional seeded
 //! Gaussian action noise (DART, Laskey et al. 2017) so recordings show how to recover.
 
+use crate::sim::math::standard_normal;
 pub use crate::sim::pursuit::ExpertConfig;
 use crate::sim::pursuit::pursuit_curvature;
 use crate::sim::simulation::AgentState;
 use crate::sim::track::Track;
 use crate::sim::vehicle::Action;
-use crate::sim::math::standard_normal;
 use rand::{SeedableRng, rngs::StdRng};
 
 /// What the expert decided for one tick.

@@ -37,13 +37,20 @@ const LAYERS: &[(&str, &[&str])] = &[
 
 /// The external crates kept out of layers: (crate-name prefix, layers that never import it).
 /// Bevy stays out of everything but `world`, `app` and `cli` (training and the simulation
-/// core run where no renderer exists); candle stays out of `sim`, `record` and `world`.
+/// core run where no renderer exists); candle stays out of `sim`, `record` and `world`; clap
+/// stays in `cli` (the library is used without a command line).
 const KEPT_OUT: &[(&str, &[&str])] = &[
     (
         "bevy",
         &["error", "files", "report", "sim", "record", "nn", "drive"],
     ),
     ("candle", &["sim", "record", "world"]),
+    (
+        "clap",
+        &[
+            "error", "files", "report", "sim", "record", "nn", "world", "drive", "app",
+        ],
+    ),
 ];
 
 #[derive(Clone, Debug, PartialEq)]

@@ -2,8 +2,8 @@
 //! (odometry and GPS; the evidence comes from outside).
 
 use crate::error::{Error, Result};
-use crate::sim::math::standard_normal;
 use crate::sim::map_input::{GpsFix, GpsNoise};
+use crate::sim::math::standard_normal;
 use crate::sim::math::{fnv1a, wrap_angle};
 use crate::sim::odometry::{Odometry, OdometryNoise, OdometryReading};
 use crate::sim::{Vec2, VehicleState};

@@ -57,7 +57,7 @@ impl MapSpec {
 }
 
 /// What the map shows the network.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MapMode {
     /// No map: the camera alone.

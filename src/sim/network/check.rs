@@ -204,7 +204,7 @@ fn shape_problems(spec: &NetworkSpec, field: &str) -> Vec<String> {
             adj[a].push(b);
             adj[b].push(a);
         }
-        let seen = super::reachable(&adj, 0);
+        let seen = super::graph::reachable(&adj, 0);
         let cut: Vec<&str> = spec
             .nodes
             .iter()

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 pub mod buildings;
 mod check;
+mod graph;
 mod lanes;
 mod polyline;
 pub mod raster;
@@ -24,26 +25,6 @@ pub use types::{Junction, Lane, LaneKind, Road};
 use check::{crossings, spec_problems};
 use lanes::lanes;
 use surface::{PavedIndex, outline};
-
-/// Which vertices of a graph (`adj[v]`: the vertices an edge leads to from `v`) can be reached
-/// from `start` (none when `start` is not a vertex).
-pub(crate) fn reachable(adj: &[Vec<usize>], start: usize) -> Vec<bool> {
-    let mut seen = vec![false; adj.len()];
-    let mut stack = Vec::new();
-    if start < adj.len() {
-        seen[start] = true;
-        stack.push(start);
-    }
-    while let Some(v) = stack.pop() {
-        for &w in &adj[v] {
-            if !seen[w] {
-                seen[w] = true;
-                stack.push(w);
-            }
-        }
-    }
-    seen
-}
 
 /// The distance from junction `j`'s node at which each pair of neighbouring roads leaving it
 /// has parted by their two half widths and [`PARTING_MARGIN_M`] (0 where they part at once):
@@ -263,7 +244,7 @@ impl Network {
                     }
                 }
             }
-            reachable(&adj, 0)
+            graph::reachable(&adj, 0)
         };
         let (ahead, behind) = (reach(true), reach(false));
         (0..n).filter(|&i| !ahead[i] || !behind[i]).collect()

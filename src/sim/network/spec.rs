@@ -358,7 +358,7 @@ fn connected(edges: &[((usize, usize), (usize, usize))], n: usize) -> bool {
         adj[id(a)].push(id(b));
         adj[id(b)].push(id(a));
     }
-    let seen = super::reachable(&adj, id((1, 0)));
+    let seen = super::graph::reachable(&adj, id((1, 0)));
     (0..n)
         .flat_map(|i| (0..n).map(move |j| (i, j)))
         .filter(|&(i, j)| !((i == 0 || i == n - 1) && (j == 0 || j == n - 1)))
