@@ -116,12 +116,21 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
             components: model.config.steering.components,
             target: model.config.target,
             speed: false,
-            wheel_speed: false,
+            wheel_speed: model.config.reads_wheel_speed(),
         },
     );
     let mut predicted = Vec::with_capacity(data.samples.len());
+    let mut speed = crate::nn::speed::SpeedScore::default();
     for batch in stream {
-        predicted.extend(model.predict(&batch?.inputs)?);
+        let (steering, speeds) = model.predict_all(&batch?.inputs)?;
+        for (d, s) in speeds
+            .iter()
+            .flatten()
+            .zip(&data.samples[predicted.len()..])
+        {
+            speed.add(d, s.speed_m_s as f64, s.wheel_speed_m_s as f64);
+        }
+        predicted.extend(steering);
     }
     let ticks: Vec<u64> = data.samples.iter().map(|s| s.tick).collect();
     let expert: Vec<f64> = data
@@ -167,6 +176,19 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
         pct(calibration.coverage_2_sigma()),
         calibration.expected_calibration_error().unwrap_or(f64::NAN)
     );
+    if let Some(error) = speed.mean_abs_error_m_s() {
+        let braking = speed.braking_mean_abs_error_m_s();
+        println!(
+            "speed head: mean |commanded - expert target| {error:.2} m/s over {} frames; {} \
+             braking frames (target {:.0} m/s or more below the wheel speed): {}, asked for more \
+             than the wheel speed on {}",
+            speed.frames,
+            speed.braking_frames,
+            crate::nn::speed::BRAKING_M_S,
+            braking.map_or("–".into(), |e| format!("{e:.2} m/s")),
+            speed.braking_asked_faster
+        );
+    }
     plot_episode(&ticks, &expert, &predicted, &args.plot)?;
     println!("plot: {}", args.plot.display());
     Ok(ExitCode::SUCCESS)

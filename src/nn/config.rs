@@ -1,6 +1,6 @@
 //! Model configuration: a serde type with named presets, saved as a checkpoint's `config.json`.
 
-use crate::nn::ops::Conv2dSpec;
+pub use crate::nn::layer_spec::{LayerSpec, MAX_KERNEL, MAX_WIDTH, conv_parameters};
 pub use crate::nn::speed::SpeedHeadConfig;
 use crate::sim::map_input::{COMMANDS, MapMode, MapSpec};
 use serde::{Deserialize, Serialize};
@@ -12,71 +12,6 @@ pub struct InputSpec {
     pub channels: usize,
     pub height: usize,
     pub width: usize,
-}
-
-/// One backbone layer. Every convolution is followed by a ReLU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum LayerSpec {
-    Conv {
-        out_channels: usize,
-        kernel: usize,
-        stride: usize,
-        padding: usize,
-    },
-    MaxPool {
-        kernel: usize,
-        stride: usize,
-    },
-}
-
-impl LayerSpec {
-    /// Output (C, H, W) of this layer for an input (C, H, W), or why it does not fit.
-    pub fn output(
-        &self,
-        (c, h, w): (usize, usize, usize),
-    ) -> Result<(usize, usize, usize), String> {
-        let (kernel, stride, padding, channels) = match *self {
-            LayerSpec::Conv {
-                out_channels,
-                kernel,
-                stride,
-                padding,
-            } => (kernel, stride, padding, out_channels),
-            LayerSpec::MaxPool { kernel, stride } => (kernel, stride, 0, c),
-        };
-        if kernel == 0 || stride == 0 || channels == 0 {
-            return Err("kernel, stride and channels must be at least 1".into());
-        }
-        if kernel > MAX_KERNEL || stride > MAX_KERNEL || padding > MAX_KERNEL {
-            return Err(format!(
-                "kernel, stride and padding must be at most {MAX_KERNEL}"
-            ));
-        }
-        if channels > MAX_WIDTH {
-            return Err(format!("{channels} channels: the limit is {MAX_WIDTH}"));
-        }
-        let (ph, pw) = (h + 2 * padding, w + 2 * padding);
-        if ph < kernel || pw < kernel {
-            return Err(format!(
-                "a {kernel}x{kernel} window does not fit a {h}x{w} input"
-            ));
-        }
-        Ok((
-            channels,
-            (ph - kernel) / stride + 1,
-            (pw - kernel) / stride + 1,
-        ))
-    }
-
-    pub fn conv_spec(&self) -> Option<Conv2dSpec> {
-        match *self {
-            LayerSpec::Conv {
-                stride, padding, ..
-            } => Some(Conv2dSpec { stride, padding }),
-            LayerSpec::MaxPool { .. } => None,
-        }
-    }
 }
 
 /// The convolutional trunk shared by every head.
@@ -185,10 +120,6 @@ fn one_head() -> usize {
     1
 }
 
-/// Largest kernel, stride or padding of a layer.
-pub const MAX_KERNEL: usize = 64;
-/// Most channels of a layer, or units of a dense layer.
-pub const MAX_WIDTH: usize = 65_536;
 impl InputSpec {
     /// Refuses an empty input, or one over 16 channels or [`MAX_INPUT_PX`] a side.
     pub fn check(&self) -> Result<(), String> {
@@ -204,25 +135,6 @@ impl InputSpec {
         }
         Ok(())
     }
-}
-
-/// Weights of the convolutions `layers` over `channels` input channels (counted in f64: a
-/// hostile config must not overflow).
-pub fn conv_parameters(channels: usize, layers: &[LayerSpec]) -> f64 {
-    let (mut c, mut total) = (channels as f64, 0.0);
-    for layer in layers {
-        if let LayerSpec::Conv {
-            out_channels,
-            kernel,
-            ..
-        } = *layer
-        {
-            let out = out_channels as f64;
-            total += c * out * (kernel * kernel) as f64 + out;
-            c = out;
-        }
-    }
-    total
 }
 
 /// Refuses a model of about `parameters` weights when that is over [`MAX_PARAMETERS`], before
@@ -429,8 +341,11 @@ impl ModelConfig {
                 self.command_heads
             ));
         }
-        if let Some(problem) = self.speed.as_ref().and_then(SpeedHeadConfig::problems) {
-            return Err(problem);
+        if let Some(speed) = &self.speed {
+            if let Some(problem) = speed.problems() {
+                return Err(problem);
+            }
+            speed.trunk_shape((i.channels, i.height, i.width))?;
         }
         if self.speed.is_some() && !self.target.is_curvature() {
             return Err("speed: only a driving policy (target curvature) has a speed head".into());
@@ -460,7 +375,11 @@ impl ModelConfig {
         }
         head += width * 3.0 * self.steering.components as f64;
         let features = volume(features) + map.map_or(0.0, volume);
-        let speed = self.speed.as_ref().map_or(0.0, |s| s.parameters(features));
+        let input = (self.input.channels, self.input.height, self.input.width);
+        let speed = self
+            .speed
+            .as_ref()
+            .map_or(0.0, |s| s.parameters(features, input));
         total + head * self.command_heads as f64 + speed
     }
 

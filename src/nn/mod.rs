@@ -15,6 +15,7 @@ pub mod device;
 pub mod distribution;
 mod episode_files;
 pub mod idx;
+pub mod layer_spec;
 pub mod linear;
 pub mod mixture;
 pub mod ops;

@@ -132,8 +132,9 @@ pub struct SteeringNet {
     pub backbone: Backbone,
     pub map: Option<Backbone>,
     pub head: SteeringHead,
-    /// The mixture over target speed (`None`: the model steers only).
-    pub speed: Option<SpeedHead>,
+    /// The mixture over target speed (`None`: the model steers only), and its own camera
+    /// trunk where it has one.
+    pub speed: Option<(SpeedHead, Option<Backbone>)>,
 }
 
 impl SteeringNet {
@@ -163,7 +164,25 @@ impl SteeringNet {
             vb.pp("steering"),
         )?;
         let speed = match &config.speed {
-            Some(s) => Some(SpeedHead::new(s, features, vb.pp("speed"))?),
+            Some(s) => {
+                let input = config.input;
+                let own = match s.trunk_shape((input.channels, input.height, input.width)) {
+                    Ok(shape) => shape.map_or(0, |(c, h, w)| c * h * w),
+                    Err(e) => bail!("model config: {e}"),
+                };
+                let trunk = match s.trunk.is_empty() {
+                    true => None,
+                    false => Some(Backbone::new(
+                        &crate::nn::config::BackboneConfig {
+                            normalise: true,
+                            layers: s.trunk.clone(),
+                        },
+                        input,
+                        vb.pp("speed").pp("trunk"),
+                    )?),
+                };
+                Some((SpeedHead::new(s, features + own, vb.pp("speed"))?, trunk))
+            }
             None => None,
         };
         Ok(Self {
@@ -204,11 +223,16 @@ impl SteeringNet {
         let features = self.joined(&camera, inputs.maps.as_ref())?;
         Ok(Outputs {
             steering: self.head.forward(&features, inputs.commands.as_ref())?,
-            speed: self
-                .speed
-                .as_ref()
-                .map(|h| h.forward(&features, inputs.wheel_speeds.as_ref()))
-                .transpose()?,
+            speed: match &self.speed {
+                Some((head, trunk)) => {
+                    let own = match trunk {
+                        Some(t) => Some(t.forward(&inputs.images)?.flatten_from(1)?),
+                        None => None,
+                    };
+                    Some(head.forward(&features, own.as_ref(), inputs.wheel_speeds.as_ref())?)
+                }
+                None => None,
+            },
         })
     }
 

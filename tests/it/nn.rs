@@ -596,6 +596,7 @@ pub(crate) fn tiny_navnet() -> ModelConfig {
         layers: vec![conv(2, 2)],
     });
     config.steering.hidden = vec![4];
+    config.speed.as_mut().unwrap().trunk = vec![conv(2, 2)];
     config
 }
 

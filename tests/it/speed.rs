@@ -17,9 +17,11 @@ use steerlab::world::{Env, EnvOptions};
 #[test]
 fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
     let mut config = crate::nn::tiny_navnet();
+    let tiny_trunk = config.speed.as_ref().unwrap().trunk.clone();
     config.speed = Some(SpeedHeadConfig {
         hidden: vec![4],
         trunk_gradient: 1.0,
+        trunk: tiny_trunk,
         ..SpeedHeadConfig::default()
     });
     let (varmap, net, named) = crate::nn::f64_net(&config);
@@ -123,7 +125,20 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
         .nll(&speeds)
         .unwrap();
     let grads = speed.backward().unwrap();
-    assert!(grads.get(&vi).is_none() && grads.get(&vm).is_none());
+    // It reaches the camera through the speed head's own trunk alone: no weight of the shared
+    // camera or map trunk gets any of it.
+    assert!(grads.get(&vm).is_none());
+    assert!(grads.get(&vi).is_some());
+    for (name, var) in &named {
+        let reached = grads.get(var).is_some();
+        let shared = name.starts_with("backbone.") || name.starts_with("map.");
+        let own = name.starts_with("speed.trunk.");
+        assert!(!(shared && reached), "{name} got the speed loss's gradient");
+        if own {
+            assert!(reached, "{name} got none of the speed loss's gradient");
+        }
+    }
+    assert!(named.iter().any(|(n, _)| n.starts_with("speed.trunk.")));
     // The map moves the speed, not only the steering.
     let speed_means = |maps: &Tensor| {
         net.forward_all(&Inputs {
@@ -199,8 +214,20 @@ fn town_presets_have_a_speed_head_and_old_or_bad_configs_say_so() {
         .as_object_mut()
         .unwrap()
         .remove("reads_wheel_speed");
+    old["speed"].as_object_mut().unwrap().remove("trunk");
     let old: ModelConfig = serde_json::from_value(old).unwrap();
     assert!(old.speed.is_some() && !old.reads_wheel_speed());
+    assert!(old.speed.as_ref().unwrap().trunk.is_empty() && old.feature_shape().is_ok());
+    // A trunk layer that does not fit the frame is named.
+    let mut bad = ModelConfig::navnet(MapMode::Routed);
+    bad.speed.as_mut().unwrap().trunk[3] = steerlab::nn::config::LayerSpec::Conv {
+        out_channels: 8,
+        kernel: 40,
+        stride: 1,
+        padding: 0,
+    };
+    let err = bad.feature_shape().unwrap_err();
+    assert!(err.contains("speed.trunk[3]"), "{err}");
     assert!(ModelConfig::navnet(MapMode::Routed).reads_wheel_speed());
     // Bad speed heads are refused by field.
     let mut bad = ModelConfig::navnet(MapMode::Routed);
