@@ -117,6 +117,7 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
             target: model.config.target,
             speed: false,
             wheel_speed: model.config.reads_wheel_speed(),
+            braking_weight: None,
         },
     );
     let mut predicted = Vec::with_capacity(data.samples.len());

@@ -325,6 +325,8 @@ pub struct Batch {
     pub inputs: Inputs,
     pub targets: Tensor,
     pub speeds: Option<Tensor>,
+    /// Each sample's weight in the speed loss (see [`StreamSpec::braking_weight`]).
+    pub speed_weights: Option<Tensor>,
     pub anchored: Option<AnchoredTargets>,
     pub size: usize,
 }
@@ -358,6 +360,9 @@ pub struct StreamSpec {
     pub speed: bool,
     /// Also batch the car's wheel speed (a speed head that reads it).
     pub wheel_speed: bool,
+    /// With `speed`: weigh each sample's speed loss, this much for a frame where the expert
+    /// brakes ([`crate::nn::speed::BRAKING_M_S`] or more below the wheel speed), 1 for others.
+    pub braking_weight: Option<f64>,
 }
 
 /// Batches in order, prepared by worker threads; at most `2 × workers` batches are in flight.
@@ -573,6 +578,21 @@ fn make_batch(
     } else {
         None
     };
+    let speed_weights = match spec.braking_weight {
+        Some(w) if spec.speed => {
+            let weights: Vec<f32> = indices
+                .iter()
+                .map(|&i| {
+                    let s = &data.samples[i];
+                    let braking = (s.speed_m_s as f64)
+                        <= s.wheel_speed_m_s as f64 - crate::nn::speed::BRAKING_M_S;
+                    if braking { w as f32 } else { 1.0 }
+                })
+                .collect();
+            Some(Tensor::from_vec(weights, size, &device())?)
+        }
+        _ => None,
+    };
     let wheel_speeds = if spec.wheel_speed {
         let v: Vec<f32> = indices
             .iter()
@@ -584,6 +604,7 @@ fn make_batch(
     };
     Ok(Batch {
         speeds,
+        speed_weights,
         inputs: Inputs {
             images: Tensor::from_vec(images, (size, 3, h, w), &device())?,
             maps,

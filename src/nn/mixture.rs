@@ -75,6 +75,13 @@ impl MixtureBatch {
         self.log_prob(targets)?.mean_all()?.neg()
     }
 
+    /// The negative log-likelihood of `targets (B,)` averaged with `weights (B,)`:
+    /// `−Σ wᵢ ln p(yᵢ) / Σ wᵢ`.
+    pub fn weighted_nll(&self, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
+        let weighted = (self.log_prob(targets)? * weights)?.sum_all()?;
+        (weighted / weights.sum_all()?.to_scalar::<f32>()? as f64)?.neg()
+    }
+
     /// `ln w_k + ln N(y_k; μ_k, σ_k)` for targets `y (B, K)`, one per component.
     fn log_joint(&self, y: &Tensor) -> Result<Tensor> {
         let z = ((y - &self.means)? / &self.std_devs)?;

@@ -177,6 +177,7 @@ impl Steering<'_> {
                 target: self.model.config.target,
                 speed: self.model.config.speed.is_some(),
                 wheel_speed: self.model.config.reads_wheel_speed(),
+                braking_weight: self.model.config.speed.as_ref().map(|s| s.braking_weight),
             },
         )
     }
@@ -216,7 +217,10 @@ impl Task for Steering<'_> {
         };
         let (total, parts) = match (&out.speed, &batch.speeds) {
             (Some(speed), Some(targets)) => {
-                let speed = speed.nll(targets)?;
+                let speed = match &batch.speed_weights {
+                    Some(w) => speed.weighted_nll(targets, w)?,
+                    None => speed.nll(targets)?,
+                };
                 let parts = vec![
                     steering.to_scalar::<f32>()? as f64,
                     speed.to_scalar::<f32>()? as f64,

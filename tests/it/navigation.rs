@@ -724,6 +724,7 @@ fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
             target: Default::default(),
             speed: false,
             wheel_speed: false,
+            braking_weight: None,
         };
         BatchStream::new(data.clone(), spec)
             .next()

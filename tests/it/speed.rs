@@ -438,3 +438,39 @@ fn training_a_speed_head_learns_the_experts_speed_from_the_camera() {
             .contains("validation_speed_mae_m_s")
     );
 }
+
+#[test]
+fn braking_frames_weigh_more_in_the_speed_loss() {
+    use steerlab::nn::steering::{MixtureBatch, MixtureScale};
+    let scale = SpeedHeadConfig::default().scale();
+    // Two samples, one component each: the same mixture, targets 0 (braking) and 6 m/s.
+    let raw = Tensor::new(&[[0.0f32, 0.0, 0.3], [0.0, 0.0, 0.3]], &Device::Cpu).unwrap();
+    let raw = Tensor::cat(&[&raw, &raw], 1).unwrap();
+    let one = MixtureScale {
+        components: 2,
+        ..scale
+    };
+    let m = MixtureBatch::from_raw(&raw, &one).unwrap();
+    let targets = Tensor::new(&[0.0f32, 6.0], &Device::Cpu).unwrap();
+    let lp = m.log_prob(&targets).unwrap().to_vec1::<f32>().unwrap();
+    let at = |w: &[f32]| {
+        m.weighted_nll(&targets, &Tensor::new(w, &Device::Cpu).unwrap())
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let plain = m.nll(&targets).unwrap().to_scalar::<f32>().unwrap();
+    assert!((at(&[1.0, 1.0]) - plain).abs() < 1e-5);
+    let four = -(4.0 * lp[0] + lp[1]) / 5.0;
+    assert!(
+        (at(&[4.0, 1.0]) - four).abs() < 1e-5,
+        "{} vs {four}",
+        at(&[4.0, 1.0])
+    );
+    // The presets weigh braking four times; configs written before weigh it once.
+    assert_eq!(SpeedHeadConfig::default().braking_weight, 4.0);
+    let mut old = serde_json::to_value(SpeedHeadConfig::default()).unwrap();
+    old.as_object_mut().unwrap().remove("braking_weight");
+    let old: SpeedHeadConfig = serde_json::from_value(old).unwrap();
+    assert_eq!(old.braking_weight, 1.0);
+}
