@@ -265,7 +265,7 @@ pub fn record(args: &RecordBenchArgs) -> Result<ExitCode> {
         &path,
         scenario.seed,
         0,
-        (0.0, 0.0),
+        (0.0, 0.0, 0.0),
         &mut || {},
     )?
     .frames;

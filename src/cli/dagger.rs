@@ -46,6 +46,10 @@ pub struct DaggerArgs {
     /// Correlation time of the DART noise, seconds (0: white noise; see `record --help`).
     #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
     pub noise_correlation: f64,
+    /// DART noise on the expert's speed in iteration 0, m/s, with the same correlation (see
+    /// `record --help`).
+    #[arg(long, default_value_t = 0.0, value_name = "M_S")]
+    pub speed_noise: f64,
     /// β₀: the expert's share of ticks in iteration 1 (βᵢ = β₀ⁱ).
     #[arg(long, default_value_t = 0.5)]
     pub beta: f64,
@@ -198,6 +202,7 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
         bc_ticks: args.bc_ticks.unwrap_or(args.ticks),
         noise_std_per_m: args.noise,
         noise_correlation_s: args.noise_correlation,
+        speed_noise_m_s: args.speed_noise,
         beta0: args.beta,
         config,
         epochs: args.epochs,

@@ -150,6 +150,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         bc_ticks: args.ticks,
         noise_std_per_m: 0.02,
         noise_correlation_s: 0.0,
+        speed_noise_m_s: 0.0,
         beta0: 0.5,
         config: ModelConfig::preset("pilotnet").expect("the pilotnet preset"),
         epochs: args.epochs,

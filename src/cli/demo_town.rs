@@ -71,6 +71,11 @@ pub struct TownStageOptions<'a> {
 /// DART noise of the stage's expert drives: standard deviation (1/m) and correlation time (s).
 pub const TOWN_NOISE: (f64, f64) = (0.03, 1.0);
 
+/// DART noise of the stage's expert drives on the speed, m/s (with `TOWN_NOISE`'s
+/// correlation): the expert's drives follow cars closer and faster than it would, as a learner
+/// does, and the labels show it braking.
+pub const TOWN_SPEED_NOISE_M_S: f64 = 1.5;
+
 /// Epochs of the stage's behaviour cloning and of its DAgger retraining: on 32 000 frames the
 /// validation likelihood peaks after two (of three); a warm-started retraining gains nothing
 /// from a second epoch (with two, the second lowered the validation likelihood in both
@@ -97,6 +102,7 @@ pub fn run(args: &TownStageOptions) -> Result<TownStage> {
         // in junctions, and show the way back.
         noise_std_per_m: TOWN_NOISE.0,
         noise_correlation_s: TOWN_NOISE.1,
+        speed_noise_m_s: TOWN_SPEED_NOISE_M_S,
         beta0: 0.5,
         config: super::inputs::model_config("navnet", Some(MapMode::Routed))?,
         epochs: args.epochs,

@@ -33,6 +33,13 @@ pub struct SpeedHeadArgs {
     /// default: the speedometer a car has).
     #[arg(long, conflicts_with = "no_speed_head")]
     pub no_wheel_speed: bool,
+    /// The speed head reads the shared features only, with no camera trunk of its own.
+    #[arg(long, conflicts_with = "no_speed_head")]
+    pub no_speed_trunk: bool,
+    /// How much more a frame where the expert brakes weighs in the speed loss (1 to 100; 4
+    /// by default).
+    #[arg(long, value_name = "W", conflicts_with = "no_speed_head")]
+    pub speed_braking_weight: Option<f64>,
 }
 
 /// [`model_config`] with the speed head `speed` asks for.
@@ -64,13 +71,32 @@ pub(crate) fn model_config_with(
         );
         head.trunk_gradient = w;
     }
-    if speed.no_wheel_speed {
-        let Some(head) = config.speed.as_mut() else {
-            anyhow::bail!(
-                "--no-wheel-speed: the {preset} preset has no speed head (add --speed-head)"
+    let asked = [
+        (speed.no_wheel_speed, "--no-wheel-speed"),
+        (speed.no_speed_trunk, "--no-speed-trunk"),
+        (
+            speed.speed_braking_weight.is_some(),
+            "--speed-braking-weight",
+        ),
+    ];
+    for (_, flag) in asked.iter().filter(|(set, _)| *set) {
+        anyhow::ensure!(
+            config.speed.is_some(),
+            "{flag}: the {preset} preset has no speed head (add --speed-head)"
+        );
+    }
+    if let Some(head) = config.speed.as_mut() {
+        head.reads_wheel_speed &= !speed.no_wheel_speed;
+        if speed.no_speed_trunk {
+            head.trunk.clear();
+        }
+        if let Some(w) = speed.speed_braking_weight {
+            anyhow::ensure!(
+                w.is_finite() && (1.0..=100.0).contains(&w),
+                "--speed-braking-weight {w}: must be within 1 to 100"
             );
-        };
-        head.reads_wheel_speed = false;
+            head.braking_weight = w;
+        }
     }
     Ok(config)
 }

@@ -37,6 +37,11 @@ pub struct RecordArgs {
     /// way a learner does before the expert brings it back, so the labels show recoveries.
     #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
     pub noise_correlation: f64,
+    /// DART noise on the expert's speed, m/s, with the same correlation time: the car follows
+    /// closer and faster, or further and slower, than the expert would, and the clean labels
+    /// show how to brake and pull away (never added where the label brakes toward a stop).
+    #[arg(long, default_value_t = 0.0, value_name = "M_S")]
+    pub speed_noise: f64,
     /// Base seed; each episode's seed is derived from it, the scenario and the episode number.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -192,6 +197,7 @@ fn options(args: &RecordArgs) -> Result<RecordOptions> {
         out: staging(&args.out),
         noise_std_per_m: args.noise,
         noise_correlation_s: args.noise_correlation,
+        speed_noise_m_s: args.speed_noise,
         seed: args.seed,
         labels: args.labels,
         shard,
@@ -320,6 +326,7 @@ fn record_in_workers(args: &RecordArgs) -> Result<RecordSummary> {
             .args(["--episodes", &args.episodes.to_string()])
             .args(["--noise", &args.noise.to_string()])
             .args(["--noise-correlation", &args.noise_correlation.to_string()])
+            .args(["--speed-noise", &args.speed_noise.to_string()])
             .args(["--seed", &args.seed.to_string()])
             .arg("--out")
             .arg(&args.out)

@@ -28,10 +28,12 @@ use std::path::{Path, PathBuf};
 /// Who steers.
 pub enum Pilot<'a> {
     /// The privileged expert, with DART noise of this standard deviation (1/m), correlated
-    /// over `noise_correlation_s` (0: white noise).
+    /// over `noise_correlation_s` (0: white noise), and on its speed DART noise of
+    /// `speed_noise_m_s` with the same correlation ([`Expert::with_speed_noise`]).
     Expert {
         noise_std_per_m: f64,
         noise_correlation_s: f64,
+        speed_noise_m_s: f64,
     },
     /// The learned policy alone.
     Policy(&'a mut Policy),
@@ -120,12 +122,13 @@ pub fn drive(
 ) -> Result<Drive> {
     let scenario = env.scenario().clone();
     let dt = scenario.dt_s;
-    let (noise, correlation_s) = match pilot {
+    let (noise, correlation_s, speed_noise) = match pilot {
         Pilot::Expert {
             noise_std_per_m,
             noise_correlation_s,
-        } => (*noise_std_per_m, *noise_correlation_s),
-        _ => (0.0, 0.0),
+            speed_noise_m_s,
+        } => (*noise_std_per_m, *noise_correlation_s, *speed_noise_m_s),
+        _ => (0.0, 0.0, 0.0),
     };
     let speed = match pilot {
         Pilot::Policy(p) | Pilot::Mixture { policy: p, .. } => p.speed,
@@ -133,12 +136,14 @@ pub fn drive(
         Pilot::Custom(_) => SpeedSource::Controller,
     };
     let mut expert = Expert::new(ExpertConfig::default(), noise, options.seed)
-        .with_noise_correlation(correlation_s, dt);
+        .with_noise_correlation(correlation_s, dt)
+        .with_speed_noise(speed_noise);
     let mut coin = StdRng::seed_from_u64(options.seed ^ 0xDA66_E200_0000_0001);
     let mut recorder = match &options.record {
         Some(path) => {
             let mut meta = EpisodeMeta::new(&scenario, options.seed, options.episode, noise)?;
             meta.noise_correlation_s = correlation_s;
+            meta.speed_noise_m_s = speed_noise;
             Some(Recorder::start(path, &scenario, &meta)?)
         }
         None => None,
@@ -466,9 +471,11 @@ pub fn drive_each(
                 Driver::Expert {
                     noise_std_per_m,
                     noise_correlation_s,
+                    speed_noise_m_s,
                 } => Pilot::Expert {
                     noise_std_per_m,
                     noise_correlation_s,
+                    speed_noise_m_s,
                 },
                 Driver::Policy(p) => {
                     policy = p.fresh()?;
@@ -496,7 +503,9 @@ fn decide(
 ) -> Result<Decision> {
     let label = obs.info.expert_action;
     let by_expert = |expert: &mut Expert| Decision {
-        action: expert.perturb(label).applied,
+        action: expert
+            .perturb_with_speed(label, obs.state.vehicle.speed_m_s)
+            .applied,
         distribution: None,
         speed: None,
         by_policy: false,

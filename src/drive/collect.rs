@@ -26,6 +26,8 @@ pub struct RecordOptions {
     /// correlation time (0: white noise).
     pub noise_std_per_m: f64,
     pub noise_correlation_s: f64,
+    /// DART noise on the expert's speed, m/s, with the same correlation time (0: none).
+    pub speed_noise_m_s: f64,
     /// Base seed; each episode's seed is derived from it, the scenario and the episode number.
     pub seed: u64,
     /// Also record each frame's labels: the class mask and the boxes of visible objects.
@@ -154,7 +156,7 @@ pub fn record_episode(
     path: &Path,
     seed: u64,
     episode: u32,
-    (noise_std_per_m, noise_correlation_s): (f64, f64),
+    (noise_std_per_m, noise_correlation_s, speed_noise_m_s): (f64, f64, f64),
     on_tick: &mut dyn FnMut(),
 ) -> Result<RecordedEpisode> {
     let options = DriveOptions {
@@ -177,6 +179,7 @@ pub fn record_episode(
         &mut Pilot::Expert {
             noise_std_per_m,
             noise_correlation_s,
+            speed_noise_m_s,
         },
         &options,
         &mut |_, _| on_tick(),
@@ -247,7 +250,11 @@ pub fn record(
                 &path,
                 seed,
                 episode,
-                (options.noise_std_per_m, options.noise_correlation_s),
+                (
+                    options.noise_std_per_m,
+                    options.noise_correlation_s,
+                    options.speed_noise_m_s,
+                ),
                 &mut || progress(RecordProgress::Tick),
             )
             .map_err(|e| e.context(format!("recording {}", path.display())))?;

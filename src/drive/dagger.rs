@@ -47,6 +47,9 @@ pub struct DaggerOptions {
     /// correlation time (0: white noise).
     pub noise_std_per_m: f64,
     pub noise_correlation_s: f64,
+    /// DART noise on the expert's speed in those drives, m/s (0: none): the car follows
+    /// closer or further than the expert would, and the labels show how to brake or pull away.
+    pub speed_noise_m_s: f64,
     /// β₀: the expert's share of ticks in iteration 1; βᵢ = β₀ⁱ.
     pub beta0: f64,
     pub config: ModelConfig,
@@ -435,6 +438,7 @@ fn collect(
         None => Driver::Expert {
             noise_std_per_m: options.noise_std_per_m,
             noise_correlation_s: options.noise_correlation_s,
+            speed_noise_m_s: options.speed_noise_m_s,
         },
         Some(policy) => Driver::Mixture { policy, beta },
     };
@@ -479,6 +483,7 @@ fn record_validation(
         Driver::Expert {
             noise_std_per_m: options.noise_std_per_m,
             noise_correlation_s: options.noise_correlation_s,
+            speed_noise_m_s: options.speed_noise_m_s,
         },
         Supervision::SafetyDriver(options.rule),
         &|name| {

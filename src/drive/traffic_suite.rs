@@ -286,6 +286,7 @@ pub fn run_traffic_suite(
                 None => Pilot::Expert {
                     noise_std_per_m: 0.0,
                     noise_correlation_s: 0.0,
+                    speed_noise_m_s: 0.0,
                 },
             };
             drive(&mut env, &mut pilot, options, progress)

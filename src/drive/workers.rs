@@ -29,6 +29,7 @@ pub enum Driver<'a> {
     Expert {
         noise_std_per_m: f64,
         noise_correlation_s: f64,
+        speed_noise_m_s: f64,
     },
     Policy(&'a Policy),
     Mixture {

@@ -142,6 +142,10 @@ impl EpisodeReader {
                 Some(_) => parse("noise_correlation_s")?,
                 None => 0.0,
             },
+            speed_noise_m_s: match map.get("speed_noise_m_s") {
+                Some(_) => parse("speed_noise_m_s")?,
+                None => 0.0,
+            },
         };
         Ok(EpisodeReader {
             path: path.to_path_buf(),

@@ -35,6 +35,8 @@ pub struct EpisodeMeta {
     /// white noise; set after [`EpisodeMeta::new`]).
     pub noise_std_per_m: f64,
     pub noise_correlation_s: f64,
+    /// DART noise of the expert's speed, m/s (0 when none; set after [`EpisodeMeta::new`]).
+    pub speed_noise_m_s: f64,
 }
 
 impl EpisodeMeta {
@@ -49,6 +51,7 @@ impl EpisodeMeta {
             episode,
             noise_std_per_m,
             noise_correlation_s: 0.0,
+            speed_noise_m_s: 0.0,
         })
     }
 
@@ -67,6 +70,7 @@ impl EpisodeMeta {
                 "noise_correlation_s".into(),
                 self.noise_correlation_s.to_string(),
             ),
+            ("speed_noise_m_s".into(), self.speed_noise_m_s.to_string()),
             (
                 "camera".into(),
                 format!(

@@ -28,6 +28,9 @@ pub struct Expert {
     /// an Ornstein–Uhlenbeck process of correlation time τ and the same standard deviation).
     noise_keep: f64,
     noise: f64,
+    /// Standard deviation of the speed noise, m/s (0 disables it), with the same correlation.
+    speed_noise_m_s: f64,
+    speed_offset_m_s: f64,
     rng: StdRng,
 }
 
@@ -38,6 +41,8 @@ impl Expert {
             noise_std_per_m,
             noise_keep: 0.0,
             noise: 0.0,
+            speed_noise_m_s: 0.0,
+            speed_offset_m_s: 0.0,
             rng: StdRng::seed_from_u64(seed ^ 0xDA27_0000_0000_0001),
         }
     }
@@ -101,6 +106,37 @@ impl Expert {
             f64::INFINITY
         };
         cruise_speed_m_s.min(curve_speed)
+    }
+
+    /// DART noise on the speed too, of standard deviation `std_m_s` with the curvature
+    /// noise's correlation: the car follows closer and faster, or further and slower, than the
+    /// expert would, and the labels (clean) show how to brake and how to pull away, which an
+    /// expert that never errs does not. Where the label slows the car the noise only ever slows
+    /// it more (it reaches what it slows for faster than the expert would as it closes in,
+    /// not once the expert brakes), and the speed never goes below 0.
+    pub fn with_speed_noise(mut self, std_m_s: f64) -> Self {
+        self.speed_noise_m_s = std_m_s.max(0.0);
+        self
+    }
+
+    /// [`Expert::perturb`], and the speed perturbed too where speed noise is on (the car at
+    /// `speed_m_s` now).
+    pub fn perturb_with_speed(&mut self, label: Action, speed_m_s: f64) -> ExpertAction {
+        let mut out = self.perturb(label);
+        if self.speed_noise_m_s > 0.0 {
+            let k = self.noise_keep;
+            self.speed_offset_m_s = k * self.speed_offset_m_s
+                + (1.0 - k * k).sqrt() * self.speed_noise_m_s * standard_normal(&mut self.rng);
+            // Where the label slows the car (for a car ahead, a junction, a bend), it is only
+            // ever slowed more: a faster command there runs into what it slows for.
+            let braking = label.speed_m_s < 0.5 || label.speed_m_s < speed_m_s - 0.1;
+            let offset = match braking {
+                true => self.speed_offset_m_s.min(0.0),
+                false => self.speed_offset_m_s,
+            };
+            out.applied.speed_m_s = (label.speed_m_s + offset).max(0.0);
+        }
+        out
     }
 
     /// The label and the action to apply (label plus seeded DART noise).

@@ -139,6 +139,7 @@ fn correlated_dart_noise_wanders_off_the_line_and_back() {
             &mut Pilot::Expert {
                 noise_std_per_m: 0.03,
                 noise_correlation_s: correlation_s,
+                speed_noise_m_s: 0.0,
             },
             &unsupervised,
             &mut |_, _| {},
@@ -183,6 +184,7 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
         bc_ticks: 60,
         noise_std_per_m: 0.02,
         noise_correlation_s: 0.0,
+        speed_noise_m_s: 0.0,
         beta0: 0.5,
         config: ModelConfig::preset("pilotnet").unwrap(),
         epochs: 1,
@@ -367,6 +369,7 @@ fn crashes_happen_under_a_safety_driver_on_a_narrow_road_and_on_props() {
         &mut Pilot::Expert {
             noise_std_per_m: 0.0,
             noise_correlation_s: 0.0,
+            speed_noise_m_s: 0.0,
         },
         &free,
         &mut |_, _| {},
@@ -520,6 +523,7 @@ fn a_tiny_town_dagger_run_trains_a_routed_navnet_on_map_patches() {
         bc_ticks: 60,
         noise_std_per_m: 0.02,
         noise_correlation_s: 0.0,
+        speed_noise_m_s: 0.0,
         beta0: 0.5,
         config,
         epochs: 1,

@@ -176,6 +176,7 @@ fn two_drives_of_one_run_get_different_gps_errors_and_a_drive_repeats_its_own() 
             &mut Pilot::Expert {
                 noise_std_per_m: 0.0,
                 noise_correlation_s: 0.0,
+                speed_noise_m_s: 0.0,
             },
             &options,
             &mut |_, _| {},
@@ -390,6 +391,7 @@ fn a_randomised_collection_draws_a_localisation_error_per_drive() {
         steerlab::drive::workers::Driver::Expert {
             noise_std_per_m: 0.0,
             noise_correlation_s: 0.0,
+            speed_noise_m_s: 0.0,
         },
         Supervision::Free,
         &|name| steerlab::sim::math::fnv1a(&[name.as_bytes()]),
@@ -471,6 +473,7 @@ fn a_car_drives_on_its_own_localisation_and_eval_reports_its_error() {
         &mut Pilot::Expert {
             noise_std_per_m: 0.0,
             noise_correlation_s: 0.0,
+            speed_noise_m_s: 0.0,
         },
         &DriveOptions {
             distance_m: f64::INFINITY,

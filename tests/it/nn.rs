@@ -810,7 +810,7 @@ fn recorded_set() -> &'static Path {
                 &path,
                 100 + episode as u64,
                 episode,
-                (0.02, 0.0),
+                (0.02, 0.0, 0.0),
                 &mut || {},
             )
             .unwrap();

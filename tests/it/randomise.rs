@@ -150,6 +150,7 @@ fn randomised_episodes_repeat_and_resimulate_to_the_same_frames() {
             out: crate::tempdir(dir),
             noise_std_per_m: 0.0,
             noise_correlation_s: 0.0,
+            speed_noise_m_s: 0.0,
             seed: 9,
             labels: false,
             shard: Shard::default(),
@@ -275,6 +276,7 @@ fn collection_drives_split_a_scenario_into_drives_of_their_own_draws() {
         steerlab::drive::workers::Driver::Expert {
             noise_std_per_m: 0.0,
             noise_correlation_s: 0.0,
+            speed_noise_m_s: 0.0,
         },
         Supervision::default(),
         &|name| steerlab::sim::math::fnv1a(&[name.as_bytes()]),

@@ -373,6 +373,7 @@ fn recorded_drive_reads_back_and_resimulates_bit_for_bit() {
         out: dir.clone(),
         noise_std_per_m: 0.02,
         noise_correlation_s: 0.0,
+        speed_noise_m_s: 0.0,
         seed: 4,
         labels: false,
         shard: Shard::default(),

@@ -367,7 +367,7 @@ fn training_a_speed_head_learns_the_experts_speed_from_the_camera() {
             &data.join(format!("town-{episode}.mcap")),
             10 + episode as u64,
             episode,
-            (0.01, 0.0),
+            (0.01, 0.0, 0.0),
             &mut || {},
         )
         .unwrap();
@@ -473,4 +473,83 @@ fn braking_frames_weigh_more_in_the_speed_loss() {
     old.as_object_mut().unwrap().remove("braking_weight");
     let old: SpeedHeadConfig = serde_json::from_value(old).unwrap();
     assert_eq!(old.braking_weight, 1.0);
+}
+
+#[test]
+fn speed_dart_noise_shows_braking_without_running_into_cars() {
+    // The expert's drives of a town in dense traffic, its speed perturbed or not: the
+    // perturbed ones follow closer and faster, so more of their frames are ones where the
+    // (clean) label brakes, and the noise never runs the car into what it stops for.
+    let mut scenario = Scenario::load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/town_traffic.ron"),
+    )
+    .unwrap();
+    let km = steerlab::sim::traffic::soak::town_lane_km(&scenario).unwrap();
+    scenario.traffic.cars = steerlab::sim::traffic::soak::cars_at_density(km, 15.0).unwrap();
+    let dir = crate::tempdir("speed-dart");
+    let run = |speed_noise_m_s: f64, seed: u64| {
+        let mut env = Env::new(
+            scenario.clone(),
+            EnvOptions {
+                render: false,
+                ..EnvOptions::default()
+            },
+        )
+        .unwrap();
+        let record = dir.join(format!("{speed_noise_m_s}-{seed}.mcap"));
+        let d = drive(
+            &mut env,
+            &mut Pilot::Expert {
+                noise_std_per_m: 0.0,
+                noise_correlation_s: 1.0,
+                speed_noise_m_s,
+            },
+            &DriveOptions {
+                distance_m: 1e9,
+                max_ticks: 1500,
+                seed,
+                supervision: Supervision::default(),
+                record: Some(record.clone()),
+                episode: 0,
+                localise: None,
+            },
+            &mut |_, _| {},
+        )
+        .unwrap();
+        let reader = steerlab::record::EpisodeReader::open(&record).unwrap();
+        assert_eq!(reader.meta.speed_noise_m_s, speed_noise_m_s);
+        let steps: Vec<_> = reader.steps(false).unwrap().collect();
+        let braking = steps
+            .iter()
+            .filter(|s| s.expert_target_speed_m_s <= s.state.speed_m_s - 1.0)
+            .count();
+        let perturbed = steps
+            .iter()
+            .filter(|s| {
+                s.action
+                    .is_some_and(|a| (a.speed_m_s - s.expert_action.speed_m_s).abs() > 0.05)
+            })
+            .count();
+        (d.metrics.crashes, braking, perturbed, steps.len())
+    };
+    let (mut clean_braking, mut noisy_braking) = (0, 0);
+    for seed in 1..=3 {
+        let (crashes, braking, perturbed, _) = run(0.0, seed);
+        assert_eq!((crashes, perturbed), (0, 0), "seed {seed}");
+        clean_braking += braking;
+        let (crashes, braking, perturbed, ticks) = run(1.5, seed);
+        assert_eq!(
+            crashes, 0,
+            "seed {seed}: the speed noise ran the car into something"
+        );
+        assert!(
+            perturbed > ticks / 4,
+            "seed {seed}: {perturbed} of {ticks} ticks perturbed"
+        );
+        noisy_braking += braking;
+    }
+    assert!(
+        noisy_braking > clean_braking + clean_braking / 2,
+        "braking frames: {noisy_braking} with speed noise, {clean_braking} without"
+    );
 }

@@ -134,6 +134,7 @@ fn town_episodes_record_the_route_and_resimulate_with_traffic_bit_for_bit() {
         out: dir.clone(),
         noise_std_per_m: 0.02,
         noise_correlation_s: 0.0,
+        speed_noise_m_s: 0.0,
         seed: 9,
         labels: false,
         shard: Shard::default(),

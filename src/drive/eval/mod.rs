@@ -115,6 +115,7 @@ fn drive_scenario(
         None => Pilot::Expert {
             noise_std_per_m: 0.0,
             noise_correlation_s: 0.0,
+            speed_noise_m_s: 0.0,
         },
     };
     let result = drive(&mut env, &mut pilot, &run, progress)?;
