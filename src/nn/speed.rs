@@ -250,7 +250,12 @@ pub struct SpeedScore {
 impl SpeedScore {
     /// Scores the mixture `d` of a frame whose expert target was `target_m_s` at wheel speed
     /// `wheel_m_s`.
-    pub fn add(&mut self, d: &crate::nn::SpeedDistribution, target_m_s: f64, wheel_m_s: f64) {
+    pub fn add(
+        &mut self,
+        d: &crate::nn::distribution::SpeedDistribution,
+        target_m_s: f64,
+        wheel_m_s: f64,
+    ) {
         let commanded = d.mean();
         let error = (commanded - target_m_s).abs();
         self.frames += 1;
