@@ -388,9 +388,10 @@ impl Model {
 /// Records expert episodes as `steerlab record` does: this shard's share (`shard = (i, n)`) of
 /// `episodes` per scenario into `out`, each episode's seed derived from `seed`, the scenario
 /// and the episode number; `noise` is the expert's DART noise (1/m), correlated over
-/// `noise_correlation` seconds (0: white). Returns the summary as JSON.
+/// `noise_correlation` seconds (0: white), `speed_noise` the same on its speed (m/s). Returns
+/// the summary as JSON.
 #[pyfunction]
-#[pyo3(signature = (scenarios, out, episodes=1, seed=0, noise=0.0, steps=None, shard=(0, 1), labels=false, map=false, noise_correlation=0.0))]
+#[pyo3(signature = (scenarios, out, episodes=1, seed=0, noise=0.0, steps=None, shard=(0, 1), labels=false, map=false, noise_correlation=0.0, speed_noise=0.0))]
 #[allow(clippy::too_many_arguments)]
 fn record_expert(
     scenarios: Vec<String>,
@@ -403,6 +404,7 @@ fn record_expert(
     labels: bool,
     map: bool,
     noise_correlation: f64,
+    speed_noise: f64,
 ) -> PyResult<String> {
     if shard.1 == 0 || shard.0 >= shard.1 {
         return Err(PyValueError::new_err(format!(
@@ -422,6 +424,7 @@ fn record_expert(
         out,
         noise_std_per_m: noise,
         noise_correlation_s: noise_correlation,
+        speed_noise_m_s: speed_noise,
         seed,
         labels,
         shard: Shard {

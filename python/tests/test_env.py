@@ -47,6 +47,8 @@ def test_same_seed_same_frames(env):
             obs, reward, terminated, truncated, info = env.step(info["expert_action"][:1].astype(np.float32))
             frames.append(obs.copy())
             assert isinstance(reward, float) and not terminated
+            # The speedometer reads the car's speed with its sensors' errors.
+            assert abs(info["wheel_speed_m_s"] - info["speed_m_s"]) <= 0.1 * info["speed_m_s"] + 0.1
         return frames
 
     a, b, c = run(7), run(7), run(8)

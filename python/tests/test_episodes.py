@@ -27,6 +27,7 @@ def test_reader_round_trip_with_a_rust_written_episode(recorded):
         # The pixels are the ones the recorder hashed.
         assert fnv1a(s["frame"].tobytes()) == s["frame_hash"]
         assert s["expert_action"].shape == (2,) and s["state"]["tick"] == s["tick"]
+        assert s["wheel_speed_m_s"] >= 0.0
     assert steps[-1]["action"] is None and steps[0]["action"] is not None
     frames, labels = steerlab.EpisodeReader(recorded).arrays()
     assert frames.shape[0] == labels.shape[0] == 13

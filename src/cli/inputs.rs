@@ -29,10 +29,10 @@ pub struct SpeedHeadArgs {
     /// the default: the speed head learns on the steering's features alone).
     #[arg(long, value_name = "W", conflicts_with = "no_speed_head")]
     pub speed_trunk_gradient: Option<f64>,
-    /// The speed head reads what it sees only, not the car's wheel speed (which it reads by
-    /// default: the speedometer a car has).
+    /// The speed head also reads the car's wheel speed (its speedometer, as the odometry
+    /// measures it); by default it reads what it sees only.
     #[arg(long, conflicts_with = "no_speed_head")]
-    pub no_wheel_speed: bool,
+    pub wheel_speed: bool,
     /// The speed head reads the shared features only, with no camera trunk of its own.
     #[arg(long, conflicts_with = "no_speed_head")]
     pub no_speed_trunk: bool,
@@ -72,7 +72,7 @@ pub(crate) fn model_config_with(
         head.trunk_gradient = w;
     }
     let asked = [
-        (speed.no_wheel_speed, "--no-wheel-speed"),
+        (speed.wheel_speed, "--wheel-speed"),
         (speed.no_speed_trunk, "--no-speed-trunk"),
         (
             speed.speed_braking_weight.is_some(),
@@ -86,7 +86,7 @@ pub(crate) fn model_config_with(
         );
     }
     if let Some(head) = config.speed.as_mut() {
-        head.reads_wheel_speed &= !speed.no_wheel_speed;
+        head.reads_wheel_speed |= speed.wheel_speed;
         if speed.no_speed_trunk {
             head.trunk.clear();
         }

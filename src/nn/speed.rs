@@ -39,9 +39,11 @@ pub struct SpeedHeadConfig {
     pub trunk_gradient: f64,
     /// The head also reads the car's wheel speed (its speedometer, measured with the wheel
     /// sensors' errors: [`crate::sim::odometry::Odometry`]), not the simulation's speed. From
-    /// one frame a car 8 m ahead means "brake" at 9 m/s and "keep going" at 3 m/s; knowing its
-    /// own speed, the head can tell them apart (CILRS reads it too). `false` in configs
-    /// written before it was.
+    /// one frame a car 8 m ahead means "brake" at 9 m/s and "keep going" at 3 m/s. Off in the
+    /// presets: in the main job a navnet that read it slowed to a standstill before empty
+    /// junctions and stood there (standing, it read 0 and asked for about 0: the inertia
+    /// CILRS reports), 2.9 m/s under the expert's target on average in one held-out town,
+    /// where the same model without it was 0.9 m/s under.
     #[serde(default)]
     pub reads_wheel_speed: bool,
     /// The head's own convolutional trunk on the camera image (each convolution followed by a
@@ -65,7 +67,7 @@ fn one() -> f64 {
 impl Default for SpeedHeadConfig {
     /// 100-50 dense layers and two components (stand or go, most often), in units of 5 m/s
     /// about 6 m/s, no narrower than 0.25 m/s, none of its gradient reaching the trunks,
-    /// reading the wheel speed, with a trunk of its own: four small stride-2 convolutions (8,
+    /// not reading the wheel speed, with a trunk of its own: four small stride-2 convolutions (8,
     /// 16, 32, 32 channels; under a fifth of PilotNet's multiply-adds on a 200×66 frame).
     fn default() -> Self {
         let conv = |out_channels, kernel| LayerSpec::Conv {
@@ -81,7 +83,7 @@ impl Default for SpeedHeadConfig {
             speed_offset_m_s: 6.0,
             std_floor_m_s: 0.25,
             trunk_gradient: 0.0,
-            reads_wheel_speed: true,
+            reads_wheel_speed: false,
             trunk: vec![conv(8, 5), conv(16, 5), conv(32, 3), conv(32, 3)],
             braking_weight: 4.0,
         }

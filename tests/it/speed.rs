@@ -22,6 +22,7 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
         hidden: vec![4],
         trunk_gradient: 1.0,
         trunk: tiny_trunk,
+        reads_wheel_speed: true,
         ..SpeedHeadConfig::default()
     });
     let (varmap, net, named) = crate::nn::f64_net(&config);
@@ -228,7 +229,7 @@ fn town_presets_have_a_speed_head_and_old_or_bad_configs_say_so() {
     };
     let err = bad.feature_shape().unwrap_err();
     assert!(err.contains("speed.trunk[3]"), "{err}");
-    assert!(ModelConfig::navnet(MapMode::Routed).reads_wheel_speed());
+    assert!(!ModelConfig::navnet(MapMode::Routed).reads_wheel_speed());
     // Bad speed heads are refused by field.
     let mut bad = ModelConfig::navnet(MapMode::Routed);
     bad.speed.as_mut().unwrap().std_floor_m_s = 0.0;
@@ -240,6 +241,39 @@ fn town_presets_have_a_speed_head_and_old_or_bad_configs_say_so() {
     let mut lanepose = ModelConfig::lanepose();
     lanepose.speed = Some(SpeedHeadConfig::default());
     assert!(lanepose.feature_shape().unwrap_err().contains("speed"));
+}
+
+/// Drives `env` with `pilot` for `max_ticks` (a safety driver on board), recording into
+/// `record`; the drive, the file's metadata and its ticks.
+fn drive_recorded(
+    env: &mut Env,
+    pilot: &mut Pilot,
+    max_ticks: u64,
+    seed: u64,
+    record: &std::path::Path,
+) -> (
+    steerlab::drive::Drive,
+    steerlab::record::writer::EpisodeMeta,
+    Vec<steerlab::record::Step>,
+) {
+    let d = drive(
+        env,
+        pilot,
+        &DriveOptions {
+            distance_m: 1e9,
+            max_ticks,
+            seed,
+            supervision: Supervision::default(),
+            record: Some(record.to_path_buf()),
+            episode: 0,
+            localise: None,
+        },
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let reader = steerlab::record::EpisodeReader::open(record).unwrap();
+    let steps = reader.steps(false).unwrap().collect();
+    (d, reader.meta, steps)
 }
 
 fn oval() -> Scenario {
@@ -288,23 +322,8 @@ fn a_policy_with_a_speed_head_drives_at_its_own_speed_unless_told_the_experts() 
             .with_expert_speed(expert_speed);
         let mut env = Env::new(scenario.clone(), EnvOptions::default()).unwrap();
         let record = dir.join(format!("{name}.mcap"));
-        let d = drive(
-            &mut env,
-            &mut Pilot::Policy(&mut policy),
-            &DriveOptions {
-                distance_m: 1e9,
-                max_ticks: 120,
-                seed: 1,
-                supervision: Supervision::default(),
-                record: Some(record.clone()),
-                episode: 0,
-                localise: None,
-            },
-            &mut |_, _| {},
-        )
-        .unwrap();
-        let reader = steerlab::record::EpisodeReader::open(&record).unwrap();
-        let steps: Vec<_> = reader.steps(false).unwrap().collect();
+        let (d, _, steps) =
+            drive_recorded(&mut env, &mut Pilot::Policy(&mut policy), 120, 1, &record);
         (d, steps)
     };
     let (own, steps) = run(false, "own");
@@ -497,28 +516,13 @@ fn speed_dart_noise_shows_braking_without_running_into_cars() {
         )
         .unwrap();
         let record = dir.join(format!("{speed_noise_m_s}-{seed}.mcap"));
-        let d = drive(
-            &mut env,
-            &mut Pilot::Expert {
-                noise_std_per_m: 0.0,
-                noise_correlation_s: 1.0,
-                speed_noise_m_s,
-            },
-            &DriveOptions {
-                distance_m: 1e9,
-                max_ticks: 1500,
-                seed,
-                supervision: Supervision::default(),
-                record: Some(record.clone()),
-                episode: 0,
-                localise: None,
-            },
-            &mut |_, _| {},
-        )
-        .unwrap();
-        let reader = steerlab::record::EpisodeReader::open(&record).unwrap();
-        assert_eq!(reader.meta.speed_noise_m_s, speed_noise_m_s);
-        let steps: Vec<_> = reader.steps(false).unwrap().collect();
+        let mut expert = Pilot::Expert {
+            noise_std_per_m: 0.0,
+            noise_correlation_s: 1.0,
+            speed_noise_m_s,
+        };
+        let (d, meta, steps) = drive_recorded(&mut env, &mut expert, 1500, seed, &record);
+        assert_eq!(meta.speed_noise_m_s, speed_noise_m_s);
         let braking = steps
             .iter()
             .filter(|s| s.expert_target_speed_m_s <= s.state.speed_m_s - 1.0)
