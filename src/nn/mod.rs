@@ -21,6 +21,7 @@ pub mod mixture;
 pub mod ops;
 pub mod optim;
 pub mod route_blind;
+pub mod sample;
 pub mod segment;
 pub mod slide;
 pub mod speed;

@@ -140,8 +140,7 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
         }
     }
     assert!(named.iter().any(|(n, _)| n.starts_with("speed.trunk.")));
-    // The map moves the speed, not only the steering.
-    let speed_means = |maps: &Tensor| {
+    let at = |maps: &Tensor, wheel: &Tensor| {
         net.forward_all(&Inputs {
             images: images.clone(),
             maps: Some(maps.clone()),
@@ -149,12 +148,10 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
             wheel_speeds: Some(wheel.clone()),
         })
         .unwrap()
-        .speed
-        .unwrap()
-        .means
-        .to_vec2::<f64>()
-        .unwrap()
     };
+    let means = |m: &steerlab::nn::steering::MixtureBatch| m.means.to_vec2::<f64>().unwrap();
+    // The map moves the speed, not only the steering.
+    let speed_means = |maps: &Tensor| means(at(maps, &wheel).speed.as_ref().unwrap());
     let (a, b) = (speed_means(&maps), speed_means(&maps.zeros_like().unwrap()));
     assert!(
         a.iter()
@@ -164,17 +161,7 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
     );
     // The wheel speed moves the speed, and not the steering; a head that reads it refuses to
     // run without it.
-    let at = |wheel: &Tensor| {
-        net.forward_all(&Inputs {
-            images: images.clone(),
-            maps: Some(maps.clone()),
-            commands: None,
-            wheel_speeds: Some(wheel.clone()),
-        })
-        .unwrap()
-    };
-    let (slow, fast) = (at(&wheel), at(&(&wheel + 4.0).unwrap()));
-    let means = |m: &steerlab::nn::steering::MixtureBatch| m.means.to_vec2::<f64>().unwrap();
+    let (slow, fast) = (at(&maps, &wheel), at(&maps, &(&wheel + 4.0).unwrap()));
     assert_eq!(means(&slow.steering), means(&fast.steering));
     let (a, b) = (
         means(slow.speed.as_ref().unwrap()),

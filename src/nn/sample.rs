@@ -1,0 +1,52 @@
+//! One labelled frame of a recorded drive, as training reads it.
+
+use crate::sim::map_input::Command;
+use crate::sim::network::Turn;
+use std::sync::Arc;
+
+/// One labelled frame.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub png: Arc<[u8]>,
+    /// The expert's curvature at this frame (1/m): a policy's target.
+    pub curvature_per_m: f32,
+    /// The expert's target speed at this frame (m/s, [`crate::sim::Expert::labels`]): a
+    /// speed head's target.
+    pub speed_m_s: f32,
+    /// The car's offset from its lane's centre (metres, positive left): a lane-pose model's
+    /// target.
+    pub lane_offset_m: f32,
+    /// The car's wheel speed at this frame (m/s, as its odometry measured it; the recorded
+    /// speed in files from before odometry was recorded): what a speed head may read.
+    pub wheel_speed_m_s: f32,
+    /// Index into [`Dataset::episodes`].
+    pub episode: usize,
+    pub tick: u64,
+    /// The map patch the car read at this frame (when recorded): RGB PNG.
+    pub map_png: Option<Arc<[u8]>>,
+    /// The navigation command at this frame (in a town; `Follow` elsewhere).
+    pub command: Command,
+    /// Near a junction (from [`crate::sim::exits::DECISION_ZONE_M`] before its turn path to
+    /// [`crate::sim::exits::COMMIT_M`] into it), the expert's curvature toward every exit of
+    /// the car's lane, the route's among them, each with its manoeuvre; empty elsewhere. Here
+    /// the exits' labels part while the camera still shows the approach.
+    pub exits: Vec<(Turn, f32)>,
+}
+
+/// Exits whose labels differ by at least this much have parted, 1/m: a third of a 10 m
+/// corner's curvature.
+pub const EXITS_PARTED_PER_M: f32 = 0.03;
+
+impl Sample {
+    /// Whether the exits' labels at this frame have parted (differ by at least
+    /// [`EXITS_PARTED_PER_M`]): the frames where which exit the route takes changes the answer.
+    pub fn exits_parted(&self) -> bool {
+        let (lo, hi) = self
+            .exits
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &(_, k)| {
+                (lo.min(k), hi.max(k))
+            });
+        hi - lo >= EXITS_PARTED_PER_M
+    }
+}
