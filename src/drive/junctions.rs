@@ -8,7 +8,7 @@
 
 use crate::nn::SteeringDistribution;
 use crate::sim::network::Turn;
-use crate::sim::traffic::RoutePosition;
+use crate::sim::route_path::RoutePosition;
 use serde::{Deserialize, Serialize};
 
 /// How far past the turn path the car must still be on the route, metres.

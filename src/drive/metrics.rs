@@ -205,7 +205,7 @@ pub struct InterventionPlaces {
 
 impl InterventionPlaces {
     /// Counts one intervention at a car's place on its route.
-    pub fn count(&mut self, route: &crate::sim::traffic::RoutePosition) {
+    pub fn count(&mut self, route: &crate::sim::route_path::RoutePosition) {
         let place = if route.in_junction {
             &mut self.junction
         } else if route.distance_to_junction_m <= crate::sim::map_input::COMMAND_RANGE_M {

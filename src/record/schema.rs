@@ -159,7 +159,7 @@ pub struct RouteMsg {
     pub in_junction: bool,
     /// Near a junction, every exit from the car's lane with the expert's curvature toward it.
     #[serde(default)]
-    pub exits: Vec<crate::sim::traffic::ExitLabel>,
+    pub exits: Vec<crate::sim::route_path::ExitLabel>,
 }
 
 impl RouteMsg {
@@ -183,7 +183,7 @@ impl RouteMsg {
         )
     }
 
-    pub fn new(tick: u64, p: &crate::sim::traffic::RoutePosition) -> Self {
+    pub fn new(tick: u64, p: &crate::sim::route_path::RoutePosition) -> Self {
         Self {
             tick,
             lane: p.lane,

@@ -6,7 +6,7 @@
 use crate::sim::math::Vec2;
 use crate::sim::network::{LaneKind, Network};
 use crate::sim::pursuit::{ExpertConfig, pursuit_curvature};
-use crate::sim::traffic::{ExitLabel, RoutePath, RoutePosition};
+use crate::sim::route_path::{ExitLabel, RoutePath, RoutePosition};
 use crate::sim::vehicle::VehicleState;
 
 /// How far before a turn path a car is deciding which exit to take: a little more than the

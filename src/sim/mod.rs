@@ -19,6 +19,7 @@ pub mod odometry;
 pub mod pursuit;
 pub mod randomise;
 pub mod ron_file;
+pub mod route_path;
 pub mod scenario;
 pub mod shipped;
 pub mod simulation;

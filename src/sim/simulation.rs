@@ -5,9 +5,10 @@ use crate::error::{Error, Result};
 use crate::sim::collision::{Crash, CrashCheck};
 use crate::sim::episode::EpisodeStats;
 use crate::sim::network::Network;
+use crate::sim::route_path::RoutePath;
 use crate::sim::scenario::Scenario;
 use crate::sim::track::{Track, TrackProjection};
-use crate::sim::traffic::{RoutePath, Traffic};
+use crate::sim::traffic::Traffic;
 use crate::sim::vehicle::{Action, Vehicle, VehicleState};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
@@ -39,7 +40,7 @@ pub struct AgentState {
     pub speed_target_m_s: Option<f64>,
     /// In a town: the car's place on its route (lane, next junction and manoeuvre).
     #[serde(default)]
-    pub route: Option<crate::sim::traffic::RoutePosition>,
+    pub route: Option<crate::sim::route_path::RoutePosition>,
     /// The episode is over: step limit reached or the car left the world.
     pub done: bool,
 }

@@ -201,7 +201,7 @@ fn a_gps_fix_wanders_with_the_stated_spread_and_correlation() {
 fn junction_success_counts_a_wrong_exit_as_a_failure() {
     use steerlab::drive::junctions::{EXIT_CHECK_M, JunctionTally};
     use steerlab::sim::network::Turn;
-    use steerlab::sim::traffic::RoutePosition;
+    use steerlab::sim::route_path::RoutePosition;
     let at = |junction: &str, turn, in_junction| RoutePosition {
         lane: 0,
         route_index: 0,

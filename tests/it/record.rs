@@ -87,7 +87,7 @@ fn synthetic_step(tick: u64, rng: &mut StdRng) -> StepRecord {
                 turn: "Left".into(),
                 distance_to_junction_m: 17.5,
                 in_junction: false,
-                exits: vec![steerlab::sim::traffic::ExitLabel {
+                exits: vec![steerlab::sim::route_path::ExitLabel {
                     turn: steerlab::sim::network::Turn::Left,
                     curvature_per_m: 0.05,
                 }],

@@ -3,9 +3,9 @@
 //! keep their order on the road; a car is let in once its exit lane has room and its turn path
 //! does not conflict with one in use or claimed by a car that asked before it.
 
-use super::route_path::RoutePath;
 use crate::sim::math::Vec2;
 use crate::sim::network::{LaneKind, Network};
+use crate::sim::route_path::RoutePath;
 use std::collections::HashMap;
 
 /// A car asks for its next junction this far before its turn path, metres.

@@ -21,13 +21,12 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 use std::collections::HashMap;
 
 mod junctions;
-mod route_path;
 pub mod soak;
 pub mod spec;
 
+use crate::sim::route_path::RoutePath;
 pub use junctions::APPROACH_M;
 use junctions::{JunctionRule, Place, Snapshot};
-pub use route_path::{ExitLabel, RoutePath, RoutePosition};
 
 pub use spec::TrafficSpec;
 
