@@ -192,7 +192,13 @@ fn cell(p: Vec2) -> (i64, i64) {
 }
 
 impl CrashCheck {
-    pub fn new(scenario: &Scenario, track: &Track) -> Self {
+    /// The checks of `scenario` on `track`; in a town, `network` is its road network (built
+    /// once, by the simulation).
+    pub fn new(
+        scenario: &Scenario,
+        track: &Track,
+        network: Option<std::sync::Arc<crate::sim::network::Network>>,
+    ) -> Self {
         let mut cells: HashMap<(i64, i64), Vec<(PropKind, Rect)>> = HashMap::new();
         let mut prop_reach: f64 = 0.0;
         for prop in scenario.placed_props(track) {
@@ -211,11 +217,7 @@ impl CrashCheck {
             body_width_m: v.width_m,
             wheelbase_m: v.wheelbase_m,
             road_half_width_m: scenario.road.width_m / 2.0,
-            network: scenario
-                .build_network()
-                .ok()
-                .flatten()
-                .map(|(network, _)| std::sync::Arc::new(network)),
+            network,
         }
     }
 

@@ -105,7 +105,8 @@ impl Simulation {
             Some(t) => t.route.track.clone(),
             None => scenario.build_track()?,
         };
-        let crash_check = CrashCheck::new(&scenario, &track);
+        let crash_check =
+            CrashCheck::new(&scenario, &track, town.as_ref().map(|t| t.network.clone()));
         let mut sim = Simulation {
             scenario,
             track,
