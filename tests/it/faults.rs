@@ -250,6 +250,12 @@ fn a_full_disk_during_export_coco_leaves_the_earlier_export_whole() {
     }
 }
 
+/// Whether a model folder holds what `train --resume` continues from.
+fn holds_state(model: &std::path::Path) -> bool {
+    model.join(steerlab::nn::trainer::STATE_DIR).exists()
+        || model.join(steerlab::nn::checkpoint::CONFIG_FILE).exists()
+}
+
 #[test]
 fn train_killed_twenty_times_resumes_to_the_weights_of_an_uninterrupted_run() {
     let data = training_data();
@@ -262,8 +268,11 @@ fn train_killed_twenty_times_resumes_to_the_weights_of_an_uninterrupted_run() {
     let model = crate::tempdir("kill-train");
     let mut rng = StdRng::seed_from_u64(20);
     for _ in 0..20 {
-        // As a user would: --resume once the folder holds a training state.
-        let resume = model.join(steerlab::nn::trainer::STATE_DIR).exists();
+        // As a user would: --resume once the folder holds a training state, or a model (`train`
+        // says to pass --resume then: a run killed between removing the old state and renaming
+        // the new one into place leaves the state under its temporary name, which --resume
+        // finishes renaming).
+        let resume = holds_state(&model);
         let mut child = train(data, &model, 4, resume)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -273,7 +282,7 @@ fn train_killed_twenty_times_resumes_to_the_weights_of_an_uninterrupted_run() {
         child.kill().unwrap(); // SIGKILL, or nothing if the run had finished
         child.wait().unwrap();
     }
-    let resume = model.join(steerlab::nn::trainer::STATE_DIR).exists();
+    let resume = holds_state(&model);
     let out = train(data, &model, 4, resume).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert!(tensors(&model) == tensors(&whole), "resumed weights differ");
