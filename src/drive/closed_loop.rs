@@ -503,9 +503,7 @@ fn decide(
 ) -> Result<Decision> {
     let label = obs.info.expert_action;
     let by_expert = |expert: &mut Expert| Decision {
-        action: expert
-            .perturb_with_speed(label, obs.state.vehicle.speed_m_s)
-            .applied,
+        action: expert.perturb(label, obs.state.vehicle.speed_m_s).applied,
         distribution: None,
         speed: None,
         by_policy: false,

@@ -119,12 +119,29 @@ impl Expert {
         self
     }
 
-    /// [`Expert::perturb`], and the speed perturbed too where speed noise is on (the car at
-    /// `speed_m_s` now).
-    pub fn perturb_with_speed(&mut self, label: Action, speed_m_s: f64) -> ExpertAction {
-        let mut out = self.perturb(label);
+    /// The label and the action to apply (label plus seeded DART noise).
+    pub fn act(
+        &mut self,
+        track: &Track,
+        agent: &AgentState,
+        cruise_speed_m_s: f64,
+    ) -> ExpertAction {
+        let label = self.label(track, agent, cruise_speed_m_s);
+        self.perturb(label, agent.vehicle.speed_m_s)
+    }
+
+    /// The action to apply for a `label` already computed (e.g. `Observation::info`) for a car
+    /// at `speed_m_s` now: the label plus seeded DART noise on the curvature and, where speed
+    /// noise is on, on the speed.
+    pub fn perturb(&mut self, label: Action, speed_m_s: f64) -> ExpertAction {
+        let mut applied = label;
+        let k = self.noise_keep;
+        if self.noise_std_per_m > 0.0 {
+            self.noise = k * self.noise
+                + (1.0 - k * k).sqrt() * self.noise_std_per_m * standard_normal(&mut self.rng);
+            applied.curvature_per_m += self.noise;
+        }
         if self.speed_noise_m_s > 0.0 {
-            let k = self.noise_keep;
             self.speed_offset_m_s = k * self.speed_offset_m_s
                 + (1.0 - k * k).sqrt() * self.speed_noise_m_s * standard_normal(&mut self.rng);
             // Where the label slows the car (for a car ahead, a junction, a bend), it is only
@@ -134,31 +151,7 @@ impl Expert {
                 true => self.speed_offset_m_s.min(0.0),
                 false => self.speed_offset_m_s,
             };
-            out.applied.speed_m_s = (label.speed_m_s + offset).max(0.0);
-        }
-        out
-    }
-
-    /// The label and the action to apply (label plus seeded DART noise).
-    pub fn act(
-        &mut self,
-        track: &Track,
-        agent: &AgentState,
-        cruise_speed_m_s: f64,
-    ) -> ExpertAction {
-        let label = self.label(track, agent, cruise_speed_m_s);
-        self.perturb(label)
-    }
-
-    /// The action to apply for a `label` already computed (e.g. `Observation::info`):
-    /// the label plus seeded DART noise.
-    pub fn perturb(&mut self, label: Action) -> ExpertAction {
-        let mut applied = label;
-        if self.noise_std_per_m > 0.0 {
-            let k = self.noise_keep;
-            self.noise = k * self.noise
-                + (1.0 - k * k).sqrt() * self.noise_std_per_m * standard_normal(&mut self.rng);
-            applied.curvature_per_m += self.noise;
+            applied.speed_m_s = (label.speed_m_s + offset).max(0.0);
         }
         ExpertAction { label, applied }
     }
