@@ -129,7 +129,7 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
             .flatten()
             .zip(&data.samples[predicted.len()..])
         {
-            speed.add(d, s.speed_m_s as f64, s.wheel_speed_m_s as f64);
+            speed.add(d, s.speed_m_s as f64, s.car_speed_m_s as f64);
         }
         predicted.extend(steering);
     }
@@ -181,8 +181,8 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
         let braking = speed.braking_mean_abs_error_m_s();
         println!(
             "speed head: mean |commanded - expert target| {error:.2} m/s over {} frames; {} \
-             braking frames (target {:.0} m/s or more below the wheel speed): {}, asked for more \
-             than the wheel speed on {}",
+             braking frames (target {:.0} m/s or more below the car's speed): {}, asked for more \
+             than the car's speed on {}",
             speed.frames,
             speed.braking_frames,
             crate::nn::speed::BRAKING_M_S,

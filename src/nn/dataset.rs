@@ -76,11 +76,8 @@ impl Dataset {
                     curvature_per_m: step.expert_action.curvature_per_m as f32,
                     speed_m_s: step.expert_target_speed_m_s as f32,
                     lane_offset_m: step.state.lateral_offset_m as f32,
-                    wheel_speed_m_s: step
-                        .odometry
-                        .as_ref()
-                        .map_or(step.state.speed_m_s, |o| o.speed_m_s)
-                        as f32,
+                    car_speed_m_s: step.state.speed_m_s as f32,
+                    wheel_speed_m_s: step.odometry.as_ref().map(|o| o.speed_m_s as f32),
                     episode,
                     tick: step.tick,
                     map_png: step.map_png.map(Into::into),
@@ -315,7 +312,7 @@ pub struct StreamSpec {
     /// Also batch the car's wheel speed (a speed head that reads it).
     pub wheel_speed: bool,
     /// With `speed`: weigh each sample's speed loss, this much for a frame where the expert
-    /// brakes ([`crate::nn::speed::BRAKING_M_S`] or more below the wheel speed), 1 for others.
+    /// brakes ([`crate::nn::speed::BRAKING_M_S`] or more below the car's speed), 1 for others.
     pub braking_weight: Option<f64>,
 }
 
@@ -539,7 +536,7 @@ fn make_batch(
                 .map(|&i| {
                     let s = &data.samples[i];
                     let braking = (s.speed_m_s as f64)
-                        <= s.wheel_speed_m_s as f64 - crate::nn::speed::BRAKING_M_S;
+                        <= s.car_speed_m_s as f64 - crate::nn::speed::BRAKING_M_S;
                     if braking { w as f32 } else { 1.0 }
                 })
                 .collect();
@@ -548,10 +545,21 @@ fn make_batch(
         _ => None,
     };
     let wheel_speeds = if spec.wheel_speed {
-        let v: Vec<f32> = indices
+        let v = indices
             .iter()
-            .map(|&i| data.samples[i].wheel_speed_m_s)
-            .collect();
+            .map(|&i| {
+                let sample = &data.samples[i];
+                sample.wheel_speed_m_s.ok_or_else(|| Error::Episode {
+                    path: data.episodes[sample.episode].clone(),
+                    message: format!(
+                        "tick {}: no wheel speed recorded (the file predates `/odometry`); \
+                         record it again to train a model that reads the wheel speed, or train \
+                         without --wheel-speed",
+                        sample.tick
+                    ),
+                })
+            })
+            .collect::<Result<Vec<f32>>>()?;
         Some(Tensor::from_vec(v, (size, 1), &device())?)
     } else {
         None

@@ -79,7 +79,7 @@ impl MixtureBatch {
     /// `−Σ wᵢ ln p(yᵢ) / Σ wᵢ`.
     pub fn weighted_nll(&self, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
         let weighted = (self.log_prob(targets)? * weights)?.sum_all()?;
-        (weighted / weights.sum_all()?.to_scalar::<f32>()? as f64)?.neg()
+        (weighted / weights.sum_all()?)?.neg()
     }
 
     /// `ln w_k + ln N(y_k; μ_k, σ_k)` for targets `y (B, K)`, one per component.

@@ -16,9 +16,12 @@ pub struct Sample {
     /// The car's offset from its lane's centre (metres, positive left): a lane-pose model's
     /// target.
     pub lane_offset_m: f32,
-    /// The car's wheel speed at this frame (m/s, as its odometry measured it; the recorded
-    /// speed in files from before odometry was recorded): what a speed head may read.
-    pub wheel_speed_m_s: f32,
+    /// The car's speed at this frame as recorded (m/s, the simulation's): a label-side fact,
+    /// which tells the frames where the expert brakes.
+    pub car_speed_m_s: f32,
+    /// The car's wheel speed at this frame as its odometry measured it (m/s; `None` in files
+    /// recorded before `/odometry` was): what a speed head may read.
+    pub wheel_speed_m_s: Option<f32>,
     /// Index into [`Dataset::episodes`].
     pub episode: usize,
     pub tick: u64,

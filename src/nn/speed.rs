@@ -231,8 +231,8 @@ impl SpeedHead {
     }
 }
 
-/// A frame where the expert's target speed is at least this far below the car's wheel speed is
-/// one where it brakes, m/s.
+/// A frame where the expert's target speed is at least this far below the car's speed is one
+/// where it brakes, m/s.
 pub const BRAKING_M_S: f64 = 1.0;
 
 /// How far the speed a head commands (its mixture's mean) is from the expert's target speed,
@@ -245,27 +245,27 @@ pub struct SpeedScore {
     abs_error_m_s: f64,
     pub braking_frames: u64,
     braking_abs_error_m_s: f64,
-    /// Braking frames where the head asked for more than the car's wheel speed.
+    /// Braking frames where the head asked for more than the car's speed.
     pub braking_asked_faster: u64,
 }
 
 impl SpeedScore {
-    /// Scores the mixture `d` of a frame whose expert target was `target_m_s` at wheel speed
-    /// `wheel_m_s`.
+    /// Scores the mixture `d` of a frame whose expert target was `target_m_s` with the car at
+    /// `car_m_s` (the recorded speed: scoring, like the label, may know it).
     pub fn add(
         &mut self,
         d: &crate::nn::distribution::SpeedDistribution,
         target_m_s: f64,
-        wheel_m_s: f64,
+        car_m_s: f64,
     ) {
         let commanded = d.mean();
         let error = (commanded - target_m_s).abs();
         self.frames += 1;
         self.abs_error_m_s += error;
-        if target_m_s <= wheel_m_s - BRAKING_M_S {
+        if target_m_s <= car_m_s - BRAKING_M_S {
             self.braking_frames += 1;
             self.braking_abs_error_m_s += error;
-            self.braking_asked_faster += u64::from(commanded > wheel_m_s);
+            self.braking_asked_faster += u64::from(commanded > car_m_s);
         }
     }
 
