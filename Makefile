@@ -5,7 +5,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: setup python demo test bench check fuzz fuzz-smoke
+.PHONY: setup python demo test bench check docs fuzz fuzz-smoke
 setup:
 	@./scripts/setup.sh
 
@@ -23,6 +23,12 @@ test: setup
 	$(CARGO) test
 	@./scripts/python.sh
 	PYTHONPATH=python .venv/bin/python -m pytest -q python/tests
+
+# The guide (docs/, an mdBook) built into docs/book/; mdBook is installed through cargo when
+# missing. The tests link-check it and build it where mdbook is installed.
+docs: setup
+	@command -v mdbook >/dev/null || $(CARGO) install mdbook --locked --version ^0.4
+	mdbook build docs
 
 bench: setup
 	$(CARGO) run -- bench sim

@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use steerlab::nn::ModelDir;
-use steerlab::nn::boxes::{coco, coco_ap, mean_ap};
-use steerlab::nn::classify::Classifier;
-use steerlab::nn::dataset::Dataset;
-use steerlab::nn::detect::Detector;
-use steerlab::nn::segment::{MaskedImages, Segmenter};
+use steerlab::nn::data::dataset::Dataset;
+use steerlab::nn::models::classify::Classifier;
+use steerlab::nn::models::detect::Detector;
+use steerlab::nn::models::detect::boxes::{coco, coco_ap, mean_ap};
+use steerlab::nn::models::segment::{MaskedImages, Segmenter};
 use steerlab::record::EpisodeReader;
 use steerlab::sim::labels::{LabelClass, LabelFrame, LabelTable};
 use steerlab::sim::{Expert, ExpertConfig, Scenario, Simulation};

@@ -371,7 +371,7 @@ impl Model {
         };
         let frame = to_frame(&frame)?;
         let map = map.as_ref().map(to_frame).transpose()?;
-        let seen = steerlab::drive::policy::Seen {
+        let seen = steerlab::drive::policy::PolicyInputs {
             frame: &frame,
             map: map.as_ref(),
             command: Command::Follow,

@@ -1,4 +1,4 @@
-"""The README's Python examples, run as written."""
+"""The Python examples of the README and the guide, run as written."""
 
 import re
 
@@ -9,9 +9,11 @@ from conftest import ROOT
 
 
 def readme_python_blocks() -> list[str]:
+    """The README's Python blocks, then the guide's Python chapter's."""
     text = (ROOT / "README.md").read_text()
     section = text.split("## From Python", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, re.S)
+    guide = (ROOT / "docs" / "src" / "python.md").read_text()
+    return re.findall(r"```python\n(.*?)```", section + guide, re.S)
 
 
 def test_quick_example_runs():

@@ -259,11 +259,11 @@ mod tests {
         assert_eq!(plot_range(Some(&sharp), Some(0.012), Some(0.013)), 0.02);
         // A box's outline, clipped to the image, nothing inside it.
         let mut image = vec![0u8; 10 * 6 * 4];
-        crate::nn::boxes::draw_outline(
+        crate::nn::models::detect::boxes::draw_outline(
             &mut image,
             10,
             4,
-            &crate::nn::boxes::BBox::new(2.0, 1.0, 5.0, 9.0),
+            &crate::nn::models::detect::boxes::BBox::new(2.0, 1.0, 5.0, 9.0),
             [9, 8, 7],
         );
         let drawn: Vec<(usize, usize)> = (0..60)

@@ -5,8 +5,8 @@
 //! dropped silently. One worker steers (the policy), another may detect objects.
 
 use crate::drive::Policy;
-use crate::nn::boxes::Detection;
-use crate::nn::detect::{DetectOptions, Detector};
+use crate::nn::models::detect::boxes::Detection;
+use crate::nn::models::detect::{DetectOptions, Detector};
 use crate::nn::{SpeedDistribution, SteeringDistribution};
 use crate::sim::Frame;
 use crate::sim::map_input::Command;
@@ -175,7 +175,7 @@ pub struct Steering {
 /// A worker steering with `policy`.
 pub fn policy_worker(mut policy: Policy) -> std::io::Result<Worker<Steering>> {
     Worker::spawn("steerlab-policy", move |sight| {
-        let (distribution, speed) = policy.distributions(&crate::drive::policy::Seen {
+        let (distribution, speed) = policy.distributions(&crate::drive::policy::PolicyInputs {
             frame: &sight.frame,
             map: sight.map.as_deref(),
             command: sight.command,
@@ -206,7 +206,7 @@ pub fn detector_worker(detector: Detector) -> std::io::Result<Worker<Vec<Detecti
             frame.width,
             frame.height
         );
-        let images = crate::nn::dataset::frames_to_tensor(&[frame.as_ref()])?;
+        let images = crate::nn::data::dataset::frames_to_tensor(&[frame.as_ref()])?;
         Ok(detector.detect(&images, &options)?.remove(0))
     })
 }

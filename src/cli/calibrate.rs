@@ -67,7 +67,7 @@ pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
         anyhow::bail!("--ticks must be at least 1");
     }
     let r = if !args.episodes.is_empty() {
-        let files = crate::nn::dataset::episode_files(&args.episodes)?;
+        let files = crate::nn::data::dataset::episode_files(&args.episodes)?;
         recalibrate_from(&args.model, &files)?
     } else {
         drive_and_fit(args)?
@@ -80,10 +80,10 @@ pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
         r.before.count(),
         pct(r.before.coverage_1_sigma()),
         pct(r.before.coverage_2_sigma()),
-        r.before.expected_calibration_error().unwrap_or(f64::NAN),
+        r.before.pit_calibration_error().unwrap_or(f64::NAN),
         pct(r.after.coverage_1_sigma()),
         pct(r.after.coverage_2_sigma()),
-        r.after.expected_calibration_error().unwrap_or(f64::NAN),
+        r.after.pit_calibration_error().unwrap_or(f64::NAN),
         r.factor,
         r.std_scale,
         args.model.join("config.json").display()

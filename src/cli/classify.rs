@@ -3,11 +3,11 @@
 
 use super::progress::{Bar, interrupt_on_ctrl_c, run_into};
 use crate::nn::ModelDir;
-use crate::nn::classify::{
+use crate::nn::models::classify::{
     self, Classifier, ClassifierConfig, ClassifierTraining, FASHION_MNIST_CLASSES,
     FASHION_MNIST_DIR, object_crops, read_mnist_split,
 };
-use crate::nn::trainer::Stop;
+use crate::nn::train::Stop;
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,7 +67,7 @@ pub fn run(args: &TrainClassifierArgs) -> Result<ExitCode> {
         (read("train")?, read("t10k")?)
     } else {
         // Each episode's last fifth of crops (later along the track) is held out.
-        let files = crate::nn::dataset::episode_files(&args.crops_from)?;
+        let files = crate::nn::data::dataset::episode_files(&args.crops_from)?;
         let mut parts = files.iter().map(|file| {
             let one = std::slice::from_ref(file);
             let mut crops =

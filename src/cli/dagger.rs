@@ -2,7 +2,8 @@
 
 use crate::drive::InterventionRule;
 use crate::drive::dagger::{self, DaggerObserver, DaggerOptions, Iteration, iteration_table};
-use crate::nn::train::TrainObserver;
+use crate::nn::models::steering::config::Target;
+use crate::nn::train::steering::TrainObserver;
 use crate::sim::map_input::{GpsNoise, MapMode};
 use anyhow::Result;
 use indicatif::ProgressBar;
@@ -104,6 +105,8 @@ pub struct DaggerArgs {
 /// Prints stages and progress; trains with the training bar.
 pub(crate) struct Progress {
     pub(crate) trainer: super::progress::Bar,
+    /// The bar of a lane-pose model's training, made when one trains.
+    lane_pose: Option<super::progress::Bar>,
     bar: Option<ProgressBar>,
     started: Instant,
 }
@@ -111,7 +114,8 @@ pub(crate) struct Progress {
 impl Progress {
     pub(crate) fn new() -> Self {
         Self {
-            trainer: super::train::bar(crate::nn::config::Target::Curvature),
+            trainer: super::train::bar(Target::Curvature),
+            lane_pose: None,
             bar: None,
             started: Instant::now(),
         }
@@ -144,6 +148,23 @@ impl DaggerObserver for Progress {
 
     fn trainer(&mut self) -> &mut dyn TrainObserver {
         &mut self.trainer
+    }
+
+    fn trainer_for(&mut self, target: Target) -> &mut dyn TrainObserver {
+        match target {
+            Target::Curvature => &mut self.trainer,
+            Target::LaneOffset => self
+                .lane_pose
+                .get_or_insert_with(|| super::train::bar(Target::LaneOffset)),
+        }
+    }
+
+    fn note(&mut self, line: &str) {
+        if let Some(bar) = &self.bar {
+            bar.suspend(|| println!("{line}"));
+        } else {
+            println!("{line}");
+        }
     }
 
     fn iteration_done(&mut self, it: &Iteration) {

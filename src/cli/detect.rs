@@ -3,11 +3,10 @@
 //! for a labelled episode, mAP@0.5 and COCO AP against the recorded boxes), with the time per
 //! frame.
 
-use crate::nn::ModelDir;
-use crate::nn::boxes::{BBox, BOX_COLOURS, Detection, draw_outline};
-use crate::nn::classify::Classifier;
-use crate::nn::detect::{self, BoxedImages, DetectOptions, Detector, ImageTruth};
-use crate::nn::slide::SlidingWindow;
+use crate::nn::data::detections::{BoxedImages, ImageTruth};
+use crate::nn::metrics::detection;
+use crate::nn::models::any_detector::AnyDetector;
+use crate::nn::models::detect::boxes::{BBox, BOX_COLOURS, Detection, draw_outline};
 use crate::record::EpisodeReader;
 use crate::sim::Frame;
 use anyhow::{Context, Result, bail};
@@ -54,75 +53,6 @@ pub struct DetectArgs {
     pub draw_threshold: f64,
 }
 
-/// Either detector behind one call.
-enum Method {
-    TwoStage(Box<Detector>, DetectOptions),
-    Sliding(Box<Classifier>, SlidingWindow),
-}
-
-impl Method {
-    fn load(args: &DetectArgs) -> Result<Self> {
-        Ok(match (&args.model, &args.classifier) {
-            (Some(dir), _) => Self::TwoStage(
-                Box::new(Detector::load(dir)?),
-                DetectOptions {
-                    score_threshold: args.threshold.unwrap_or(0.05),
-                    ..DetectOptions::default()
-                },
-            ),
-            (None, Some(dir)) => Self::Sliding(
-                Box::new(Classifier::load(dir)?),
-                SlidingWindow {
-                    score_threshold: args.threshold.unwrap_or(0.5),
-                    ..SlidingWindow::default()
-                },
-            ),
-            (None, None) => bail!("give --model DIR (two-stage) or --classifier DIR (baseline)"),
-        })
-    }
-
-    fn classes(&self) -> &[String] {
-        match self {
-            Self::TwoStage(m, _) => &m.config.classes,
-            Self::Sliding(m, _) => &m.config.classes,
-        }
-    }
-
-    fn describe(&self, width: u32, height: u32) -> String {
-        match self {
-            Self::TwoStage(m, o) => format!(
-                "two-stage detector ({} anchors, {} proposals per frame)",
-                m.anchors().len(),
-                o.proposals
-            ),
-            Self::Sliding(_, s) => format!(
-                "sliding-window baseline ({} windows per frame)",
-                s.windows(width, height).len()
-            ),
-        }
-    }
-
-    fn detect(&self, frame: &Frame) -> Result<Vec<Detection>> {
-        match self {
-            Self::TwoStage(m, options) => {
-                let input = m.config.input;
-                if (frame.width as usize, frame.height as usize) != (input.width, input.height) {
-                    bail!(
-                        "a {}x{} frame, the detector reads {}x{} (record with a camera of that size)",
-                        frame.width,
-                        frame.height,
-                        input.width,
-                        input.height
-                    );
-                }
-                let images = crate::nn::dataset::frames_to_tensor(&[frame])?;
-                Ok(m.detect(&images, options)?.remove(0))
-            }
-            Self::Sliding(m, s) => Ok(s.detect(m, frame)?),
-        }
-    }
-}
-
 fn draw_all(frame: &mut Frame, found: &[Detection], threshold: f64) {
     for d in found.iter().filter(|d| d.score >= threshold) {
         let colour = BOX_COLOURS[d.class % BOX_COLOURS.len()];
@@ -131,14 +61,18 @@ fn draw_all(frame: &mut Frame, found: &[Detection], threshold: f64) {
 }
 
 pub fn run(args: &DetectArgs) -> Result<ExitCode> {
-    let method = Method::load(args)?;
+    let method = match (&args.model, &args.classifier) {
+        (Some(dir), _) => AnyDetector::two_stage(dir, args.threshold)?,
+        (None, Some(dir)) => AnyDetector::sliding(dir, args.threshold)?,
+        (None, None) => bail!("give --model DIR (two-stage) or --classifier DIR (baseline)"),
+    };
     if args.input.extension().is_some_and(|e| e == "png") {
         return frame(args, &method);
     }
     let episode = EpisodeReader::open(&args.input)?;
     let mut gif = match &args.out {
         Some(path) if path.extension().is_some_and(|e| e == "gif") => {
-            Some(super::replay::GifWriter::new(path, 10))
+            Some(crate::report::gif::GifWriter::new(path, 10))
         }
         Some(path) => bail!(
             "--out {}: an episode's frames go into a .gif",
@@ -165,7 +99,7 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
         if let Some(gif) = &mut gif {
             let mut shown = frame.clone();
             draw_all(&mut shown, &found, args.draw_threshold);
-            gif.push(&shown)?;
+            gif.push(shown.width, shown.height, &shown.rgb)?;
         }
         let Some(objects) = &step.objects else {
             continue;
@@ -197,7 +131,7 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
         seconds * 1e3 / frames as f64
     );
     if let Some(gif) = gif {
-        gif.finish()?;
+        println!("wrote {}", gif.finish().display());
     }
     if labelled.is_empty() {
         println!("no recorded boxes (record with --labels to score the detections)");
@@ -206,7 +140,7 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
     if let Some(dir) = &args.coco {
         write_coco(dir, &labelled, &found_in_labelled)?;
     }
-    let scores = detect::score(&found_in_labelled, &labelled, seconds);
+    let scores = detection::score(&found_in_labelled, &labelled, seconds);
     println!(
         "{}",
         super::detector::scores_table(&labelled.classes, &scores)
@@ -218,7 +152,7 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
 /// order, category ids are class indices plus one, objects too small to count are crowd
 /// regions (`iscrowd` 1).
 fn write_coco(dir: &Path, data: &BoxedImages, found: &[Detection]) -> Result<()> {
-    use crate::nn::boxes::coco;
+    use crate::nn::models::detect::boxes::coco;
     let xywh = |b: &BBox| [b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0];
     let (width, height) = data
         .input
@@ -275,7 +209,7 @@ fn write_coco(dir: &Path, data: &BoxedImages, found: &[Detection]) -> Result<()>
 }
 
 /// One frame: its detections listed, and drawn into `--out`.
-fn frame(args: &DetectArgs, method: &Method) -> Result<ExitCode> {
+fn frame(args: &DetectArgs, method: &AnyDetector) -> Result<ExitCode> {
     let bytes =
         std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
     let mut frame = Frame::from_png(&bytes, 0, 0)

@@ -1,7 +1,7 @@
 //! `steerlab eval-detections`: mAP@0.5 and COCO AP@[.5:.95] of a COCO results file against a
 //! COCO ground-truth file (`tools/coco_check.py` compares the figures with pycocotools).
 
-use crate::nn::boxes::{coco, coco_ap, mean_ap};
+use crate::nn::models::detect::boxes::{coco, coco_ap, mean_ap};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;

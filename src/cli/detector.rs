@@ -3,11 +3,12 @@
 
 use super::progress::{Bar, interrupt_on_ctrl_c, run_into};
 use crate::nn::ModelDir;
-use crate::nn::dataset::Augment;
-use crate::nn::detect::{
-    self, BoxedImages, DetectOptions, DetectionScores, Detector, DetectorConfig, DetectorTraining,
-};
-use crate::nn::trainer::{CURVES_PNG, METRICS_CSV, Stop};
+use crate::nn::data::dataset::Augment;
+use crate::nn::data::detections::BoxedImages;
+use crate::nn::metrics::detection::{self, DetectionScores};
+use crate::nn::models::detect::{DetectOptions, Detector, DetectorConfig};
+use crate::nn::train::detect::{self, DetectorTraining};
+use crate::nn::train::{CURVES_PNG, METRICS_CSV, Stop};
 use anyhow::{Result, bail};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -91,10 +92,10 @@ pub fn run(args: &TrainDetectorArgs) -> Result<ExitCode> {
         })?
     } else {
         // Held-out episodes are left out of the training data, even when under a `--data` folder.
-        let test = crate::nn::dataset::episode_files(&args.test)?;
+        let test = crate::nn::data::dataset::episode_files(&args.test)?;
         let canonical = |f: &PathBuf| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
         let held: Vec<PathBuf> = test.iter().map(canonical).collect();
-        let mut train = crate::nn::dataset::episode_files(&args.data)?;
+        let mut train = crate::nn::data::dataset::episode_files(&args.data)?;
         train.retain(|f| !held.contains(&canonical(f)));
         (load(&train)?, load(&test)?)
     };
@@ -160,7 +161,7 @@ pub fn run(args: &TrainDetectorArgs) -> Result<ExitCode> {
     let wall = started.elapsed().as_secs_f64();
     // The best epoch's model, as saved.
     let model = Detector::load(&args.out)?;
-    let scores = detect::evaluate(&model, &test, &DetectOptions::default())?;
+    let scores = detection::evaluate(&model, &test, &DetectOptions::default())?;
     let table = scores_table(&model.config.classes, &scores);
     let text = format!(
         "# Two-stage detector\n\n{} training frames, {} held-out; {} epochs in {:.0} s, the model of epoch {}\n\n{table}\n",

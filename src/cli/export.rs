@@ -3,7 +3,7 @@
 //! any COCO tool. Props too small to count are crowd annotations (`iscrowd` 1), which COCO's
 //! evaluation ignores, so that finding one is not scored as a false positive.
 
-use crate::nn::boxes::coco::{Annotation, Category, Dataset, Image};
+use crate::nn::models::detect::boxes::coco::{Annotation, Category, Dataset, Image};
 use crate::record::EpisodeReader;
 use crate::sim::labels::LabelClass;
 use anyhow::{Context, Result, bail};
@@ -38,7 +38,7 @@ pub fn categories() -> Vec<Category> {
 }
 
 pub fn run(args: &ExportCocoArgs) -> Result<ExitCode> {
-    let files = crate::nn::dataset::episode_files(&args.episodes)?;
+    let files = crate::nn::data::dataset::episode_files(&args.episodes)?;
     let (images_dir, masks_dir) = (args.out.join("images"), args.out.join("masks"));
     for d in [&images_dir, &masks_dir] {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;

@@ -2,16 +2,10 @@
 //! given) and episode folders split into training and held-out files.
 
 use crate::nn::ModelConfig;
-use crate::nn::config::PRESETS;
+use crate::nn::models::steering::presets::SpeedHeadChoice;
 use crate::sim::map_input::MapMode;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use std::path::PathBuf;
-
-/// The model config of `preset`, its map set to `map` where given (a `navnet` reads a routed
-/// map unless told otherwise; `--map none` is its camera-only baseline).
-pub(crate) fn model_config(preset: &str, map: Option<MapMode>) -> Result<ModelConfig> {
-    model_config_with(preset, map, &SpeedHeadArgs::default())
-}
 
 /// Whether a policy has a speed head, against its preset's default (`train`, `dagger`).
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -48,74 +42,15 @@ pub(crate) fn model_config_with(
     map: Option<MapMode>,
     speed: &SpeedHeadArgs,
 ) -> Result<ModelConfig> {
-    let mut config = model_config_preset(preset, map)?;
-    if speed.speed_head {
-        anyhow::ensure!(
-            config.target.is_curvature(),
-            "--speed-head: the {preset} preset is not a driving policy"
-        );
-        config.speed.get_or_insert_with(Default::default);
-    }
-    if speed.no_speed_head {
-        config.speed = None;
-    }
-    if let Some(w) = speed.speed_trunk_gradient {
-        let Some(head) = config.speed.as_mut() else {
-            anyhow::bail!(
-                "--speed-trunk-gradient: the {preset} preset has no speed head (add --speed-head)"
-            );
-        };
-        anyhow::ensure!(
-            (0.0..=1.0).contains(&w),
-            "--speed-trunk-gradient {w}: must be within 0 to 1"
-        );
-        head.trunk_gradient = w;
-    }
-    let asked = [
-        (speed.wheel_speed, "--wheel-speed"),
-        (speed.no_speed_trunk, "--no-speed-trunk"),
-        (
-            speed.speed_braking_weight.is_some(),
-            "--speed-braking-weight",
-        ),
-    ];
-    for (_, flag) in asked.iter().filter(|(set, _)| *set) {
-        anyhow::ensure!(
-            config.speed.is_some(),
-            "{flag}: the {preset} preset has no speed head (add --speed-head)"
-        );
-    }
-    if let Some(head) = config.speed.as_mut() {
-        head.reads_wheel_speed |= speed.wheel_speed;
-        if speed.no_speed_trunk {
-            head.trunk.clear();
-        }
-        if let Some(w) = speed.speed_braking_weight {
-            anyhow::ensure!(
-                w.is_finite() && (1.0..=100.0).contains(&w),
-                "--speed-braking-weight {w}: must be within 1 to 100"
-            );
-            head.braking_weight = w;
-        }
-    }
-    Ok(config)
-}
-
-fn model_config_preset(preset: &str, map: Option<MapMode>) -> Result<ModelConfig> {
-    let config = ModelConfig::preset(preset).with_context(|| {
-        format!(
-            "unknown --preset {preset:?}; choose one of {}",
-            PRESETS.join(", ")
-        )
-    })?;
-    match map {
-        None => Ok(config),
-        Some(mode) if preset == "navnet" => Ok(ModelConfig::navnet(mode)),
-        Some(_) => bail!(
-            "--map picks the map a navnet model reads; the {preset} preset reads none (use \
-             --preset navnet)"
-        ),
-    }
+    let choice = SpeedHeadChoice {
+        add: speed.speed_head,
+        remove: speed.no_speed_head,
+        trunk_gradient: speed.speed_trunk_gradient,
+        wheel_speed: speed.wheel_speed,
+        no_trunk: speed.no_speed_trunk,
+        braking_weight: speed.speed_braking_weight,
+    };
+    Ok(ModelConfig::from_preset(preset, map, &choice)?)
 }
 
 /// Training and held-out data from the episodes under `paths`: the last fifth of the files (at
@@ -126,7 +61,7 @@ pub(crate) fn held_out_split<T>(
     load: impl Fn(&[PathBuf]) -> Result<T>,
     split_off: impl Fn(&mut T) -> T,
 ) -> Result<(T, T)> {
-    let files = crate::nn::dataset::episode_files(paths)?;
+    let files = crate::nn::data::dataset::episode_files(paths)?;
     if files.is_empty() {
         bail!("no episode files in {paths:?}");
     }

@@ -7,13 +7,13 @@ mod calibrate;
 pub mod classify;
 pub mod dagger;
 mod demo;
-mod demo_town;
 mod detect;
 mod detect_eval;
 mod detector;
 mod episode_cmd;
 pub mod eval;
 mod export;
+mod figures;
 mod inputs;
 mod localise;
 mod map;
@@ -88,6 +88,9 @@ pub enum Command {
     /// Where the car of recorded episodes was: a particle filter around a noisy GPS fix,
     /// weighted by the steering network's posterior under each candidate's map patch.
     Localise(localise::LocaliseArgs),
+    /// Render the guide's tables of measured figures again from the figures files they name
+    /// (a main job writes `figures.json`).
+    Figures(figures::FiguresArgs),
     /// Export recorded episodes to other formats.
     Export {
         #[command(subcommand)]
@@ -167,6 +170,7 @@ pub fn main() -> Result<std::process::ExitCode> {
         Command::Detect(args) => detect::run(&args),
         Command::Map(args) => map::run(&args),
         Command::Localise(args) => localise::run(&args),
+        Command::Figures(args) => figures::run(&args),
         Command::Export {
             command: ExportCommand::Coco(args),
         } => export::run(&args),

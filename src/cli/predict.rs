@@ -1,8 +1,8 @@
 //! `steerlab predict`: a model's steering distribution for an image or every frame of an episode.
 
 use crate::nn::ModelDir;
-use crate::nn::dataset::{BatchStream, Dataset, StreamSpec, frames_to_tensor};
-use crate::nn::steering::Inputs;
+use crate::nn::data::dataset::{BatchStream, Dataset, StreamSpec, frames_to_tensor};
+use crate::nn::models::steering::Inputs;
 use crate::nn::{Model, SteeringDistribution};
 use crate::report::RGBColor;
 use crate::report::plot::{GREEN, LinePanel, RED, line_panels_sized};
@@ -121,7 +121,7 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
         },
     );
     let mut predicted = Vec::with_capacity(data.samples.len());
-    let mut speed = crate::nn::speed::SpeedScore::default();
+    let mut speed = crate::nn::models::steering::speed::SpeedScore::default();
     for batch in stream {
         let (steering, speeds) = model.predict_all(&batch?.inputs)?;
         for (d, s) in speeds
@@ -175,7 +175,7 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
         mae / n,
         pct(calibration.coverage_1_sigma()),
         pct(calibration.coverage_2_sigma()),
-        calibration.expected_calibration_error().unwrap_or(f64::NAN)
+        calibration.pit_calibration_error().unwrap_or(f64::NAN)
     );
     if let Some(error) = speed.mean_abs_error_m_s() {
         let braking = speed.braking_mean_abs_error_m_s();
@@ -185,7 +185,7 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
              than the car's speed on {}",
             speed.frames,
             speed.braking_frames,
-            crate::nn::speed::BRAKING_M_S,
+            crate::nn::models::steering::speed::BRAKING_M_S,
             braking.map_or("–".into(), |e| format!("{e:.2} m/s")),
             speed.braking_asked_faster
         );

@@ -1,25 +1,24 @@
 //! Training progress on the terminal for every training command: a bar per epoch, a line of
 //! figures after it, and Ctrl-C turned into "save the state and stop".
 
-use crate::nn::trainer::{Epoch, Observer, Report, Run};
+use crate::nn::train::{Epoch, Observer, Report, Run};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The line printed after each epoch (the epoch, whether it was the best so far).
-pub(crate) type EpochLine = Box<dyn Fn(&Epoch, bool) -> String>;
-
+/// A training run on the terminal: a bar per epoch, then a line of its figures.
 pub(crate) struct Bar {
     bar: Option<ProgressBar>,
     loss: f64,
     /// What a sample is called ("samples", "frames", "images").
     unit: &'static str,
-    line: EpochLine,
+    /// The line printed after each epoch (the epoch, whether it was the best so far).
+    line: Box<dyn Fn(&Epoch, bool) -> String>,
 }
 
 impl Bar {
-    pub(crate) fn new(unit: &'static str, line: EpochLine) -> Self {
+    pub(crate) fn new(unit: &'static str, line: Box<dyn Fn(&Epoch, bool) -> String>) -> Self {
         Self {
             bar: None,
             loss: f64::NAN,

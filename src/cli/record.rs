@@ -2,7 +2,7 @@
 //! ([`crate::drive::collect`]); `--jobs N` shares the episodes out to N worker processes of
 //! this executable.
 
-use crate::drive::collect::{self, RecordOptions, RecordProgress, RecordSummary, Shard};
+use crate::drive::collect::{self, RecordOptions, RecordProgress, RecordSummary, Shard, ShardSpec};
 use crate::record::store::{self, Store};
 use crate::sim::Scenario;
 use crate::sim::map_input::{GpsNoise, MapOptions, MapSpec};
@@ -78,75 +78,12 @@ pub struct RecordArgs {
     pub worker: Option<(u32, u32)>,
 }
 
-/// `--shard`: a fixed shard, or one read from the cluster's environment when the run starts.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ShardSpec {
-    Fixed(u32, u32),
-    Auto,
-}
-
-impl std::fmt::Display for ShardSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ShardSpec::Fixed(i, n) => write!(f, "{i}/{n}"),
-            ShardSpec::Auto => f.write_str("auto"),
-        }
-    }
-}
-
 fn parse_shard(s: &str) -> Result<ShardSpec, String> {
-    if s == "auto" {
-        return Ok(ShardSpec::Auto);
-    }
-    parse_worker(s)
-        .map(|(i, n)| ShardSpec::Fixed(i, n))
-        .map_err(|_| format!("expected I/N with 0 <= I < N, or auto; got {s:?}"))
-}
-
-impl ShardSpec {
-    /// The shard (index, count) this process records.
-    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<(u32, u32)> {
-        let (i, n) = match self {
-            ShardSpec::Fixed(i, n) => return Ok((*i, *n)),
-            ShardSpec::Auto => (
-                env("JOB_COMPLETION_INDEX").or_else(|| {
-                    let id: i64 = env("SLURM_ARRAY_TASK_ID")?.parse().ok()?;
-                    let min: i64 = env("SLURM_ARRAY_TASK_MIN")
-                        .and_then(|m| m.parse().ok())
-                        .unwrap_or(0);
-                    Some((id - min).to_string())
-                }),
-                env("STEERLAB_SHARDS").or_else(|| env("SLURM_ARRAY_TASK_COUNT")),
-            ),
-        };
-        let Some(i) = i else {
-            anyhow::bail!(
-                "--shard auto: no shard index in the environment; set JOB_COMPLETION_INDEX (a \
-                 Kubernetes Indexed Job sets it) or SLURM_ARRAY_TASK_ID (a Slurm job array), or \
-                 give --shard I/N"
-            );
-        };
-        let Some(n) = n else {
-            anyhow::bail!(
-                "--shard auto: no shard count in the environment; set STEERLAB_SHARDS to the \
-                 number of shards (the Job's completions), or give --shard I/N"
-            );
-        };
-        match parse_worker(&format!("{}/{}", i.trim(), n.trim())) {
-            Ok(shard) => Ok(shard),
-            Err(e) => anyhow::bail!("--shard auto read index {i:?} and count {n:?}: {e}"),
-        }
-    }
+    s.parse()
 }
 
 fn parse_worker(s: &str) -> Result<(u32, u32), String> {
-    let parsed = s
-        .split_once('/')
-        .and_then(|(w, n)| Some((w.parse::<u32>().ok()?, n.parse::<u32>().ok()?)));
-    match parsed {
-        Some((w, n)) if w < n => Ok((w, n)),
-        _ => Err(format!("expected W/N with W < N, got {s:?}")),
-    }
+    crate::drive::collect::parse_shard_index(s)
 }
 
 pub fn run(args: &RecordArgs) -> Result<ExitCode> {

@@ -1,6 +1,7 @@
 //! `steerlab scenario check`.
 
 use crate::sim::Scenario;
+use crate::sim::built::BuiltWorld;
 use crate::sim::randomise::Randomisation;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -22,9 +23,9 @@ pub fn check(paths: &[PathBuf]) -> Result<ExitCode> {
             }
             continue;
         }
-        match Scenario::load(file).and_then(|s| s.build_track().map(|t| (s, t))) {
-            Ok((scenario, track)) => {
-                println!("ok      {}: {}", file.display(), scenario.summary(&track))
+        match Scenario::load(file).and_then(|s| BuiltWorld::build(&s).map(|w| (s, w))) {
+            Ok((scenario, world)) => {
+                println!("ok      {}: {}", file.display(), world.summary(&scenario))
             }
             Err(e) => {
                 failed += 1;

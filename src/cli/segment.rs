@@ -3,8 +3,10 @@
 
 use super::progress::{Bar, interrupt_on_ctrl_c, run_into};
 use crate::nn::ModelDir;
-use crate::nn::segment::{self, MaskedImages, Segmenter, SegmenterConfig, SegmenterTraining};
-use crate::nn::trainer::Stop;
+use crate::nn::models::segment::{
+    self, MaskedImages, Segmenter, SegmenterConfig, SegmenterTraining,
+};
+use crate::nn::train::Stop;
 use crate::record::EpisodeReader;
 use crate::sim::Frame;
 use crate::sim::labels::LabelClass;
@@ -163,7 +165,7 @@ const PALETTE: [[u8; 3]; 10] = [
 pub fn run(args: &SegmentArgs) -> Result<ExitCode> {
     let model = Segmenter::load(&args.model)?;
     let frame = read_frame(&args.image)?;
-    let images = crate::nn::dataset::frames_to_tensor(&[&frame])?;
+    let images = crate::nn::data::dataset::frames_to_tensor(&[&frame])?;
     let classes = model
         .predict(&images)
         .context("segmenting the image (is it the model's input size?)")?

@@ -1,9 +1,9 @@
 //! `steerlab train`: recorded episodes in, a steering model directory out.
 
 use super::progress::{Bar, interrupt_on_ctrl_c};
-use crate::nn::dataset::Augment;
-use crate::nn::optim::AdamWParams;
-use crate::nn::train::{self, EpochMetrics, Stop, TrainOptions};
+use crate::nn::data::dataset::Augment;
+use crate::nn::train::optim::AdamWParams;
+use crate::nn::train::steering::{self, EpochMetrics, Stop, TrainOptions};
 use crate::sim::map_input::MapMode;
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
@@ -70,10 +70,10 @@ pub struct TrainArgs {
 }
 
 /// A model's line after each epoch; the error of the mode is in the target's unit.
-pub(crate) fn bar(target: crate::nn::config::Target) -> Bar {
+pub(crate) fn bar(target: crate::nn::models::steering::config::Target) -> Bar {
     let unit = match target {
-        crate::nn::config::Target::Curvature => "1/m",
-        crate::nn::config::Target::LaneOffset => "m",
+        crate::nn::models::steering::config::Target::Curvature => "1/m",
+        crate::nn::models::steering::config::Target::LaneOffset => "m",
     };
     Bar::new(
         "samples",
@@ -131,7 +131,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
 
     let interrupt = interrupt_on_ctrl_c();
     let mut bar = bar(options.config.target);
-    let report = train::train(&options, &mut bar, &interrupt)
+    let report = steering::train(&options, &mut bar, &interrupt)
         .with_context(|| format!("training into {}", args.out.display()))?;
     let out = args.out.display();
     match report.stop {
@@ -151,8 +151,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             .first()
             .map(|m| m.validation_nll)
             .unwrap_or(f64::NAN),
-        train::METRICS_CSV,
-        train::CURVES_PNG
+        steering::METRICS_CSV,
+        steering::CURVES_PNG
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,7 @@
 //! workers share them.
 
 use crate::drive::{DriveOptions, InterventionRule, Pilot, Supervision, drive};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sim::Scenario;
 use crate::sim::map_input::MapOptions;
 use crate::sim::randomise::Randomisation;
@@ -289,5 +289,87 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+/// Which shard a recording process takes: a fixed one, or one read from the cluster's
+/// environment when the run starts (a Kubernetes Indexed Job, a Slurm job array).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ShardSpec {
+    Fixed(u32, u32),
+    Auto,
+}
+
+impl std::fmt::Display for ShardSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShardSpec::Fixed(i, n) => write!(f, "{i}/{n}"),
+            ShardSpec::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+impl std::str::FromStr for ShardSpec {
+    type Err = String;
+
+    /// `I/N` (0 ≤ I < N) or `auto`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "auto" {
+            return Ok(ShardSpec::Auto);
+        }
+        parse_shard_index(s)
+            .map(|(i, n)| ShardSpec::Fixed(i, n))
+            .map_err(|_| format!("expected I/N with 0 <= I < N, or auto; got {s:?}"))
+    }
+}
+
+impl ShardSpec {
+    /// The shard (index, count) this process records; `env` reads an environment variable.
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<(u32, u32)> {
+        let (i, n) = match self {
+            ShardSpec::Fixed(i, n) => return Ok((*i, *n)),
+            ShardSpec::Auto => (
+                env("JOB_COMPLETION_INDEX").or_else(|| {
+                    let id: i64 = env("SLURM_ARRAY_TASK_ID")?.parse().ok()?;
+                    let min: i64 = env("SLURM_ARRAY_TASK_MIN")
+                        .and_then(|m| m.parse().ok())
+                        .unwrap_or(0);
+                    Some((id - min).to_string())
+                }),
+                env("STEERLAB_SHARDS").or_else(|| env("SLURM_ARRAY_TASK_COUNT")),
+            ),
+        };
+        let invalid = |m: String| Error::InvalidArgument(m);
+        let Some(i) = i else {
+            return Err(invalid(
+                "--shard auto: no shard index in the environment; set JOB_COMPLETION_INDEX (a \
+                 Kubernetes Indexed Job sets it) or SLURM_ARRAY_TASK_ID (a Slurm job array), or \
+                 give --shard I/N"
+                    .into(),
+            ));
+        };
+        let Some(n) = n else {
+            return Err(invalid(
+                "--shard auto: no shard count in the environment; set STEERLAB_SHARDS to the \
+                 number of shards (the Job's completions), or give --shard I/N"
+                    .into(),
+            ));
+        };
+        parse_shard_index(&format!("{}/{}", i.trim(), n.trim())).map_err(|e| {
+            invalid(format!(
+                "--shard auto read index {i:?} and count {n:?}: {e}"
+            ))
+        })
+    }
+}
+
+/// `W/N` with W < N: a shard (or worker) index and the count.
+pub fn parse_shard_index(s: &str) -> std::result::Result<(u32, u32), String> {
+    let parsed = s
+        .split_once('/')
+        .and_then(|(w, n)| Some((w.parse::<u32>().ok()?, n.parse::<u32>().ok()?)));
+    match parsed {
+        Some((w, n)) if w < n => Ok((w, n)),
+        _ => Err(format!("expected W/N with W < N, got {s:?}")),
     }
 }

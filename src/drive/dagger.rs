@@ -12,7 +12,8 @@
 //! itself (tracks of the kind it is evaluated on, but not those) and its standard deviations
 //! are recalibrated on those drives ([`crate::drive::recalibrate`]) before it is evaluated.
 
-use crate::drive::closed_loop::{Drive, drive_each};
+use crate::drive::closed_loop::Drive;
+use crate::drive::closed_loop::each::drive_each;
 use crate::drive::eval::{EvalOptions, Evaluation, evaluate_supervised_and_free};
 use crate::drive::metrics::{InterventionRule, Metrics, Supervision};
 use crate::drive::policy::{Choice, Policy};
@@ -20,8 +21,9 @@ use crate::drive::recalibrate::{Recalibration, recalibrate};
 use crate::drive::workers::Driver;
 use crate::error::{Error, Result};
 use crate::nn::ModelConfig;
-use crate::nn::checkpoint::{read_config, write_config};
-use crate::nn::train::{TrainObserver, TrainOptions, train};
+use crate::nn::models::checkpoint::{read_config, write_config};
+use crate::nn::models::steering::config::Target;
+use crate::nn::train::steering::{TrainObserver, TrainOptions, train};
 use crate::sim::Scenario;
 use crate::sim::map_input::{GpsNoise, MapOptions};
 use crate::sim::randomise::Randomisation;
@@ -138,6 +140,13 @@ pub trait DaggerObserver {
     fn drive_progress(&mut self, _scenario: &str, _ticks: u64, _metres: f64) {}
     /// The observer of each training run.
     fn trainer(&mut self) -> &mut dyn TrainObserver;
+    /// The observer of a training run of a model with another target (a lane-pose sensor
+    /// trained beside the policy); the policy's by default.
+    fn trainer_for(&mut self, _target: Target) -> &mut dyn TrainObserver {
+        self.trainer()
+    }
+    /// A line about what the run does next.
+    fn note(&mut self, _line: &str) {}
     fn iteration_done(&mut self, _it: &Iteration) {}
 }
 
@@ -333,7 +342,7 @@ fn train_once(
         // A warm start needs a gentler step than training from scratch.
         train_options.learning_rate *= 0.5;
     }
-    train_options.resume = resume && model.join(crate::nn::trainer::STATE_DIR).exists();
+    train_options.resume = resume && model.join(crate::nn::train::STATE_DIR).exists();
     if !train_options.resume {
         crate::files::clear_earlier(&model, "model")?;
     }

@@ -290,7 +290,7 @@ impl JunctionEntry {
 }
 
 fn normal_cdf(z: f64) -> f64 {
-    crate::nn::distribution::standard_normal_cdf(z)
+    crate::nn::models::distribution::standard_normal_cdf(z)
 }
 
 /// A markdown summary of junction entries: by number of exits, how many entries, the mean
@@ -326,58 +326,4 @@ pub fn entries_summary(entries: &[&JunctionEntry]) -> String {
         ));
     }
     t
-}
-
-/// The mixture's density on entering up to four junctions (the most exits first), each exit's
-/// curvature drawn as a vertical line: Amini et al.'s multimodality figure.
-pub fn entries_figure(
-    path: &std::path::Path,
-    entries: &[&JunctionEntry],
-) -> crate::error::Result<()> {
-    use crate::report::plot::{BLUE, GREEN, LinePanel, ORANGE, RED, line_panels};
-    let mut chosen: Vec<&&JunctionEntry> = entries.iter().collect();
-    chosen.sort_by_key(|e| std::cmp::Reverse(e.exits.len()));
-    chosen.truncate(4);
-    let panels: Vec<LinePanel> = chosen
-        .iter()
-        .map(|e| {
-            let lo = e.exits.iter().map(|x| x.1).fold(-0.05, f64::min) - 0.05;
-            let hi = e.exits.iter().map(|x| x.1).fold(0.05, f64::max) + 0.05;
-            let density = |k: f64| -> f64 {
-                e.components
-                    .iter()
-                    .map(|&(w, m, s)| {
-                        w * (-0.5 * ((k - m) / s).powi(2)).exp()
-                            / (s * (2.0 * std::f64::consts::PI).sqrt())
-                    })
-                    .sum()
-            };
-            let curve: Vec<(f64, f64)> = (0..=400)
-                .map(|i| lo + (hi - lo) * i as f64 / 400.0)
-                .map(|k| (k, density(k)))
-                .collect();
-            let top = curve.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0);
-            let mut series = vec![("mixture density".to_string(), curve)];
-            let mut colours = vec![BLUE];
-            for &(turn, k) in &e.exits {
-                series.push((format!("{turn:?} exit"), vec![(k, 0.0), (k, top)]));
-                colours.push(match turn {
-                    Turn::Left | Turn::UTurn => ORANGE,
-                    Turn::Straight => GREEN,
-                    Turn::Right => RED,
-                });
-            }
-            LinePanel {
-                title: format!("{} ({:?} on the route)", e.junction, e.turn),
-                x_label: "curvature (1/m)".into(),
-                y_label: "density".into(),
-                series,
-                colours,
-            }
-        })
-        .collect();
-    if panels.is_empty() {
-        return Ok(());
-    }
-    line_panels(path, &panels)
 }

@@ -95,7 +95,7 @@ pub struct FirstCrash {
 
 /// Running sums over a drive.
 #[derive(Clone, Debug, Default)]
-pub struct Tally {
+pub struct DriveSums {
     supervision: Supervision,
     ticks: u64,
     elapsed_s: f64,
@@ -147,7 +147,7 @@ pub struct Metrics {
     /// Mean negative log-likelihood of the expert's curvature under the policy (nats).
     pub expert_nll: Option<f64>,
     /// Share of expert curvatures inside the policy's central 68.3 % and 95.4 % intervals
-    /// (calibrated: 0.683 and 0.954), and the expected calibration error (calibrated: 0).
+    /// (calibrated: 0.683 and 0.954), and the PIT calibration error (calibrated: 0).
     pub coverage_1_sigma: Option<f64>,
     pub coverage_2_sigma: Option<f64>,
     pub calibration_error: Option<f64>,
@@ -223,7 +223,7 @@ impl InterventionPlaces {
     }
 }
 
-impl Tally {
+impl DriveSums {
     pub fn new(supervision: Supervision) -> Self {
         Self {
             supervision,
@@ -330,7 +330,7 @@ impl Metrics {
         };
         self.coverage_1_sigma = self.calibration.coverage_1_sigma();
         self.coverage_2_sigma = self.calibration.coverage_2_sigma();
-        self.calibration_error = self.calibration.expected_calibration_error();
+        self.calibration_error = self.calibration.pit_calibration_error();
         self.speed_coverage_1_sigma = self.speed_calibration.coverage_1_sigma();
         self.speed_coverage_2_sigma = self.speed_calibration.coverage_2_sigma();
         self

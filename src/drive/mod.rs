@@ -9,14 +9,16 @@ pub mod dagger;
 pub mod eval;
 pub mod junctions;
 pub mod localise;
+pub mod main_job;
 pub mod metrics;
 pub mod policy;
 pub mod recalibrate;
+pub mod replay;
 pub mod resimulate;
 pub mod suite;
 pub mod traffic_suite;
 pub mod workers;
 
 pub use closed_loop::{Drive, DriveOptions, PathPoint, Pilot, drive};
-pub use metrics::{InterventionRule, Metrics, Supervision, Tally, TickOutcome, Verdict};
+pub use metrics::{DriveSums, InterventionRule, Metrics, Supervision, TickOutcome, Verdict};
 pub use policy::{Choice, Policy};

@@ -5,8 +5,8 @@
 
 use crate::error::{Error, Result};
 use crate::nn::ModelDir;
-use crate::nn::dataset::{commands_to_tensor, frames_to_tensor, maps_to_tensor};
-use crate::nn::steering::Inputs;
+use crate::nn::data::dataset::{commands_to_tensor, frames_to_tensor, maps_to_tensor};
+use crate::nn::models::steering::Inputs;
 use crate::nn::{Model, SpeedDistribution, SteeringDistribution};
 use crate::sim::map_input::{Command, MapOptions};
 use crate::sim::{Action, Frame};
@@ -63,7 +63,7 @@ pub struct Acted {
 
 /// What a policy reads at a tick.
 #[derive(Clone, Copy, Debug)]
-pub struct Seen<'a> {
+pub struct PolicyInputs<'a> {
     pub frame: &'a Frame,
     /// The map patch at the believed pose (when the world cuts one).
     pub map: Option<&'a Frame>,
@@ -74,7 +74,7 @@ pub struct Seen<'a> {
     pub wheel_speed_m_s: f64,
 }
 
-impl<'a> Seen<'a> {
+impl<'a> PolicyInputs<'a> {
     /// A camera frame alone (a car standing still).
     pub fn camera(frame: &'a Frame) -> Self {
         Self {
@@ -158,7 +158,7 @@ impl Policy {
 
     /// The steering distribution for what the car sees: its camera frame, and the map patch
     /// and navigation command when the model reads them.
-    pub fn distribution(&self, seen: &Seen) -> Result<SteeringDistribution> {
+    pub fn distribution(&self, seen: &PolicyInputs) -> Result<SteeringDistribution> {
         let mut all = self
             .model
             .predict(&self.inputs(seen)?)
@@ -170,7 +170,7 @@ impl Policy {
     /// speed, for what the car sees (the speed head is not run when the policy does not).
     pub fn distributions(
         &self,
-        seen: &Seen,
+        seen: &PolicyInputs,
     ) -> Result<(SteeringDistribution, Option<SpeedDistribution>)> {
         if self.speed == SpeedSource::Expert {
             return Ok((self.distribution(seen)?, None));
@@ -183,7 +183,7 @@ impl Policy {
     }
 
     /// The network's inputs for what the car sees, checked against what the model reads.
-    fn inputs(&self, seen: &Seen) -> Result<Inputs> {
+    fn inputs(&self, seen: &PolicyInputs) -> Result<Inputs> {
         let config = &self.model.config;
         let input = config.input;
         let frame = seen.frame;
@@ -275,7 +275,7 @@ impl Policy {
     /// The action for what the car sees, and the distributions it came from: the speed from
     /// the policy's speed mixture, or the expert's `expert_speed_m_s` when the policy does
     /// not set it.
-    pub fn act(&mut self, seen: &Seen, expert_speed_m_s: f64) -> Result<Acted> {
+    pub fn act(&mut self, seen: &PolicyInputs, expert_speed_m_s: f64) -> Result<Acted> {
         let (steering, speed) = self.distributions(seen)?;
         let curvature = self.curvature(&steering);
         let v = match &speed {

@@ -9,12 +9,12 @@
 //! deviations is fitted to those labels ([`fit_std_scale`]) and written into the model's
 //! config.
 
-use crate::drive::closed_loop::drive_each;
+use crate::drive::closed_loop::each::drive_each;
 use crate::drive::metrics::Supervision;
 use crate::drive::policy::{Choice, Policy};
 use crate::error::{Error, Result};
-use crate::nn::calibration::{Calibration, fit_std_scale};
-use crate::nn::checkpoint::{read_config, write_config};
+use crate::nn::metrics::calibration::{Calibration, fit_std_scale};
+use crate::nn::models::checkpoint::{read_config, write_config};
 use crate::nn::{ModelConfig, SteeringDistribution};
 use crate::record::EpisodeReader;
 use crate::sim::Scenario;

@@ -329,7 +329,7 @@ impl SuiteResult {
     pub fn table(&self) -> String {
         let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.0} %", v * 100.0));
         let mut t = String::from(
-            "| axis | severity | autonomy | interventions/km | free: first crash | in 68 % / 95 % interval | ECE |\n\
+            "| axis | severity | autonomy | interventions/km | free: first crash | in 68 % / 95 % interval | PIT error |\n\
              |---|---|---|---|---|---|---|\n",
         );
         for c in &self.cells {

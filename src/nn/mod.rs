@@ -1,38 +1,33 @@
 //! Learning: the Candle CNN that maps a camera frame to a steering distribution (a Gaussian
 //! mixture over curvature, Amini et al. 2019), its training from recorded episodes, and the
 //! checkpoints it is saved in. Never imports Bevy.
+//!
+//! Layout, by what a file is about:
+//! - [`models`]: one home per model, with its config: the steering network and its presets
+//!   (`pilotnet`, `lecture`, `navnet`, `cil`, `lanepose`) with its speed head, the classifier,
+//!   the segmenter, the detector and the sliding-window baseline; the backbone and layers they
+//!   share; checkpoints on disk.
+//! - [`data`]: what training reads: recorded episodes as labelled samples and batches, their
+//!   augmentation, the detector's boxed frames, MNIST's IDX files.
+//! - [`train`]: the one training loop, its optimiser and saved state, and the tasks that plug
+//!   into it.
+//! - [`metrics`]: scores of a model's outputs: calibration of a distribution, detection AP,
+//!   a run's curves.
+//! - [`ops`]: the CPU kernels (convolution, pooling, RoI Align, dense products) candle runs.
+//! - [`device`]: where tensors live and the thread settings; [`bench`]: the training-speed
+//!   benchmarks.
 
-pub mod augment;
-pub mod backbone;
-pub mod boxes;
-pub mod calibration;
-pub mod checkpoint;
-pub mod classify;
-pub mod config;
-pub mod dataset;
-pub mod detect;
+pub mod bench;
+pub mod data;
 pub mod device;
-pub mod distribution;
-mod episode_files;
-pub mod idx;
-pub mod layer_spec;
-pub mod linear;
-pub mod mixture;
+pub mod metrics;
+pub mod models;
 pub mod ops;
-pub mod optim;
-pub mod route_blind;
-pub mod sample;
-pub mod segment;
-pub mod slide;
-pub mod speed;
-pub mod steering;
-pub mod tensors;
 pub mod train;
-pub mod trainer;
 
-pub use calibration::Calibration;
-pub use checkpoint::ModelDir;
-pub use config::ModelConfig;
 pub use device::{device, keep_freed_memory, serial_candle_ops};
-pub use distribution::{Component, SpeedDistribution, SteeringDistribution};
-pub use steering::Model;
+pub use metrics::calibration::Calibration;
+pub use models::checkpoint::ModelDir;
+pub use models::distribution::{Component, SpeedDistribution, SteeringDistribution};
+pub use models::steering::Model;
+pub use models::steering::config::ModelConfig;

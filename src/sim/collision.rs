@@ -150,15 +150,14 @@ impl Scenario {
         placed
     }
 
-    /// The buildings of this scenario's town `network` (its route's track `track`), kept off
-    /// its props: no building stands within half a metre of a prop's footprint.
+    /// The buildings of this scenario's town `network`, kept off its placed `props`: no
+    /// building stands within half a metre of a prop's footprint.
     pub fn place_buildings(
         &self,
         network: &crate::sim::network::Network,
-        track: &Track,
+        props: &[PlacedProp],
     ) -> Vec<crate::sim::network::buildings::Building> {
-        let props: Vec<(Vec2, f64)> = self
-            .placed_props(track)
+        let props: Vec<(Vec2, f64)> = props
             .iter()
             .map(|p| {
                 let (length, width) = p.kind.footprint_m();
@@ -196,12 +195,12 @@ impl CrashCheck {
     /// once, by the simulation).
     pub fn new(
         scenario: &Scenario,
-        track: &Track,
+        props: &[PlacedProp],
         network: Option<std::sync::Arc<crate::sim::network::Network>>,
     ) -> Self {
         let mut cells: HashMap<(i64, i64), Vec<(PropKind, Rect)>> = HashMap::new();
         let mut prop_reach: f64 = 0.0;
-        for prop in scenario.placed_props(track) {
+        for prop in props {
             let rect = prop.footprint();
             prop_reach = prop_reach.max(rect.reach());
             cells

@@ -5,6 +5,7 @@
 //! The Bevy world is Y-up with the ground on XZ; a sim point `(x, y)` is the Bevy point
 //! `(x, 0, -y)` (see [`Vec2::to_world`]).
 
+pub mod built;
 pub mod camera;
 pub mod collision;
 pub mod episode;

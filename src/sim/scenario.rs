@@ -331,46 +331,6 @@ impl Scenario {
         })
     }
 
-    /// One-line human summary.
-    pub fn summary(&self, track: &Track) -> String {
-        let kind = match &self.track {
-            TrackSpec::ControlPoints { points } => format!("{} control points", points.len() - 1),
-            TrackSpec::Procedural {
-                seed, curviness, ..
-            } => format!("procedural seed {seed} curviness {curviness}"),
-            TrackSpec::Network { .. } | TrackSpec::Town { .. } => {
-                match self.track.build_network(self.road.width_m) {
-                    Ok(Some((network, route))) => format!(
-                        "route through {} junctions; {}; {} buildings",
-                        route.junctions(&network).len(),
-                        network.summary(),
-                        self.place_buildings(&network, track).len()
-                    ),
-                    _ => "network".into(),
-                }
-            }
-        };
-        format!(
-            "{}: {:.0} m track ({kind}; tightest bend radius {:.0} m), road {:.1} m, {} props, camera {}x{} @ {:.0}° fov, {:.1} m/s, dt {:.3} s, {} steps{}",
-            self.name,
-            track.length_m(),
-            1.0 / track.max_abs_curvature_per_m().max(1e-6),
-            self.road.width_m,
-            self.expanded_prop_count(),
-            self.camera.width_px,
-            self.camera.height_px,
-            self.camera.horizontal_fov_deg,
-            self.vehicle.speed_m_s,
-            self.dt_s,
-            self.episode_steps,
-            if self.lighting.fog.is_some() {
-                ", fog"
-            } else {
-                ""
-            }
-        )
-    }
-
     /// Number of props after expanding repeats.
     pub fn expanded_prop_count(&self) -> usize {
         self.props

@@ -2,6 +2,7 @@
 //! `world::Env` adds cameras on top of this.
 
 use crate::error::{Error, Result};
+use crate::sim::built::BuiltWorld;
 use crate::sim::collision::{Crash, CrashCheck};
 use crate::sim::episode::EpisodeStats;
 use crate::sim::network::Network;
@@ -12,6 +13,7 @@ use crate::sim::traffic::Traffic;
 use crate::sim::vehicle::{Action, Vehicle, VehicleState};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Everything known about one car after a tick.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -50,6 +52,8 @@ pub struct AgentState {
 pub struct Simulation {
     pub scenario: Scenario,
     pub track: Track,
+    /// The world the cars drive in, built once.
+    world: Arc<BuiltWorld>,
     /// The road network of a town, the route the cars drive, and its traffic.
     town: Option<Town>,
     crash_check: CrashCheck,
@@ -70,46 +74,46 @@ pub struct Town {
 const LOST_ROAD_WIDTHS: f64 = 3.0;
 
 impl Simulation {
-    /// A simulation of `agents` cars; call [`Simulation::reset`] before stepping.
+    /// A simulation of `agents` cars in the world of `scenario`, built here; call
+    /// [`Simulation::reset`] before stepping.
     pub fn new(scenario: Scenario, agents: usize) -> Result<Simulation> {
+        let world = BuiltWorld::build(&scenario)?;
+        Self::in_world(scenario, world, agents)
+    }
+
+    /// A simulation of `agents` cars in `world`, the built world of `scenario`.
+    pub fn in_world(
+        scenario: Scenario,
+        world: Arc<BuiltWorld>,
+        agents: usize,
+    ) -> Result<Simulation> {
         if agents == 0 {
             return Err(Error::InvalidArgument(
                 "a simulation needs at least one car".into(),
             ));
         }
-        let town = match scenario.build_network()? {
-            Some((network, route)) => {
-                let route =
-                    RoutePath::new(&network, route).map_err(|e| Error::ScenarioInvalid {
-                        file: scenario.name.clone(),
-                        problems: vec![format!("track.route: {e}")],
-                    })?;
-                let traffic = (scenario.traffic.cars > 0).then(|| {
-                    let v = &scenario.vehicle;
-                    Traffic::new(
-                        &network,
-                        scenario.traffic.clone(),
-                        (v.length_m, v.width_m),
-                        v.wheelbase_m,
-                    )
-                });
-                Some(Town {
-                    network: std::sync::Arc::new(network),
-                    route,
-                    traffic,
-                })
+        let town = world.town.as_ref().map(|(network, route)| {
+            let traffic = (scenario.traffic.cars > 0).then(|| {
+                let v = &scenario.vehicle;
+                Traffic::new(
+                    network,
+                    scenario.traffic.clone(),
+                    (v.length_m, v.width_m),
+                    v.wheelbase_m,
+                )
+            });
+            Town {
+                network: network.clone(),
+                route: route.clone(),
+                traffic,
             }
-            None => None,
-        };
-        let track = match &town {
-            Some(t) => t.route.track.clone(),
-            None => scenario.build_track()?,
-        };
-        let crash_check =
-            CrashCheck::new(&scenario, &track, town.as_ref().map(|t| t.network.clone()));
+        });
+        let track = world.track.clone();
+        let crash_check = CrashCheck::new(&scenario, &world.props, world.network().cloned());
         let mut sim = Simulation {
             scenario,
             track,
+            world,
             town,
             crash_check,
             vehicles: Vec::new(),
@@ -202,6 +206,11 @@ impl Simulation {
     }
 
     /// The town of a road-network scenario: network, route and traffic.
+    /// The world the cars drive in.
+    pub fn world(&self) -> &Arc<BuiltWorld> {
+        &self.world
+    }
+
     pub fn town(&self) -> Option<&Town> {
         self.town.as_ref()
     }

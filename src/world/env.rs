@@ -372,7 +372,7 @@ impl Renderer {
             )));
         }
         let (table, views) =
-            spawn_tiled_world(world, &sim.scenario, &sim.track, sim.agent_count(), labels);
+            spawn_tiled_world(world, &sim.scenario, sim.world(), sim.agent_count(), labels);
         // Colour frames first (capture index = agent), then label frames (n + agent).
         world.insert_resource(CaptureRequest {
             tick: 0,

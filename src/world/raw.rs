@@ -86,7 +86,7 @@ fn positions_normals(mesh: &Mesh) -> Option<Geometry> {
 impl RawWorld {
     /// The world of `sim` with a hood camera per car.
     pub fn new(sim: &Simulation, layout: Layout) -> Result<Self> {
-        let (scenario, track, cameras) = (&sim.scenario, &sim.track, sim.agent_count());
+        let (scenario, cameras) = (&sim.scenario, sim.agent_count());
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
             backends: wgpu::Backends::VULKAN,
             ..wgpu::InstanceDescriptor::new_without_display_handle_from_env()
@@ -164,7 +164,7 @@ impl RawWorld {
 
         let mut objects = Vec::new();
         let mut uniforms: Vec<u8> = Vec::new();
-        for object in static_objects(scenario, track) {
+        for object in static_objects(scenario, sim.world()) {
             for part in object.parts {
                 let Some((positions, normals, indices)) = positions_normals(&part.mesh) else {
                     continue;

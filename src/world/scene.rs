@@ -1,11 +1,11 @@
 //! A scenario's static world (road, paint, ground, props, sky) and the cars, spawned into a
 //! Bevy `World`; the car cameras of a headless world are in [`crate::world::tiles`].
 
+use crate::sim::built::BuiltWorld;
 use crate::sim::camera::CameraPose;
 use crate::sim::labels::{LabelClass, LabelTable, id_colour};
 use crate::sim::network::buildings::FACADES;
 use crate::sim::scenario::{Lighting, Scenario};
-use crate::sim::track::Track;
 use crate::sim::vehicle::VehicleState;
 use crate::world::material::SimMaterial;
 use crate::world::meshes::{
@@ -115,8 +115,10 @@ pub struct StaticObject {
     pub parts: Vec<PropPart>,
 }
 
-/// Everything that does not move: ground, road, paint and props, in world coordinates.
-pub fn static_objects(scenario: &Scenario, track: &Track) -> Vec<StaticObject> {
+/// Everything that does not move: ground, road, paint, buildings and props of the built
+/// world, in world coordinates.
+pub fn static_objects(scenario: &Scenario, built: &BuiltWorld) -> Vec<StaticObject> {
+    let track = &built.track;
     let surface = |meshes: Vec<Mesh>, colour: [f64; 3], class| StaticObject {
         class,
         is_prop: false,
@@ -130,16 +132,13 @@ pub fn static_objects(scenario: &Scenario, track: &Track) -> Vec<StaticObject> {
             .collect(),
     };
     // Road and paint in pieces, so that cameras skip the pieces out of view.
-    let mut built_up = Vec::new();
-    let (road, paint): (Vec<Mesh>, Vec<Mesh>) = match scenario.build_network() {
-        Ok(Some((network, _))) => {
-            built_up = building_meshes(&scenario.place_buildings(&network, track));
-            (
-                network_road_meshes(&network),
-                network_marking_meshes(&network, &scenario.road.lane_markings),
-            )
-        }
-        _ => {
+    let built_up = building_meshes(&built.buildings);
+    let (road, paint): (Vec<Mesh>, Vec<Mesh>) = match built.network() {
+        Some(network) => (
+            network_road_meshes(network),
+            network_marking_meshes(network, &scenario.road.lane_markings),
+        ),
+        None => {
             let pieces = pieces(track.length_m());
             (
                 pieces
@@ -167,7 +166,7 @@ pub fn static_objects(scenario: &Scenario, track: &Track) -> Vec<StaticObject> {
     for (facade, mesh) in built_up {
         objects.push(surface(vec![mesh], FACADES[facade], LabelClass::Building));
     }
-    for prop in scenario.placed_props(track) {
+    for prop in &built.props {
         let root = ground_transform(prop.position, 0.0, prop.heading);
         let parts = prop_parts(prop.kind)
             .into_iter()
@@ -190,14 +189,14 @@ pub fn static_objects(scenario: &Scenario, track: &Track) -> Vec<StaticObject> {
 pub fn spawn_static_world(
     world: &mut World,
     scenario: &Scenario,
-    track: &Track,
+    built: &BuiltWorld,
     labels: bool,
 ) -> LabelTable {
     let mut table = LabelTable::new();
     let layers = RenderLayers::layer(WORLD_LAYER);
     let lighting = &scenario.lighting;
     world.insert_resource(ClearColor(srgb(lighting.sky_colour)));
-    for object in static_objects(scenario, track) {
+    for object in static_objects(scenario, built) {
         let id = if object.is_prop {
             table.add(object.class)
         } else {

@@ -4,10 +4,10 @@
 //! each atlas back at once. Before every tick, each car's copy shows only the pieces its
 //! camera may see.
 
+use crate::sim::built::BuiltWorld;
 use crate::sim::camera::CameraPose;
 use crate::sim::labels::{LabelClass, LabelTable, id_colour};
 use crate::sim::scenario::Scenario;
-use crate::sim::track::Track;
 use crate::world::material::{TileMaterial, TileView, linear};
 use crate::world::meshes::car_parts;
 use crate::world::scene::{Scenery, add_mesh, camera_transform, srgb, static_objects};
@@ -173,7 +173,7 @@ fn coloured(mesh: &Mesh, linear: Vec4) -> Mesh {
 pub fn spawn_tiled_world(
     world: &mut World,
     scenario: &Scenario,
-    track: &Track,
+    built: &BuiltWorld,
     agents: usize,
     labels: bool,
 ) -> (LabelTable, TiledViews) {
@@ -184,7 +184,7 @@ pub fn spawn_tiled_world(
     // (colour mesh, label mesh, transform) of every part, and its bounds.
     let mut parts = Vec::new();
     let mut bounds = Vec::new();
-    for object in static_objects(scenario, track) {
+    for object in static_objects(scenario, built) {
         let id = if object.is_prop {
             table.add(object.class)
         } else {

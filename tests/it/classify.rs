@@ -3,13 +3,13 @@
 
 use std::io::Write;
 use steerlab::nn::ModelDir;
-use steerlab::nn::classify::{
+use steerlab::nn::data::idx::parse_u8;
+use steerlab::nn::models::classify::{
     self, Classifier, ClassifierConfig, ClassifierTraining, LabelledImages, Pooling,
     read_mnist_split,
 };
-use steerlab::nn::config::InputSpec;
-use steerlab::nn::idx::parse_u8;
-use steerlab::nn::trainer::Run;
+use steerlab::nn::models::steering::config::InputSpec;
+use steerlab::nn::train::Run;
 use steerlab::nn::{Model, ModelConfig};
 
 fn idx(dims: &[u32], values: &[u8]) -> Vec<u8> {
@@ -145,7 +145,7 @@ fn a_classifier_takes_its_backbone_from_a_steering_model() {
 
 #[test]
 fn sliding_windows_cover_the_frame_and_need_a_background_class() {
-    use steerlab::nn::slide::SlidingWindow;
+    use steerlab::nn::models::slide::SlidingWindow;
     let slide = SlidingWindow::default();
     let windows = slide.windows(200, 66);
     assert!(windows.len() > 1000);

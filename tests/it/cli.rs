@@ -187,7 +187,8 @@ fn labelled_recordings_export_to_coco() {
     }
     // Object crops for the classifier: one per object of at least 10 pixels in every frame.
     let crops =
-        steerlab::nn::classify::object_crops(std::slice::from_ref(&file), 16, 10, 1, 0).unwrap();
+        steerlab::nn::models::classify::object_crops(std::slice::from_ref(&file), 16, 10, 1, 0)
+            .unwrap();
     let expected: usize = steps
         .iter()
         .map(|s| {
@@ -224,9 +225,12 @@ fn labelled_recordings_export_to_coco() {
     assert!(dir.join("coco/masks/props_000_00000.png").is_file());
     // Detection: the recorded boxes as training data (small objects kept as ignored regions),
     // a detector trained from a steering model's backbone, and detect on the episode.
-    let boxed =
-        steerlab::nn::detect::BoxedImages::from_episodes(std::slice::from_ref(&file), 1, 10)
-            .unwrap();
+    let boxed = steerlab::nn::data::detections::BoxedImages::from_episodes(
+        std::slice::from_ref(&file),
+        1,
+        10,
+    )
+    .unwrap();
     assert_eq!((boxed.len(), boxed.ground_truth().len()), (21, expected));
     let all: usize = steps
         .iter()

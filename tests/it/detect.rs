@@ -1,6 +1,8 @@
 //! Detection geometry and metrics on hand-made cases.
 
-use steerlab::nn::boxes::{BBox, Detection, GroundTruth, average_precision, coco_ap, mean_ap, nms};
+use steerlab::nn::models::detect::boxes::{
+    BBox, Detection, GroundTruth, average_precision, coco_ap, mean_ap, nms,
+};
 
 #[test]
 fn iou_of_known_boxes() {
@@ -208,7 +210,7 @@ fn coco_crowd_annotations_are_read_as_crowd_regions() {
         "categories": [{"id": 1, "name": "cone"}]
     }"#;
     std::fs::write(&path, json).unwrap();
-    let truth = steerlab::nn::boxes::coco::read_truth(&path).unwrap();
+    let truth = steerlab::nn::models::detect::boxes::coco::read_truth(&path).unwrap();
     std::fs::remove_file(&path).ok();
     assert_eq!(
         truth,
@@ -223,12 +225,15 @@ mod two_stage {
     use candle_core::{Device, Tensor};
     use rand::{RngExt, SeedableRng, rngs::StdRng};
     use steerlab::nn::ModelDir;
-    use steerlab::nn::boxes::BBox;
-    use steerlab::nn::detect::{
-        BoxedImages, DetectOptions, Detector, DetectorConfig, DetectorTraining, FeatureGrid,
-        HEAD_WEIGHTS, ImageTruth, bce_with_logits, decode, encode, evaluate, smooth_l1, train,
+    use steerlab::nn::data::detections::{BoxedImages, ImageTruth};
+    use steerlab::nn::metrics::detection::evaluate;
+    use steerlab::nn::models::detect::boxes::BBox;
+    use steerlab::nn::models::detect::{
+        DetectOptions, Detector, DetectorConfig, FeatureGrid, HEAD_WEIGHTS, bce_with_logits,
+        decode, encode, smooth_l1,
     };
     use steerlab::nn::ops::roi_align;
+    use steerlab::nn::train::detect::{DetectorTraining, train};
 
     #[test]
     fn feature_cells_sit_where_the_convolutions_put_them() {
@@ -401,15 +406,15 @@ mod two_stage {
             learning_rate: 2e-3,
             seed: 1,
             flip: true,
-            photometric: Some(steerlab::nn::dataset::Augment::jitter(0.2)),
+            photometric: Some(steerlab::nn::data::dataset::Augment::jitter(0.2)),
         };
-        let run = steerlab::nn::trainer::Run::quiet();
+        let run = steerlab::nn::train::Run::quiet();
         let report = train(&model, &data, &BoxedImages::default(), &options, run).unwrap();
         // history[0] is the model before training; [1] the first epoch's.
         let (first, last) = (&report.history[1], report.history.last().unwrap());
         // The box losses grow at first, as proposals start to overlap objects and become
         // regression targets; the two classification losses fall throughout.
-        let classification = |e: &steerlab::nn::trainer::Epoch| {
+        let classification = |e: &steerlab::nn::train::Epoch| {
             e.get("train_rpn_objectness") + e.get("train_head_classes")
         };
         assert!(
@@ -478,7 +483,7 @@ fn unusable_coco_files_are_refused_with_the_entry_named() {
     ] {
         let path = dir.join("truth.json");
         std::fs::write(&path, &json).unwrap();
-        let err = steerlab::nn::boxes::coco::read_truth(&path)
+        let err = steerlab::nn::models::detect::boxes::coco::read_truth(&path)
             .unwrap_err()
             .to_string();
         assert!(

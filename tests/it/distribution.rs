@@ -120,7 +120,7 @@ fn a_calibrated_mixture_is_calibrated_and_a_wrong_one_is_not() {
     assert!((calibrated.coverage_1_sigma().unwrap() - 0.6827).abs() < 0.006);
     assert!((calibrated.coverage_2_sigma().unwrap() - 0.9545).abs() < 0.004);
     // Sampling noise of the 19 cumulative shares: each about 0.0016 at n = 1e5.
-    assert!(calibrated.expected_calibration_error().unwrap() < 0.004);
+    assert!(calibrated.pit_calibration_error().unwrap() < 0.004);
     let per_bin = xs.len() as f64 / calibrated.pit_histogram.len() as f64;
     for &count in &calibrated.pit_histogram {
         assert!(
@@ -140,9 +140,9 @@ fn a_calibrated_mixture_is_calibrated_and_a_wrong_one_is_not() {
         over.add(&narrow, x);
     }
     assert!(
-        over.expected_calibration_error().unwrap() > 0.05,
+        over.pit_calibration_error().unwrap() > 0.05,
         "{:?}",
-        over.expected_calibration_error()
+        over.pit_calibration_error()
     );
     let h = &over.pit_histogram;
     assert!(
@@ -194,7 +194,7 @@ fn temperature_scaling_finds_the_factor_that_calibrates() {
     // Actions from N(0.01, 0.002) scored under a mixture twice too wide: the factor that makes
     // the PIT uniform is the ratio of the spreads, 0.5, and afterwards 68 % / 95 % are inside
     // the intervals.
-    use steerlab::nn::calibration::fit_std_scale;
+    use steerlab::nn::metrics::calibration::fit_std_scale;
     let truth = SteeringDistribution::new(&[1.0], &[0.01], &[0.002]).unwrap();
     let wide = SteeringDistribution::new(&[0.7, 0.3], &[0.01, 0.01], &[0.004, 0.004]).unwrap();
     let mut rng = StdRng::seed_from_u64(5);
@@ -218,7 +218,7 @@ fn temperature_scaling_of_a_biased_policy_keeps_its_intervals_near_their_levels(
     // fit widens the intervals only as far as their coverage asks, not until every action
     // is inside (the flattest PIT histogram, with this bias, is at factor ~3.5: 100 % inside
     // the 68 % interval).
-    use steerlab::nn::calibration::fit_std_scale;
+    use steerlab::nn::metrics::calibration::fit_std_scale;
     let truth = SteeringDistribution::new(&[1.0], &[0.012], &[0.002]).unwrap();
     let policy = SteeringDistribution::new(&[1.0], &[0.01], &[0.002]).unwrap();
     let mut rng = StdRng::seed_from_u64(6);

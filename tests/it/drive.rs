@@ -6,12 +6,12 @@ use std::sync::atomic::AtomicBool;
 use steerlab::drive::dagger::{self, DaggerObserver, DaggerOptions};
 use steerlab::drive::metrics::combine;
 use steerlab::drive::{
-    DriveOptions, InterventionRule, Pilot, Supervision, Tally, TickOutcome, Verdict, drive,
+    DriveOptions, DriveSums, InterventionRule, Pilot, Supervision, TickOutcome, Verdict, drive,
 };
 use steerlab::nn::ModelConfig;
 use steerlab::nn::SteeringDistribution;
-use steerlab::nn::dataset::Dataset;
-use steerlab::nn::train::{Quiet, TrainObserver};
+use steerlab::nn::data::dataset::Dataset;
+use steerlab::nn::train::steering::{Quiet, TrainObserver};
 use steerlab::sim::Crash;
 use steerlab::sim::scenario::{Placement, Prop, PropKind, Repeat};
 use steerlab::sim::{Action, Scenario};
@@ -34,7 +34,7 @@ fn outcome(offset: f64, curvature: f64) -> TickOutcome<'static> {
 #[test]
 fn known_interventions_give_the_known_autonomy() {
     // 120 s of driving (2,400 ticks of 50 ms), two excursions past 1 m: (1 − 2·6/120)·100 = 90 %.
-    let mut tally = Tally::new(Supervision::default());
+    let mut tally = DriveSums::new(Supervision::default());
     let mut interventions = 0;
     for i in 0..2400 {
         let offset = if i == 500 || i == 1500 { 1.3 } else { 0.2 };
@@ -269,7 +269,7 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
 /// whose expert action is at `z` standard deviations, curvature stepping by `step` each tick.
 fn drive_metrics(ticks: usize, scored: usize, z: f64, step: f64) -> steerlab::drive::Metrics {
     let policy = SteeringDistribution::new(&[1.0], &[0.0], &[0.01]).unwrap();
-    let mut tally = Tally::new(Supervision::default());
+    let mut tally = DriveSums::new(Supervision::default());
     for i in 0..ticks {
         let mut o = outcome(0.1, step * i as f64);
         o.expert_curvature_per_m = z * 0.01;

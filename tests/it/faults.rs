@@ -252,8 +252,10 @@ fn a_full_disk_during_export_coco_leaves_the_earlier_export_whole() {
 
 /// Whether a model folder holds what `train --resume` continues from.
 fn holds_state(model: &std::path::Path) -> bool {
-    model.join(steerlab::nn::trainer::STATE_DIR).exists()
-        || model.join(steerlab::nn::checkpoint::CONFIG_FILE).exists()
+    model.join(steerlab::nn::train::STATE_DIR).exists()
+        || model
+            .join(steerlab::nn::models::checkpoint::CONFIG_FILE)
+            .exists()
 }
 
 #[test]

@@ -110,10 +110,10 @@ fn every_fuzz_target_survives_its_kept_inputs_and_their_mutations() {
 fn fuzz_seed_models_load_as_their_kind() {
     use serde_json::json;
     use steerlab::nn::ModelDir;
-    use steerlab::nn::classify::{Classifier, ClassifierConfig};
-    use steerlab::nn::config::InputSpec;
-    use steerlab::nn::detect::{Detector, DetectorConfig};
-    use steerlab::nn::segment::{Segmenter, SegmenterConfig};
+    use steerlab::nn::models::classify::{Classifier, ClassifierConfig};
+    use steerlab::nn::models::detect::{Detector, DetectorConfig};
+    use steerlab::nn::models::segment::{Segmenter, SegmenterConfig};
+    use steerlab::nn::models::steering::config::InputSpec;
 
     fn tiny<C: serde::Serialize + serde::de::DeserializeOwned>(config: C) -> C {
         let mut v = serde_json::to_value(config).unwrap();

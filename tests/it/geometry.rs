@@ -173,7 +173,8 @@ fn crashes_come_from_the_body_not_the_centre() {
         repeat: None,
     }];
     let track = oval.build_track().unwrap();
-    let check = CrashCheck::new(&oval, &track, None);
+    let world = steerlab::sim::built::BuiltWorld::build(&oval).unwrap();
+    let check = CrashCheck::new(&oval, &world.props, None);
     let at = |x: f64, offset: f64| VehicleState {
         position: Vec2::new(x, -45.0 + offset),
         heading: 0.0,

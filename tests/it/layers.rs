@@ -1,4 +1,4 @@
-//! The layer table of the README's Layout section, checked: every source file under `src/` may
+//! The layer table of the guide's Layout section, checked: every source file under `src/` may
 //! import only the modules its layer may use, and Bevy and candle only where the table allows.
 //! Imports are `crate::x` paths (in `use` lines, groups such as `use crate::{x, y}`, and
 //! code), `super::` chains that climb out of their layer, and `bevy…::`/`candle…::` paths;
@@ -239,7 +239,7 @@ fn violations(relative: &Path, source: &str) -> Vec<Violation> {
         return vec![Violation {
             line: 1,
             message: format!(
-                "module `{layer}` is not in the layer table: add it to the README's Layout \
+                "module `{layer}` is not in the layer table: add it to the guide's Layout \
                  table and to LAYERS in tests/it/layers.rs"
             ),
         }];
@@ -395,7 +395,7 @@ fn every_module_imports_only_the_layers_below_it() {
     }
     assert!(
         report.is_empty(),
-        "imports that break the layer table (README, Layout):\n{}",
+        "imports that break the layer table (docs/src/layout.md):\n{}",
         report.join("\n")
     );
 }
@@ -411,7 +411,10 @@ fn offending_imports_are_caught_and_comments_are_not() {
     // Bevy and candle where the table keeps them out.
     assert_eq!(check("sim/track/mod.rs", "use bevy::prelude::*;"), [1]);
     assert_eq!(
-        check("nn/train.rs", "\n\nlet a = bevy::math::Vec3::ZERO;"),
+        check(
+            "nn/train/steering.rs",
+            "\n\nlet a = bevy::math::Vec3::ZERO;"
+        ),
         [3]
     );
     assert_eq!(check("record/writer.rs", "use bevy_image::Image;"), [1]);
@@ -422,7 +425,7 @@ fn offending_imports_are_caught_and_comments_are_not() {
         [] as [usize; 0]
     );
     assert_eq!(
-        check("nn/train.rs", "use candle_core::Tensor;"),
+        check("nn/train/steering.rs", "use candle_core::Tensor;"),
         [] as [usize; 0]
     );
     // Modules above, in `use` lines, groups, code paths and `super` chains.
@@ -482,14 +485,10 @@ fn offending_imports_are_caught_and_comments_are_not() {
 }
 
 #[test]
-fn the_readme_layout_table_says_what_the_check_enforces() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
-    let layout = readme
-        .split("## Layout\n")
-        .nth(1)
-        .expect("the README has a Layout section");
-    let layout = layout.split("\n## ").next().unwrap_or(layout);
+fn the_guide_layout_table_says_what_the_check_enforces() {
+    let layout =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/layout.md"))
+            .expect("docs/src/layout.md");
     let mut seen = Vec::new();
     for row in layout.lines().filter(|l| l.starts_with("| `src/")) {
         let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
@@ -501,7 +500,7 @@ fn the_readme_layout_table_says_what_the_check_enforces() {
         let (_, may_use) = LAYERS
             .iter()
             .find(|(name, _)| *name == layer)
-            .unwrap_or_else(|| panic!("README row {path}: `{layer}` is not in LAYERS"));
+            .unwrap_or_else(|| panic!("docs/src/layout.md row {path}: `{layer}` is not in LAYERS"));
         let may_use_cell = cells.get(2).copied().unwrap_or("");
         let (allowed, kept_out) = may_use_cell
             .split_once("never")
@@ -515,12 +514,15 @@ fn the_readme_layout_table_says_what_the_check_enforces() {
         let mut expected = may_use.to_vec();
         listed.sort();
         expected.sort();
-        assert_eq!(listed, expected, "README row {path}: the may-use column");
+        assert_eq!(
+            listed, expected,
+            "docs/src/layout.md row {path}: the may-use column"
+        );
         for (prefix, kept_out_of) in KEPT_OUT {
             assert_eq!(
                 kept_out.to_lowercase().contains(prefix),
                 kept_out_of.contains(&layer),
-                "README row {path}: whether {prefix} is never used"
+                "docs/src/layout.md row {path}: whether {prefix} is never used"
             );
         }
         seen.push(layer.to_string());
@@ -528,7 +530,7 @@ fn the_readme_layout_table_says_what_the_check_enforces() {
     for (name, _) in LAYERS {
         assert!(
             seen.iter().any(|s| s == name),
-            "the README's Layout table has no row for `{name}`"
+            "the guide's Layout table has no row for `{name}`"
         );
     }
 }

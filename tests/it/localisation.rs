@@ -255,7 +255,7 @@ fn odometry_has_a_seeded_scale_error_and_a_drifting_gyro() {
 #[test]
 fn localise_refuses_ticks_the_localising_model_drove() {
     use steerlab::drive::localise::{LocaliseOptions, localise};
-    use steerlab::nn::config::ModelConfig;
+    use steerlab::nn::models::steering::config::ModelConfig;
     use steerlab::nn::{Model, ModelDir};
     use steerlab::record::schema::{ActionMsg, DriverMsg};
     use steerlab::record::{EpisodeMeta, EpisodeWriter, StepRecord};
@@ -384,7 +384,7 @@ fn a_randomised_collection_draws_a_localisation_error_per_drive() {
     assert!(err.contains("gps_position_m"), "{err}");
     // A randomised drive that cuts map patches records its drawn error.
     let dir = crate::tempdir("randomised-gps");
-    let drives = steerlab::drive::closed_loop::drive_each(
+    let drives = steerlab::drive::closed_loop::each::drive_each(
         &[base],
         60,
         &dir,
@@ -433,7 +433,7 @@ fn a_randomised_collection_draws_a_localisation_error_per_drive() {
 fn a_car_drives_on_its_own_localisation_and_eval_reports_its_error() {
     use steerlab::drive::localise::{LocaliseOptions, OwnLocalisation};
     use steerlab::drive::metrics::InterventionRule;
-    use steerlab::nn::config::ModelConfig;
+    use steerlab::nn::models::steering::config::ModelConfig;
     use steerlab::nn::{Model, ModelDir};
     use steerlab::sim::map_input::MapMode;
     let dir = crate::tempdir("own-localisation");

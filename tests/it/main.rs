@@ -2,6 +2,7 @@
 
 mod classify;
 mod cli;
+mod cli_types;
 mod detect;
 mod distribution;
 mod docs;

@@ -309,7 +309,7 @@ fn the_particle_filter_recovers_a_known_gps_offset_from_a_synthetic_likelihood()
 
 #[test]
 fn localise_runs_on_a_recorded_town_drive_and_writes_its_report() {
-    use steerlab::nn::config::ModelConfig;
+    use steerlab::nn::models::steering::config::ModelConfig;
     use steerlab::nn::{Model, ModelDir};
     use steerlab::sim::map_input::MapMode;
     let dir = crate::tempdir("localise");
@@ -668,7 +668,7 @@ fn near_a_junction_every_exit_is_labelled_and_the_routes_label_is_the_experts() 
 #[test]
 fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
     use std::sync::Arc;
-    use steerlab::nn::dataset::{Batch, BatchStream, Dataset, Sample, StreamSpec};
+    use steerlab::nn::data::dataset::{Batch, BatchStream, Dataset, Sample, StreamSpec};
     use steerlab::sim::network::Turn;
     // A frame near a junction with three exits, recorded on a route that turned left, and
     // one on the road after it.

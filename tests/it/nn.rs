@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use steerlab::nn::ModelDir;
-use steerlab::nn::checkpoint::{CONFIG_FILE, WEIGHTS_FILE};
-use steerlab::nn::config::{ModelConfig, SteeringHeadConfig};
-use steerlab::nn::dataset::{Dataset, Sample};
+use steerlab::nn::data::dataset::{Dataset, Sample};
+use steerlab::nn::models::checkpoint::{CONFIG_FILE, WEIGHTS_FILE};
+use steerlab::nn::models::steering::MixtureBatch;
+use steerlab::nn::models::steering::config::{ModelConfig, SteeringHeadConfig};
 use steerlab::nn::ops::{
     Conv2dSpec, Roi, conv_transpose2d, conv2d, conv2d_of_affine, linear, max_pool2d, roi_align,
 };
-use steerlab::nn::steering::MixtureBatch;
-use steerlab::nn::train::{Quiet, TrainObserver, TrainOptions, train};
+use steerlab::nn::train::steering::{Quiet, TrainObserver, TrainOptions, train};
 use steerlab::nn::{Model, SteeringDistribution};
 
 fn seeded(shape: &[usize], seed: u64) -> Tensor {
@@ -481,7 +481,7 @@ fn mixture_nll_gradient_matches_finite_differences_and_the_reference_density() {
 
 #[test]
 fn route_blind_nll_scores_each_exit_on_its_own_component() {
-    use steerlab::nn::route_blind::AnchoredTargets;
+    use steerlab::nn::data::route_blind::AnchoredTargets;
     use steerlab::sim::network::Turn;
     let config = head_config();
     let k = config.components;
@@ -551,7 +551,9 @@ fn presets_have_the_published_shapes() {
         assert_eq!(model.parameter_count(), parameters, "{}", config.preset);
         let out = model
             .net
-            .forward(&steerlab::nn::steering::Inputs::camera(images.clone()))
+            .forward(&steerlab::nn::models::steering::Inputs::camera(
+                images.clone(),
+            ))
             .unwrap();
         for t in [&out.log_weights, &out.means, &out.std_devs] {
             assert_eq!(t.dims(), &[2, 3]);
@@ -572,7 +574,7 @@ fn presets_have_the_published_shapes() {
 /// A routed navnet small enough for finite differences: camera 3×8×8 → 2×6×6, routed map
 /// 2×8×8 → 2×3×3, a steering head of hidden width 4.
 pub(crate) fn tiny_navnet() -> ModelConfig {
-    use steerlab::nn::config::{InputSpec, LayerSpec, MapBranchConfig};
+    use steerlab::nn::models::steering::config::{InputSpec, LayerSpec, MapBranchConfig};
     use steerlab::sim::map_input::{MapMode, MapSpec};
     let conv = |out_channels, stride| LayerSpec::Conv {
         out_channels,
@@ -607,12 +609,12 @@ pub(crate) fn f64_net(
     config: &ModelConfig,
 ) -> (
     candle_nn::VarMap,
-    steerlab::nn::steering::SteeringNet,
+    steerlab::nn::models::steering::SteeringNet,
     Vec<(String, candle_core::Var)>,
 ) {
     let varmap = candle_nn::VarMap::new();
     let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F64, &Device::Cpu);
-    let net = steerlab::nn::steering::SteeringNet::new(config, vb).unwrap();
+    let net = steerlab::nn::models::steering::SteeringNet::new(config, vb).unwrap();
     let mut named: Vec<(String, candle_core::Var)> = varmap
         .data()
         .lock()
@@ -626,7 +628,7 @@ pub(crate) fn f64_net(
 
 #[test]
 fn navnet_and_cil_gradients_match_finite_differences_on_a_tiny_config() {
-    use steerlab::nn::steering::Inputs;
+    use steerlab::nn::models::steering::Inputs;
     // Four command branches.
     let mut config = tiny_navnet();
     config.command_heads = 4;
@@ -722,7 +724,7 @@ fn checkpoints_round_trip_exactly_and_reject_mismatched_weights() {
         assert_eq!(bits(&x), bits(&y), "{name} changed");
     }
     let image = (Tensor::ones((1, 3, 66, 200), DType::F32, &Device::Cpu).unwrap() * 0.5).unwrap();
-    let image = steerlab::nn::steering::Inputs::camera(image);
+    let image = steerlab::nn::models::steering::Inputs::camera(image);
     assert_eq!(
         model.predict(&image).unwrap(),
         loaded.predict(&image).unwrap()
@@ -893,14 +895,16 @@ fn resuming_an_interrupted_run_gives_the_weights_of_an_uninterrupted_one() {
     let full = train(&options(&whole, 2), &mut Quiet, &AtomicBool::new(false)).unwrap();
     let flag = AtomicBool::new(false);
     let cut = train(&options(&split, 2), &mut InterruptAfter(3, &flag), &flag).unwrap();
-    assert_eq!(cut.stop, steerlab::nn::train::Stop::Interrupted);
+    assert_eq!(cut.stop, steerlab::nn::train::steering::Stop::Interrupted);
     let mut resumed_options = options(&split, 2);
     resumed_options.resume = true;
     let resumed = train(&resumed_options, &mut Quiet, &AtomicBool::new(false)).unwrap();
     assert_eq!(resumed.history.len(), full.history.len());
     let last = |dir: &Path| {
-        steerlab::nn::checkpoint::load_tensors(&dir.join("train_state").join("weights.safetensors"))
-            .unwrap()
+        steerlab::nn::models::checkpoint::load_tensors(
+            &dir.join("train_state").join("weights.safetensors"),
+        )
+        .unwrap()
     };
     let (a, b) = (last(&whole), last(&split));
     for (name, t) in &a {
@@ -1112,7 +1116,7 @@ fn decision_ticks_before_a_junction_are_drawn_as_a_band_of_their_own() {
 /// as is a preset nobody knows.
 #[test]
 fn hostile_model_configs_are_refused_with_the_field_named() {
-    use steerlab::nn::config::{LayerSpec, ModelConfig};
+    use steerlab::nn::models::steering::config::{LayerSpec, ModelConfig};
     let mut wide = ModelConfig::pilotnet();
     wide.steering.hidden = vec![usize::MAX / 2, usize::MAX / 2];
     let err = wide.feature_shape().unwrap_err();
@@ -1134,7 +1138,7 @@ fn hostile_model_configs_are_refused_with_the_field_named() {
     unknown.preset = "resnet".into();
     let err = unknown.feature_shape().unwrap_err();
     assert!(err.contains("preset"), "{err}");
-    for preset in steerlab::nn::config::PRESETS {
+    for preset in steerlab::nn::models::steering::config::PRESETS {
         let config = ModelConfig::preset(preset).unwrap();
         assert!(config.feature_shape().is_ok(), "{preset}");
     }

@@ -263,7 +263,7 @@ fn a_suite_run_writes_a_table_and_heat_map_that_agree_with_its_json() {
 
 #[test]
 fn collection_drives_split_a_scenario_into_drives_of_their_own_draws() {
-    use steerlab::drive::closed_loop::drive_each;
+    use steerlab::drive::closed_loop::each::drive_each;
     use steerlab::drive::metrics::Supervision;
     let mut scenario = Scenario::load(&repo("scenarios/oval.ron")).unwrap();
     scenario.episode_steps = 40;

@@ -498,7 +498,7 @@ fn training_on_an_episode_cut_before_its_first_frame_names_the_cut() {
         })
         .unwrap();
     assert_eq!(read_damaged(&cut_path, &[]), 0, "cut at {cut}");
-    let err = steerlab::nn::dataset::Dataset::load(std::slice::from_ref(&cut_path))
+    let err = steerlab::nn::data::dataset::Dataset::load(std::slice::from_ref(&cut_path))
         .unwrap_err()
         .to_string();
     assert!(

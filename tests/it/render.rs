@@ -370,9 +370,13 @@ fn label_frames_give_class_masks_and_the_box_the_camera_maths_projects() {
         let (u, v) = rig.project(&pose, p, z).expect("in front of the camera");
         (x0, y0, x1, y1) = (x0.min(u), y0.min(v), x1.max(u), y1.max(v));
     }
-    let projected = steerlab::nn::boxes::BBox::new(x0, y0, x1, y1);
-    let rendered =
-        steerlab::nn::boxes::BBox::new(b.x0 as f64, b.y0 as f64, b.x1 as f64, b.y1 as f64);
+    let projected = steerlab::nn::models::detect::boxes::BBox::new(x0, y0, x1, y1);
+    let rendered = steerlab::nn::models::detect::boxes::BBox::new(
+        b.x0 as f64,
+        b.y0 as f64,
+        b.x1 as f64,
+        b.y1 as f64,
+    );
     let iou = projected.iou(&rendered);
     assert!(
         iou > 0.5,
@@ -393,7 +397,7 @@ fn label_frames_give_class_masks_and_the_box_the_camera_maths_projects() {
 
 #[test]
 fn the_segmenter_learns_the_rendered_class_masks() {
-    use steerlab::nn::segment::{self, MaskedImages, Segmenter, SegmenterConfig};
+    use steerlab::nn::models::segment::{self, MaskedImages, Segmenter, SegmenterConfig};
     use steerlab::sim::labels::LabelClass;
     let s = scenario("props");
     let mut env = Env::new(
@@ -423,7 +427,7 @@ fn the_segmenter_learns_the_rendered_class_masks() {
         learning_rate: 3e-3,
         seed: 1,
     };
-    let run = steerlab::nn::trainer::Run::quiet();
+    let run = steerlab::nn::train::Run::quiet();
     let (_, after) = segment::train(&model, &data, &data, &options, run).unwrap();
     assert!(
         after.pixel_accuracy > 0.9 && after.mean_iou > before.mean_iou + 0.2,

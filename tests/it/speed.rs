@@ -7,8 +7,8 @@ use steerlab::drive::closed_loop::{DriveOptions, Pilot, drive};
 use steerlab::drive::metrics::Supervision;
 use steerlab::drive::policy::SpeedSource;
 use steerlab::drive::{Choice, Policy};
-use steerlab::nn::config::{ModelConfig, SpeedHeadConfig};
-use steerlab::nn::steering::{Inputs, SteeringNet};
+use steerlab::nn::models::steering::config::{ModelConfig, SpeedHeadConfig};
+use steerlab::nn::models::steering::{Inputs, SteeringNet};
 use steerlab::nn::{Model, ModelDir};
 use steerlab::sim::Scenario;
 use steerlab::sim::map_input::MapMode;
@@ -149,7 +149,8 @@ fn the_speed_head_reads_the_camera_and_the_map_and_its_gradient_is_exact() {
         })
         .unwrap()
     };
-    let means = |m: &steerlab::nn::steering::MixtureBatch| m.means.to_vec2::<f64>().unwrap();
+    let means =
+        |m: &steerlab::nn::models::steering::MixtureBatch| m.means.to_vec2::<f64>().unwrap();
     // The map moves the speed, not only the steering.
     let speed_means = |maps: &Tensor| means(at(maps, &wheel).speed.as_ref().unwrap());
     let (a, b) = (speed_means(&maps), speed_means(&maps.zeros_like().unwrap()));
@@ -208,12 +209,13 @@ fn town_presets_have_a_speed_head_and_old_or_bad_configs_say_so() {
     assert!(old.speed.as_ref().unwrap().trunk.is_empty() && old.feature_shape().is_ok());
     // A trunk layer that does not fit the frame is named.
     let mut bad = ModelConfig::navnet(MapMode::Routed);
-    bad.speed.as_mut().unwrap().trunk[3] = steerlab::nn::config::LayerSpec::Conv {
-        out_channels: 8,
-        kernel: 40,
-        stride: 1,
-        padding: 0,
-    };
+    bad.speed.as_mut().unwrap().trunk[3] =
+        steerlab::nn::models::steering::config::LayerSpec::Conv {
+            out_channels: 8,
+            kernel: 40,
+            stride: 1,
+            padding: 0,
+        };
     let err = bad.feature_shape().unwrap_err();
     assert!(err.contains("speed.trunk[3]"), "{err}");
     assert!(!ModelConfig::navnet(MapMode::Routed).reads_wheel_speed());
@@ -353,7 +355,7 @@ fn a_policy_with_a_speed_head_drives_at_its_own_speed_unless_told_the_experts() 
 #[test]
 fn training_a_speed_head_learns_the_experts_speed_from_the_camera() {
     use std::sync::atomic::AtomicBool;
-    use steerlab::nn::train::{Quiet, TrainOptions, train};
+    use steerlab::nn::train::steering::{Quiet, TrainOptions, train};
     let dir = crate::tempdir("train-speed");
     // Expert drives of a town with traffic: its speed falls behind cars and at junctions.
     let mut scenario = Scenario::load(
@@ -380,7 +382,7 @@ fn training_a_speed_head_learns_the_experts_speed_from_the_camera() {
     }
     // The best a model blind to the frame can do: the training frames' median speed,
     // whatever it sees, scored on the frames training validates on (the same split).
-    let set = steerlab::nn::dataset::Dataset::load(std::slice::from_ref(&data)).unwrap();
+    let set = steerlab::nn::data::dataset::Dataset::load(std::slice::from_ref(&data)).unwrap();
     let split = set.split(0.34, 0);
     let speeds = |ix: &[usize]| -> Vec<f64> {
         ix.iter()
@@ -447,7 +449,7 @@ fn training_a_speed_head_learns_the_experts_speed_from_the_camera() {
 
 #[test]
 fn braking_frames_weigh_more_in_the_speed_loss() {
-    use steerlab::nn::steering::{MixtureBatch, MixtureScale};
+    use steerlab::nn::models::steering::{MixtureBatch, MixtureScale};
     let scale = SpeedHeadConfig::default().scale();
     // Two samples, one component each: the same mixture, targets 0 (braking) and 6 m/s.
     let raw = Tensor::new(&[[0.0f32, 0.0, 0.3], [0.0, 0.0, 0.3]], &Device::Cpu).unwrap();

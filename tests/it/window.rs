@@ -105,11 +105,14 @@ fn the_window_drives_records_and_replays_under_xvfb() {
         .unwrap();
     // An untrained detector: its boxes score too low to be drawn, but it runs beside the policy.
     let detector = dir.join("detector");
-    let classes = steerlab::nn::detect::BoxedImages::new().classes;
-    steerlab::nn::detect::Detector::new(steerlab::nn::detect::DetectorConfig::pilotnet(classes), 0)
-        .unwrap()
-        .save(&detector)
-        .unwrap();
+    let classes = steerlab::nn::data::detections::BoxedImages::new().classes;
+    steerlab::nn::models::detect::Detector::new(
+        steerlab::nn::models::detect::DetectorConfig::pilotnet(classes),
+        0,
+    )
+    .unwrap()
+    .save(&detector)
+    .unwrap();
     let scenario = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/winding.ron");
     let shot = dir.join("live.png");
     let records = dir.join("records");

@@ -4,7 +4,7 @@
 
 use crate::drive::Metrics;
 use crate::nn::SteeringDistribution;
-use crate::nn::boxes::Detection;
+use crate::nn::models::detect::boxes::Detection;
 use crate::sim::simulation::AgentState;
 use crate::sim::{Action, Frame, Scenario};
 use std::path::PathBuf;

@@ -12,10 +12,10 @@ pub use link::Link;
 pub use messages::{Command, DetectionsView, Driver, LiveInference, PolicyView, Snapshot};
 
 use crate::app::inference::{Inferred, Steering, Worker, detector_worker, policy_worker};
-use crate::drive::{InterventionRule, Policy, Supervision, Tally};
+use crate::drive::{DriveSums, InterventionRule, Policy, Supervision};
 use crate::nn::ModelDir;
-use crate::nn::boxes::Detection;
-use crate::nn::detect::Detector;
+use crate::nn::models::detect::Detector;
+use crate::nn::models::detect::boxes::Detection;
 use crate::record::{EpisodeMeta, Recorder};
 use crate::sim::map_input::MapOptions;
 use crate::sim::{Action, Frame, Scenario};
@@ -76,7 +76,7 @@ struct Session {
     boxes: Option<Inferred<Vec<Detection>>>,
     manual: (f64, f64),
     manual_speed: f64,
-    tally: Tally,
+    tally: DriveSums,
     paused: bool,
     recorder: Option<(Recorder, PathBuf, u64)>,
     message: Option<String>,
@@ -129,7 +129,7 @@ impl Session {
             detector,
             boxes: None,
             manual: (0.0, 0.0),
-            tally: Tally::new(Supervision::SafetyDriver(options.rule)),
+            tally: DriveSums::new(Supervision::SafetyDriver(options.rule)),
             paused: false,
             recorder: None,
             applied: None,
@@ -213,7 +213,7 @@ impl Session {
             Command::Reset => {
                 let obs = self.env.reset(self.options.seed)?.remove(0);
                 self.observe(obs);
-                self.tally = Tally::new(Supervision::SafetyDriver(self.options.rule));
+                self.tally = DriveSums::new(Supervision::SafetyDriver(self.options.rule));
                 self.manual_speed = self.scenario.vehicle.speed_m_s;
                 self.last = None;
             }
@@ -228,7 +228,7 @@ impl Session {
                         self.observe(obs);
                         self.scenario = Arc::new(scenario);
                         self.world_id += 1;
-                        self.tally = Tally::new(Supervision::SafetyDriver(self.options.rule));
+                        self.tally = DriveSums::new(Supervision::SafetyDriver(self.options.rule));
                         self.manual_speed = self.scenario.vehicle.speed_m_s;
                         self.last = None;
                         self.applied = None;

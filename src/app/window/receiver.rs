@@ -107,16 +107,16 @@ fn rebuild_world(world: &mut World, mut shown: Local<Option<u64>>) -> Result {
     for e in old {
         world.despawn(e);
     }
-    let track = scenario.build_track();
-    if let Ok(track) = &track {
-        spawn_static_world(world, &scenario, track, false);
+    let built = crate::sim::built::BuiltWorld::build(&scenario);
+    if let Ok(built) = &built {
+        spawn_static_world(world, &scenario, built, false);
     }
     spawn_car(world, &scenario, 0);
     for i in 0..scenario.traffic.cars as usize {
         let paint = TRAFFIC_PAINT[i % TRAFFIC_PAINT.len()];
         spawn_traffic_car(world, &scenario, i + 1, paint);
     }
-    if let Err(e) = track {
+    if let Err(e) = built {
         let message = format!("scenario {}: {e}", scenario.name);
         return Err(BevyError::new(Severity::Warning, message));
     }

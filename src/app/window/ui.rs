@@ -8,7 +8,7 @@ use super::clock::Clock;
 use super::receiver::Current;
 use super::schedule::WindowSystems;
 use crate::app::hud;
-use crate::nn::boxes::{BOX_COLOURS, draw_outline};
+use crate::nn::models::detect::boxes::{BOX_COLOURS, draw_outline};
 use crate::sim::Frame;
 use bevy::asset::RenderAssetUsages;
 use bevy::image::ImageSampler;

@@ -2,11 +2,13 @@
 //! policy's calibration.
 
 use crate::drive::closed_loop::Drive;
+use crate::drive::junctions::JunctionEntry;
 use crate::drive::metrics::Supervision;
 use crate::error::Result;
-use crate::nn::calibration::Calibration;
-use crate::report::plot::{BLUE, RED, render};
+use crate::nn::metrics::calibration::Calibration;
+use crate::report::plot::{BLUE, GREEN, LinePanel, ORANGE, RED, line_panels, render};
 use crate::sim::Track;
+use crate::sim::network::Turn;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -104,7 +106,7 @@ pub fn track_map(path: &Path, track: &Track, road_width_m: f64, drive: &Drive) -
 /// in each bin (a calibrated policy: 1 everywhere, the dashed line), with the central-interval
 /// coverage and the calibration error in the title.
 pub(super) fn pit_histograms(path: &Path, panels: &[(String, &Calibration)]) -> Result<()> {
-    let bins = crate::nn::calibration::PIT_BINS;
+    let bins = crate::nn::metrics::calibration::PIT_BINS;
     let width = 420 * panels.len().max(1) as u32;
     Ok(render(path, (width, 320), |root, text| {
         let e = |e: &dyn std::fmt::Display| e.to_string();
@@ -120,11 +122,11 @@ pub(super) fn pit_histograms(path: &Path, panels: &[(String, &Calibration)]) -> 
             let pct =
                 |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{:.0} %", v * 100.0));
             let title = format!(
-                "{name}: {} / {} in 68/95 %, ECE {}",
+                "{name}: {} / {} in 68/95 %, PIT error {}",
                 pct(calibration.coverage_1_sigma()),
                 pct(calibration.coverage_2_sigma()),
                 calibration
-                    .expected_calibration_error()
+                    .pit_calibration_error()
                     .map_or("–".into(), |v| format!("{v:.3}"))
             );
             let mut builder = ChartBuilder::on(area);
@@ -165,4 +167,54 @@ pub(super) fn pit_histograms(path: &Path, panels: &[(String, &Calibration)]) -> 
         }
         Ok(())
     })?)
+}
+
+/// The mixture's density on entering up to four junctions (the most exits first), each exit's
+/// curvature drawn as a vertical line: Amini et al.'s multimodality figure.
+pub fn entries_figure(path: &Path, entries: &[&JunctionEntry]) -> Result<()> {
+    let mut chosen: Vec<&&JunctionEntry> = entries.iter().collect();
+    chosen.sort_by_key(|e| std::cmp::Reverse(e.exits.len()));
+    chosen.truncate(4);
+    let panels: Vec<LinePanel> = chosen
+        .iter()
+        .map(|e| {
+            let lo = e.exits.iter().map(|x| x.1).fold(-0.05, f64::min) - 0.05;
+            let hi = e.exits.iter().map(|x| x.1).fold(0.05, f64::max) + 0.05;
+            let density = |k: f64| -> f64 {
+                e.components
+                    .iter()
+                    .map(|&(w, m, s)| {
+                        w * (-0.5 * ((k - m) / s).powi(2)).exp()
+                            / (s * (2.0 * std::f64::consts::PI).sqrt())
+                    })
+                    .sum()
+            };
+            let curve: Vec<(f64, f64)> = (0..=400)
+                .map(|i| lo + (hi - lo) * i as f64 / 400.0)
+                .map(|k| (k, density(k)))
+                .collect();
+            let top = curve.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0);
+            let mut series = vec![("mixture density".to_string(), curve)];
+            let mut colours = vec![BLUE];
+            for &(turn, k) in &e.exits {
+                series.push((format!("{turn:?} exit"), vec![(k, 0.0), (k, top)]));
+                colours.push(match turn {
+                    Turn::Left | Turn::UTurn => ORANGE,
+                    Turn::Straight => GREEN,
+                    Turn::Right => RED,
+                });
+            }
+            LinePanel {
+                title: format!("{} ({:?} on the route)", e.junction, e.turn),
+                x_label: "curvature (1/m)".into(),
+                y_label: "density".into(),
+                series,
+                colours,
+            }
+        })
+        .collect();
+    if panels.is_empty() {
+        return Ok(());
+    }
+    line_panels(path, &panels)
 }

@@ -255,7 +255,7 @@ impl ParticleFilter {
 
 /// One tick of localisation: the truth, the raw fix and both filters' posterior means.
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct TrackPoint {
+pub struct TickEstimates {
     pub t_s: f64,
     pub truth: Pose,
     pub fix: Pose,
@@ -330,7 +330,7 @@ impl Localiser {
         &mut self,
         truth: Pose,
         likelihood: &mut dyn FnMut(&[Pose]) -> Result<Option<Vec<f64>>>,
-    ) -> Result<TrackPoint> {
+    ) -> Result<TickEstimates> {
         if self.tick > 0 {
             self.gps.step(self.dt_s);
         }
@@ -380,7 +380,7 @@ impl Localiser {
             let scaled: Vec<f64> = l.iter().map(|x| x * self.options.network_weight).collect();
             with.update(&scaled);
         }
-        let point = TrackPoint {
+        let point = TickEstimates {
             t_s: self.tick as f64 * self.dt_s,
             truth,
             fix,

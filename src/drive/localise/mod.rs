@@ -7,14 +7,15 @@
 //! the car did, given what it saw, gains weight. A fix one GPS correlation time after the last
 //! one used (so roughly independent of it) weights the particles too. A second filter with
 //! odometry and GPS alone runs beside it on the same draws, so what the network adds is
-//! measured rather than assumed.
+//! measured rather than assumed. A run's CSV, error plot and particle pictures: [`files`].
 
+pub mod files;
 mod filter;
 mod offline;
 mod online;
 
 pub use crate::sim::map_input::Pose;
-pub use filter::{LocaliseOptions, Localiser, ParticleFilter, TrackPoint};
+pub use filter::{LocaliseOptions, Localiser, ParticleFilter, TickEstimates};
 pub use offline::{
     ErrorStats, ErrorSummary, Localisation, NetworkLikelihood, drive_seed, localise, summarise,
 };

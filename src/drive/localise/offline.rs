@@ -1,16 +1,17 @@
 //! Localising recorded drives: the network's (or a lane-pose model's) evidence for candidate
 //! poses, the run over an episode and the statistics of its errors.
 
-use super::filter::{LocaliseOptions, Localiser, ParticleFilter, TrackPoint};
+use super::filter::{LocaliseOptions, Localiser, ParticleFilter, TickEstimates};
 use super::online::lane_offset_log_likelihood;
 use crate::error::{Error, Result};
 use crate::nn::Model;
-use crate::nn::dataset::{frames_to_tensor, maps_to_tensor};
+use crate::nn::data::dataset::{frames_to_tensor, maps_to_tensor};
 use crate::record::EpisodeReader;
+use crate::sim::Frame;
+use crate::sim::built::BuiltWorld;
 use crate::sim::map_input::Pose;
 use crate::sim::map_input::{MapSpec, MapView};
 use crate::sim::math::fnv1a;
-use crate::sim::{Frame, Simulation};
 use candle_core::Tensor;
 use serde::Serialize;
 
@@ -88,7 +89,7 @@ impl<'a> NetworkLikelihood<'a> {
 #[derive(Clone, Debug, Serialize)]
 pub struct Localisation {
     pub episode: String,
-    pub points: Vec<TrackPoint>,
+    pub points: Vec<TickEstimates>,
     /// Network evaluations and the seconds they and the filters took.
     pub updates: u64,
     pub wall_s: f64,
@@ -149,7 +150,7 @@ pub struct ErrorSummary {
 
 /// The errors of `points` from `settle_s` seconds on.
 pub fn summarise<'a>(
-    points: impl IntoIterator<Item = &'a TrackPoint>,
+    points: impl IntoIterator<Item = &'a TickEstimates>,
     settle_s: f64,
 ) -> ErrorSummary {
     let (mut fix, mut without, mut with) = (Vec::new(), Vec::new(), Vec::new());
@@ -188,14 +189,14 @@ pub fn localise(
     episode: &EpisodeReader,
     model: &Model,
     options: &LocaliseOptions,
-    each: &mut dyn FnMut(&TrackPoint, &ParticleFilter, &MapView) -> Result<()>,
+    each: &mut dyn FnMut(&TickEstimates, &ParticleFilter, &MapView) -> Result<()>,
 ) -> Result<Localisation> {
     let started = std::time::Instant::now();
-    let sim = Simulation::new(episode.scenario.clone(), 1)?;
+    let world = BuiltWorld::build(&episode.scenario)?;
     // A lane-pose model reads the camera alone (whoever drove); a steering model weighs the
     // action a driver other than itself took.
-    let lane_pose = model.config.target == crate::nn::config::Target::LaneOffset;
-    let view = MapView::new(&sim);
+    let lane_pose = model.config.target == crate::nn::models::steering::config::Target::LaneOffset;
+    let view = MapView::of_world(&world, episode.scenario.road.width_m);
     let likelihood = match lane_pose {
         true => None,
         false => Some(NetworkLikelihood::new(model, &view)?),

@@ -3,7 +3,7 @@
 use super::filter::{LocaliseOptions, ParticleFilter};
 use crate::error::{Error, Result};
 use crate::nn::Model;
-use crate::nn::dataset::frames_to_tensor;
+use crate::nn::data::dataset::frames_to_tensor;
 use crate::sim::Frame;
 use crate::sim::map_input::MapView;
 use crate::sim::map_input::Pose;
@@ -37,7 +37,7 @@ impl OwnLocalisation {
     pub fn load(dir: &std::path::Path, options: LocaliseOptions) -> Result<Self> {
         use crate::nn::ModelDir;
         let model = Model::load(dir)?;
-        if model.config.target != crate::nn::config::Target::LaneOffset {
+        if model.config.target != crate::nn::models::steering::config::Target::LaneOffset {
             return Err(Error::InvalidArgument(format!(
                 "{}: the car's localisation reads a lane-pose model (trained with --preset \
                  lanepose), whose mixture is over the lane offset; this one is a {} policy",
@@ -75,7 +75,7 @@ pub fn lane_offset_log_likelihood(
 ) -> Result<Vec<f64>> {
     let images = frames_to_tensor(&[frame])?;
     let reading = model
-        .predict(&crate::nn::steering::Inputs::camera(images))?
+        .predict(&crate::nn::models::steering::Inputs::camera(images))?
         .remove(0);
     Ok(candidates
         .iter()

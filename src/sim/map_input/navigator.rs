@@ -227,7 +227,7 @@ impl MapSensor {
     /// every car matches its progress on it afresh.
     pub fn follow_route(&mut self, sim: &Simulation) {
         if let Some(town) = sim.town() {
-            self.view.follow(town);
+            self.view.follow(&town.network, &town.route);
             self.cars.iter_mut().for_each(Navigator::relocate);
         }
     }

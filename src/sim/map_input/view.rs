@@ -1,11 +1,13 @@
 //! The map patch: its size, what it shows, the roads and route it is cut from, and the
 //! commands a navigation system gives.
 
+use crate::sim::built::BuiltWorld;
 use crate::sim::frame::Frame;
 use crate::sim::math::{Vec2, wrap_angle};
 use crate::sim::network::raster::DrivableMap;
-use crate::sim::network::{LaneKind, Turn};
+use crate::sim::network::{LaneKind, Network, Turn};
 use crate::sim::odometry::OdometryReading;
+use crate::sim::route_path::RoutePath;
 use crate::sim::simulation::Simulation;
 use crate::sim::track::Track;
 use crate::sim::vehicle::VehicleState;
@@ -120,24 +122,25 @@ impl MapView {
     /// the road and the track.
     pub fn new(sim: &Simulation) -> MapView {
         match sim.town() {
-            Some(town) => {
-                let mut view = MapView {
-                    drivable: DrivableMap::new(&town.network, CELL_M),
-                    route: town.route.track.clone(),
-                    stretches: Vec::new(),
-                    route_half_width_m: town.network.lane_width_m / 2.0,
-                };
-                view.follow(town);
-                view
-            }
+            Some(town) => Self::of_town(&town.network, &town.route),
+            None => Self::of_world(sim.world(), sim.scenario.road.width_m),
+        }
+    }
+
+    /// The map of a built world whose roads are `road_width_m` wide (a town's lanes say their
+    /// own width).
+    pub fn of_world(world: &BuiltWorld, road_width_m: f64) -> MapView {
+        match &world.town {
+            Some((network, route)) => Self::of_town(network, route),
             None => {
-                let half = sim.scenario.road.width_m / 2.0;
+                let track = &world.track;
+                let half = road_width_m / 2.0;
                 MapView {
-                    drivable: DrivableMap::from_track(&sim.track, half, CELL_M),
-                    route: sim.track.clone(),
+                    drivable: DrivableMap::from_track(track, half, CELL_M),
+                    route: track.clone(),
                     stretches: vec![RouteStretch {
                         start_s: 0.0,
-                        end_s: sim.track.length_m(),
+                        end_s: track.length_m(),
                         turn: None,
                         centre_shift_m: (0.0, 0.0),
                     }],
@@ -148,9 +151,20 @@ impl MapView {
     }
 
     /// Draws `town`'s route from now on.
-    pub(super) fn follow(&mut self, town: &crate::sim::simulation::Town) {
-        let network = &town.network;
-        let path = &town.route;
+    fn of_town(network: &Network, route: &RoutePath) -> MapView {
+        let mut view = MapView {
+            drivable: DrivableMap::new(network, CELL_M),
+            route: route.track.clone(),
+            stretches: Vec::new(),
+            route_half_width_m: network.lane_width_m / 2.0,
+        };
+        view.follow(network, route);
+        view
+    }
+
+    /// Draws the route `path` on `network` from now on (the route changes when the car is
+    /// told to take another turn).
+    pub(super) fn follow(&mut self, network: &Network, path: &RoutePath) {
         let starts = path.lane_starts();
         let lanes = &path.route.lanes;
         // A road lane lies (index + ½) lane widths right of its road's centre; a turn path

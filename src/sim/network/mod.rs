@@ -11,6 +11,7 @@ pub mod buildings;
 mod check;
 mod graph;
 mod lanes;
+pub mod overview;
 mod polyline;
 pub mod raster;
 pub mod route;

@@ -87,7 +87,7 @@ struct Approach {
 /// Where a participant (an ego car or a traffic car) is, as the junction rule and the
 /// leaders see it.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Place {
+pub(super) struct LanePlace {
     /// Route lane index and distance into it.
     pub(super) k: usize,
     pub(super) into_m: f64,
@@ -99,7 +99,7 @@ pub(super) struct Place {
 
 /// One tick's view of every participant: places, and who is on each lane.
 pub(super) struct Snapshot {
-    pub(super) places: Vec<Place>,
+    pub(super) places: Vec<LanePlace>,
     /// Lane → (participant, distance into the lane, speed).
     pub(super) on_lane: HashMap<usize, Vec<(usize, f64, f64)>>,
 }
@@ -155,7 +155,7 @@ impl JunctionRule {
         &mut self,
         network: &Network,
         snap: &Snapshot,
-        path_of: &dyn Fn(&Place) -> &'a RoutePath,
+        path_of: &dyn Fn(&LanePlace) -> &'a RoutePath,
         room: f64,
     ) {
         // Per participant: the junction it is in or comes to next within the approach

@@ -26,7 +26,7 @@ pub mod spec;
 
 use crate::sim::route_path::RoutePath;
 pub use junctions::APPROACH_M;
-use junctions::{JunctionRule, Place, Snapshot};
+use junctions::{JunctionRule, LanePlace, Snapshot};
 
 pub use spec::TrafficSpec;
 
@@ -200,7 +200,7 @@ impl Traffic {
             .collect()
     }
 
-    fn path<'a>(&'a self, ego_path: &'a RoutePath, place: &Place) -> &'a RoutePath {
+    fn path<'a>(&'a self, ego_path: &'a RoutePath, place: &LanePlace) -> &'a RoutePath {
         match place.car {
             Some(i) => &self.cars[i].path,
             None => ego_path,
@@ -210,7 +210,7 @@ impl Traffic {
     /// Updates who waits for and who is let into each junction.
     fn update_junctions(&mut self, network: &Network, ego_path: &RoutePath, snap: &Snapshot) {
         let cars = &self.cars;
-        let path_of = |place: &Place| match place.car {
+        let path_of = |place: &LanePlace| match place.car {
             Some(i) => &cars[i].path,
             None => ego_path,
         };
@@ -224,7 +224,7 @@ impl Traffic {
         let mut places = Vec::with_capacity(egos.len() + self.cars.len());
         for &(s, speed) in egos {
             let (k, into_m) = ego_path.lane_at(s);
-            places.push(Place {
+            places.push(LanePlace {
                 k,
                 into_m,
                 lane: ego_path.route.lanes[k],
@@ -234,7 +234,7 @@ impl Traffic {
         }
         for (i, car) in self.cars.iter().enumerate() {
             let (k, into_m) = car.path.lane_at(car.s_m);
-            places.push(Place {
+            places.push(LanePlace {
                 k,
                 into_m,
                 lane: car.path.route.lanes[k],
