@@ -14,6 +14,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Writes `value` as pretty JSON to `path` through a temporary name; errors name the file.
+pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    let json = serde_json::to_vec_pretty(value).map_err(|e| Error::Output {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    write_atomic(path, &json)
+}
+
+/// The JSON value in `path`, or `None` when there is no such file; an unreadable value is an
+/// error naming the file, with `fix` saying what to do about it.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, fix: &str) -> Result<Option<T>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None);
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::Output {
+            path: path.to_path_buf(),
+            message: format!("{e}; {fix}"),
+        })
+}
+
 /// Like [`write_atomic`] for writers that take a path: `write` creates the temporary file,
 /// which is then synced and renamed onto `path`. On any failure the temporary file is removed.
 pub fn replace_with(

@@ -277,7 +277,9 @@ fn collect_once(
     drive: impl FnOnce() -> Result<Vec<Drive>>,
 ) -> Result<(Collected, bool)> {
     let marker = dir.join(COLLECTED);
-    if resume && let Some(collected) = read_marker(&marker, "delete it to collect this data again")?
+    if resume
+        && let Some(collected) =
+            crate::files::read_json(&marker, "delete it to collect this data again")?
     {
         return Ok((collected, true));
     }
@@ -289,7 +291,7 @@ fn collect_once(
         frames: drives.iter().map(|d| d.metrics.ticks + 1).sum(),
         seconds: started.elapsed().as_secs_f64(),
     };
-    write_marker(&marker, &collected)?;
+    crate::files::write_json(&marker, &collected)?;
     Ok((collected, false))
 }
 
@@ -319,7 +321,7 @@ fn train_once(
     let model = model_dir(&options.out, i);
     let marker = model.join(TRAINED);
     let again = format!("delete {} to train this model again", model.display());
-    if resume && let Some(trained) = read_marker(&marker, &again)? {
+    if resume && let Some(trained) = crate::files::read_json(&marker, &again)? {
         return Ok(trained);
     }
     observer.stage(i, "train");
@@ -369,31 +371,8 @@ fn train_once(
         recalibration,
         seconds: started.elapsed().as_secs_f64(),
     };
-    write_marker(&marker, &trained)?;
+    crate::files::write_json(&marker, &trained)?;
     Ok(trained)
-}
-
-/// A stage's marker, when the stage finished (`fix` says how to redo a stage whose marker
-/// cannot be read).
-fn read_marker<T: serde::de::DeserializeOwned>(path: &Path, fix: &str) -> Result<Option<T>> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Ok(None);
-    };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| Error::Output {
-            path: path.to_path_buf(),
-            message: format!("{e}; {fix}"),
-        })
-}
-
-/// Marks a stage finished with its figures.
-fn write_marker<T: Serialize>(path: &Path, figures: &T) -> Result<()> {
-    let json = serde_json::to_vec_pretty(figures).map_err(|e| Error::Output {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    crate::files::write_atomic(path, &json)
 }
 
 /// Records the run's arguments in `out`, or, when resuming, checks them against those of the
@@ -523,11 +502,7 @@ fn map_options(options: &DaggerOptions) -> Option<MapOptions> {
 /// `dagger.json`, `dagger.md` and `dagger.png` (metrics per iteration).
 pub fn write_summary(out: &Path, iterations: &[Iteration]) -> Result<()> {
     let json = out.join("dagger.json");
-    let text = serde_json::to_string_pretty(iterations).map_err(|e| Error::Output {
-        path: json.clone(),
-        message: e.to_string(),
-    })?;
-    crate::files::write_atomic(&json, text.as_bytes())?;
+    crate::files::write_json(&json, iterations)?;
     crate::files::write_atomic(
         &out.join("dagger.md"),
         iteration_table(iterations).as_bytes(),

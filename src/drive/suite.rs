@@ -8,7 +8,7 @@
 use crate::drive::eval::{EvalOptions, Evaluation, evaluate_supervised_and_free};
 use crate::drive::metrics::{Metrics, Supervision, combine};
 use crate::drive::{InterventionRule, Policy};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::report::plot;
 use crate::sim::Scenario;
 use crate::sim::ron_file::{parse_ron, read_ron_file, valid};
@@ -366,11 +366,7 @@ impl SuiteResult {
 
 fn write(result: &SuiteResult, out: &Path) -> Result<()> {
     let json = out.join(SUITE_JSON);
-    let text = serde_json::to_string_pretty(result).map_err(|e| Error::Output {
-        path: json.clone(),
-        message: e.to_string(),
-    })?;
-    crate::files::write_atomic(&json, text.as_bytes())?;
+    crate::files::write_json(&json, result)?;
     let md = format!(
         "# Robustness suite `{}`\n\nScore (autonomy over every cell, safety driver): **{:.1} %**\n\n{}",
         result.suite,

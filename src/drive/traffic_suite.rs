@@ -441,11 +441,7 @@ impl TrafficSuiteResult {
 
 fn write(result: &TrafficSuiteResult, suite: &TrafficSuite, out: &Path) -> Result<()> {
     let json = out.join(TRAFFIC_SUITE_JSON);
-    let text = serde_json::to_string_pretty(result).map_err(|e| Error::Output {
-        path: json.clone(),
-        message: e.to_string(),
-    })?;
-    crate::files::write_atomic(&json, text.as_bytes())?;
+    crate::files::write_json(&json, result)?;
     let mut failed = String::new();
     for c in &result.cells {
         for (recording, why) in &c.failed {

@@ -242,3 +242,25 @@ fn the_guide_builds_with_mdbook_where_installed() {
     assert!(status.success(), "mdbook build docs failed");
     assert!(out.join("index.html").is_file());
 }
+/// The guide's tables of measured figures are rendered from the figures files a main job wrote
+/// (`docs/figures/`): rendering them again changes nothing.
+#[test]
+fn the_guide_figures_are_those_of_their_files() {
+    use steerlab::drive::main_job::figures::{BLOCK_START, render_blocks};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut blocks = 0;
+    for chapter in chapters(&root) {
+        let text = std::fs::read_to_string(&chapter).unwrap();
+        blocks += text.matches(BLOCK_START).count();
+        let rendered = render_blocks(&chapter, &text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            rendered == text,
+            "{}: its figures differ from their files; run `steerlab figures docs/src/*.md`",
+            chapter.display()
+        );
+    }
+    assert!(
+        blocks > 0,
+        "the guide shows no figures rendered from a run's file"
+    );
+}

@@ -246,11 +246,7 @@ fn write_evaluation(drives: Vec<Drive>, options: &EvalOptions) -> Result<Evaluat
         pit_histograms(&options.out.join(PIT_PNG), &calibrations)?;
     }
     let json = options.out.join("eval.json");
-    let text = serde_json::to_string_pretty(&evaluation).map_err(|e| Error::Output {
-        path: json.clone(),
-        message: e.to_string(),
-    })?;
-    crate::files::write_atomic(&json, text.as_bytes())?;
+    crate::files::write_json(&json, &evaluation)?;
     let entries = evaluation.junction_entries();
     if !entries.is_empty() {
         entries_figure(&options.out.join(JUNCTIONS_PNG), &entries)?;

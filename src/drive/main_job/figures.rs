@@ -85,22 +85,16 @@ pub struct Figures {
 
 impl Figures {
     pub fn write(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(self).map_err(|e| Error::Output {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        crate::files::write_atomic(path, json.as_bytes())
+        crate::files::write_json(path, self)
     }
 
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|error| Error::Io {
-            context: format!("reading {}", path.display()),
-            error,
-        })?;
-        serde_json::from_str(&text).map_err(|e| Error::Output {
-            path: path.to_path_buf(),
-            message: format!("not the main job's figures: {e}"),
-        })
+        crate::files::read_json(path, "not the main job's figures (`figures.json`)")?.ok_or_else(
+            || Error::Output {
+                path: path.to_path_buf(),
+                message: "no such file: a main job writes it beside its report".into(),
+            },
+        )
     }
 
     /// The Markdown the guide shows: the machine, then a table per stage.
