@@ -17,9 +17,11 @@ python: setup
 demo: setup
 	$(CARGO) run -- demo
 
-# Every test, rendering tests included (on lavapipe where there is no GPU): the Rust tests,
-# then the Python package's (pytest).
+# Every test, rendering tests included (on lavapipe where there is no GPU): the Rust tests
+# (the guide built with mdBook among them, installed through cargo when missing), then the
+# Python package's (pytest).
 test: setup
+	@command -v mdbook >/dev/null || $(CARGO) install mdbook --locked --version ^0.4
 	$(CARGO) test
 	@./scripts/python.sh
 	PYTHONPATH=python .venv/bin/python -m pytest -q python/tests
