@@ -61,37 +61,38 @@ fn slug(heading: &str) -> String {
         .collect()
 }
 
-/// The anchors of a Markdown file's headings (outside code blocks).
-fn anchors(text: &str) -> Vec<String> {
-    let mut fenced = false;
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.starts_with("```") {
-            fenced = !fenced;
-        } else if !fenced && line.starts_with('#') {
-            out.push(slug(line.trim_start_matches('#')));
-        }
-    }
-    out
-}
-
-/// Every `[text](target)` of a Markdown text outside code blocks, with its line.
-fn links(text: &str) -> Vec<(usize, String)> {
+/// The lines of a Markdown text outside code blocks, numbered from 1.
+fn prose(text: &str) -> Vec<(usize, &str)> {
     let mut fenced = false;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.starts_with("```") {
             fenced = !fenced;
-            continue;
+        } else if !fenced {
+            out.push((n + 1, line));
         }
-        if fenced {
-            continue;
-        }
+    }
+    out
+}
+
+/// The anchors of a Markdown file's headings (outside code blocks).
+fn anchors(text: &str) -> Vec<String> {
+    prose(text)
+        .into_iter()
+        .filter(|(_, line)| line.starts_with('#'))
+        .map(|(_, line)| slug(line.trim_start_matches('#')))
+        .collect()
+}
+
+/// Every `[text](target)` of a Markdown text outside code blocks, with its line.
+fn links(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in prose(text) {
         let mut rest = line;
         while let Some(i) = rest.find("](") {
             let after = &rest[i + 2..];
             let Some(end) = after.find(')') else { break };
-            out.push((n + 1, after[..end].to_string()));
+            out.push((n, after[..end].to_string()));
             rest = &after[end..];
         }
     }
@@ -113,16 +114,8 @@ fn named_paths(text: &str) -> Vec<(usize, String)> {
         "fuzz/",
         "docs/",
     ];
-    let mut fenced = false;
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.starts_with("```") {
-            fenced = !fenced;
-            continue;
-        }
-        if fenced {
-            continue;
-        }
+    for (n, line) in prose(text) {
         for (k, span) in line.split('`').enumerate() {
             let plain = |c: char| c.is_alphanumeric() || "/._-".contains(c);
             // Placeholders (`fuzz/regressions/TARGET/`) and the book's build output are not
@@ -137,7 +130,7 @@ fn named_paths(text: &str) -> Vec<(usize, String)> {
                 && !placeholder
                 && !span.starts_with("docs/book")
             {
-                out.push((n + 1, span.to_string()));
+                out.push((n, span.to_string()));
             }
         }
     }
