@@ -1,16 +1,14 @@
-//! `steerlab bench sim`: camera frames per second with 1, 4 and 16 cars in one world, where
-//! each rendered tick spends its time, and the simulation step without rendering.
+//! `steerlab bench sim` and `bench record`: the figures of [`crate::drive::bench`] as tables.
 
-use crate::sim::ExpertConfig;
+use crate::drive::bench::{
+    RecordTimes, drive_ticks, map_patch_times, record_times, traffic_step_us, wgpu_frames_per_s,
+};
 use crate::sim::Scenario;
-use crate::sim::expert::Expert;
-use crate::sim::simulation::Simulation;
-use crate::world::raw::{Layout, RawWorld};
+use crate::world::raw::Layout;
 use crate::world::{Env, EnvOptions, FrameTiming};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct SimBenchArgs {
@@ -31,21 +29,6 @@ pub struct SimBenchArgs {
     /// Also render every camera's label frame (class and instance ids).
     #[arg(long)]
     pub labels: bool,
-}
-
-fn drive(env: &mut Env, ticks: u32, timings: &mut Vec<FrameTiming>) -> Result<f64> {
-    let seed = env.scenario().seed;
-    let mut obs = env.reset(seed)?;
-    let started = Instant::now();
-    for _ in 0..ticks {
-        // The expert's label arrives with every observation.
-        let actions: Vec<_> = obs.iter().map(|o| o.info.expert_action).collect();
-        obs = env.step_all(&actions)?;
-        if let Some(t) = env.last_frame_timing() {
-            timings.push(t);
-        }
-    }
-    Ok(started.elapsed().as_secs_f64())
 }
 
 pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
@@ -76,9 +59,9 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
             },
         )
         .with_context(|| format!("building a world with {agents} cars"))?;
-        drive(&mut env, 20, &mut Vec::new())?;
+        drive_ticks(&mut env, 20, &mut Vec::new())?;
         let mut timings = Vec::new();
-        let elapsed = drive(&mut env, args.ticks, &mut timings)?;
+        let elapsed = drive_ticks(&mut env, args.ticks, &mut timings)?;
         let mean = |f: fn(&FrameTiming) -> f64| {
             1e3 * timings.iter().map(f).sum::<f64>() / timings.len().max(1) as f64
         };
@@ -106,8 +89,8 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
     );
     println!("|---|---|---|---|---|");
     for (&agents, bevy) in args.agents.iter().zip(&bevy_fps) {
-        let per_pass = raw(&scenario, agents, Layout::PassPerCamera, args.ticks)?;
-        let atlas = raw(&scenario, agents, Layout::Atlas, args.ticks)?;
+        let per_pass = wgpu_frames_per_s(&scenario, agents, Layout::PassPerCamera, args.ticks)?;
+        let atlas = wgpu_frames_per_s(&scenario, agents, Layout::Atlas, args.ticks)?;
         println!(
             "| {agents} | {per_pass:.1} | {atlas:.1} | {:.2} | {:.2} |",
             bevy / per_pass,
@@ -127,7 +110,7 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
             },
         )?;
         let ticks = args.ticks.max(2000);
-        let elapsed = drive(&mut env, ticks, &mut Vec::new())?;
+        let elapsed = drive_ticks(&mut env, ticks, &mut Vec::new())?;
         println!(
             "| {agents} | {:.0} | {:.1} | {:.2} |",
             ticks as f64 / elapsed,
@@ -136,8 +119,22 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
         );
     }
     if let Some((network, route)) = scenario.build_network()? {
-        traffic_steps(&scenario, args.ticks.max(1000))?;
-        map_patches(&network, &route);
+        let ticks = args.ticks.max(1000);
+        println!();
+        println!("| traffic cars | µs per tick without rendering (ego + traffic) |");
+        println!("|---|---|");
+        for cars in [0u32, 12, 50, 200] {
+            match traffic_step_us(&scenario, cars, ticks) {
+                Ok(us) => println!("| {cars} | {us:.1} |"),
+                Err(e) => println!("| {cars} | not placed: {e} |"),
+            }
+        }
+        let m = map_patch_times(&network, &route);
+        println!();
+        println!(
+            "drivable map: {}×{} cells of 0.25 m built in {:.1} ms; a 64×64 patch over ±40 m in {:.1} µs ({:.0} % of {} centres paved)",
+            m.width, m.height, m.build_ms, m.patch_us, m.paved_pct, m.patches
+        );
     }
     println!();
     println!(
@@ -152,92 +149,6 @@ pub fn sim(args: &SimBenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The headless step of a town (one ego car driven by the expert) with 0, 12, 50 and 200
-/// traffic cars.
-fn traffic_steps(scenario: &Scenario, ticks: u32) -> Result<()> {
-    println!();
-    println!("| traffic cars | µs per tick without rendering (ego + traffic) |");
-    println!("|---|---|");
-    for cars in [0u32, 12, 50, 200] {
-        let mut s = scenario.clone();
-        s.traffic.cars = cars;
-        let mut sim = match Simulation::new(s.clone(), 1) {
-            Ok(sim) => sim,
-            Err(e) => {
-                println!("| {cars} | not placed: {e} |");
-                continue;
-            }
-        };
-        let mut expert = Expert::new(ExpertConfig::default(), 0.0, 1);
-        let started = Instant::now();
-        for _ in 0..ticks {
-            let state = sim.states()[0].clone();
-            let a = expert.act(&sim.track, &state, s.vehicle.speed_m_s).applied;
-            sim.step(&[a])?;
-        }
-        println!(
-            "| {cars} | {:.1} |",
-            1e6 * started.elapsed().as_secs_f64() / ticks as f64
-        );
-    }
-    Ok(())
-}
-
-/// The drivable-area raster of a network: time to build it, and per ego-centred 64×64
-/// patch over ±40 m taken at places along the route.
-fn map_patches(network: &crate::sim::network::Network, route: &crate::sim::network::route::Route) {
-    use crate::sim::network::raster::DrivableMap;
-    let started = Instant::now();
-    let map = DrivableMap::new(network, 0.25);
-    let build_ms = 1e3 * started.elapsed().as_secs_f64();
-    let poses: Vec<_> = route
-        .lanes
-        .iter()
-        .map(|&l| {
-            let path = &network.lanes[l].path;
-            path.at(path.length_m() / 2.0)
-        })
-        .collect();
-    let mut patch = vec![0.0f32; 64 * 64];
-    let patches = 20_000;
-    let started = Instant::now();
-    let mut paved = 0.0;
-    for k in 0..patches {
-        let (p, heading) = poses[k % poses.len()];
-        map.patch(p, heading + k as f64 * 1e-3, 40.0, 64, &mut patch);
-        paved += patch[2080];
-    }
-    let us = 1e6 * started.elapsed().as_secs_f64() / patches as f64;
-    let (w, h) = map.size();
-    println!();
-    println!(
-        "drivable map: {w}×{h} cells of 0.25 m built in {build_ms:.1} ms; a 64×64 patch over ±40 m in {us:.1} µs ({:.0} % of {patches} centres paved)",
-        100.0 * paved / patches as f32
-    );
-}
-
-/// Camera frames per second of the world drawn through wgpu alone, the expert driving.
-fn raw(scenario: &Scenario, agents: usize, layout: Layout, ticks: u32) -> Result<f64> {
-    let mut sim = Simulation::new(scenario.clone(), agents)?;
-    let expert = Expert::new(ExpertConfig::default(), 0.0, scenario.seed);
-    let mut world = RawWorld::new(&sim, layout)?;
-    let cruise = scenario.vehicle.speed_m_s;
-    let mut started = Instant::now();
-    for tick in 0..ticks + 20 {
-        if tick == 20 {
-            started = Instant::now();
-        }
-        let actions: Vec<_> = sim
-            .states()
-            .iter()
-            .map(|s| expert.label(&sim.track, s, cruise))
-            .collect();
-        sim.step(&actions)?;
-        world.render(&sim)?;
-    }
-    Ok((agents as u64 * ticks as u64) as f64 / started.elapsed().as_secs_f64())
-}
-
 #[derive(clap::Args, Debug)]
 pub struct RecordBenchArgs {
     /// Ticks recorded (and driven without recording for comparison).
@@ -248,38 +159,18 @@ pub struct RecordBenchArgs {
     pub out: PathBuf,
 }
 
-/// Drives the oval for `ticks` with the bare `Env`, then records the same drive, then reads it.
+/// Drives the oval with the bare `Env`, then records the same drive, then reads it.
 pub fn record(args: &RecordBenchArgs) -> Result<ExitCode> {
-    let mut scenario = crate::sim::scenario::builtin()?.remove(0);
-    scenario.episode_steps = args.ticks;
-    std::fs::create_dir_all(&args.out)?;
-    let mut env = Env::new(scenario.clone(), EnvOptions::default())?;
-    drive(&mut env, 20, &mut Vec::new())?;
-    let bare_s = drive(&mut env, args.ticks, &mut Vec::new())?;
-    let bare_fps = args.ticks as f64 / bare_s;
-
-    let path = args.out.join("bench_record.mcap");
-    let started = Instant::now();
-    let frames = crate::drive::collect::record_episode(
-        &mut env,
-        &path,
-        scenario.seed,
-        0,
-        (0.0, 0.0, 0.0),
-        &mut || {},
-    )?
-    .frames;
-    let record_s = started.elapsed().as_secs_f64();
-    let record_fps = frames as f64 / record_s;
-    let bytes = std::fs::metadata(&path)?.len();
-
-    let episode = crate::record::EpisodeReader::open(&path)?;
-    let started = Instant::now();
-    let decoded = episode.steps(true)?.filter(|s| s.frame.is_some()).count();
-    let read_decode_s = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let raw = episode.steps(false)?.count();
-    let read_raw_s = started.elapsed().as_secs_f64();
+    let RecordTimes {
+        bare_fps,
+        record_fps,
+        frames,
+        bytes,
+        decoded,
+        read_decode_s,
+        raw,
+        read_raw_s,
+    } = record_times(args.ticks, &args.out)?;
     let per_10k = |s: f64, n: usize| s * 10_000.0 / n.max(1) as f64;
     println!("| measure | value |");
     println!("|---|---|");

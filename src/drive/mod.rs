@@ -3,6 +3,7 @@
 //! recorded episodes re-simulated. Uses `world` (the rendered `Env`), `nn` (the model and its
 //! training) and `record` (episodes): the layer where learning meets the simulator.
 
+pub mod bench;
 pub mod closed_loop;
 pub mod collect;
 pub mod dagger;

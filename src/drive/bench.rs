@@ -1,0 +1,183 @@
+//! The simulator's benchmarks (`steerlab bench sim` and `bench record`), measured here and
+//! printed by the command: ticks and camera frames per second of a world with N cars through
+//! Bevy and through wgpu alone, the step without rendering and with traffic, the drivable-map
+//! patches, and the cost of recording and reading an episode.
+
+use crate::error::Result;
+use crate::sim::network::Network;
+use crate::sim::network::raster::DrivableMap;
+use crate::sim::network::route::Route;
+use crate::sim::{Expert, ExpertConfig, Scenario, Simulation};
+use crate::world::raw::{Layout, RawWorld};
+use crate::world::{Env, EnvOptions, FrameTiming};
+use std::path::Path;
+use std::time::Instant;
+
+/// Drives `env` for `ticks` with the expert's labels, keeping each tick's render timing;
+/// returns the seconds taken.
+pub fn drive_ticks(env: &mut Env, ticks: u32, timings: &mut Vec<FrameTiming>) -> Result<f64> {
+    let seed = env.scenario().seed;
+    let mut obs = env.reset(seed)?;
+    let started = Instant::now();
+    for _ in 0..ticks {
+        // The expert's label arrives with every observation.
+        let actions: Vec<_> = obs.iter().map(|o| o.info.expert_action).collect();
+        obs = env.step_all(&actions)?;
+        if let Some(t) = env.last_frame_timing() {
+            timings.push(t);
+        }
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Microseconds per headless tick of a town with `cars` traffic cars and one ego car driven by
+/// the expert (an error when the town has no room for them).
+pub fn traffic_step_us(scenario: &Scenario, cars: u32, ticks: u32) -> Result<f64> {
+    let mut s = scenario.clone();
+    s.traffic.cars = cars;
+    let mut sim = Simulation::new(s.clone(), 1)?;
+    let mut expert = Expert::new(ExpertConfig::default(), 0.0, 1);
+    let started = Instant::now();
+    for _ in 0..ticks {
+        let state = sim.states()[0].clone();
+        let a = expert.act(&sim.track, &state, s.vehicle.speed_m_s).applied;
+        sim.step(&[a])?;
+    }
+    Ok(1e6 * started.elapsed().as_secs_f64() / ticks.max(1) as f64)
+}
+
+/// The drivable-area raster of a network: its build and its ego-centred patches.
+#[derive(Clone, Copy, Debug)]
+pub struct MapPatchTimes {
+    /// Cells of 0.25 m, and the time to build them.
+    pub width: usize,
+    pub height: usize,
+    pub build_ms: f64,
+    /// Patches of 64×64 over ±40 m cut, and the time per patch.
+    pub patches: usize,
+    pub patch_us: f64,
+    /// Share of patch centres on paved ground, percent.
+    pub paved_pct: f64,
+}
+
+/// Times the drivable-area raster of `network` and 64×64 patches over ±40 m taken at places
+/// along `route`.
+pub fn map_patch_times(network: &Network, route: &Route) -> MapPatchTimes {
+    let started = Instant::now();
+    let map = DrivableMap::new(network, 0.25);
+    let build_ms = 1e3 * started.elapsed().as_secs_f64();
+    let poses: Vec<_> = route
+        .lanes
+        .iter()
+        .map(|&l| {
+            let path = &network.lanes[l].path;
+            path.at(path.length_m() / 2.0)
+        })
+        .collect();
+    let mut patch = vec![0.0f32; 64 * 64];
+    let patches = 20_000;
+    let started = Instant::now();
+    let mut paved = 0.0;
+    for k in 0..patches {
+        let (p, heading) = poses[k % poses.len()];
+        map.patch(p, heading + k as f64 * 1e-3, 40.0, 64, &mut patch);
+        paved += patch[2080];
+    }
+    let (width, height) = map.size();
+    MapPatchTimes {
+        width,
+        height,
+        build_ms,
+        patches,
+        patch_us: 1e6 * started.elapsed().as_secs_f64() / patches as f64,
+        paved_pct: 100.0 * paved as f64 / patches as f64,
+    }
+}
+
+/// Camera frames per second of the world drawn through wgpu alone, the expert driving.
+pub fn wgpu_frames_per_s(
+    scenario: &Scenario,
+    agents: usize,
+    layout: Layout,
+    ticks: u32,
+) -> Result<f64> {
+    let mut sim = Simulation::new(scenario.clone(), agents)?;
+    let expert = Expert::new(ExpertConfig::default(), 0.0, scenario.seed);
+    let mut world = RawWorld::new(&sim, layout)?;
+    let cruise = scenario.vehicle.speed_m_s;
+    let mut started = Instant::now();
+    for tick in 0..ticks + 20 {
+        if tick == 20 {
+            started = Instant::now();
+        }
+        let actions: Vec<_> = sim
+            .states()
+            .iter()
+            .map(|s| expert.label(&sim.track, s, cruise))
+            .collect();
+        sim.step(&actions)?;
+        world.render(&sim)?;
+    }
+    Ok((agents as u64 * ticks as u64) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// What recording costs: the bare drive, the recorded one, the file, and reading it back.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordTimes {
+    pub bare_fps: f64,
+    pub record_fps: f64,
+    pub frames: u64,
+    pub bytes: u64,
+    /// Ticks read with their PNG frames decoded, and the seconds taken.
+    pub decoded: usize,
+    pub read_decode_s: f64,
+    /// Ticks read with the frames left encoded, and the seconds taken.
+    pub raw: usize,
+    pub read_raw_s: f64,
+}
+
+/// Drives the oval for `ticks` with the bare `Env`, then records the same drive into
+/// `out/bench_record.mcap`, then reads it.
+pub fn record_times(ticks: u32, out: &Path) -> Result<RecordTimes> {
+    let mut scenario = crate::sim::scenario::builtin()?.remove(0);
+    scenario.episode_steps = ticks;
+    crate::files::create_dir_all(out)?;
+    let mut env = Env::new(scenario.clone(), EnvOptions::default())?;
+    drive_ticks(&mut env, 20, &mut Vec::new())?;
+    let bare_s = drive_ticks(&mut env, ticks, &mut Vec::new())?;
+    let path = out.join("bench_record.mcap");
+    let started = Instant::now();
+    let frames = crate::drive::collect::record_episode(
+        &mut env,
+        &path,
+        scenario.seed,
+        0,
+        (0.0, 0.0, 0.0),
+        &mut || {},
+    )?
+    .frames;
+    let record_s = started.elapsed().as_secs_f64();
+    let bytes = std::fs::metadata(&path)
+        .map_err(|error| crate::error::Error::Io {
+            context: format!("reading {}", path.display()),
+            error,
+        })?
+        .len();
+    let episode = crate::record::EpisodeReader::open(&path)?;
+    let started = Instant::now();
+    let decoded = episode.steps(true)?.filter(|s| s.frame.is_some()).count();
+    let read_decode_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let raw = episode.steps(false)?.count();
+    let read_raw_s = started.elapsed().as_secs_f64();
+    Ok(RecordTimes {
+        bare_fps: ticks as f64 / bare_s,
+        record_fps: frames as f64 / record_s,
+        frames,
+        bytes,
+        decoded,
+        read_decode_s,
+        raw,
+        read_raw_s,
+    })
+}
