@@ -2,7 +2,7 @@
 //! odometry and the steering network's posterior under candidate map patches (see
 //! `drive::localise`); errors against the truth over time, a table, a plot and a GIF.
 
-use crate::drive::localise::files::{plot_errors, snapshot, write_csv};
+use crate::drive::localise::files::{plot_errors, snapshot, write_csv, write_summary};
 use crate::drive::localise::{Localisation, LocaliseOptions, localise, summarise};
 use crate::nn::{Model, ModelDir};
 use crate::record::EpisodeReader;
@@ -138,22 +138,11 @@ pub fn run(args: &LocaliseArgs) -> Result<ExitCode> {
         runs.iter().map(|r| r.updates).sum::<u64>()
     );
     plot_errors(&args.out.join("localise.png"), &runs)?;
-    let json = serde_json::json!({
-        "options": options,
-        "settle_s": args.settle_s,
-        "overall": all,
-        "drive_s": drive_s,
-        "wall_s": wall_s,
-        "episodes": runs.iter().map(|r| serde_json::json!({
-            "episode": r.episode,
-            "summary": summarise(&r.points, args.settle_s),
-            "wall_s": r.wall_s,
-            "updates": r.updates,
-        })).collect::<Vec<_>>(),
-    });
-    crate::files::write_atomic(
+    write_summary(
         &args.out.join("localise.json"),
-        serde_json::to_string_pretty(&json)?.as_bytes(),
+        &options,
+        args.settle_s,
+        &runs,
     )?;
     println!(
         "localise.json, localise.png (errors over time), a CSV and a GIF per episode in {}",

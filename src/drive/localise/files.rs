@@ -1,7 +1,9 @@
 //! What a localisation run writes: a CSV of every tick's estimates, a plot of the errors over
-//! time, and north-up pictures of the particles for a GIF.
+//! time, north-up pictures of the particles for a GIF, and the run's summary as JSON.
 
-use crate::drive::localise::{Localisation, ParticleFilter, TickEstimates};
+use crate::drive::localise::{
+    Localisation, LocaliseOptions, ParticleFilter, TickEstimates, summarise,
+};
 use crate::error::Result;
 use crate::report::plot::{GREEN, LinePanel, ORANGE, RED, line_panels};
 use crate::sim::map_input::{MapSpec, MapView};
@@ -138,4 +140,31 @@ pub fn snapshot(
         height: size as u32,
         rgb,
     }
+}
+
+/// `localise.json`: the options, the errors over every episode's ticks from `settle_s` on and
+/// per episode, and the time taken.
+pub fn write_summary(
+    path: &Path,
+    options: &LocaliseOptions,
+    settle_s: f64,
+    runs: &[Localisation],
+) -> Result<()> {
+    let (drive_s, wall_s): (f64, f64) = runs.iter().fold((0.0, 0.0), |a, r| {
+        (a.0 + r.points.last().map_or(0.0, |p| p.t_s), a.1 + r.wall_s)
+    });
+    let json = serde_json::json!({
+        "options": options,
+        "settle_s": settle_s,
+        "overall": summarise(runs.iter().flat_map(|r| &r.points), settle_s),
+        "drive_s": drive_s,
+        "wall_s": wall_s,
+        "episodes": runs.iter().map(|r| serde_json::json!({
+            "episode": r.episode,
+            "summary": summarise(&r.points, settle_s),
+            "wall_s": r.wall_s,
+            "updates": r.updates,
+        })).collect::<Vec<_>>(),
+    });
+    crate::files::write_json(path, &json)
 }
