@@ -2,7 +2,7 @@
 //! files they name (`<!-- figures: ../figures/main-job.json -->`); `--check` only says which
 //! differ.
 
-use crate::drive::main_job::figures::render_blocks;
+use crate::drive::figures::render_blocks;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -3,6 +3,7 @@
 //! Bevy and through wgpu alone, the step without rendering and with traffic, the drivable-map
 //! patches, and the cost of recording and reading an episode.
 
+use crate::drive::machine::Machine;
 use crate::error::Result;
 use crate::sim::network::Network;
 use crate::sim::network::raster::DrivableMap;
@@ -10,6 +11,7 @@ use crate::sim::network::route::Route;
 use crate::sim::{Expert, ExpertConfig, Scenario, Simulation};
 use crate::world::raw::{Layout, RawWorld};
 use crate::world::{Env, EnvOptions, FrameTiming};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
 
@@ -47,7 +49,7 @@ pub fn traffic_step_us(scenario: &Scenario, cars: u32, ticks: u32) -> Result<f64
 }
 
 /// The drivable-area raster of a network: its build and its ego-centred patches.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct MapPatchTimes {
     /// Cells of 0.25 m, and the time to build them.
     pub width: usize,
@@ -180,4 +182,198 @@ pub fn record_times(ticks: u32, out: &Path) -> Result<RecordTimes> {
         raw,
         read_raw_s,
     })
+}
+
+/// One car count's rendered drive through Bevy, and the same cars through wgpu alone.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RenderedRow {
+    pub cars: usize,
+    pub ticks_per_s: f64,
+    pub frames_per_s: f64,
+    pub tick_ms: f64,
+    /// One Bevy update, the render graph in it, and the wait for the GPU and the copy, ms.
+    pub update_ms: f64,
+    pub graph_ms: f64,
+    pub wait_ms: f64,
+    /// Camera frames per second through wgpu alone: a pass per camera, and one atlas pass.
+    pub wgpu_per_pass_fps: f64,
+    pub wgpu_atlas_fps: f64,
+}
+
+/// `bench sim`'s figures, with the machine they were measured on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SimBench {
+    pub machine: Machine,
+    pub scenario: String,
+    pub width: u32,
+    pub height: u32,
+    /// Measured ticks per rendered row (after 20 untimed ones).
+    pub ticks: u32,
+    pub rendered: Vec<RenderedRow>,
+    /// Cars, and headless ticks per second.
+    pub headless: Vec<(usize, f64)>,
+    /// In a town: traffic cars, and µs per headless tick (`None`: the town had no room).
+    pub traffic: Vec<(u32, Option<f64>)>,
+    pub map: Option<MapPatchTimes>,
+}
+
+/// Measures `scenario` (its camera as given) with `agents` cars per row for `ticks` ticks;
+/// `labels` renders every label camera too. `progress` hears of each stage.
+pub fn sim_bench(
+    scenario: &Scenario,
+    agents: &[usize],
+    ticks: u32,
+    labels: bool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<SimBench> {
+    let machine = Machine::here();
+    let mut scenario = scenario.clone();
+    scenario.episode_steps = u32::MAX;
+    let mut rendered = Vec::new();
+    for &cars in agents {
+        progress(&format!("{cars} cars, rendered"));
+        let options = EnvOptions {
+            agents: cars,
+            render: true,
+            labels,
+            map: None,
+        };
+        let mut env = Env::new(scenario.clone(), options)
+            .map_err(|e| e.context(format!("building a world with {cars} cars")))?;
+        drive_ticks(&mut env, 20, &mut Vec::new())?;
+        let mut timings = Vec::new();
+        let elapsed = drive_ticks(&mut env, ticks, &mut timings)?;
+        let mean = |f: fn(&FrameTiming) -> f64| {
+            1e3 * timings.iter().map(f).sum::<f64>() / timings.len().max(1) as f64
+        };
+        drop(env);
+        progress(&format!("{cars} cars, wgpu alone"));
+        rendered.push(RenderedRow {
+            cars,
+            ticks_per_s: ticks as f64 / elapsed,
+            frames_per_s: (cars as u64 * ticks as u64) as f64 / elapsed,
+            tick_ms: 1e3 * elapsed / ticks as f64,
+            update_ms: mean(|t| t.update_s),
+            graph_ms: mean(|t| t.graph_s),
+            wait_ms: mean(|t| t.gpu_wait_s),
+            wgpu_per_pass_fps: wgpu_frames_per_s(&scenario, cars, Layout::PassPerCamera, ticks)?,
+            wgpu_atlas_fps: wgpu_frames_per_s(&scenario, cars, Layout::Atlas, ticks)?,
+        });
+    }
+    let mut headless = Vec::new();
+    for &cars in agents {
+        progress(&format!("{cars} cars, headless"));
+        let options = EnvOptions {
+            agents: cars,
+            render: false,
+            ..EnvOptions::default()
+        };
+        let mut env = Env::new(scenario.clone(), options)?;
+        let n = ticks.max(2000);
+        headless.push((cars, n as f64 / drive_ticks(&mut env, n, &mut Vec::new())?));
+    }
+    let (mut traffic, mut map) = (Vec::new(), None);
+    if let Some((network, route)) = scenario.build_network()? {
+        progress("traffic and map patches");
+        for cars in [0u32, 12, 50, 200] {
+            traffic.push((cars, traffic_step_us(&scenario, cars, ticks.max(1000)).ok()));
+        }
+        map = Some(map_patch_times(&network, &route));
+    }
+    Ok(SimBench {
+        machine: machine.ended(),
+        scenario: scenario.name.clone(),
+        width: scenario.camera.width_px,
+        height: scenario.camera.height_px,
+        ticks,
+        rendered,
+        headless,
+        traffic,
+        map,
+    })
+}
+
+impl SimBench {
+    /// The tables `bench sim` prints and the guide shows.
+    pub fn markdown(&self) -> String {
+        let m = &self.machine;
+        let mut r = format!(
+            "Measured on {} ({} threads, OpenBLAS {}), load {:.1} at the start and {:.1} at the \
+             end: scenario {} at {}×{}, {} measured ticks per row.\n\n",
+            m.cpu,
+            m.cores,
+            m.blas,
+            m.load_start,
+            m.load_end,
+            self.scenario,
+            self.width,
+            self.height,
+            self.ticks
+        );
+        r.push_str(
+            "| cars | ticks/s | camera frames/s | ms per tick | update ms | render graph ms | GPU wait + copy ms | other ms |\n|---|---|---|---|---|---|---|---|\n",
+        );
+        for row in &self.rendered {
+            r.push_str(&format!(
+                "| {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+                row.cars,
+                row.ticks_per_s,
+                row.frames_per_s,
+                row.tick_ms,
+                row.update_ms,
+                row.graph_ms,
+                row.wait_ms,
+                row.update_ms - row.graph_ms - row.wait_ms
+            ));
+        }
+        r.push_str(
+            "\nThe same meshes and shading through wgpu alone (no Bevy), the same cars driving; \
+             steerlab's camera frames/s as a share of each:\n\n| cars | wgpu, pass per camera: \
+             frames/s | wgpu, one atlas pass: frames/s | steerlab share of pass per camera | of \
+             atlas |\n|---|---|---|---|---|\n",
+        );
+        for row in &self.rendered {
+            r.push_str(&format!(
+                "| {} | {:.1} | {:.1} | {:.2} | {:.2} |\n",
+                row.cars,
+                row.wgpu_per_pass_fps,
+                row.wgpu_atlas_fps,
+                row.frames_per_s / row.wgpu_per_pass_fps,
+                row.frames_per_s / row.wgpu_atlas_fps
+            ));
+        }
+        r.push_str("\n| cars | ticks/s without rendering | µs per tick | µs per car-step |\n|---|---|---|---|\n");
+        for &(cars, tps) in &self.headless {
+            r.push_str(&format!(
+                "| {cars} | {tps:.0} | {:.1} | {:.2} |\n",
+                1e6 / tps,
+                1e6 / (tps * cars.max(1) as f64)
+            ));
+        }
+        if !self.traffic.is_empty() {
+            r.push_str(
+                "\n| traffic cars | µs per tick without rendering (ego + traffic) |\n|---|---|\n",
+            );
+            for &(cars, us) in &self.traffic {
+                match us {
+                    Some(us) => r.push_str(&format!("| {cars} | {us:.1} |\n")),
+                    None => r.push_str(&format!("| {cars} | no room in the town |\n")),
+                }
+            }
+        }
+        if let Some(m) = &self.map {
+            r.push_str(&format!(
+                "\nDrivable map: {}×{} cells of 0.25 m built in {:.1} ms; a 64×64 patch over ±40 m \
+                 in {:.1} µs ({:.0} % of {} centres paved).\n",
+                m.width, m.height, m.build_ms, m.patch_us, m.paved_pct, m.patches
+            ));
+        }
+        r.push_str(
+            "\nUpdate: one Bevy `App::update` (main schedule, extraction, render schedule, \
+             readback); render graph: recording and submitting the passes; GPU wait: lavapipe \
+             rasterising plus the copy; other: main-world schedule, extraction and preparation; \
+             ms per tick adds the simulation and the expert.\n",
+        );
+        r
+    }
 }

@@ -239,7 +239,7 @@ fn the_guide_builds_with_mdbook_where_installed() {
 /// (`docs/figures/`): rendering them again changes nothing.
 #[test]
 fn the_guide_figures_are_those_of_their_files() {
-    use steerlab::drive::main_job::figures::{BLOCK_START, render_blocks};
+    use steerlab::drive::figures::{BLOCK_START, render_blocks};
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut blocks = 0;
     for chapter in chapters(&root) {

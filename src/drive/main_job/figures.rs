@@ -1,9 +1,8 @@
 //! The main job's figures as data: `figures.json` beside its report, with the machine they were
-//! measured on, and the Markdown the guide shows of them. The guide's tables of the main job
-//! are rendered from a copy of that file (`docs/figures/`) by `steerlab figures`, and a test
-//! renders them again and compares, so the guide cannot say what no run measured.
+//! measured on, and the Markdown the guide shows of them (through [`crate::drive::figures`]).
 
 use crate::drive::eval::{gps_table, metrics_table};
+use crate::drive::machine::Machine;
 use crate::drive::metrics::Metrics;
 use crate::drive::traffic_suite::TrafficSuiteResult;
 use crate::error::{Error, Result};
@@ -13,55 +12,6 @@ use std::path::Path;
 
 /// The file the main job writes its figures to.
 pub const FIGURES_JSON: &str = "figures.json";
-
-/// Where figures were measured.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Machine {
-    /// The processor's model name (`/proc/cpuinfo`).
-    pub cpu: String,
-    /// Threads the process could run on.
-    pub cores: usize,
-    /// The OpenBLAS kernels in use.
-    pub blas: String,
-    /// The 1-minute load average when the run started and when it ended.
-    pub load_start: f64,
-    pub load_end: f64,
-}
-
-impl Machine {
-    /// This machine, now (its load at the start; [`Machine::ended`] adds the end's).
-    pub fn here() -> Self {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|text| {
-                text.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split_once(':'))
-                    .map(|(_, name)| name.trim().to_string())
-            })
-            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-        Self {
-            cpu,
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            blas: crate::nn::ops::blas_kernels().to_string(),
-            load_start: load_average(),
-            load_end: f64::NAN,
-        }
-    }
-
-    /// With the load when the run ended.
-    pub fn ended(mut self) -> Self {
-        self.load_end = load_average();
-        self
-    }
-}
-
-fn load_average() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN)
-}
 
 /// What the main job measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -144,38 +94,4 @@ impl Figures {
         }
         r
     }
-}
-
-/// The marks around a block of the guide rendered from a figures file, named relative to the
-/// chapter: `<!-- figures: ../figures/main-job.json -->` … `<!-- end figures -->`.
-pub const BLOCK_START: &str = "<!-- figures: ";
-pub const BLOCK_END: &str = "<!-- end figures -->";
-
-/// `chapter` (the text of the guide file at `chapter_path`) with every figures block rendered
-/// again from its file; errors name the chapter and the block.
-pub fn render_blocks(chapter_path: &Path, chapter: &str) -> Result<String> {
-    let invalid = |m: String| Error::InvalidArgument(format!("{}: {m}", chapter_path.display()));
-    let mut out = String::new();
-    let mut rest = chapter;
-    while let Some(start) = rest.find(BLOCK_START) {
-        let (before, from) = rest.split_at(start);
-        out.push_str(before);
-        let Some(close) = from.find("-->") else {
-            return Err(invalid("a figures mark without its `-->`".into()));
-        };
-        let file = from[BLOCK_START.len()..close].trim();
-        let Some(end) = from.find(BLOCK_END) else {
-            return Err(invalid(format!("the block of {file} has no `{BLOCK_END}`")));
-        };
-        let path = chapter_path.parent().unwrap_or(Path::new(".")).join(file);
-        let figures = Figures::read(&path)?;
-        out.push_str(&from[..close + 3]);
-        out.push_str("\n\n");
-        out.push_str(figures.markdown().trim_end());
-        out.push_str("\n\n");
-        out.push_str(BLOCK_END);
-        rest = &from[end + BLOCK_END.len()..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
