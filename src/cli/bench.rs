@@ -1,6 +1,6 @@
 //! `steerlab bench sim` and `bench record`: the figures of [`crate::drive::bench`] as tables.
 
-use crate::drive::bench::{RecordTimes, record_times, sim_bench};
+use crate::drive::bench::{record_times, sim_bench};
 use crate::sim::Scenario;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -64,38 +64,36 @@ pub struct RecordBenchArgs {
 
 /// Drives the oval with the bare `Env`, then records the same drive, then reads it.
 pub fn record(args: &RecordBenchArgs) -> Result<ExitCode> {
-    let RecordTimes {
-        bare_fps,
-        record_fps,
-        frames,
-        bytes,
-        decoded,
-        read_decode_s,
-        raw,
-        read_raw_s,
-    } = record_times(args.ticks, &args.out)?;
+    let t = record_times(args.ticks, &args.out)?;
     let per_10k = |s: f64, n: usize| s * 10_000.0 / n.max(1) as f64;
     println!("| measure | value |");
     println!("|---|---|");
-    println!("| bare Env, expert driving | {bare_fps:.1} frames/s |");
-    println!("| recording (PNG + MCAP on the writer thread) | {record_fps:.1} frames/s |");
+    println!("| bare Env, expert driving | {:.1} frames/s |", t.bare_fps);
+    println!(
+        "| recording (PNG + MCAP on the writer thread) | {:.1} frames/s |",
+        t.record_fps
+    );
     println!(
         "| recording cost | {:.1} % |",
-        100.0 * (1.0 - record_fps / bare_fps)
+        100.0 * (1.0 - t.record_fps / t.bare_fps)
     );
     println!(
         "| file | {} frames, {:.1} MB, {:.0} bytes per frame |",
-        frames,
-        bytes as f64 / 1e6,
-        bytes as f64 / frames as f64
+        t.frames,
+        t.bytes as f64 / 1e6,
+        t.bytes as f64 / t.frames as f64
     );
     println!(
-        "| read {decoded} ticks, PNG frames decoded | {read_decode_s:.2} s ({:.2} s per 10,000 frames) |",
-        per_10k(read_decode_s, decoded)
+        "| read {} ticks, PNG frames decoded | {:.2} s ({:.2} s per 10,000 frames) |",
+        t.decoded,
+        t.read_decode_s,
+        per_10k(t.read_decode_s, t.decoded)
     );
     println!(
-        "| read {raw} ticks, frames left encoded | {read_raw_s:.2} s ({:.2} s per 10,000 frames) |",
-        per_10k(read_raw_s, raw)
+        "| read {} ticks, frames left encoded | {:.2} s ({:.2} s per 10,000 frames) |",
+        t.raw,
+        t.read_raw_s,
+        per_10k(t.read_raw_s, t.raw)
     );
     Ok(ExitCode::SUCCESS)
 }
