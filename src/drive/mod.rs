@@ -2,6 +2,15 @@
 //! field does, and DAgger improves it; the expert's episodes are collected here too, and
 //! recorded episodes re-simulated. Uses `world` (the rendered `Env`), `nn` (the model and its
 //! training) and `record` (episodes): the layer where learning meets the simulator.
+//!
+//! Layout: the drive loop and its observers ([`closed_loop`]), the policy driver ([`policy`]),
+//! per-tick scores ([`metrics`]) and junction passages ([`junctions`]); collection
+//! ([`collect`], [`workers`]), DAgger ([`dagger`]) and recalibration ([`recalibrate`]);
+//! evaluation with its tables and figures ([`eval`]), the robustness and traffic suites
+//! ([`suite`], [`traffic_suite`]), localisation ([`localise`]); recorded episodes re-simulated
+//! and exported ([`resimulate`], [`replay`]); the main job ([`main_job`]); the simulator's
+//! benchmarks ([`bench`](mod@bench)); figures files with the machine they were measured on ([`figures`],
+//! [`machine`]).
 
 pub mod bench;
 pub mod closed_loop;

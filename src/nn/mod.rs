@@ -14,7 +14,7 @@
 //! - [`metrics`]: scores of a model's outputs: calibration of a distribution, detection AP,
 //!   a run's curves.
 //! - [`ops`]: the CPU kernels (convolution, pooling, RoI Align, dense products) candle runs.
-//! - [`device`]: where tensors live and the thread settings; [`bench`]: the training-speed
+//! - [`device`](mod@device): where tensors live and the thread settings; [`bench`](mod@bench): the training-speed
 //!   benchmarks.
 
 pub mod bench;

@@ -4,6 +4,9 @@
 //! headings are radians counter-clockwise from `+x`, and positive curvature turns left.
 //! The Bevy world is Y-up with the ground on XZ; a sim point `(x, y)` is the Bevy point
 //! `(x, 0, -y)` (see [`Vec2::to_world`]).
+//!
+//! A scenario ([`scenario`]) is built once into its world ([`built::BuiltWorld`]: the track or
+//! town network and route, props, buildings), which the [`simulation`] steps cars in.
 
 pub mod built;
 pub mod camera;

@@ -22,7 +22,7 @@ pub struct Sample {
     /// The car's wheel speed at this frame as its odometry measured it (m/s; `None` in files
     /// recorded before `/odometry` was): what a speed head may read.
     pub wheel_speed_m_s: Option<f32>,
-    /// Index into [`Dataset::episodes`].
+    /// Index into [`crate::nn::data::dataset::Dataset::episodes`].
     pub episode: usize,
     pub tick: u64,
     /// The map patch the car read at this frame (when recorded): RGB PNG.

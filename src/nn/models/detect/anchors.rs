@@ -70,7 +70,7 @@ impl FeatureGrid {
         out
     }
 
-    /// A box in image pixels as the region [`ops::roi_align`] reads with scale 1 / stride
+    /// A box in image pixels as the region [`crate::nn::ops::roi_align`] reads with scale 1 / stride
     /// (which puts cell centres at `(k + ½) · stride`).
     pub fn roi(&self, image: usize, b: &BBox) -> Roi {
         let shift = self.first - self.stride / 2.0;
