@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::sim::collision::PlacedProp;
 use crate::sim::network::Network;
 use crate::sim::network::buildings::Building;
+use crate::sim::network::route::Route;
 use crate::sim::route_path::RoutePath;
 use crate::sim::scenario::{Scenario, TrackSpec};
 use crate::sim::track::Track;
@@ -29,32 +30,73 @@ pub struct BuiltWorld {
 impl BuiltWorld {
     /// Builds the world `scenario` describes; errors name the scenario and the field.
     pub fn build(scenario: &Scenario) -> Result<Arc<BuiltWorld>> {
-        let town = match scenario.build_network()? {
-            Some((network, route)) => {
-                let route =
-                    RoutePath::new(&network, route).map_err(|e| Error::ScenarioInvalid {
-                        file: scenario.name.clone(),
-                        problems: vec![format!("track.route: {e}")],
-                    })?;
-                Some((Arc::new(network), route))
+        let invalid = |problems: Vec<String>| Error::ScenarioInvalid {
+            file: scenario.name.clone(),
+            problems,
+        };
+        match scenario.build_network()? {
+            Some((network, route)) => Self::town(scenario, network, route).map_err(invalid),
+            None => Ok(Self::assemble(scenario, None, scenario.build_track()?)),
+        }
+    }
+
+    /// Builds the world `scenario` describes, checking its track or network as validation
+    /// does ([`Scenario::validate`] builds it to check it): the problems found, each naming
+    /// its field, or the world. A road width that is not positive yields no problem here (the
+    /// scenario's other checks name it) and no world.
+    pub fn build_checked(scenario: &Scenario) -> std::result::Result<Arc<BuiltWorld>, Vec<String>> {
+        let width = scenario.road.width_m;
+        let problems = scenario.track.problems();
+        if !problems.is_empty() || width.is_nan() || width <= 0.0 {
+            return Err(problems);
+        }
+        match scenario.track.build_network(width)? {
+            Some((network, route)) => Self::town(scenario, network, route),
+            None => {
+                let track = Track::from_spec(&scenario.track, width)
+                    .map_err(|e| vec![format!("track: {e}")])?;
+                let problems = track.problems(width);
+                if !problems.is_empty() {
+                    return Err(problems);
+                }
+                Ok(Self::assemble(scenario, None, track))
             }
-            None => None,
-        };
-        let track = match &town {
-            Some((_, route)) => route.track.clone(),
-            None => scenario.build_track()?,
-        };
+        }
+    }
+
+    /// The world of a town: its network, the ego cars' route on it as a closed path.
+    fn town(
+        scenario: &Scenario,
+        network: Network,
+        route: Route,
+    ) -> std::result::Result<Arc<BuiltWorld>, Vec<String>> {
+        let route =
+            RoutePath::new(&network, route).map_err(|e| vec![format!("track.route: {e}")])?;
+        let track = route.track.clone();
+        Ok(Self::assemble(
+            scenario,
+            Some((Arc::new(network), route)),
+            track,
+        ))
+    }
+
+    /// The props placed along `track` and the town's buildings kept off them.
+    fn assemble(
+        scenario: &Scenario,
+        town: Option<(Arc<Network>, RoutePath)>,
+        track: Track,
+    ) -> Arc<BuiltWorld> {
         let props = scenario.placed_props(&track);
         let buildings = match &town {
             Some((network, _)) => scenario.place_buildings(network, &props),
             None => Vec::new(),
         };
-        Ok(Arc::new(BuiltWorld {
+        Arc::new(BuiltWorld {
             track,
             town,
             props,
             buildings,
-        }))
+        })
     }
 
     /// The town's road network, when the world is a town.

@@ -8,6 +8,7 @@
 //! lag; each frame carries the tick it shows and `Env` refuses any other.
 
 use crate::error::{Error, Result};
+use crate::sim::built::BuiltWorld;
 use crate::sim::expert::Expert;
 use crate::sim::labels::LabelFrame;
 use crate::sim::map_input::{MapObservation, MapOptions, MapSensor};
@@ -89,14 +90,19 @@ impl Env {
     /// Builds the world of `scenario`. Fails with [`Error::NoVulkanAdapter`] when rendering is
     /// requested and no Vulkan driver is installed.
     pub fn new(scenario: Scenario, options: EnvOptions) -> Result<Env> {
-        let problems = scenario.validate();
-        if !problems.is_empty() {
-            return Err(Error::ScenarioInvalid {
-                file: scenario.name.clone(),
-                problems,
-            });
-        }
-        let sim = Simulation::new(scenario, options.agents)?;
+        // Validation and the world share one build of the track or network.
+        let mut problems = scenario.problems_besides_the_track();
+        let world = BuiltWorld::build_checked(&scenario).map_err(|p| problems.extend(p));
+        let world = match world {
+            Ok(world) if problems.is_empty() => world,
+            _ => {
+                return Err(Error::ScenarioInvalid {
+                    file: scenario.name.clone(),
+                    problems,
+                });
+            }
+        };
+        let sim = Simulation::in_world(scenario, world, options.agents)?;
         let expert = Expert::new(ExpertConfig::default(), 0.0, sim.scenario.seed);
         let renderer = if options.render {
             Some(Renderer::new(&sim, options.labels)?)

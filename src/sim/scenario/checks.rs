@@ -24,6 +24,16 @@ pub fn safe_file_stem(name: &str) -> bool {
 impl Scenario {
     /// Every semantic problem of the scenario, empty when it is sound.
     pub fn validate(&self) -> Vec<String> {
+        self.problems(true)
+    }
+
+    /// Every problem but those found by building the track or network, which
+    /// [`crate::sim::built::BuiltWorld::build_checked`] reports while it builds the world once.
+    pub fn problems_besides_the_track(&self) -> Vec<String> {
+        self.problems(false)
+    }
+
+    fn problems(&self, with_track: bool) -> Vec<String> {
         let mut p = Vec::new();
         let mut check = |ok: bool, msg: String| {
             if !ok {
@@ -222,7 +232,9 @@ impl Scenario {
                 );
             }
         }
-        p.extend(self.track_problems());
+        if with_track {
+            p.extend(self.track_problems());
+        }
         p.extend(self.buildings.problems());
         if self.traffic.cars > 0 || self.traffic != TrafficSpec::default() {
             p.extend(self.traffic.problems());
