@@ -27,6 +27,8 @@ struct Player {
     episode: EpisodeReader,
     steps: Vec<Step>,
     scenario: Arc<crate::sim::Scenario>,
+    /// The recorded scenario's world, built once for the window.
+    built: Result<Arc<crate::sim::built::BuiltWorld>, Arc<String>>,
     index: usize,
     playing: bool,
     speed: f64,
@@ -55,6 +57,8 @@ impl Player {
             bail!("{}: no camera frames to play", path.display());
         }
         Ok(Self {
+            built: crate::sim::built::BuiltWorld::build(&episode.scenario)
+                .map_err(|e| Arc::new(e.to_string())),
             scenario: Arc::new(episode.scenario.clone()),
             episode,
             steps,
@@ -165,6 +169,7 @@ impl Player {
         let snapshot = Snapshot {
             world_id: 0,
             scenario: self.scenario.clone(),
+            built: self.built.clone(),
             state,
             traffic: Arc::new(
                 step.traffic

@@ -108,6 +108,10 @@ pub struct Snapshot {
     /// Changes whenever the world changes (another scenario); the window rebuilds on a change.
     pub world_id: u64,
     pub scenario: Arc<Scenario>,
+    /// The scenario's world as its source built it (the live session's environment, or the
+    /// replayed episode's), so that the window draws it without building it again; why it
+    /// could not be built otherwise.
+    pub built: Result<Arc<crate::sim::built::BuiltWorld>, Arc<String>>,
     pub state: AgentState,
     /// The traffic cars of a town (live sessions only).
     pub traffic: Arc<Vec<crate::sim::VehicleState>>,

@@ -214,6 +214,7 @@ impl Session {
         let snapshot = Snapshot {
             world_id: self.world_id,
             scenario: self.scenario.clone(),
+            built: Ok(self.env.simulation().world().clone()),
             state: self.obs.state.clone(),
             traffic: std::sync::Arc::new(self.env.simulation().traffic_states()),
             frame,

@@ -92,9 +92,9 @@ fn take_newest(source: Res<Source>, mut current: ResMut<Current>, report: Res<Re
 /// Takes the world down and builds the snapshot's when it is another one (the next scenario
 /// of a live session). A track that cannot be built leaves the car on the ground alone.
 fn rebuild_world(world: &mut World, mut shown: Local<Option<u64>>) -> Result {
-    let (world_id, scenario) = {
+    let (world_id, scenario, built) = {
         let s = &world.resource::<Current>().0;
-        (s.world_id, s.scenario.clone())
+        (s.world_id, s.scenario.clone(), s.built.clone())
     };
     if *shown == Some(world_id) {
         return Ok(());
@@ -107,7 +107,6 @@ fn rebuild_world(world: &mut World, mut shown: Local<Option<u64>>) -> Result {
     for e in old {
         world.despawn(e);
     }
-    let built = crate::sim::built::BuiltWorld::build(&scenario);
     if let Ok(built) = &built {
         spawn_static_world(world, &scenario, built, false);
     }
