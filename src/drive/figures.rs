@@ -60,7 +60,12 @@ pub fn render_blocks(chapter_path: &Path, chapter: &str) -> Result<String> {
             return Err(invalid(format!("the block of {file} has no `{BLOCK_END}`")));
         };
         let path = chapter_path.parent().unwrap_or(Path::new(".")).join(file);
-        let figures = AnyFigures::read(&path)?;
+        let figures = AnyFigures::read(&path).map_err(|e| {
+            e.context(format!(
+                "{}: the figures block of {file}",
+                chapter_path.display()
+            ))
+        })?;
         out.push_str(&from[..close + 3]);
         out.push_str("\n\n");
         out.push_str(figures.markdown().trim_end());
