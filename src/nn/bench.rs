@@ -43,7 +43,7 @@ pub fn median_time(budget: f64, mut f: impl FnMut() -> Result<()>) -> Result<f64
 
 /// One framework's figures for one preset (PyTorch's twin prints the same as JSON lines).
 #[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
-pub struct Figures {
+pub struct TrainBenchFigures {
     #[serde(default)]
     pub framework: String,
     pub preset: String,
@@ -95,7 +95,11 @@ fn stock_forward(model: &Model, images: &Tensor) -> candle_core::Result<MixtureB
 
 /// `preset` with candle's stock ops, the same weights (how far its outputs are from ours is
 /// said through `say`).
-pub fn measure_stock(preset: &str, budget: f64, say: &mut dyn FnMut(&str)) -> Result<Figures> {
+pub fn measure_stock(
+    preset: &str,
+    budget: f64,
+    say: &mut dyn FnMut(&str),
+) -> Result<TrainBenchFigures> {
     let model = Model::new(preset_config(preset)?, 0)?;
     let one = Tensor::rand(0f32, 1.0, (1, 3, 66, 200), &device())?;
     let batch = Tensor::rand(0f32, 1.0, (64, 3, 66, 200), &device())?;
@@ -136,7 +140,7 @@ pub fn measure_stock(preset: &str, budget: f64, say: &mut dyn FnMut(&str)) -> Re
     say(&format!(
         "  {preset} with candle's stock ops: outputs within {diff:.1e} of ours"
     ));
-    Ok(Figures {
+    Ok(TrainBenchFigures {
         framework: "candle 0.11.1 stock conv2d/max_pool2d/matmul".into(),
         preset: preset.into(),
         forward_batch1_ms: latency * 1e3,
@@ -183,7 +187,7 @@ fn random_inputs(config: &ModelConfig, n: usize) -> Result<Inputs> {
 
 /// `preset` with the crate's ops: batch-1 latency, batch-64 forward and training throughput;
 /// the training step's phases and kernels are said through `say`.
-pub fn measure(preset: &str, budget: f64, say: &mut dyn FnMut(&str)) -> Result<Figures> {
+pub fn measure(preset: &str, budget: f64, say: &mut dyn FnMut(&str)) -> Result<TrainBenchFigures> {
     let config = preset_config(preset)?;
     let one = random_inputs(&config, 1)?;
     let batch = random_inputs(&config, 64)?;
@@ -238,7 +242,7 @@ pub fn measure(preset: &str, budget: f64, say: &mut dyn FnMut(&str)) -> Result<F
         "    of which {}; candle's own ops (mixture head and loss, gradient bookkeeping, AdamW) {rest:.1} ms",
         named.join(", ")
     ));
-    Ok(Figures {
+    Ok(TrainBenchFigures {
         framework: "steerlab (candle 0.11.1 + own conv/pool/dense ops)".into(),
         preset: preset.into(),
         forward_batch1_ms: latency * 1e3,
@@ -314,7 +318,7 @@ pub fn pytorch(
     presets: &[String],
     threads: usize,
     seconds: f64,
-) -> Result<Vec<Figures>> {
+) -> Result<Vec<TrainBenchFigures>> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/pytorch/steering_bench.py");
     let mut cmd = std::process::Command::new(python);
     cmd.arg(&script)

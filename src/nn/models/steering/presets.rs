@@ -101,11 +101,6 @@ impl ModelConfig {
     pub fn lecture() -> Self {
         Self {
             preset: "lecture".into(),
-            input: InputSpec {
-                channels: 3,
-                height: 66,
-                width: 200,
-            },
             backbone: BackboneConfig {
                 normalise: true,
                 layers: vec![
@@ -132,10 +127,8 @@ impl ModelConfig {
                 ],
             },
             steering: SteeringHeadConfig::default_with(vec![64]),
-            map: None,
-            command_heads: 1,
-            target: Target::Curvature,
-            speed: None,
+            // PilotNet's input, and like it no map, one head, curvature, no speed head.
+            ..Self::pilotnet()
         }
     }
 
