@@ -184,3 +184,10 @@ pub fn decode_png(bytes: &[u8], pixels: Pixels, what: &str) -> Result<(u32, u32,
     data.truncate(out.buffer_size());
     Ok((width, height, data))
 }
+
+/// Reads a number written as JSON, where a number that is not finite was written as `null`
+/// (serde_json writes NaN so): `null` reads as NaN (`#[serde(deserialize_with = ...)]`).
+pub fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}

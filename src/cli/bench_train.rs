@@ -2,11 +2,9 @@
 //! where the time goes layer by layer, and the same figures from the PyTorch twin
 //! (bench/pytorch/steering_bench.py) when a Python with PyTorch is given.
 
-use crate::nn::ModelConfig;
-use crate::nn::bench::{layer_profile, measure, measure_stock, pytorch};
-use crate::nn::models::steering::config::PRESETS;
+use crate::nn::bench::{TrainBenchOptions, train_bench};
 use crate::nn::ops;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,64 +25,28 @@ pub struct TrainBenchArgs {
     /// Threads for PyTorch (steerlab uses the rayon pool: RAYON_NUM_THREADS, default all cores).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
+    /// Also write the figures, with this machine, as JSON (what the guide's tables show).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 pub fn run(args: &TrainBenchArgs) -> Result<ExitCode> {
-    for p in &args.presets {
-        if ModelConfig::preset(p).is_none() {
-            bail!("unknown preset {p:?}; choose from {}", PRESETS.join(", "));
-        }
-    }
     println!(
-        "load average before: {}; rayon threads: {}; OpenBLAS kernels: {}",
-        load_average(),
+        "rayon threads: {}; OpenBLAS kernels: {}",
         rayon::current_num_threads(),
         ops::blas_kernels()
     );
-    let mut rows = Vec::new();
-    for preset in &args.presets {
-        let mut say = |line: &str| println!("{line}");
-        rows.push(measure(preset, args.seconds, &mut say)?);
-        layer_profile(preset, args.seconds, &mut say)?;
-        if args.stock {
-            rows.push(measure_stock(preset, args.seconds, &mut say)?);
-        }
-    }
-    if let Some(python) = &args.python {
-        rows.extend(pytorch(python, &args.presets, args.threads, args.seconds)?);
-    }
-    println!("load average after: {}", load_average());
-    println!(
-        "\n| {:<46} | {:<8} | {:>14} | {:>18} | {:>18} |",
-        "framework", "preset", "batch 1 (ms)", "forward 64 (1/s)", "train 64 (1/s)"
-    );
-    println!(
-        "|{:-<48}|{:-<10}|{:->16}|{:->20}|{:->20}|",
-        "", "", "", "", ""
-    );
-    for r in &rows {
-        println!(
-            "| {:<46} | {:<8} | {:>14.2} | {:>18.0} | {:>18.1} |",
-            r.framework,
-            r.preset,
-            r.forward_batch1_ms,
-            r.forward_batch64_samples_per_s,
-            r.train_batch64_samples_per_s
-        );
-    }
-    for r in rows.iter().filter(|r| r.note.is_some()) {
-        println!(
-            "{} {}: {}",
-            r.framework,
-            r.preset,
-            r.note.as_deref().unwrap_or("")
-        );
+    let options = TrainBenchOptions {
+        presets: &args.presets,
+        seconds: args.seconds,
+        stock: args.stock,
+        pytorch: args.python.as_deref().map(|p| (p, args.threads)),
+    };
+    let figures = train_bench(&options, &mut |line| println!("{line}"))?;
+    println!("\n{}", figures.markdown());
+    if let Some(path) = &args.json {
+        crate::files::write_json(path, &figures)?;
+        println!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 //! this executable.
 
 use crate::drive::collect::{self, RecordOptions, RecordProgress, RecordSummary, Shard, ShardSpec};
+use crate::drive::processes;
 use crate::record::store::{self, Store};
 use crate::sim::Scenario;
 use crate::sim::map_input::{GpsNoise, MapOptions, MapSpec};
@@ -11,7 +12,6 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct RecordArgs {
@@ -89,8 +89,7 @@ fn parse_worker(s: &str) -> Result<(u32, u32), String> {
 pub fn run(args: &RecordArgs) -> Result<ExitCode> {
     if args.worker.is_some() {
         // A worker of `--jobs`: its totals go to the parent as one JSON line.
-        let summary = record(args)?;
-        println!("summary {}", serde_json::to_string(&summary)?);
+        processes::report_summary(&record(args)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let summary = if args.jobs > 1 {
@@ -192,7 +191,7 @@ fn record(args: &RecordArgs) -> Result<RecordSummary> {
             }
             // One line per episode for the parent's progress bar.
             if worker {
-                println!("episode {}", episode.frames);
+                processes::report_episode(episode.frames);
             }
         }
     });
@@ -243,21 +242,12 @@ fn upload(store: &Store, file: &std::path::Path) -> Result<String> {
 }
 
 /// Runs `args.jobs` worker processes of this executable, each recording its share of the
-/// episodes in a world of its own, and merges their totals (files in the order one process
-/// would have written them). A failed worker fails the run after the others finish; every
-/// episode file already written stays.
+/// episodes in a world of its own ([`processes::record_in_processes`]).
 fn record_in_workers(args: &RecordArgs) -> Result<RecordSummary> {
-    use std::io::BufRead;
     let exe = std::env::current_exe().context("finding this executable to start workers")?;
     let options = options(args)?;
-    let planned = options.files();
-    // This process's shard of the run (all of it without --shard), before the workers split it.
-    let total = options.ticks();
-    std::fs::create_dir_all(&options.out)
-        .with_context(|| format!("creating {}", options.out.display()))?;
-    let started = Instant::now();
-    let mut children = Vec::new();
-    for w in 0..args.jobs {
+    crate::files::create_dir_all(&options.out)?;
+    let worker = |w: u32| {
         let mut cmd = std::process::Command::new(&exe);
         cmd.arg("record")
             .args(["--episodes", &args.episodes.to_string()])
@@ -267,8 +257,7 @@ fn record_in_workers(args: &RecordArgs) -> Result<RecordSummary> {
             .args(["--seed", &args.seed.to_string()])
             .arg("--out")
             .arg(&args.out)
-            .args(["--worker", &format!("{w}/{}", args.jobs)])
-            .stdout(std::process::Stdio::piped());
+            .args(["--worker", &format!("{w}/{}", args.jobs)]);
         if let Some(steps) = args.steps {
             cmd.args(["--steps", &steps.to_string()]);
         }
@@ -290,60 +279,15 @@ fn record_in_workers(args: &RecordArgs) -> Result<RecordSummary> {
         for s in &args.scenarios {
             cmd.arg("--scenario").arg(s);
         }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting worker {w} ({})", exe.display()))?;
-        children.push(child);
-    }
-    let progress = frames_bar(total);
+        cmd
+    };
+    // This process's shard of the run (all of it without --shard), before the workers split it.
+    let progress = frames_bar(options.ticks());
     progress.set_message(format!("{} worker processes", args.jobs));
-    let readers: Vec<_> = children
-        .iter_mut()
-        .map(|child| {
-            let stdout = child.stdout.take().expect("piped");
-            let progress = progress.clone();
-            std::thread::spawn(move || {
-                let mut last = String::new();
-                for line in std::io::BufReader::new(stdout).lines() {
-                    let line = line.unwrap_or_default();
-                    if let Some(frames) = line.strip_prefix("episode ") {
-                        progress.inc(frames.parse().unwrap_or(0));
-                    }
-                    last = line;
-                }
-                last
-            })
-        })
-        .collect();
-    let mut summary = RecordSummary::default();
-    let mut failures = Vec::new();
-    for (w, (mut child, reader)) in children.into_iter().zip(readers).enumerate() {
-        let last = reader.join().unwrap_or_default();
-        let status = child
-            .wait()
-            .with_context(|| format!("waiting for worker {w}"))?;
-        let part = last.strip_prefix("summary ").unwrap_or_default();
-        match serde_json::from_str::<RecordSummary>(part) {
-            Ok(part) if status.success() => summary.add(part),
-            _ => failures.push(format!("worker {w} ({status})")),
-        }
-    }
-    if !failures.is_empty() {
-        anyhow::bail!(
-            "{} of {} workers failed: {} (their errors are above; the {} episodes the others \
-             wrote are in {})",
-            failures.len(),
-            args.jobs,
-            failures.join(", "),
-            summary.episodes,
-            args.out.display()
-        );
-    }
+    let summary =
+        processes::record_in_processes(args.jobs, &worker, &options.files(), &args.out, &|n| {
+            progress.inc(n)
+        });
     progress.finish_and_clear();
-    // The order one process writes them in: scenarios as given, then episodes.
-    summary
-        .files
-        .sort_by_key(|f| planned.iter().position(|p| p == f));
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
+    Ok(summary?)
 }

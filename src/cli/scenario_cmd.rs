@@ -1,6 +1,5 @@
 //! `steerlab scenario check`.
 
-use crate::sim::Scenario;
 use crate::sim::built::BuiltWorld;
 use crate::sim::randomise::Randomisation;
 use anyhow::Result;
@@ -23,7 +22,7 @@ pub fn check(paths: &[PathBuf]) -> Result<ExitCode> {
             }
             continue;
         }
-        match Scenario::load(file).and_then(|s| BuiltWorld::build(&s).map(|w| (s, w))) {
+        match BuiltWorld::load(file) {
             Ok((scenario, world)) => {
                 println!("ok      {}: {}", file.display(), world.summary(&scenario))
             }

@@ -1,13 +1,17 @@
-//! The simulator's benchmarks (`steerlab bench sim` and `bench record`), measured here and
-//! printed by the command: ticks and camera frames per second of a world with N cars through
-//! Bevy and through wgpu alone, the step without rendering and with traffic, the drivable-map
-//! patches, and the cost of recording and reading an episode.
+//! The simulator's benchmarks (`steerlab bench sim`, `bench record` and `bench traffic`),
+//! measured here and printed by the command: ticks and camera frames per second of a world with
+//! N cars through Bevy and through wgpu alone, the step without rendering and with traffic, the
+//! drivable-map patches, the cost of recording and reading an episode, and towns soaked in
+//! dense traffic.
 
-use crate::drive::machine::Machine;
 use crate::error::Result;
+use crate::nn::machine::Machine;
+use crate::report::table::markdown_table;
+use crate::sim::built::BuiltWorld;
 use crate::sim::network::Network;
 use crate::sim::network::raster::DrivableMap;
 use crate::sim::network::route::Route;
+use crate::sim::traffic::soak::{Soak, cars_at_density, soak, town_lane_km};
 use crate::sim::{Expert, ExpertConfig, Scenario, Simulation};
 use crate::world::raw::{Layout, RawWorld};
 use crate::world::{Env, EnvOptions, FrameTiming};
@@ -296,36 +300,39 @@ pub fn sim_bench(
 impl SimBench {
     /// The tables `bench sim` prints and the guide shows.
     pub fn markdown(&self) -> String {
-        let m = &self.machine;
         let mut r = format!(
-            "Measured on {} ({} threads, OpenBLAS {}), load {:.1} at the start and {:.1} at the \
-             end: scenario {} at {}×{}, {} measured ticks per row.\n\n",
-            m.cpu,
-            m.cores,
-            m.blas,
-            m.load_start,
-            m.load_end,
+            "{}: scenario {} at {}×{}, {} measured ticks per row.\n\n",
+            self.machine.measured_on(),
             self.scenario,
             self.width,
             self.height,
             self.ticks
         );
-        r.push_str(
-            "| cars | ticks/s | camera frames/s | ms per tick | update ms | render graph ms | GPU wait + copy ms | other ms |\n|---|---|---|---|---|---|---|---|\n",
-        );
-        for row in &self.rendered {
-            r.push_str(&format!(
-                "| {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
-                row.cars,
-                row.ticks_per_s,
-                row.frames_per_s,
-                row.tick_ms,
-                row.update_ms,
-                row.graph_ms,
-                row.wait_ms,
-                row.update_ms - row.graph_ms - row.wait_ms
-            ));
-        }
+        let rows = self.rendered.iter().map(|row| {
+            vec![
+                row.cars.to_string(),
+                format!("{:.1}", row.ticks_per_s),
+                format!("{:.1}", row.frames_per_s),
+                format!("{:.2}", row.tick_ms),
+                format!("{:.2}", row.update_ms),
+                format!("{:.2}", row.graph_ms),
+                format!("{:.2}", row.wait_ms),
+                format!("{:.2}", row.update_ms - row.graph_ms - row.wait_ms),
+            ]
+        });
+        r.push_str(&markdown_table(
+            &[
+                "cars",
+                "ticks/s",
+                "camera frames/s",
+                "ms per tick",
+                "update ms",
+                "render graph ms",
+                "GPU wait + copy ms",
+                "other ms",
+            ],
+            rows,
+        ));
         r.push_str(
             "\nThe same meshes and shading through wgpu alone (no Bevy), the same cars driving; \
              steerlab's camera frames/s as a share of each:\n\n| cars | wgpu, pass per camera: \
@@ -374,6 +381,137 @@ impl SimBench {
              rasterising plus the copy; other: main-world schedule, extraction and preparation; \
              ms per tick adds the simulation and the expert.\n",
         );
+        r
+    }
+}
+
+/// One town of `bench traffic`: its soaks summed over the seeds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrafficSoakRow {
+    pub town: String,
+    pub lane_km: f64,
+    pub cars: usize,
+    /// The longest standstill of any car over the seeds, and its seed.
+    pub longest: Option<(u64, String)>,
+    /// Cars that stood longer than the limit, over every seed.
+    pub cars_stuck: usize,
+    /// Distance per simulated minute of the slowest car of any seed, metres.
+    pub slowest_m_per_min: f64,
+    pub ego_crashes: u32,
+    pub traffic_overlaps: u64,
+    /// Simulated seconds per wall-clock second.
+    pub sim_per_wall: f64,
+}
+
+/// `bench traffic`'s figures, with the machine they were measured on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrafficBench {
+    pub machine: Machine,
+    /// Traffic cars per km of lane, seeds per town, simulated minutes per seed and the
+    /// standstill that counts as stuck, seconds.
+    pub cars_per_lane_km: f64,
+    pub seeds: u64,
+    pub minutes: f64,
+    pub limit_s: f64,
+    pub towns: Vec<TrafficSoakRow>,
+}
+
+/// Soaks each of `towns` at `cars_per_lane_km` for `seeds` seeds of `minutes` simulated
+/// minutes (the ego car driven by the expert); `soaked(town, soaks)` hears of each town's.
+pub fn traffic_bench(
+    towns: &[Scenario],
+    cars_per_lane_km: f64,
+    seeds: u64,
+    minutes: f64,
+    limit_s: f64,
+    soaked: &mut dyn FnMut(&TrafficSoakRow, &[Soak]),
+) -> Result<TrafficBench> {
+    let machine = Machine::here();
+    let mut rows = Vec::new();
+    for town in towns {
+        let mut town = town.clone();
+        let world = BuiltWorld::validated(&town)?;
+        town.traffic.cars = cars_at_density(town_lane_km(&town, &world)?, cars_per_lane_km)?;
+        let started = Instant::now();
+        let soaks = (0..seeds)
+            .map(|seed| soak(&town, seed, minutes * 60.0, limit_s))
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| e.context(format!("soaking {}", town.name)))?;
+        let wall = started.elapsed().as_secs_f64();
+        let longest = soaks
+            .iter()
+            .filter_map(|s| s.longest.as_ref().map(|l| (s.seed, l)))
+            .max_by(|a, b| a.1.seconds.total_cmp(&b.1.seconds));
+        let row = TrafficSoakRow {
+            town: town.name.clone(),
+            lane_km: soaks.first().map_or(0.0, |s| s.lane_km),
+            cars: soaks.first().map_or(0, |s| s.cars),
+            longest: longest.map(|(seed, l)| (seed, l.to_string())),
+            cars_stuck: soaks.iter().map(|s| s.cars_over_limit).sum(),
+            slowest_m_per_min: (soaks.iter().map(|s| s.slowest_m_per_min))
+                .fold(f64::INFINITY, f64::min),
+            ego_crashes: soaks.iter().map(|s| s.ego_crashes).sum(),
+            traffic_overlaps: soaks.iter().map(|s| s.traffic_overlaps).sum(),
+            sim_per_wall: soaks.iter().map(|s| s.seconds).sum::<f64>() / wall.max(1e-9),
+        };
+        soaked(&row, &soaks);
+        rows.push(row);
+    }
+    Ok(TrafficBench {
+        machine: machine.ended(),
+        cars_per_lane_km,
+        seeds,
+        minutes,
+        limit_s,
+        towns: rows,
+    })
+}
+
+impl TrafficBench {
+    /// Cars that stood longer than the limit, in every town.
+    pub fn cars_stuck(&self) -> usize {
+        self.towns.iter().map(|t| t.cars_stuck).sum()
+    }
+
+    /// The table `bench traffic` prints and the guide shows.
+    pub fn markdown(&self) -> String {
+        let mut r = format!(
+            "{}: {} seeds × {} simulated minutes per town at {} cars per lane-km, the ego car \
+             driven by the expert; stuck: standing longer than {} s.\n\n",
+            self.machine.measured_on(),
+            self.seeds,
+            self.minutes,
+            self.cars_per_lane_km,
+            self.limit_s
+        );
+        let rows = self.towns.iter().map(|t| {
+            vec![
+                t.town.clone(),
+                format!("{:.2}", t.lane_km),
+                t.cars.to_string(),
+                (t.longest.as_ref())
+                    .map_or("none".into(), |(seed, l)| format!("{l} (seed {seed})")),
+                t.cars_stuck.to_string(),
+                format!("{:.0}", t.slowest_m_per_min),
+                t.ego_crashes.to_string(),
+                t.traffic_overlaps.to_string(),
+                format!("{:.0}", t.sim_per_wall),
+            ]
+        });
+        r.push_str(&markdown_table(
+            &[
+                "town",
+                "lane km",
+                "cars",
+                "longest standstill",
+                "cars stuck",
+                "slowest car m/min",
+                "ego crashes",
+                "traffic overlaps",
+                "sim s per wall s",
+            ],
+            rows,
+        ));
         r
     }
 }

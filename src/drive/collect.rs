@@ -7,6 +7,7 @@
 use crate::drive::{DriveOptions, InterventionRule, Pilot, Supervision, drive};
 use crate::error::{Error, Result};
 use crate::sim::Scenario;
+use crate::sim::built::BuiltWorld;
 use crate::sim::map_input::MapOptions;
 use crate::sim::randomise::Randomisation;
 use crate::world::{Env, EnvOptions};
@@ -227,9 +228,12 @@ pub fn record(
                 world = None;
             }
             if world.is_none() {
-                let drawn = match &options.randomise {
-                    Some(ranges) => ranges.draw(scenario, seed)?,
-                    None => scenario.clone(),
+                let (drawn, built) = match &options.randomise {
+                    Some(ranges) => {
+                        let d = ranges.draw(scenario, seed)?;
+                        (d.scenario, d.world)
+                    }
+                    None => (scenario.clone(), BuiltWorld::validated(scenario)?),
                 };
                 // A randomised episode draws its localisation error too, unless one was given.
                 let mut env_options = env_options.clone();
@@ -240,7 +244,7 @@ pub fn record(
                     map.gps = Some(gps);
                     map.dropouts = dropouts;
                 }
-                let env = Env::new(drawn, env_options)
+                let env = Env::in_world(drawn, built, env_options)
                     .map_err(|e| e.context(format!("scenario {name}, episode {episode}")))?;
                 world = Some(env);
             }

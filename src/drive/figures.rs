@@ -4,9 +4,10 @@
 //! again from it (`steerlab figures`; a test does it and fails when a table differs), so the
 //! guide cannot say what no run measured.
 
-use crate::drive::bench::SimBench;
+use crate::drive::bench::{SimBench, TrafficBench};
 use crate::drive::main_job::figures::Figures;
 use crate::error::{Error, Result};
+use crate::nn::bench::TrainBench;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -16,13 +17,16 @@ use std::path::Path;
 pub enum AnyFigures {
     MainJob(Box<Figures>),
     SimBench(Box<SimBench>),
+    TrainBench(Box<TrainBench>),
+    TrafficBench(Box<TrafficBench>),
 }
 
 impl AnyFigures {
     pub fn read(path: &Path) -> Result<Self> {
         crate::files::read_json(
             path,
-            "not a figures file (a main job's `figures.json` or `bench sim --json`)",
+            "not a figures file (a main job's `figures.json`, or the `--json` of `bench sim`, \
+             `bench train` or `bench traffic`)",
         )?
         .ok_or_else(|| Error::Output {
             path: path.to_path_buf(),
@@ -30,16 +34,26 @@ impl AnyFigures {
         })
     }
 
-    pub fn markdown(&self) -> String {
-        match self {
-            AnyFigures::MainJob(f) => f.markdown(),
-            AnyFigures::SimBench(f) => f.markdown(),
-        }
+    /// The Markdown of these figures, or of their `part` (only the main job's have parts).
+    pub fn markdown(&self, part: Option<&str>) -> Result<String> {
+        let whole = match (self, part) {
+            (AnyFigures::MainJob(f), _) => return f.markdown(part),
+            (_, Some(p)) => {
+                return Err(Error::InvalidArgument(format!(
+                    "a benchmark's figures have no parts (`#{p}`); only the main job's do"
+                )));
+            }
+            (AnyFigures::SimBench(f), None) => f.markdown(),
+            (AnyFigures::TrainBench(f), None) => f.markdown(),
+            (AnyFigures::TrafficBench(f), None) => f.markdown(),
+        };
+        Ok(whole)
     }
 }
 
 /// The marks around a block of the guide rendered from a figures file, named relative to the
-/// chapter: `<!-- figures: ../figures/main-job.json -->` … `<!-- end figures -->`.
+/// chapter: `<!-- figures: ../figures/main-job.json -->` … `<!-- end figures -->`; a main job's
+/// file may name one part (`../figures/main-job.json#traffic`).
 pub const BLOCK_START: &str = "<!-- figures: ";
 pub const BLOCK_END: &str = "<!-- end figures -->";
 
@@ -55,7 +69,11 @@ pub fn render_blocks(chapter_path: &Path, chapter: &str) -> Result<String> {
         let Some(close) = from.find("-->") else {
             return Err(invalid("a figures mark without its `-->`".into()));
         };
-        let file = from[BLOCK_START.len()..close].trim();
+        let named = from[BLOCK_START.len()..close].trim();
+        let (file, part) = match named.split_once('#') {
+            Some((file, part)) => (file, Some(part)),
+            None => (named, None),
+        };
         let Some(end) = from.find(BLOCK_END) else {
             return Err(invalid(format!("the block of {file} has no `{BLOCK_END}`")));
         };
@@ -68,7 +86,13 @@ pub fn render_blocks(chapter_path: &Path, chapter: &str) -> Result<String> {
         })?;
         out.push_str(&from[..close + 3]);
         out.push_str("\n\n");
-        out.push_str(figures.markdown().trim_end());
+        let markdown = figures.markdown(part).map_err(|e| {
+            e.context(format!(
+                "{}: the figures block of {named}",
+                chapter_path.display()
+            ))
+        })?;
+        out.push_str(markdown.trim_end());
         out.push_str("\n\n");
         out.push_str(BLOCK_END);
         rest = &from[end + BLOCK_END.len()..];

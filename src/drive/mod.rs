@@ -5,12 +5,12 @@
 //!
 //! Layout: the drive loop and its observers ([`closed_loop`]), the policy driver ([`policy`]),
 //! per-tick scores ([`metrics`]) and junction passages ([`junctions`]); collection
-//! ([`collect`], [`workers`]), DAgger ([`dagger`]) and recalibration ([`recalibrate`]);
+//! ([`collect`], [`workers`], across processes [`processes`]), DAgger ([`dagger`]) and recalibration ([`recalibrate`]);
 //! evaluation with its tables and figures ([`eval`]), the robustness and traffic suites
 //! ([`suite`], [`traffic_suite`]), localisation ([`localise`]); recorded episodes re-simulated
 //! and exported ([`resimulate`], [`replay`]); the main job ([`main_job`]); the simulator's
-//! benchmarks ([`bench`](mod@bench)); figures files with the machine they were measured on ([`figures`],
-//! [`machine`]).
+//! benchmarks ([`bench`](mod@bench)); figures files, each with the machine it was measured on
+//! ([`figures`], [`crate::nn::machine`]).
 
 pub mod bench;
 pub mod closed_loop;
@@ -20,10 +20,10 @@ pub mod eval;
 pub mod figures;
 pub mod junctions;
 pub mod localise;
-pub mod machine;
 pub mod main_job;
 pub mod metrics;
 pub mod policy;
+pub mod processes;
 pub mod recalibrate;
 pub mod replay;
 pub mod resimulate;

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::report::plot;
 use crate::sim::Crash;
 use crate::sim::Scenario;
+use crate::sim::built::BuiltWorld;
 use crate::sim::ron_file::{parse_ron, read_ron_file, valid};
 use crate::sim::traffic::soak::{cars_at_density, town_lane_km};
 use crate::world::{Env, EnvOptions};
@@ -226,7 +227,9 @@ pub fn run_traffic_suite(
     // Every route: (town, level, scenario, cars, drive options).
     let mut jobs = Vec::new();
     for town in towns {
-        let km = town_lane_km(town)?;
+        // One world per town, shared by its routes (traffic is not part of it).
+        let world = BuiltWorld::validated(town)?;
+        let km = town_lane_km(town, &world)?;
         for level in &suite.levels {
             let mut scenario = town.clone();
             let cars = cars_at_density(km, level.cars_per_lane_km)?;
@@ -259,7 +262,7 @@ pub fn run_traffic_suite(
                 jobs.push((
                     town.name.clone(),
                     level.name.clone(),
-                    scenario,
+                    (scenario, world.clone()),
                     cars,
                     options,
                 ));
@@ -269,13 +272,13 @@ pub fn run_traffic_suite(
     let drives = crate::drive::workers::run(
         jobs.len(),
         &|j, progress| {
-            let (_, _, scenario, _, options) = &jobs[j];
+            let (_, _, (scenario, world), _, options) = &jobs[j];
             let env_options = EnvOptions {
                 render: policy.is_some(),
                 map: policy.and_then(Policy::map_options),
                 ..EnvOptions::default()
             };
-            let mut env = Env::new(scenario.clone(), env_options)
+            let mut env = Env::in_world(scenario.clone(), world.clone(), env_options)
                 .map_err(|e| e.context(format!("scenario {}", scenario.name)))?;
             let mut fresh;
             let mut pilot = match policy {

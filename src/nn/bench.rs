@@ -4,13 +4,16 @@
 //! (`bench/pytorch/`) run side by side. Figures are medians over repeats filling a time budget.
 
 use crate::error::{Error, Result};
+use crate::nn::machine::Machine;
 use crate::nn::models::backbone::Backbone;
 use crate::nn::models::steering::config::{BackboneConfig, InputSpec, LayerSpec, ModelConfig};
 use crate::nn::models::steering::{Inputs, MixtureBatch};
 use crate::nn::ops;
 use crate::nn::train::optim::{AdamW, AdamWParams};
 use crate::nn::{Model, ModelDir, device};
+use crate::report::table::markdown_table;
 use candle_core::{DType, Tensor, Var};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -47,8 +50,12 @@ pub struct TrainBenchFigures {
     #[serde(default)]
     pub framework: String,
     pub preset: String,
+    /// Not a number where it could not be measured (written as `null`).
+    #[serde(deserialize_with = "crate::files::f64_or_nan")]
     pub forward_batch1_ms: f64,
+    #[serde(deserialize_with = "crate::files::f64_or_nan")]
     pub forward_batch64_samples_per_s: f64,
+    #[serde(deserialize_with = "crate::files::f64_or_nan")]
     pub train_batch64_samples_per_s: f64,
     /// Why a figure is missing.
     #[serde(default)]
@@ -253,7 +260,11 @@ pub fn measure(preset: &str, budget: f64, say: &mut dyn FnMut(&str)) -> Result<T
 }
 
 /// Forward and backward time of each backbone layer at batch 64.
-pub fn layer_profile(preset: &str, budget: f64, say: &mut dyn FnMut(&str)) -> Result<()> {
+pub fn layer_profile(
+    preset: &str,
+    budget: f64,
+    say: &mut dyn FnMut(&str),
+) -> Result<Vec<LayerTime>> {
     let config = preset_config(preset)?;
     let mut shape = (
         config.input.channels,
@@ -263,6 +274,7 @@ pub fn layer_profile(preset: &str, budget: f64, say: &mut dyn FnMut(&str)) -> Re
     say(&format!(
         "  {preset} layers at batch 64 (forward / backward, ms):"
     ));
+    let mut times = Vec::new();
     for (i, layer) in config.backbone.layers.iter().enumerate() {
         let next = layer.output(shape).map_err(Error::InvalidArgument)?;
         // The layer alone, as a one-layer backbone on its own variables.
@@ -297,19 +309,37 @@ pub fn layer_profile(preset: &str, budget: f64, say: &mut dyn FnMut(&str)) -> Re
             out.backward()?;
             Ok(())
         })?;
+        let name = match *layer {
+            LayerSpec::Conv {
+                out_channels,
+                kernel,
+                stride,
+                ..
+            } => format!("conv {out_channels}×{kernel}×{kernel} /{stride}"),
+            LayerSpec::MaxPool { kernel, stride } => {
+                format!("max pool {kernel}×{kernel} /{stride}")
+            }
+        };
+        // The first layer's input is the image: no input gradient.
+        let name = if i == 0 {
+            format!("{name} (the image: no input gradient)")
+        } else {
+            name
+        };
         say(&format!(
-            "    layer {i} {:<34} {:>7.1} / {:>7.1}",
-            format!("{layer:?}")
-                .replace("out_channels", "out")
-                .chars()
-                .take(34)
-                .collect::<String>(),
+            "    layer {i} {name:<44} {:>7.1} / {:>7.1}",
             fwd * 1e3,
             bwd * 1e3
         ));
+        times.push(LayerTime {
+            preset: preset.into(),
+            layer: name,
+            forward_ms: fwd * 1e3,
+            backward_ms: bwd * 1e3,
+        });
         shape = next;
     }
-    Ok(())
+    Ok(times)
 }
 
 /// The PyTorch twin (`bench/pytorch/steering_bench.py`) run by `python` on `presets`.
@@ -348,4 +378,141 @@ pub fn pytorch(
                 .map_err(|e| Error::InvalidArgument(format!("PyTorch output line {l}: {e}")))
         })
         .collect()
+}
+
+/// One backbone layer's forward and backward time at batch 64.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LayerTime {
+    pub preset: String,
+    pub layer: String,
+    pub forward_ms: f64,
+    pub backward_ms: f64,
+}
+
+/// What `bench train` measures: the presets, the seconds per measurement, candle's stock ops
+/// too, and a Python with PyTorch and its threads to run the twin.
+#[derive(Clone, Debug)]
+pub struct TrainBenchOptions<'a> {
+    pub presets: &'a [String],
+    pub seconds: f64,
+    pub stock: bool,
+    pub pytorch: Option<(&'a Path, usize)>,
+}
+
+/// `bench train`'s figures, with the machine they were measured on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainBench {
+    pub machine: Machine,
+    /// Seconds spent on each measurement.
+    pub seconds: f64,
+    pub rows: Vec<TrainBenchFigures>,
+    pub layers: Vec<LayerTime>,
+}
+
+/// Runs the training-speed benchmark `options` describe; each stage's details through `say`.
+pub fn train_bench(options: &TrainBenchOptions, say: &mut dyn FnMut(&str)) -> Result<TrainBench> {
+    for p in options.presets {
+        preset_config(p)?;
+    }
+    let machine = Machine::here();
+    let (mut rows, mut layers) = (Vec::new(), Vec::new());
+    for preset in options.presets {
+        rows.push(measure(preset, options.seconds, say)?);
+        layers.extend(layer_profile(preset, options.seconds, say)?);
+        if options.stock {
+            rows.push(measure_stock(preset, options.seconds, say)?);
+        }
+    }
+    if let Some((python, threads)) = options.pytorch {
+        rows.extend(pytorch(python, options.presets, threads, options.seconds)?);
+    }
+    Ok(TrainBench {
+        machine: machine.ended(),
+        seconds: options.seconds,
+        rows,
+        layers,
+    })
+}
+
+impl TrainBench {
+    /// The tables `bench train` prints and the guide shows.
+    pub fn markdown(&self) -> String {
+        let mut r = format!(
+            "{}; medians over {:.0} s of repeats per figure, f32.\n\n",
+            self.machine.measured_on(),
+            self.seconds
+        );
+        let figure = |x: f64, unit: &str, digits: usize| {
+            if x.is_finite() && x > 0.0 {
+                format!("{x:.digits$} {unit}")
+            } else {
+                "–".into()
+            }
+        };
+        let rows = self.rows.iter().map(|row| {
+            vec![
+                row.framework.clone(),
+                format!("`{}`", row.preset),
+                figure(row.forward_batch1_ms, "ms", 2),
+                figure(row.forward_batch64_samples_per_s, "samples/s", 0),
+                figure(row.train_batch64_samples_per_s, "samples/s", 0),
+            ]
+        });
+        r.push_str(&markdown_table(
+            &[
+                "framework",
+                "preset",
+                "batch 1 forward",
+                "forward, batch 64",
+                "training step, batch 64",
+            ],
+            rows,
+        ));
+        for row in self.rows.iter().filter(|r| r.note.is_some()) {
+            r.push_str(&format!(
+                "\n{} `{}`: {}\n",
+                row.framework,
+                row.preset,
+                row.note.as_deref().unwrap_or("")
+            ));
+        }
+        // Each preset against PyTorch, where both were measured.
+        let ours = self
+            .rows
+            .iter()
+            .filter(|r| r.framework.starts_with("steerlab"));
+        for own in ours {
+            let torch = self.rows.iter().find(|r| {
+                r.preset == own.preset && r.framework.to_lowercase().starts_with("pytorch")
+            });
+            if let Some(torch) = torch {
+                r.push_str(&format!(
+                    "\n`{}` trains at {:.2}× PyTorch's samples/s and answers one frame in {:.2} of \
+                     its time.\n",
+                    own.preset,
+                    own.train_batch64_samples_per_s / torch.train_batch64_samples_per_s,
+                    own.forward_batch1_ms / torch.forward_batch1_ms
+                ));
+            }
+        }
+        let mut presets: Vec<&str> = self.layers.iter().map(|l| l.preset.as_str()).collect();
+        presets.dedup();
+        for preset in presets {
+            r.push_str(&format!(
+                "\nEach backbone layer of `{preset}` alone, batch 64:\n\n"
+            ));
+            let rows = (self.layers.iter().filter(|l| l.preset == preset)).map(|l| {
+                vec![
+                    l.layer.clone(),
+                    format!("{:.1}", l.forward_ms),
+                    format!("{:.1}", l.backward_ms),
+                ]
+            });
+            r.push_str(&markdown_table(
+                &["layer", "forward ms", "backward ms"],
+                rows,
+            ));
+        }
+        r
+    }
 }

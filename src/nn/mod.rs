@@ -15,11 +15,13 @@
 //!   a run's curves.
 //! - [`ops`]: the CPU kernels (convolution, pooling, RoI Align, dense products) candle runs.
 //! - [`device`](mod@device): where tensors live and the thread settings; [`bench`](mod@bench): the training-speed
-//!   benchmarks.
+//!   benchmarks; [`machine`]: the machine a figures file was measured on (processor, threads,
+//!   BLAS kernels, load).
 
 pub mod bench;
 pub mod data;
 pub mod device;
+pub mod machine;
 pub mod metrics;
 pub mod models;
 pub mod ops;

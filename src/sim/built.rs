@@ -2,16 +2,19 @@
 //! loop's track, or a town's network with the route the ego cars drive and its closed path),
 //! the props placed along it and the town's buildings. The simulation, its crash check, the
 //! renderer's scene, the map sensor and the localisation of recorded drives all read this one
-//! build ([`BuiltWorld::build`]); a scenario is built again only by its validation.
+//! build ([`BuiltWorld::build`], or [`BuiltWorld::validated`] which checks the scenario with
+//! the same build).
 
 use crate::error::{Error, Result};
 use crate::sim::collision::PlacedProp;
 use crate::sim::network::Network;
 use crate::sim::network::buildings::Building;
 use crate::sim::network::route::Route;
+use crate::sim::ron_file::read_ron_file;
 use crate::sim::route_path::RoutePath;
 use crate::sim::scenario::{Scenario, TrackSpec};
 use crate::sim::track::Track;
+use std::path::Path;
 use std::sync::Arc;
 
 /// A scenario's built world.
@@ -38,6 +41,37 @@ impl BuiltWorld {
             Some((network, route)) => Self::town(scenario, network, route).map_err(invalid),
             None => Ok(Self::assemble(scenario, None, scenario.build_track()?)),
         }
+    }
+
+    /// Validates `scenario` and builds its world, sharing one build of the track or network
+    /// (validation builds it to check it); errors name the scenario and every problem.
+    pub fn validated(scenario: &Scenario) -> Result<Arc<BuiltWorld>> {
+        let mut problems = scenario.problems_besides_the_track();
+        match Self::build_checked(scenario) {
+            Ok(world) if problems.is_empty() => return Ok(world),
+            Ok(_) => {}
+            Err(p) => problems.extend(p),
+        }
+        Err(Error::ScenarioInvalid {
+            file: scenario.name.clone(),
+            problems,
+        })
+    }
+
+    /// Reads the scenario file `path` and validates it with one build of its world
+    /// ([`BuiltWorld::validated`]); errors name the file as [`Scenario::load`]'s do.
+    pub fn load(path: &Path) -> Result<(Scenario, Arc<BuiltWorld>)> {
+        read_ron_file(path, |text, file| {
+            let scenario = Scenario::parse(text, file)?;
+            match Self::validated(&scenario) {
+                Ok(world) => Ok((scenario, world)),
+                Err(Error::ScenarioInvalid { problems, .. }) => Err(Error::ScenarioInvalid {
+                    file: file.to_string(),
+                    problems,
+                }),
+                Err(e) => Err(e),
+            }
+        })
     }
 
     /// Builds the world `scenario` describes, checking its track or network as validation

@@ -14,16 +14,19 @@
 //! )
 //! ```
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::sim::built::BuiltWorld;
 use crate::sim::map_input::{Dropouts, GpsNoise};
 use crate::sim::math::fnv1a;
 use crate::sim::network::{RouteSpec, TownStyle};
 use crate::sim::ron_file::{parse_ron, read_ron_file, valid};
 use crate::sim::scenario::{CentreLine, Fog, Placement, Scenario};
 use crate::sim::track::TrackSpec;
+use crate::sim::traffic::soak::{cars_at_density, lane_km};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 
 /// The narrowest road drawn for a town (two lanes, one each way), metres.
 pub const TOWN_MIN_ROAD_WIDTH_M: f64 = 6.0;
@@ -342,9 +345,10 @@ impl Randomisation {
         p.iter().map(|m| format!("randomisation.{m}")).collect()
     }
 
-    /// `base` with every randomised property drawn with `seed`; errors when the draw does not
-    /// make a valid scenario (a camera pushed below the ground, say), naming the problem.
-    pub fn draw(&self, base: &Scenario, seed: u64) -> Result<Scenario> {
+    /// `base` with every randomised property drawn with `seed`, and its world (built once,
+    /// which validates it); errors when the draw does not make a valid scenario (a camera
+    /// pushed below the ground, say), naming the problem.
+    pub fn draw(&self, base: &Scenario, seed: u64) -> Result<Drawn> {
         let mut rng = StdRng::seed_from_u64(fnv1a(&[b"randomise", &seed.to_le_bytes()]));
         let mut uniform = |(lo, hi): (f64, f64)| {
             if hi > lo {
@@ -470,24 +474,42 @@ impl Randomisation {
         // Traffic, drawn last for the same reason: its density over the drawn town's lanes.
         let density = self.traffic_cars_per_lane_km.map(&mut uniform);
         let brakes = uniform(self.traffic_sudden_brakes_per_min);
-        if let Some(density) = density
-            && s.track.is_network()
-        {
-            let km = crate::sim::traffic::soak::town_lane_km(&s)?;
-            s.traffic.cars = crate::sim::traffic::soak::cars_at_density(km, density)?;
-            s.traffic.sudden_brakes_per_min = brakes;
-        }
         s.description = format!(
             "{} (randomised, draw seed {seed})",
             base.description.trim_end_matches('.')
         );
-        let problems = s.validate();
-        valid(
-            s,
-            &format!("{} randomised with seed {seed}", base.name),
-            problems,
-        )
+        let name = format!("{} randomised with seed {seed}", base.name);
+        // The world does not depend on the traffic: built (and its track or network checked)
+        // once, before the traffic's density is put on its lanes.
+        let world = match BuiltWorld::build_checked(&s) {
+            Ok(world) => world,
+            Err(mut problems) => {
+                problems.extend(s.problems_besides_the_track());
+                return Err(invalid(name, problems));
+            }
+        };
+        if let (Some(density), Some(network)) = (density, world.network()) {
+            s.traffic.cars = cars_at_density(lane_km(network), density)?;
+            s.traffic.sudden_brakes_per_min = brakes;
+        }
+        let problems = s.problems_besides_the_track();
+        if !problems.is_empty() {
+            return Err(invalid(name, problems));
+        }
+        Ok(Drawn { scenario: s, world })
     }
+}
+
+/// A scenario drawn from ranges, with its world.
+#[derive(Clone, Debug)]
+pub struct Drawn {
+    pub scenario: Scenario,
+    /// The drawn scenario's world, built once ([`crate::world::Env::in_world`] drives in it).
+    pub world: Arc<BuiltWorld>,
+}
+
+fn invalid(file: String, problems: Vec<String>) -> Error {
+    Error::ScenarioInvalid { file, problems }
 }
 
 impl Randomisation {

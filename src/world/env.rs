@@ -21,6 +21,7 @@ use crate::sim::vehicle::Action;
 use crate::sim::{ExpertConfig, Frame};
 pub use crate::world::plugins::window_plugins;
 use crate::world::renderer::{FrameTiming, Renderer};
+use std::sync::Arc;
 
 /// How an [`Env`] is built.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,18 +91,26 @@ impl Env {
     /// Builds the world of `scenario`. Fails with [`Error::NoVulkanAdapter`] when rendering is
     /// requested and no Vulkan driver is installed.
     pub fn new(scenario: Scenario, options: EnvOptions) -> Result<Env> {
-        // Validation and the world share one build of the track or network.
-        let mut problems = scenario.problems_besides_the_track();
-        let world = BuiltWorld::build_checked(&scenario).map_err(|p| problems.extend(p));
-        let world = match world {
-            Ok(world) if problems.is_empty() => world,
-            _ => {
-                return Err(Error::ScenarioInvalid {
-                    file: scenario.name.clone(),
-                    problems,
-                });
-            }
-        };
+        let world = BuiltWorld::validated(&scenario)?;
+        Self::in_world(scenario, world, options)
+    }
+
+    /// Drives in `world`, the world of `scenario` built before ([`BuiltWorld::validated`], or a
+    /// randomised draw's): every environment of one scenario can share one build, whatever
+    /// else differs between them (traffic, episode length). The scenario's checks besides its
+    /// track run again (they build nothing).
+    pub fn in_world(
+        scenario: Scenario,
+        world: Arc<BuiltWorld>,
+        options: EnvOptions,
+    ) -> Result<Env> {
+        let problems = scenario.problems_besides_the_track();
+        if !problems.is_empty() {
+            return Err(Error::ScenarioInvalid {
+                file: scenario.name.clone(),
+                problems,
+            });
+        }
         let sim = Simulation::in_world(scenario, world, options.agents)?;
         let expert = Expert::new(ExpertConfig::default(), 0.0, sim.scenario.seed);
         let renderer = if options.render {

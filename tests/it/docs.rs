@@ -257,3 +257,23 @@ fn the_guide_figures_are_those_of_their_files() {
         "the guide shows no figures rendered from a run's file"
     );
 }
+
+/// A block may name one part of a main job's figures; a part that does not exist, or a part of
+/// a benchmark's figures, is refused by name.
+#[test]
+fn a_figures_block_names_a_part_only_a_main_job_has() {
+    use steerlab::drive::figures::render_blocks;
+    let chapter = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/src/x.md");
+    let block = |named: &str| format!("<!-- figures: {named} -->\n<!-- end figures -->\n");
+    let traffic = render_blocks(&chapter, &block("../figures/main-job.json#traffic")).unwrap();
+    assert!(traffic.contains("The traffic suite") && !traffic.contains("Held-out tracks"));
+    for (named, needle) in [
+        ("../figures/main-job.json#lights", "no part \"lights\""),
+        ("../figures/bench-train.json#pilotnet", "have no parts"),
+    ] {
+        let err = render_blocks(&chapter, &block(named))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle) && err.contains("x.md"), "{err}");
+    }
+}

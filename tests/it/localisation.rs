@@ -374,8 +374,8 @@ fn a_randomised_collection_draws_a_localisation_error_per_drive() {
         ..Randomisation::default()
     };
     assert_eq!(
-        ranges.draw(&base, 4).unwrap(),
-        other.draw(&base, 4).unwrap()
+        ranges.draw(&base, 4).unwrap().scenario,
+        other.draw(&base, 4).unwrap().scenario
     );
     let err = Randomisation::from_ron("Randomisation(gps_position_m: (3.0, 1.0))", "loc.ron")
         .err()

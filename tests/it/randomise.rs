@@ -20,10 +20,10 @@ fn draws_are_seeded_and_every_drawn_scenario_validates_and_builds() {
     for base in builtin().unwrap() {
         let mut looks = std::collections::HashSet::new();
         for seed in 0..40 {
-            let a = ranges.draw(&base, seed).unwrap();
+            let a = ranges.draw(&base, seed).unwrap().scenario;
             assert_eq!(
                 a,
-                ranges.draw(&base, seed).unwrap(),
+                ranges.draw(&base, seed).unwrap().scenario,
                 "{} seed {seed}",
                 base.name
             );
@@ -69,7 +69,7 @@ fn night_like_light_is_drawn_as_often_as_its_share_of_the_log_range() {
     let ranges = Randomisation::default();
     let base = builtin().unwrap().remove(0);
     let draws: Vec<Scenario> = (0..600)
-        .map(|seed| ranges.draw(&base, seed).unwrap())
+        .map(|seed| ranges.draw(&base, seed).unwrap().scenario)
         .collect();
     let night = draws
         .iter()
@@ -180,7 +180,10 @@ fn randomised_episodes_repeat_and_resimulate_to_the_same_frames() {
         .collect();
     // Each episode holds the scenario drawn with its own seed.
     for e in &episodes {
-        assert_eq!(e.scenario, ranges.draw(&scenario, e.meta.seed).unwrap());
+        assert_eq!(
+            e.scenario,
+            ranges.draw(&scenario, e.meta.seed).unwrap().scenario
+        );
         assert_ne!(e.scenario.lighting, scenario.lighting);
     }
     assert_ne!(episodes[0].scenario, episodes[1].scenario);
@@ -315,8 +318,10 @@ fn randomised_towns_are_valid_and_some_meet_at_oblique_five_way_junctions() {
                 continue;
             }
         };
-        let sim = steerlab::sim::Simulation::new(drawn, 1).unwrap();
-        let counts = sim.town().unwrap().network.junction_counts();
+        // The draw's world is the scenario's: built again from it, the same network.
+        let counts = drawn.world.network().unwrap().junction_counts();
+        let sim = steerlab::sim::Simulation::new(drawn.scenario, 1).unwrap();
+        assert_eq!(sim.town().unwrap().network.junction_counts(), counts);
         larger += (counts[4] > 0) as u32;
         towns += 1;
     }
@@ -380,7 +385,7 @@ fn held_out_and_suite_seeds_lie_outside_every_training_draw() {
     let ranges = Randomisation::default();
     for base in builtin().unwrap() {
         for seed in 0..20 {
-            let drawn = ranges.draw(&base, seed).unwrap();
+            let drawn = ranges.draw(&base, seed).unwrap().scenario;
             for s in generator_seeds(&drawn) {
                 if generator_seeds(&base).contains(&s) {
                     continue; // a hand-written track keeps its own

@@ -364,7 +364,8 @@ fn training_a_speed_head_learns_the_experts_speed_from_the_camera() {
     .unwrap();
     scenario.episode_steps = 300;
     // Dense traffic: cars to stop behind, queues at junctions.
-    let km = steerlab::sim::traffic::soak::town_lane_km(&scenario).unwrap();
+    let world = steerlab::sim::built::BuiltWorld::validated(&scenario).unwrap();
+    let km = steerlab::sim::traffic::soak::town_lane_km(&scenario, &world).unwrap();
     scenario.traffic.cars = steerlab::sim::traffic::soak::cars_at_density(km, 20.0).unwrap();
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -492,7 +493,8 @@ fn speed_dart_noise_shows_braking_without_running_into_cars() {
         &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/town_traffic.ron"),
     )
     .unwrap();
-    let km = steerlab::sim::traffic::soak::town_lane_km(&scenario).unwrap();
+    let world = steerlab::sim::built::BuiltWorld::validated(&scenario).unwrap();
+    let km = steerlab::sim::traffic::soak::town_lane_km(&scenario, &world).unwrap();
     scenario.traffic.cars = steerlab::sim::traffic::soak::cars_at_density(km, 15.0).unwrap();
     let dir = crate::tempdir("speed-dart");
     let run = |speed_noise_m_s: f64, seed: u64| {

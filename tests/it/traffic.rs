@@ -59,7 +59,8 @@ fn dense_traffic_over_many_seeds_never_collides_or_stands_for_a_minute() {
     use steerlab::sim::traffic::soak::{cars_at_density, soak, town_lane_km};
     for (town, seeds) in [("town_small", 0..12), ("town", 0..2)] {
         let mut s = shipped(town);
-        s.traffic.cars = cars_at_density(town_lane_km(&s).unwrap(), 10.0).unwrap();
+        let world = steerlab::sim::built::BuiltWorld::validated(&s).unwrap();
+        s.traffic.cars = cars_at_density(town_lane_km(&s, &world).unwrap(), 10.0).unwrap();
         for seed in seeds {
             let soaked = soak(&s, seed, 180.0, 60.0).unwrap();
             assert!(soaked.cars >= 25, "{town}: {} cars", soaked.cars);
@@ -343,7 +344,8 @@ fn cars_that_brake_suddenly_brake_hard_and_nobody_runs_into_them() {
     assert!(brakes > 100, "{brakes} car-ticks of sudden braking");
     assert!(hardest >= 5.9, "hardest braking {hardest:.1} m/s²");
     use steerlab::sim::traffic::soak::{cars_at_density, soak, town_lane_km};
-    s.traffic.cars = cars_at_density(town_lane_km(&s).unwrap(), 8.0).unwrap();
+    let world = steerlab::sim::built::BuiltWorld::validated(&s).unwrap();
+    s.traffic.cars = cars_at_density(town_lane_km(&s, &world).unwrap(), 8.0).unwrap();
     let soaked = soak(&s, 1, 180.0, 60.0).unwrap();
     assert_eq!(
         (soaked.ego_crashes, soaked.traffic_overlaps),

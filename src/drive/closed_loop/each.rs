@@ -7,6 +7,7 @@ use crate::drive::metrics::Supervision;
 use crate::drive::workers::Driver;
 use crate::error::Result;
 use crate::sim::Scenario;
+use crate::sim::built::BuiltWorld;
 use crate::sim::map_input::MapOptions;
 use crate::sim::randomise::Randomisation;
 use crate::world::{Env, EnvOptions};
@@ -39,12 +40,18 @@ pub fn drive_each(
     for (k, base) in scenarios.iter().enumerate() {
         let name = base.name.clone();
         for draw in 0..draws {
-            let (mut scenario, drive_seed, file) = match randomise {
-                None => (base.clone(), seed(&name), format!("{name}.mcap")),
+            let (mut scenario, world, drive_seed, file) = match randomise {
+                None => (
+                    base.clone(),
+                    BuiltWorld::validated(base)?,
+                    seed(&name),
+                    format!("{name}.mcap"),
+                ),
                 Some((ranges, _)) => {
                     let drive_seed = seed(&format!("{name}/{draw}"));
                     let drawn = ranges.draw(base, drive_seed)?;
-                    (drawn, drive_seed, format!("{name}_{draw}.mcap"))
+                    let file = format!("{name}_{draw}.mcap");
+                    (drawn.scenario, drawn.world, drive_seed, file)
                 }
             };
             scenario.episode_steps = ticks.min(u32::MAX as u64) as u32;
@@ -69,19 +76,19 @@ pub fn drive_each(
                 episode: k as u32 * draws + draw,
                 localise: None,
             };
-            jobs.push((scenario, map, run));
+            jobs.push((scenario, world, map, run));
         }
     }
     crate::drive::workers::run(
         jobs.len(),
         &|j, progress| {
-            let (scenario, map, run) = &jobs[j];
+            let (scenario, world, map, run) = &jobs[j];
             let name = scenario.name.clone();
             let options = EnvOptions {
                 map: *map,
                 ..EnvOptions::default()
             };
-            let mut env = Env::new(scenario.clone(), options)
+            let mut env = Env::in_world(scenario.clone(), world.clone(), options)
                 .map_err(|e| e.context(format!("scenario {name}")))?;
             // Each drive gets a fresh copy of the policy, so that it depends on nothing before.
             let mut policy;

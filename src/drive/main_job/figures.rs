@@ -2,10 +2,10 @@
 //! measured on, and the Markdown the guide shows of them (through [`crate::drive::figures`]).
 
 use crate::drive::eval::{gps_table, metrics_table};
-use crate::drive::machine::Machine;
 use crate::drive::metrics::Metrics;
 use crate::drive::traffic_suite::TrafficSuiteResult;
 use crate::error::{Error, Result};
+use crate::nn::machine::Machine;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -47,34 +47,47 @@ impl Figures {
         )
     }
 
-    /// The Markdown the guide shows: the machine, then a table per stage.
-    pub fn markdown(&self) -> String {
-        let m = &self.machine;
+    /// The parts of [`Figures::markdown`] a guide's block can name (`main-job.json#traffic`).
+    pub const PARTS: [&str; 3] = ["tracks", "navigation", "traffic"];
+
+    /// The Markdown the guide shows: the machine, then a table per stage (`part`: only that
+    /// stage's, one of [`Figures::PARTS`]).
+    pub fn markdown(&self, part: Option<&str>) -> Result<String> {
+        if let Some(p) = part.filter(|p| !Self::PARTS.contains(p)) {
+            return Err(Error::InvalidArgument(format!(
+                "the main job's figures have no part {p:?}; name one of {}",
+                Self::PARTS.join(", ")
+            )));
+        }
+        let wanted = |p: &str| part.is_none_or(|part| part == p);
         let mut r = String::new();
         let _ = writeln!(
             r,
-            "Measured on {} ({} threads, OpenBLAS {}), load {:.1} at the start and {:.1} at the \
-             end, {:.1} min in all.\n",
-            m.cpu, m.cores, m.blas, m.load_start, m.load_end, self.minutes
+            "{}, {:.1} min in all (the main job).\n",
+            self.machine.measured_on(),
+            self.minutes
         );
-        let _ = writeln!(
-            r,
-            "Held-out tracks, with a safety driver (a PilotNet policy reading the camera; the \
-             expert's speed):\n\n{}",
-            metrics_table(&self.track)
-        );
-        let _ = writeln!(
-            r,
-            "Without a safety driver:\n\n{}",
-            metrics_table(&self.track_free)
-        );
-        if let Some((suite, score)) = &self.suite {
+        if wanted("tracks") {
             let _ = writeln!(
                 r,
-                "Robustness suite `{suite}`, final model: {score:.1} % autonomy over every cell.\n"
+                "Held-out tracks, with a safety driver (a PilotNet policy reading the camera; \
+                 the expert's speed):\n\n{}",
+                metrics_table(&self.track)
             );
+            let _ = writeln!(
+                r,
+                "Without a safety driver:\n\n{}",
+                metrics_table(&self.track_free)
+            );
+            if let Some((suite, score)) = &self.suite {
+                let _ = writeln!(
+                    r,
+                    "Robustness suite `{suite}`, final model: {score:.1} % autonomy over every \
+                     cell.\n"
+                );
+            }
         }
-        if !self.gps.is_empty() {
+        if wanted("navigation") && !self.gps.is_empty() {
             let _ = writeln!(
                 r,
                 "Navigation in the held-out towns by GPS error (a `navnet` reading the camera and \
@@ -83,7 +96,7 @@ impl Figures {
                 gps_table(&self.gps)
             );
         }
-        if let Some(t) = &self.traffic {
+        if let (true, Some(t)) = (wanted("traffic"), &self.traffic) {
             let _ = writeln!(
                 r,
                 "The traffic suite (`{}`; speed: {}):\n\n{}",
@@ -92,6 +105,6 @@ impl Figures {
                 t.table()
             );
         }
-        r
+        Ok(r)
     }
 }

@@ -81,7 +81,7 @@ pub struct MainJob {
 /// Runs the main job into `options.out`; `progress` hears of every stage.
 pub fn run(options: &MainJobOptions, progress: &mut dyn DaggerObserver) -> Result<MainJob> {
     let args = options;
-    let machine = crate::drive::machine::Machine::here();
+    let machine = crate::nn::machine::Machine::here();
     let started = Instant::now();
     let training = args.training.clone();
     let mut heldout = crate::sim::randomise::held_out_tracks(

@@ -101,7 +101,7 @@ pub fn batch_rng(seed: u64, epoch: usize, index: usize) -> StdRng {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Figure {
     pub name: String,
-    #[serde(deserialize_with = "f64_or_nan")]
+    #[serde(deserialize_with = "crate::files::f64_or_nan")]
     pub value: f64,
 }
 
@@ -110,7 +110,7 @@ pub struct Figure {
 pub struct Epoch {
     pub epoch: usize,
     /// Mean training loss over the epoch's samples (NaN for epoch 0; null in JSON).
-    #[serde(deserialize_with = "f64_or_nan")]
+    #[serde(deserialize_with = "crate::files::f64_or_nan")]
     pub train_loss: f64,
     /// The loss's parts (`train_…`), then the validation figures, as `metrics.csv` names them.
     pub figures: Vec<Figure>,
@@ -129,8 +129,4 @@ impl Epoch {
             .find(|f| f.name == name)
             .map_or(f64::NAN, |f| f.value)
     }
-}
-
-fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }

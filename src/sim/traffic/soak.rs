@@ -3,6 +3,7 @@
 //! `steerlab bench traffic` runs it over many seeds; the tests run a few.
 
 use crate::error::{Error, Result};
+use crate::sim::built::BuiltWorld;
 use crate::sim::network::{LaneKind, Network};
 use crate::sim::vehicle::STANDING_M_S;
 use crate::sim::{Expert, ExpertConfig, Scenario, Simulation};
@@ -65,10 +66,11 @@ pub struct Soak {
     pub traffic_overlaps: u64,
 }
 
-/// The length of the road lanes of the town `scenario`, km (its network built once).
-pub fn town_lane_km(scenario: &Scenario) -> Result<f64> {
-    match scenario.build_network()? {
-        Some((network, _)) => Ok(lane_km(&network)),
+/// The length of the road lanes of the town `scenario`, whose world is `world`, km; an error
+/// naming the scenario when it is no town.
+pub fn town_lane_km(scenario: &Scenario, world: &BuiltWorld) -> Result<f64> {
+    match world.network() {
+        Some(network) => Ok(lane_km(network)),
         None => Err(Error::InvalidArgument(format!(
             "scenario {}: traffic density needs a town (a scenario with a road network)",
             scenario.name

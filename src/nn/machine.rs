@@ -38,6 +38,15 @@ impl Machine {
         }
     }
 
+    /// "Measured on CPU (N threads, OpenBLAS KERNELS), load A at the start and B at the end":
+    /// the sentence every figures table opens with.
+    pub fn measured_on(&self) -> String {
+        format!(
+            "Measured on {} ({} threads, OpenBLAS {}), load {:.1} at the start and {:.1} at the end",
+            self.cpu, self.cores, self.blas, self.load_start, self.load_end
+        )
+    }
+
     /// With the load when the run ended.
     pub fn ended(mut self) -> Self {
         self.load_end = load_average();
