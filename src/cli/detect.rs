@@ -3,11 +3,11 @@
 //! for a labelled episode, mAP@0.5 and COCO AP against the recorded boxes), with the time per
 //! frame.
 
-use crate::nn::data::detections::{BoxedImages, ImageTruth};
-use crate::nn::metrics::detection;
+use crate::nn::data::detections::BoxedImages;
+use crate::nn::machine::Machine;
+use crate::nn::metrics::detection::{self, DetectFigures, DetectRun};
 use crate::nn::models::any_detector::AnyDetector;
 use crate::nn::models::detect::boxes::{BBox, BOX_COLOURS, Detection, draw_outline};
-use crate::record::EpisodeReader;
 use crate::sim::Frame;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -51,6 +51,10 @@ pub struct DetectArgs {
     /// Smallest score of a box drawn.
     #[arg(long, default_value_t = 0.5)]
     pub draw_threshold: f64,
+    /// For a labelled episode: add this run's scores, with this machine, to a figures file
+    /// (made when missing; one run per detector, episode and sampling), as the guide shows.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 fn draw_all(frame: &mut Frame, found: &[Detection], threshold: f64) {
@@ -69,7 +73,6 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
     if args.input.extension().is_some_and(|e| e == "png") {
         return frame(args, &method);
     }
-    let episode = EpisodeReader::open(&args.input)?;
     let mut gif = match &args.out {
         Some(path) if path.extension().is_some_and(|e| e == "gif") => {
             Some(crate::report::gif::GifWriter::new(path, 10))
@@ -80,54 +83,24 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    // Labelled frames and what was found in them, for the scores.
-    let mut labelled = BoxedImages::new();
-    let mut found_in_labelled = Vec::new();
-    let (mut frames, mut seconds, mut size) = (0usize, 0.0, (0, 0));
-    for step in episode.steps(true)? {
-        let Some(frame) = &step.frame else {
-            continue;
-        };
-        if step.tick % args.every.max(1) != 0 {
-            continue;
-        }
-        let started = Instant::now();
-        let found = method.detect(frame)?;
-        seconds += started.elapsed().as_secs_f64();
-        frames += 1;
-        size = (frame.width, frame.height);
-        if let Some(gif) = &mut gif {
-            let mut shown = frame.clone();
-            draw_all(&mut shown, &found, args.draw_threshold);
-            gif.push(shown.width, shown.height, &shown.rgb)?;
-        }
-        let Some(objects) = &step.objects else {
-            continue;
-        };
-        let mut truth = ImageTruth::default();
-        for o in &objects.objects {
-            let b = BBox::new(o.x0 as f64, o.y0 as f64, o.x1 as f64, o.y1 as f64);
-            match labelled.classes.iter().position(|c| *c == o.class) {
-                Some(class) if o.pixels >= args.min_pixels => truth.objects.push((class, b)),
-                // Too small to count, yet there: finding it must not count as a mistake.
-                class => truth.ignored.push((class, b)),
+    let run = method.detect_episode(
+        &args.input,
+        args.every,
+        args.min_pixels,
+        &mut |frame, found| {
+            if let Some(gif) = &mut gif {
+                let mut shown = frame.clone();
+                draw_all(&mut shown, found, args.draw_threshold);
+                gif.push(shown.width, shown.height, &shown.rgb)?;
             }
-        }
-        let image = labelled.len();
-        labelled.push(frame.width, frame.height, frame.rgb.clone(), truth)?;
-        // The method's class index → the index of the same name among the recorded classes.
-        found_in_labelled.extend(found.into_iter().filter_map(|d| {
-            let name = &method.classes()[d.class];
-            let class = labelled.classes.iter().position(|c| c == name)?;
-            Some(Detection { image, class, ..d })
-        }));
-    }
-    if frames == 0 {
-        bail!("{}: no frames", args.input.display());
-    }
+            Ok(())
+        },
+    )?;
+    let (frames, seconds) = (run.frames, run.seconds);
+    let (labelled, found_in_labelled) = (run.labelled, run.found);
     println!(
         "{}: {frames} frames, {:.1} ms per frame",
-        method.describe(size.0, size.1),
+        method.describe(run.width, run.height),
         seconds * 1e3 / frames as f64
     );
     if let Some(gif) = gif {
@@ -145,6 +118,22 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
         "{}",
         super::detector::scores_table(&labelled.classes, &scores)
     );
+    if let Some(path) = &args.json {
+        let episode = args.input.file_name().unwrap_or_default();
+        let run = DetectRun {
+            machine: Machine::here().ended(),
+            detector: method.describe(run.width, run.height),
+            episode: episode.to_string_lossy().into_owned(),
+            every: args.every.max(1),
+            frames: scores.frames,
+            objects: scores.objects,
+            map50: scores.map50,
+            ap: scores.ap,
+            ms_per_frame: scores.ms_per_frame,
+        };
+        let figures = DetectFigures::add(path, run)?;
+        println!("{} runs in {}", figures.detect_runs.len(), path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

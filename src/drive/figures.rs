@@ -8,6 +8,7 @@ use crate::drive::bench::{SimBench, TrafficBench};
 use crate::drive::main_job::figures::Figures;
 use crate::error::{Error, Result};
 use crate::nn::bench::TrainBench;
+use crate::nn::metrics::detection::DetectFigures;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -19,6 +20,7 @@ pub enum AnyFigures {
     SimBench(Box<SimBench>),
     TrainBench(Box<TrainBench>),
     TrafficBench(Box<TrafficBench>),
+    Detect(Box<DetectFigures>),
 }
 
 impl AnyFigures {
@@ -26,7 +28,7 @@ impl AnyFigures {
         crate::files::read_json(
             path,
             "not a figures file (a main job's `figures.json`, or the `--json` of `bench sim`, \
-             `bench train` or `bench traffic`)",
+             `bench train`, `bench traffic` or `detect`)",
         )?
         .ok_or_else(|| Error::Output {
             path: path.to_path_buf(),
@@ -40,12 +42,13 @@ impl AnyFigures {
             (AnyFigures::MainJob(f), _) => return f.markdown(part),
             (_, Some(p)) => {
                 return Err(Error::InvalidArgument(format!(
-                    "a benchmark's figures have no parts (`#{p}`); only the main job's do"
+                    "these figures have no parts (`#{p}`); only the main job's do"
                 )));
             }
             (AnyFigures::SimBench(f), None) => f.markdown(),
             (AnyFigures::TrainBench(f), None) => f.markdown(),
             (AnyFigures::TrafficBench(f), None) => f.markdown(),
+            (AnyFigures::Detect(f), None) => f.markdown(),
         };
         Ok(whole)
     }

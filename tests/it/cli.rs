@@ -279,6 +279,30 @@ fn labelled_recordings_export_to_coco() {
         "{stdout}"
     );
     assert!(std::fs::metadata(dir.join("boxes.gif")).unwrap().len() > 1000);
+    // `--json` keeps one run per detector, episode and sampling in one figures file.
+    let figures = dir.join("detect.json");
+    for every in ["5", "5", "10"] {
+        let out = steerlab()
+            .args(["detect", "--every", every, "--model"])
+            .arg(dir.join("detector"))
+            .arg(&file)
+            .arg("--json")
+            .arg(&figures)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let read = steerlab::drive::figures::AnyFigures::read(&figures).unwrap();
+    let table = read.markdown(None).unwrap();
+    assert!(
+        table.contains("1 frame in 5") && table.contains("1 frame in 10"),
+        "{table}"
+    );
+    assert_eq!(table.matches("two-stage detector").count(), 2, "{table}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -1,14 +1,18 @@
 //! Either detector behind one call: the two-stage detector or the sliding-window baseline
-//! (a classifier with a background class run over windows), loaded from its model folder.
+//! (a classifier with a background class run over windows), loaded from its model folder, on a
+//! frame or over a recorded episode.
 
 use crate::error::{Error, Result};
 use crate::nn::ModelDir;
+use crate::nn::data::detections::{BoxedImages, ImageTruth};
 use crate::nn::models::classify::Classifier;
-use crate::nn::models::detect::boxes::Detection;
+use crate::nn::models::detect::boxes::{BBox, Detection};
 use crate::nn::models::detect::{DetectOptions, Detector};
 use crate::nn::models::slide::SlidingWindow;
+use crate::record::EpisodeReader;
 use crate::sim::Frame;
 use std::path::Path;
+use std::time::Instant;
 
 /// A loaded detector of either kind.
 pub enum AnyDetector {
@@ -79,5 +83,86 @@ impl AnyDetector {
             }
             Self::Sliding(m, s) => s.detect(m, frame),
         }
+    }
+}
+
+/// A detector run over a recorded episode: the frames with their recorded boxes, what was
+/// found in them, and the time it took.
+pub struct EpisodeDetections {
+    /// The scored frames (those with recorded boxes) and their truth.
+    pub labelled: BoxedImages,
+    /// The detections in `labelled`'s frames, their classes as `labelled` names them.
+    pub found: Vec<Detection>,
+    /// Frames detected (every `every`-th) and the seconds detection took, one at a time.
+    pub frames: usize,
+    pub seconds: f64,
+    /// The frames' size.
+    pub width: u32,
+    pub height: u32,
+}
+
+impl AnyDetector {
+    /// Detects every `every`-th frame of the episode `path`; `seen(frame, found)` hears of each.
+    /// Recorded objects with fewer than `min_pixels` visible pixels are crowd regions (neither
+    /// to be found nor wrong to find). Errors name the file.
+    pub fn detect_episode(
+        &self,
+        path: &Path,
+        every: u64,
+        min_pixels: u32,
+        seen: &mut dyn FnMut(&Frame, &[Detection]) -> Result<()>,
+    ) -> Result<EpisodeDetections> {
+        let episode = EpisodeReader::open(path)?;
+        let mut labelled = BoxedImages::new();
+        let mut found_in_labelled = Vec::new();
+        let (mut frames, mut seconds, mut size) = (0usize, 0.0, (0, 0));
+        for step in episode.steps(true)? {
+            let Some(frame) = &step.frame else {
+                continue;
+            };
+            if step.tick % every.max(1) != 0 {
+                continue;
+            }
+            let started = Instant::now();
+            let found = self.detect(frame)?;
+            seconds += started.elapsed().as_secs_f64();
+            frames += 1;
+            size = (frame.width, frame.height);
+            seen(frame, &found)?;
+            let Some(objects) = &step.objects else {
+                continue;
+            };
+            let mut truth = ImageTruth::default();
+            for o in &objects.objects {
+                let b = BBox::new(o.x0 as f64, o.y0 as f64, o.x1 as f64, o.y1 as f64);
+                match labelled.classes.iter().position(|c| *c == o.class) {
+                    Some(class) if o.pixels >= min_pixels => truth.objects.push((class, b)),
+                    // Too small to count, yet there: finding it must not count as a mistake.
+                    class => truth.ignored.push((class, b)),
+                }
+            }
+            let image = labelled.len();
+            labelled.push(frame.width, frame.height, frame.rgb.clone(), truth)?;
+            // The detector's class index → the index of the same name among the recorded ones.
+            found_in_labelled.extend(found.into_iter().filter_map(|d| {
+                let name = &self.classes()[d.class];
+                let class = labelled.classes.iter().position(|c| c == name)?;
+                Some(Detection { image, class, ..d })
+            }));
+        }
+        if frames == 0 {
+            return Err(Error::Episode {
+                path: path.to_path_buf(),
+                message: "no camera frames to detect in".into(),
+            });
+        }
+        Ok(EpisodeDetections {
+            labelled,
+            found: found_in_labelled,
+            frames,
+            seconds,
+            width: size.0,
+            height: size.1,
+        })
     }
 }
