@@ -1,17 +1,18 @@
 """Frames per second from Python against the Rust `Env` in the same run.
 
-    .venv/bin/python python/bench_step.py [--ticks 300] [--cars 1,4,16]
+    .venv/bin/python python/bench_step.py [--ticks 300] [--cars 1,4,16] [--json FILE]
 
 Drives the built-in oval (200x66 camera) with the expert's actions, one car through
 `steerlab.make` and N cars through `steerlab.make_vec`, then runs `steerlab bench sim` on the
 same scenario from the same start poses (the scenario's seed) and prints both and their ratio
 (Python's share of Rust's throughput). What a tick costs depends on what the cameras see, so
-the two must drive the same ticks.
+the two must drive the same ticks. `--json FILE` keeps the figures with `bench sim`'s (and the
+machine they were measured on), a figures file the guide's table is rendered from.
 """
 
 import argparse
 import json
-import re
+import tempfile
 import subprocess
 import time
 from pathlib import Path
@@ -42,30 +43,35 @@ def python_fps(cars: int, ticks: int) -> float:
     return cars * ticks / elapsed
 
 
-def rust_fps(cars: list[int], ticks: int) -> dict[int, float]:
-    out = subprocess.run([ROOT / "target/debug/steerlab", "bench", "sim", "--ticks", str(ticks),
-                          "--agents", ",".join(map(str, cars))], capture_output=True, text=True, check=True).stdout
-    rows = {}
-    for line in out.splitlines():
-        m = re.match(r"\| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", line)
-        if m and int(m.group(1)) in cars and int(m.group(1)) not in rows:
-            rows[int(m.group(1))] = float(m.group(3))
-    return rows
+def rust_bench(cars: list[int], ticks: int) -> dict:
+    """`steerlab bench sim`'s figures file for the same cars and ticks."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sim.json"
+        subprocess.run([ROOT / "target/debug/steerlab", "bench", "sim", "--ticks", str(ticks),
+                        "--agents", ",".join(map(str, cars)), "--json", path],
+                       capture_output=True, text=True, check=True)
+        return json.loads(path.read_text())
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--ticks", type=int, default=300)
     p.add_argument("--cars", default="1,4,16")
+    p.add_argument("--json", type=Path, help="write the figures here")
     a = p.parse_args()
     cars = [int(c) for c in a.cars.split(",")]
     py = {c: python_fps(c, a.ticks) for c in cars}
-    rs = rust_fps(cars, a.ticks)
+    sim = rust_bench(cars, a.ticks)
+    rs = {row["cars"]: row["frames_per_s"] for row in sim["rendered"]}
+    rows = [{"cars": c, "python_fps": py[c], "rust_fps": rs[c]} for c in cars]
     print("| cars | Python frames/s | Rust frames/s | Python / Rust |")
     print("|---|---|---|---|")
-    for c in cars:
-        print(f"| {c} | {py[c]:.1f} | {rs[c]:.1f} | {py[c] / rs[c]:.2f} |")
-    print(json.dumps({"python": py, "rust": rs}))
+    for r in rows:
+        print(f"| {r['cars']} | {r['python_fps']:.1f} | {r['rust_fps']:.1f} | "
+              f"{r['python_fps'] / r['rust_fps']:.2f} |")
+    if a.json:
+        a.json.write_text(json.dumps({"python_step": rows, "sim": sim}, indent=2))
+        print(f"wrote {a.json}")
 
 
 if __name__ == "__main__":

@@ -515,3 +515,52 @@ impl TrafficBench {
         r
     }
 }
+
+/// One row of `python/bench_step.py`: the same cars and ticks stepped from Python and by
+/// `bench sim`, camera frames per second.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PythonStepRow {
+    pub cars: usize,
+    pub python_fps: f64,
+    pub rust_fps: f64,
+}
+
+/// `python/bench_step.py --json`'s figures: Python's rows and the `bench sim` run beside them
+/// (with the machine).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PythonStepBench {
+    pub python_step: Vec<PythonStepRow>,
+    pub sim: SimBench,
+}
+
+impl PythonStepBench {
+    /// The table the guide shows.
+    pub fn markdown(&self) -> String {
+        let mut r = format!(
+            "{}: scenario {} at {}×{}, {} measured ticks per row, the expert's actions.\n\n",
+            self.sim.machine.measured_on(),
+            self.sim.scenario,
+            self.sim.width,
+            self.sim.height,
+            self.sim.ticks
+        );
+        let rows = self.python_step.iter().map(|row| {
+            vec![
+                row.cars.to_string(),
+                format!("{:.0}", row.python_fps),
+                format!("{:.0}", row.rust_fps),
+                format!("{:.2}", row.python_fps / row.rust_fps),
+            ]
+        });
+        r.push_str(&markdown_table(
+            &[
+                "cars in one world",
+                "Python frames/s",
+                "Rust `bench sim` frames/s",
+                "Python / Rust",
+            ],
+            rows,
+        ));
+        r
+    }
+}

@@ -4,7 +4,7 @@
 //! again from it (`steerlab figures`; a test does it and fails when a table differs), so the
 //! guide cannot say what no run measured.
 
-use crate::drive::bench::{SimBench, TrafficBench};
+use crate::drive::bench::{PythonStepBench, SimBench, TrafficBench};
 use crate::drive::main_job::figures::Figures;
 use crate::error::{Error, Result};
 use crate::nn::bench::TrainBench;
@@ -21,6 +21,7 @@ pub enum AnyFigures {
     TrainBench(Box<TrainBench>),
     TrafficBench(Box<TrafficBench>),
     Detect(Box<DetectFigures>),
+    PythonStep(Box<PythonStepBench>),
 }
 
 impl AnyFigures {
@@ -28,7 +29,7 @@ impl AnyFigures {
         crate::files::read_json(
             path,
             "not a figures file (a main job's `figures.json`, or the `--json` of `bench sim`, \
-             `bench train`, `bench traffic` or `detect`)",
+             `bench train`, `bench traffic`, `detect` or `python/bench_step.py`)",
         )?
         .ok_or_else(|| Error::Output {
             path: path.to_path_buf(),
@@ -49,6 +50,7 @@ impl AnyFigures {
             (AnyFigures::TrainBench(f), None) => f.markdown(),
             (AnyFigures::TrafficBench(f), None) => f.markdown(),
             (AnyFigures::Detect(f), None) => f.markdown(),
+            (AnyFigures::PythonStep(f), None) => f.markdown(),
         };
         Ok(whole)
     }
