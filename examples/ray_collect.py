@@ -80,6 +80,24 @@ def collect(actors: int, scenarios, out, episodes=1, seed=0, steps=None, noise=0
     }
 
 
+def record_jobs(jobs: int, a) -> dict:
+    """`steerlab record --jobs N` of the same expert episodes, timed from outside."""
+    import subprocess
+
+    exe = Path(__file__).resolve().parents[1] / "target/debug/steerlab"
+    scenarios = [s if s.endswith(".ron") else f"scenarios/{s}.ron" for s in a.scenario]
+    cmd = [str(exe), "record", "--jobs", str(jobs), "--episodes", str(a.episodes), "--seed", str(a.seed),
+           "--noise", str(a.noise), "--out", f"{a.out}-jobs{jobs}", "--scenario", *scenarios]
+    if a.steps:
+        cmd += ["--steps", str(a.steps)]
+    started = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    seconds = time.perf_counter() - started
+    frames = int(out.split("episodes, ")[1].split(" frames")[0])
+    return {"collection": f"`steerlab record --jobs {jobs}`", "seconds": seconds, "frames": frames}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--actors", type=int, default=2)
@@ -94,7 +112,14 @@ def main():
     p.add_argument("--out", default="runs/ray")
     p.add_argument("--compare", action="store_true",
                    help="then record the same expert episodes in this one process (OUT-one) and compare")
+    p.add_argument("--json", type=Path, default=None,
+                   help="with --compare: also time `steerlab record --jobs 1` and `--jobs 2` of the same "
+                        "episodes and write every collection's figures, with the machine, to this file")
     a = p.parse_args()
+    if a.json:
+        import steerlab
+
+        machine = steerlab.machine()  # its load now; the load at the end is added below
     result = collect(a.actors, a.scenario, a.out, a.episodes, a.seed, a.steps, a.noise, a.model, a.beta, a.address)
     print(json.dumps({k: v for k, v in result.items() if k != "files"}))
     if a.compare:
@@ -108,6 +133,16 @@ def main():
         print(json.dumps({"actors": 0, "episodes": one["episodes"], "frames": one["frames"], "seconds": seconds,
                           "frames_per_s": one["frames"] / seconds}))
         print(f"Ray with {a.actors} actors / one process: {result['frames_per_s'] / (one['frames'] / seconds):.2f}")
+        if a.json:
+            rows = [{"collection": "one process (`steerlab.record`)", "seconds": seconds, "frames": one["frames"]},
+                    {"collection": f"Ray, {a.actors} actors (`ray_collect.py --actors {a.actors}`)",
+                     "seconds": result["seconds"], "frames": result["frames"]}]
+            rows += [record_jobs(jobs, a) for jobs in (1, 2)]
+            machine["load_end"] = steerlab.machine()["load_end"]
+            figures = {"machine": machine, "episodes": a.episodes, "steps": a.steps,
+                       "scenarios": a.scenario, "collections": rows}
+            a.json.write_text(json.dumps(figures, indent=2))
+            print(f"wrote {a.json}")
     print(f"train on them: steerlab train --data {a.out}")
 
 

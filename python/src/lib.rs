@@ -441,6 +441,14 @@ fn record_expert(
     Ok(serde_json::to_string(&summary).map_err(err)?)
 }
 
+/// This machine as every figures file records it (processor, threads, BLAS kernels, load), as
+/// JSON.
+#[pyfunction]
+fn machine() -> PyResult<String> {
+    let here = steerlab::nn::machine::Machine::here().ended();
+    Ok(serde_json::to_string(&here).map_err(err)?)
+}
+
 /// Records one DAgger episode into `path`: each tick the expert steers with probability
 /// `beta`, else the model at `model`; every frame is labelled with the expert's action.
 #[pyfunction]
@@ -510,5 +518,6 @@ fn _steerlab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_episode, m)?)?;
     m.add_function(wrap_pyfunction!(record_expert, m)?)?;
     m.add_function(wrap_pyfunction!(record_dagger, m)?)?;
+    m.add_function(wrap_pyfunction!(machine, m)?)?;
     Ok(())
 }

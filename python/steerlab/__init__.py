@@ -32,7 +32,7 @@ from .env import Reward, SteerlabEnv, SteerlabVectorEnv
 
 __all__ = [
     "EpisodeReader", "Model", "Reward", "SteerlabEnv", "SteerlabError", "SteerlabVectorEnv",
-    "make", "make_vec", "record", "record_dagger",
+    "machine", "make", "make_vec", "record", "record_dagger",
 ]
 
 # `gymnasium.make("steerlab/Drive-v0", scenario=...)` and `gymnasium.make_vec(...,
@@ -117,6 +117,12 @@ class Model:
     def mode(self, frame: np.ndarray, map: np.ndarray | None = None) -> float:
         """The mean of the heaviest component: the curvature the policy steers by mode."""
         return max(self.distribution(frame, map))[1]
+
+
+def machine() -> dict:
+    """This machine as steerlab's figures files record it: `cpu`, `cores`, `blas` (the OpenBLAS
+    kernels in use), `load_start` and `load_end` (the 1-minute load average now)."""
+    return json.loads(_steerlab.machine())
 
 
 def record(scenarios, out: str | Path, *, episodes: int = 1, seed: int = 0, noise: float = 0.0,

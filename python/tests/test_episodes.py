@@ -103,3 +103,15 @@ def test_shard_auto_reads_the_array_index(tmp_path, oval, steerlab_bin):
                           "--out", tmp_path / "none"], capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin"})
     assert bad.returncode != 0 and "JOB_COMPLETION_INDEX" in bad.stderr
+
+
+def test_machine_is_what_figures_files_record(steerlab_bin, tmp_path):
+    # The same record as `bench sim --json` writes: processor, threads, BLAS kernels, load.
+    m = steerlab.machine()
+    assert m["cpu"] and m["cores"] >= 1 and m["blas"]
+    assert m["load_start"] >= 0 and m["load_end"] >= 0
+    out = tmp_path / "sim.json"
+    subprocess.run([steerlab_bin, "bench", "sim", "--ticks", "2", "--agents", "1", "--json", out],
+                   check=True, capture_output=True)
+    rust = json.loads(out.read_text())["machine"]
+    assert (rust["cpu"], rust["cores"], rust["blas"]) == (m["cpu"], m["cores"], m["blas"])

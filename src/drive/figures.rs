@@ -6,6 +6,7 @@
 
 use crate::drive::bench::{PythonStepBench, SimBench, TrafficBench};
 use crate::drive::main_job::figures::Figures;
+use crate::drive::processes::CollectionBench;
 use crate::error::{Error, Result};
 use crate::nn::bench::TrainBench;
 use crate::nn::metrics::detection::DetectFigures;
@@ -22,6 +23,7 @@ pub enum AnyFigures {
     TrafficBench(Box<TrafficBench>),
     Detect(Box<DetectFigures>),
     PythonStep(Box<PythonStepBench>),
+    Collection(Box<CollectionBench>),
 }
 
 impl AnyFigures {
@@ -29,7 +31,8 @@ impl AnyFigures {
         crate::files::read_json(
             path,
             "not a figures file (a main job's `figures.json`, or the `--json` of `bench sim`, \
-             `bench train`, `bench traffic`, `detect` or `python/bench_step.py`)",
+             `bench train`, `bench traffic`, `detect`, `python/bench_step.py` or \
+             `examples/ray_collect.py`)",
         )?
         .ok_or_else(|| Error::Output {
             path: path.to_path_buf(),
@@ -51,6 +54,7 @@ impl AnyFigures {
             (AnyFigures::TrafficBench(f), None) => f.markdown(),
             (AnyFigures::Detect(f), None) => f.markdown(),
             (AnyFigures::PythonStep(f), None) => f.markdown(),
+            (AnyFigures::Collection(f), None) => f.markdown(),
         };
         Ok(whole)
     }

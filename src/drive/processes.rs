@@ -2,10 +2,14 @@
 //! program run again with its share of the episodes, recording in a world of its own; it
 //! reports each finished episode and, at its end, its totals on standard output, one line each
 //! ([`report_episode`], [`report_summary`]); [`record_in_processes`] starts the workers,
-//! follows their lines and merges their totals.
+//! follows their lines and merges their totals. [`CollectionBench`]: the figures of one
+//! collection made in one process, by Ray actors and by worker processes.
 
 use crate::drive::collect::RecordSummary;
 use crate::error::{Error, Result};
+use crate::nn::machine::Machine;
+use crate::report::table::markdown_table;
+use serde::{Deserialize, Serialize};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -101,4 +105,56 @@ pub fn record_in_processes(
         .sort_by_key(|f| planned.iter().position(|p| p == f));
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// One way of collecting the same episodes and what it took (`examples/ray_collect.py
+/// --compare --json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CollectionRow {
+    pub collection: String,
+    pub seconds: f64,
+    pub frames: u64,
+}
+
+/// The same expert episodes collected in one process, by Ray actors and by `record --jobs`,
+/// with the machine they ran on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CollectionBench {
+    pub machine: Machine,
+    pub scenarios: Vec<String>,
+    pub episodes: u32,
+    /// Ticks per episode (each scenario's own length when `None`).
+    pub steps: Option<u32>,
+    pub collections: Vec<CollectionRow>,
+}
+
+impl CollectionBench {
+    /// The table the guide shows: each collection's time, frames per second and its speed
+    /// against the first (one process).
+    pub fn markdown(&self) -> String {
+        let steps = self
+            .steps
+            .map_or("their own length".into(), |s| format!("{s} ticks"));
+        let mut r = format!(
+            "{}: {} × {} episodes of {steps}, one car per world.\n\n",
+            self.machine.measured_on(),
+            self.scenarios.join(", "),
+            self.episodes
+        );
+        let rate = |c: &CollectionRow| c.frames as f64 / c.seconds.max(1e-9);
+        let one = self.collections.first().map_or(f64::NAN, rate);
+        let rows = self.collections.iter().map(|c| {
+            vec![
+                c.collection.clone(),
+                format!("{:.2}", c.seconds),
+                format!("{:.0}", rate(c)),
+                format!("{:.2}", rate(c) / one),
+            ]
+        });
+        r.push_str(&markdown_table(
+            &["collection", "seconds", "frames/s", "against one process"],
+            rows,
+        ));
+        r
+    }
 }
