@@ -166,6 +166,10 @@ pub struct Metrics {
     /// In a town: where the safety driver took over.
     #[serde(default)]
     pub intervention_places: InterventionPlaces,
+    /// In a town: how much of the expert's curvature the policy commanded, by place and by
+    /// whether the car was on its path.
+    #[serde(default)]
+    pub steering_gains: SteeringGains,
     /// Drives that ended because the car stood still for [`STALL_S`] (blocked: a locked
     /// junction, a car that never moves on), and where the first one stood.
     #[serde(default)]
@@ -206,20 +210,121 @@ pub struct InterventionPlaces {
 impl InterventionPlaces {
     /// Counts one intervention at a car's place on its route.
     pub fn count(&mut self, route: &crate::sim::route_path::RoutePosition) {
-        let place = if route.in_junction {
-            &mut self.junction
-        } else if route.distance_to_junction_m <= crate::sim::map_input::COMMAND_RANGE_M {
-            &mut self.approach
-        } else {
-            &mut self.road
-        };
-        *place += 1;
+        *at_place(
+            route,
+            &mut self.road,
+            &mut self.approach,
+            &mut self.junction,
+        ) += 1;
     }
 
     pub fn merge(&mut self, other: &InterventionPlaces) {
         self.road += other.road;
         self.approach += other.approach;
         self.junction += other.junction;
+    }
+}
+
+/// Of `road`, `approach` and `junction`, the one for a car's place on its route: inside a
+/// junction, within [`crate::sim::map_input::COMMAND_RANGE_M`] before one, or elsewhere.
+fn at_place<'a, T>(
+    route: &crate::sim::route_path::RoutePosition,
+    road: &'a mut T,
+    approach: &'a mut T,
+    junction: &'a mut T,
+) -> &'a mut T {
+    if route.in_junction {
+        junction
+    } else if route.distance_to_junction_m <= crate::sim::map_input::COMMAND_RANGE_M {
+        approach
+    } else {
+        road
+    }
+}
+
+/// A car this close to its path (lateral offset, metres, and heading error, radians) is on it
+/// for [`SteeringGains`]; farther, the expert's label is mostly its correction back.
+pub const ON_PATH_M: f64 = 0.25;
+pub const ON_PATH_RAD: f64 = 0.05;
+
+/// The policy's commanded curvature regressed on the expert's label through the origin:
+/// Σ policy·expert / Σ expert² over the ticks the policy steered (1: it steers as much as the
+/// expert asks, 0: it ignores it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GainSums {
+    pub ticks: u64,
+    pub policy_times_expert: f64,
+    pub expert_squared: f64,
+}
+
+impl GainSums {
+    /// The gain, when the expert asked for any curvature at all (Σ expert² of at least
+    /// 0.02 1/m held for 10 ticks).
+    pub fn gain(&self) -> Option<f64> {
+        (self.expert_squared >= 10.0 * 0.02f64.powi(2))
+            .then(|| self.policy_times_expert / self.expert_squared)
+    }
+
+    fn add(&mut self, policy: f64, expert: f64) {
+        self.ticks += 1;
+        self.policy_times_expert += policy * expert;
+        self.expert_squared += expert * expert;
+    }
+
+    fn merge(&mut self, other: &GainSums) {
+        self.ticks += other.ticks;
+        self.policy_times_expert += other.policy_times_expert;
+        self.expert_squared += other.expert_squared;
+    }
+}
+
+/// [`GainSums`] on a road, on the approach to a junction and inside one (the places of
+/// [`InterventionPlaces`]), each on the car's path and off it ([`ON_PATH_M`], [`ON_PATH_RAD`]).
+/// A policy that follows the road but does not steer back to its path where the paint ends
+/// shows a gain near 1 on the path and far below it off the path, inside junctions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SteeringGains {
+    pub road: [GainSums; 2],
+    pub approach: [GainSums; 2],
+    pub junction: [GainSums; 2],
+}
+
+impl SteeringGains {
+    /// Counts a tick the policy steered `policy` (1/m) where the expert's label was `expert`.
+    pub fn count(
+        &mut self,
+        route: &crate::sim::route_path::RoutePosition,
+        lateral_offset_m: f64,
+        heading_error_rad: f64,
+        policy: f64,
+        expert: f64,
+    ) {
+        let place = at_place(
+            route,
+            &mut self.road,
+            &mut self.approach,
+            &mut self.junction,
+        );
+        let off = lateral_offset_m.abs() >= ON_PATH_M || heading_error_rad.abs() >= ON_PATH_RAD;
+        place[off as usize].add(policy, expert);
+    }
+
+    pub fn merge(&mut self, other: &SteeringGains) {
+        for (mine, theirs) in [
+            (&mut self.road, &other.road),
+            (&mut self.approach, &other.approach),
+            (&mut self.junction, &other.junction),
+        ] {
+            mine[0].merge(&theirs[0]);
+            mine[1].merge(&theirs[1]);
+        }
+    }
+
+    /// Whether any tick was counted.
+    pub fn is_empty(&self) -> bool {
+        [self.road, self.approach, self.junction]
+            .iter()
+            .all(|p| p[0].ticks + p[1].ticks == 0)
     }
 }
 
@@ -364,11 +469,13 @@ pub fn combine(parts: &[Metrics]) -> Metrics {
     let mut speed_calibration = Calibration::default();
     let mut junctions = JunctionStats::default();
     let mut intervention_places = InterventionPlaces::default();
+    let mut steering_gains = SteeringGains::default();
     for m in parts {
         calibration.merge(&m.calibration);
         speed_calibration.merge(&m.speed_calibration);
         junctions.merge(&m.junctions);
         intervention_places.merge(&m.intervention_places);
+        steering_gains.merge(&m.steering_gains);
     }
     let (nll, scored) = weighted(&|m| (m.expert_nll.unwrap_or(0.0), m.scored_ticks));
     let (whiteness, rate_ticks) = weighted(&|m| (m.whiteness_per_m_s, m.rate_ticks));
@@ -396,6 +503,7 @@ pub fn combine(parts: &[Metrics]) -> Metrics {
         route_completed_km: parts.iter().map(|m| m.route_completed_km).sum(),
         left_route: parts.iter().map(|m| m.left_route).sum(),
         intervention_places,
+        steering_gains,
         stalls: parts.iter().map(|m| m.stalls).sum(),
         stall: parts.iter().find_map(|m| m.stall.clone()),
         timed_out: parts.iter().map(|m| m.timed_out).sum(),

@@ -761,3 +761,38 @@ fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
     assert_eq!(shares[1], [0.0; 5]);
     assert_eq!(anchored.plain.to_vec1::<f32>().unwrap(), [0.0, 1.0]);
 }
+
+/// The steering gain: the policy's curvature regressed on the expert's, by place and on or off
+/// the path; a policy steering half the expert's curvature in junctions when off its path has
+/// gain 0.5 there, and a label too small to regress on gives none.
+#[test]
+fn steering_gain_is_the_policys_share_of_the_experts_curvature_by_place() {
+    use steerlab::drive::metrics::SteeringGains;
+    use steerlab::sim::network::Turn;
+    use steerlab::sim::route_path::RoutePosition;
+    let at = |in_junction: bool, distance_to_junction_m: f64| RoutePosition {
+        lane: 0,
+        route_index: 0,
+        junction: "j".into(),
+        turn: Turn::Left,
+        distance_to_junction_m,
+        in_junction,
+        exits: Vec::new(),
+    };
+    let mut g = SteeringGains::default();
+    assert!(g.is_empty());
+    for k in 0..40 {
+        let expert = 0.1 + 0.002 * k as f64;
+        g.count(&at(true, 0.0), 0.0, 0.0, expert, expert); // on the path: as asked
+        g.count(&at(true, 0.0), 0.6, 0.0, 0.5 * expert, expert); // off it: half
+        g.count(&at(false, 500.0), 0.0, 0.0, 0.0, 0.001); // a road: labels too small
+    }
+    assert!((g.junction[0].gain().unwrap() - 1.0).abs() < 1e-9);
+    assert!((g.junction[1].gain().unwrap() - 0.5).abs() < 1e-9);
+    assert_eq!((g.road[0].ticks, g.road[0].gain()), (40, None));
+    assert_eq!(g.approach[0].ticks + g.approach[1].ticks, 0);
+    let mut both = g;
+    both.merge(&g);
+    assert_eq!(both.junction[1].ticks, 80);
+    assert!((both.junction[1].gain().unwrap() - 0.5).abs() < 1e-9);
+}

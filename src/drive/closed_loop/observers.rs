@@ -6,8 +6,8 @@
 use crate::drive::closed_loop::pilot::Decision;
 use crate::drive::junctions::{JunctionEntry, JunctionStats, JunctionTally};
 use crate::drive::metrics::{
-    DriveSums, InterventionPlaces, Metrics, STALL_S, STANDING_M_S, SpeedOutcome, Supervision,
-    TickOutcome, Verdict,
+    DriveSums, InterventionPlaces, Metrics, STALL_S, STANDING_M_S, SpeedOutcome, SteeringGains,
+    Supervision, TickOutcome, Verdict,
 };
 use crate::error::Result;
 use crate::record::schema::{ActionMsg, DriverMsg, RouteMsg, TrafficMsg};
@@ -102,6 +102,7 @@ pub(crate) struct Scored {
 pub(crate) struct Score {
     sums: DriveSums,
     places: InterventionPlaces,
+    gains: SteeringGains,
     scored: Scored,
     crashed: bool,
 }
@@ -111,6 +112,7 @@ impl Score {
         Self {
             sums: DriveSums::new(supervision),
             places: InterventionPlaces::default(),
+            gains: SteeringGains::default(),
             scored: Scored {
                 path: Vec::new(),
                 interventions: Vec::new(),
@@ -150,6 +152,15 @@ impl Score {
                 expert_m_s: label.speed_m_s,
             }),
         });
+        if let (Some(route), true) = (&state.route, decision.by_policy) {
+            self.gains.count(
+                route,
+                state.lateral_offset_m,
+                state.heading_error_rad,
+                decision.action.curvature_per_m,
+                label.curvature_per_m,
+            );
+        }
         if state.crash.is_some() && !self.crashed {
             self.scored.crashes.push(state.vehicle.position);
         }
@@ -169,6 +180,7 @@ impl Score {
     pub(crate) fn finish(self) -> (Metrics, Scored) {
         let mut metrics = self.sums.metrics();
         metrics.intervention_places = self.places;
+        metrics.steering_gains = self.gains;
         (metrics, self.scored)
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::drive::junctions::Passages;
 use crate::drive::localise::ErrorStats;
-use crate::drive::metrics::{Metrics, Supervision};
+use crate::drive::metrics::{GainSums, Metrics, ON_PATH_M, ON_PATH_RAD, Supervision};
 use crate::sim::map_input::GpsNoise;
 
 /// What a policy that set its own speed did with it (empty for one that did not): the mean
@@ -141,8 +141,44 @@ pub fn metrics_table(rows: &[(String, Metrics)]) -> String {
         }
     }
     t.push_str(&junction_table(rows));
+    t.push_str(&gain_table(rows));
     t.push_str(&route_table(rows));
     t.push_str(&stall_notes(rows));
+    t
+}
+
+/// In a town: the policy's steering gain (its curvature regressed on the expert's label) by
+/// place, on its path and off it; empty where no tick was counted.
+pub fn gain_table(rows: &[(String, Metrics)]) -> String {
+    if rows.iter().all(|(_, m)| m.steering_gains.is_empty()) {
+        return String::new();
+    }
+    let cell = |[on, off]: [GainSums; 2]| {
+        let gain = |g: GainSums| g.gain().map_or("–".into(), |x| format!("{x:.2}"));
+        format!(
+            "{} ({}) / {} ({})",
+            gain(on),
+            on.ticks,
+            gain(off),
+            off.ticks
+        )
+    };
+    let mut t = format!(
+        "\nSteering gain: the policy's curvature regressed on the expert's label (1: it steers as \
+         the expert asks; 0: it ignores it), on the car's path (|offset| < {ON_PATH_M} m and \
+         |heading error| < {ON_PATH_RAD} rad) / off it, with the ticks counted; off the path the \
+         label is mostly the way back\n\n\
+         | | road | approach | junction |\n|---|---|---|---|\n"
+    );
+    for (name, m) in rows {
+        let g = &m.steering_gains;
+        t.push_str(&format!(
+            "| {name} | {} | {} | {} |\n",
+            cell(g.road),
+            cell(g.approach),
+            cell(g.junction)
+        ));
+    }
     t
 }
 
