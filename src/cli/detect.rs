@@ -83,6 +83,7 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
+    let machine = Machine::here();
     let run = method.detect_episode(
         &args.input,
         args.every,
@@ -121,7 +122,7 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
     if let Some(path) = &args.json {
         let episode = args.input.file_name().unwrap_or_default();
         let run = DetectRun {
-            machine: Machine::here().ended(),
+            machine: machine.ended(),
             detector: method.describe(run.width, run.height),
             episode: episode.to_string_lossy().into_owned(),
             every: args.every.max(1),

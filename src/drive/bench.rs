@@ -17,6 +17,7 @@ use crate::world::raw::{Layout, RawWorld};
 use crate::world::{Env, EnvOptions, FrameTiming};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Drives `env` for `ticks` with the expert's labels, keeping each tick's render timing;
@@ -38,10 +39,15 @@ pub fn drive_ticks(env: &mut Env, ticks: u32, timings: &mut Vec<FrameTiming>) ->
 
 /// Microseconds per headless tick of a town with `cars` traffic cars and one ego car driven by
 /// the expert (an error when the town has no room for them).
-pub fn traffic_step_us(scenario: &Scenario, cars: u32, ticks: u32) -> Result<f64> {
+pub fn traffic_step_us(
+    scenario: &Scenario,
+    world: &Arc<BuiltWorld>,
+    cars: u32,
+    ticks: u32,
+) -> Result<f64> {
     let mut s = scenario.clone();
     s.traffic.cars = cars;
-    let mut sim = Simulation::new(s.clone(), 1)?;
+    let mut sim = Simulation::in_world(s.clone(), world.clone(), 1)?;
     let mut expert = Expert::new(ExpertConfig::default(), 0.0, 1);
     let started = Instant::now();
     for _ in 0..ticks {
@@ -103,11 +109,12 @@ pub fn map_patch_times(network: &Network, route: &Route) -> MapPatchTimes {
 /// Camera frames per second of the world drawn through wgpu alone, the expert driving.
 pub fn wgpu_frames_per_s(
     scenario: &Scenario,
+    world: &Arc<BuiltWorld>,
     agents: usize,
     layout: Layout,
     ticks: u32,
 ) -> Result<f64> {
-    let mut sim = Simulation::new(scenario.clone(), agents)?;
+    let mut sim = Simulation::in_world(scenario.clone(), world.clone(), agents)?;
     let expert = Expert::new(ExpertConfig::default(), 0.0, scenario.seed);
     let mut world = RawWorld::new(&sim, layout)?;
     let cruise = scenario.vehicle.speed_m_s;
@@ -233,6 +240,8 @@ pub fn sim_bench(
     let machine = Machine::here();
     let mut scenario = scenario.clone();
     scenario.episode_steps = u32::MAX;
+    // One build of the world for every row.
+    let world = BuiltWorld::validated(&scenario)?;
     let mut rendered = Vec::new();
     for &cars in agents {
         progress(&format!("{cars} cars, rendered"));
@@ -242,7 +251,7 @@ pub fn sim_bench(
             labels,
             map: None,
         };
-        let mut env = Env::new(scenario.clone(), options)
+        let mut env = Env::in_world(scenario.clone(), world.clone(), options)
             .map_err(|e| e.context(format!("building a world with {cars} cars")))?;
         drive_ticks(&mut env, 20, &mut Vec::new())?;
         let mut timings = Vec::new();
@@ -260,8 +269,14 @@ pub fn sim_bench(
             update_ms: mean(|t| t.update_s),
             graph_ms: mean(|t| t.graph_s),
             wait_ms: mean(|t| t.gpu_wait_s),
-            wgpu_per_pass_fps: wgpu_frames_per_s(&scenario, cars, Layout::PassPerCamera, ticks)?,
-            wgpu_atlas_fps: wgpu_frames_per_s(&scenario, cars, Layout::Atlas, ticks)?,
+            wgpu_per_pass_fps: wgpu_frames_per_s(
+                &scenario,
+                &world,
+                cars,
+                Layout::PassPerCamera,
+                ticks,
+            )?,
+            wgpu_atlas_fps: wgpu_frames_per_s(&scenario, &world, cars, Layout::Atlas, ticks)?,
         });
     }
     let mut headless = Vec::new();
@@ -272,17 +287,18 @@ pub fn sim_bench(
             render: false,
             ..EnvOptions::default()
         };
-        let mut env = Env::new(scenario.clone(), options)?;
+        let mut env = Env::in_world(scenario.clone(), world.clone(), options)?;
         let n = ticks.max(2000);
         headless.push((cars, n as f64 / drive_ticks(&mut env, n, &mut Vec::new())?));
     }
     let (mut traffic, mut map) = (Vec::new(), None);
-    if let Some((network, route)) = scenario.build_network()? {
+    if let Some((network, route)) = &world.town {
         progress("traffic and map patches");
         for cars in [0u32, 12, 50, 200] {
-            traffic.push((cars, traffic_step_us(&scenario, cars, ticks.max(1000)).ok()));
+            let us = traffic_step_us(&scenario, &world, cars, ticks.max(1000));
+            traffic.push((cars, us.ok()));
         }
-        map = Some(map_patch_times(&network, &route));
+        map = Some(map_patch_times(network, &route.route));
     }
     Ok(SimBench {
         machine: machine.ended(),
@@ -434,7 +450,7 @@ pub fn traffic_bench(
         town.traffic.cars = cars_at_density(town_lane_km(&town, &world)?, cars_per_lane_km)?;
         let started = Instant::now();
         let soaks = (0..seeds)
-            .map(|seed| soak(&town, seed, minutes * 60.0, limit_s))
+            .map(|seed| soak(&town, &world, seed, minutes * 60.0, limit_s))
             .collect::<Result<Vec<_>>>()
             .map_err(|e| e.context(format!("soaking {}", town.name)))?;
         let wall = started.elapsed().as_secs_f64();
@@ -516,13 +532,12 @@ impl TrafficBench {
     }
 }
 
-/// One row of `python/bench_step.py`: the same cars and ticks stepped from Python and by
-/// `bench sim`, camera frames per second.
+/// One row of `python/bench_step.py`: camera frames per second with `cars` cars stepped from
+/// Python (`bench sim`'s row of the same cars is the Rust side).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PythonStepRow {
     pub cars: usize,
     pub python_fps: f64,
-    pub rust_fps: f64,
 }
 
 /// `python/bench_step.py --json`'s figures: Python's rows and the `bench sim` run beside them
@@ -545,11 +560,14 @@ impl PythonStepBench {
             self.sim.ticks
         );
         let rows = self.python_step.iter().map(|row| {
+            let rust = (self.sim.rendered.iter())
+                .find(|r| r.cars == row.cars)
+                .map_or(f64::NAN, |r| r.frames_per_s);
             vec![
                 row.cars.to_string(),
                 format!("{:.0}", row.python_fps),
-                format!("{:.0}", row.rust_fps),
-                format!("{:.2}", row.python_fps / row.rust_fps),
+                format!("{rust:.0}"),
+                format!("{:.2}", row.python_fps / rust),
             ]
         });
         r.push_str(&markdown_table(

@@ -92,7 +92,7 @@ impl Env {
     /// requested and no Vulkan driver is installed.
     pub fn new(scenario: Scenario, options: EnvOptions) -> Result<Env> {
         let world = BuiltWorld::validated(&scenario)?;
-        Self::in_world(scenario, world, options)
+        Self::assemble(scenario, world, options)
     }
 
     /// Drives in `world`, the world of `scenario` built before ([`BuiltWorld::validated`], or a
@@ -111,6 +111,11 @@ impl Env {
                 problems,
             });
         }
+        Self::assemble(scenario, world, options)
+    }
+
+    /// The environment of a validated `scenario` in its `world`.
+    fn assemble(scenario: Scenario, world: Arc<BuiltWorld>, options: EnvOptions) -> Result<Env> {
         let sim = Simulation::in_world(scenario, world, options.agents)?;
         let expert = Expert::new(ExpertConfig::default(), 0.0, sim.scenario.seed);
         let renderer = if options.render {

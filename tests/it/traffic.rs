@@ -62,7 +62,7 @@ fn dense_traffic_over_many_seeds_never_collides_or_stands_for_a_minute() {
         let world = steerlab::sim::built::BuiltWorld::validated(&s).unwrap();
         s.traffic.cars = cars_at_density(town_lane_km(&s, &world).unwrap(), 10.0).unwrap();
         for seed in seeds {
-            let soaked = soak(&s, seed, 180.0, 60.0).unwrap();
+            let soaked = soak(&s, &world, seed, 180.0, 60.0).unwrap();
             assert!(soaked.cars >= 25, "{town}: {} cars", soaked.cars);
             assert_eq!(soaked.ego_crashes, 0, "{town} seed {seed}");
             assert_eq!(
@@ -346,7 +346,7 @@ fn cars_that_brake_suddenly_brake_hard_and_nobody_runs_into_them() {
     use steerlab::sim::traffic::soak::{cars_at_density, soak, town_lane_km};
     let world = steerlab::sim::built::BuiltWorld::validated(&s).unwrap();
     s.traffic.cars = cars_at_density(town_lane_km(&s, &world).unwrap(), 8.0).unwrap();
-    let soaked = soak(&s, 1, 180.0, 60.0).unwrap();
+    let soaked = soak(&s, &world, 1, 180.0, 60.0).unwrap();
     assert_eq!(
         (soaked.ego_crashes, soaked.traffic_overlaps),
         (0, 0),

@@ -6,6 +6,7 @@ use crate::nn::data::dataset::{Augment, Jitter};
 use crate::nn::device;
 use crate::nn::models::detect::boxes::{BBox, GroundTruth};
 use crate::nn::models::steering::config::InputSpec;
+use crate::record::schema::ObjectsMsg;
 use candle_core::Tensor;
 use rand::{RngExt, rngs::StdRng};
 
@@ -121,6 +122,21 @@ impl BoxedImages {
         Ok(())
     }
 
+    /// A frame's recorded objects as its truth, classes by these images' class names: objects
+    /// with fewer than `min_pixels` visible pixels (or no area) are kept as ignored regions.
+    pub fn truth_of(&self, objects: &ObjectsMsg, min_pixels: u32) -> ImageTruth {
+        let mut truth = ImageTruth::default();
+        for o in &objects.objects {
+            let b = BBox::new(o.x0 as f64, o.y0 as f64, o.x1 as f64, o.y1 as f64);
+            let class = self.classes.iter().position(|c| *c == o.class);
+            match class {
+                Some(c) if o.pixels >= min_pixels && b.area() > 0.0 => truth.objects.push((c, b)),
+                _ => truth.ignored.push((class, b)),
+            }
+        }
+        truth
+    }
+
     /// The labelled frames of episodes recorded with `--labels`, every `every`-th; objects with
     /// fewer than `min_pixels` visible pixels are kept as ignored regions.
     pub fn from_episodes(
@@ -138,17 +154,7 @@ impl BoxedImages {
                 if step.tick % every.max(1) != 0 {
                     continue;
                 }
-                let mut truth = ImageTruth::default();
-                for o in &objects.objects {
-                    let b = BBox::new(o.x0 as f64, o.y0 as f64, o.x1 as f64, o.y1 as f64);
-                    let class = out.classes.iter().position(|c| *c == o.class);
-                    match class {
-                        Some(c) if o.pixels >= min_pixels && b.area() > 0.0 => {
-                            truth.objects.push((c, b))
-                        }
-                        _ => truth.ignored.push((class, b)),
-                    }
-                }
+                let truth = out.truth_of(&objects, min_pixels);
                 out.push(frame.width, frame.height, frame.rgb, truth)
                     .map_err(|e| Error::InvalidArgument(format!("{}: {e}", file.display())))?;
             }

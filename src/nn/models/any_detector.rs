@@ -4,9 +4,9 @@
 
 use crate::error::{Error, Result};
 use crate::nn::ModelDir;
-use crate::nn::data::detections::{BoxedImages, ImageTruth};
+use crate::nn::data::detections::BoxedImages;
 use crate::nn::models::classify::Classifier;
-use crate::nn::models::detect::boxes::{BBox, Detection};
+use crate::nn::models::detect::boxes::Detection;
 use crate::nn::models::detect::{DetectOptions, Detector};
 use crate::nn::models::slide::SlidingWindow;
 use crate::record::EpisodeReader;
@@ -132,15 +132,7 @@ impl AnyDetector {
             let Some(objects) = &step.objects else {
                 continue;
             };
-            let mut truth = ImageTruth::default();
-            for o in &objects.objects {
-                let b = BBox::new(o.x0 as f64, o.y0 as f64, o.x1 as f64, o.y1 as f64);
-                match labelled.classes.iter().position(|c| *c == o.class) {
-                    Some(class) if o.pixels >= min_pixels => truth.objects.push((class, b)),
-                    // Too small to count, yet there: finding it must not count as a mistake.
-                    class => truth.ignored.push((class, b)),
-                }
-            }
+            let truth = labelled.truth_of(objects, min_pixels);
             let image = labelled.len();
             labelled.push(frame.width, frame.height, frame.rgb.clone(), truth)?;
             // The detector's class index → the index of the same name among the recorded ones.

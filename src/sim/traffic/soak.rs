@@ -8,6 +8,7 @@ use crate::sim::network::{LaneKind, Network};
 use crate::sim::vehicle::STANDING_M_S;
 use crate::sim::{Expert, ExpertConfig, Scenario, Simulation};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Length of a network's road lanes (turn paths not counted), km: what traffic density is
 /// measured against.
@@ -89,15 +90,21 @@ pub fn cars_at_density(lane_km: f64, cars_per_lane_km: f64) -> Result<u32> {
     Ok(((cars_per_lane_km * lane_km).round() as u32).min(1000))
 }
 
-/// Drives the town `scenario` with its traffic for `seconds` of simulated time with episode
-/// `seed`, the ego car driven by the expert at the scenario's cruise speed. `limit_s`: the
-/// standstill that counts as stuck.
-pub fn soak(scenario: &Scenario, seed: u64, seconds: f64, limit_s: f64) -> Result<Soak> {
+/// Drives the town `scenario` (whose world is `world`, shared by every seed) with its traffic
+/// for `seconds` of simulated time with episode `seed`, the ego car driven by the expert at the
+/// scenario's cruise speed. `limit_s`: the standstill that counts as stuck.
+pub fn soak(
+    scenario: &Scenario,
+    world: &Arc<BuiltWorld>,
+    seed: u64,
+    seconds: f64,
+    limit_s: f64,
+) -> Result<Soak> {
     let mut s = scenario.clone();
     s.episode_steps = u32::MAX;
     let dt = s.dt_s;
     let ticks = (seconds / dt).ceil() as u64;
-    let mut sim = Simulation::new(s.clone(), 1)?;
+    let mut sim = Simulation::in_world(s.clone(), world.clone(), 1)?;
     let Some(km) = sim.town().map(|t| lane_km(&t.network)) else {
         return Err(Error::InvalidArgument(format!(
             "scenario {}: a traffic soak needs a town (a scenario with a road network)",
