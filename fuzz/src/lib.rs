@@ -50,7 +50,7 @@ pub fn scenario(data: &[u8]) {
         return;
     };
     sim.reset(0);
-    let expert = Expert::new(ExpertConfig::default(), 0.0, 0);
+    let expert = Expert::new(ExpertConfig::default(), 0);
     for _ in 0..SCENARIO_TICKS {
         let actions: Vec<_> = sim
             .states()

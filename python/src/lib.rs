@@ -422,9 +422,12 @@ fn record_expert(
         scenarios: loaded,
         episodes,
         out,
-        noise_std_per_m: noise,
-        noise_correlation_s: noise_correlation,
-        speed_noise_m_s: speed_noise,
+        noise: steerlab::sim::DartNoise {
+            std_per_m: noise,
+            correlation_s: noise_correlation,
+            speed_m_s: speed_noise,
+            ..steerlab::sim::DartNoise::NONE
+        },
         seed,
         labels,
         shard: Shard {

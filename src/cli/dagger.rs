@@ -51,6 +51,10 @@ pub struct DaggerArgs {
     /// `record --help`).
     #[arg(long, default_value_t = 0.0, value_name = "M_S")]
     pub speed_noise: f64,
+    /// Factor on the curvature noise inside a junction and on the last 10 m before one: the
+    /// drives wander further where no paint marks the path, and the labels show the way back.
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR", value_parser = crate::cli::inputs::parse_noise_factor)]
+    pub junction_noise: f64,
     /// β₀: the expert's share of ticks in iteration 1 (βᵢ = β₀ⁱ).
     #[arg(long, default_value_t = 0.5)]
     pub beta: f64,
@@ -221,9 +225,12 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
         iterations: args.iterations,
         ticks: args.ticks,
         bc_ticks: args.bc_ticks.unwrap_or(args.ticks),
-        noise_std_per_m: args.noise,
-        noise_correlation_s: args.noise_correlation,
-        speed_noise_m_s: args.speed_noise,
+        noise: crate::sim::DartNoise {
+            std_per_m: args.noise,
+            correlation_s: args.noise_correlation,
+            speed_m_s: args.speed_noise,
+            junction_scale: args.junction_noise,
+        },
         beta0: args.beta,
         config,
         epochs: args.epochs,

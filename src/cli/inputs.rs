@@ -193,3 +193,15 @@ pub(crate) fn parse_seconds(text: &str) -> std::result::Result<f64, String> {
         ))
     }
 }
+
+/// `--junction-noise`: a factor on the DART noise in [0, 10].
+pub(crate) fn parse_noise_factor(text: &str) -> std::result::Result<f64, String> {
+    let f: f64 = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a number: {e}"))?;
+    if f.is_finite() && (0.0..=10.0).contains(&f) {
+        Ok(f)
+    } else {
+        Err(format!("{text}: a factor from 0 to 10"))
+    }
+}

@@ -42,6 +42,10 @@ pub struct RecordArgs {
     /// show how to brake and pull away (never added where the label brakes toward a stop).
     #[arg(long, default_value_t = 0.0, value_name = "M_S")]
     pub speed_noise: f64,
+    /// Factor on the curvature noise inside a junction and on the last 10 m before one: the
+    /// drives wander further where no paint marks the path, and the labels show the way back.
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR", value_parser = crate::cli::inputs::parse_noise_factor)]
+    pub junction_noise: f64,
     /// Base seed; each episode's seed is derived from it, the scenario and the episode number.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -131,9 +135,12 @@ fn options(args: &RecordArgs) -> Result<RecordOptions> {
         scenarios,
         episodes: args.episodes,
         out: staging(&args.out),
-        noise_std_per_m: args.noise,
-        noise_correlation_s: args.noise_correlation,
-        speed_noise_m_s: args.speed_noise,
+        noise: crate::sim::DartNoise {
+            std_per_m: args.noise,
+            correlation_s: args.noise_correlation,
+            speed_m_s: args.speed_noise,
+            junction_scale: args.junction_noise,
+        },
         seed: args.seed,
         labels: args.labels,
         shard,
@@ -254,6 +261,7 @@ fn record_in_workers(args: &RecordArgs) -> Result<RecordSummary> {
             .args(["--noise", &args.noise.to_string()])
             .args(["--noise-correlation", &args.noise_correlation.to_string()])
             .args(["--speed-noise", &args.speed_noise.to_string()])
+            .args(["--junction-noise", &args.junction_noise.to_string()])
             .args(["--seed", &args.seed.to_string()])
             .arg("--out")
             .arg(&args.out)

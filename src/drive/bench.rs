@@ -48,7 +48,7 @@ pub fn traffic_step_us(
     let mut s = scenario.clone();
     s.traffic.cars = cars;
     let mut sim = Simulation::in_world(s.clone(), world.clone(), 1)?;
-    let mut expert = Expert::new(ExpertConfig::default(), 0.0, 1);
+    let mut expert = Expert::new(ExpertConfig::default(), 1);
     let started = Instant::now();
     for _ in 0..ticks {
         let state = sim.states()[0].clone();
@@ -115,7 +115,7 @@ pub fn wgpu_frames_per_s(
     ticks: u32,
 ) -> Result<f64> {
     let mut sim = Simulation::in_world(scenario.clone(), world.clone(), agents)?;
-    let expert = Expert::new(ExpertConfig::default(), 0.0, scenario.seed);
+    let expert = Expert::new(ExpertConfig::default(), scenario.seed);
     let mut world = RawWorld::new(&sim, layout)?;
     let cruise = scenario.vehicle.speed_m_s;
     let mut started = Instant::now();
@@ -165,7 +165,7 @@ pub fn record_times(ticks: u32, out: &Path) -> Result<RecordTimes> {
         &path,
         scenario.seed,
         0,
-        (0.0, 0.0, 0.0),
+        crate::sim::DartNoise::NONE,
         &mut || {},
     )?
     .frames;

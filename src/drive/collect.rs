@@ -6,10 +6,10 @@
 
 use crate::drive::{DriveOptions, InterventionRule, Pilot, Supervision, drive};
 use crate::error::{Error, Result};
-use crate::sim::Scenario;
 use crate::sim::built::BuiltWorld;
 use crate::sim::map_input::MapOptions;
 use crate::sim::randomise::Randomisation;
+use crate::sim::{DartNoise, Scenario};
 use crate::world::{Env, EnvOptions};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -23,12 +23,8 @@ pub struct RecordOptions {
     pub episodes: u32,
     /// Output folder for the episode files (created when missing).
     pub out: PathBuf,
-    /// DART noise on the expert's curvature, 1/m (the recorded label stays clean), and its
-    /// correlation time (0: white noise).
-    pub noise_std_per_m: f64,
-    pub noise_correlation_s: f64,
-    /// DART noise on the expert's speed, m/s, with the same correlation time (0: none).
-    pub speed_noise_m_s: f64,
+    /// DART noise on what the expert applies (the recorded labels stay clean).
+    pub noise: DartNoise,
     /// Base seed; each episode's seed is derived from it, the scenario and the episode number.
     pub seed: u64,
     /// Also record each frame's labels: the class mask and the boxes of visible objects.
@@ -157,7 +153,7 @@ pub fn record_episode(
     path: &Path,
     seed: u64,
     episode: u32,
-    (noise_std_per_m, noise_correlation_s, speed_noise_m_s): (f64, f64, f64),
+    noise: DartNoise,
     on_tick: &mut dyn FnMut(),
 ) -> Result<RecordedEpisode> {
     let options = DriveOptions {
@@ -175,16 +171,9 @@ pub fn record_episode(
     };
     // The first tick is recorded before the first step.
     on_tick();
-    let d = drive(
-        env,
-        &mut Pilot::Expert {
-            noise_std_per_m,
-            noise_correlation_s,
-            speed_noise_m_s,
-        },
-        &options,
-        &mut |_, _| on_tick(),
-    )?;
+    let d = drive(env, &mut Pilot::Expert(noise), &options, &mut |_, _| {
+        on_tick()
+    })?;
     Ok(RecordedEpisode {
         frames: d.frames,
         distance_m: d.metrics.distance_km * 1000.0,
@@ -249,18 +238,9 @@ pub fn record(
                 world = Some(env);
             }
             let Some(env) = world.as_mut() else { continue };
-            let recorded = record_episode(
-                env,
-                &path,
-                seed,
-                episode,
-                (
-                    options.noise_std_per_m,
-                    options.noise_correlation_s,
-                    options.speed_noise_m_s,
-                ),
-                &mut || progress(RecordProgress::Tick),
-            )
+            let recorded = record_episode(env, &path, seed, episode, options.noise, &mut || {
+                progress(RecordProgress::Tick)
+            })
             .map_err(|e| e.context(format!("recording {}", path.display())))?;
             progress(RecordProgress::Written(&recorded));
             summary.add(RecordSummary {

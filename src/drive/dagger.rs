@@ -24,9 +24,9 @@ use crate::nn::ModelConfig;
 use crate::nn::models::checkpoint::{read_config, write_config};
 use crate::nn::models::steering::config::Target;
 use crate::nn::train::steering::{TrainObserver, TrainOptions, train};
-use crate::sim::Scenario;
 use crate::sim::map_input::{GpsNoise, MapOptions};
 use crate::sim::randomise::Randomisation;
+use crate::sim::{DartNoise, Scenario};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -45,13 +45,8 @@ pub struct DaggerOptions {
     pub ticks: u64,
     /// Ticks the expert drives per scenario in iteration 0 (behaviour cloning's data).
     pub bc_ticks: u64,
-    /// DART noise of the expert in iteration 0 (and of the validation drives), 1/m, and its
-    /// correlation time (0: white noise).
-    pub noise_std_per_m: f64,
-    pub noise_correlation_s: f64,
-    /// DART noise on the expert's speed in those drives, m/s (0: none): the car follows
-    /// closer or further than the expert would, and the labels show how to brake or pull away.
-    pub speed_noise_m_s: f64,
+    /// DART noise of the expert in iteration 0 and of the validation drives.
+    pub noise: DartNoise,
     /// β₀: the expert's share of ticks in iteration 1; βᵢ = β₀ⁱ.
     pub beta0: f64,
     pub config: ModelConfig,
@@ -423,11 +418,7 @@ fn collect(
         ),
     };
     let driver = match policy.as_ref() {
-        None => Driver::Expert {
-            noise_std_per_m: options.noise_std_per_m,
-            noise_correlation_s: options.noise_correlation_s,
-            speed_noise_m_s: options.speed_noise_m_s,
-        },
+        None => Driver::Expert(options.noise),
         Some(policy) => Driver::Mixture { policy, beta },
     };
     // Behaviour cloning's longer collection draws proportionally more scenarios, each driven as
@@ -468,11 +459,7 @@ fn record_validation(
         &options.train_scenarios,
         options.validation_ticks,
         &validation_dir(&options.out),
-        Driver::Expert {
-            noise_std_per_m: options.noise_std_per_m,
-            noise_correlation_s: options.noise_correlation_s,
-            speed_noise_m_s: options.speed_noise_m_s,
-        },
+        Driver::Expert(options.noise),
         Supervision::SafetyDriver(options.rule),
         &|name| {
             crate::sim::math::fnv1a(&[b"validation", &options.seed.to_le_bytes(), name.as_bytes()])

@@ -286,11 +286,7 @@ pub fn run_traffic_suite(
                     fresh = p.fresh()?;
                     Pilot::Policy(&mut fresh)
                 }
-                None => Pilot::Expert {
-                    noise_std_per_m: 0.0,
-                    noise_correlation_s: 0.0,
-                    speed_noise_m_s: 0.0,
-                },
+                None => Pilot::Expert(crate::sim::DartNoise::NONE),
             };
             drive(&mut env, &mut pilot, options, progress)
         },

@@ -5,6 +5,7 @@
 
 use crate::drive::policy::Policy;
 use crate::error::{Error, Result};
+use crate::sim::DartNoise;
 
 /// Worlds driven at once, at most (each holds a renderer, ~0.4 GB).
 pub const MAX_WORKERS: usize = 8;
@@ -26,16 +27,9 @@ pub fn workers(jobs: usize) -> usize {
 /// drive is made from it afresh.
 #[derive(Clone, Copy)]
 pub enum Driver<'a> {
-    Expert {
-        noise_std_per_m: f64,
-        noise_correlation_s: f64,
-        speed_noise_m_s: f64,
-    },
+    Expert(DartNoise),
     Policy(&'a Policy),
-    Mixture {
-        policy: &'a Policy,
-        beta: f64,
-    },
+    Mixture { policy: &'a Policy, beta: f64 },
 }
 
 enum Report<T> {

@@ -9,7 +9,7 @@ use crate::record::follow::Follower;
 use crate::record::schema::*;
 use crate::record::writer::EpisodeMeta;
 use crate::sim::vehicle::Action;
-use crate::sim::{Frame, Scenario};
+use crate::sim::{DartNoise, Frame, Scenario};
 use mcap::records::Record;
 use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
 use std::collections::HashMap;
@@ -130,21 +130,25 @@ impl EpisodeReader {
                 .parse()
                 .map_err(|e| read_err(path, format!("metadata `{k}`: {e}")))
         };
+        let optional = |k: &str, absent: f64| -> Result<f64> {
+            match map.get(k) {
+                Some(_) => parse(k),
+                None => Ok(absent),
+            }
+        };
         let meta = EpisodeMeta {
             scenario_ron,
             seed: get("seed")?
                 .parse()
                 .map_err(|e| read_err(path, format!("metadata `seed`: {e}")))?,
             episode: parse("episode")? as u32,
-            noise_std_per_m: parse("noise_std_per_m")?,
-            // Files written before the noise could be correlated had white noise.
-            noise_correlation_s: match map.get("noise_correlation_s") {
-                Some(_) => parse("noise_correlation_s")?,
-                None => 0.0,
-            },
-            speed_noise_m_s: match map.get("speed_noise_m_s") {
-                Some(_) => parse("speed_noise_m_s")?,
-                None => 0.0,
+            noise: DartNoise {
+                std_per_m: parse("noise_std_per_m")?,
+                // Files written before the noise could be correlated had white noise, the same
+                // everywhere, and none on the speed.
+                correlation_s: optional("noise_correlation_s", 0.0)?,
+                speed_m_s: optional("speed_noise_m_s", 0.0)?,
+                junction_scale: optional("junction_noise_scale", 1.0)?,
             },
         };
         Ok(EpisodeReader {

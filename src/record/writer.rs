@@ -9,7 +9,7 @@ use crate::record::schema::*;
 use crate::sim::labels::{LabelClass, LabelFrame};
 use crate::sim::map_input::MapObservation;
 use crate::sim::odometry::OdometryReading;
-use crate::sim::{Frame, Scenario};
+use crate::sim::{DartNoise, Frame, Scenario};
 use crossbeam_channel::{Receiver, Sender};
 use mcap::records::{MessageHeader, Metadata};
 use std::collections::BTreeMap;
@@ -31,16 +31,12 @@ pub struct EpisodeMeta {
     pub seed: u64,
     /// Episode number within its recording run.
     pub episode: u32,
-    /// DART noise of the expert, 1/m (0 when none), and its correlation time, seconds (0:
-    /// white noise; set after [`EpisodeMeta::new`]).
-    pub noise_std_per_m: f64,
-    pub noise_correlation_s: f64,
-    /// DART noise of the expert's speed, m/s (0 when none; set after [`EpisodeMeta::new`]).
-    pub speed_noise_m_s: f64,
+    /// DART noise of the expert's drive (none when another driver drove).
+    pub noise: DartNoise,
 }
 
 impl EpisodeMeta {
-    pub fn new(scenario: &Scenario, seed: u64, episode: u32, noise_std_per_m: f64) -> Result<Self> {
+    pub fn new(scenario: &Scenario, seed: u64, episode: u32, noise: DartNoise) -> Result<Self> {
         let scenario_ron = ron::ser::to_string_pretty(scenario, ron::ser::PrettyConfig::default())
             .map_err(|e| {
                 Error::InvalidArgument(format!("cannot serialise scenario {}: {e}", scenario.name))
@@ -49,9 +45,7 @@ impl EpisodeMeta {
             scenario_ron,
             seed,
             episode,
-            noise_std_per_m,
-            noise_correlation_s: 0.0,
-            speed_noise_m_s: 0.0,
+            noise,
         })
     }
 
@@ -65,12 +59,16 @@ impl EpisodeMeta {
             ("seed".into(), self.seed.to_string()),
             ("episode".into(), self.episode.to_string()),
             ("dt_s".into(), scenario.dt_s.to_string()),
-            ("noise_std_per_m".into(), self.noise_std_per_m.to_string()),
+            ("noise_std_per_m".into(), self.noise.std_per_m.to_string()),
             (
                 "noise_correlation_s".into(),
-                self.noise_correlation_s.to_string(),
+                self.noise.correlation_s.to_string(),
             ),
-            ("speed_noise_m_s".into(), self.speed_noise_m_s.to_string()),
+            ("speed_noise_m_s".into(), self.noise.speed_m_s.to_string()),
+            (
+                "junction_noise_scale".into(),
+                self.noise.junction_scale.to_string(),
+            ),
             (
                 "camera".into(),
                 format!(

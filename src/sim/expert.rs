@@ -8,6 +8,50 @@ use crate::sim::simulation::AgentState;
 use crate::sim::track::Track;
 use crate::sim::vehicle::Action;
 use rand::{SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+
+/// DART noise (Laskey et al. 2017) on what the expert applies; its labels stay clean.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DartNoise {
+    /// Standard deviation of the curvature noise, 1/m (0: none).
+    pub std_per_m: f64,
+    /// Correlation time of the noise, seconds (0: white noise; otherwise an
+    /// Ornstein–Uhlenbeck process of this correlation time and the same standard deviation).
+    pub correlation_s: f64,
+    /// Standard deviation of the speed noise, m/s (0: none), with the same correlation.
+    pub speed_m_s: f64,
+    /// Factor on the curvature noise inside a junction and on the last
+    /// [`JUNCTION_NOISE_LEAD_M`] before it: where a learner drifts off a turn path that no paint
+    /// marks, the drives wander further and the labels show the way back more often.
+    pub junction_scale: f64,
+}
+
+/// How far before a junction's turn path [`DartNoise::junction_scale`] starts, metres.
+pub const JUNCTION_NOISE_LEAD_M: f64 = 10.0;
+
+impl DartNoise {
+    /// No noise: the expert applies its labels.
+    pub const NONE: DartNoise = DartNoise {
+        std_per_m: 0.0,
+        correlation_s: 0.0,
+        speed_m_s: 0.0,
+        junction_scale: 1.0,
+    };
+
+    /// White curvature noise of `std_per_m`, the same everywhere, and none on the speed.
+    pub fn white(std_per_m: f64) -> DartNoise {
+        DartNoise {
+            std_per_m,
+            ..DartNoise::NONE
+        }
+    }
+}
+
+impl Default for DartNoise {
+    fn default() -> Self {
+        DartNoise::NONE
+    }
+}
 
 /// What the expert decided for one tick.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -22,39 +66,41 @@ pub struct ExpertAction {
 #[derive(Debug)]
 pub struct Expert {
     pub config: ExpertConfig,
-    /// Standard deviation of the curvature noise, 1/m (0 disables noise).
-    pub noise_std_per_m: f64,
-    /// How much of the last tick's noise carries into the next (0: white noise; e^(−dt/τ):
-    /// an Ornstein–Uhlenbeck process of correlation time τ and the same standard deviation).
+    pub noise: DartNoise,
+    /// How much of the last tick's noise carries into the next (0: white noise; e^(−dt/τ)).
     noise_keep: f64,
-    noise: f64,
-    /// Standard deviation of the speed noise, m/s (0 disables it), with the same correlation.
-    speed_noise_m_s: f64,
+    curvature_noise: f64,
     speed_offset_m_s: f64,
     rng: StdRng,
 }
 
 impl Expert {
-    pub fn new(config: ExpertConfig, noise_std_per_m: f64, seed: u64) -> Self {
+    /// An expert that applies its labels (no noise).
+    pub fn new(config: ExpertConfig, seed: u64) -> Self {
         Self {
             config,
-            noise_std_per_m,
+            noise: DartNoise::NONE,
             noise_keep: 0.0,
-            noise: 0.0,
-            speed_noise_m_s: 0.0,
+            curvature_noise: 0.0,
             speed_offset_m_s: 0.0,
             rng: StdRng::seed_from_u64(seed ^ 0xDA27_0000_0000_0001),
         }
     }
 
-    /// DART noise correlated over `correlation_s` (ticks of `dt_s`): the car wanders off its
-    /// line for about that long, as a learner does, and the labels show the way back. 0 keeps
-    /// white noise, which the expert corrects within a tick or two.
-    pub fn with_noise_correlation(mut self, correlation_s: f64, dt_s: f64) -> Self {
-        self.noise_keep = if correlation_s > 0.0 {
-            (-dt_s / correlation_s).exp()
+    /// DART noise on what it applies, in ticks of `dt_s`. Correlated noise makes the car
+    /// wander off its line for about the correlation time, as a learner does, and the labels
+    /// show the way back; white noise is corrected within a tick or two. On the speed, the car
+    /// follows closer and faster, or further and slower, than the expert would, and the labels
+    /// show how to brake and how to pull away, which an expert that never errs does not.
+    pub fn with_noise(mut self, noise: DartNoise, dt_s: f64) -> Self {
+        self.noise_keep = if noise.correlation_s > 0.0 {
+            (-dt_s / noise.correlation_s).exp()
         } else {
             0.0
+        };
+        self.noise = DartNoise {
+            speed_m_s: noise.speed_m_s.max(0.0),
+            ..noise
         };
         self
     }
@@ -108,17 +154,6 @@ impl Expert {
         cruise_speed_m_s.min(curve_speed)
     }
 
-    /// DART noise on the speed too, of standard deviation `std_m_s` with the curvature
-    /// noise's correlation: the car follows closer and faster, or further and slower, than the
-    /// expert would, and the labels (clean) show how to brake and how to pull away, which an
-    /// expert that never errs does not. Where the label slows the car the noise only ever slows
-    /// it more (it reaches what it slows for faster than the expert would as it closes in,
-    /// not once the expert brakes), and the speed never goes below 0.
-    pub fn with_speed_noise(mut self, std_m_s: f64) -> Self {
-        self.speed_noise_m_s = std_m_s.max(0.0);
-        self
-    }
-
     /// The label and the action to apply (label plus seeded DART noise).
     pub fn act(
         &mut self,
@@ -127,23 +162,36 @@ impl Expert {
         cruise_speed_m_s: f64,
     ) -> ExpertAction {
         let label = self.label(track, agent, cruise_speed_m_s);
-        self.perturb(label, agent.vehicle.speed_m_s)
+        self.perturb(label, agent)
     }
 
     /// The action to apply for a `label` already computed (e.g. `Observation::info`) for a car
-    /// at `speed_m_s` now: the label plus seeded DART noise on the curvature and, where speed
-    /// noise is on, on the speed.
-    pub fn perturb(&mut self, label: Action, speed_m_s: f64) -> ExpertAction {
+    /// in `agent` state now: the label plus seeded DART noise on the curvature (scaled by
+    /// [`DartNoise::junction_scale`] in and just before a junction of its route) and, where
+    /// speed noise is on, on the speed. Where the label slows the car the speed noise only
+    /// ever slows it more (it reaches what it slows for faster than the expert would as it
+    /// closes in, not once the expert brakes), and the speed never goes below 0.
+    pub fn perturb(&mut self, label: Action, agent: &AgentState) -> ExpertAction {
         let mut applied = label;
         let k = self.noise_keep;
-        if self.noise_std_per_m > 0.0 {
-            self.noise = k * self.noise
-                + (1.0 - k * k).sqrt() * self.noise_std_per_m * standard_normal(&mut self.rng);
-            applied.curvature_per_m += self.noise;
+        let noise = self.noise;
+        if noise.std_per_m > 0.0 {
+            self.curvature_noise = k * self.curvature_noise
+                + (1.0 - k * k).sqrt() * noise.std_per_m * standard_normal(&mut self.rng);
+            let near_junction = agent.route.as_ref().is_some_and(|r| {
+                r.in_junction || r.distance_to_junction_m <= JUNCTION_NOISE_LEAD_M
+            });
+            let scale = if near_junction {
+                noise.junction_scale
+            } else {
+                1.0
+            };
+            applied.curvature_per_m += scale * self.curvature_noise;
         }
-        if self.speed_noise_m_s > 0.0 {
+        let speed_m_s = agent.vehicle.speed_m_s;
+        if noise.speed_m_s > 0.0 {
             self.speed_offset_m_s = k * self.speed_offset_m_s
-                + (1.0 - k * k).sqrt() * self.speed_noise_m_s * standard_normal(&mut self.rng);
+                + (1.0 - k * k).sqrt() * noise.speed_m_s * standard_normal(&mut self.rng);
             // Where the label slows the car (for a car ahead, a junction, a bend), it is only
             // ever slowed more: a faster command there runs into what it slows for.
             let braking = label.speed_m_s < 0.5 || label.speed_m_s < speed_m_s - 0.1;

@@ -33,7 +33,7 @@ pub mod vehicle;
 
 pub use collision::{Crash, CrashCheck};
 pub use episode::EpisodeStats;
-pub use expert::{Expert, ExpertConfig};
+pub use expert::{DartNoise, Expert, ExpertConfig};
 pub use frame::Frame;
 pub use math::Vec2;
 pub use scenario::Scenario;

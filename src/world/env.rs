@@ -117,7 +117,7 @@ impl Env {
     /// The environment of a validated `scenario` in its `world`.
     fn assemble(scenario: Scenario, world: Arc<BuiltWorld>, options: EnvOptions) -> Result<Env> {
         let sim = Simulation::in_world(scenario, world, options.agents)?;
-        let expert = Expert::new(ExpertConfig::default(), 0.0, sim.scenario.seed);
+        let expert = Expert::new(ExpertConfig::default(), sim.scenario.seed);
         let renderer = if options.render {
             Some(Renderer::new(&sim, options.labels)?)
         } else {

@@ -136,11 +136,12 @@ fn correlated_dart_noise_wanders_off_the_line_and_back() {
         };
         let d = drive(
             &mut env,
-            &mut Pilot::Expert {
-                noise_std_per_m: 0.03,
-                noise_correlation_s: correlation_s,
-                speed_noise_m_s: 0.0,
-            },
+            &mut Pilot::Expert(steerlab::sim::DartNoise {
+                std_per_m: 0.03,
+                correlation_s: correlation_s,
+                speed_m_s: 0.0,
+                ..steerlab::sim::DartNoise::NONE
+            }),
             &unsupervised,
             &mut |_, _| {},
         )
@@ -182,9 +183,7 @@ fn the_whole_loop_runs_and_dagger_keeps_every_earlier_sample() {
         iterations: 1,
         ticks: 60,
         bc_ticks: 60,
-        noise_std_per_m: 0.02,
-        noise_correlation_s: 0.0,
-        speed_noise_m_s: 0.0,
+        noise: steerlab::sim::DartNoise::white(0.02),
         beta0: 0.5,
         config: ModelConfig::preset("pilotnet").unwrap(),
         epochs: 1,
@@ -366,11 +365,7 @@ fn crashes_happen_under_a_safety_driver_on_a_narrow_road_and_on_props() {
     free.supervision = Supervision::Free;
     let d = drive(
         &mut env,
-        &mut Pilot::Expert {
-            noise_std_per_m: 0.0,
-            noise_correlation_s: 0.0,
-            speed_noise_m_s: 0.0,
-        },
+        &mut Pilot::Expert(steerlab::sim::DartNoise::NONE),
         &free,
         &mut |_, _| {},
     )
@@ -521,9 +516,7 @@ fn a_tiny_town_dagger_run_trains_a_routed_navnet_on_map_patches() {
         iterations: 1,
         ticks: 60,
         bc_ticks: 60,
-        noise_std_per_m: 0.02,
-        noise_correlation_s: 0.0,
-        speed_noise_m_s: 0.0,
+        noise: steerlab::sim::DartNoise::white(0.02),
         beta0: 0.5,
         config,
         epochs: 1,

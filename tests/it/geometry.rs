@@ -56,7 +56,7 @@ fn expert_stays_on_the_road_for_two_km_on_every_shipped_scenario() {
         let half_width = scenario.road.width_m / 2.0;
         let cruise = scenario.vehicle.speed_m_s;
         let mut sim = Simulation::new(scenario, 1).unwrap();
-        let expert = Expert::new(ExpertConfig::default(), 0.0, 0);
+        let expert = Expert::new(ExpertConfig::default(), 0);
         sim.reset(7);
         let mut ticks = 0;
         while sim.states()[0].stats.distance_m < 2000.0 {
@@ -82,7 +82,8 @@ fn dart_noise_is_seeded_and_recoverable() {
     let run = |seed: u64| {
         let mut sim = Simulation::new(scenario.clone(), 1).unwrap();
         sim.reset(1);
-        let mut expert = Expert::new(ExpertConfig::default(), 0.03, seed);
+        let mut expert = Expert::new(ExpertConfig::default(), seed)
+            .with_noise(steerlab::sim::DartNoise::white(0.03), scenario.dt_s);
         let mut labels_differ = false;
         for _ in 0..1500 {
             let a = expert.act(&sim.track, &sim.states()[0], cruise);
@@ -101,13 +102,57 @@ fn dart_noise_is_seeded_and_recoverable() {
 }
 
 #[test]
+fn junction_noise_scales_the_noise_only_in_and_just_before_junctions() {
+    use steerlab::sim::DartNoise;
+    use steerlab::sim::expert::JUNCTION_NOISE_LEAD_M;
+    let scenario = crate::network::shipped("town");
+    let cruise = scenario.vehicle.speed_m_s;
+    let mut sim = Simulation::new(scenario.clone(), 1).unwrap();
+    sim.reset(3);
+    let noise = |junction_scale| {
+        let noise = DartNoise {
+            std_per_m: 0.02,
+            correlation_s: 1.0,
+            junction_scale,
+            ..DartNoise::NONE
+        };
+        Expert::new(ExpertConfig::default(), 9).with_noise(noise, scenario.dt_s)
+    };
+    let (mut plain, mut tripled) = (noise(1.0), noise(3.0));
+    let (mut near, mut away) = (0, 0);
+    for _ in 0..1500 {
+        let state = sim.states()[0].clone();
+        let a = plain.act(&sim.track, &state, cruise);
+        let b = tripled.act(&sim.track, &state, cruise);
+        assert_eq!(a.label, b.label);
+        let (da, db) = (
+            a.applied.curvature_per_m - a.label.curvature_per_m,
+            b.applied.curvature_per_m - b.label.curvature_per_m,
+        );
+        let route = state.route.as_ref().expect("a town car has a route");
+        if route.in_junction || route.distance_to_junction_m <= JUNCTION_NOISE_LEAD_M {
+            near += 1;
+            assert!((db - 3.0 * da).abs() < 1e-12, "{db} against 3 × {da}");
+        } else {
+            away += 1;
+            assert_eq!(da, db);
+        }
+        sim.step(&[a.applied]).unwrap();
+    }
+    assert!(
+        near > 50 && away > 50,
+        "{near} ticks near junctions, {away} away"
+    );
+}
+
+#[test]
 fn simulation_is_bit_identical_for_a_seed() {
     let scenario = builtin().unwrap().remove(4);
     let cruise = scenario.vehicle.speed_m_s;
     let run = |seed| {
         let mut sim = Simulation::new(scenario.clone(), 3).unwrap();
         sim.reset(seed);
-        let expert = Expert::new(ExpertConfig::default(), 0.0, 0);
+        let expert = Expert::new(ExpertConfig::default(), 0);
         for _ in 0..500 {
             let actions: Vec<Action> = sim
                 .states()

@@ -38,7 +38,7 @@ fn every_map_input_follows_from_the_fix_alone() {
         gps: Some(GPS),
         ..MapOptions::default()
     };
-    let expert = Expert::new(ExpertConfig::default(), 0.0, 1);
+    let expert = Expert::new(ExpertConfig::default(), 1);
     let cruise = scenario.vehicle.speed_m_s;
     let dt = scenario.dt_s;
     let mut car = Navigator::new(&options, 7);
@@ -110,7 +110,7 @@ fn the_route_progress_is_tracked_from_the_fix_within_its_error() {
     let mut sim = Simulation::new(scenario.clone(), 1).unwrap();
     let view = MapView::new(&sim);
     let spec = MapSpec::default();
-    let expert = Expert::new(ExpertConfig::default(), 0.0, 1);
+    let expert = Expert::new(ExpertConfig::default(), 1);
     let route = sim.town().unwrap().route.track.clone();
     let length = route.length_m();
     let mut noisy = Navigator::new(
@@ -173,11 +173,7 @@ fn two_drives_of_one_run_get_different_gps_errors_and_a_drive_repeats_its_own() 
         };
         drive(
             &mut env,
-            &mut Pilot::Expert {
-                noise_std_per_m: 0.0,
-                noise_correlation_s: 0.0,
-                speed_noise_m_s: 0.0,
-            },
+            &mut Pilot::Expert(steerlab::sim::DartNoise::NONE),
             &options,
             &mut |_, _| {},
         )
@@ -276,7 +272,7 @@ fn localise_refuses_ticks_the_localising_model_drove() {
     );
     let write = |name: &str, model: Option<&str>| -> PathBuf {
         let path = dir.join(name);
-        let meta = EpisodeMeta::new(&scenario, 1, 0, 0.0).unwrap();
+        let meta = EpisodeMeta::new(&scenario, 1, 0, steerlab::sim::DartNoise::NONE).unwrap();
         let mut writer = EpisodeWriter::create(&path, &scenario, &meta).unwrap();
         let mut sim = Simulation::new(scenario.clone(), 1).unwrap();
         sim.reset(1);
@@ -388,11 +384,7 @@ fn a_randomised_collection_draws_a_localisation_error_per_drive() {
         &[base],
         60,
         &dir,
-        steerlab::drive::workers::Driver::Expert {
-            noise_std_per_m: 0.0,
-            noise_correlation_s: 0.0,
-            speed_noise_m_s: 0.0,
-        },
+        steerlab::drive::workers::Driver::Expert(steerlab::sim::DartNoise::NONE),
         Supervision::Free,
         &|name| steerlab::sim::math::fnv1a(&[name.as_bytes()]),
         Some((&ranges, 3)),
@@ -470,11 +462,7 @@ fn a_car_drives_on_its_own_localisation_and_eval_reports_its_error() {
     let path = dir.join("drive.mcap");
     let drove = drive(
         &mut env,
-        &mut Pilot::Expert {
-            noise_std_per_m: 0.0,
-            noise_correlation_s: 0.0,
-            speed_noise_m_s: 0.0,
-        },
+        &mut Pilot::Expert(steerlab::sim::DartNoise::NONE),
         &DriveOptions {
             distance_m: f64::INFINITY,
             max_ticks: 300,

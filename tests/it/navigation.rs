@@ -61,7 +61,7 @@ fn the_routed_map_marks_the_route_ahead_and_no_other_road() {
     let mut sim = Simulation::new(scenario.clone(), 1).unwrap();
     let view = MapView::new(&sim);
     let spec = MapSpec::default();
-    let expert = Expert::new(ExpertConfig::default(), 0.0, 1);
+    let expert = Expert::new(ExpertConfig::default(), 1);
     let route = sim.town().unwrap().route.track.clone();
     let cruise = scenario.vehicle.speed_m_s;
     let (mut junction_ticks, mut open_exits) = (0, 0);

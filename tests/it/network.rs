@@ -242,7 +242,7 @@ fn the_expert_drives_towns_on_the_paved_area_through_every_junction() {
         let junctions = route.junctions(&net).len();
         let mut sim = Simulation::new(s.clone(), 1).unwrap();
         sim.reset(7);
-        let mut expert = Expert::new(ExpertConfig::default(), 0.0, 7);
+        let mut expert = Expert::new(ExpertConfig::default(), 7);
         let route_m = route.length_m(&net);
         let mut crashes = 0;
         let mut max_offset: f64 = 0.0;

@@ -812,7 +812,7 @@ fn recorded_set() -> &'static Path {
                 &path,
                 100 + episode as u64,
                 episode,
-                (0.02, 0.0, 0.0),
+                steerlab::sim::DartNoise::white(0.02),
                 &mut || {},
             )
             .unwrap();

@@ -187,8 +187,13 @@ fn expected(step: &StepRecord) -> Step {
 /// Writes `n` synthetic ticks to `path`; returns what a reader must give back.
 fn write_synthetic(path: &Path, n: u64) -> (Scenario, Vec<Step>) {
     let scenario = builtin().unwrap().remove(0);
-    let mut meta = EpisodeMeta::new(&scenario, 77, 3, 0.01).unwrap();
-    meta.noise_correlation_s = 1.5;
+    let noise = steerlab::sim::DartNoise {
+        std_per_m: 0.01,
+        correlation_s: 1.5,
+        speed_m_s: 0.5,
+        junction_scale: 2.5,
+    };
+    let meta = EpisodeMeta::new(&scenario, 77, 3, noise).unwrap();
     let mut writer = EpisodeWriter::create(path, &scenario, &meta).unwrap();
     let mut rng = StdRng::seed_from_u64(5);
     let mut steps = Vec::new();
@@ -208,15 +213,16 @@ fn every_topic_round_trips() {
     let (scenario, written) = write_synthetic(&path, 40);
     let episode = EpisodeReader::open(&path).unwrap();
     assert_eq!(episode.scenario, scenario);
+    assert_eq!((episode.meta.seed, episode.meta.episode), (77, 3));
     assert_eq!(
-        (
-            episode.meta.seed,
-            episode.meta.episode,
-            episode.meta.noise_std_per_m
-        ),
-        (77, 3, 0.01)
+        episode.meta.noise,
+        steerlab::sim::DartNoise {
+            std_per_m: 0.01,
+            correlation_s: 1.5,
+            speed_m_s: 0.5,
+            junction_scale: 2.5,
+        }
     );
-    assert_eq!(episode.meta.noise_correlation_s, 1.5);
     let mut steps = episode.steps(true).unwrap();
     let read: Vec<Step> = steps.by_ref().collect();
     assert_eq!(read, written);
@@ -371,9 +377,7 @@ fn recorded_drive_reads_back_and_resimulates_bit_for_bit() {
         scenarios: vec![scenario],
         episodes: 2,
         out: dir.clone(),
-        noise_std_per_m: 0.02,
-        noise_correlation_s: 0.0,
-        speed_noise_m_s: 0.0,
+        noise: steerlab::sim::DartNoise::white(0.02),
         seed: 4,
         labels: false,
         shard: Shard::default(),

@@ -141,7 +141,7 @@ fn same_seed_gives_identical_frames_and_states() {
         let s = scenario("props");
         let cruise = s.vehicle.speed_m_s;
         let mut env = Env::new(s, EnvOptions::default()).unwrap();
-        let expert = Expert::new(ExpertConfig::default(), 0.0, 0);
+        let expert = Expert::new(ExpertConfig::default(), 0);
         let mut obs = env.reset(seed).unwrap().remove(0);
         let mut trace = vec![(obs.state.clone(), frame(&obs).clone())];
         for _ in 0..40 {
@@ -289,7 +289,7 @@ fn props_appear_where_the_camera_maths_puts_them() {
         })
         .collect();
     let mut env = Env::new(s, EnvOptions::default()).unwrap();
-    let expert = Expert::new(ExpertConfig::default(), 0.0, 0);
+    let expert = Expert::new(ExpertConfig::default(), 0);
     let mut obs = env.reset(1).unwrap().remove(0);
     let mut checked = 0;
     for _ in 0..1500 {

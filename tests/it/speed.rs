@@ -376,7 +376,7 @@ fn training_a_speed_head_learns_the_experts_speed_from_the_camera() {
             &data.join(format!("town-{episode}.mcap")),
             10 + episode as u64,
             episode,
-            (0.01, 0.0, 0.0),
+            steerlab::sim::DartNoise::white(0.01),
             &mut || {},
         )
         .unwrap();
@@ -507,13 +507,13 @@ fn speed_dart_noise_shows_braking_without_running_into_cars() {
         )
         .unwrap();
         let record = dir.join(format!("{speed_noise_m_s}-{seed}.mcap"));
-        let mut expert = Pilot::Expert {
-            noise_std_per_m: 0.0,
-            noise_correlation_s: 1.0,
-            speed_noise_m_s,
-        };
+        let mut expert = Pilot::Expert(steerlab::sim::DartNoise {
+            correlation_s: 1.0,
+            speed_m_s: speed_noise_m_s,
+            ..steerlab::sim::DartNoise::NONE
+        });
         let (d, meta, steps) = drive_recorded(&mut env, &mut expert, 1500, seed, &record);
-        assert_eq!(meta.speed_noise_m_s, speed_noise_m_s);
+        assert_eq!(meta.noise.speed_m_s, speed_noise_m_s);
         let braking = steps
             .iter()
             .filter(|s| s.expert_target_speed_m_s <= s.state.speed_m_s - 1.0)

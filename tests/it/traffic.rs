@@ -14,7 +14,7 @@ fn drive_town(
 ) -> (Vec<String>, Vec<steerlab::sim::VehicleState>, u64) {
     let mut sim = Simulation::new(s.clone(), 1).unwrap();
     sim.reset(seed);
-    let mut expert = Expert::new(ExpertConfig::default(), 0.0, seed);
+    let mut expert = Expert::new(ExpertConfig::default(), seed);
     let mut crashes = Vec::new();
     let mut traffic_overlaps = 0;
     for _ in 0..ticks {
@@ -133,9 +133,7 @@ fn town_episodes_record_the_route_and_resimulate_with_traffic_bit_for_bit() {
         scenarios: vec![s],
         episodes: 1,
         out: dir.clone(),
-        noise_std_per_m: 0.02,
-        noise_correlation_s: 0.0,
-        speed_noise_m_s: 0.0,
+        noise: steerlab::sim::DartNoise::white(0.02),
         seed: 9,
         labels: false,
         shard: Shard::default(),
@@ -181,7 +179,7 @@ fn a_driver_can_choose_the_turn_at_the_next_junction() {
     s.episode_steps = u32::MAX;
     let mut sim = Simulation::new(s.clone(), 1).unwrap();
     sim.reset(2);
-    let mut expert = Expert::new(ExpertConfig::default(), 0.0, 2);
+    let mut expert = Expert::new(ExpertConfig::default(), 2);
     // At every junction the car comes to, ask for the first manoeuvre it allows other than
     // the planned one, and check the car takes it and stays on the paved area.
     let mut chosen = 0;
@@ -262,7 +260,7 @@ fn a_car_that_leaves_by_a_wrong_exit_is_off_its_route_until_it_is_back() {
     s.episode_steps = u32::MAX;
     let mut truth = Simulation::new(s.clone(), 1).unwrap();
     truth.reset(4);
-    let mut expert = Expert::new(ExpertConfig::default(), 0.0, 4);
+    let mut expert = Expert::new(ExpertConfig::default(), 4);
     let (mut tried, mut last_junction) = (0, String::new());
     for _ in 0..4000 {
         let route = truth.states()[0].route.clone().unwrap();
@@ -278,7 +276,7 @@ fn a_car_that_leaves_by_a_wrong_exit_is_off_its_route_until_it_is_back() {
                 }
                 tried += 1;
                 let mut placed = truth.clone();
-                let mut other = Expert::new(ExpertConfig::default(), 0.0, 4);
+                let mut other = Expert::new(ExpertConfig::default(), 4);
                 let (mut off_for, mut last_s) = (0u32, placed.states()[0].s_m);
                 let half_track = placed.track.length_m() / 2.0;
                 for t in 0..500 {
@@ -325,7 +323,7 @@ fn cars_that_brake_suddenly_brake_hard_and_nobody_runs_into_them() {
     s.episode_steps = u32::MAX;
     let mut sim = Simulation::new(s.clone(), 1).unwrap();
     sim.reset(3);
-    let mut expert = Expert::new(ExpertConfig::default(), 0.0, 3);
+    let mut expert = Expert::new(ExpertConfig::default(), 3);
     let (mut brakes, mut hardest) = (0, 0.0f64);
     let mut last = sim.traffic_states();
     for _ in 0..2400 {

@@ -270,7 +270,12 @@ impl Session {
             .join(format!("{}_{stamp}.mcap", self.scenario.name));
         std::fs::create_dir_all(&self.options.record_dir)
             .with_context(|| format!("creating {}", self.options.record_dir.display()))?;
-        let meta = EpisodeMeta::new(&self.scenario, self.options.seed, 0, 0.0)?;
+        let meta = EpisodeMeta::new(
+            &self.scenario,
+            self.options.seed,
+            0,
+            crate::sim::DartNoise::NONE,
+        )?;
         let recorder = Recorder::start(&path, &self.scenario, &meta)
             .with_context(|| format!("starting a recording at {}", path.display()))?;
         self.message = Some(format!("recording to {}", path.display()));

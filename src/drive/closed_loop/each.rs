@@ -93,15 +93,7 @@ pub fn drive_each(
             // Each drive gets a fresh copy of the policy, so that it depends on nothing before.
             let mut policy;
             let mut pilot = match driver {
-                Driver::Expert {
-                    noise_std_per_m,
-                    noise_correlation_s,
-                    speed_noise_m_s,
-                } => Pilot::Expert {
-                    noise_std_per_m,
-                    noise_correlation_s,
-                    speed_noise_m_s,
-                },
+                Driver::Expert(noise) => Pilot::Expert(noise),
                 Driver::Policy(p) => {
                     policy = p.fresh()?;
                     Pilot::Policy(&mut policy)

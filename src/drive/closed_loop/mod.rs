@@ -17,7 +17,7 @@ use crate::drive::policy::SpeedSource;
 use crate::error::{Error, Result};
 use crate::record::EpisodeMeta;
 use crate::sim::map_input::Pose;
-use crate::sim::{Expert, ExpertConfig, Vec2};
+use crate::sim::{DartNoise, Expert, ExpertConfig, Vec2};
 use crate::world::{Env, Observation};
 use observers::{JunctionWatch, Recording, RouteWatch, Score, StallWatch};
 use pilot::decide;
@@ -85,28 +85,20 @@ pub fn drive(
 ) -> Result<Drive> {
     let scenario = env.scenario().clone();
     let dt = scenario.dt_s;
-    let (noise, correlation_s, speed_noise) = match pilot {
-        Pilot::Expert {
-            noise_std_per_m,
-            noise_correlation_s,
-            speed_noise_m_s,
-        } => (*noise_std_per_m, *noise_correlation_s, *speed_noise_m_s),
-        _ => (0.0, 0.0, 0.0),
+    let noise = match pilot {
+        Pilot::Expert(noise) => *noise,
+        _ => DartNoise::NONE,
     };
     let speed = match pilot {
         Pilot::Policy(p) | Pilot::Mixture { policy: p, .. } => p.speed,
-        Pilot::Expert { .. } => SpeedSource::Expert,
+        Pilot::Expert(_) => SpeedSource::Expert,
         Pilot::Custom(_) => SpeedSource::Controller,
     };
-    let mut expert = Expert::new(ExpertConfig::default(), noise, options.seed)
-        .with_noise_correlation(correlation_s, dt)
-        .with_speed_noise(speed_noise);
+    let mut expert = Expert::new(ExpertConfig::default(), options.seed).with_noise(noise, dt);
     let mut coin = StdRng::seed_from_u64(options.seed ^ 0xDA66_E200_0000_0001);
     let mut recording = match &options.record {
         Some(path) => {
-            let mut meta = EpisodeMeta::new(&scenario, options.seed, options.episode, noise)?;
-            meta.noise_correlation_s = correlation_s;
-            meta.speed_noise_m_s = speed_noise;
+            let meta = EpisodeMeta::new(&scenario, options.seed, options.episode, noise)?;
             Some(Recording::start(path, &scenario, &meta)?)
         }
         None => None,

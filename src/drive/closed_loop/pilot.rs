@@ -4,21 +4,15 @@
 use crate::drive::policy::{Policy, PolicyInputs, command_of};
 use crate::error::{Error, Result};
 use crate::nn::{SpeedDistribution, SteeringDistribution};
-use crate::sim::{Action, Expert};
+use crate::sim::{Action, DartNoise, Expert};
 use crate::world::Observation;
 use rand::RngExt;
 use rand::rngs::StdRng;
 
 /// Who steers.
 pub enum Pilot<'a> {
-    /// The privileged expert, with DART noise of this standard deviation (1/m), correlated
-    /// over `noise_correlation_s` (0: white noise), and on its speed DART noise of
-    /// `speed_noise_m_s` with the same correlation ([`Expert::with_speed_noise`]).
-    Expert {
-        noise_std_per_m: f64,
-        noise_correlation_s: f64,
-        speed_noise_m_s: f64,
-    },
+    /// The privileged expert, with DART noise on what it applies ([`Expert::with_noise`]).
+    Expert(DartNoise),
     /// The learned policy alone.
     Policy(&'a mut Policy),
     /// DAgger's mixture: each tick the expert steers with probability `beta`, else the policy.
@@ -46,14 +40,14 @@ pub(crate) fn decide(
 ) -> Result<Decision> {
     let label = obs.info.expert_action;
     let by_expert = |expert: &mut Expert| Decision {
-        action: expert.perturb(label, obs.state.vehicle.speed_m_s).applied,
+        action: expert.perturb(label, &obs.state).applied,
         distribution: None,
         speed: None,
         by_policy: false,
         model: None,
     };
     let policy = match pilot {
-        Pilot::Expert { .. } => return Ok(by_expert(expert)),
+        Pilot::Expert(_) => return Ok(by_expert(expert)),
         Pilot::Custom(control) => {
             return Ok(Decision {
                 action: control(obs),

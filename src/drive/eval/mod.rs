@@ -117,11 +117,7 @@ fn drive_scenario(
     };
     let mut pilot = match policy {
         Some(policy) => Pilot::Policy(policy),
-        None => Pilot::Expert {
-            noise_std_per_m: 0.0,
-            noise_correlation_s: 0.0,
-            speed_noise_m_s: 0.0,
-        },
+        None => Pilot::Expert(crate::sim::DartNoise::NONE),
     };
     let result = drive(&mut env, &mut pilot, &run, progress)?;
     let map = options.out.join(format!("{name}_map.png"));

@@ -24,6 +24,7 @@ use crate::error::Result;
 use crate::nn::models::steering::config::ModelConfig;
 use crate::nn::models::steering::config::Target;
 use crate::nn::train::steering::{TrainOptions, train};
+use crate::sim::DartNoise;
 use crate::sim::map_input::GpsNoise;
 use crate::sim::map_input::MapMode;
 use crate::sim::randomise::Randomisation;
@@ -70,13 +71,16 @@ pub struct TownStageOptions<'a> {
     pub resume: bool,
 }
 
-/// DART noise of the stage's expert drives: standard deviation (1/m) and correlation time (s).
-pub const TOWN_NOISE: (f64, f64) = (0.03, 1.0);
-
-/// DART noise of the stage's expert drives on the speed, m/s (with `TOWN_NOISE`'s
-/// correlation): the expert's drives follow cars closer and faster than it would, as a learner
-/// does, and the labels show it braking.
-pub const TOWN_SPEED_NOISE_M_S: f64 = 1.5;
+/// DART noise of the stage's expert drives: wandering curvature noise (0.03 1/m correlated over
+/// a second) reaches the offsets the learner drifts to, and shows the way back, twice as strong
+/// in junctions, where the learner fails; on the speed (1.5 m/s) the car follows cars closer and
+/// faster than the expert would, as a learner does, and the labels show it braking.
+pub const TOWN_NOISE: DartNoise = DartNoise {
+    std_per_m: 0.03,
+    correlation_s: 1.0,
+    speed_m_s: 1.5,
+    junction_scale: 2.0,
+};
 
 /// Epochs of the stage's behaviour cloning and of its DAgger retraining: on 32 000 frames the
 /// validation likelihood peaks after two (of three); a warm-started retraining gains nothing
@@ -100,11 +104,7 @@ pub fn run(args: &TownStageOptions, progress: &mut dyn DaggerObserver) -> Result
         iterations: args.iterations,
         ticks: args.ticks,
         bc_ticks: args.bc_ticks,
-        // Wandering DART noise: the expert's drives reach the offsets the learner drifts to
-        // in junctions, and show the way back.
-        noise_std_per_m: TOWN_NOISE.0,
-        noise_correlation_s: TOWN_NOISE.1,
-        speed_noise_m_s: TOWN_SPEED_NOISE_M_S,
+        noise: TOWN_NOISE,
         beta0: 0.5,
         config: ModelConfig::navnet(MapMode::Routed),
         epochs: args.epochs,

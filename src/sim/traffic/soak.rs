@@ -112,7 +112,7 @@ pub fn soak(
         )));
     };
     sim.reset(seed);
-    let mut expert = Expert::new(ExpertConfig::default(), 0.0, seed);
+    let mut expert = Expert::new(ExpertConfig::default(), seed);
     let cars = sim.traffic_states().len();
     // Per participant (ego first): current standstill start tick, longest (ticks, start).
     let mut standing: Vec<Option<u64>> = vec![None; cars + 1];
