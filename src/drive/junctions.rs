@@ -4,7 +4,9 @@
 //! A passage starts when the car enters a junction's turn path and ends [`EXIT_CHECK_M`] after
 //! it. It succeeds when the car stayed on its route lane all the way (no wheel of its centre
 //! more than half a lane from the route's path, no intervention) and failed otherwise: a wrong
-//! exit puts the car on another road, away from the route, within those metres.
+//! exit puts the car on another road, away from the route, within those metres. Where a
+//! failed passage first left the route is kept as a share of its turn path's length (over 100 %:
+//! past the path, within the exit check).
 
 use crate::nn::SteeringDistribution;
 use crate::sim::network::Turn;
@@ -19,6 +21,10 @@ pub const EXIT_CHECK_M: f64 = 15.0;
 pub struct Passages {
     pub attempts: u32,
     pub successes: u32,
+    /// The failed passages' points of first leaving the route (or crashing), each in percent of
+    /// its turn path's length, summed (absent in older files).
+    #[serde(default)]
+    pub failed_at_pct_sum: u32,
 }
 
 impl Passages {
@@ -26,9 +32,17 @@ impl Passages {
         (self.attempts > 0).then(|| 100.0 * self.successes as f64 / self.attempts as f64)
     }
 
+    /// Where the failed passages first left the route on average, in percent of the turn
+    /// path's length from its start.
+    pub fn failed_at_pct(&self) -> Option<f64> {
+        let failures = self.attempts - self.successes;
+        (failures > 0).then(|| self.failed_at_pct_sum as f64 / failures as f64)
+    }
+
     fn add(&mut self, other: Passages) {
         self.attempts += other.attempts;
         self.successes += other.successes;
+        self.failed_at_pct_sum += other.failed_at_pct_sum;
     }
 }
 
@@ -85,7 +99,11 @@ impl JunctionStats {
 struct Passage {
     junction: String,
     turn: Turn,
-    failed: bool,
+    /// Metres driven since the turn path began, and on it.
+    metres: f64,
+    path_m: f64,
+    /// `metres` when the car first left the route (or crashed): the passage failed.
+    failed_at_m: Option<f64>,
     /// Metres driven since the turn path ended (`None` while on it).
     after_m: Option<f64>,
 }
@@ -111,15 +129,23 @@ impl JunctionTally {
                 self.current = Some(Passage {
                     junction: route.junction.clone(),
                     turn: route.turn,
-                    failed: false,
+                    metres: 0.0,
+                    path_m: 0.0,
+                    failed_at_m: None,
                     after_m: None,
                 });
+            } else if let Some(p) = self.current.as_mut() {
+                p.metres += moved_m;
+                p.path_m += moved_m;
             }
         } else if let Some(p) = self.current.as_mut() {
+            p.metres += moved_m;
             *p.after_m.get_or_insert(0.0) += moved_m;
         }
         if let Some(p) = self.current.as_mut() {
-            p.failed |= off_route;
+            if off_route {
+                p.failed_at_m.get_or_insert(p.metres);
+            }
             if p.after_m.is_some_and(|m| m >= EXIT_CHECK_M) {
                 self.close();
             }
@@ -130,9 +156,9 @@ impl JunctionTally {
     /// the drive's end cut short counts only when it had already failed.
     pub fn finish(mut self, crashed: bool) -> JunctionStats {
         if let Some(p) = self.current.as_mut()
-            && (crashed || p.failed)
+            && (crashed || p.failed_at_m.is_some())
         {
-            p.failed = true;
+            p.failed_at_m.get_or_insert(p.metres);
             self.close();
         }
         self.stats
@@ -142,7 +168,13 @@ impl JunctionTally {
         if let Some(p) = self.current.take() {
             let passages = self.stats.of(p.turn);
             passages.attempts += 1;
-            passages.successes += u32::from(!p.failed);
+            match p.failed_at_m {
+                None => passages.successes += 1,
+                Some(m) => {
+                    let pct = 100.0 * m / p.path_m.max(1e-6);
+                    passages.failed_at_pct_sum += pct.round().clamp(0.0, 10_000.0) as u32;
+                }
+            }
         }
     }
 }

@@ -240,11 +240,23 @@ fn junction_success_counts_a_wrong_exit_as_a_failure() {
     assert_eq!((stats.right.attempts, stats.right.successes), (1, 0));
     assert_eq!((stats.straight.attempts, stats.straight.successes), (1, 0));
     assert_eq!(stats.all().success_pct(), Some(100.0 / 3.0));
-    // A crash inside a junction fails its passage.
+    // Where each failure happened, in percent of its turn path (metres counted from the tick
+    // that entered it): the wrong exit 6 m past a 17 m path, the wrong move 4 m into a 9 m one.
+    assert_eq!(
+        stats.right.failed_at_pct(),
+        Some((100.0f64 * 23.0 / 17.0).round())
+    );
+    assert_eq!(
+        stats.straight.failed_at_pct(),
+        Some((100.0f64 * 4.0 / 9.0).round())
+    );
+    assert_eq!(stats.left.failed_at_pct(), None);
+    // A crash inside a junction fails its passage, where it happened.
     let mut tally = JunctionTally::default();
     drive(&mut tally, &at("j1", Turn::Right, true), 5, usize::MAX);
     let stats = tally.finish(true);
     assert_eq!((stats.right.attempts, stats.right.successes), (1, 0));
+    assert_eq!(stats.right.failed_at_pct(), Some(100.0));
 }
 
 #[test]

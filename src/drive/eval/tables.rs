@@ -241,15 +241,20 @@ pub fn junction_table(rows: &[(String, Metrics)]) -> String {
     let mut t = String::from(
         "\nJunctions: passages that left on the route's road / passages; where the safety driver \
          took over: on a road, on the approach to a junction (its last 30 m, where the command \
-         names the manoeuvre) or inside one\n\n\
-         | | left | straight | right | u-turn | all | interventions: road / approach / junction |\n\
-         |---|---|---|---|---|---|---|\n",
+         names the manoeuvre) or inside one; where failed passages first left the route, on \
+         average, in percent of the turn path's length from its start (over 100 %: past it)\n\n\
+         | | left | straight | right | u-turn | all | interventions: road / approach / junction | failed: left the route at (left / straight / right) |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
+    let at = |p: Passages| match p.failed_at_pct() {
+        Some(pct) => format!("{pct:.0} %"),
+        None => "–".into(),
+    };
     for (name, m) in rows {
         let j = &m.junctions;
         let p = &m.intervention_places;
         t.push_str(&format!(
-            "| {name} | {} | {} | {} | {} | {} | {} / {} / {} |\n",
+            "| {name} | {} | {} | {} | {} | {} | {} / {} / {} | {} / {} / {} |\n",
             cell(j.left),
             cell(j.straight),
             cell(j.right),
@@ -257,7 +262,10 @@ pub fn junction_table(rows: &[(String, Metrics)]) -> String {
             cell(j.all()),
             p.road,
             p.approach,
-            p.junction
+            p.junction,
+            at(j.left),
+            at(j.straight),
+            at(j.right),
         ));
     }
     t
