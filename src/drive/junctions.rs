@@ -99,13 +99,20 @@ impl JunctionStats {
 struct Passage {
     junction: String,
     turn: Turn,
-    /// Metres driven since the turn path began, and on it.
-    metres: f64,
+    /// Metres driven on the turn path.
     path_m: f64,
-    /// `metres` when the car first left the route (or crashed): the passage failed.
-    failed_at_m: Option<f64>,
     /// Metres driven since the turn path ended (`None` while on it).
     after_m: Option<f64>,
+    /// Metres from the path's start to where the car first left the route (or crashed): the
+    /// passage failed.
+    failed_at_m: Option<f64>,
+}
+
+impl Passage {
+    /// Metres driven since the turn path began.
+    fn metres(&self) -> f64 {
+        self.path_m + self.after_m.unwrap_or(0.0)
+    }
 }
 
 /// Follows a drive tick by tick and counts its junction passages.
@@ -129,22 +136,19 @@ impl JunctionTally {
                 self.current = Some(Passage {
                     junction: route.junction.clone(),
                     turn: route.turn,
-                    metres: 0.0,
                     path_m: 0.0,
-                    failed_at_m: None,
                     after_m: None,
+                    failed_at_m: None,
                 });
             } else if let Some(p) = self.current.as_mut() {
-                p.metres += moved_m;
                 p.path_m += moved_m;
             }
         } else if let Some(p) = self.current.as_mut() {
-            p.metres += moved_m;
             *p.after_m.get_or_insert(0.0) += moved_m;
         }
         if let Some(p) = self.current.as_mut() {
-            if off_route {
-                p.failed_at_m.get_or_insert(p.metres);
+            if off_route && p.failed_at_m.is_none() {
+                p.failed_at_m = Some(p.metres());
             }
             if p.after_m.is_some_and(|m| m >= EXIT_CHECK_M) {
                 self.close();
@@ -158,7 +162,7 @@ impl JunctionTally {
         if let Some(p) = self.current.as_mut()
             && (crashed || p.failed_at_m.is_some())
         {
-            p.failed_at_m.get_or_insert(p.metres);
+            p.failed_at_m = p.failed_at_m.or(Some(p.metres()));
             self.close();
         }
         self.stats

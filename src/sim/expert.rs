@@ -8,10 +8,9 @@ use crate::sim::simulation::AgentState;
 use crate::sim::track::Track;
 use crate::sim::vehicle::Action;
 use rand::{SeedableRng, rngs::StdRng};
-use serde::{Deserialize, Serialize};
 
 /// DART noise (Laskey et al. 2017) on what the expert applies; its labels stay clean.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DartNoise {
     /// Standard deviation of the curvature noise, 1/m (0: none).
     pub std_per_m: f64,
@@ -44,12 +43,6 @@ impl DartNoise {
             std_per_m,
             ..DartNoise::NONE
         }
-    }
-}
-
-impl Default for DartNoise {
-    fn default() -> Self {
-        DartNoise::NONE
     }
 }
 
