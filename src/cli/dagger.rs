@@ -66,7 +66,7 @@ pub struct DaggerArgs {
     #[arg(long, value_enum)]
     pub map: Option<MapMode>,
     #[command(flatten)]
-    pub speed: super::inputs::SpeedHeadArgs,
+    pub heads: super::inputs::HeadArgs,
     /// A navnet reads its map at a GPS fix this wrong: `σ_pos,σ_heading` in metres and
     /// degrees (and optionally the error's correlation time in seconds, 10 by default).
     #[arg(long, value_name = "σ_POS,σ_HEADING")]
@@ -218,7 +218,7 @@ pub fn run(args: &DaggerArgs) -> Result<ExitCode> {
     } else {
         super::inputs::load_scenarios(&args.calibration_scenarios)?
     };
-    let config = super::inputs::model_config_with(&args.preset, args.map, &args.speed)?;
+    let config = super::inputs::model_config_with(&args.preset, args.map, &args.heads)?;
     let options = DaggerOptions {
         train_scenarios,
         eval_scenarios,

@@ -2,14 +2,14 @@
 //! given) and episode folders split into training and held-out files.
 
 use crate::nn::ModelConfig;
-use crate::nn::models::steering::presets::SpeedHeadChoice;
+use crate::nn::models::steering::presets::HeadChoice;
 use crate::sim::map_input::MapMode;
 use anyhow::{Result, bail};
 use std::path::PathBuf;
 
-/// Whether a policy has a speed head, against its preset's default (`train`, `dagger`).
+/// The heads of a policy against its preset's default: speed and lane pose (`train`, `dagger`).
 #[derive(clap::Args, Clone, Debug, Default)]
-pub struct SpeedHeadArgs {
+pub struct HeadArgs {
     /// Give the model a speed head (a mixture over target speed, learnt from the expert's
     /// speed) even where its preset has none (pilotnet, lecture): its car drives at its own
     /// speed.
@@ -34,21 +34,28 @@ pub struct SpeedHeadArgs {
     /// by default).
     #[arg(long, value_name = "W", conflicts_with = "no_speed_head")]
     pub speed_braking_weight: Option<f64>,
+    /// Add a lane-pose head, trained beside the steering head to tell the car's offset from
+    /// its route's lane or turn path and its heading against it (labels the simulator knows);
+    /// W weighs its loss against the steering NLL (over 0, at most 100). Driving never reads
+    /// it.
+    #[arg(long, value_name = "W")]
+    pub pose_head: Option<f64>,
 }
 
-/// [`model_config`] with the speed head `speed` asks for.
+/// [`model_config`] with the heads `heads` asks for.
 pub(crate) fn model_config_with(
     preset: &str,
     map: Option<MapMode>,
-    speed: &SpeedHeadArgs,
+    heads: &HeadArgs,
 ) -> Result<ModelConfig> {
-    let choice = SpeedHeadChoice {
-        add: speed.speed_head,
-        remove: speed.no_speed_head,
-        trunk_gradient: speed.speed_trunk_gradient,
-        wheel_speed: speed.wheel_speed,
-        no_trunk: speed.no_speed_trunk,
-        braking_weight: speed.speed_braking_weight,
+    let choice = HeadChoice {
+        add: heads.speed_head,
+        remove: heads.no_speed_head,
+        trunk_gradient: heads.speed_trunk_gradient,
+        wheel_speed: heads.wheel_speed,
+        no_trunk: heads.no_speed_trunk,
+        braking_weight: heads.speed_braking_weight,
+        pose_weight: heads.pose_head,
     };
     Ok(ModelConfig::from_preset(preset, map, &choice)?)
 }

@@ -118,6 +118,7 @@ pub fn run(args: &PredictArgs) -> Result<ExitCode> {
             speed: false,
             wheel_speed: model.config.reads_wheel_speed(),
             braking_weight: None,
+            pose: false,
         },
     );
     let mut predicted = Vec::with_capacity(data.samples.len());

@@ -66,7 +66,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub init_from: Option<PathBuf>,
     #[command(flatten)]
-    pub speed: super::inputs::SpeedHeadArgs,
+    pub heads: super::inputs::HeadArgs,
 }
 
 /// A model's line after each epoch; the error of the mode is in the target's unit.
@@ -92,8 +92,13 @@ pub(crate) fn bar(target: crate::nn::models::steering::config::Target) -> Bar {
             } else {
                 String::new()
             };
+            let pose = if m.validation_pose_offset_mae_m.is_finite() {
+                format!("  lane offset MAE {:.3} m", m.validation_pose_offset_mae_m)
+            } else {
+                String::new()
+            };
             format!(
-                "epoch {:>3}: train NLL {train}  validation NLL {:>7.3}  MAE(mode) {:.4} {unit}{speed}  {:.0} samples/s  {:.1} s{}",
+                "epoch {:>3}: train NLL {train}  validation NLL {:>7.3}  MAE(mode) {:.4} {unit}{speed}{pose}  {:.0} samples/s  {:.1} s{}",
                 m.epoch,
                 m.validation_nll,
                 m.validation_mae_mode_per_m,
@@ -106,7 +111,7 @@ pub(crate) fn bar(target: crate::nn::models::steering::config::Target) -> Bar {
 }
 
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
-    let config = super::inputs::model_config_with(&args.preset, args.map, &args.speed)?;
+    let config = super::inputs::model_config_with(&args.preset, args.map, &args.heads)?;
     if !(0.0..1.0).contains(&args.validation_fraction) {
         bail!("--validation-fraction must be in [0, 1)");
     }

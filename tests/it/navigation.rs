@@ -696,6 +696,7 @@ fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
         curvature_per_m,
         speed_m_s: 5.0,
         lane_offset_m: 0.0,
+        heading_error_rad: 0.0,
         car_speed_m_s: 0.0,
         wheel_speed_m_s: None,
         episode: 0,
@@ -738,6 +739,7 @@ fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
             speed: false,
             wheel_speed: false,
             braking_weight: None,
+            pose: false,
         };
         BatchStream::new(data.clone(), spec)
             .next()
@@ -807,4 +809,145 @@ fn steering_gain_is_the_policys_share_of_the_experts_curvature_by_place() {
     both.merge(&g);
     assert_eq!(both.junction[1].ticks, 80);
     assert!((both.junction[1].gain().unwrap() - 0.5).abs() < 1e-9);
+}
+
+#[test]
+fn a_lane_pose_head_learns_the_cars_place_on_its_path_and_never_steers() {
+    use candle_core::{Device, Tensor};
+    use std::sync::Arc;
+    use steerlab::nn::data::dataset::{BatchStream, Dataset, Sample, StreamSpec};
+    use steerlab::nn::models::steering::config::PoseHeadConfig;
+    use steerlab::nn::models::steering::presets::HeadChoice;
+    use steerlab::nn::models::steering::{Inputs, Model};
+    use steerlab::nn::{ModelConfig, ModelDir};
+    use steerlab::sim::map_input::MapMode;
+    // The labels: the offset from the route's lane in metres, the heading against it in
+    // tenths of a radian, a car lost 5 m off told only "3 units".
+    let frame = steerlab::sim::Frame {
+        width: 8,
+        height: 8,
+        tick: 0,
+        agent: 0,
+        rgb: vec![90; 8 * 8 * 3],
+    };
+    let sample = |lane_offset_m, heading_error_rad| Sample {
+        png: frame.to_png().unwrap().into(),
+        curvature_per_m: 0.0,
+        speed_m_s: 5.0,
+        lane_offset_m,
+        heading_error_rad,
+        car_speed_m_s: 5.0,
+        wheel_speed_m_s: None,
+        episode: 0,
+        tick: 0,
+        map_png: None,
+        command: steerlab::sim::map_input::Command::Follow,
+        exits: Vec::new(),
+    };
+    let data = Arc::new(Dataset {
+        samples: vec![sample(0.4, -0.05), sample(-5.0, 0.5)],
+        episodes: vec![PathBuf::from("e.mcap")],
+        episode_scenarios: vec!["town".into()],
+        frame_size: Some((8, 8)),
+        warnings: Vec::new(),
+    });
+    let spec = |pose| StreamSpec {
+        order: vec![0, 1],
+        batch_size: 2,
+        skip_batches: 0,
+        augment: None,
+        seed: 1,
+        epoch: 0,
+        workers: 1,
+        map_channels: 0,
+        commands: false,
+        route_blind: false,
+        components: 5,
+        target: Default::default(),
+        speed: false,
+        wheel_speed: false,
+        braking_weight: None,
+        pose,
+    };
+    let batch = BatchStream::new(data.clone(), spec(true))
+        .next()
+        .unwrap()
+        .unwrap();
+    let poses = batch.poses.unwrap().to_vec2::<f32>().unwrap();
+    let close = |a: f32, b: f32| (a - b).abs() < 1e-5;
+    assert!(
+        close(poses[0][0], 0.4) && close(poses[0][1], -0.5),
+        "{poses:?}"
+    );
+    assert!(
+        close(poses[1][0], -3.0) && close(poses[1][1], 3.0),
+        "{poses:?}"
+    );
+    let unasked = BatchStream::new(data, spec(false)).next().unwrap().unwrap();
+    assert!(unasked.poses.is_none());
+
+    // `--pose-head W` adds the head to a driving policy, within its range only.
+    let with = |preset: &str, w: f64| {
+        let choice = HeadChoice {
+            pose_weight: Some(w),
+            ..HeadChoice::default()
+        };
+        ModelConfig::from_preset(
+            preset,
+            Some(MapMode::Routed).filter(|_| preset == "navnet"),
+            &choice,
+        )
+    };
+    assert_eq!(
+        with("navnet", 2.0).unwrap().pose,
+        Some(PoseHeadConfig::new(2.0))
+    );
+    for (preset, w, says) in [
+        ("navnet", 0.0, "pose.weight"),
+        ("navnet", f64::NAN, "pose.weight"),
+        ("navnet", 101.0, "pose.weight"),
+        ("lanepose", 1.0, "not a driving policy"),
+    ] {
+        let e = with(preset, w).unwrap_err().to_string();
+        assert!(e.contains("--pose-head") && e.contains(says), "{e}");
+    }
+    // A config saved before the head existed reads as one without it, and one without it
+    // saves no `pose` key.
+    let plain = crate::nn::tiny_navnet();
+    let json = serde_json::to_value(&plain).unwrap();
+    assert!(json.get("pose").is_none());
+    let read: ModelConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(read.pose, None);
+
+    // Driving reads the steering head alone: the same weights steer the same with the pose
+    // head and without it, and the head outputs two numbers a frame.
+    let mut posed = plain.clone();
+    posed.pose = Some(PoseHeadConfig::new(1.0));
+    let dir = crate::tempdir("pose-head");
+    let with_head = Model::new(posed, 3).unwrap();
+    let without = Model::new(plain, 4).unwrap();
+    let mut tensors = with_head.tensors().unwrap();
+    tensors.retain(|name, _| !name.starts_with("pose."));
+    assert_eq!(tensors.len(), without.tensors().unwrap().len());
+    candle_core::safetensors::save(&tensors, dir.join("steering.safetensors")).unwrap();
+    without
+        .load_weights(&dir.join("steering.safetensors"))
+        .unwrap();
+    let dev = Device::Cpu;
+    let inputs = Inputs {
+        images: Tensor::rand(0f32, 1.0, (2, 3, 8, 8), &dev).unwrap(),
+        maps: Some(Tensor::rand(0f32, 1.0, (2, 2, 8, 8), &dev).unwrap()),
+        commands: None,
+        wheel_speeds: None,
+    };
+    let (a, b) = (
+        with_head.predict(&inputs).unwrap(),
+        without.predict(&inputs).unwrap(),
+    );
+    for (a, b) in a.iter().zip(&b) {
+        assert!((a.mode() - b.mode()).abs() < 1e-7 && (a.mean() - b.mean()).abs() < 1e-7);
+    }
+    let out = with_head.net.forward_all(&inputs).unwrap();
+    assert_eq!(out.pose.unwrap().dims(), &[2, 2]);
+    assert!(without.net.forward_all(&inputs).unwrap().pose.is_none());
 }

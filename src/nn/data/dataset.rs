@@ -76,6 +76,7 @@ impl Dataset {
                     curvature_per_m: step.expert_action.curvature_per_m as f32,
                     speed_m_s: step.expert_target_speed_m_s as f32,
                     lane_offset_m: step.state.lateral_offset_m as f32,
+                    heading_error_rad: step.state.heading_error_rad as f32,
                     car_speed_m_s: step.state.speed_m_s as f32,
                     wheel_speed_m_s: step.odometry.as_ref().map(|o| o.speed_m_s as f32),
                     episode,
@@ -271,11 +272,13 @@ fn seeded_rng(parts: &[&[u8]]) -> StdRng {
 
 /// A mini-batch: the network's inputs and targets `(B,)` (1/m); for a route-blind stream,
 /// also every exit's label on the component of its manoeuvre (see [`crate::nn::data::route_blind`]);
-/// for a model with a speed head, the expert's speeds `(B,)` (m/s).
+/// for a model with a speed head, the expert's speeds `(B,)` (m/s); for a model with a
+/// lane-pose head, the lane pose `(B, 2)` in the head's units, clipped.
 pub struct Batch {
     pub inputs: Inputs,
     pub targets: Tensor,
     pub speeds: Option<Tensor>,
+    pub poses: Option<Tensor>,
     /// Each sample's weight in the speed loss (see [`StreamSpec::braking_weight`]).
     pub speed_weights: Option<Tensor>,
     pub anchored: Option<AnchoredTargets>,
@@ -314,6 +317,8 @@ pub struct StreamSpec {
     /// With `speed`: weigh each sample's speed loss, this much for a frame where the expert
     /// brakes ([`crate::nn::models::steering::speed::BRAKING_M_S`] or more below the car's speed), 1 for others.
     pub braking_weight: Option<f64>,
+    /// Also batch the lane pose (a model with a lane-pose head).
+    pub pose: bool,
 }
 
 /// Batches in order, prepared by worker threads; at most `2 × workers` batches are in flight.
@@ -566,9 +571,29 @@ fn make_batch(
     } else {
         None
     };
+    let poses = if spec.pose {
+        use crate::nn::models::steering::config::{
+            POSE_CLIP_UNITS, POSE_HEADING_UNIT_RAD, POSE_OFFSET_UNIT_M,
+        };
+        let clip = |v: f64| v.clamp(-POSE_CLIP_UNITS, POSE_CLIP_UNITS) as f32;
+        let v: Vec<f32> = indices
+            .iter()
+            .flat_map(|&i| {
+                let s = &data.samples[i];
+                [
+                    clip(s.lane_offset_m as f64 / POSE_OFFSET_UNIT_M),
+                    clip(s.heading_error_rad as f64 / POSE_HEADING_UNIT_RAD),
+                ]
+            })
+            .collect();
+        Some(Tensor::from_vec(v, (size, 2), &device())?)
+    } else {
+        None
+    };
     Ok(Batch {
         speeds,
         speed_weights,
+        poses,
         inputs: Inputs {
             images: Tensor::from_vec(images, (size, 3, h, w), &device())?,
             maps,

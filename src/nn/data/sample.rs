@@ -16,6 +16,9 @@ pub struct Sample {
     /// The car's offset from its lane's centre (metres, positive left): a lane-pose model's
     /// target.
     pub lane_offset_m: f32,
+    /// The car's heading against its lane or turn path (radians, positive: turned left of it):
+    /// with `lane_offset_m`, a lane-pose head's target.
+    pub heading_error_rad: f32,
     /// The car's speed at this frame as recorded (m/s, the simulation's): a label-side fact,
     /// which tells the frames where the expert brakes.
     pub car_speed_m_s: f32,

@@ -95,6 +95,9 @@ pub struct EpochMetrics {
     /// |mode − expert| (m/s); NaN without one.
     pub validation_speed_nll: f64,
     pub validation_speed_mae_m_s: f64,
+    /// A model with a lane-pose head: the mean |predicted − true| offset from the path (m);
+    /// NaN without one.
+    pub validation_pose_offset_mae_m: f64,
     pub learning_rate: f64,
     pub train_samples_per_s: f64,
     pub seconds: f64,
@@ -102,14 +105,15 @@ pub struct EpochMetrics {
     pub data_wait_s: f64,
 }
 
-/// The validation figures, as `metrics.csv` names them (the last two only for a model with a
-/// speed head).
-const VALIDATION: [&str; 5] = [
+/// The validation figures, as `metrics.csv` names them (the speed figures only for a model
+/// with a speed head, the last only for one with a lane-pose head).
+const VALIDATION: [&str; 6] = [
     "validation_nll",
     "validation_mae_mode_per_m",
     "validation_mae_mean_per_m",
     "validation_speed_nll",
     "validation_speed_mae_m_s",
+    "validation_pose_offset_mae_m",
 ];
 
 impl From<&Epoch> for EpochMetrics {
@@ -122,6 +126,7 @@ impl From<&Epoch> for EpochMetrics {
             validation_mae_mean_per_m: e.get(VALIDATION[2]),
             validation_speed_nll: e.get(VALIDATION[3]),
             validation_speed_mae_m_s: e.get(VALIDATION[4]),
+            validation_pose_offset_mae_m: e.get(VALIDATION[5]),
             learning_rate: e.learning_rate,
             train_samples_per_s: e.train_samples_per_s,
             seconds: e.seconds,
@@ -178,6 +183,7 @@ impl Steering<'_> {
                 speed: self.model.config.speed.is_some(),
                 wheel_speed: self.model.config.reads_wheel_speed(),
                 braking_weight: self.model.config.speed.as_ref().map(|s| s.braking_weight),
+                pose: self.model.config.pose.is_some(),
             },
         )
     }
@@ -208,27 +214,36 @@ impl Task for Steering<'_> {
     }
 
     /// The steering NLL (route-blind where the model is not told the route), plus the speed
-    /// NLL for a model with a speed head; both reported as parts.
+    /// NLL for a model with a speed head and the weighted squared error of the lane pose for
+    /// one with a pose head; each reported as a part when there is more than one.
     fn loss(&self, batch: &Batch) -> Result<Loss> {
         let out = self.model.net.forward_all(&batch.inputs)?;
-        let steering = match &batch.anchored {
+        let mut terms = vec![match &batch.anchored {
             Some(a) => out.steering.route_blind_nll(&batch.targets, a)?,
             None => out.steering.nll(&batch.targets)?,
+        }];
+        if let (Some(speed), Some(targets)) = (&out.speed, &batch.speeds) {
+            terms.push(match &batch.speed_weights {
+                Some(w) => speed.weighted_nll(targets, w)?,
+                None => speed.nll(targets)?,
+            });
+        }
+        if let (Some(pose), Some(targets), Some(head)) =
+            (&out.pose, &batch.poses, &self.model.config.pose)
+        {
+            terms.push(((pose - targets)?.sqr()?.sum(1)?.mean_all()? * head.weight)?);
+        }
+        let parts = match terms.len() {
+            1 => Vec::new(),
+            _ => terms
+                .iter()
+                .map(|t| Ok(t.to_scalar::<f32>()? as f64))
+                .collect::<Result<_>>()?,
         };
-        let (total, parts) = match (&out.speed, &batch.speeds) {
-            (Some(speed), Some(targets)) => {
-                let speed = match &batch.speed_weights {
-                    Some(w) => speed.weighted_nll(targets, w)?,
-                    None => speed.nll(targets)?,
-                };
-                let parts = vec![
-                    steering.to_scalar::<f32>()? as f64,
-                    speed.to_scalar::<f32>()? as f64,
-                ];
-                ((steering + speed)?, parts)
-            }
-            _ => (steering, Vec::new()),
-        };
+        let mut total = terms[0].clone();
+        for term in &terms[1..] {
+            total = (total + term)?;
+        }
         Ok(Loss {
             total,
             samples: batch.size,
@@ -237,16 +252,24 @@ impl Task for Steering<'_> {
     }
 
     fn part_names(&self) -> Vec<String> {
-        match self.model.config.speed {
-            Some(_) => vec!["steering_nll".into(), "speed_nll".into()],
-            None => Vec::new(),
+        let config = &self.model.config;
+        let mut names = vec!["steering_nll".to_string()];
+        if config.speed.is_some() {
+            names.push("speed_nll".into());
+        }
+        if config.pose.is_some() {
+            names.push("pose_loss".into());
+        }
+        match names.len() {
+            1 => Vec::new(),
+            _ => names,
         }
     }
 
     fn validate(&self) -> Result<Vec<f64>> {
         let stream = self.stream(self.split.validation.clone(), 0, 0, None);
         let (mut nll, mut mode, mut mean, mut n) = (0.0, 0.0, 0.0, 0usize);
-        let (mut speed_nll, mut speed_mae) = (0.0, 0.0);
+        let (mut speed_nll, mut speed_mae, mut pose_mae) = (0.0, 0.0, 0.0);
         for batch in stream {
             let batch = batch?;
             let out = self.model.net.forward_all(&batch.inputs.detach())?;
@@ -267,11 +290,19 @@ impl Task for Steering<'_> {
                     speed_mae += (d.mode() - *v as f64).abs();
                 }
             }
+            if let (Some(pose), Some(poses)) = (&out.pose, &batch.poses) {
+                let unit = crate::nn::models::steering::config::POSE_OFFSET_UNIT_M;
+                let error = (pose.narrow(1, 0, 1)? - poses.narrow(1, 0, 1)?)?;
+                pose_mae += error.abs()?.sum_all()?.to_scalar::<f32>()? as f64 * unit;
+            }
         }
         let n = n.max(1) as f64;
         let mut figures = vec![nll / n, mode / n, mean / n];
         if self.model.config.speed.is_some() {
             figures.extend([speed_nll / n, speed_mae / n]);
+        }
+        if self.model.config.pose.is_some() {
+            figures.push(pose_mae / n);
         }
         Ok(figures)
     }
@@ -281,12 +312,15 @@ impl Task for Steering<'_> {
     }
 
     fn validation_names(&self) -> Vec<String> {
-        let n = if self.model.config.speed.is_some() {
-            5
-        } else {
-            3
-        };
-        VALIDATION[..n].iter().map(|s| s.to_string()).collect()
+        let config = &self.model.config;
+        let speed = config.speed.is_some();
+        let pose = config.pose.is_some();
+        VALIDATION
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i < 3 || (*i < 5 && speed) || (*i == 5 && pose))
+            .map(|(_, s)| s.to_string())
+            .collect()
     }
 
     fn objective(&self) -> Objective {

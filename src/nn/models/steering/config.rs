@@ -96,7 +96,75 @@ pub struct ModelConfig {
     /// the car drives at the expert's speed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<SpeedHeadConfig>,
+    /// A lane-pose head beside the steering head, trained only (`None`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pose: Option<PoseHeadConfig>,
 }
+
+/// An auxiliary head that learns, from the features the steering head reads, where the car is
+/// on its route's lane or turn path: its offset from the path and its heading against it, the
+/// simulator's free labels. Driving never reads it; its loss makes the shared features locate
+/// the car on the path it must follow, where the steering label alone mixes that with the
+/// turn's size (Sauer et al. 2018 drive from such affordances).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoseHeadConfig {
+    /// Widths of the dense ReLU layers before the two outputs.
+    pub hidden: Vec<usize>,
+    /// The weight of its loss against the steering NLL.
+    pub weight: f64,
+}
+
+impl PoseHeadConfig {
+    /// The range of `weight` a caller may set.
+    pub const WEIGHT_RANGE: (f64, f64) = (0.0, 100.0);
+
+    pub fn new(weight: f64) -> Self {
+        Self {
+            hidden: vec![100],
+            weight,
+        }
+    }
+
+    /// What is wrong with the head, naming the field.
+    pub fn problem(&self) -> Option<String> {
+        let (lo, hi) = Self::WEIGHT_RANGE;
+        if !(self.weight.is_finite() && self.weight > lo && self.weight <= hi) {
+            return Some(format!(
+                "pose.weight: {} must be over {lo} and at most {hi}",
+                self.weight
+            ));
+        }
+        if self.hidden.len() > 16 || self.hidden.iter().any(|&h| h == 0 || h > MAX_WIDTH) {
+            return Some(format!(
+                "pose.hidden: at most 16 layers, each 1 to {MAX_WIDTH} wide"
+            ));
+        }
+        None
+    }
+
+    /// Weights of the head reading `features` inputs.
+    fn parameters(&self, features: f64) -> f64 {
+        let mut width = features;
+        let mut total = 0.0;
+        for &h in self.hidden.iter().chain(&[POSE_OUTPUTS]) {
+            total += width * h as f64 + h as f64;
+            width = h as f64;
+        }
+        total
+    }
+}
+
+/// What the lane-pose head outputs: the offset from the path (in [`POSE_OFFSET_UNIT_M`]) and
+/// the heading against it (in [`POSE_HEADING_UNIT_RAD`]).
+pub const POSE_OUTPUTS: usize = 2;
+/// Metres of offset that one unit of the head's first output stands for.
+pub const POSE_OFFSET_UNIT_M: f64 = 1.0;
+/// Radians of heading error that one unit of its second output stands for.
+pub const POSE_HEADING_UNIT_RAD: f64 = 0.1;
+/// Labels are clipped to this many units: a car far off its route (lost in a junction) is
+/// told "far", not how far.
+pub const POSE_CLIP_UNITS: f64 = 3.0;
 
 /// The quantity a model's mixture is over, and its label in recorded episodes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +279,16 @@ impl ModelConfig {
         if self.speed.is_some() && !self.target.is_curvature() {
             return Err("speed: only a driving policy (target curvature) has a speed head".into());
         }
+        if let Some(pose) = &self.pose {
+            if let Some(problem) = pose.problem() {
+                return Err(problem);
+            }
+            if !self.target.is_curvature() {
+                return Err(
+                    "pose: only a driving policy (target curvature) has a pose head".into(),
+                );
+            }
+        }
         let map = self.map_feature_shape()?;
         check_parameters(self.parameter_estimate(shape, map))?;
         Ok(shape)
@@ -241,7 +319,8 @@ impl ModelConfig {
             .speed
             .as_ref()
             .map_or(0.0, |s| s.parameters(features, input));
-        total + head * self.command_heads as f64 + speed
+        let pose = self.pose.as_ref().map_or(0.0, |p| p.parameters(features));
+        total + head * self.command_heads as f64 + speed + pose
     }
 
     /// Shape (C, H, W) of the map branch's feature map (`None` without a map branch).

@@ -139,6 +139,8 @@ pub struct SteeringNet {
     /// The mixture over target speed (`None`: the model steers only), and its own camera
     /// trunk where it has one.
     pub speed: Option<(SpeedHead, Option<Backbone>)>,
+    /// The lane-pose head, trained only ([`crate::nn::models::steering::config::PoseHeadConfig`]).
+    pub pose: Option<Mlp>,
 }
 
 impl SteeringNet {
@@ -189,11 +191,21 @@ impl SteeringNet {
             }
             None => None,
         };
+        let pose = match &config.pose {
+            Some(p) => {
+                let mut widths = vec![features];
+                widths.extend(&p.hidden);
+                widths.push(crate::nn::models::steering::config::POSE_OUTPUTS);
+                Some(Mlp::new(&widths, vb.pp("pose"))?)
+            }
+            None => None,
+        };
         Ok(Self {
             backbone,
             map,
             head,
             speed,
+            pose,
         })
     }
 
@@ -237,6 +249,11 @@ impl SteeringNet {
                 }
                 None => None,
             },
+            pose: self
+                .pose
+                .as_ref()
+                .map(|p| p.forward(&features))
+                .transpose()?,
         })
     }
 
@@ -257,11 +274,12 @@ impl SteeringNet {
     }
 }
 
-/// What a network outputs for a batch: steering mixtures, and mixtures over target speed
-/// (m/s) when it has a speed head.
+/// What a network outputs for a batch: steering mixtures, mixtures over target speed (m/s)
+/// when it has a speed head, and the lane pose `(B, 2)` in the head's units when it has one.
 pub struct Outputs {
     pub steering: MixtureBatch,
     pub speed: Option<MixtureBatch>,
+    pub pose: Option<Tensor>,
 }
 
 /// A steering model: its config, its variables and the network built on them.

@@ -5,7 +5,8 @@
 use crate::error::{Error, Result};
 use crate::nn::models::layer_spec::LayerSpec;
 use crate::nn::models::steering::config::{
-    BackboneConfig, InputSpec, MapBranchConfig, ModelConfig, PRESETS, SteeringHeadConfig, Target,
+    BackboneConfig, InputSpec, MapBranchConfig, ModelConfig, PRESETS, PoseHeadConfig,
+    SteeringHeadConfig, Target,
 };
 use crate::nn::models::steering::speed::SpeedHeadConfig;
 use crate::sim::map_input::{COMMANDS, MapMode, MapSpec};
@@ -42,6 +43,7 @@ impl ModelConfig {
             command_heads: 1,
             target: Target::Curvature,
             speed: None,
+            pose: None,
         }
     }
 
@@ -145,9 +147,10 @@ impl ModelConfig {
     }
 }
 
-/// What a caller asks of a preset's speed head (every field off: the preset's own).
+/// What a caller asks of a preset's speed and lane-pose heads (every field off: the preset's
+/// own).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct SpeedHeadChoice {
+pub struct HeadChoice {
     /// Add a speed head where the preset has none (pilotnet, lecture).
     pub add: bool,
     /// Leave the speed head out.
@@ -160,17 +163,15 @@ pub struct SpeedHeadChoice {
     pub no_trunk: bool,
     /// How much more a braking frame weighs in the speed loss, 1 to 100.
     pub braking_weight: Option<f64>,
+    /// Add a lane-pose head whose loss weighs this much ([`PoseHeadConfig`]).
+    pub pose_weight: Option<f64>,
 }
 
 impl ModelConfig {
     /// The config of `preset`, its map set to `map` where given (a `navnet` reads a routed map
     /// unless told otherwise; [`MapMode::None`] is its camera-only baseline), its speed head
     /// as `speed` asks. Errors name the option (as the command line spells it) and the fix.
-    pub fn from_preset(
-        preset: &str,
-        map: Option<MapMode>,
-        speed: &SpeedHeadChoice,
-    ) -> Result<Self> {
+    pub fn from_preset(preset: &str, map: Option<MapMode>, speed: &HeadChoice) -> Result<Self> {
         let invalid = |message: String| Error::InvalidArgument(message);
         let mut config = Self::preset(preset).ok_or_else(|| {
             invalid(format!(
@@ -198,6 +199,18 @@ impl ModelConfig {
         }
         if speed.remove {
             config.speed = None;
+        }
+        if let Some(w) = speed.pose_weight {
+            let pose = PoseHeadConfig::new(w);
+            if let Some(problem) = pose.problem() {
+                return Err(invalid(format!("--pose-head {w}: {problem}")));
+            }
+            if !config.target.is_curvature() {
+                return Err(invalid(format!(
+                    "--pose-head: the {preset} preset is not a driving policy"
+                )));
+            }
+            config.pose = Some(pose);
         }
         let asked = [
             (speed.trunk_gradient.is_some(), "--speed-trunk-gradient"),
