@@ -812,7 +812,7 @@ fn steering_gain_is_the_policys_share_of_the_experts_curvature_by_place() {
 }
 
 #[test]
-fn a_lane_pose_head_learns_the_cars_place_on_its_path_and_never_steers() {
+fn a_lane_pose_head_learns_the_cars_place_on_its_path_from_the_camera_and_never_steers() {
     use candle_core::{Device, Tensor};
     use std::sync::Arc;
     use steerlab::nn::data::dataset::{BatchStream, Dataset, Sample, StreamSpec};
@@ -947,7 +947,20 @@ fn a_lane_pose_head_learns_the_cars_place_on_its_path_and_never_steers() {
     for (a, b) in a.iter().zip(&b) {
         assert!((a.mode() - b.mode()).abs() < 1e-7 && (a.mean() - b.mean()).abs() < 1e-7);
     }
-    let out = with_head.net.forward_all(&inputs).unwrap();
-    assert_eq!(out.pose.unwrap().dims(), &[2, 2]);
+    // It reads the camera alone: another map leaves it as it was.
+    let pose = |inputs: &Inputs| {
+        let pose = with_head.net.forward_all(inputs).unwrap().pose.unwrap();
+        assert_eq!(pose.dims(), &[2, 2]);
+        pose.to_vec2::<f32>().unwrap()
+    };
+    let other_map = Inputs {
+        maps: Some(Tensor::rand(0f32, 1.0, (2, 2, 8, 8), &dev).unwrap()),
+        ..inputs.detach()
+    };
+    assert_eq!(pose(&inputs), pose(&other_map));
+    assert_ne!(
+        with_head.predict(&inputs).unwrap()[0].mean(),
+        with_head.predict(&other_map).unwrap()[0].mean()
+    );
     assert!(without.net.forward_all(&inputs).unwrap().pose.is_none());
 }

@@ -101,11 +101,11 @@ pub struct ModelConfig {
     pub pose: Option<PoseHeadConfig>,
 }
 
-/// An auxiliary head that learns, from the features the steering head reads, where the car is
-/// on its route's lane or turn path: its offset from the path and its heading against it, the
-/// simulator's free labels. Driving never reads it; its loss makes the shared features locate
-/// the car on the path it must follow, where the steering label alone mixes that with the
-/// turn's size (Sauer et al. 2018 drive from such affordances).
+/// An auxiliary head that learns, from the camera's features alone, where the car is on its
+/// route's lane or turn path: its offset from the path and its heading against it, the
+/// simulator's free labels. Driving never reads it; its loss makes the camera trunk the
+/// steering shares locate the car on the path it must follow (where the steering label alone
+/// mixes that with the turn's size, and the map, cut at a wrong fix, cannot tell it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoseHeadConfig {
@@ -302,6 +302,7 @@ impl ModelConfig {
     ) -> f64 {
         let convs = conv_parameters;
         let volume = |(c, h, w): (usize, usize, usize)| c as f64 * h as f64 * w as f64;
+        let camera = volume(features);
         let mut total = convs(self.input.channels, &self.backbone.layers);
         if let Some(m) = &self.map {
             total += convs(m.mode.channels(), &m.layers);
@@ -319,7 +320,7 @@ impl ModelConfig {
             .speed
             .as_ref()
             .map_or(0.0, |s| s.parameters(features, input));
-        let pose = self.pose.as_ref().map_or(0.0, |p| p.parameters(features));
+        let pose = self.pose.as_ref().map_or(0.0, |p| p.parameters(camera));
         total + head * self.command_heads as f64 + speed + pose
     }
 

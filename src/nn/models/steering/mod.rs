@@ -139,7 +139,8 @@ pub struct SteeringNet {
     /// The mixture over target speed (`None`: the model steers only), and its own camera
     /// trunk where it has one.
     pub speed: Option<(SpeedHead, Option<Backbone>)>,
-    /// The lane-pose head, trained only ([`crate::nn::models::steering::config::PoseHeadConfig`]).
+    /// The lane-pose head on the camera's features, trained only
+    /// ([`crate::nn::models::steering::config::PoseHeadConfig`]).
     pub pose: Option<Mlp>,
 }
 
@@ -193,7 +194,11 @@ impl SteeringNet {
         };
         let pose = match &config.pose {
             Some(p) => {
-                let mut widths = vec![features];
+                let camera = match config.feature_shape() {
+                    Ok((c, h, w)) => c * h * w,
+                    Err(e) => bail!("model config: {e}"),
+                };
+                let mut widths = vec![camera];
                 widths.extend(&p.hidden);
                 widths.push(crate::nn::models::steering::config::POSE_OUTPUTS);
                 Some(Mlp::new(&widths, vb.pp("pose"))?)
@@ -233,7 +238,8 @@ impl SteeringNet {
     }
 
     /// Inputs → the steering mixtures and, for a model with a speed head, the mixtures over
-    /// target speed, both from the same features.
+    /// target speed, both from the same features; for a model with a lane-pose head, the lane
+    /// pose from the camera's features alone.
     pub fn forward_all(&self, inputs: &Inputs) -> Result<Outputs> {
         let camera = self.camera_features(&inputs.images)?;
         let features = self.joined(&camera, inputs.maps.as_ref())?;
@@ -249,11 +255,7 @@ impl SteeringNet {
                 }
                 None => None,
             },
-            pose: self
-                .pose
-                .as_ref()
-                .map(|p| p.forward(&features))
-                .transpose()?,
+            pose: self.pose.as_ref().map(|p| p.forward(&camera)).transpose()?,
         })
     }
 
