@@ -81,6 +81,12 @@ pub struct DemoArgs {
     /// read the camera.
     #[arg(long, default_value_t = 8000)]
     pub town_bc_ticks: u64,
+    /// Epochs of the navigation stage's behaviour cloning: twice the expert's ticks seen once
+    /// drove better than the stage's frames seen twice, at about 7 more minutes on two cores
+    /// (`--town-bc-ticks 16000 --town-epochs 1`; see the navigation chapter).
+    #[arg(long, default_value_t = crate::drive::main_job::towns::TOWN_EPOCHS.0 as u32,
+          value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub town_epochs: u32,
     /// DAgger iterations of the navigation stage (only the last model is evaluated): the
     /// second took the held-out towns from 84.0 % to 87.2 % autonomy, and at a 5 m GPS error
     /// from 80.8 % to 85.6 %.
@@ -113,6 +119,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         towns: (!args.no_towns).then_some(TownsOptions {
             ticks: args.town_ticks,
             bc_ticks: args.town_bc_ticks,
+            bc_epochs: args.town_epochs as usize,
             iterations: args.town_iterations,
         }),
     };

@@ -67,6 +67,8 @@ pub struct TownsOptions {
     pub ticks: u64,
     /// Ticks the expert drives per town for behaviour cloning.
     pub bc_ticks: u64,
+    /// Epochs of behaviour cloning ([`towns::TOWN_EPOCHS`] by default).
+    pub bc_epochs: usize,
     /// DAgger iterations.
     pub iterations: usize,
 }
@@ -220,7 +222,7 @@ pub fn run(options: &MainJobOptions, progress: &mut dyn DaggerObserver) -> Resul
                 iterations: t.iterations,
                 ticks: t.ticks,
                 bc_ticks: t.bc_ticks,
-                epochs: towns::TOWN_EPOCHS.0,
+                epochs: t.bc_epochs,
                 retrain_epochs: towns::TOWN_EPOCHS.1,
                 validation_ticks: args.validation_ticks,
                 calibration_ticks: args.calibration_ticks,
