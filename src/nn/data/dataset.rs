@@ -572,19 +572,9 @@ fn make_batch(
         None
     };
     let poses = if spec.pose {
-        use crate::nn::models::steering::config::{
-            POSE_CLIP_UNITS, POSE_HEADING_UNIT_RAD, POSE_OFFSET_UNIT_M,
-        };
-        let clip = |v: f64| v.clamp(-POSE_CLIP_UNITS, POSE_CLIP_UNITS) as f32;
         let v: Vec<f32> = indices
             .iter()
-            .flat_map(|&i| {
-                let s = &data.samples[i];
-                [
-                    clip(s.lane_offset_m as f64 / POSE_OFFSET_UNIT_M),
-                    clip(s.heading_error_rad as f64 / POSE_HEADING_UNIT_RAD),
-                ]
-            })
+            .flat_map(|&i| data.samples[i].pose_units())
             .collect();
         Some(Tensor::from_vec(v, (size, 2), &device())?)
     } else {

@@ -1,5 +1,8 @@
 //! One labelled frame of a recorded drive, as training reads it.
 
+use crate::nn::models::steering::config::{
+    POSE_CLIP_UNITS, POSE_HEADING_UNIT_RAD, POSE_OFFSET_UNIT_M,
+};
 use crate::sim::map_input::Command;
 use crate::sim::network::Turn;
 use std::sync::Arc;
@@ -44,6 +47,16 @@ pub struct Sample {
 pub const EXITS_PARTED_PER_M: f32 = 0.03;
 
 impl Sample {
+    /// A lane-pose head's target: the offset and heading in the head's units, clipped at
+    /// [`POSE_CLIP_UNITS`] (a car lost off its route is told "far", not how far).
+    pub fn pose_units(&self) -> [f32; 2] {
+        let clip = |v: f64| v.clamp(-POSE_CLIP_UNITS, POSE_CLIP_UNITS) as f32;
+        [
+            clip(self.lane_offset_m as f64 / POSE_OFFSET_UNIT_M),
+            clip(self.heading_error_rad as f64 / POSE_HEADING_UNIT_RAD),
+        ]
+    }
+
     /// Whether the exits' labels at this frame have parted (differ by at least
     /// [`EXITS_PARTED_PER_M`]): the frames where which exit the route takes changes the answer.
     pub fn exits_parted(&self) -> bool {
