@@ -388,10 +388,11 @@ impl Model {
 /// Records expert episodes as `steerlab record` does: this shard's share (`shard = (i, n)`) of
 /// `episodes` per scenario into `out`, each episode's seed derived from `seed`, the scenario
 /// and the episode number; `noise` is the expert's DART noise (1/m), correlated over
-/// `noise_correlation` seconds (0: white), `speed_noise` the same on its speed (m/s). Returns
+/// `noise_correlation` seconds (0: white), `speed_noise` the same on its speed (m/s),
+/// `junction_noise` the factor on the curvature noise in and just before junctions. Returns
 /// the summary as JSON.
 #[pyfunction]
-#[pyo3(signature = (scenarios, out, episodes=1, seed=0, noise=0.0, steps=None, shard=(0, 1), labels=false, map=false, noise_correlation=0.0, speed_noise=0.0))]
+#[pyo3(signature = (scenarios, out, episodes=1, seed=0, noise=0.0, steps=None, shard=(0, 1), labels=false, map=false, noise_correlation=0.0, speed_noise=0.0, junction_noise=1.0))]
 #[allow(clippy::too_many_arguments)]
 fn record_expert(
     scenarios: Vec<String>,
@@ -405,7 +406,14 @@ fn record_expert(
     map: bool,
     noise_correlation: f64,
     speed_noise: f64,
+    junction_noise: f64,
 ) -> PyResult<String> {
+    let max = steerlab::sim::DartNoise::JUNCTION_SCALE_MAX;
+    if !(junction_noise.is_finite() && (0.0..=max).contains(&junction_noise)) {
+        return Err(PyValueError::new_err(format!(
+            "junction_noise {junction_noise}: a factor from 0 to {max}"
+        )));
+    }
     if shard.1 == 0 || shard.0 >= shard.1 {
         return Err(PyValueError::new_err(format!(
             "shard must be (i, n) with 0 <= i < n, got {shard:?}"
@@ -426,7 +434,7 @@ fn record_expert(
             std_per_m: noise,
             correlation_s: noise_correlation,
             speed_m_s: speed_noise,
-            ..steerlab::sim::DartNoise::NONE
+            junction_scale: junction_noise,
         },
         seed,
         labels,

@@ -127,17 +127,19 @@ def machine() -> dict:
 
 def record(scenarios, out: str | Path, *, episodes: int = 1, seed: int = 0, noise: float = 0.0,
            steps: int | None = None, shard: tuple[int, int] = (0, 1), labels: bool = False,
-           map: bool = False, noise_correlation: float = 0.0, speed_noise: float = 0.0) -> dict:
+           map: bool = False, noise_correlation: float = 0.0, speed_noise: float = 0.0,
+           junction_noise: float = 1.0) -> dict:
     """Records expert episodes exactly as `steerlab record` does, this shard's share
     (`shard=(i, n)`: episode k of the run, scenarios then episodes, belongs to shard k mod n),
     into `out`; `noise` is the expert's DART noise (1/m), correlated over `noise_correlation`
-    seconds (0: white), `speed_noise` the same on its speed (m/s). Returns the summary
-    (`episodes`, `frames`, `files`, ...)."""
+    seconds (0: white), `speed_noise` the same on its speed (m/s), `junction_noise` the factor
+    on the curvature noise in and just before junctions (0 to 10, `--junction-noise`). Returns
+    the summary (`episodes`, `frames`, `files`, ...)."""
     if isinstance(scenarios, (str, Path)):
         scenarios = [scenarios]
     summary = _steerlab.record_expert([str(s) for s in scenarios], str(out), episodes, seed, noise,
                                       steps, tuple(shard), labels, map, noise_correlation,
-                                      speed_noise)
+                                      speed_noise, junction_noise)
     return json.loads(summary)
 
 

@@ -33,6 +33,14 @@ def test_reader_round_trip_with_a_rust_written_episode(recorded):
     assert frames.shape[0] == labels.shape[0] == 13
 
 
+def test_junction_noise_is_a_factor_from_0_to_10(tmp_path, oval):
+    for bad in (-1.0, 11.0, float("nan")):
+        with pytest.raises(ValueError, match="junction_noise"):
+            steerlab.record([oval], tmp_path / "bad", steps=4, noise=0.02, junction_noise=bad)
+    summary = steerlab.record([oval], tmp_path / "ok", steps=4, noise=0.02, junction_noise=2.0)
+    assert summary["episodes"] == 1 and summary["frames"] == 5
+
+
 def test_a_damaged_episode_is_an_error_after_its_good_steps(recorded, tmp_path):
     data = recorded.read_bytes()
     cut = tmp_path / "cut.mcap"

@@ -206,9 +206,10 @@ pub(crate) fn parse_noise_factor(text: &str) -> std::result::Result<f64, String>
     let f: f64 = text
         .parse()
         .map_err(|e| format!("{text:?} is not a number: {e}"))?;
-    if f.is_finite() && (0.0..=10.0).contains(&f) {
+    let max = crate::sim::DartNoise::JUNCTION_SCALE_MAX;
+    if f.is_finite() && (0.0..=max).contains(&f) {
         Ok(f)
     } else {
-        Err(format!("{text}: a factor from 0 to 10"))
+        Err(format!("{text}: a factor from 0 to {max}"))
     }
 }

@@ -29,6 +29,9 @@ pub struct DartNoise {
 pub const JUNCTION_NOISE_LEAD_M: f64 = 10.0;
 
 impl DartNoise {
+    /// The largest [`DartNoise::junction_scale`] a caller may ask for.
+    pub const JUNCTION_SCALE_MAX: f64 = 10.0;
+
     /// No noise: the expert applies its labels.
     pub const NONE: DartNoise = DartNoise {
         std_per_m: 0.0,
