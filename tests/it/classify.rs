@@ -172,13 +172,7 @@ fn sliding_windows_cover_the_frame_and_need_a_background_class() {
         1,
     )
     .unwrap();
-    let frame = steerlab::sim::Frame {
-        tick: 0,
-        agent: 0,
-        width: 200,
-        height: 66,
-        rgb: vec![90; 200 * 66 * 3],
-    };
+    let frame = crate::grey_frame(200, 66);
     let err = slide
         .detect(&no_background, &frame)
         .unwrap_err()

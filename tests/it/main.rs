@@ -37,6 +37,17 @@ pub fn scenario_files() -> Vec<PathBuf> {
     files
 }
 
+/// A camera frame of one grey everywhere.
+pub fn grey_frame(width: u32, height: u32) -> steerlab::sim::Frame {
+    steerlab::sim::Frame {
+        tick: 0,
+        agent: 0,
+        width,
+        height,
+        rgb: vec![90; (width * height * 3) as usize],
+    }
+}
+
 /// A fresh folder for one test, `<tmp>/steerlab-it-<pid>/<name>`. The first call also removes
 /// what test runs that have ended left in the temporary folder (`steerlab-…-<pid>` of a process
 /// that is gone), so runs do not pile up there.

@@ -684,13 +684,7 @@ fn a_model_not_told_the_route_learns_each_exit_near_a_junction() {
     use steerlab::sim::network::Turn;
     // A frame near a junction with three exits, recorded on a route that turned left, and
     // one on the road after it.
-    let frame = steerlab::sim::Frame {
-        width: 4,
-        height: 2,
-        tick: 0,
-        agent: 0,
-        rgb: vec![90; 4 * 2 * 3],
-    };
+    let frame = crate::grey_frame(4, 2);
     let sample = |curvature_per_m, exits: Vec<(Turn, f32)>| Sample {
         png: frame.to_png().unwrap().into(),
         curvature_per_m,
@@ -823,13 +817,7 @@ fn a_lane_pose_head_learns_the_cars_place_on_its_path_from_the_camera_and_never_
     use steerlab::sim::map_input::MapMode;
     // The labels: the offset from the route's lane in metres, the heading against it in
     // tenths of a radian, a car lost 5 m off told only "3 units".
-    let frame = steerlab::sim::Frame {
-        width: 8,
-        height: 8,
-        tick: 0,
-        agent: 0,
-        rgb: vec![90; 8 * 8 * 3],
-    };
+    let frame = crate::grey_frame(8, 8);
     let sample = |lane_offset_m, heading_error_rad| Sample {
         png: frame.to_png().unwrap().into(),
         curvature_per_m: 0.0,

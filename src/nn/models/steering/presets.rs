@@ -169,9 +169,10 @@ pub struct HeadChoice {
 
 impl ModelConfig {
     /// The config of `preset`, its map set to `map` where given (a `navnet` reads a routed map
-    /// unless told otherwise; [`MapMode::None`] is its camera-only baseline), its speed head
-    /// as `speed` asks. Errors name the option (as the command line spells it) and the fix.
-    pub fn from_preset(preset: &str, map: Option<MapMode>, speed: &HeadChoice) -> Result<Self> {
+    /// unless told otherwise; [`MapMode::None`] is its camera-only baseline), its speed and
+    /// lane-pose heads as `heads` asks. Errors name the option (as the command line spells it)
+    /// and the fix.
+    pub fn from_preset(preset: &str, map: Option<MapMode>, heads: &HeadChoice) -> Result<Self> {
         let invalid = |message: String| Error::InvalidArgument(message);
         let mut config = Self::preset(preset).ok_or_else(|| {
             invalid(format!(
@@ -189,7 +190,7 @@ impl ModelConfig {
                 )));
             }
         }
-        if speed.add {
+        if heads.add {
             if !config.target.is_curvature() {
                 return Err(invalid(format!(
                     "--speed-head: the {preset} preset is not a driving policy"
@@ -197,10 +198,10 @@ impl ModelConfig {
             }
             config.speed.get_or_insert_with(Default::default);
         }
-        if speed.remove {
+        if heads.remove {
             config.speed = None;
         }
-        if let Some(w) = speed.pose_weight {
+        if let Some(w) = heads.pose_weight {
             let pose = PoseHeadConfig::new(w);
             if let Some(problem) = pose.problem() {
                 return Err(invalid(format!("--pose-head {w}: {problem}")));
@@ -213,10 +214,10 @@ impl ModelConfig {
             config.pose = Some(pose);
         }
         let asked = [
-            (speed.trunk_gradient.is_some(), "--speed-trunk-gradient"),
-            (speed.wheel_speed, "--wheel-speed"),
-            (speed.no_trunk, "--no-speed-trunk"),
-            (speed.braking_weight.is_some(), "--speed-braking-weight"),
+            (heads.trunk_gradient.is_some(), "--speed-trunk-gradient"),
+            (heads.wheel_speed, "--wheel-speed"),
+            (heads.no_trunk, "--no-speed-trunk"),
+            (heads.braking_weight.is_some(), "--speed-braking-weight"),
         ];
         let Some(head) = config.speed.as_mut() else {
             if let Some((_, flag)) = asked.iter().find(|(set, _)| *set) {
@@ -226,7 +227,7 @@ impl ModelConfig {
             }
             return Ok(config);
         };
-        if let Some(w) = speed.trunk_gradient {
+        if let Some(w) = heads.trunk_gradient {
             if !(0.0..=1.0).contains(&w) {
                 return Err(invalid(format!(
                     "--speed-trunk-gradient {w}: must be within 0 to 1"
@@ -234,11 +235,11 @@ impl ModelConfig {
             }
             head.trunk_gradient = w;
         }
-        head.reads_wheel_speed |= speed.wheel_speed;
-        if speed.no_trunk {
+        head.reads_wheel_speed |= heads.wheel_speed;
+        if heads.no_trunk {
             head.trunk.clear();
         }
-        if let Some(w) = speed.braking_weight {
+        if let Some(w) = heads.braking_weight {
             if !(w.is_finite() && (1.0..=100.0).contains(&w)) {
                 return Err(invalid(format!(
                     "--speed-braking-weight {w}: must be within 1 to 100"
